@@ -1,0 +1,71 @@
+"""The ``ossdesk`` command.
+
+``ossdesk`` with no subcommand opens the window; the subcommands drive the same engine
+from a terminal. Each subcommand lives in its own module and is imported only when used,
+so ``ossdesk --version`` and ``ossdesk status`` never load Qt.
+
+A subcommand module provides ``configure(parser: argparse.ArgumentParser) -> None`` and
+``run(args: argparse.Namespace) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ossdesk import __version__
+
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "upload": ("ossdesk.commands.upload", "upload files and folders to a bucket"),
+    "resume": ("ossdesk.commands.resume", "continue every unfinished upload"),
+    "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
+    "sandbox": ("ossdesk.sandbox.cli", "run a local OSS-compatible server to try ossdesk"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ossdesk",
+        description="Upload large files to Alibaba Cloud OSS, resumably and verified.",
+    )
+    parser.add_argument("--version", action="version", version=f"ossdesk {__version__}")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="try ossdesk against a local sandbox server (no OSS account needed)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
+            sub_parser.set_defaults(_unavailable=name)
+            continue
+        module.configure(sub_parser)
+        sub_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_unavailable", None):
+        print(f"ossdesk: '{args._unavailable}' is not available in this build", file=sys.stderr)
+        return 2
+    module = getattr(args, "_module", None)
+    if module is not None:
+        result: int = module.run(args)
+        return result
+    if args.sandbox:
+        # Until the window exists, trying ossdesk means running the sandbox server.
+        from ossdesk.sandbox import cli as sandbox_cli
+
+        return sandbox_cli.run(parser.parse_args(["sandbox"]))
+    parser.print_help()
+    return 0
