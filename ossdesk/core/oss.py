@@ -1,0 +1,1006 @@
+"""The one module that talks to OSS (through ``oss2``): client, authentication, errors.
+
+Everything else in ossdesk sees plain dataclasses and :class:`OssError`, never an ``oss2``
+or ``requests`` type. Choices made here, and why:
+
+- ``oss2``'s own CRC check is off (``enable_crc=False``): the engine computes CRC-64 itself
+  with ``anycrc`` (25x faster) and compares it with ``x-oss-hash-crc64ecma``.
+- No silent retries: the HTTP adapter retries nothing, and pages are fetched one request at
+  a time, so the engine's backoff is the only retry loop and sees every failure.
+- Request bodies are streamed with a ``Content-Length`` (never chunked, never read whole
+  into memory); an exception raised by the body's ``read()`` comes out unchanged.
+- Signature V4 by default (it needs the region), V1 selectable; STS tokens and refreshed
+  credentials are re-read for every request.
+- HTTPS certificates are always verified; plain HTTP is refused except for loopback unless
+  the caller explicitly allows it.
+- Error messages are built here from the error code, HTTP status and request id, so a
+  secret or token can never travel inside one; ``oss2``'s own logging (which prints request
+  headers) is kept at WARNING.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import http.client
+import ipaddress
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+import oss2
+import oss2.credentials
+import oss2.exceptions
+import oss2.http
+import oss2.models
+import requests
+import requests.adapters
+import urllib3.exceptions
+from urllib3.util.retry import Retry
+
+from ossdesk import __version__
+
+__all__ = [
+    "Body",
+    "BodyTooShort",
+    "Credentials",
+    "Endpoint",
+    "ErrorKind",
+    "ObjectInfo",
+    "OssClient",
+    "OssError",
+    "PutResult",
+    "Readable",
+    "RemotePart",
+    "RemoteUpload",
+    "classify",
+]
+
+# oss2 logs full request headers (Authorization, security token) at DEBUG and error details
+# (which can echo the string that was signed) at INFO: keep both out of every log.
+logging.getLogger("oss2").setLevel(logging.WARNING)
+
+_BLOCKSIZE = 256 * 1024
+"""Bytes read from a request body per socket write."""
+
+_LIST_PAGE = 1000
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, optionally with an STS security token. Never printed whole."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+_REGION_HOST = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
+_NOT_REGIONS = frozenset({"accelerate", "accelerate-overseas"})
+
+
+def region_from_host(host: str) -> str | None:
+    """``"cn-hangzhou"`` from ``oss-cn-hangzhou[-internal].aliyuncs.com``; None otherwise."""
+    match = _REGION_HOST.search(host.lower())
+    if match is None or match.group(1) in _NOT_REGIONS:
+        return None
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a bucket lives. ``url`` without a scheme means ``https://``."""
+
+    url: str
+    bucket: str
+    region: str | None = None
+    signature: Literal["v4", "v1"] = "v4"
+
+    def __post_init__(self) -> None:
+        url = self.url.strip()
+        if "://" not in url:
+            url = "https://" + url
+        scheme, _, rest = url.partition("://")
+        url = f"{scheme.lower()}://{rest}"
+        object.__setattr__(self, "url", url.rstrip("/"))
+        object.__setattr__(self, "bucket", self.bucket.strip())
+        if self.region is not None:
+            object.__setattr__(self, "region", self.region.strip() or None)
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower()
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def effective_region(self) -> str | None:
+        """The region given, or the one in an ``oss-<region>.aliyuncs.com`` host name."""
+        return self.region or region_from_host(self.host)
+
+    @property
+    def is_loopback(self) -> bool:
+        host = self.host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+class ErrorKind(enum.Enum):
+    RETRYABLE = "retryable"
+    """Try again later (with backoff): network trouble, timeouts, 5xx, throttling."""
+    PERMANENT = "permanent"
+    """Trying again will not help until the user changes something."""
+    CREDENTIALS_EXPIRED = "credentials_expired"
+    """The STS token expired: wait for new credentials, then go on."""
+    NO_SUCH_UPLOAD = "no_such_upload"
+    """The multipart upload id is gone (aborted, expired or completed)."""
+    NOT_FOUND = "not_found"
+    """The object does not exist."""
+
+
+class OssError(Exception):
+    """Any failure of an OSS request, classified, with a message for the user.
+
+    ``message`` says what happened and what to do; ``str()`` adds the error code, HTTP
+    status and request id (what OSS support asks for). Neither ever holds a secret.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind is ErrorKind.RETRYABLE
+
+    def __str__(self) -> str:
+        extra = [self.code] if self.code else []
+        if self.status is not None:
+            extra.append(f"HTTP {self.status}")
+        if self.request_id:
+            extra.append(f"request id {self.request_id}")
+        return f"{self.message} [{', '.join(extra)}]" if extra else self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"OssError({self.kind.name}, code={self.code!r}, status={self.status!r}, "
+            f"request_id={self.request_id!r}, message={self.message!r})"
+        )
+
+
+class BodyTooShort(OssError):
+    """The request body ended before ``size`` bytes: the source changed while it was read."""
+
+
+@dataclass(frozen=True)
+class PutResult:
+    etag: str
+    crc64: int | None
+    """The server's ``x-oss-hash-crc64ecma`` of what it stored; None if it sent none."""
+
+
+@dataclass(frozen=True)
+class RemotePart:
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    crc64: int | None
+    content_type: str | None
+    last_modified: int | None
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RemoteUpload:
+    key: str
+    upload_id: str
+    initiated: int | None
+
+
+# --- classification --------------------------------------------------------------------------
+
+_R, _P = ErrorKind.RETRYABLE, ErrorKind.PERMANENT
+
+_CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
+    "InvalidAccessKeyId": (
+        _P,
+        "OSS does not know this AccessKey ID (or the key is disabled). Check the AccessKey ID "
+        "in the profile.",
+    ),
+    "SignatureDoesNotMatch": (
+        _P,
+        "The AccessKey secret does not match the AccessKey ID (the request signature was "
+        "rejected). Enter the secret again; for signature V4 also check the region.",
+    ),
+    "AccessDenied": (
+        _P,
+        "These credentials are not allowed to do this in the bucket. Ask the bucket's owner "
+        "for permission (a RAM policy), or use other credentials.",
+    ),
+    "NoSuchBucket": (
+        _P,
+        "The bucket does not exist at this endpoint. Check the bucket name and the endpoint "
+        "(region).",
+    ),
+    "InvalidBucketName": (_P, "The bucket name is not valid. Check the bucket name."),
+    "InvalidObjectName": (
+        _P,
+        "OSS does not accept this object name: it must be 1 to 1023 bytes of UTF-8 and must "
+        "not start with '/' or '\\'. Rename the file or change the prefix.",
+    ),
+    "KeyTooLong": (
+        _P,
+        "The object name is longer than 1023 bytes. Use a shorter prefix or file name.",
+    ),
+    "RequestTimeTooSkewed": (
+        _P,
+        "This computer's clock differs from OSS's by more than 15 minutes. Correct the "
+        "computer's date, time and time zone, then try again.",
+    ),
+    "InvalidArgument": (_P, "OSS rejected an argument of the request."),
+    "EntityTooLarge": (_P, "The object or part is larger than OSS accepts."),
+    "EntityTooSmall": (
+        _P,
+        "A part is smaller than the OSS minimum of 100 KiB (only the last part may be). "
+        "Upload the file again.",
+    ),
+    "InvalidPart": (
+        _P,
+        "OSS does not have a part as recorded (missing, or a different ETag). Upload the "
+        "file again.",
+    ),
+    "InvalidPartOrder": (_P, "The part list is not in ascending order."),
+    "InvalidDigest": (
+        _P,
+        "The data OSS received does not match its checksum: the file may have changed while "
+        "it was read. Upload it again.",
+    ),
+    "BadDigest": (
+        _P,
+        "The data OSS received does not match its checksum: the file may have changed while "
+        "it was read. Upload it again.",
+    ),
+    "InvalidSecurityToken": (
+        _P,
+        "The security token (STS) is not valid. Get new temporary credentials.",
+    ),
+    "FileAlreadyExists": (
+        _P,
+        "An object with this name already exists and the upload may not overwrite it.",
+    ),
+    "ServiceUnavailable": (_R, "OSS is temporarily unavailable; ossdesk will try again."),
+    "InternalError": (_R, "OSS had an internal error; ossdesk will try again."),
+    "RequestTimeout": (
+        _R,
+        "OSS waited too long for data from this computer; ossdesk will try again.",
+    ),
+    "IncompleteBody": (
+        _R,
+        "OSS received less data than announced (the connection was cut); ossdesk will try "
+        "again.",
+    ),
+    "SlowDown": (_R, "OSS asks to slow down (too many requests); ossdesk will try again."),
+    "TooManyRequests": (_R, "OSS asks to slow down (too many requests); ossdesk will try again."),
+}
+
+_EXPIRED_MESSAGE = (
+    "The temporary (STS) credentials have expired. Provide new credentials: uploads wait "
+    "and go on from where they stopped."
+)
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _server_message(details: Mapping[str, Any], secrets: Iterable[str]) -> str:
+    raw = details.get("Message") or ""
+    text = _scrub(" ".join(str(raw).split()), secrets)
+    return text[:300]
+
+
+def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str]) -> OssError:
+    status = int(exc.status)
+    details: Mapping[str, Any] = exc.details or {}
+    code = str(details.get("Code") or "")
+    request_id = str(exc.request_id or "") or None
+
+    def make(kind: ErrorKind, message: str, code: str = code) -> OssError:
+        return OssError(kind, code, message, status=status, request_id=request_id)
+
+    server_text = _server_message(details, secrets)
+    if code == "SecurityTokenExpired" or (
+        code in ("InvalidSecurityToken", "InvalidAccessKeyId", "AccessDenied")
+        and "expire" in server_text.lower()
+    ):
+        return make(ErrorKind.CREDENTIALS_EXPIRED, _EXPIRED_MESSAGE)
+    if code == "NoSuchUpload":
+        return make(
+            ErrorKind.NO_SUCH_UPLOAD,
+            "OSS no longer knows this multipart upload (it was aborted, completed or expired).",
+        )
+    if code == "NoSuchKey" or (status == 404 and not code):
+        return make(ErrorKind.NOT_FOUND, "The object does not exist.", code or "NoSuchKey")
+    if code == "AccessDenied" and details.get("Endpoint"):
+        endpoint = _scrub(str(details.get("Endpoint")), secrets)[:200]
+        return make(
+            _P,
+            f"This bucket must be reached through the endpoint {endpoint}. Change the "
+            "profile's endpoint (and region) to that one.",
+        )
+    if code in _CODE_MESSAGES:
+        kind, message = _CODE_MESSAGES[code]
+        if kind is _P and code in ("InvalidArgument", "EntityTooLarge") and server_text:
+            message = f"{message} OSS says: {server_text}"
+        return make(kind, message)
+    if code.startswith("Throttl") or status in (429, 408) or status >= 500:
+        return make(
+            _R,
+            f"OSS could not handle the request right now (HTTP {status}); ossdesk will try "
+            "again.",
+            code or f"HTTP{status}",
+        )
+    if status == 403 and not code:
+        return make(_P, _CODE_MESSAGES["AccessDenied"][1], "AccessDenied")
+    message = "OSS refused the request"
+    message += f": {server_text}" if server_text else f" (HTTP {status})."
+    return make(_P, message, code or f"HTTP{status}")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and every exception it wraps (causes, contexts, urllib3 reasons)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < 32:
+        item = todo.pop(0)
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+        for attr in ("reason", "exception", "__cause__", "__context__"):
+            value = getattr(item, attr, None)
+            if isinstance(value, BaseException):
+                todo.append(value)
+
+
+def _classify_transport(exc: BaseException, where: str) -> OssError:
+    chain = list(_chain(exc))
+    texts = " ".join(
+        str(e) for e in chain if isinstance(e, ssl.SSLError | requests.RequestException)
+    )
+
+    def any_of(*types: type[BaseException]) -> bool:
+        return any(isinstance(e, types) for e in chain)
+
+    if any_of(ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in texts:
+        return OssError(
+            _P,
+            "CertificateNotTrusted",
+            f"The HTTPS certificate of {where} is not trusted, so nothing was sent. Check the "
+            "endpoint address; if your network inspects HTTPS traffic, its certificate "
+            "authority must be installed on this computer.",
+        )
+    if "WRONG_VERSION_NUMBER" in texts or "wrong version number" in texts:
+        return OssError(
+            _P,
+            "NotHttps",
+            f"{where} does not answer HTTPS. Check the endpoint address (https:// or http://, "
+            "and the port).",
+        )
+    if any_of(urllib3.exceptions.NameResolutionError, socket.gaierror):
+        return OssError(
+            _R,
+            "NameResolutionFailed",
+            f"The address of {where} could not be looked up. Check the endpoint and the "
+            "network connection; ossdesk will try again.",
+        )
+    if any_of(ConnectionRefusedError):
+        return OssError(
+            _R,
+            "ConnectionRefused",
+            f"{where} refused the connection (nothing listens there, or a firewall blocks it). "
+            "Check the endpoint; ossdesk will try again.",
+        )
+    # urllib3's NewConnectionError (refused, unreachable) is a ConnectTimeoutError too.
+    if any_of(requests.exceptions.ConnectTimeout) or any(
+        isinstance(e, urllib3.exceptions.ConnectTimeoutError)
+        and not isinstance(e, urllib3.exceptions.NewConnectionError)
+        for e in chain
+    ):
+        return OssError(
+            _R,
+            "ConnectTimeout",
+            f"Connecting to {where} timed out. Check the network connection; ossdesk will try "
+            "again.",
+        )
+    if any_of(
+        requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout
+    ):
+        return OssError(
+            _R, "Timeout", f"{where} did not answer in time; ossdesk will try again."
+        )
+    if any_of(
+        ConnectionError,
+        http.client.HTTPException,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.IncompleteRead,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ConnectionError,
+        ssl.SSLError,
+    ):
+        return OssError(
+            _R,
+            "ConnectionLost",
+            f"The connection to {where} was lost; ossdesk will try again.",
+        )
+    if any_of(
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.InvalidHeader,
+        requests.exceptions.URLRequired,
+    ):
+        return OssError(
+            _P, "InvalidRequest", f"The request to {where} could not be made: check the endpoint."
+        )
+    if any_of(requests.RequestException, urllib3.exceptions.HTTPError):
+        return OssError(
+            _R,
+            "NetworkError",
+            f"A network error occurred talking to {where}; ossdesk will try again.",
+        )
+    for item in chain:
+        if isinstance(item, OSError):
+            reason = item.strerror or type(item).__name__
+            name = f" ({item.filename})" if item.filename else ""
+            return OssError(
+                _P, "LocalError", f"A local error stopped the transfer: {reason}{name}."
+            )
+    return OssError(
+        _P,
+        "UnexpectedError",
+        f"An unexpected error stopped the request ({type(exc).__name__}). Please report it.",
+    )
+
+
+def classify(
+    exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = ()
+) -> OssError:
+    """Turn any exception from an OSS request into an :class:`OssError`.
+
+    ``endpoint`` names the server in network messages; any of ``secrets`` found in text
+    taken from a server response is masked.
+    """
+    if isinstance(exc, OssError):
+        return exc
+    secrets = tuple(s for s in secrets if s)
+    where = endpoint or "the OSS endpoint"
+    if isinstance(exc, oss2.exceptions.RequestError):
+        return _classify_transport(exc.exception, where)
+    if isinstance(exc, oss2.exceptions.ClientError):
+        body = str(exc.body or "").removeprefix("ClientError: ")
+        return OssError(
+            _P, "InvalidRequest", f"The request is not valid: {_scrub(body, secrets)[:300]}"
+        )
+    if isinstance(exc, oss2.exceptions.InconsistentError):
+        return OssError(
+            _R,
+            "InconsistentData",
+            "Data arrived damaged (checksum mismatch); ossdesk will try again.",
+            request_id=str(exc.request_id or "") or None,
+        )
+    if isinstance(exc, oss2.exceptions.OssError) and int(exc.status) > 0:
+        return _classify_server(exc, secrets)
+    if isinstance(exc, oss2.exceptions.OssError):
+        return OssError(_P, "ClientError", "The request could not be made.")
+    return _classify_transport(exc, where)
+
+
+# --- request bodies ----------------------------------------------------------------------------
+
+
+class Readable(Protocol):
+    """Anything with a file-like ``read(n)``: an open file, or the engine's part reader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+Body = bytes | bytearray | memoryview | Readable | Iterable[bytes]
+"""What a request body may be: bytes, a file-like object, or an iterable of byte chunks."""
+
+
+class _Body:
+    """Exactly ``size`` bytes of the caller's body, read on demand, with a known length.
+
+    ``requests`` sees ``__len__`` and sends a ``Content-Length``; ``urllib3`` calls ``read``
+    in blocks. An exception from the source is remembered so the client can re-raise it.
+    """
+
+    def __init__(self, source: Body,
+                 size: int) -> None:
+        if size < 0:
+            raise ValueError(f"size must not be negative ({size})")
+        self._size = size
+        self._remaining = size
+        self._pending = b""
+        self.error: BaseException | None = None
+        self._read: Callable[[int], bytes] | None
+        self._iter: Iterator[bytes] | None
+        if isinstance(source, bytes | bytearray | memoryview):
+            view = memoryview(source).cast("B")
+            if len(view) != size:
+                raise ValueError(f"the body has {len(view)} bytes, not size={size}")
+            offset = 0
+
+            def read_view(n: int) -> bytes:
+                nonlocal offset
+                chunk = bytes(view[offset : offset + n])
+                offset += len(chunk)
+                return chunk
+
+            self._read, self._iter = read_view, None
+        elif hasattr(source, "read"):
+            self._read, self._iter = source.read, None
+        else:
+            self._read, self._iter = None, iter(source)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _next(self, n: int) -> bytes:
+        if self._pending:
+            chunk, self._pending = self._pending[:n], self._pending[n:]
+            return chunk
+        if self._read is not None:
+            data = self._read(n)
+        else:
+            assert self._iter is not None
+            data = b""
+            for item in self._iter:  # the next non-empty chunk, or b"" at the end
+                if item:
+                    data = item
+                    break
+        data = bytes(data)
+        if len(data) > n:
+            data, self._pending = data[:n], data[n:]
+        return data
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        want = self._remaining if n is None or n < 0 else min(n, self._remaining)
+        try:
+            chunk = self._next(want)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        if not chunk:
+            sent = self._size - self._remaining
+            error = BodyTooShort(
+                ErrorKind.PERMANENT,
+                "SourceChanged",
+                f"The data to upload ended after {sent:,} of {self._size:,} bytes: the file "
+                "changed while it was read. Upload it again.",
+            )
+            self.error = error
+            raise error
+        self._remaining -= len(chunk)
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(_BLOCKSIZE):
+            yield chunk
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """A connection pool that never retries and writes bodies in large blocks."""
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        pool_kwargs.setdefault("blocksize", _BLOCKSIZE)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+class _Provider:
+    """An ``oss2`` credentials provider reading our current credentials on every request."""
+
+    def __init__(self, source: Credentials | Callable[[], Credentials]) -> None:
+        self.source = source
+        self.last: Credentials | None = source if isinstance(source, Credentials) else None
+
+    def current(self) -> Credentials:
+        source = self.source
+        if isinstance(source, Credentials):
+            creds = source
+        else:
+            try:
+                creds = source()
+            except OssError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever the callable raised
+                raise OssError(
+                    _P,
+                    "CredentialsUnavailable",
+                    f"The credentials could not be read ({type(exc).__name__}). Check the "
+                    "profile's secret.",
+                ) from None
+            if not isinstance(creds, Credentials):
+                raise TypeError("the credentials callable must return Credentials")
+        self.last = creds
+        return creds
+
+    def get_credentials(self) -> oss2.credentials.Credentials:
+        creds = self.current()
+        return oss2.credentials.Credentials(
+            creds.access_key_id, creds.access_key_secret, creds.security_token or ""
+        )
+
+
+def _strip_etag(value: str | None) -> str:
+    return (value or "").strip().strip('"')
+
+
+def _crc_header(headers: Mapping[str, str]) -> int | None:
+    value = headers.get("x-oss-hash-crc64ecma")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+class OssClient:
+    """One bucket at one endpoint. Thread-safe; share one client across transfers.
+
+    Every method raises :class:`OssError` (never an ``oss2`` or ``requests`` exception),
+    except that an exception raised by a request body's ``read()`` is re-raised unchanged.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        credentials: Credentials | Callable[[], Credentials],
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        pool_size: int = 16,
+        allow_insecure_http: bool = False,
+        path_style: bool = False,
+    ) -> None:
+        self.endpoint = endpoint
+        where = endpoint.url
+        if endpoint.scheme not in ("http", "https") or not endpoint.host:
+            raise OssError(
+                _P,
+                "InvalidEndpoint",
+                f"{where!r} is not an endpoint address. Write it like "
+                "https://oss-cn-hangzhou.aliyuncs.com.",
+            )
+        if endpoint.scheme == "http" and not endpoint.is_loopback and not allow_insecure_http:
+            raise OssError(
+                _P,
+                "InsecureEndpoint",
+                f"{where} uses plain http: the data and the request signatures would travel "
+                "unencrypted. Use https://, or confirm that plain http is wanted.",
+            )
+        if endpoint.signature not in ("v4", "v1"):
+            raise OssError(_P, "InvalidSignature", "The signature version must be v4 or v1.")
+        region = endpoint.effective_region
+        if endpoint.signature == "v4" and not region:
+            raise OssError(
+                _P,
+                "RegionRequired",
+                f"Signature V4 needs the bucket's region (like cn-hangzhou), and it cannot be "
+                f"read from {where}. Enter the region in the profile, or choose signature V1.",
+            )
+        self._provider = _Provider(credentials)
+        auth: Any = (
+            oss2.ProviderAuthV4(self._provider)
+            if endpoint.signature == "v4"
+            else oss2.ProviderAuth(self._provider)
+        )
+        adapter = _Adapter(
+            pool_connections=pool_size,
+            pool_maxsize=pool_size,
+            max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0),
+        )
+        session = oss2.http.Session(adapter=adapter)
+        self._where = endpoint.host + (f":{urlsplit(where).port}" if urlsplit(where).port else "")
+        try:
+            self._bucket = oss2.Bucket(
+                auth,
+                where,
+                endpoint.bucket,
+                session=session,
+                connect_timeout=(connect_timeout, read_timeout),
+                app_name=f"ossdesk/{__version__}",
+                enable_crc=False,
+                region=region,
+                is_path_style=path_style,
+            )
+        except oss2.exceptions.ClientError:
+            raise OssError(
+                _P,
+                "InvalidBucketName" if endpoint.bucket else "InvalidEndpoint",
+                f"The bucket name {endpoint.bucket!r} or the endpoint {where!r} is not valid. "
+                "Bucket names are 3 to 63 lowercase letters, digits and hyphens.",
+            ) from None
+
+    # -- plumbing
+
+    def set_credentials(self, credentials: Credentials) -> None:
+        """Use these credentials from the next request on (e.g. a refreshed STS token)."""
+        self._provider.source = credentials
+        self._provider.last = credentials
+
+    def _secrets(self) -> tuple[str, ...]:
+        creds = self._provider.last
+        if creds is None:
+            return ()
+        return tuple(s for s in (creds.access_key_secret, creds.security_token) if s)
+
+    def _error(self, exc: Exception) -> OssError:
+        return classify(exc, endpoint=self._where, secrets=self._secrets())
+
+    def _call(self, fn: Callable[[], Any], body: _Body | None = None) -> Any:
+        try:
+            return fn()
+        except OssError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an OssError
+            if body is not None and body.error is not None:
+                raise body.error from None
+            raise self._error(exc) from None
+
+    # -- uploads
+
+    def put_object(
+        self,
+        key: str,
+        body: Body,
+        *,
+        size: int,
+        headers: Mapping[str, str] | None = None,
+    ) -> PutResult:
+        """Store ``size`` bytes of ``body`` as ``key`` in one request."""
+        data = _Body(body, size)
+        result = self._call(
+            lambda: self._bucket.put_object(key, data, headers=dict(headers or {})), data
+        )
+        return PutResult(_strip_etag(result.etag), result.crc)
+
+    def initiate_multipart(self, key: str, headers: Mapping[str, str] | None = None) -> str:
+        """Start a multipart upload; returns its upload id."""
+        result = self._call(
+            lambda: self._bucket.init_multipart_upload(key, headers=dict(headers or {}))
+        )
+        return str(result.upload_id)
+
+    def upload_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Body,
+        *,
+        size: int,
+    ) -> PutResult:
+        """Send part ``number`` (1..10,000): ``size`` bytes read from ``body`` as they go."""
+        data = _Body(body, size)
+        result = self._call(
+            lambda: self._bucket.upload_part(key, upload_id, number, data), data
+        )
+        return PutResult(_strip_etag(result.etag), result.crc)
+
+    def list_parts(self, key: str, upload_id: str) -> list[RemotePart]:
+        """Every part OSS holds for this upload (all pages), in part order."""
+        parts: list[RemotePart] = []
+        marker = ""
+        while True:
+            page = self._call(
+                functools.partial(
+                    self._bucket.list_parts, key, upload_id, marker=marker, max_parts=_LIST_PAGE
+                )
+            )
+            parts.extend(
+                RemotePart(int(p.part_number), _strip_etag(p.etag), int(p.size or 0))
+                for p in page.parts
+            )
+            if not page.is_truncated or not page.next_marker or page.next_marker == marker:
+                return sorted(parts, key=lambda p: p.number)
+            marker = str(page.next_marker)
+
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> PutResult:
+        """Assemble the object from ``(number, etag)`` pairs; ``crc64`` is the whole object's."""
+        infos = [oss2.models.PartInfo(number, etag) for number, etag in sorted(parts)]
+        result = self._call(
+            lambda: self._bucket.complete_multipart_upload(key, upload_id, infos)
+        )
+        return PutResult(_strip_etag(result.etag), result.crc)
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Forget an upload and its parts on the server; an unknown upload id is fine."""
+        try:
+            self._call(lambda: self._bucket.abort_multipart_upload(key, upload_id))
+        except OssError as exc:
+            if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
+                raise
+
+    def list_multipart_uploads(self, prefix: str = "") -> list[RemoteUpload]:
+        """Every unfinished multipart upload under ``prefix`` (all pages)."""
+        uploads: list[RemoteUpload] = []
+        key_marker = ""
+        id_marker = ""
+        while True:
+            page = self._call(
+                functools.partial(
+                    self._bucket.list_multipart_uploads,
+                    prefix=prefix,
+                    key_marker=key_marker,
+                    upload_id_marker=id_marker,
+                    max_uploads=_LIST_PAGE,
+                )
+            )
+            uploads.extend(
+                RemoteUpload(str(u.key), str(u.upload_id), u.initiation_date)
+                for u in page.upload_list
+                if u.upload_id
+            )
+            next_key = str(page.next_key_marker or "")
+            next_id = str(page.next_upload_id_marker or "")
+            if not page.is_truncated or (next_key, next_id) == (key_marker, id_marker):
+                return uploads
+            key_marker, id_marker = next_key, next_id
+
+    # -- objects
+
+    def head_object(self, key: str) -> ObjectInfo | None:
+        """The object's size, ETag, CRC-64, type, time and metadata; None if it is absent."""
+        try:
+            result = self._call(lambda: self._bucket.head_object(key))
+        except OssError as exc:
+            if exc.kind is ErrorKind.NOT_FOUND:
+                return None
+            raise
+        headers = result.headers
+        metadata = {
+            name.lower()[len("x-oss-meta-"):]: value
+            for name, value in headers.items()
+            if name.lower().startswith("x-oss-meta-")
+        }
+        return ObjectInfo(
+            key=key,
+            size=int(result.content_length or 0),
+            etag=_strip_etag(result.etag),
+            crc64=_crc_header(headers),
+            content_type=result.content_type,
+            last_modified=result.last_modified,
+            metadata=metadata,
+        )
+
+    def list_folder(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
+        """One level under ``prefix`` (ListObjectsV2, delimiter ``/``): sub-folder prefixes
+        and objects. The folder's own marker object (key == prefix) is left out."""
+        folders: list[str] = []
+        objects: list[ObjectInfo] = []
+        token = ""
+        while True:
+            page = self._call(
+                functools.partial(
+                    self._bucket.list_objects_v2,
+                    prefix=prefix,
+                    delimiter="/",
+                    continuation_token=token,
+                    max_keys=_LIST_PAGE,
+                )
+            )
+            folders.extend(str(p) for p in page.prefix_list)
+            objects.extend(
+                ObjectInfo(
+                    key=str(o.key),
+                    size=int(o.size or 0),
+                    etag=_strip_etag(o.etag),
+                    crc64=None,
+                    content_type=None,
+                    last_modified=o.last_modified,
+                    metadata={},
+                )
+                for o in page.object_list
+                if o.key != prefix
+            )
+            next_token = str(page.next_continuation_token or "")
+            if not page.is_truncated or not next_token or next_token == token:
+                return folders, objects
+            token = next_token
+
+    def get_object_bytes(self, key: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        """The object's content, or the inclusive byte range ``(first, last)`` of it."""
+        headers = {"x-oss-range-behavior": "standard"} if byte_range is not None else {}
+
+        def fetch() -> bytes:
+            result = self._bucket.get_object(key, byte_range=byte_range, headers=headers)
+            return bytes(result.read())
+
+        data: bytes = self._call(fetch)
+        return data
+
+    def presign_get(self, key: str, expires: int) -> str:
+        """A URL anyone can use to download ``key`` for ``expires`` seconds.
+
+        With STS credentials the URL carries the security token: it is a credential.
+        """
+        if expires <= 0:
+            raise ValueError("expires must be a positive number of seconds")
+        url: str = self._call(lambda: self._bucket.sign_url("GET", key, expires))
+        return url
+
+    def check_connection(self) -> None:
+        """Prove that the endpoint, bucket and credentials work (GetBucketInfo).
+
+        Raises :class:`OssError` with a verdict: unreachable endpoint, unknown key id,
+        wrong secret, no such bucket, no permission, clock skew, certificate not trusted.
+        Credentials allowed to list the bucket but not to read its info pass.
+        """
+        try:
+            self._call(self._bucket.get_bucket_info)
+        except OssError as exc:
+            if exc.code != "AccessDenied":
+                raise
+            try:
+                self._call(lambda: self._bucket.list_objects_v2(max_keys=1))
+            except OssError as second:
+                if second.code != "AccessDenied":
+                    raise
+                raise OssError(
+                    _P,
+                    "AccessDenied",
+                    "The credentials are valid but may neither read the bucket's information "
+                    "nor list it. Uploads work only if the RAM policy allows oss:PutObject; "
+                    "ask the bucket's owner.",
+                    status=second.status,
+                    request_id=second.request_id,
+                ) from None

@@ -1,0 +1,130 @@
+"""The bandwidth limit: one token bucket shared by every transfer.
+
+Every body reader asks the bucket for the bytes it is about to hand to the network
+(``acquire(n)``). Waiters are served first come, first served, so parallel parts share the
+limit evenly; a request larger than the burst is not refused but waits in proportion to its
+size. Waiting threads wake at least every 100 ms, so a pause or stop (``stop`` event) and a
+new limit (:meth:`TokenBucket.set_rate`) take effect promptly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["MAX_WAIT", "TokenBucket"]
+
+MAX_WAIT = 0.1
+"""The longest a waiter sleeps before it looks at its stop event and the rate again."""
+
+_MIN_BURST = 64 * 1024
+
+
+class _Waiter:
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+
+class TokenBucket:
+    """A thread-safe token bucket of ``rate`` bytes per second (0 = unlimited).
+
+    ``burst`` is how many bytes may go at once after an idle spell; by default a fifth of a
+    second's worth (at least 64 KiB), following the rate when it changes. ``clock`` is for
+    tests: a function returning seconds, like :func:`time.monotonic`.
+    """
+
+    def __init__(
+        self,
+        rate: int = 0,
+        *,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if burst is not None and burst <= 0:
+            raise ValueError(f"burst must be positive, got {burst}")
+        self._check_rate(rate)
+        self._cond = threading.Condition(threading.Lock())
+        self._clock = clock
+        self._rate = rate
+        self._explicit_burst = burst
+        self._burst = self._burst_for(rate)
+        self._tokens = float(self._burst)
+        self._last = clock()
+        self._queue: deque[_Waiter] = deque()
+
+    @staticmethod
+    def _check_rate(rate: int) -> None:
+        if rate < 0:
+            raise ValueError(f"a rate cannot be negative ({rate}); use 0 for unlimited")
+
+    def _burst_for(self, rate: int) -> int:
+        if self._explicit_burst is not None:
+            return self._explicit_burst
+        return max(_MIN_BURST, rate // 5)
+
+    @property
+    def rate(self) -> int:
+        """Bytes per second; 0 means unlimited."""
+        with self._cond:
+            return self._rate
+
+    @property
+    def burst(self) -> int:
+        with self._cond:
+            return self._burst
+
+    def set_rate(self, rate: int) -> None:
+        """Change the limit; threads already waiting follow the new rate at once."""
+        self._check_rate(rate)
+        with self._cond:
+            self._refill(self._clock())  # time until now is credited at the old rate
+            self._rate = rate
+            self._burst = self._burst_for(rate)
+            if rate == 0:
+                self._tokens = float(self._burst)
+            self._cond.notify_all()
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._last)
+        self._last = now
+        if self._rate == 0:
+            return
+        cap = max(self._burst, self._queue[0].n) if self._queue else self._burst
+        self._tokens = min(float(cap), self._tokens + elapsed * self._rate)
+
+    def acquire(self, n: int, stop: threading.Event | None = None) -> bool:
+        """Block until ``n`` bytes may be sent; False (and nothing taken) if ``stop`` is set."""
+        if n < 0:
+            raise ValueError(f"cannot acquire a negative byte count ({n})")
+        if stop is not None and stop.is_set():
+            return False
+        if n == 0:
+            return True
+        with self._cond:
+            if self._rate == 0:
+                return True
+            waiter = _Waiter(n)
+            self._queue.append(waiter)
+            try:
+                while True:
+                    if stop is not None and stop.is_set():
+                        return False
+                    if self._rate == 0:
+                        return True
+                    self._refill(self._clock())
+                    if self._queue[0] is waiter:
+                        missing = n - self._tokens
+                        if missing <= 1e-6:
+                            self._tokens -= n
+                            return True
+                        timeout = min(MAX_WAIT, missing / self._rate)
+                    else:
+                        timeout = MAX_WAIT
+                    self._cond.wait(timeout)
+            finally:
+                self._queue.remove(waiter)
+                self._cond.notify_all()

@@ -1,0 +1,299 @@
+"""Part planning inside the OSS limits (with property tests), and size/rate/duration units."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ossdesk.core.plan import (
+    DEFAULT_PART_SIZE,
+    MAX_OBJECT_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    MAX_PUT_SIZE,
+    MIN_PART_SIZE,
+    FileTooLarge,
+    GiB,
+    KiB,
+    MiB,
+    PartPlan,
+    TiB,
+    format_duration,
+    format_rate,
+    format_size,
+    parse_rate,
+    parse_size,
+    plan_parts,
+    use_single_put,
+)
+
+
+def test_limits_match_oss() -> None:
+    assert MIN_PART_SIZE == 102_400
+    assert MAX_PART_SIZE == 5 * 1024**3
+    assert MAX_PARTS == 10_000
+    assert MAX_OBJECT_SIZE == 53_687_091_200_000  # 48.8 TiB
+    assert MAX_PUT_SIZE == 5 * 1024**3
+    assert DEFAULT_PART_SIZE == 8 * 1024**2
+    assert (KiB, MiB, GiB, TiB) == (1024, 1024**2, 1024**3, 1024**4)
+
+
+def test_default_plan() -> None:
+    plan = plan_parts(20 * MiB + 1)
+    assert plan == PartPlan(20 * MiB + 1, 8 * MiB, 3, None)
+    assert list(plan.parts()) == [
+        (1, 0, 8 * MiB), (2, 8 * MiB, 8 * MiB), (3, 16 * MiB, 4 * MiB + 1),
+    ]
+
+
+def test_exact_multiple_has_no_empty_tail() -> None:
+    plan = plan_parts(3 * MiB, MiB)
+    assert plan.part_count == 3
+    assert plan.part(3) == (2 * MiB, MiB)
+
+
+def test_legal_request_honoured_exactly() -> None:
+    plan = plan_parts(10 * MiB, 100 * KiB + 1)
+    assert plan.part_size == 100 * KiB + 1
+    assert plan.notice is None
+
+
+def test_zero_byte_file_is_one_empty_part() -> None:
+    plan = plan_parts(0, MiB)
+    assert (plan.part_count, plan.notice) == (1, None)
+    assert list(plan.parts()) == [(1, 0, 0)]
+
+
+def test_too_small_request_raised_to_minimum() -> None:
+    plan = plan_parts(MiB, 4 * KiB)
+    assert plan.part_size == MIN_PART_SIZE
+    assert plan.notice is not None
+    assert "minimum" in plan.notice
+    assert "100 KiB" in plan.notice
+
+
+def test_too_large_request_lowered_to_maximum() -> None:
+    plan = plan_parts(20 * GiB, 6 * GiB)
+    assert plan.part_size == MAX_PART_SIZE
+    assert plan.part_count == 4
+    assert plan.notice is not None
+    assert "maximum" in plan.notice
+
+
+def test_too_many_parts_grows_to_whole_mib() -> None:
+    plan = plan_parts(100 * GiB, MiB)
+    assert plan.part_size == 11 * MiB  # ceil(100 GiB / 10,000) = 10.24 MiB -> 11 MiB
+    assert plan.part_count == math.ceil(100 * GiB / (11 * MiB))
+    assert plan.notice is not None
+    assert "10,000" in plan.notice
+    assert "11 MiB" in plan.notice
+
+
+def test_default_grows_silently() -> None:
+    plan = plan_parts(100 * GiB)
+    assert plan.part_size == 11 * MiB
+    assert plan.notice is None
+
+
+def test_exactly_ten_thousand_parts_is_fine() -> None:
+    plan = plan_parts(MAX_PARTS * MiB, MiB)
+    assert (plan.part_size, plan.part_count, plan.notice) == (MiB, MAX_PARTS, None)
+    plan = plan_parts(MAX_PARTS * MiB + 1, MiB)
+    assert plan.part_size == 2 * MiB
+    assert plan.part_count == 5001
+
+
+def test_largest_object() -> None:
+    plan = plan_parts(MAX_OBJECT_SIZE, MiB)
+    assert (plan.part_size, plan.part_count) == (MAX_PART_SIZE, MAX_PARTS)
+    assert plan.part(MAX_PARTS) == (MAX_OBJECT_SIZE - MAX_PART_SIZE, MAX_PART_SIZE)
+
+
+def test_too_large_file_refused() -> None:
+    with pytest.raises(FileTooLarge, match=r"48\.8 TiB"):
+        plan_parts(MAX_OBJECT_SIZE + 1)
+    assert issubclass(FileTooLarge, ValueError)
+
+
+def test_negative_size_refused() -> None:
+    with pytest.raises(ValueError):
+        plan_parts(-1)
+
+
+def test_part_numbers_out_of_range() -> None:
+    plan = plan_parts(10 * MiB, MiB)
+    with pytest.raises(IndexError):
+        plan.part(0)
+    with pytest.raises(IndexError):
+        plan.part(11)
+
+
+def test_single_put_threshold() -> None:
+    assert use_single_put(0, 8 * MiB)
+    assert use_single_put(8 * MiB, 8 * MiB)
+    assert not use_single_put(8 * MiB + 1, 8 * MiB)
+    assert use_single_put(MAX_PUT_SIZE, MAX_PART_SIZE)
+    assert not use_single_put(MAX_PUT_SIZE + 1, 6 * GiB)
+
+
+# --- property tests ------------------------------------------------------------------------
+
+file_sizes = st.one_of(
+    st.integers(min_value=0, max_value=MAX_OBJECT_SIZE),
+    st.integers(min_value=0, max_value=64 * MiB),
+    st.sampled_from([0, 1, MIN_PART_SIZE, MAX_PART_SIZE, MAX_PARTS * MiB, MAX_OBJECT_SIZE]),
+)
+requests = st.one_of(
+    st.none(),
+    st.integers(min_value=1, max_value=8 * GiB),
+    st.integers(min_value=MIN_PART_SIZE, max_value=MAX_PART_SIZE),
+    st.sampled_from([MIN_PART_SIZE - 1, MIN_PART_SIZE, MAX_PART_SIZE, MAX_PART_SIZE + 1]),
+)
+
+
+def check_plan(plan: PartPlan, file_size: int, requested: int | None) -> None:
+    assert plan.file_size == file_size
+    assert MIN_PART_SIZE <= plan.part_size <= MAX_PART_SIZE
+    assert 1 <= plan.part_count <= MAX_PARTS
+    # The parts tile the file exactly: all full but the last, which is not empty (unless
+    # the file is).
+    first_offset, first_length = plan.part(1)
+    last_offset, last_length = plan.part(plan.part_count)
+    assert first_offset == 0
+    assert first_length == min(plan.part_size, file_size)
+    assert last_offset == (plan.part_count - 1) * plan.part_size
+    assert last_offset + last_length == file_size
+    assert 0 < last_length <= plan.part_size or file_size == 0
+    # Legal requests that fit in 10,000 parts are honoured exactly, silently.
+    wanted = DEFAULT_PART_SIZE if requested is None else requested
+    legal = MIN_PART_SIZE <= wanted <= MAX_PART_SIZE
+    if legal and math.ceil(file_size / wanted) <= MAX_PARTS:
+        assert plan.part_size == wanted
+        assert plan.notice is None
+    else:
+        assert plan.part_size != wanted
+        assert (plan.notice is not None) == (requested is not None)
+        if math.ceil(file_size / min(max(wanted, MIN_PART_SIZE), MAX_PART_SIZE)) > MAX_PARTS:
+            # Grown just enough, to a whole MiB: one MiB less would not do.
+            assert plan.part_size % MiB == 0
+            assert plan.part_size in (MiB, MAX_PART_SIZE) or (
+                math.ceil(file_size / (plan.part_size - MiB)) > MAX_PARTS
+            )
+
+
+@settings(max_examples=1500, deadline=None)
+@given(file_sizes, requests)
+@example(0, None)
+@example(MAX_OBJECT_SIZE, MIN_PART_SIZE)
+@example(MAX_PARTS * MAX_PART_SIZE - 1, MAX_PART_SIZE)
+@example(MAX_PARTS * MIN_PART_SIZE + 1, MIN_PART_SIZE)
+def test_plan_properties(file_size: int, requested: int | None) -> None:
+    check_plan(plan_parts(file_size, requested), file_size, requested)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=MAX_OBJECT_SIZE), requests)
+def test_plan_parts_iterate_contiguously(file_size: int, requested: int | None) -> None:
+    plan = plan_parts(file_size, requested)
+    expected_offset = 0
+    count = 0
+    for number, offset, length in plan.parts():
+        count += 1
+        assert number == count
+        assert offset == expected_offset
+        assert plan.part(number) == (offset, length)
+        if number < plan.part_count:
+            assert length == plan.part_size
+        expected_offset += length
+    assert count == plan.part_count
+    assert expected_offset == file_size
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=MAX_OBJECT_SIZE + 1, max_value=10 * MAX_OBJECT_SIZE), requests)
+def test_plan_refuses_every_oversized_file(file_size: int, requested: int | None) -> None:
+    with pytest.raises(FileTooLarge):
+        plan_parts(file_size, requested)
+
+
+# --- units ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("8MiB", 8 * MiB), ("512KiB", 512 * KiB), ("10MB", 10_000_000), ("1.5GiB", 3 * GiB // 2),
+        ("4096", 4096), ("8M", 8 * MiB), ("8m", 8 * MiB), (" 8 MiB ", 8 * MiB), ("1k", 1024),
+        ("2T", 2 * TiB), ("1kB", 1000), ("100B", 100), ("0", 0), ("1_048_576", MiB),
+        ("0.5KiB", 512), (".5M", 512 * KiB), ("3bytes", 3), ("1GB", 10**9),
+    ],
+)
+def test_parse_size(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "MiB", "-1MiB", "8 furlongs", "1e6", "8MiB/s", "abc", "1..2M"]
+)
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match=r"e\.g\."):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("48MiB", 48 * MiB), ("48MiB/s", 48 * MiB), ("48 MiB/s", 48 * MiB), ("1M/s", MiB),
+        ("200Mbit", 25_000_000), ("200Mbit/s", 25_000_000), ("200Mbps", 25_000_000),
+        ("8Kbit", 1000), ("1Gibit", GiB // 8), ("10MBps", 10_000_000), ("10MB/sec", 10_000_000),
+        ("0", 0), ("unlimited", 0), ("Unlimited", 0), ("off", 0), ("none", 0), ("4096", 4096),
+    ],
+)
+def test_parse_rate(text: str, expected: int) -> None:
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "fast", "-5MiB", "5 MiB/h", "10Xbit"])
+def test_parse_rate_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match=r"e\.g\."):
+        parse_rate(text)
+
+
+@given(st.integers(min_value=0, max_value=MAX_OBJECT_SIZE))
+def test_parse_size_reads_plain_integers(n: int) -> None:
+    assert parse_size(str(n)) == n
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (0, "0 B"), (1, "1 B"), (1023, "1023 B"), (1024, "1 KiB"), (1536, "1.5 KiB"),
+        (8 * MiB, "8 MiB"), (3 * GiB // 2, "1.5 GiB"), (int(12.34 * MiB), "12.3 MiB"),
+        (100 * KiB, "100 KiB"), (MiB - 1, "1 MiB"), (MAX_OBJECT_SIZE, "48.8 TiB"),
+        (-2048, "-2 KiB"),
+    ],
+)
+def test_format_size(n: int, expected: str) -> None:
+    assert format_size(n) == expected
+
+
+def test_format_rate() -> None:
+    assert format_rate(48 * MiB) == "48 MiB/s"
+    assert format_rate(0) == "0 B/s"
+    assert format_rate(1536.0) == "1.5 KiB/s"
+    assert format_rate(float("nan")) == "--"
+
+
+@pytest.mark.parametrize(
+    ("s", "expected"),
+    [
+        (0, "0 s"), (1.4, "1 s"), (45, "45 s"), (59.6, "1 min 00 s"), (185, "3 min 05 s"),
+        (3600, "1 h 00 min"), (7380, "2 h 03 min"), (90000, "1 d 01 h"),
+        (float("inf"), "--"), (float("nan"), "--"), (-1, "--"),
+    ],
+)
+def test_format_duration(s: float, expected: str) -> None:
+    assert format_duration(s) == expected
