@@ -17,3 +17,5 @@ def ossdesk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in _CREDENTIAL_ENV:
         monkeypatch.delenv(name, raising=False)
     return home
+
+from tests.support.sandbox import sandbox, sandbox_factory, sandbox_process  # noqa: E402, F401
