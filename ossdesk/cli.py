@@ -1,8 +1,8 @@
 """The ``ossdesk`` command.
 
-``ossdesk`` with no subcommand opens the window; the subcommands drive the same engine
-from a terminal. Each subcommand lives in its own module and is imported only when used,
-so ``ossdesk --version`` and ``ossdesk status`` never load Qt.
+``ossdesk [--sandbox] [PATH...]`` opens the window (with PATHs queued); the subcommands
+drive the same engine from a terminal. Each subcommand lives in its own module and is
+imported only when used, so ``ossdesk --version`` and ``ossdesk status`` never load Qt.
 
 A subcommand module provides ``configure(parser: argparse.ArgumentParser) -> None`` and
 ``run(args: argparse.Namespace) -> int``.
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sandbox",
         action="store_true",
-        help="try ossdesk against a local sandbox server (no OSS account needed)",
+        help="open the window against a local sandbox server (no OSS account needed)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
@@ -53,20 +53,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _window_request(argv: Sequence[str]) -> tuple[bool, list[str]] | None:
+    """``ossdesk [--sandbox] [PATH...]`` opens the window: return (sandbox, paths), or None
+    when argv names a subcommand or asks for help/version (argparse handles those)."""
+    sandbox = False
+    paths: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--sandbox":
+            sandbox = True
+        elif arg == "--":
+            paths.extend(argv[i + 1 :])
+            break
+        elif arg.startswith("-") or (not paths and arg in SUBCOMMANDS):
+            return None
+        else:
+            paths.append(arg)
+    return sandbox, paths
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    window = _window_request(args_list)
+    if window is not None:
+        sandbox, paths = window
+        from ossdesk.ui import app
+
+        return app.run([sys.argv[0], *args_list], sandbox=sandbox, paths=paths or None)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     if getattr(args, "_unavailable", None):
         print(f"ossdesk: '{args._unavailable}' is not available in this build", file=sys.stderr)
         return 2
     module = getattr(args, "_module", None)
-    if module is not None:
-        result: int = module.run(args)
-        return result
-    if args.sandbox:
-        # Until the window exists, trying ossdesk means running the sandbox server.
-        from ossdesk.sandbox import cli as sandbox_cli
-
-        return sandbox_cli.run(parser.parse_args(["sandbox"]))
-    parser.print_help()
-    return 0
+    if module is None:
+        parser.print_help()
+        return 2
+    result: int = module.run(args)
+    return result

@@ -1,0 +1,211 @@
+"""The window's entry point: ``ossdesk`` (no subcommand) and ``ossdesk --sandbox``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from ossdesk import APP_NAME, __version__
+from ossdesk.ui.i18n import Translations, choose_language, resources_dir
+from ossdesk.ui.settings import Settings, load_settings, save_settings
+from ossdesk.ui.worker import BackgroundCall
+
+_log = logging.getLogger(__name__)
+
+SANDBOX_PROFILE = "sandbox"
+
+
+@dataclass(frozen=True)
+class SessionProfile:
+    """A profile that exists only while this window runs (the local sandbox's)."""
+
+    name: str
+    endpoint: str
+    bucket: str
+    region: str | None = None
+    prefix: str = ""
+    signature: str = "v4"
+    access_key_id: str = ""
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    folder = resources_dir() / "icons"
+    for png in sorted(folder.glob("ossdesk-*.png")):
+        icon.addFile(str(png))
+    if icon.isNull():
+        icon.addFile(str(folder / "ossdesk.svg"))
+    return icon
+
+
+class Sandbox:
+    """An in-process sandbox server and the profile that points at it."""
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self.profile: SessionProfile | None = None
+
+    def start(self) -> SessionProfile:
+        """BLOCKING (binds a port, creates folders)."""
+        from ossdesk.config import paths
+        from ossdesk.sandbox.server import (
+            DEFAULT_ACCESS_KEY_ID,
+            DEFAULT_BUCKET,
+            DEFAULT_PORT,
+            DEFAULT_REGION,
+            SandboxServer,
+        )
+
+        if self.profile is not None:
+            return self.profile
+        root = paths().ensure().sandbox_root
+        # The same port every time, so uploads queued against it resume after a restart.
+        try:
+            server = SandboxServer(root, port=DEFAULT_PORT).start()
+        except OSError:
+            server = SandboxServer(root, port=0).start()
+        self.server = server
+        self.profile = SessionProfile(
+            name=SANDBOX_PROFILE,
+            endpoint=server.endpoint,
+            bucket=DEFAULT_BUCKET,
+            region=DEFAULT_REGION,
+            access_key_id=DEFAULT_ACCESS_KEY_ID,
+        )
+        return self.profile
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+def credentials_resolver() -> Callable[[str], Any]:
+    """Profile name -> credentials; the sandbox profile uses the sandbox's own key pair."""
+    from ossdesk.core.oss import Credentials
+    from ossdesk.core.scheduler import default_credentials
+
+    def resolve(source: str) -> Any:
+        if source == SANDBOX_PROFILE:
+            from ossdesk.sandbox.server import (
+                DEFAULT_ACCESS_KEY_ID,
+                DEFAULT_ACCESS_KEY_SECRET,
+            )
+
+            return Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
+        return default_credentials(source)
+
+    return resolve
+
+
+class Controller(QObject):
+    """Glue between the window, settings, translations and the sandbox."""
+
+    def __init__(
+        self, app: QApplication, translations: Translations, sandbox: Sandbox
+    ) -> None:
+        super().__init__(app)
+        self.app = app
+        self.translations = translations
+        self.sandbox = sandbox
+        self.window: Any = None
+        self.paths: list[str] = []
+
+    @Slot(object)
+    def save(self, settings: object) -> None:
+        if not isinstance(settings, Settings):
+            return
+        if choose_language(settings.language) != self.translations.language:
+            self.translations.install(self.app, choose_language(settings.language))
+        call = BackgroundCall(lambda: save_settings(settings), self)
+        call.failed.connect(self._save_failed)
+        call.start()
+
+    @Slot(object)
+    def _save_failed(self, exc: object) -> None:
+        _log.warning("could not save the settings: %s", exc)
+
+    @Slot()
+    def start_sandbox(self) -> None:
+        call = BackgroundCall(self.sandbox.start, self)
+        call.succeeded.connect(self._sandbox_ready)
+        call.failed.connect(self._sandbox_failed)
+        call.start()
+
+    @Slot(object)
+    def _sandbox_ready(self, profile: object) -> None:
+        if self.window is not None:
+            self.window.add_extra_profile(profile)
+
+    @Slot(object)
+    def _sandbox_failed(self, exc: object) -> None:
+        QMessageBox.warning(
+            self.window,
+            self.tr("Sandbox"),
+            self.tr("The local sandbox could not start: %1").replace("%1", str(exc)),
+        )
+
+    @Slot()
+    def add_initial_paths(self) -> None:
+        if self.window is None or not self.paths:
+            return
+        if self.window.destination() is not None:
+            paths, self.paths = self.paths, []
+            self.window.add_paths(paths)
+
+
+def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = None) -> int:
+    """Open the window; returns the process exit code."""
+    from ossdesk.ui.engine_adapter import SchedulerAdapter
+    from ossdesk.ui.main_window import MainWindow
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(argv or [APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName("ossdesk")
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(True)
+
+    settings = load_settings()
+    translations = Translations()
+    translations.install(app, choose_language(settings.language))
+
+    session = Sandbox()
+    extra = []
+    if sandbox:
+        try:
+            extra.append(session.start())
+        except OSError as exc:
+            print(f"ossdesk: the sandbox could not start: {exc}", file=sys.stderr)
+            return 1
+        settings.last_profile = SANDBOX_PROFILE
+
+    controller = Controller(app, translations, session)
+    resolver = credentials_resolver()
+    engine = SchedulerAdapter(settings, credentials=resolver)
+    window = MainWindow(engine, settings=settings, extra_profiles=extra, credentials=resolver)
+    controller.window = window
+    controller.paths = list(paths or [])
+    window.settingsChanged.connect(controller.save)
+    window.sandboxRequested.connect(controller.start_sandbox)
+    window.profilesChanged.connect(controller.add_initial_paths)
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    window.show()
+    code = app.exec()
+    try:
+        save_settings(window.settings)
+    except OSError as exc:
+        _log.warning("could not save the settings: %s", exc)
+    if not engine.wait_closed(30):
+        _log.warning("the engine did not stop in time")
+    session.stop()
+    return code

@@ -1,0 +1,330 @@
+"""The window's :class:`~ossdesk.ui.bridge.EngineAdapter` over the engine's Scheduler.
+
+Every request goes to one adapter thread, in order: opening the SQLite store, queueing
+100,000 files, pausing, reordering. The GUI thread only submits; the scheduler's events go
+straight to the listener (the :class:`EventBridge`, which is thread-safe).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ossdesk.core import events as ev
+from ossdesk.core.oss import Credentials, Endpoint, OssClient
+from ossdesk.core.scheduler import CredentialResolver, Scheduler, default_credentials
+from ossdesk.core.store import NewUpload, State, Store, StoreError, UploadRow
+from ossdesk.ui.bridge import Destination, EngineUnavailable, RowsRemoved, RowsRestored
+from ossdesk.ui.settings import Settings
+from ossdesk.ui.transfer_model import RowKey, TransferRow, TransferState
+from ossdesk.ui.walker import SourceFile
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Where:
+    source: Path
+    endpoint: str
+    bucket: str
+    key: str
+    region: str | None
+    signature: str
+    credentials: str
+
+
+def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
+    """A stored upload as the window shows it after a restart."""
+    state = {
+        State.QUEUED: TransferState.QUEUED,
+        State.RUNNING: TransferState.QUEUED,
+        State.PAUSED: TransferState.PAUSED,
+        State.FAILED: TransferState.FAILED,
+        State.DONE: TransferState.DONE,
+    }[row.state]
+    if not auto_resume and state is TransferState.QUEUED:
+        state = TransferState.PAUSED
+    error = row.error or "" if state is TransferState.FAILED else ""
+    return TransferRow(
+        id=row.id,
+        name=Path(row.source).name,
+        source_path=str(row.source),
+        size=row.size,
+        destination=f"oss://{row.bucket}/{row.key}",
+        state=state,
+        confirmed_bytes=row.confirmed_bytes if state is not TransferState.DONE else row.size,
+        sent_bytes=row.confirmed_bytes if state is not TransferState.DONE else row.size,
+        error=error,
+        error_detail=(f"{error}\n\n{row.error_code}" if error and row.error_code else error),
+        bucket=row.bucket,
+        key=row.key,
+        profile=row.credentials,
+    )
+
+
+def object_url(endpoint: str, bucket: str, key: str) -> str:
+    """``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` (path style for a local sandbox)."""
+    where = Endpoint(url=endpoint, bucket=bucket)
+    path = quote(key, safe="/")
+    if where.is_loopback:
+        return f"{where.url}/{bucket}/{path}"
+    port = where.url.split("://", 1)[1].removeprefix(where.host)
+    return f"{where.scheme}://{bucket}.{where.host}{port}/{path}"
+
+
+class SchedulerAdapter:
+    """Drives a :class:`Scheduler` for the window (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Path | None = None,
+        credentials: CredentialResolver = default_credentials,
+        scheduler_factory: Callable[[Store], Scheduler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._database = database
+        self._credentials = credentials
+        self._factory = scheduler_factory
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="ossdesk-engine"
+        )
+        self._listener: Callable[[Any], None] | None = None
+        self._store: Store | None = None
+        self.scheduler: Scheduler | None = None
+        self._where: dict[RowKey, _Where] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    # ---- plumbing -----------------------------------------------------------------------
+
+    def _submit(self, fn: Callable[[], object]) -> concurrent.futures.Future[object] | None:
+        try:
+            return self._executor.submit(self._guarded, fn)
+        except RuntimeError:  # shut down already
+            return None
+
+    def _guarded(self, fn: Callable[[], object]) -> object:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - reported to the user as a notice
+            _log.exception("engine request failed")
+            if self._listener is not None:
+                self._listener(ev.Notice(upload=None, message=str(exc)))
+            return None
+
+    def _remember(self, rows: Sequence[UploadRow]) -> None:
+        with self._lock:
+            for r in rows:
+                self._where[r.id] = _Where(
+                    Path(r.source), r.endpoint, r.bucket, r.key, r.region, r.signature,
+                    r.credentials,
+                )
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until every request submitted so far has been handled (tests, shutdown)."""
+        future = self._submit(lambda: None)
+        if future is not None:
+            future.result(timeout)
+
+    # ---- EngineAdapter ------------------------------------------------------------------
+
+    def start(self, listener: Callable[[Any], None]) -> None:
+        self._listener = listener
+        self._submit(self._open)
+
+    def _open(self) -> None:
+        try:
+            store = Store.open(self._database)
+        except StoreError as exc:
+            assert self._listener is not None
+            self._listener(EngineUnavailable(str(exc)))
+            return
+        self._store = store
+        s = self.settings
+        if self._factory is not None:
+            scheduler = self._factory(store)
+        else:
+            scheduler = Scheduler(
+                store,
+                jobs=s.files_at_once,
+                parallel=s.parts_in_flight,
+                rate=s.bandwidth_limit_bytes or 0,
+                part_size=s.part_size_bytes,
+                credentials=self._credentials,
+            )
+        self.scheduler = scheduler
+        assert self._listener is not None
+        scheduler.add_listener(self._listener)
+        rows = store.unfinished()
+        self._remember(rows)
+        if not s.auto_resume:
+            waiting = [r.id for r in rows if r.state in (State.QUEUED, State.RUNNING)]
+            if waiting:
+                store.set_states(waiting, State.PAUSED, reason=ev.PauseReason.SHUTDOWN)
+        self._listener(
+            RowsRestored(tuple(transfer_row(r, auto_resume=s.auto_resume) for r in rows))
+        )
+        if s.auto_resume:
+            scheduler.restore()
+
+    def enqueue(self, files: Sequence[SourceFile], destination: Destination) -> None:
+        items = [
+            NewUpload(
+                source=Path(f.path),
+                size=f.size,
+                mtime_ns=f.mtime_ns,
+                key=f.key,
+                endpoint=destination.endpoint,
+                bucket=destination.bucket,
+                credentials=destination.profile,
+                region=destination.region,
+                signature=destination.signature,
+                part_size=self.settings.part_size_bytes,
+            )
+            for f in files
+        ]
+
+        def add() -> None:
+            if self.scheduler is None:
+                return
+            ids = self.scheduler.add(items)
+            store = self._store
+            if store is not None:
+                self._remember([r for r in (store.get(i) for i in ids) if r is not None])
+
+        self._submit(add)
+
+    def _with_scheduler(self, fn: Callable[[Scheduler], object]) -> None:
+        def run() -> None:
+            if self.scheduler is not None:
+                fn(self.scheduler)
+
+        self._submit(run)
+
+    def pause(self, ids: Sequence[RowKey]) -> None:
+        uploads = [int(i) for i in ids]
+        self._with_scheduler(lambda s: s.pause(uploads))
+
+    def resume(self, ids: Sequence[RowKey]) -> None:
+        uploads = [int(i) for i in ids]
+        self._with_scheduler(lambda s: s.resume(uploads))
+
+    def retry(self, ids: Sequence[RowKey]) -> None:
+        """Failed uploads continue; cancelled ones (forgotten by the engine) start over."""
+        uploads = [int(i) for i in ids]
+
+        def run(s: Scheduler) -> None:
+            store = self._store
+            if store is None:
+                return
+            known = [u for u in uploads if store.get(u) is not None]
+            if known:
+                s.resume(known)
+            again: list[tuple[int, NewUpload]] = []
+            for upload in uploads:
+                if upload in known:
+                    continue
+                with self._lock:
+                    where = self._where.get(upload)
+                if where is None:
+                    continue
+                st = where.source.stat()
+                again.append((upload, NewUpload(
+                    source=where.source, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                    key=where.key, endpoint=where.endpoint, bucket=where.bucket,
+                    credentials=where.credentials, region=where.region,
+                    signature=where.signature, part_size=self.settings.part_size_bytes,
+                )))
+            if again and self._listener is not None:
+                self._listener(RowsRemoved(tuple(old for old, _ in again)))
+                ids_new = s.add([item for _, item in again])
+                self._remember([r for r in (store.get(i) for i in ids_new) if r is not None])
+
+        self._with_scheduler(run)
+
+    def cancel(self, ids: Sequence[RowKey]) -> None:
+        uploads = [int(i) for i in ids]
+        self._with_scheduler(lambda s: s.cancel(uploads))
+
+    def remove(self, ids: Sequence[RowKey]) -> None:
+        uploads = [int(i) for i in ids]
+        self._with_scheduler(lambda s: s.remove(uploads))
+
+    def move(self, ids: Sequence[RowKey], *, top: bool) -> None:
+        uploads = [int(i) for i in ids]
+
+        def run(s: Scheduler) -> None:
+            if top:
+                for upload in reversed(uploads):
+                    s.move_to_top(upload)
+            else:
+                for upload in uploads:
+                    s.move_to_bottom(upload)
+
+        self._with_scheduler(run)
+
+    def clear_finished(self) -> None:
+        self._with_scheduler(lambda s: s.clear_finished())
+
+    def apply_settings(self, settings: Any) -> None:
+        if not isinstance(settings, Settings):
+            return
+        self.settings = settings
+
+        def run(s: Scheduler) -> None:
+            s.set_limits(
+                jobs=settings.files_at_once,
+                parallel=settings.parts_in_flight,
+                rate=settings.bandwidth_limit_bytes or 0,
+            )
+            s.part_size = settings.part_size_bytes
+
+        self._with_scheduler(run)
+
+    def _where_of(self, row: TransferRow) -> _Where:
+        with self._lock:
+            where = self._where.get(row.id)
+        if where is None:
+            raise LookupError(f"upload {row.id} is not known")
+        return where
+
+    def object_url(self, row: TransferRow) -> str:
+        where = self._where_of(row)
+        return object_url(where.endpoint, where.bucket, where.key)
+
+    def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
+        where = self._where_of(row)
+        endpoint = Endpoint(
+            url=where.endpoint,
+            bucket=where.bucket,
+            region=where.region,
+            signature="v1" if where.signature == "v1" else "v4",
+        )
+        credentials: Credentials = self._credentials(where.credentials)
+        client = OssClient(endpoint, credentials)
+        return client.presign_get(where.key, expires_seconds)
+
+    def shutdown(self, *, pause: bool) -> None:
+        def close() -> None:
+            try:
+                if self.scheduler is not None:
+                    self.scheduler.close(pause=pause)
+            finally:
+                if self._store is not None:
+                    self._store.close()
+                self._closed.set()
+
+        if self._submit(close) is None:
+            self._closed.set()
+        self._executor.shutdown(wait=False)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        return self._closed.wait(timeout)

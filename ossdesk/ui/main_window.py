@@ -1,0 +1,1365 @@
+"""The main window: destination bar, the queue, toolbar and per-row actions, totals.
+
+The window owns no upload logic. Dropped paths are walked by a :class:`WalkJob` (worker
+thread) and handed to the :class:`EngineAdapter`; the engine's events come back through
+the :class:`EventBridge` into the :class:`TransferModel`. Profile lists, pre-signed links
+and folder listings are fetched with :class:`BackgroundCall`, so the GUI thread does no
+file or network I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFont,
+    QGuiApplication,
+    QIcon,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QStackedWidget,
+    QStyle,
+    QSystemTrayIcon,
+    QTableView,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
+from ossdesk.ui.formatting import format_duration, format_size, format_speed
+from ossdesk.ui.icons import symbol_icon
+from ossdesk.ui.progress_delegate import ProgressDelegate
+from ossdesk.ui.settings import Settings
+from ossdesk.ui.transfer_model import (
+    Column,
+    RowKey,
+    Totals,
+    TransferModel,
+    TransferRow,
+    TransferState,
+)
+from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
+from ossdesk.ui.worker import BackgroundCall
+
+
+def local_paths(urls: Sequence[QUrl]) -> list[str]:
+    """The local files among dropped URLs (remote URLs are ignored)."""
+    return [url.toLocalFile() for url in urls if url.isLocalFile() and url.toLocalFile()]
+
+
+class QueueView(QTableView):
+    """The queue table; paints a drop hint while the queue is empty."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(26)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # Rows are reordered by dragging them; files dropped from outside go on to the
+        # window (an internal-move view ignores drags that did not start in it).
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.setDropIndicatorShown(True)
+        self.hint_title = ""
+        self.hint_detail = ""
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() > 0:
+            return
+        painter = QPainter(self.viewport())
+        try:
+            rect = self.viewport().rect()
+            colour = self.palette().color(QPalette.ColorRole.PlaceholderText)
+            painter.setPen(colour)
+            title_font = QFont(self.font())
+            title_font.setPointSizeF(max(self.font().pointSizeF(), 9.0) * 1.5)
+            painter.setFont(title_font)
+            title_height = painter.fontMetrics().height()
+            middle = rect.center().y()
+            painter.drawText(
+                QRect(rect.left(), middle - title_height - 4, rect.width(), title_height),
+                Qt.AlignmentFlag.AlignCenter,
+                self.hint_title,
+            )
+            painter.setFont(self.font())
+            painter.drawText(
+                QRect(rect.left() + 16, middle + 4, rect.width() - 32, rect.height() // 2 - 8),
+                Qt.AlignmentFlag.AlignHCenter
+                | Qt.AlignmentFlag.AlignTop
+                | Qt.TextFlag.TextWordWrap,
+                self.hint_detail,
+            )
+        finally:
+            painter.end()
+
+
+class FirstRunPanel(QFrame):
+    """Shown while no account exists: add one, or try the local sandbox."""
+
+    addAccountRequested = Signal()
+    sandboxRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRunPanel")
+        # A column of at most 560 px, centred: word-wrapped labels get their full height.
+        card = QWidget(self)
+        card.setMaximumWidth(560)
+        card.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        outer = QVBoxLayout(self)
+        outer.addStretch(2)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 3)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(3)
+        layout = QVBoxLayout(card)
+        self.title = QLabel()
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.6)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.body = QLabel()
+        self.body.setWordWrap(True)
+        self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.add_button = QPushButton()
+        self.add_button.setObjectName("addAccountButton")
+        self.add_button.setDefault(True)
+        self.add_button.setMinimumHeight(36)
+        self.sandbox_button = QPushButton()
+        self.sandbox_button.setObjectName("sandboxButton")
+        self.sandbox_button.setMinimumHeight(36)
+        self.sandbox_note = QLabel()
+        self.sandbox_note.setWordWrap(True)
+        self.sandbox_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sandbox_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.add_button)
+        buttons.addSpacing(12)
+        buttons.addWidget(self.sandbox_button)
+        buttons.addStretch(1)
+        layout.addWidget(self.title)
+        layout.addSpacing(8)
+        layout.addWidget(self.body)
+        layout.addSpacing(20)
+        layout.addLayout(buttons)
+        layout.addSpacing(10)
+        layout.addWidget(self.sandbox_note)
+        self.add_button.clicked.connect(self.addAccountRequested)
+        self.sandbox_button.clicked.connect(self.sandboxRequested)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        self.title.setText(self.tr("Welcome to ossdesk"))
+        self.body.setText(
+            self.tr(
+                "ossdesk uploads files and folders to Alibaba Cloud OSS, resumes after any "
+                "interruption and checks every object it uploads. Start by adding your OSS "
+                "account, or try everything first with a local sandbox."
+            )
+        )
+        self.add_button.setText(self.tr("Add an OSS account"))
+        self.sandbox_button.setText(self.tr("Try it with a local sandbox"))
+        self.sandbox_note.setText(
+            self.tr(
+                "The sandbox is a private test server on this computer: nothing leaves "
+                "your machine and no account is needed."
+            )
+        )
+
+
+class MainWindow(QMainWindow):
+    """The ossdesk window."""
+
+    sandboxRequested = Signal()
+    settingsChanged = Signal(object)  # Settings
+    profilesChanged = Signal()
+
+    def __init__(
+        self,
+        engine: EngineAdapter | None,
+        *,
+        settings: Settings | None = None,
+        profile_store: Any | None = None,
+        extra_profiles: Sequence[Any] = (),
+        credentials: Callable[[str], Any] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.engine = engine
+        self.settings = settings or Settings()
+        self.profile_store = profile_store
+        self.credentials = credentials
+        self.profiles: list[Any] = []
+        self.extra_profiles: list[Any] = list(extra_profiles)
+        self.profiles_loaded = False
+        self.walk_jobs: list[WalkJob] = []
+        self._job_destinations: dict[int, Destination] = {}
+        self.problems: list[Problem] = []
+        self._quitting = False
+        self.tray: QSystemTrayIcon | None = None
+        self.engine_error = ""
+        self.model = TransferModel(self)
+        self.bridge = EventBridge(self.model, self)
+        self.setAcceptDrops(True)
+        self.resize(1100, 640)
+        self.setMinimumSize(QSize(720, 420))
+
+        self._build_actions()
+        self._build_toolbar()
+        self._build_central()
+        self._build_status_bar()
+        self._connect()
+        self.retranslate()
+        self._update_actions()
+        self._on_totals(self.model.totals())
+
+        if engine is not None:
+            engine.start(self.bridge)
+        self.refresh_profiles()
+
+    # ---- construction -------------------------------------------------------------------
+
+    def _icon(self, pixmap: QStyle.StandardPixmap) -> QIcon:
+        return self.style().standardIcon(pixmap)
+
+    def _action(
+        self,
+        name: str,
+        slot: Callable[[], None],
+        icon: QStyle.StandardPixmap | None = None,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+    ) -> QAction:
+        action = QAction(self)
+        action.setObjectName(name)
+        if icon is not None:
+            action.setIcon(self._icon(icon))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.act_add_files = self._action(
+            "addFiles", self.add_files_dialog, sp.SP_FileIcon, QKeySequence.StandardKey.Open
+        )
+        self.act_add_folder = self._action(
+            "addFolder", self.add_folder_dialog, sp.SP_DirIcon, "Ctrl+Shift+O"
+        )
+        self.act_pause_all = self._action("pauseAll", self.pause_all, sp.SP_MediaPause)
+        self.act_resume_all = self._action("resumeAll", self.resume_all, sp.SP_MediaPlay)
+        self.act_clear_finished = self._action(
+            "clearFinished", self.clear_finished, sp.SP_DialogResetButton
+        )
+        self.act_settings = self._action(
+            "settings", self.open_settings, sp.SP_FileDialogDetailedView, "Ctrl+,"
+        )
+        self.act_accounts = self._action("accounts", self.open_accounts, sp.SP_DirHomeIcon)
+
+        # Per-row actions: context menu, row buttons and keyboard (while the queue has focus).
+        self.act_pause = self._action("pause", self.pause_selected, sp.SP_MediaPause, "Ctrl+P")
+        self.act_resume = self._action("resume", self.resume_selected, sp.SP_MediaPlay, "Ctrl+R")
+        self.act_cancel = self._action(
+            "cancel", self.cancel_selected, sp.SP_MediaStop, "Ctrl+Backspace"
+        )
+        self.act_retry = self._action("retry", self.retry_selected, sp.SP_BrowserReload, "F5")
+        self.act_remove = self._action(
+            "remove", self.remove_selected, sp.SP_TrashIcon, QKeySequence.StandardKey.Delete
+        )
+        self.act_open_folder = self._action(
+            "openFolder", self.open_containing_folder, sp.SP_DirOpenIcon, "Ctrl+E"
+        )
+        self.act_copy_url = self._action(
+            "copyUrl", self.copy_object_url, None, QKeySequence.StandardKey.Copy
+        )
+        self.act_copy_presigned = self._action(
+            "copyPresigned", self.copy_presigned_link, None, "Ctrl+Shift+C"
+        )
+        self.act_error_details = self._action(
+            "errorDetails", self.show_error_details, sp.SP_MessageBoxWarning, "Ctrl+I"
+        )
+        self.act_move_top = self._action(
+            "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, "Ctrl+Home"
+        )
+        self.act_move_bottom = self._action(
+            "moveBottom", self.move_selected_to_bottom, sp.SP_ArrowDown, "Ctrl+End"
+        )
+        self.row_actions = [
+            self.act_pause,
+            self.act_resume,
+            self.act_cancel,
+            self.act_retry,
+            self.act_remove,
+            self.act_open_folder,
+            self.act_copy_url,
+            self.act_copy_presigned,
+            self.act_error_details,
+            self.act_move_top,
+            self.act_move_bottom,
+        ]
+        for action in self.row_actions:
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar(self)
+        bar.setObjectName("mainToolBar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.setIconSize(QSize(18, 18))
+        bar.addAction(self.act_add_files)
+        bar.addAction(self.act_add_folder)
+        bar.addSeparator()
+        bar.addAction(self.act_pause_all)
+        bar.addAction(self.act_resume_all)
+        bar.addAction(self.act_clear_finished)
+        spacer = QWidget(bar)
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        bar.addWidget(spacer)
+        bar.addAction(self.act_accounts)
+        bar.addAction(self.act_settings)
+        self.toolbar = bar
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+
+    def _build_central(self) -> None:
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 6, 8, 4)
+        layout.setSpacing(6)
+
+        # Destination bar.
+        self.destination_bar = QFrame(central)
+        self.destination_bar.setObjectName("destinationBar")
+        self.destination_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        dest = QHBoxLayout(self.destination_bar)
+        dest.setContentsMargins(8, 6, 8, 6)
+        self.lbl_account = QLabel(self.destination_bar)
+        self.account_combo = QComboBox(self.destination_bar)
+        self.account_combo.setObjectName("accountCombo")
+        self.account_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.account_combo.setMinimumContentsLength(12)
+        self.lbl_bucket = QLabel(self.destination_bar)
+        self.bucket_edit = QLineEdit(self.destination_bar)
+        self.bucket_edit.setObjectName("bucketEdit")
+        self.bucket_edit.setMaximumWidth(220)
+        self.lbl_folder = QLabel(self.destination_bar)
+        self.folder_edit = QLineEdit(self.destination_bar)
+        self.folder_edit.setObjectName("folderEdit")
+        self.folder_edit.setText(self.settings.last_folder)
+        self.browse_button = QToolButton(self.destination_bar)
+        self.browse_button.setObjectName("browseButton")
+        self.browse_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.lbl_account.setBuddy(self.account_combo)
+        self.lbl_bucket.setBuddy(self.bucket_edit)
+        self.lbl_folder.setBuddy(self.folder_edit)
+        dest.addWidget(self.lbl_account)
+        dest.addWidget(self.account_combo)
+        dest.addSpacing(10)
+        dest.addWidget(self.lbl_bucket)
+        dest.addWidget(self.bucket_edit)
+        dest.addSpacing(10)
+        dest.addWidget(self.lbl_folder)
+        dest.addWidget(self.folder_edit, 1)
+        dest.addWidget(self.browse_button)
+        layout.addWidget(self.destination_bar)
+
+        # Queue, or the first-run panel.
+        self.stack = QStackedWidget(central)
+        self.first_run = FirstRunPanel(self.stack)
+        self.view = QueueView(self.stack)
+        self.view.setObjectName("queueView")
+        self.view.setModel(self.model)
+        self.view.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.view))
+        self._apply_symbol_icons()
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(Column.DESTINATION, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header.setSortIndicatorShown(True)
+        self.view.setSortingEnabled(True)
+        widths = {
+            Column.SIZE: 90,
+            Column.PROGRESS: 160,
+            Column.SPEED: 95,
+            Column.ETA: 95,
+            Column.STATE: 150,
+            Column.DESTINATION: 260,
+        }
+        for column, width in widths.items():
+            self.view.setColumnWidth(column, width)
+        for action in self.row_actions:
+            self.view.addAction(action)
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.first_run)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.totals_label = QLabel(bar)
+        self.totals_label.setObjectName("totalsLabel")
+        self.problems_button = QToolButton(bar)
+        self.problems_button.setObjectName("problemsButton")
+        self.problems_button.setAutoRaise(True)
+        self.problems_button.setVisible(False)
+        self.problems_button.clicked.connect(self.show_problems)
+        bar.addPermanentWidget(self.problems_button)
+        bar.addPermanentWidget(self.totals_label)
+
+    def _connect(self) -> None:
+        self.model.totalsChanged.connect(self._on_totals)
+        self.model.rowsDragged.connect(self._on_rows_dragged)
+        self.model.rowsInserted.connect(self._on_rows_changed)
+        self.model.rowsRemoved.connect(self._on_rows_changed)
+        self.model.dataChanged.connect(self._on_data_changed)
+        self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.view.customContextMenuRequested.connect(self._show_context_menu)
+        self.view.doubleClicked.connect(self._on_double_clicked)
+        self.account_combo.currentIndexChanged.connect(self._on_profile_changed)
+        self.browse_button.clicked.connect(self.browse_folders)
+        self.first_run.addAccountRequested.connect(self.open_accounts)
+        self.first_run.sandboxRequested.connect(self.sandboxRequested)
+        self.bridge.uploadFailed.connect(self._on_upload_failed)
+        self.bridge.noticeReceived.connect(self._on_notice)
+        self.bridge.queueIdle.connect(self._on_queue_idle)
+        self.bridge.engineFailed.connect(self._on_engine_failed)
+
+    # ---- texts --------------------------------------------------------------------------
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        elif event.type() == QEvent.Type.PaletteChange and hasattr(self, "view"):
+            self._apply_symbol_icons()
+        super().changeEvent(event)
+
+    def _apply_symbol_icons(self) -> None:
+        """State and media icons in the current palette's colours (light or dark)."""
+        palette = self.palette()
+
+        def icon(kind: str) -> QIcon:
+            return symbol_icon(kind, palette)
+
+        for action, kind in (
+            (self.act_pause_all, "pause"),
+            (self.act_pause, "pause"),
+            (self.act_resume_all, "play"),
+            (self.act_resume, "play"),
+            (self.act_retry, "reload"),
+            (self.act_cancel, "cancel"),
+            (self.act_error_details, "warning"),
+        ):
+            action.setIcon(icon(kind))
+        blank = icon("blank")
+        self.model.state_icons = {state: blank for state in TransferState}
+        self.model.state_icons.update({
+            TransferState.UPLOADING: icon("up"),
+            TransferState.VERIFYING: icon("reload"),
+            TransferState.PAUSED: icon("pause"),
+            TransferState.FAILED: icon("warning"),
+            TransferState.DONE: icon("check"),
+            TransferState.CANCELLED: icon("cancel"),
+        })
+        if hasattr(self, "view"):  # not yet while the window is being built
+            self.view.viewport().update()
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(self.tr("ossdesk: uploads to Alibaba Cloud OSS"))
+        texts: list[tuple[QAction, str, str]] = [
+            (self.act_add_files, self.tr("Add files…"), self.tr("Choose files to upload")),
+            (self.act_add_folder, self.tr("Add folder…"), self.tr("Choose a folder to upload")),
+            (self.act_pause_all, self.tr("Pause all"), self.tr("Pause every upload")),
+            (self.act_resume_all, self.tr("Resume all"), self.tr("Resume every paused upload")),
+            (
+                self.act_clear_finished,
+                self.tr("Clear finished"),
+                self.tr("Remove the done, cancelled and skipped files from the list"),
+            ),
+            (self.act_settings, self.tr("Settings…"), self.tr("Limits, part size, language")),
+            (
+                self.act_accounts,
+                self.tr("Accounts…"),
+                self.tr("Add, edit or remove OSS accounts"),
+            ),
+            (
+                self.act_pause,
+                self.tr("Pause"),
+                self.tr("Pause; the parts already uploaded are kept"),
+            ),
+            (self.act_resume, self.tr("Resume"), self.tr("Continue where it stopped")),
+            (
+                self.act_cancel,
+                self.tr("Cancel upload"),
+                self.tr("Stop and discard the parts uploaded so far"),
+            ),
+            (self.act_retry, self.tr("Retry"), self.tr("Try a failed or cancelled upload again")),
+            (
+                self.act_remove,
+                self.tr("Remove from list"),
+                self.tr("Remove from the list (an unfinished upload is cancelled)"),
+            ),
+            (
+                self.act_open_folder,
+                self.tr("Open containing folder"),
+                self.tr("Show the local file in the file manager"),
+            ),
+            (self.act_copy_url, self.tr("Copy object URL"), self.tr("Copy the object's address")),
+            (
+                self.act_copy_presigned,
+                self.tr("Copy pre-signed link…"),
+                self.tr("Copy a link anyone can download from until it expires"),
+            ),
+            (
+                self.act_error_details,
+                self.tr("Show error details…"),
+                self.tr("Why this upload failed"),
+            ),
+            (self.act_move_top, self.tr("Move to top"), self.tr("Upload these next")),
+            (self.act_move_bottom, self.tr("Move to bottom"), self.tr("Upload these last")),
+        ]
+        for action, text, tip in texts:
+            action.setText(text)
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        self.toolbar.setWindowTitle(self.tr("Main toolbar"))
+        self.lbl_account.setText(self.tr("&Account:"))
+        self.lbl_bucket.setText(self.tr("&Bucket:"))
+        self.lbl_folder.setText(self.tr("&Folder:"))
+        self.account_combo.setToolTip(self.tr("The OSS account that uploads"))
+        self.bucket_edit.setPlaceholderText(self.tr("bucket name"))
+        self.bucket_edit.setToolTip(self.tr("The bucket files are uploaded to"))
+        self.folder_edit.setPlaceholderText(self.tr("top level of the bucket"))
+        self.folder_edit.setToolTip(
+            self.tr("The folder inside the bucket where dropped files go, e.g. photos/2024")
+        )
+        self.browse_button.setText(self.tr("Browse…"))
+        self.browse_button.setToolTip(self.tr("Pick a folder of the bucket"))
+        self.view.hint_title = self.tr("Drop files or folders here")
+        self.view.hint_detail = self.tr(
+            "or use Add files / Add folder above. Each file is uploaded to the bucket and "
+            "folder shown at the top, and checked once it is there."
+        )
+        self.view.viewport().update()
+        self.first_run.retranslate()
+        self._update_problems_button()
+        self._on_totals(self.model.totals())
+
+    # ---- profiles and destination -------------------------------------------------------
+
+    def _store(self) -> Any | None:
+        if self.profile_store is None:
+            try:
+                from ossdesk.credentials import ProfileStore
+            except ImportError:
+                return None
+            self.profile_store = ProfileStore()
+        return self.profile_store
+
+    def _credentials_for(self, profile: str) -> Any:
+        """BLOCKING: the credentials of a profile (the keyring, or the session's resolver)."""
+        if self.credentials is not None:
+            return self.credentials(profile)
+        store = self._store()
+        if store is None:
+            raise LookupError(profile)
+        return store.credentials(profile)
+
+    def refresh_profiles(self) -> None:
+        """Reload the account list (a file read: done off the GUI thread)."""
+        store = self._store()
+        if store is None:
+            self._set_profiles([])
+            return
+        call = BackgroundCall(store.list, self)
+        call.succeeded.connect(self._set_profiles)
+        call.failed.connect(self._on_profiles_failed)
+        call.start()
+
+    @Slot(object)
+    def _on_profiles_failed(self, exc: object) -> None:
+        self._set_profiles([])
+        self.statusBar().showMessage(
+            self.tr("Could not read the accounts: %1").replace("%1", str(exc)), 10_000
+        )
+
+    @Slot(object)
+    def _set_profiles(self, profiles: object) -> None:
+        stored = list(profiles) if isinstance(profiles, (list, tuple)) else []
+        extra_names = {p.name for p in self.extra_profiles}
+        self.profiles = [*self.extra_profiles, *(p for p in stored if p.name not in extra_names)]
+        wanted = self.account_combo.currentData() or self.settings.last_profile
+        self.account_combo.blockSignals(True)
+        self.account_combo.clear()
+        for profile in self.profiles:
+            self.account_combo.addItem(profile.name, profile.name)
+        index = self.account_combo.findData(wanted)
+        self.account_combo.setCurrentIndex(max(index, 0) if self.profiles else -1)
+        self.account_combo.blockSignals(False)
+        self.profiles_loaded = True
+        self._on_profile_changed()
+        self.profilesChanged.emit()
+
+    def add_extra_profile(self, profile: Any, *, select: bool = True) -> None:
+        """A profile that lives only in this session (the local sandbox)."""
+        self.extra_profiles = [p for p in self.extra_profiles if p.name != profile.name]
+        self.extra_profiles.append(profile)
+        if select:
+            self.settings.last_profile = profile.name
+            self.account_combo.setCurrentIndex(-1)
+        self.refresh_profiles()
+
+    def current_profile(self) -> Any | None:
+        name = self.account_combo.currentData()
+        for profile in self.profiles:
+            if profile.name == name:
+                return profile
+        return None
+
+    @Slot()
+    def _on_profile_changed(self) -> None:
+        profile = self.current_profile()
+        has_profile = profile is not None
+        self.stack.setCurrentWidget(
+            self.view if has_profile or self.model.rowCount() else self.first_run
+        )
+        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button):
+            widget.setEnabled(has_profile)
+        if profile is None:
+            self.bucket_edit.clear()
+            return
+        self.bucket_edit.setText(profile.bucket)
+        if profile.name != self.settings.last_profile:
+            self.folder_edit.setText(getattr(profile, "prefix", "") or "")
+        self.settings.last_profile = profile.name
+
+    def destination(self) -> Destination | None:
+        profile = self.current_profile()
+        bucket = self.bucket_edit.text().strip()
+        if profile is None or not bucket:
+            return None
+        endpoint = str(profile.endpoint)
+        folder = self.folder_edit.text().strip().replace("\\", "/").strip("/")
+        return Destination(
+            profile=profile.name,
+            endpoint=endpoint,
+            bucket=bucket,
+            prefix=folder,
+            region=getattr(profile, "region", None),
+            signature=getattr(profile, "signature", "v4"),
+        )
+
+    # ---- adding files -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and local_paths(event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = local_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.add_paths(paths)
+
+    @Slot()
+    def add_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, self.tr("Choose files to upload"))
+        if files:
+            self.add_paths(files)
+
+    @Slot()
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose a folder to upload"))
+        if folder:
+            self.add_paths([folder])
+
+    def add_paths(self, paths: Sequence[str]) -> WalkJob | None:
+        """Walk ``paths`` off the GUI thread and queue every file found."""
+        destination = self.destination()
+        if destination is None:
+            self.statusBar().showMessage(
+                self.tr("Choose an account and a bucket before adding files."), 10_000
+            )
+            if not self.profiles:
+                self.stack.setCurrentWidget(self.first_run)
+            return None
+        in_queue = frozenset(
+            r.source_path
+            for r in self.model.rows()
+            if not r.state.finished and r.bucket == destination.bucket
+        )
+        job = WalkJob(paths, skip_paths=in_queue, parent=self)
+        self._job_destinations[id(job)] = destination
+        job.batchReady.connect(self._on_walk_batch)
+        job.problemsFound.connect(self._on_walk_problems)
+        job.finished.connect(self._on_walk_finished)
+        self.walk_jobs.append(job)
+        self.stack.setCurrentWidget(self.view)
+        self.statusBar().showMessage(self.tr("Looking for files…"))
+        job.start()
+        return job
+
+    @Slot(object)
+    def _on_walk_batch(self, files: object) -> None:
+        job = self.sender()
+        destination = self._job_destinations.get(id(job))
+        if destination is None or not isinstance(files, list):
+            return
+        keyed = [
+            SourceFile(f.path, destination.key_for(f.key), f.size, f.mtime_ns)
+            for f in files
+            if isinstance(f, SourceFile)
+        ]
+        if self.engine is not None and keyed:
+            self.engine.enqueue(keyed, destination)
+
+    @Slot(object)
+    def _on_walk_problems(self, problems: object) -> None:
+        if isinstance(problems, list):
+            self.problems.extend(p for p in problems if isinstance(p, Problem))
+            self._update_problems_button()
+
+    @Slot(object)
+    def _on_walk_finished(self, summary: object) -> None:
+        job = self.sender()
+        if isinstance(job, WalkJob):
+            self._job_destinations.pop(id(job), None)
+            if job in self.walk_jobs:
+                self.walk_jobs.remove(job)
+            job.deleteLater()
+        if isinstance(summary, WalkSummary):
+            message = self.tr("Added %n file(s)", "", summary.files)
+            if summary.files:
+                message += " (" + format_size(summary.bytes) + ")"
+            if summary.problems:
+                message += "; " + self.tr("%n item(s) skipped", "", summary.problems)
+            self.statusBar().showMessage(message, 8000)
+
+    def _update_problems_button(self) -> None:
+        count = len(self.problems)
+        self.problems_button.setVisible(count > 0)
+        self.problems_button.setText(self.tr("%n item(s) skipped", "", count))
+        self.problems_button.setToolTip(self.tr("Show what was not added and why"))
+
+    def problem_text(self, problem: Problem) -> str:
+        reasons = {
+            ProblemKind.LOOP: self.tr("link loop (a link to a folder that contains it)"),
+            ProblemKind.UNREADABLE: self.tr("cannot be read"),
+            ProblemKind.DUPLICATE: self.tr("already added"),
+            ProblemKind.MISSING: self.tr("no longer exists"),
+            ProblemKind.SPECIAL: self.tr("not a regular file"),
+        }
+        reason = reasons[problem.kind]
+        if problem.detail:
+            reason += f" ({problem.detail})"
+        return f"{problem.path}: {reason}"
+
+    @Slot()
+    def show_problems(self) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setWindowTitle(self.tr("Items not added"))
+        box.setText(
+            self.tr("%n item(s) were not added to the queue.", "", len(self.problems))
+        )
+        box.setInformativeText(
+            self.tr(
+                "Links that loop, unreadable entries and files that are already in the "
+                "queue are skipped; everything else was added."
+            )
+        )
+        box.setDetailedText("\n".join(self.problem_text(p) for p in self.problems[:5000]))
+        clear = box.addButton(self.tr("Forget these"), QMessageBox.ButtonRole.ResetRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        box.exec()
+        if box.clickedButton() is clear:
+            self.problems.clear()
+            self._update_problems_button()
+
+    # ---- selection and row actions ------------------------------------------------------
+
+    def selected_rows(self) -> list[TransferRow]:
+        self.model.flush()
+        numbers = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [self.model.row_at(n) for n in numbers if 0 <= n < self.model.rowCount()]
+
+    def select_ids(self, ids: Sequence[RowKey]) -> None:
+        """Select these rows (tests and keyboard users)."""
+        selection = self.view.selectionModel()
+        selection.clearSelection()
+        for key in ids:
+            n = self.model.index_of(key)
+            if n is not None:
+                selection.select(
+                    self.model.index(n, 0),
+                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
+                )
+
+    @Slot()
+    def _on_selection_changed(self) -> None:
+        self._update_actions()
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+        if top_left.column() <= Column.STATE <= bottom_right.column() or top_left.column() == 0:
+            self._update_actions()
+
+    @Slot()
+    def _on_rows_changed(self) -> None:
+        if self.model.rowCount() and self.stack.currentWidget() is not self.view:
+            self.stack.setCurrentWidget(self.view)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        rows = self.selected_rows() if self.view.selectionModel() is not None else []
+        states = [r.state for r in rows]
+        self.act_pause.setEnabled(any(s.can_pause for s in states))
+        self.act_resume.setEnabled(any(s.can_resume for s in states))
+        self.act_cancel.setEnabled(any(s.can_cancel for s in states))
+        self.act_retry.setEnabled(any(s.can_retry for s in states))
+        self.act_remove.setEnabled(bool(rows))
+        self.act_open_folder.setEnabled(len(rows) == 1)
+        self.act_copy_url.setEnabled(len(rows) == 1 and self.engine is not None)
+        self.act_copy_presigned.setEnabled(
+            len(rows) == 1 and rows[0].state is TransferState.DONE and self.engine is not None
+        )
+        self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
+        self.act_move_top.setEnabled(bool(rows))
+        self.act_move_bottom.setEnabled(bool(rows))
+        totals = self.model.totals()  # kept current in O(1) per change: no walk of the queue
+        self.act_pause_all.setEnabled(totals.pausable > 0)
+        self.act_resume_all.setEnabled(totals.paused > 0)
+        self.act_clear_finished.setEnabled(totals.finished > 0)
+
+    @Slot(QPoint)
+    def _show_context_menu(self, pos: QPoint) -> None:
+        self._update_actions()
+        menu = self.context_menu()
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def context_menu(self) -> QMenu:
+        menu = QMenu(self)
+        for action in (self.act_pause, self.act_resume, self.act_retry, self.act_cancel):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.act_move_top)
+        menu.addAction(self.act_move_bottom)
+        menu.addSeparator()
+        menu.addAction(self.act_copy_url)
+        menu.addAction(self.act_copy_presigned)
+        menu.addAction(self.act_open_folder)
+        menu.addAction(self.act_error_details)
+        menu.addSeparator()
+        menu.addAction(self.act_remove)
+        return menu
+
+    @Slot(QModelIndex)
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        row = self.model.row_at(index.row())
+        if row.error:
+            self.show_error_details()
+        elif row.state.can_resume:
+            self.resume_selected()
+        elif row.state.can_retry:
+            self.retry_selected()
+
+    def _ids(self, predicate: Callable[[TransferState], bool]) -> list[RowKey]:
+        return [r.id for r in self.selected_rows() if predicate(r.state)]
+
+    @Slot()
+    def pause_selected(self) -> None:
+        ids = self._ids(lambda s: s.can_pause)
+        if ids and self.engine is not None:
+            self.engine.pause(ids)
+
+    @Slot()
+    def resume_selected(self) -> None:
+        ids = self._ids(lambda s: s.can_resume)
+        if ids and self.engine is not None:
+            self.engine.resume(ids)
+
+    @Slot()
+    def retry_selected(self) -> None:
+        ids = self._ids(lambda s: s.can_retry)
+        if ids and self.engine is not None:
+            for key in ids:
+                self.model.update(key, state=TransferState.QUEUED, error="", error_detail="")
+            self.engine.retry(ids)
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask a yes/no question (a seam tests replace)."""
+        answer = QMessageBox.question(
+            self,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    @Slot()
+    def cancel_selected(self) -> None:
+        rows = [r for r in self.selected_rows() if r.state.can_cancel]
+        if not rows or self.engine is None:
+            return
+        if any(r.confirmed_bytes > 0 for r in rows) and not self.confirm(
+            self.tr("Cancel uploads"),
+            self.tr(
+                "Cancel %n upload(s)? The parts uploaded so far are discarded; "
+                "a retry starts from the beginning.",
+                "",
+                len(rows),
+            ),
+        ):
+            return
+        self.engine.cancel([r.id for r in rows])
+
+    @Slot()
+    def remove_selected(self) -> None:
+        rows = self.selected_rows()
+        if not rows:
+            return
+        unfinished = [r for r in rows if not r.state.finished]
+        if any(r.confirmed_bytes > 0 for r in unfinished) and not self.confirm(
+            self.tr("Remove from list"),
+            self.tr(
+                "%n unfinished upload(s) will be cancelled and their uploaded parts "
+                "discarded. Remove them?",
+                "",
+                len(unfinished),
+            ),
+        ):
+            return
+        ids = [r.id for r in rows]
+        if self.engine is not None:
+            self.engine.remove(ids)
+        self.model.remove(ids)
+
+    @Slot()
+    def move_selected_to_top(self) -> None:
+        self._move_selected(top=True)
+
+    @Slot()
+    def move_selected_to_bottom(self) -> None:
+        self._move_selected(top=False)
+
+    def _move_selected(self, *, top: bool) -> None:
+        ids = [r.id for r in self.selected_rows()]
+        if not ids:
+            return
+        # Queue order again (the order uploads start in), not a column sort.
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        if top:
+            self.model.move_to_top(ids)
+        else:
+            self.model.move_to_bottom(ids)
+        if self.engine is not None:
+            self.engine.move(ids, top=top)
+        first = self.model.index_of(ids[0])
+        if first is not None:
+            self.view.scrollTo(self.model.index(first, 0))
+
+    @Slot(object, object)
+    def _on_rows_dragged(self, moved: object, tail: object) -> None:
+        """Rows were dragged to a new place: the queue order is what the engine follows."""
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        if self.engine is not None and isinstance(tail, list) and tail:
+            # Sending each row from the first moved one to the end to the back, in the
+            # new order, gives the engine exactly the order shown.
+            self.engine.move(tail, top=False)
+
+    @Slot()
+    def open_containing_folder(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1:
+            return
+        folder = os.path.dirname(rows[0].source_path)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    @Slot()
+    def copy_object_url(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1 or self.engine is None:
+            return
+        url = self.engine.object_url(rows[0])
+        QGuiApplication.clipboard().setText(url)
+        self.statusBar().showMessage(self.tr("Copied: %1").replace("%1", url), 6000)
+
+    def presign_expiry_choices(self) -> list[tuple[str, int]]:
+        return [
+            (self.tr("1 hour"), 3600),
+            (self.tr("1 day"), 86_400),
+            (self.tr("7 days (the longest OSS allows)"), 7 * 86_400),
+        ]
+
+    def ask_presign_expiry(self) -> int | None:
+        """Ask how long the link should work (a seam tests replace)."""
+        choices = self.presign_expiry_choices()
+        labels = [label for label, _ in choices]
+        current = next(
+            (i for i, (_, s) in enumerate(choices) if s == self.settings.presign_expiry_seconds), 0
+        )
+        label, ok = QInputDialog.getItem(
+            self,
+            self.tr("Pre-signed link"),
+            self.tr("Anyone with the link can download the file until it expires. Valid for:"),
+            labels,
+            current,
+            False,
+        )
+        if not ok:
+            return None
+        return dict(choices).get(label)
+
+    @Slot()
+    def copy_presigned_link(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1 or self.engine is None:
+            return
+        expires = self.ask_presign_expiry()
+        if expires is None:
+            return
+        self.settings.presign_expiry_seconds = expires
+        engine, row = self.engine, rows[0]
+        call = BackgroundCall(lambda: engine.presigned_url(row, expires), self)
+        call.succeeded.connect(self._on_presigned)
+        call.failed.connect(self._on_presign_failed)
+        call.start()
+
+    @Slot(object)
+    def _on_presigned(self, url: object) -> None:
+        QGuiApplication.clipboard().setText(str(url))
+        self.statusBar().showMessage(self.tr("Pre-signed link copied to the clipboard"), 6000)
+
+    @Slot(object)
+    def _on_presign_failed(self, exc: object) -> None:
+        message = getattr(exc, "message", None) or str(exc)
+        QMessageBox.warning(
+            self,
+            self.tr("Pre-signed link"),
+            self.tr("Could not make the link: %1").replace("%1", message),
+        )
+
+    def error_details_box(self, row: TransferRow) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setIcon(
+            QMessageBox.Icon.Warning
+            if row.state is TransferState.FAILED
+            else QMessageBox.Icon.Information
+        )
+        box.setWindowTitle(self.tr("Error details"))
+        box.setText(
+            self.tr("%1 could not be uploaded.").replace("%1", row.name)
+            if row.state is TransferState.FAILED
+            else row.name
+        )
+        box.setInformativeText(row.error)
+        details = row.error_detail or row.error
+        box.setDetailedText(
+            self.tr("File: %1\nDestination: %2\n\n%3")
+            .replace("%1", row.source_path)
+            .replace("%2", row.destination)
+            .replace("%3", details)
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Close)
+        return box
+
+    @Slot()
+    def show_error_details(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1 or not rows[0].error:
+            return
+        self.error_details_box(rows[0]).exec()
+
+    # ---- queue-wide actions ------------------------------------------------------------
+
+    @Slot()
+    def pause_all(self) -> None:
+        ids = [r.id for r in self.model.rows() if r.state.can_pause]
+        if ids and self.engine is not None:
+            self.engine.pause(ids)
+
+    @Slot()
+    def resume_all(self) -> None:
+        ids = [r.id for r in self.model.rows() if r.state.can_resume]
+        if ids and self.engine is not None:
+            self.engine.resume(ids)
+
+    @Slot()
+    def clear_finished(self) -> None:
+        self.model.clear_finished()
+        if self.engine is not None:
+            self.engine.clear_finished()
+
+    # ---- dialogs ------------------------------------------------------------------------
+
+    @Slot()
+    def open_settings(self) -> None:
+        from ossdesk.ui.dialogs.settings import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.settings = dialog.result_settings()
+            if self.engine is not None:
+                self.engine.apply_settings(self.settings)
+            self.settingsChanged.emit(self.settings)
+
+    @Slot()
+    def open_accounts(self) -> None:
+        store = self._store()
+        if store is None:
+            QMessageBox.warning(
+                self, self.tr("Accounts"), self.tr("Accounts are not available in this build.")
+            )
+            return
+        from ossdesk.ui.dialogs.accounts import AccountsDialog
+
+        dialog = AccountsDialog(store, self)
+        dialog.exec()
+        self.refresh_profiles()
+
+    @Slot()
+    def browse_folders(self) -> None:
+        destination = self.destination()
+        if destination is None:
+            return
+        from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
+
+        dialog = FolderBrowserDialog(self._credentials_for, destination, self)
+        if dialog.exec():
+            self.folder_edit.setText(dialog.selected_folder())
+
+    # ---- status -------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_totals(self, totals: object) -> None:
+        if not isinstance(totals, Totals):
+            return
+        parts = [self.tr("%n file(s)", "", totals.files)]
+        if totals.active:
+            parts.append(self.tr("%n uploading", "", totals.active))
+        if totals.paused:
+            parts.append(self.tr("%n paused", "", totals.paused))
+        if totals.failed:
+            parts.append(self.tr("%n failed", "", totals.failed))
+        parts.append(
+            self.tr("%1 of %2 uploaded")
+            .replace("%1", format_size(totals.confirmed_bytes))
+            .replace("%2", format_size(totals.total_bytes))
+        )
+        if totals.speed > 0:
+            parts.append(format_speed(totals.speed))
+        if totals.eta is not None:
+            parts.append(self.tr("%1 left").replace("%1", format_duration(totals.eta)))
+        self.totals_label.setText("  ·  ".join(parts))
+        self._update_actions()
+
+    @Slot(object)
+    def _on_upload_failed(self, row: object) -> None:
+        if isinstance(row, TransferRow):
+            message = self.tr("%1 failed: %2").replace("%1", row.name).replace("%2", row.error)
+            self.statusBar().showMessage(message, 10_000)
+            self._notify(self.tr("Upload failed"), message, warning=True)
+
+    @Slot(str)
+    def _on_engine_failed(self, message: str) -> None:
+        """Without its upload list the engine cannot run: say so plainly, stop adding."""
+        self.engine_error = message
+        for action in (self.act_add_files, self.act_add_folder):
+            action.setEnabled(False)
+        self.setAcceptDrops(False)
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Critical)
+        box.setWindowTitle(self.tr("Uploads cannot start"))
+        box.setText(self.tr("ossdesk cannot open its list of uploads."))
+        box.setInformativeText(message)
+        box.setStandardButtons(QMessageBox.StandardButton.Close)
+        box.setObjectName("engineErrorBox")
+        box.open()
+        self.statusBar().showMessage(message)
+
+    @Slot(object, str)
+    def _on_notice(self, upload: object, message: str) -> None:
+        self.statusBar().showMessage(message, 10_000)
+
+    # ---- closing ------------------------------------------------------------------------
+
+    def ask_quit(self, active: int) -> str:
+        """``"pause"``, ``"tray"`` or ``"stay"`` (a seam tests replace)."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(self.tr("Uploads in progress"))
+        box.setText(self.tr("%n upload(s) are still running.", "", active))
+        box.setInformativeText(
+            self.tr("Paused uploads continue where they stopped the next time you open ossdesk.")
+        )
+        pause = box.addButton(self.tr("Pause and quit"), QMessageBox.ButtonRole.AcceptRole)
+        tray = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            tray = box.addButton(
+                self.tr("Keep uploading in the tray"), QMessageBox.ButtonRole.ActionRole
+            )
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(pause)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is pause:
+            return "pause"
+        if tray is not None and clicked is tray:
+            return "tray"
+        return "stay"
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        totals = self.model.totals()
+        moving = totals.active + totals.waiting
+        if moving and not self._quitting:
+            choice = self.ask_quit(moving)
+            if choice == "stay":
+                event.ignore()
+                return
+            if choice == "tray" and self.to_tray():
+                event.ignore()
+                return
+        self._quitting = True
+        for job in list(self.walk_jobs):
+            job.cancel()
+        self.bridge.stop()
+        if self.engine is not None:
+            self.engine.shutdown(pause=True)
+        self.settings.last_folder = self.folder_edit.text().strip()
+        self.settingsChanged.emit(self.settings)
+        if self.tray is not None:
+            self.tray.hide()
+        event.accept()
+
+    @Slot()
+    def quit_now(self) -> None:
+        """Pause and quit without asking (the tray's Quit)."""
+        self._quitting = True
+        QTimer.singleShot(0, self._close_and_quit)
+
+    @Slot()
+    def _close_and_quit(self) -> None:
+        if self.close():  # a hidden window's close does not end the application by itself
+            QApplication.quit()
+
+    # ---- tray ---------------------------------------------------------------------------
+
+    def to_tray(self) -> bool:
+        """Hide into the system tray; uploads go on. False when there is no tray."""
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return False
+        if self.tray is None:
+            tray = QSystemTrayIcon(QApplication.windowIcon(), self)
+            menu = QMenu(self)
+            show = menu.addAction(self.tr("Show ossdesk"))
+            show.triggered.connect(self.show_from_tray)
+            menu.addAction(self.act_pause_all)
+            menu.addAction(self.act_resume_all)
+            menu.addSeparator()
+            leave = menu.addAction(self.tr("Pause and quit"))
+            leave.triggered.connect(self.quit_now)
+            tray.setContextMenu(menu)
+            tray.setToolTip("ossdesk")
+            tray.activated.connect(self._on_tray_activated)
+            self.tray = tray
+        self.tray.show()
+        self.hide()
+        return True
+
+    @Slot()
+    def show_from_tray(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.show_from_tray()
+
+    def _notify(self, title: str, text: str, *, warning: bool = False) -> None:
+        if self.tray is not None and self.tray.isVisible() and not self.isVisible():
+            icon = (
+                QSystemTrayIcon.MessageIcon.Warning
+                if warning
+                else QSystemTrayIcon.MessageIcon.Information
+            )
+            self.tray.showMessage(title, text, icon)
+
+    @Slot()
+    def _on_queue_idle(self) -> None:
+        totals = self.model.totals()
+        text = self.tr("All uploads are finished.")
+        if totals.failed:
+            text = self.tr("The queue has stopped: %n upload(s) failed.", "", totals.failed)
+        self._notify(self.tr("ossdesk"), text, warning=bool(totals.failed))

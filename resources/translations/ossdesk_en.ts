@@ -1,0 +1,84 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="en_US">
+<context>
+    <name>MainWindow</name>
+    <message numerus="yes">
+        <source>Added %n file(s)</source>
+        <translation>
+            <numerusform>Added %n file</numerusform>
+            <numerusform>Added %n files</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n item(s) skipped</source>
+        <translation>
+            <numerusform>%n item skipped</numerusform>
+            <numerusform>%n items skipped</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n item(s) were not added to the queue.</source>
+        <translation>
+            <numerusform>%n item was not added to the queue.</numerusform>
+            <numerusform>%n items were not added to the queue.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
+        <translation>
+            <numerusform>Cancel %n upload? The parts uploaded so far are discarded; a retry starts from the beginning.</numerusform>
+            <numerusform>Cancel %n uploads? The parts uploaded so far are discarded; a retry starts from the beginning.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n unfinished upload(s) will be cancelled and their uploaded parts discarded. Remove them?</source>
+        <translation>
+            <numerusform>%n unfinished upload will be cancelled and its uploaded parts discarded. Remove it?</numerusform>
+            <numerusform>%n unfinished uploads will be cancelled and their uploaded parts discarded. Remove them?</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s)</source>
+        <translation>
+            <numerusform>%n file</numerusform>
+            <numerusform>%n files</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n uploading</source>
+        <translation>
+            <numerusform>%n uploading</numerusform>
+            <numerusform>%n uploading</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n paused</source>
+        <translation>
+            <numerusform>%n paused</numerusform>
+            <numerusform>%n paused</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n failed</source>
+        <translation>
+            <numerusform>%n failed</numerusform>
+            <numerusform>%n failed</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) are still running.</source>
+        <translation>
+            <numerusform>%n upload is still running.</numerusform>
+            <numerusform>%n uploads are still running.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>The queue has stopped: %n upload(s) failed.</source>
+        <translation>
+            <numerusform>The queue has stopped: %n upload failed.</numerusform>
+            <numerusform>The queue has stopped: %n uploads failed.</numerusform>
+        </translation>
+    </message>
+</context>
+</TS>

@@ -1,0 +1,879 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>AccountsDialog</name>
+    <message>
+        <source>OSS accounts</source>
+        <translation>OSS 账号</translation>
+    </message>
+    <message>
+        <source>New account</source>
+        <translation>新建账号</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>e.g. work</source>
+        <translation>例如：工作</translation>
+    </message>
+    <message>
+        <source>e.g. cn-hangzhou (read from the endpoint if empty)</source>
+        <translation>例如 cn-hangzhou（留空则从访问域名读取）</translation>
+    </message>
+    <message>
+        <source>e.g. my-photos</source>
+        <translation>例如 my-photos</translation>
+    </message>
+    <message>
+        <source>top level of the bucket</source>
+        <translation>Bucket 根目录</translation>
+    </message>
+    <message>
+        <source>V4 (recommended)</source>
+        <translation>V4（推荐）</translation>
+    </message>
+    <message>
+        <source>V1 (older servers)</source>
+        <translation>V1（旧版服务器）</translation>
+    </message>
+    <message>
+        <source>only for temporary (STS) credentials</source>
+        <translation>仅用于临时（STS）凭证</translation>
+    </message>
+    <message>
+        <source>Account name:</source>
+        <translation>账号名称：</translation>
+    </message>
+    <message>
+        <source>Endpoint:</source>
+        <translation>访问域名（Endpoint）：</translation>
+    </message>
+    <message>
+        <source>Region:</source>
+        <translation>地域：</translation>
+    </message>
+    <message>
+        <source>Bucket:</source>
+        <translation>Bucket：</translation>
+    </message>
+    <message>
+        <source>Default folder:</source>
+        <translation>默认文件夹：</translation>
+    </message>
+    <message>
+        <source>Signature:</source>
+        <translation>签名版本：</translation>
+    </message>
+    <message>
+        <source>AccessKey ID:</source>
+        <translation>AccessKey ID：</translation>
+    </message>
+    <message>
+        <source>AccessKey secret:</source>
+        <translation>AccessKey Secret：</translation>
+    </message>
+    <message>
+        <source>STS token:</source>
+        <translation>STS 令牌：</translation>
+    </message>
+    <message>
+        <source>Keep the secret for this session only</source>
+        <translation>仅在本次运行期间保留密钥</translation>
+    </message>
+    <message>
+        <source>Test connection</source>
+        <translation>测试连接</translation>
+    </message>
+    <message>
+        <source>Save</source>
+        <translation>保存</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Checking the system keyring…</source>
+        <translation>正在检查系统钥匙串…</translation>
+    </message>
+    <message>
+        <source>The secret and the STS token are kept in the system keyring, never in a file.</source>
+        <translation>AccessKey Secret 和 STS 令牌保存在系统钥匙串中，绝不写入文件。</translation>
+    </message>
+    <message>
+        <source>No working system keyring was found, so the secret cannot be saved. ossdesk can keep it in memory for this session only: you will enter it again after restarting. It is never written to a file.</source>
+        <translation>未找到可用的系统钥匙串，因此无法保存密钥。ossdesk 可以仅在本次运行期间将其保留在内存中：重启后需要重新输入。密钥绝不会写入文件。</translation>
+    </message>
+    <message>
+        <source>Could not read the accounts: %1</source>
+        <translation>无法读取账号：%1</translation>
+    </message>
+    <message>
+        <source>kept in the keyring; type a new one to replace it</source>
+        <translation>已保存在钥匙串中；输入新的密钥即可替换</translation>
+    </message>
+    <message>
+        <source>required</source>
+        <translation>必填</translation>
+    </message>
+    <message>
+        <source>Give the account a name.</source>
+        <translation>请为账号命名。</translation>
+    </message>
+    <message>
+        <source>Enter the endpoint or the region of the bucket.</source>
+        <translation>请输入 Bucket 的访问域名或地域。</translation>
+    </message>
+    <message>
+        <source>Enter the bucket name.</source>
+        <translation>请输入 Bucket 名称。</translation>
+    </message>
+    <message>
+        <source>Enter the AccessKey ID.</source>
+        <translation>请输入 AccessKey ID。</translation>
+    </message>
+    <message>
+        <source>Enter the AccessKey secret.</source>
+        <translation>请输入 AccessKey Secret。</translation>
+    </message>
+    <message>
+        <source>Enter the AccessKey secret together with the STS token.</source>
+        <translation>请同时输入 AccessKey Secret 和 STS 令牌。</translation>
+    </message>
+    <message>
+        <source>Connecting…</source>
+        <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>✔ Connected: bucket “%1” can be reached with these credentials.</source>
+        <translation>✔ 连接成功：可以使用这些凭证访问 Bucket “%1”。</translation>
+    </message>
+    <message>
+        <source>✘ %1</source>
+        <translation>✘ %1</translation>
+    </message>
+    <message>
+        <source>Saved. The secret is kept for this session only.</source>
+        <translation>已保存。密钥仅在本次运行期间保留。</translation>
+    </message>
+    <message>
+        <source>Saved. The secret is in the system keyring, not in any file.</source>
+        <translation>已保存。密钥存放在系统钥匙串中，未写入任何文件。</translation>
+    </message>
+    <message>
+        <source>The system keyring does not work, so the secret was not saved. Tick “Keep the secret for this session only”, enter the secret again and save.</source>
+        <translation>系统钥匙串不可用，密钥未保存。请勾选“仅在本次运行期间保留密钥”，重新输入密钥后保存。</translation>
+    </message>
+    <message>
+        <source>Not saved: %1</source>
+        <translation>未保存：%1</translation>
+    </message>
+    <message>
+        <source>Remove account</source>
+        <translation>删除账号</translation>
+    </message>
+    <message>
+        <source>Remove the account “%1” and its secret from the keyring? Files already uploaded stay in the bucket.</source>
+        <translation>要删除账号“%1”并从钥匙串中删除其密钥吗？已上传的文件仍保留在 Bucket 中。</translation>
+    </message>
+    <message>
+        <source>Account removed.</source>
+        <translation>账号已删除。</translation>
+    </message>
+</context>
+<context>
+    <name>Controller</name>
+    <message>
+        <source>Sandbox</source>
+        <translation>本地沙盒</translation>
+    </message>
+    <message>
+        <source>The local sandbox could not start: %1</source>
+        <translation>本地沙盒无法启动：%1</translation>
+    </message>
+</context>
+<context>
+    <name>EventBridge</name>
+    <message>
+        <source>%1
+
+Error code: %2
+Kind: %3
+Retryable: %4</source>
+        <translation>%1
+
+错误码：%2
+类型：%3
+可重试：%4</translation>
+    </message>
+    <message>
+        <source>yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
+    </message>
+</context>
+<context>
+    <name>FirstRunPanel</name>
+    <message>
+        <source>Welcome to ossdesk</source>
+        <translation>欢迎使用 ossdesk</translation>
+    </message>
+    <message>
+        <source>ossdesk uploads files and folders to Alibaba Cloud OSS, resumes after any interruption and checks every object it uploads. Start by adding your OSS account, or try everything first with a local sandbox.</source>
+        <translation>ossdesk 将文件和文件夹上传到阿里云 OSS，任何中断后都能继续上传，并校验上传的每个对象。请先添加您的 OSS 账号，或者先用本地沙盒体验全部功能。</translation>
+    </message>
+    <message>
+        <source>Add an OSS account</source>
+        <translation>添加 OSS 账号</translation>
+    </message>
+    <message>
+        <source>Try it with a local sandbox</source>
+        <translation>用本地沙盒试用</translation>
+    </message>
+    <message>
+        <source>The sandbox is a private test server on this computer: nothing leaves your machine and no account is needed.</source>
+        <translation>沙盒是运行在本机上的私有测试服务器：数据不会离开您的电脑，也不需要账号。</translation>
+    </message>
+</context>
+<context>
+    <name>FolderBrowserDialog</name>
+    <message>
+        <source>Choose a folder in %1</source>
+        <translation>在 %1 中选择文件夹</translation>
+    </message>
+    <message>
+        <source>Choose</source>
+        <translation>选择</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>%1 (top level)</source>
+        <translation>%1（根目录）</translation>
+    </message>
+    <message>
+        <source>Loading…</source>
+        <translation>正在加载…</translation>
+    </message>
+    <message>
+        <source>Could not list the bucket: %1</source>
+        <translation>无法列出 Bucket 内容：%1</translation>
+    </message>
+</context>
+<context>
+    <name>Format</name>
+    <message>
+        <source>%1 B</source>
+        <translation>%1 字节</translation>
+    </message>
+    <message>
+        <source>%1/s</source>
+        <translation>%1/秒</translation>
+    </message>
+    <message>
+        <source>%1 d %2 h</source>
+        <translation>%1 天 %2 小时</translation>
+    </message>
+    <message>
+        <source>%1 h %2 min</source>
+        <translation>%1 小时 %2 分</translation>
+    </message>
+    <message>
+        <source>%1 min %2 s</source>
+        <translation>%1 分 %2 秒</translation>
+    </message>
+    <message>
+        <source>%1 s</source>
+        <translation>%1 秒</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>ossdesk: uploads to Alibaba Cloud OSS</source>
+        <translation>ossdesk：上传到阿里云 OSS</translation>
+    </message>
+    <message>
+        <source>Add files…</source>
+        <translation>添加文件…</translation>
+    </message>
+    <message>
+        <source>Choose files to upload</source>
+        <translation>选择要上传的文件</translation>
+    </message>
+    <message>
+        <source>Add folder…</source>
+        <translation>添加文件夹…</translation>
+    </message>
+    <message>
+        <source>Choose a folder to upload</source>
+        <translation>选择要上传的文件夹</translation>
+    </message>
+    <message>
+        <source>Pause all</source>
+        <translation>全部暂停</translation>
+    </message>
+    <message>
+        <source>Pause every upload</source>
+        <translation>暂停所有上传</translation>
+    </message>
+    <message>
+        <source>Resume all</source>
+        <translation>全部继续</translation>
+    </message>
+    <message>
+        <source>Resume every paused upload</source>
+        <translation>继续所有已暂停的上传</translation>
+    </message>
+    <message>
+        <source>Clear finished</source>
+        <translation>清除已完成</translation>
+    </message>
+    <message>
+        <source>Remove the done, cancelled and skipped files from the list</source>
+        <translation>从列表中移除已完成、已取消和已跳过的文件</translation>
+    </message>
+    <message>
+        <source>Settings…</source>
+        <translation>设置…</translation>
+    </message>
+    <message>
+        <source>Limits, part size, language</source>
+        <translation>并发限制、分片大小、语言</translation>
+    </message>
+    <message>
+        <source>Accounts…</source>
+        <translation>账号…</translation>
+    </message>
+    <message>
+        <source>Add, edit or remove OSS accounts</source>
+        <translation>添加、编辑或删除 OSS 账号</translation>
+    </message>
+    <message>
+        <source>Pause</source>
+        <translation>暂停</translation>
+    </message>
+    <message>
+        <source>Pause; the parts already uploaded are kept</source>
+        <translation>暂停；已上传的分片会保留</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Continue where it stopped</source>
+        <translation>从中断处继续</translation>
+    </message>
+    <message>
+        <source>Cancel upload</source>
+        <translation>取消上传</translation>
+    </message>
+    <message>
+        <source>Stop and discard the parts uploaded so far</source>
+        <translation>停止并丢弃已上传的分片</translation>
+    </message>
+    <message>
+        <source>Retry</source>
+        <translation>重试</translation>
+    </message>
+    <message>
+        <source>Try a failed or cancelled upload again</source>
+        <translation>重新上传失败或已取消的文件</translation>
+    </message>
+    <message>
+        <source>Remove from list</source>
+        <translation>从列表中移除</translation>
+    </message>
+    <message>
+        <source>Remove from the list (an unfinished upload is cancelled)</source>
+        <translation>从列表中移除（未完成的上传会被取消）</translation>
+    </message>
+    <message>
+        <source>Open containing folder</source>
+        <translation>打开所在文件夹</translation>
+    </message>
+    <message>
+        <source>Show the local file in the file manager</source>
+        <translation>在文件管理器中显示本地文件</translation>
+    </message>
+    <message>
+        <source>Copy object URL</source>
+        <translation>复制对象地址</translation>
+    </message>
+    <message>
+        <source>Copy the object&apos;s address</source>
+        <translation>复制对象的访问地址</translation>
+    </message>
+    <message>
+        <source>Copy pre-signed link…</source>
+        <translation>复制预签名链接…</translation>
+    </message>
+    <message>
+        <source>Copy a link anyone can download from until it expires</source>
+        <translation>复制一个链接，过期前任何人都可以通过它下载</translation>
+    </message>
+    <message>
+        <source>Show error details…</source>
+        <translation>查看错误详情…</translation>
+    </message>
+    <message>
+        <source>Why this upload failed</source>
+        <translation>查看上传失败的原因</translation>
+    </message>
+    <message>
+        <source>Move to top</source>
+        <translation>移到最前</translation>
+    </message>
+    <message>
+        <source>Upload these next</source>
+        <translation>接下来上传这些文件</translation>
+    </message>
+    <message>
+        <source>Move to bottom</source>
+        <translation>移到最后</translation>
+    </message>
+    <message>
+        <source>Upload these last</source>
+        <translation>最后上传这些文件</translation>
+    </message>
+    <message>
+        <source>Main toolbar</source>
+        <translation>主工具栏</translation>
+    </message>
+    <message>
+        <source>&amp;Account:</source>
+        <translation>账号(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>&amp;Bucket:</source>
+        <translation>Bucket(&amp;B)：</translation>
+    </message>
+    <message>
+        <source>&amp;Folder:</source>
+        <translation>文件夹(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>The OSS account that uploads</source>
+        <translation>用于上传的 OSS 账号</translation>
+    </message>
+    <message>
+        <source>bucket name</source>
+        <translation>Bucket 名称</translation>
+    </message>
+    <message>
+        <source>The bucket files are uploaded to</source>
+        <translation>文件上传到的 Bucket</translation>
+    </message>
+    <message>
+        <source>top level of the bucket</source>
+        <translation>Bucket 根目录</translation>
+    </message>
+    <message>
+        <source>The folder inside the bucket where dropped files go, e.g. photos/2024</source>
+        <translation>拖入的文件在 Bucket 中存放的文件夹，例如 photos/2024</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Pick a folder of the bucket</source>
+        <translation>选择 Bucket 中的文件夹</translation>
+    </message>
+    <message>
+        <source>Drop files or folders here</source>
+        <translation>将文件或文件夹拖放到这里</translation>
+    </message>
+    <message>
+        <source>or use Add files / Add folder above. Each file is uploaded to the bucket and folder shown at the top, and checked once it is there.</source>
+        <translation>或使用上方的“添加文件”/“添加文件夹”。每个文件都会上传到顶部所示的 Bucket 和文件夹，上传后会进行校验。</translation>
+    </message>
+    <message>
+        <source>Could not read the accounts: %1</source>
+        <translation>无法读取账号：%1</translation>
+    </message>
+    <message>
+        <source>Choose an account and a bucket before adding files.</source>
+        <translation>添加文件前，请先选择账号和 Bucket。</translation>
+    </message>
+    <message>
+        <source>Looking for files…</source>
+        <translation>正在查找文件…</translation>
+    </message>
+    <message numerus="yes">
+        <source>Added %n file(s)</source>
+        <translation>
+            <numerusform>已添加 %n 个文件</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n item(s) skipped</source>
+        <translation>
+            <numerusform>已跳过 %n 项</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Show what was not added and why</source>
+        <translation>查看哪些项目未添加及原因</translation>
+    </message>
+    <message>
+        <source>link loop (a link to a folder that contains it)</source>
+        <translation>链接循环（指向包含它自身的文件夹的链接）</translation>
+    </message>
+    <message>
+        <source>cannot be read</source>
+        <translation>无法读取</translation>
+    </message>
+    <message>
+        <source>already added</source>
+        <translation>已添加过</translation>
+    </message>
+    <message>
+        <source>no longer exists</source>
+        <translation>已不存在</translation>
+    </message>
+    <message>
+        <source>not a regular file</source>
+        <translation>不是普通文件</translation>
+    </message>
+    <message>
+        <source>Items not added</source>
+        <translation>未添加的项目</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n item(s) were not added to the queue.</source>
+        <translation>
+            <numerusform>有 %n 项未添加到队列。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Links that loop, unreadable entries and files that are already in the queue are skipped; everything else was added.</source>
+        <translation>循环链接、无法读取的项目以及已在队列中的文件会被跳过；其余文件均已添加。</translation>
+    </message>
+    <message>
+        <source>Forget these</source>
+        <translation>清除这些记录</translation>
+    </message>
+    <message>
+        <source>Cancel uploads</source>
+        <translation>取消上传</translation>
+    </message>
+    <message numerus="yes">
+        <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
+        <translation>
+            <numerusform>要取消 %n 个上传吗？已上传的分片将被丢弃，重试时会从头开始。</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n unfinished upload(s) will be cancelled and their uploaded parts discarded. Remove them?</source>
+        <translation>
+            <numerusform>%n 个未完成的上传将被取消，已上传的分片会被丢弃。确定移除吗？</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Copied: %1</source>
+        <translation>已复制：%1</translation>
+    </message>
+    <message>
+        <source>1 hour</source>
+        <translation>1 小时</translation>
+    </message>
+    <message>
+        <source>1 day</source>
+        <translation>1 天</translation>
+    </message>
+    <message>
+        <source>7 days (the longest OSS allows)</source>
+        <translation>7 天（OSS 允许的最长时间）</translation>
+    </message>
+    <message>
+        <source>Pre-signed link</source>
+        <translation>预签名链接</translation>
+    </message>
+    <message>
+        <source>Anyone with the link can download the file until it expires. Valid for:</source>
+        <translation>在链接过期前，任何拿到链接的人都可以下载该文件。有效期：</translation>
+    </message>
+    <message>
+        <source>Pre-signed link copied to the clipboard</source>
+        <translation>预签名链接已复制到剪贴板</translation>
+    </message>
+    <message>
+        <source>Could not make the link: %1</source>
+        <translation>无法生成链接：%1</translation>
+    </message>
+    <message>
+        <source>Error details</source>
+        <translation>错误详情</translation>
+    </message>
+    <message>
+        <source>%1 could not be uploaded.</source>
+        <translation>%1 上传失败。</translation>
+    </message>
+    <message>
+        <source>File: %1
+Destination: %2
+
+%3</source>
+        <translation>文件：%1
+目标位置：%2
+
+%3</translation>
+    </message>
+    <message>
+        <source>Accounts</source>
+        <translation>账号</translation>
+    </message>
+    <message>
+        <source>Accounts are not available in this build.</source>
+        <translation>此版本不支持账号管理。</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s)</source>
+        <translation>
+            <numerusform>%n 个文件</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n uploading</source>
+        <translation>
+            <numerusform>%n 个上传中</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n paused</source>
+        <translation>
+            <numerusform>%n 个已暂停</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n failed</source>
+        <translation>
+            <numerusform>%n 个失败</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>%1 of %2 uploaded</source>
+        <translation>已上传 %1 / %2</translation>
+    </message>
+    <message>
+        <source>%1 left</source>
+        <translation>剩余 %1</translation>
+    </message>
+    <message>
+        <source>%1 failed: %2</source>
+        <translation>%1 上传失败：%2</translation>
+    </message>
+    <message>
+        <source>Upload failed</source>
+        <translation>上传失败</translation>
+    </message>
+    <message>
+        <source>Uploads cannot start</source>
+        <translation>无法开始上传</translation>
+    </message>
+    <message>
+        <source>ossdesk cannot open its list of uploads.</source>
+        <translation>ossdesk 无法打开上传列表。</translation>
+    </message>
+    <message>
+        <source>Uploads in progress</source>
+        <translation>正在上传</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) are still running.</source>
+        <translation>
+            <numerusform>还有 %n 个上传正在进行。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Paused uploads continue where they stopped the next time you open ossdesk.</source>
+        <translation>下次打开 ossdesk 时，已暂停的上传会从中断处继续。</translation>
+    </message>
+    <message>
+        <source>Pause and quit</source>
+        <translation>暂停并退出</translation>
+    </message>
+    <message>
+        <source>Keep uploading in the tray</source>
+        <translation>最小化到托盘继续上传</translation>
+    </message>
+    <message>
+        <source>Show ossdesk</source>
+        <translation>显示 ossdesk</translation>
+    </message>
+    <message>
+        <source>All uploads are finished.</source>
+        <translation>所有上传均已完成。</translation>
+    </message>
+    <message numerus="yes">
+        <source>The queue has stopped: %n upload(s) failed.</source>
+        <translation>
+            <numerusform>队列已停止：%n 个上传失败。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>ossdesk</source>
+        <translation>ossdesk</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Automatic (chosen per file)</source>
+        <translation>自动（按文件选择）</translation>
+    </message>
+    <message>
+        <source>Fixed:</source>
+        <translation>固定：</translation>
+    </message>
+    <message>
+        <source>Unlimited</source>
+        <translation>不限速</translation>
+    </message>
+    <message>
+        <source>Resume unfinished uploads when ossdesk starts</source>
+        <translation>启动 ossdesk 时继续未完成的上传</translation>
+    </message>
+    <message>
+        <source>Transfers</source>
+        <translation>传输</translation>
+    </message>
+    <message>
+        <source>Files at once:</source>
+        <translation>同时上传的文件数：</translation>
+    </message>
+    <message>
+        <source>Parts in flight (all files):</source>
+        <translation>同时上传的分片数（所有文件）：</translation>
+    </message>
+    <message>
+        <source>Part size:</source>
+        <translation>分片大小：</translation>
+    </message>
+    <message>
+        <source>Bandwidth limit:</source>
+        <translation>带宽限制：</translation>
+    </message>
+    <message>
+        <source>More parts in flight use a fast connection better; a bandwidth limit keeps the connection usable for other programs. Large files need parts of at least size/10,000, so a fixed size may be raised for them.</source>
+        <translation>同时上传更多分片可以更充分地利用高速网络；限制带宽可以让其他程序继续正常联网。大文件的分片至少为文件大小的 1/10,000，因此对这类文件，固定的分片大小可能会被调大。</translation>
+    </message>
+    <message>
+        <source>Same as the system</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Appearance</source>
+        <translation>外观</translation>
+    </message>
+    <message>
+        <source>Language:</source>
+        <translation>语言：</translation>
+    </message>
+    <message>
+        <source>Light or dark: follows the system setting.</source>
+        <translation>浅色或深色：跟随系统设置。</translation>
+    </message>
+    <message>
+        <source>Theme:</source>
+        <translation>主题：</translation>
+    </message>
+    <message>
+        <source>OK</source>
+        <translation>确定</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+</context>
+<context>
+    <name>TransferModel</name>
+    <message>
+        <source>Name</source>
+        <extracomment>Drag payload of rows moved inside the queue: a JSON list of row ids.</extracomment>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <source>Progress</source>
+        <translation>进度</translation>
+    </message>
+    <message>
+        <source>Speed</source>
+        <translation>速度</translation>
+    </message>
+    <message>
+        <source>Time left</source>
+        <translation>剩余时间</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Destination</source>
+        <translation>目标位置</translation>
+    </message>
+    <message>
+        <source>%1 of %2 confirmed by OSS, %3 sent</source>
+        <translation>OSS 已确认 %1 / %2，已发送 %3</translation>
+    </message>
+</context>
+<context>
+    <name>TransferState</name>
+    <message>
+        <source>Waiting</source>
+        <translation>等待中</translation>
+    </message>
+    <message>
+        <source>Checking</source>
+        <translation>检查中</translation>
+    </message>
+    <message>
+        <source>Uploading</source>
+        <translation>上传中</translation>
+    </message>
+    <message>
+        <source>Verifying</source>
+        <translation>校验中</translation>
+    </message>
+    <message>
+        <source>Paused</source>
+        <translation>已暂停</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>Skipped (already there)</source>
+        <translation>已跳过（已存在）</translation>
+    </message>
+</context>
+</TS>

@@ -1,0 +1,35 @@
+"""GUI tests run offscreen; every test here is marked ``gui``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ossdesk.ui.i18n import Translations
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.gui)
+            # The offscreen platform cannot pass size hints to a window manager it lacks.
+            item.add_marker(
+                pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+            )
+
+
+@pytest.fixture(autouse=True)
+def english(qapp):
+    """The window as an English user sees it (plural forms come from ossdesk_en.qm)."""
+    translations = Translations()
+    assert translations.install(qapp, "en")
+    yield translations
+    translations.install(qapp, "en")
+    for translator in translations._installed:
+        qapp.removeTranslator(translator)

@@ -1,0 +1,93 @@
+"""An engine stand-in for window tests: records requests, answers with real engine events
+posted from a plain Python thread (as the engine's workers would)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ossdesk.core import events as ev
+from ossdesk.ui.bridge import Destination
+from ossdesk.ui.transfer_model import RowKey, TransferRow
+from ossdesk.ui.walker import SourceFile
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.listener: Callable[[Any], None] | None = None
+        self.files: dict[int, SourceFile] = {}
+        self.destinations: dict[int, Destination] = {}
+        self._ids = itertools.count(1)
+        self.closed = False
+
+    def _post(self, events: list[Any]) -> None:
+        assert self.listener is not None
+        listener = self.listener
+        thread = threading.Thread(target=lambda: [listener(e) for e in events])
+        thread.start()
+        thread.join()
+
+    def start(self, listener: Callable[[Any], None]) -> None:
+        self.listener = listener
+        self.calls.append(("start", None))
+
+    def enqueue(self, files: Sequence[SourceFile], destination: Destination) -> None:
+        self.calls.append(("enqueue", [f.key for f in files]))
+        events = []
+        for f in files:
+            upload = next(self._ids)
+            self.files[upload] = f
+            self.destinations[upload] = destination
+            events.append(
+                ev.Queued(upload=upload, source=f.path, key=f.key, size=f.size,
+                          bucket=destination.bucket)
+            )
+        self._post(events)
+
+    def pause(self, ids: Sequence[RowKey]) -> None:
+        self.calls.append(("pause", list(ids)))
+        self._post([ev.Paused(upload=int(i), reason="user", message="paused") for i in ids])
+
+    def resume(self, ids: Sequence[RowKey]) -> None:
+        self.calls.append(("resume", list(ids)))
+        self._post([
+            ev.Queued(upload=int(i), source=self.files[int(i)].path, key=self.files[int(i)].key,
+                      size=self.files[int(i)].size, bucket="b")
+            for i in ids
+        ])
+
+    def retry(self, ids: Sequence[RowKey]) -> None:
+        self.calls.append(("retry", list(ids)))
+
+    def cancel(self, ids: Sequence[RowKey]) -> None:
+        self.calls.append(("cancel", list(ids)))
+        self._post([ev.Cancelled(upload=int(i)) for i in ids])
+
+    def remove(self, ids: Sequence[RowKey]) -> None:
+        self.calls.append(("remove", list(ids)))
+
+    def move(self, ids: Sequence[RowKey], *, top: bool) -> None:
+        self.calls.append(("move_top" if top else "move_bottom", list(ids)))
+
+    def clear_finished(self) -> None:
+        self.calls.append(("clear_finished", None))
+
+    def apply_settings(self, settings: Any) -> None:
+        self.calls.append(("apply_settings", settings))
+
+    def object_url(self, row: TransferRow) -> str:
+        return f"https://{row.bucket}.example.invalid/{row.key}"
+
+    def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
+        self.calls.append(("presign", (row.id, expires_seconds)))
+        return f"https://{row.bucket}.example.invalid/{row.key}?Expires={expires_seconds}"
+
+    def shutdown(self, *, pause: bool) -> None:
+        self.calls.append(("shutdown", pause))
+        self.closed = True
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]

@@ -1,0 +1,134 @@
+"""``ossdesk --sandbox PATH``: the real entry point, in a child process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from ossdesk.ui import app as ui_app
+    from ossdesk.ui.main_window import MainWindow
+
+    qapp = QApplication(sys.argv[:1])
+
+    def check():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if not windows:
+            return
+        rows = windows[0].model.rows()
+        if len(rows) == 2 and all(r.state.value == "done" for r in rows):
+            print("ALL DONE", sorted(r.key for r in rows), flush=True)
+            timer.stop()
+            windows[0].quit_now()
+
+    timer = QTimer()
+    timer.timeout.connect(check)
+    timer.start(200)
+    sys.exit(ui_app.run(sys.argv[:1], sandbox=True, paths=sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_sandbox_window_uploads_the_paths_given_and_quits_cleanly(tmp_path: Path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.txt").write_text("hello")
+    (folder / "b.bin").write_bytes(os.urandom(300_000))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OSSDESK_HOME": str(tmp_path / "home")}
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(folder)],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ALL DONE ['drop/a.txt', 'drop/b.bin']" in result.stdout
+    assert "Traceback" not in result.stderr and "Fatal" not in result.stderr
+    settings = (tmp_path / "home" / "config" / "settings.json").read_text()
+    assert '"last_profile": "sandbox"' in settings
+
+
+KILLED_CHILD = textwrap.dedent(
+    """
+    import sys
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from ossdesk.ui import app as ui_app
+    from ossdesk.ui.main_window import MainWindow
+
+    qapp = QApplication(sys.argv[:1])
+    seen = set()
+
+    def report():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if not windows:
+            return
+        for row in windows[0].model.rows():
+            if row.id not in seen:
+                seen.add(row.id)
+                print("ROW", row.state.value, row.confirmed_bytes, flush=True)
+            print("CONFIRMED", row.state.value, row.confirmed_bytes, flush=True)
+            if row.state.value == "done":
+                timer.stop()
+                windows[0].quit_now()
+
+    timer = QTimer()
+    timer.timeout.connect(report)
+    timer.start(100)
+    sys.exit(ui_app.run(sys.argv[:1], sandbox=True, paths=sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL of the child")
+def test_killed_window_continues_where_it_stopped(tmp_path: Path):
+    home = tmp_path / "home"
+    (home / "config").mkdir(parents=True)
+    # 1 MiB/s and 1 MiB parts: the 6 MiB file is mid-way when the process is killed.
+    (home / "config" / "settings.json").write_text(
+        '{"window": {"bandwidth_limit_kib": 1024, "part_size_mib": 1}}'
+    )
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(6 * 1024 * 1024))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OSSDESK_HOME": str(home)}
+    killed_at = 0
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, str(source)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    ) as child:
+        try:
+            assert child.stdout is not None
+            for line in child.stdout:
+                if line.startswith("CONFIRMED uploading"):
+                    confirmed = int(line.split()[2])
+                    if confirmed >= 2 * 1024 * 1024:
+                        killed_at = confirmed
+                        child.send_signal(signal.SIGKILL)
+                        break
+        finally:
+            child.kill()
+            child.wait(30)
+    assert killed_at >= 2 * 1024 * 1024
+
+    # Full speed now; the row must come back with its confirmed bytes, and finish.
+    (home / "config" / "settings.json").write_text('{"window": {"part_size_mib": 1}}')
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_CHILD], capture_output=True, text=True, timeout=120,
+        env=env, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    first = next(line for line in result.stdout.splitlines() if line.startswith("ROW"))
+    restored = int(first.split()[2])
+    assert restored >= killed_at - 1024 * 1024  # at most the part in flight is lost
+    assert "CONFIRMED done 6291456" in result.stdout
+    assert "Traceback" not in result.stderr

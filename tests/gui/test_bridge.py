@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from ossdesk.core import events as ev
+from ossdesk.ui.bridge import EventBridge, RowsRemoved, RowsRestored
+from ossdesk.ui.transfer_model import TransferModel, TransferRow, TransferState
+
+GIB = 1024**3
+
+
+@pytest.fixture
+def bridge(qapp):
+    model = TransferModel()
+    b = EventBridge(model)
+    yield b
+    b.stop()
+    b.deleteLater()
+    model.deleteLater()
+
+
+def engine_thread(events: Sequence[object], listener) -> None:
+    """Post from a plain Python thread, as the engine's workers do."""
+    thread = threading.Thread(target=lambda: [listener(e) for e in events])
+    thread.start()
+    thread.join()
+
+
+def test_events_from_a_worker_thread_update_the_model(qtbot, bridge):
+    model = bridge._model
+    size = 5 * GIB + 3
+    events: list[object] = [
+        ev.Queued(upload=1, source="/d/big.iso", key="iso/big.iso", size=size, bucket="b"),
+        ev.Queued(upload=2, source="/d/small.txt", key="small.txt", size=10, bucket="b"),
+        ev.Started(upload=1, key="iso/big.iso", size=size, confirmed_bytes=GIB, resumed=True,
+                   multipart=True),
+    ]
+    # 500 progress events for one file: only the last one matters.
+    events += [
+        ev.Progress(upload=1, confirmed_bytes=GIB + n * 8 * 1024**2, sent_bytes=16 * 1024**2,
+                    total=size, speed=40e6, eta=100.0)
+        for n in range(500)
+    ]
+    events += [
+        ev.Failed(upload=2, message="No such bucket “b”.", code="NoSuchBucket", retryable=False,
+                  error_kind="permanent"),
+        ev.Notice(upload=1, message="started over"),
+    ]
+    notices = []
+    bridge.noticeReceived.connect(lambda upload, message: notices.append((upload, message)))
+    with qtbot.waitSignal(bridge.drained, timeout=3000) as blocker:
+        engine_thread(events, bridge)
+    assert blocker.args == [len(events)]
+    assert model.rowCount() == 2
+    big = model.row(1)
+    assert big.state is TransferState.UPLOADING
+    assert big.confirmed_bytes == GIB + 499 * 8 * 1024**2
+    assert big.sent_bytes == big.confirmed_bytes + 16 * 1024**2
+    assert big.size == size and big.speed == 40e6
+    small = model.row(2)
+    assert small.state is TransferState.FAILED
+    assert "NoSuchBucket" in small.error_detail and small.error == "No such bucket “b”."
+    assert notices == [(1, "started over")]
+    # One flush applied all of it (progress merged per upload).
+    assert model.flush_count <= 2
+
+
+def test_done_pause_cancel_and_requeue_keep_progress(qtbot, bridge):
+    model = bridge._model
+    engine_thread(
+        [
+            RowsRestored((
+                TransferRow(id=7, name="a", source_path="/a", size=100, destination="oss://b/a",
+                            state=TransferState.PAUSED, confirmed_bytes=40, sent_bytes=40),
+            )),
+            ev.Queued(upload=8, source="/c", key="c", size=50, bucket="b"),
+        ],
+        bridge,
+    )
+    qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=3000)
+    assert model.row(7).confirmed_bytes == 40
+    # Resumed: queued again, the 40 confirmed bytes stay shown.
+    engine_thread([ev.Queued(upload=7, source="/a", key="a", size=100, bucket="b")], bridge)
+    qtbot.waitUntil(lambda: model.row(7).state is TransferState.QUEUED, timeout=3000)
+    assert model.row(7).confirmed_bytes == 40
+    engine_thread(
+        [
+            ev.Paused(upload=8, reason=ev.PauseReason.CREDENTIALS, message="The STS token expired"),
+            ev.Done(upload=7, key="a", size=100, crc64=5, etag="x", seconds=2.0),
+            ev.Progress(upload=7, confirmed_bytes=60, sent_bytes=0, total=100, speed=1.0, eta=1.0),
+        ],
+        bridge,
+    )
+    qtbot.waitUntil(lambda: model.row(7).state is TransferState.DONE, timeout=3000)
+    # A late progress event does not move a finished row back.
+    assert model.row(7).confirmed_bytes == 100
+    assert model.row(8).state is TransferState.PAUSED
+    assert model.row(8).error == "The STS token expired"
+    idle = []
+    bridge.queueIdle.connect(lambda: idle.append(True))
+    engine_thread([ev.Cancelled(upload=8), ev.Idle(upload=None)], bridge)
+    qtbot.waitUntil(lambda: bool(idle), timeout=3000)
+    assert model.row(8).state is TransferState.CANCELLED
+
+
+def test_rows_removed_by_the_engine_leave_the_model(qtbot, bridge):
+    model = bridge._model
+    engine_thread(
+        [ev.Queued(upload=n, source=f"/s/{n}", key=f"{n}", size=1, bucket="b") for n in (1, 2, 3)]
+        + [RowsRemoved((2,)), ev.Queued(upload=4, source="/s/2", key="2", size=1, bucket="b")],
+        bridge,
+    )
+    qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=3000)
+    assert model.ids() == [1, 3, 4]
+
+
+def test_restored_rows_queued_again_in_the_same_tick(qtbot, bridge):
+    # At start the engine restores the queue and, with auto-resume, queues it again at
+    # once: both reach the window in one drain.
+    model = bridge._model
+    restored = TransferRow(id=3, name="big.bin", source_path="/d/big.bin", size=6 * GIB,
+                           destination="oss://b/big.bin", state=TransferState.QUEUED,
+                           confirmed_bytes=2 * GIB, sent_bytes=2 * GIB, key="big.bin")
+    engine_thread([
+        RowsRestored((restored,)),
+        ev.Queued(upload=3, source="/d/big.bin", key="big.bin", size=6 * GIB, bucket="b"),
+        ev.Started(upload=3, key="big.bin", size=6 * GIB, confirmed_bytes=2 * GIB,
+                   resumed=True, multipart=True),
+    ], bridge)
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=3000)
+    qtbot.waitUntil(lambda: model.row(3).state is TransferState.UPLOADING, timeout=3000)
+    assert model.row(3).confirmed_bytes == 2 * GIB
+
+
+def test_a_bad_event_does_not_stop_the_others(qtbot, bridge):
+    model = bridge._model
+    engine_thread([
+        ev.Queued(upload=1, source="/a", key="a", size=5, bucket="b"),
+        # A malformed event (no message): its handling fails, and is logged...
+        ev.Failed(upload=1, message=None, code="X", retryable=False,  # type: ignore[arg-type]
+                  error_kind="permanent"),
+        ev.Queued(upload=2, source="/b", key="b", size=5, bucket="b"),
+        ev.Done(upload=2, key="b", size=5, crc64=1, etag="e", seconds=0.1),
+    ], bridge)
+    # ...and the events after it still arrive.
+    qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=3000)
+    qtbot.waitUntil(lambda: model.row(2).state is TransferState.DONE, timeout=3000)

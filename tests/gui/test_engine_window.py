@@ -1,0 +1,238 @@
+"""The window over the real engine and a real sandbox server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from ossdesk.core.checksum import crc64
+from ossdesk.core.oss import Credentials, Endpoint, OssClient
+from ossdesk.core.store import Store
+from ossdesk.sandbox.server import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_BUCKET,
+    DEFAULT_REGION,
+    SandboxServer,
+)
+from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
+from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
+from ossdesk.ui.engine_adapter import SchedulerAdapter, object_url
+from ossdesk.ui.main_window import MainWindow
+from ossdesk.ui.settings import Settings
+from ossdesk.ui.transfer_model import RowKey, TransferRow, TransferState
+
+MIB = 1024 * 1024
+
+
+class NoProfiles:
+    def list(self) -> list[object]:
+        return []
+
+
+@pytest.fixture
+def local_sandbox(tmp_path):
+    server = SandboxServer(tmp_path / "sandbox-root", port=0).start()
+    yield server
+    server.stop()
+
+
+def profile_for(server: SandboxServer) -> SessionProfile:
+    return SessionProfile(name=SANDBOX_PROFILE, endpoint=server.endpoint, bucket=DEFAULT_BUCKET,
+                          region=DEFAULT_REGION, prefix="drop")
+
+
+def open_window(
+    qtbot: QtBot, server: SandboxServer, settings: Settings
+) -> tuple[MainWindow, SchedulerAdapter]:
+    resolver = credentials_resolver()
+    engine = SchedulerAdapter(settings, credentials=resolver)
+    window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),
+                        extra_profiles=[profile_for(server)], credentials=resolver)
+    qtbot.addWidget(window)
+    window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
+    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.show()
+    qtbot.waitUntil(lambda: window.destination() is not None, timeout=5000)
+    return window, engine
+
+
+def close_window(qtbot: QtBot, window: MainWindow, engine: SchedulerAdapter) -> None:
+    window.close()
+    assert engine.wait_closed(30)
+
+
+def row_of(window: MainWindow, upload: RowKey) -> TransferRow:
+    row = window.model.row(upload)
+    assert row is not None
+    return row
+
+
+def client(server: SandboxServer) -> OssClient:
+    return OssClient(
+        Endpoint(server.endpoint, DEFAULT_BUCKET, DEFAULT_REGION),
+        Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+    )
+
+
+def test_dropped_folder_uploads_to_done_and_verified(qtbot, local_sandbox, tmp_path):
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    contents = {
+        "empty.txt": b"",
+        "hello.txt": "你好, OSS".encode(),
+        "sub/part.bin": os.urandom(3 * MIB + 12345),  # multipart with 1 MiB parts
+    }
+    for name, data in contents.items():
+        (folder / name).write_bytes(data)
+    settings = Settings(part_size_mib=1, files_at_once=2, parts_in_flight=4)
+    window, engine = open_window(qtbot, local_sandbox, settings)
+    try:
+        window.add_paths([str(folder)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
+        qtbot.waitUntil(
+            lambda: all(r.state is TransferState.DONE for r in window.model.rows()),
+            timeout=60_000,
+        )
+        oss = client(local_sandbox)
+        for name, data in contents.items():
+            info = oss.head_object(f"drop/mixed/{name}")
+            assert info is not None and info.size == len(data)
+            assert info.crc64 == crc64(data)
+        row = next(r for r in window.model.rows() if r.name == "part.bin")
+        assert row.confirmed_bytes == row.size == len(contents["sub/part.bin"])
+        assert "3 files" in window.totals_label.text()
+        url = engine.object_url(row)
+        assert url == object_url(local_sandbox.endpoint, DEFAULT_BUCKET, "drop/mixed/sub/part.bin")
+        link = engine.presigned_url(row, 600)
+        assert link.startswith(local_sandbox.endpoint + "/")
+        with urllib.request.urlopen(link, timeout=10) as response:  # 127.0.0.1 only
+            assert response.read() == contents["sub/part.bin"]
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_pause_quit_and_restart_continue_where_it_stopped(qtbot, local_sandbox, tmp_path):
+    data = os.urandom(4 * MIB)
+    source = tmp_path / "slow.bin"
+    source.write_bytes(data)
+    # 1 MiB/s: the 4 MiB file takes seconds, long enough to pause it mid-way.
+    settings = Settings(part_size_mib=1, bandwidth_limit_kib=1024, auto_resume=True)
+    window, engine = open_window(qtbot, local_sandbox, settings)
+    window.add_paths([str(source)])
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+    upload = window.model.ids()[0]
+    qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
+    window.select_ids([upload])
+    window.act_pause.trigger()
+    qtbot.waitUntil(lambda: row_of(window, upload).state is TransferState.PAUSED, timeout=10_000)
+    kept = row_of(window, upload).confirmed_bytes
+    assert 0 < kept < len(data)
+    close_window(qtbot, window, engine)
+
+    # Start again: the row is back, paused, with its confirmed bytes.
+    settings2 = Settings(part_size_mib=1, auto_resume=True)
+    window2, engine2 = open_window(qtbot, local_sandbox, settings2)
+    try:
+        qtbot.waitUntil(lambda: window2.model.rowCount() == 1, timeout=10_000)
+        row = window2.model.row(upload)
+        assert row is not None and row.state is TransferState.PAUSED
+        assert row.confirmed_bytes == kept
+        window2.select_ids([upload])
+        window2.act_resume.trigger()
+        qtbot.waitUntil(
+            lambda: row_of(window2, upload).state is TransferState.DONE, timeout=60_000
+        )
+        info = client(local_sandbox).head_object("drop/slow.bin")
+        assert info is not None and info.crc64 == crc64(data)
+    finally:
+        close_window(qtbot, window2, engine2)
+
+
+def test_bad_destination_fails_with_a_readable_error(qtbot, local_sandbox, tmp_path):
+    (tmp_path / "a.txt").write_text("a")
+    window, engine = open_window(qtbot, local_sandbox, Settings())
+    try:
+        window.bucket_edit.setText("no-such-bucket")
+        window.add_paths([str(tmp_path / "a.txt")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        upload = window.model.ids()[0]
+        qtbot.waitUntil(
+            lambda: row_of(window, upload).state is TransferState.FAILED, timeout=30_000
+        )
+        row = row_of(window, upload)
+        assert "no-such-bucket" in row.error or "bucket" in row.error.lower()
+        window.select_ids([upload])
+        assert window.act_error_details.isEnabled()
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_cancel_aborts_and_retry_starts_over(qtbot, local_sandbox, tmp_path):
+    data = os.urandom(3 * MIB)
+    source = tmp_path / "cancel-me.bin"
+    source.write_bytes(data)
+    settings = Settings(part_size_mib=1, bandwidth_limit_kib=768)
+    window, engine = open_window(qtbot, local_sandbox, settings)
+    try:
+        window.add_paths([str(source)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        upload = window.model.ids()[0]
+        qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
+        window.select_ids([upload])
+        window.act_cancel.trigger()
+        qtbot.waitUntil(
+            lambda: row_of(window, upload).state is TransferState.CANCELLED, timeout=15_000
+        )
+        qtbot.waitUntil(lambda: client(local_sandbox).list_multipart_uploads() == [],
+                        timeout=10_000)
+        engine.apply_settings(Settings(part_size_mib=1))  # full speed for the retry
+        window.select_ids([upload])
+        window.act_retry.trigger()
+        # The same row continues, or (once the engine forgot it) a new one replaces it.
+        qtbot.waitUntil(
+            lambda: [r.state for r in window.model.rows()] == [TransferState.DONE],
+            timeout=60_000,
+        )
+        info = client(local_sandbox).head_object("drop/cancel-me.bin")
+        assert info is not None and info.crc64 == crc64(data)
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_a_locked_upload_list_is_explained_not_fatal(qtbot, local_sandbox, ossdesk_home):
+    # Another ossdesk process owns the store: the window says so and stops adding files.
+    owner = Store.open()
+    try:
+        window, engine = open_window(qtbot, local_sandbox, Settings())
+        qtbot.waitUntil(lambda: bool(window.engine_error), timeout=10_000)
+        assert not window.act_add_files.isEnabled() and not window.acceptDrops()
+        box = window.findChild(QMessageBox, "engineErrorBox")
+        assert box is not None and box.isVisible()
+        assert window.engine_error in box.informativeText()
+        box.close()
+        close_window(qtbot, window, engine)
+    finally:
+        owner.close()
+
+
+def test_browse_lists_the_sandbox_bucket_folders(qtbot, local_sandbox):
+    client(local_sandbox).put_object("drop/old/a.txt", b"a", size=1)
+    window, engine = open_window(qtbot, local_sandbox, Settings())
+    try:
+        destination = window.destination()
+        assert destination is not None and destination.prefix == "drop"
+        dialog = FolderBrowserDialog(window._credentials_for, destination)
+        qtbot.addWidget(dialog)
+        root = dialog.tree.topLevelItem(0)
+        assert root is not None
+        qtbot.waitUntil(lambda: root.childCount() == 1, timeout=10_000)
+        drop = root.child(0)
+        assert drop is not None and drop.text(0) == "drop"
+        assert dialog.selected_folder() == "drop"  # the folder field's value is preselected
+    finally:
+        close_window(qtbot, window, engine)
