@@ -27,6 +27,7 @@ import re
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -234,6 +235,9 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # a client hung up: normal
+            log.debug("sandbox: %s hung up", client_address)
+            return
         log.exception("sandbox: error while serving %s", client_address)
 
     def drop_all_connections(self) -> None:

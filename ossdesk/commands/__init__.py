@@ -1,0 +1,330 @@
+"""The ``upload``, ``resume`` and ``status`` subcommands, and what they share.
+
+Each module provides ``configure(parser)`` and ``run(args) -> int`` (see :mod:`ossdesk.cli`).
+Exit codes: 0 every file verified; 1 some file failed or was skipped; 2 a usage or
+credentials problem; 3 the upload list is busy or unusable; 130 interrupted (paused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ossdesk.core.events import (
+    Cancelled,
+    Done,
+    Event,
+    Failed,
+    Notice,
+    Paused,
+    Progress,
+    Queued,
+    Started,
+)
+from ossdesk.core.plan import format_duration, format_rate, format_size, parse_rate
+from ossdesk.core.store import State, Store, StoreBusy, StoreError
+
+__all__ = [
+    "EXIT_BUSY",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Display",
+    "add_limit_options",
+    "error",
+    "positive_int",
+    "rate_value",
+    "run_until_idle",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+EXIT_INTERRUPTED = 130
+
+
+def error(message: str) -> None:
+    """One clear line on stderr."""
+    print(f"ossdesk: {message}", file=sys.stderr, flush=True)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def rate_value(text: str) -> int:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--parallel", type=positive_int, default=None, metavar="N",
+                        help="parts in flight across all files (default 8)")
+    parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                        help="files at once (default 3; small files may run beyond it)")
+    parser.add_argument("--limit-rate", type=rate_value, default=None, metavar="RATE",
+                        help="bandwidth limit for everything, e.g. 48MiB (per second), 200Mbit"
+                             " or 0 for none")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per line per event, for scripts")
+
+
+def open_store() -> Store | int:
+    """The upload list for this process, or an exit code after an error line."""
+    try:
+        store = Store.open()
+    except StoreBusy as exc:
+        error(str(exc))
+        return EXIT_BUSY
+    except StoreError as exc:
+        error(str(exc))
+        return EXIT_BUSY
+    if store.notice:
+        error(store.notice)
+    return store
+
+
+@dataclass
+class _Line:
+    name: str
+    size: int
+    state: str = "queued"
+    confirmed: int = 0
+    sent: int = 0
+    speed: float = 0.0
+    eta: float | None = None
+    message: str = ""
+
+
+@dataclass
+class Display:
+    """Turns events into output: JSON lines, a live terminal view, or plain lines."""
+
+    json_mode: bool = False
+    stream: TextIO = field(default_factory=lambda: sys.stdout)
+    err_stream: TextIO = field(default_factory=lambda: sys.stderr)
+    live: bool | None = None
+    refresh: float = 0.25
+    lines: dict[int, _Line] = field(default_factory=dict)
+    done: int = 0
+    failed: int = 0
+    paused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _drawn: int = 0
+    _broken: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        if self.live is None:
+            self.live = (not self.json_mode and self.stream.isatty()
+                         and os.environ.get("TERM") != "dumb")
+
+    # -- events ---------------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        if self.json_mode:
+            self.write_line(json.dumps(event.to_dict(), ensure_ascii=False))
+            self._track(event)
+            return
+        message = self._track(event)
+        if message:
+            self._print(message, error=isinstance(event, Failed | Paused))
+
+    def _track(self, event: Event) -> str | None:
+        upload = event.upload
+        with self._lock:
+            line = self.lines.get(upload) if upload is not None else None
+            if isinstance(event, Queued):
+                self.lines[event.upload or 0] = _Line(name=event.key, size=event.size)
+                return None
+            if line is None:
+                return f"note: {event.message}" if isinstance(event, Notice) else None
+            if isinstance(event, Started):
+                line.state = "uploading"
+                line.size = event.size
+                line.confirmed = event.confirmed_bytes
+                if event.resumed:
+                    return (f"resuming {line.name}: {format_size(event.confirmed_bytes)} "
+                            "already on the server")
+            elif isinstance(event, Progress):
+                line.confirmed, line.sent = event.confirmed_bytes, event.sent_bytes
+                line.speed, line.eta, line.size = event.speed, event.eta, event.total
+            elif isinstance(event, Done):
+                line.state, line.confirmed, line.sent = "done", event.size, 0
+                self.done += 1
+                return (f"done     {line.name}  {format_size(event.size)}  "
+                        f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
+            elif isinstance(event, Failed):
+                line.state, line.message = "failed", event.message
+                self.failed += 1
+                return f"{line.name} failed: {event.message}"
+            elif isinstance(event, Paused):
+                line.state, line.message = "paused", event.message
+                self.paused += 1
+                if event.reason not in ("user", "shutdown"):
+                    return f"{line.name} paused: {event.message}"
+            elif isinstance(event, Notice):
+                return f"note     {line.name}: {event.message}"
+            elif isinstance(event, Cancelled):
+                self.lines.pop(upload or 0, None)
+        return None
+
+    # -- output ----------------------------------------------------------------------------
+
+    def write_line(self, text: str) -> None:
+        """Write one line; a closed pipe (``| head``) silences the output, not the upload."""
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self._broken = True
+
+    def _print(self, message: str, *, error: bool = False) -> None:
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self._clear()
+                if error:
+                    self.stream.flush()
+                    print(f"ossdesk: {message}", file=self.err_stream, flush=True)
+                else:
+                    self.stream.write(message + "\n")
+                self._draw()
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self._broken = True
+
+    def _clear(self) -> None:
+        if self.live and self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def _draw(self) -> None:
+        if not self.live:
+            return
+        width = max(40, shutil.get_terminal_size((100, 20)).columns - 1)
+        active = [ln for ln in self.lines.values() if ln.state == "uploading"][:8]
+        rows = [self._render(ln, width) for ln in active]
+        total = sum(ln.size for ln in self.lines.values())
+        moved = sum(ln.confirmed for ln in self.lines.values())
+        speed = sum(ln.speed for ln in active)
+        left = total - moved
+        eta = format_duration(left / speed) if speed > 0 else "--"
+        queued = sum(1 for ln in self.lines.values() if ln.state == "queued")
+        rows.append(f"{self.done}/{len(self.lines)} files done, {queued} queued, "
+                    f"{format_size(moved)} of {format_size(total)}, {format_rate(speed)}, "
+                    f"{eta} left"[:width])
+        self.stream.write("\n".join(rows) + "\n")
+        self._drawn = len(rows)
+
+    @staticmethod
+    def _render(line: _Line, width: int) -> str:
+        done = line.confirmed / line.size if line.size else 0.0
+        sent = (line.confirmed + line.sent) / line.size if line.size else 0.0
+        bar_width = 20
+        full = int(done * bar_width)
+        part = max(0, int(sent * bar_width) - full)
+        bar = "#" * full + "+" * part + "." * (bar_width - full - part)
+        eta = format_duration(line.eta) if line.eta is not None else "--"
+        tail = (f" [{bar}] {done * 100:5.1f}% {format_rate(line.speed):>11} {eta:>12}")
+        name_width = max(10, width - len(tail))
+        name = line.name if len(line.name) <= name_width else "..." + line.name[-name_width + 3:]
+        return f"{name:<{name_width}}{tail}"
+
+    def start(self) -> None:
+        if self.live and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="ossdesk-display",
+                                            daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.refresh):
+            with self._lock:
+                if self._broken:
+                    return
+                try:
+                    self._clear()
+                    self._draw()
+                    self.stream.flush()
+                except (BrokenPipeError, ValueError, OSError):
+                    self._broken = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self._clear()
+                self.stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self._broken = True
+
+
+def run_until_idle(scheduler: Any, display: Display, ids: Iterable[int],
+                   on_interrupt: Callable[[], None] | None = None) -> int:
+    """Wait for the queue to settle; Ctrl-C pauses everything cleanly. Returns an exit code."""
+    targets = list(ids)
+    display.start()
+    try:
+        while not scheduler.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        display.stop()
+        print("\nPausing...", file=sys.stderr, flush=True)
+        scheduler.close(pause=True)
+        if on_interrupt is not None:
+            on_interrupt()
+        error("paused; nothing was lost. Run `ossdesk resume` to continue.")
+        return EXIT_INTERRUPTED
+    display.stop()
+    scheduler.close(pause=False)
+    return summarize(scheduler.store, targets, display)
+
+
+def summarize(store: Store, ids: list[int], display: Display) -> int:
+    rows = [r for r in (store.get(i) for i in ids) if r is not None]
+    done = sum(1 for r in rows if r.state is State.DONE)
+    failed = [r for r in rows if r.state is State.FAILED]
+    paused = [r for r in rows if r.state is State.PAUSED]
+    total = sum(r.size for r in rows if r.state is State.DONE)
+    if display.json_mode:
+        summary: dict[str, Any] = {"event": "summary", "done": done, "failed": len(failed),
+                                   "paused": len(paused), "bytes": total,
+                                   "time": round(time.time(), 3)}
+        display.write_line(json.dumps(summary))
+    else:
+        display.write_line(f"{done} of {len(rows)} files uploaded and verified "
+                           f"({format_size(total)}).")
+    if failed:
+        error(f"{len(failed)} file(s) failed; fix the cause and run `ossdesk resume` to try "
+              "them again")
+    if paused:
+        error(f"{len(paused)} file(s) paused ({paused[0].reason or 'paused'}); run "
+              "`ossdesk resume` to continue")
+    return EXIT_OK if done == len(rows) else EXIT_FAILED

@@ -1,0 +1,206 @@
+"""``ossdesk upload PATH... --endpoint URL --bucket NAME``: upload files and folders, verified."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ossdesk.commands import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Display,
+    add_limit_options,
+    error,
+    open_store,
+    run_until_idle,
+)
+from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
+from ossdesk.core.plan import parse_size
+from ossdesk.core.scheduler import Scheduler
+from ossdesk.core.store import ENVIRONMENT, UNFINISHED, NewUpload, Store, StoreError
+from ossdesk.core.walk import WalkProblem, normalize_prefix, walk
+from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
+
+_BATCH = 500
+#: The region ``ossdesk sandbox`` signs with unless told otherwise.
+SANDBOX_REGION = "cn-hangzhou"
+
+
+def _size_value(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path,
+                        help="files and folders (folders are uploaded with everything below)")
+    parser.add_argument("--endpoint", metavar="URL",
+                        help="OSS endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com")
+    parser.add_argument("--bucket", metavar="NAME", help="the bucket to upload to")
+    parser.add_argument("--region", metavar="R",
+                        help="the bucket's region, e.g. cn-hangzhou (needed by V4 signatures)")
+    parser.add_argument("--prefix", metavar="P", default=None,
+                        help="folder in the bucket to upload into, e.g. backups/2024/")
+    parser.add_argument("--part-size", type=_size_value, metavar="SIZE", default=None,
+                        help="multipart part size, e.g. 8MiB (default; grown when a file "
+                             "would need more than 10,000 parts)")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="a saved account (its secret stays in the system keyring); "
+                             "without it OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / "
+                             "OSS_SESSION_TOKEN are used")
+    parser.add_argument("--signature", choices=("v4", "v1"), default=None,
+                        help="request signature version (default v4)")
+    parser.add_argument("--storage-class", metavar="CLASS", default=None,
+                        help="Standard, IA, Archive, ColdArchive, ...")
+    parser.add_argument("--meta", metavar="NAME=VALUE", action="append", default=[],
+                        help="object metadata (x-oss-meta-NAME); repeatable")
+    add_limit_options(parser)
+
+
+@dataclass(frozen=True)
+class _Destination:
+    endpoint: str
+    bucket: str
+    region: str | None
+    prefix: str
+    signature: Literal["v4", "v1"]
+    source: str  # a profile name or "environment"
+
+
+def _destination(args: argparse.Namespace) -> _Destination | None:
+    """Where to upload and with which credentials, checked; None after an error line."""
+    endpoint, bucket, region = args.endpoint, args.bucket, args.region
+    prefix, signature = args.prefix, args.signature
+    creds: Credentials | None
+    if args.profile:
+        profiles = ProfileStore()
+        try:
+            profile = profiles.get(args.profile)
+        except Exception as exc:  # noqa: BLE001 - a damaged profiles file is reported
+            error(f"cannot read the profile {args.profile!r}: {exc}")
+            return None
+        if profile is None:
+            error(f"there is no saved profile named {args.profile!r}")
+            return None
+        endpoint = endpoint or profile.endpoint
+        bucket = bucket or profile.bucket
+        region = region or profile.region
+        prefix = prefix if prefix is not None else profile.prefix
+        signature = signature or profile.signature
+        source = args.profile
+        try:
+            creds = profiles.credentials(args.profile)
+        except (LookupError, KeyringUnavailable) as exc:
+            error(str(exc))
+            return None
+    else:
+        creds = credentials_from_env()
+        if creds is None:
+            error("no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
+                  "OSS_SESSION_TOKEN for an STS token) in the environment, or use --profile "
+                  "NAME (credentials are never taken as command-line arguments)")
+            return None
+        source = ENVIRONMENT
+    if not endpoint or not bucket:
+        error("say where to upload: --endpoint URL and --bucket NAME (or --profile NAME)")
+        return None
+    where = Endpoint(endpoint, bucket, region, "v1" if signature == "v1" else "v4")
+    if where.signature == "v4" and not where.effective_region and where.is_loopback:
+        # A local sandbox: its default region, unless told otherwise.
+        where = Endpoint(endpoint, bucket, SANDBOX_REGION, "v4")
+    try:
+        client = OssClient(where, creds)
+        client.check_connection()
+    except OssError as exc:
+        # A permanent verdict (wrong secret, no such bucket, bad endpoint) stops here, before
+        # anything is queued. Network trouble does not: the uploads retry by themselves. A key
+        # that may upload but not read the bucket's information is fine too.
+        if exc.kind is ErrorKind.PERMANENT and exc.code != "AccessDenied":
+            error(exc.message)
+            return None
+    return _Destination(where.url, where.bucket, where.region, normalize_prefix(prefix),
+                        where.signature, source)
+
+
+def run(args: argparse.Namespace) -> int:
+    dest = _destination(args)
+    if dest is None:
+        return EXIT_USAGE
+    metadata: dict[str, str] = {}
+    for item in args.meta:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            error(f"--meta {item!r}: write NAME=VALUE")
+            return EXIT_USAGE
+        metadata[name.strip().lower()] = value
+    opened = open_store()
+    if isinstance(opened, int):
+        return opened
+    store = opened
+    try:
+        return _run(args, store, dest, metadata)
+    finally:
+        store.close()
+
+
+def _run(args: argparse.Namespace, store: Store, dest: _Destination,
+         metadata: dict[str, str]) -> int:
+    display = Display(json_mode=args.json)
+    problems: list[WalkProblem] = []
+
+    def on_problem(problem: WalkProblem) -> None:
+        problems.append(problem)
+        error(problem.message)
+
+    def items() -> Iterator[NewUpload]:
+        for found in walk(args.paths, dest.prefix, on_problem):
+            yield NewUpload(
+                source=found.path.absolute(), size=found.size, mtime_ns=found.mtime_ns,
+                key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
+                credentials=dest.source, region=dest.region, signature=dest.signature,
+                part_size=args.part_size,
+                metadata=metadata, storage_class=args.storage_class)
+
+    earlier = store.count(UNFINISHED)
+    if earlier:
+        error(f"note: {earlier} unfinished upload(s) from an earlier run are not part of this "
+              "one; `ossdesk resume` continues them")
+    scheduler = Scheduler(
+        store,
+        jobs=args.jobs or 3,
+        parallel=args.parallel or 8,
+        rate=args.limit_rate or 0,
+        part_size=args.part_size,
+    )
+    scheduler.add_listener(display)
+    ids: list[int] = []
+    stream = items()
+    try:
+        while batch := list(itertools.islice(stream, _BATCH)):
+            ids.extend(scheduler.add(batch))
+    except KeyboardInterrupt:
+        scheduler.close(pause=True)
+        error("paused; nothing was lost. Run `ossdesk resume` to continue.")
+        return EXIT_INTERRUPTED
+    except StoreError as exc:
+        scheduler.close(pause=True)
+        error(str(exc))
+        return EXIT_BUSY
+    if not ids:
+        scheduler.close(pause=False)
+        error("nothing to upload" + (" (see the problems above)" if problems else ""))
+        return EXIT_FAILED
+    code = run_until_idle(scheduler, display, ids)
+    skipped = [p for p in problems if p.skipped]
+    if skipped and code == 0:
+        error(f"{len(skipped)} item(s) were skipped (see above)")
+        return EXIT_FAILED
+    return code

@@ -1,0 +1,1169 @@
+"""The queue across files: one shared pool of workers, global limits, pause / resume / cancel.
+
+How it works:
+
+* Files wait in the store's FIFO queue. A fixed pool of ``parallel`` worker threads takes
+  *tasks*: "prepare a file" (stat, check or start the multipart upload), "send part n",
+  "complete", "abort". So ``parallel`` bounds the requests in flight across all files.
+* ``jobs`` bounds the files started at once. Files that go as one PutObject (not bigger
+  than a part) may start beyond ``jobs`` while workers are free: for many small files the
+  round trip, not the bytes, is the limit, so they run side by side.
+* Active files are served round robin, so ``jobs`` files really move together.
+* Control methods (:meth:`Scheduler.pause`, :meth:`~Scheduler.resume`,
+  :meth:`~Scheduler.cancel`, :meth:`~Scheduler.set_limits`, ...) only flip flags, write a
+  row and wake the workers; they never wait for the network, so a window may call them from
+  its GUI thread. Network work (aborting an upload on cancel, say) happens on the workers.
+
+Failure rules:
+
+* retryable errors (connection reset or refused, timeouts, 5xx, throttling, a CRC that does
+  not match) are retried per request with exponential backoff and jitter
+  (:class:`~ossdesk.core.upload.RetryPolicy`); when the tries are used up the file *fails
+  retryable*: its upload id and confirmed parts are kept and ``resume`` continues it;
+* permanent errors (wrong key or secret, no such bucket, access denied, bad key) fail the
+  file at once with the server's message, without retrying;
+* an expired STS token pauses every file using those credentials ("credentials expired")
+  until :meth:`Scheduler.update_credentials` gives new ones;
+* NoSuchUpload when resuming: the file starts over, and a :class:`Notice` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import mimetypes
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, TypeVar, cast
+
+from ossdesk.core.checksum import combine_parts
+from ossdesk.core.events import (
+    Cancelled,
+    Done,
+    Event,
+    EventHub,
+    Failed,
+    Idle,
+    Notice,
+    Paused,
+    PauseReason,
+    ProgressMeter,
+    Queued,
+    Started,
+)
+from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
+from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_parts, use_single_put
+from ossdesk.core.store import ENVIRONMENT, NewUpload, State, Store, StoreError, UploadRow
+from ossdesk.core.throttle import TokenBucket
+from ossdesk.core.upload import PartReader, RetryPolicy, SourceChanged, Stopped, UploadError
+from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
+
+__all__ = [
+    "ClientFactory",
+    "CredentialResolver",
+    "Scheduler",
+    "default_credentials",
+]
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CredentialResolver = Callable[[str], Credentials]
+ClientFactory = Callable[[UploadRow, Callable[[], Credentials]], OssClient]
+
+_EXPIRED = "the credentials expired: give new ones and the upload goes on from where it stopped"
+_SKEW = 15 * 60
+#: Restarts of a single PUT whose source changed while it was sent, before giving up.
+_PUT_RESTARTS = 3
+
+
+def _crash_points() -> dict[str, int]:
+    spec = os.environ.get(CRASH_ENV, "")
+    points: dict[str, int] = {}
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        name, _, count = item.partition(":")
+        points[name] = int(count) if count.isdigit() else 1
+    return points
+
+
+#: Crash tests only: ``OSSDESK_CRASH_AT="part-sent:3"`` ends the process abruptly (like a
+#: power cut) the 3rd time that point is reached. Points: ``initiated`` (upload id known,
+#: not saved), ``id-saved``, ``part-sent`` (confirmed by OSS, not saved), ``part-saved``,
+#: ``completed`` (object complete on OSS, not recorded). Unset in normal use.
+CRASH_ENV = "OSSDESK_CRASH_AT"
+_CRASH_AT = _crash_points()
+_crash_lock = threading.Lock()
+
+
+def _crash_point(name: str) -> None:
+    if not _CRASH_AT or name not in _CRASH_AT:
+        return
+    with _crash_lock:
+        _CRASH_AT[name] -= 1
+        if _CRASH_AT[name] <= 0:
+            os._exit(137)
+
+
+def default_credentials(source: str) -> Credentials:
+    """Credentials for a row's ``credentials`` field: a profile name or ``environment``."""
+    if source == ENVIRONMENT:
+        creds = credentials_from_env()
+        if creds is None:
+            raise UploadError(
+                "no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
+                "OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile",
+                code="NoCredentials", kind="credentials")
+        return creds
+    try:
+        return ProfileStore().credentials(source)
+    except (LookupError, KeyringUnavailable) as exc:
+        raise UploadError(str(exc), code="NoCredentials", kind="credentials") from exc
+    except Exception as exc:  # keyring backends raise anything
+        raise UploadError(f"cannot get the secret of profile {source!r}: "
+                          f"{type(exc).__name__}", code="NoCredentials",
+                          kind="credentials") from exc
+
+
+def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClient:
+    endpoint = Endpoint(url=row.endpoint, bucket=row.bucket, region=row.region,
+                        signature="v1" if row.signature == "v1" else "v4")
+    return OssClient(endpoint, creds)
+
+
+def _same_etag(a: str, b: str) -> bool:
+    return a.strip('"').lower() == b.strip('"').lower()
+
+
+def _headers(row: UploadRow) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    content_type = row.content_type or mimetypes.guess_type(row.source.name)[0]
+    headers["Content-Type"] = content_type or "application/octet-stream"
+    for name, value in row.metadata.items():
+        headers[f"x-oss-meta-{name}"] = value
+    if row.storage_class:
+        headers["x-oss-storage-class"] = row.storage_class
+    return headers
+
+
+def _error_of(exc: BaseException) -> UploadError:
+    if isinstance(exc, UploadError):
+        return exc
+    if isinstance(exc, OssError):
+        return UploadError(exc.message, code=exc.code, retryable=exc.retryable,
+                           kind=exc.kind.name.lower())
+    if isinstance(exc, StoreError):
+        return UploadError(str(exc), code="StoreError", retryable=True, kind="store")
+    if isinstance(exc, SourceChanged):
+        return UploadError(str(exc), code="SourceChanged", kind="source")
+    if isinstance(exc, OSError):
+        return UploadError(f"cannot read the file: {exc.strerror or exc}", code="LocalError",
+                           kind="source")
+    return UploadError(f"unexpected error: {type(exc).__name__}: {exc}", code="InternalError")
+
+
+class _Stop(Exception):
+    """A job was told to stop; unwinds its current task."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    upload: int
+    single: bool
+    credentials: str
+    generation: int
+
+
+@dataclass
+class _Job:
+    row: UploadRow
+    stop: threading.Event = field(default_factory=threading.Event)
+    phase: str = "prepare"  # prepare -> parts -> complete; or prepare -> put
+    plan: PartPlan | None = None
+    upload_id: str | None = None
+    single: bool = False
+    pending: deque[int] = field(default_factory=deque)
+    confirmed: dict[int, tuple[int, str, int]] = field(default_factory=dict)  # n -> size,etag,crc
+    inflight: int = 0
+    stopping: str | None = None  # "pause" | "cancel" | "fail" | "done"
+    meter: ProgressMeter | None = None
+    client: OssClient | None = None
+    started: float = field(default_factory=time.monotonic)
+    rechecks: int = 0
+
+    @property
+    def upload(self) -> int:
+        return self.row.id
+
+
+class Scheduler:
+    """Runs the queue of a :class:`~ossdesk.core.store.Store`.
+
+    ``jobs``: files at once; ``parallel``: requests (parts) in flight across all files;
+    ``rate``: bytes per second for everything (0 = unlimited); ``part_size``: default part
+    size (None = 8 MiB, grown as OSS limits require). ``credentials`` resolves a row's
+    credentials source; ``client_factory`` builds one client per destination.
+
+    ``network_retry``: when set (seconds), a file whose retries ran out on a retryable error
+    (network gone, server down) is *paused* with reason ``network`` and queued again after
+    that long, for as long as it takes — what a window wants. When None (the command line),
+    such a file fails (retryable) and ``ossdesk resume`` continues it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        jobs: int = 3,
+        parallel: int = 8,
+        rate: int = 0,
+        part_size: int | None = None,
+        credentials: CredentialResolver = default_credentials,
+        client_factory: ClientFactory = _default_client,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        progress_rate: float = 10.0,
+        network_retry: float | None = None,
+    ) -> None:
+        if jobs < 1 or parallel < 1:
+            raise ValueError("jobs and parallel must be at least 1")
+        self.store = store
+        self.events = EventHub()
+        self._jobs = jobs
+        self._parallel = parallel
+        self.bucket = TokenBucket(rate)
+        self.part_size = part_size
+        self._resolve = credentials
+        self._client_factory = client_factory
+        self.retry = retry or RetryPolicy()
+        self._clock = clock
+        self._progress_rate = progress_rate
+        self._cond = threading.Condition(threading.RLock())
+        self._waiting: dict[int, _Waiting] = {}
+        self._order: deque[tuple[int, int]] = deque()  # (upload, generation), FIFO
+        self._order_small: deque[tuple[int, int]] = deque()
+        self._generation = itertools.count(1)
+        self._active: dict[int, _Job] = {}
+        self._rr = 0
+        self._side: deque[Callable[[], None]] = deque()
+        self._side_running = 0
+        self._clients: dict[tuple[str, ...], OssClient] = {}
+        self._creds: dict[str, Credentials] = {}
+        self._expired: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._alive = 0
+        self._closing = False
+        self._started = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self.network_retry = network_retry
+        self._timers: set[threading.Timer] = set()
+
+    # -- listeners -------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        self.events.add(listener)
+
+    def remove_listener(self, listener: Callable[[Event], None]) -> None:
+        self.events.remove(listener)
+
+    def _emit(self, event: Event) -> None:
+        self.events.emit(event)
+
+    # -- limits ----------------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> int:
+        return self._jobs
+
+    @property
+    def parallel(self) -> int:
+        return self._parallel
+
+    @property
+    def rate(self) -> int:
+        return self.bucket.rate
+
+    def set_limits(self, *, jobs: int | None = None, parallel: int | None = None,
+                   rate: int | None = None) -> None:
+        """Change files at once, requests in flight, bytes per second; effective at once."""
+        with self._cond:
+            if jobs is not None:
+                self._jobs = max(1, jobs)
+            if parallel is not None:
+                self._parallel = max(1, parallel)
+                if self._started:
+                    self._spawn()
+            self._cond.notify_all()
+        if rate is not None:
+            self.bucket.set_rate(max(0, rate))
+
+    # -- the queue -------------------------------------------------------------------------
+
+    def add(self, items: Iterable[NewUpload]) -> list[int]:
+        """Queue files (one store transaction) and start them as limits allow."""
+        ids = self.store.add(items)
+        self._enqueue(self.store.rows_for(ids))
+        return ids
+
+    def restore(self) -> list[int]:
+        """Queue what a previous run left moving: ``queued`` and ``running`` rows, and rows
+        paused by a shutdown (:meth:`close`, Ctrl-C), the network or expired credentials;
+        rows the user paused stay paused."""
+        automatic = (PauseReason.SHUTDOWN, PauseReason.NETWORK, PauseReason.CREDENTIALS)
+        rows = self.store.rows([State.QUEUED, State.RUNNING, State.PAUSED])
+        rows = [r for r in rows if r.state is not State.PAUSED or r.reason in automatic]
+        interrupted = [r.id for r in rows if r.state is State.PAUSED]
+        if interrupted:
+            self.store.set_states(interrupted, State.QUEUED)
+        self._enqueue(rows)
+        return [r.id for r in rows]
+
+    def _is_single(self, row: UploadRow) -> bool:
+        if row.upload_id:
+            return False
+        size = row.part_size or self.part_size or DEFAULT_PART_SIZE
+        return use_single_put(row.size, size)
+
+    def _enqueue(self, rows: Sequence[UploadRow]) -> None:
+        if not rows:
+            return
+        with self._cond:
+            for row in rows:
+                if row.id in self._waiting:
+                    continue
+                entry = _Waiting(row.id, self._is_single(row), row.credentials,
+                                 next(self._generation))
+                self._waiting[row.id] = entry
+                self._order.append((row.id, entry.generation))
+                if entry.single:
+                    self._order_small.append((row.id, entry.generation))
+            self._idle.clear()
+            self._cond.notify_all()
+        for row in rows:
+            self._emit(Queued(upload=row.id, source=str(row.source), key=row.key,
+                              size=row.size, bucket=row.bucket))
+        self.start()
+
+    def move_to_top(self, upload: int) -> None:
+        self.store.move_to_top(upload)
+        self._reorder(upload, top=True)
+
+    def move_to_bottom(self, upload: int) -> None:
+        self.store.move_to_bottom(upload)
+        self._reorder(upload, top=False)
+
+    def _reorder(self, upload: int, *, top: bool) -> None:
+        with self._cond:
+            entry = self._waiting.get(upload)
+            if entry is None:
+                return
+            entry.generation = next(self._generation)
+            item = (upload, entry.generation)
+            for order in ((self._order, self._order_small) if entry.single else (self._order,)):
+                if top:
+                    order.appendleft(item)
+                else:
+                    order.append(item)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def _targets(self, uploads: Iterable[int] | None) -> list[int]:
+        if uploads is not None:
+            return list(uploads)
+        with self._cond:
+            return list(self._waiting) + list(self._active)
+
+    def pause(self, uploads: Iterable[int] | None = None, *,
+              reason: str = PauseReason.USER) -> None:
+        """Pause files (all waiting and active ones when ``uploads`` is None)."""
+        self._pause(self._targets(uploads), reason, "paused")
+
+    def _pause(self, uploads: list[int], reason: str, message: str) -> None:
+        paused: list[int] = []
+        with self._cond:
+            for upload in uploads:
+                if self._waiting.pop(upload, None) is not None:
+                    paused.append(upload)
+                job = self._active.get(upload)
+                if job is not None and job.stopping is None:
+                    job.stopping = "pause"
+                    job.stop.set()
+                    paused.append(upload)
+                    self._release_if_idle(job)
+            self._check_idle()
+            self._cond.notify_all()
+        self._record_paused(paused, reason, message)
+
+    def _record_paused(self, paused: list[int], reason: str, message: str) -> None:
+        if paused:
+            with contextlib.suppress(StoreError):
+                self.store.set_states(paused, State.PAUSED, reason=reason,
+                                      only=[State.QUEUED, State.RUNNING])
+        for upload in paused:
+            self._emit(Paused(upload=upload, reason=reason, message=message))
+
+    def resume(self, uploads: Iterable[int] | None = None) -> list[int]:
+        """Queue paused or failed files again (all unfinished ones when None)."""
+        if uploads is None:
+            rows = self.store.unfinished()
+        else:
+            rows = [r for r in (self.store.get(u) for u in uploads) if r is not None
+                    and r.state is not State.DONE]
+        with self._cond:
+            rows = [r for r in rows if r.id not in self._active or
+                    self._active[r.id].stopping is not None]
+        if rows:
+            self.store.set_states([r.id for r in rows], State.QUEUED)
+            self._enqueue(self.store.rows_for([r.id for r in rows]))
+        return [r.id for r in rows]
+
+    retry_failed = resume
+
+    def cancel(self, uploads: Iterable[int]) -> None:
+        """Stop files, abort their multipart uploads on the server and forget them."""
+        targets = list(uploads)
+        to_abort: list[int] = []
+        with self._cond:
+            for upload in targets:
+                self._waiting.pop(upload, None)
+                job = self._active.get(upload)
+                if job is not None:
+                    job.stopping = "cancel"
+                    job.stop.set()
+                    self._release_if_idle(job)
+                else:
+                    to_abort.append(upload)
+            for upload in to_abort:
+                self._side.append(lambda u=upload: self._abort_and_forget(u))  # type: ignore[misc]
+            self._idle.clear()
+            self._cond.notify_all()
+        self.start()
+
+    def remove(self, uploads: Iterable[int]) -> None:
+        """Forget finished rows (or cancel unfinished ones)."""
+        self.cancel(uploads)
+
+    def clear_finished(self) -> list[int]:
+        ids = self.store.clear_finished()
+        for upload in ids:
+            self._emit(Cancelled(upload=upload))
+        return ids
+
+    def update_credentials(self, source: str, credentials: Credentials) -> None:
+        """New credentials (e.g. a fresh STS token) for a profile name or ``environment``.
+
+        Files paused because the old ones expired resume.
+        """
+        with self._cond:
+            self._creds[source] = credentials
+            self._expired.discard(source)
+            clients = [c for k, c in self._clients.items() if k[0] == source]
+        for client in clients:
+            client.set_credentials(credentials)
+        waiting = [r.id for r in self.store.rows([State.PAUSED])
+                   if r.credentials == source and r.reason == PauseReason.CREDENTIALS]
+        if waiting:
+            self.resume(waiting)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._cond:
+            if self._closing:
+                return
+            self._started = True
+            self._spawn()
+
+    def _spawn(self) -> None:
+        while self._alive < self._parallel:
+            self._alive += 1
+            thread = threading.Thread(target=self._worker, name=f"ossdesk-worker-{self._alive}",
+                                      daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until nothing is queued or moving; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    def close(self, *, pause: bool = True, timeout: float = 10.0) -> None:
+        """Stop: pause whatever moves (state kept, reason ``shutdown``), end the workers."""
+        if pause:
+            self.pause(reason=PauseReason.SHUTDOWN)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (self._active or self._side_running) and time.monotonic() < deadline:
+                self._cond.wait(0.1)
+            self._closing = True
+            self._cond.notify_all()
+            threads = list(self._threads)
+            timers = list(self._timers)
+            self._timers.clear()
+        for timer in timers:
+            timer.cancel()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            clients = list(self._clients.values())
+            self._clients.clear()
+        for client in clients:
+            closer = getattr(client, "close", None)
+            if callable(closer):
+                with contextlib.suppress(Exception):
+                    closer()
+
+    def __enter__(self) -> Scheduler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_idle(self) -> None:
+        if not self._waiting and not self._active and not self._side and not self._side_running:
+            if not self._idle.is_set():
+                self._idle.set()
+                self._emit(Idle(upload=None))
+        else:
+            self._idle.clear()
+
+    def _worker(self) -> None:
+        while True:
+            with self._cond:
+                task = None
+                while task is None:
+                    if self._closing or self._alive > self._parallel:
+                        self._alive -= 1
+                        self._cond.notify_all()
+                        return
+                    task = self._pick()
+                    if task is None:
+                        self._check_idle()
+                        self._cond.wait()
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - a task's failure must not end its worker
+                _log.exception("an engine task failed")
+
+    def _pick(self) -> Callable[[], None] | None:
+        """The next task, or None; called with the lock held."""
+        if self._side:
+            side = self._side.popleft()
+            self._side_running += 1
+
+            def run_side() -> None:
+                try:
+                    side()
+                finally:
+                    with self._cond:
+                        self._side_running -= 1
+                        self._check_idle()
+                        self._cond.notify_all()
+
+            return run_side
+        if len(self._active) < self._jobs:
+            task = self._start_next(self._order) or self._start_next(self._order_small)
+            if task is not None:
+                return task
+        jobs = list(self._active.values())
+        for i in range(len(jobs)):
+            job = jobs[(self._rr + i) % len(jobs)]
+            task = self._next_of(job)
+            if task is not None:
+                self._rr = (self._rr + i + 1) % max(1, len(jobs))
+                return task
+        # Small files beyond ``jobs``: a free worker may as well carry one.
+        return self._start_next(self._order_small)
+
+    def _start_next(self, order: deque[tuple[int, int]]) -> Callable[[], None] | None:
+        skipped: list[tuple[int, int]] = []
+        task: Callable[[], None] | None = None
+        while order:
+            upload, generation = order.popleft()
+            entry = self._waiting.get(upload)
+            if entry is None or entry.generation != generation:
+                continue  # stale: paused, cancelled, moved or already started
+            if upload in self._active:
+                skipped.append((upload, generation))  # still draining its last run
+                continue
+            if entry.credentials in self._expired:
+                skipped.append((upload, generation))
+                continue
+            if not entry.single and \
+                    sum(1 for j in self._active.values() if not j.single) >= self._jobs:
+                # Every multipart file behind this one waits too; small files have their
+                # own line (``_order_small``), so stop looking here.
+                skipped.append((upload, generation))
+                break
+            del self._waiting[upload]
+            row = self.store.get(upload)
+            if row is None or row.state is State.DONE:
+                continue
+            job = _Job(row=row, single=entry.single)
+            job.inflight = 1
+            self._active[upload] = job
+            task = self._bind(job, self._prepare)
+            break
+        order.extendleft(reversed(skipped))
+        if task is None and self._expired:
+            self._pause_expired_waiting()
+        return task
+
+    def _pause_expired_waiting(self) -> None:
+        """With the lock held: files waiting on expired credentials pause too."""
+        stuck = [u for u, e in self._waiting.items() if e.credentials in self._expired]
+        for upload in stuck:
+            del self._waiting[upload]
+        self._record_paused(stuck, PauseReason.CREDENTIALS, _EXPIRED)
+
+    def _next_of(self, job: _Job) -> Callable[[], None] | None:
+        if job.stopping is not None or job.phase != "parts":
+            return None
+        if job.pending:
+            number = job.pending.popleft()
+            job.inflight += 1
+            return self._bind(job, lambda j: self._send_part(j, number))
+        if job.inflight == 0:
+            job.phase = "complete"
+            job.inflight += 1
+            return self._bind(job, self._complete)
+        return None
+
+    def _bind(self, job: _Job, step: Callable[[_Job], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                step(job)
+            except (_Stop, Stopped):
+                pass
+            except Exception as exc:  # noqa: BLE001 - every error becomes the file's state
+                if job.stop.is_set() and job.stopping != "fail":
+                    pass  # what was raised is the stop itself, however the client wrapped it
+                else:
+                    self._handle_error(job, exc)
+            finally:
+                self._task_done(job)
+
+        return run
+
+    def _release_if_idle(self, job: _Job) -> Callable[[], None] | None:
+        """With the lock held: a stopped job with nothing in flight leaves the active set
+        (a cancelled one gets its abort queued). Returns the final progress flush to run
+        without the lock, if any."""
+        if job.inflight != 0 or (job.stopping is None and job.phase != "done"):
+            return None
+        if self._active.get(job.upload) is not job:
+            return None
+        del self._active[job.upload]
+        if job.stopping == "cancel":
+            self._side.append(lambda: self._abort_and_forget(job.upload))
+            self._idle.clear()
+            return None
+        if job.meter is not None and job.stopping != "done":
+            return job.meter.flush
+        return None
+
+    def _task_done(self, job: _Job) -> None:
+        with self._cond:
+            job.inflight -= 1
+            after = self._release_if_idle(job)
+            if after is not None:
+                after()  # the file's last progress event comes before "idle"
+            self._check_idle()
+            self._cond.notify_all()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _handle_error(self, job: _Job, exc: BaseException) -> None:
+        error = _error_of(exc)
+        if error.code == "InternalError":
+            _log.error("internal error while uploading %s", job.row.source, exc_info=exc)
+        if error.kind == "credentials_expired":
+            with self._cond:
+                self._expired.add(job.row.credentials)
+            self._pause([job.upload], PauseReason.CREDENTIALS, _EXPIRED)
+            return
+        if error.retryable and error.kind == "retryable" and self.network_retry is not None:
+            delay = self.network_retry
+            self._pause([job.upload], PauseReason.NETWORK,
+                        f"{error.message} (trying again in {delay:g} s)")
+            self._later(delay, lambda: self._retry_network(job.upload))
+            return
+        self._fail(job, error)
+
+    def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        def run() -> None:
+            with self._cond:
+                self._timers.discard(timer)
+                if self._closing:
+                    return
+            fn()
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        with self._cond:
+            if self._closing:
+                return
+            self._timers.add(timer)
+        timer.start()
+
+    def _retry_network(self, upload: int) -> None:
+        row = self.store.get(upload)
+        if row is not None and row.state is State.PAUSED and row.reason == PauseReason.NETWORK:
+            self.resume([upload])
+
+    def _fail(self, job: _Job, error: UploadError) -> None:
+        with self._cond:
+            if job.stopping is not None:
+                return
+            job.stopping = "fail"
+            job.stop.set()
+            self._cond.notify_all()
+        with contextlib.suppress(StoreError):
+            self.store.set_state(job.upload, State.FAILED, error=error.message,
+                                 error_code=error.code)
+        self._emit(Failed(upload=job.upload, message=error.message, code=error.code,
+                          retryable=error.retryable, error_kind=error.kind))
+
+    def _call(self, job: _Job, fn: Callable[[], T]) -> T:
+        """Run one request with the retry policy; stops when the job is told to."""
+        attempt = 0
+        while True:
+            if job.stop.is_set():
+                raise _Stop
+            try:
+                return fn()
+            except OssError as exc:
+                if job.stop.is_set():
+                    raise _Stop from exc
+                if not exc.retryable or attempt + 1 >= self.retry.tries:
+                    raise
+                self._backoff(job, attempt, exc.message)
+                attempt += 1
+
+    def _backoff(self, job: _Job, attempt: int, why: str) -> None:
+        delay = self.retry.delay(attempt)
+        _log.info("retrying %s in %.1f s: %s", job.row.key, delay, why)
+        if job.stop.wait(delay):
+            raise _Stop
+
+    def _client(self, row: UploadRow) -> OssClient:
+        key = (row.credentials, row.endpoint, row.bucket, row.region or "", row.signature)
+        with self._cond:
+            client = self._clients.get(key)
+        if client is not None:
+            return client
+        source = row.credentials
+
+        def creds() -> Credentials:
+            with self._cond:
+                given = self._creds.get(source)
+            if given is not None:
+                return given
+            resolved = self._resolve(source)
+            with self._cond:
+                self._creds[source] = resolved
+            return resolved
+
+        creds()  # resolve once now: a missing secret fails the file with a clear message
+        client = self._client_factory(row, creds)
+        with self._cond:
+            return self._clients.setdefault(key, client)
+
+    # -- the steps of one file -------------------------------------------------------------
+
+    def _prepare(self, job: _Job) -> None:
+        row = job.row
+        job.client = client = self._client(row)
+        try:
+            st = row.source.stat()
+        except FileNotFoundError:
+            raise UploadError(f"{row.source} is gone: it was moved or deleted before it could "
+                              "be uploaded", code="SourceMissing", kind="source") from None
+        if not row.source.is_file():
+            raise UploadError(f"{row.source} is not a regular file", code="NotAFile",
+                              kind="source")
+        size, mtime_ns = st.st_size, st.st_mtime_ns
+        changed = (size, mtime_ns) != (row.size, row.mtime_ns)
+        upload_id = row.upload_id
+        if upload_id is None and row.initiating_at is not None:
+            self._abort_lost_initiates(job, client, row.initiating_at)
+        confirmed: dict[int, tuple[int, str, int]] = {}
+        resumed = False
+        if upload_id is not None and changed:
+            self._emit(Notice(upload=job.upload, message=(
+                f"{row.source.name} changed since its upload began, so it starts over "
+                "(the parts already sent were discarded)")))
+            self._abort_quietly(client, row.key, upload_id)
+            self.store.reset(job.upload, size=size, mtime_ns=mtime_ns)
+            upload_id = None
+        elif upload_id is not None:
+            stored = self.store.parts(job.upload)
+            old_id = upload_id
+            try:
+                remote = self._call(job, lambda: client.list_parts(row.key, old_id))
+            except OssError as exc:
+                if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
+                    raise
+                if self._already_complete(job, client, size, stored):
+                    return
+                self._emit(Notice(upload=job.upload, message=(
+                    f"The unfinished upload of {row.source.name} is no longer on the server "
+                    "(it expired or was cleaned up), so it starts over")))
+                self.store.reset(job.upload, size=size, mtime_ns=mtime_ns)
+                upload_id = None
+            else:
+                on_server = {p.number: p for p in remote}
+                lost = []
+                for number, part in stored.items():
+                    there = on_server.get(number)
+                    if there is not None and _same_etag(there.etag, part.etag) \
+                            and there.size == part.size:
+                        confirmed[number] = (part.size, part.etag, part.crc64)
+                    else:
+                        lost.append(number)
+                if lost:
+                    self.store.forget_parts(job.upload, lost)
+                resumed = bool(confirmed)
+        elif changed:
+            self.store.source_seen(job.upload, size, mtime_ns)
+
+        part_size = (row.part_size if upload_id is not None and row.part_size
+                     else row.part_size or self.part_size)
+        try:
+            plan = plan_parts(size, part_size)
+        except FileTooLarge as exc:
+            raise UploadError(str(exc), code="FileTooLarge") from exc
+        if upload_id is None and plan.notice:
+            self._emit(Notice(upload=job.upload, message=plan.notice))
+        job.plan = plan
+        job.row = row = self.store.get(job.upload) or row
+        confirmed_bytes = sum(v[0] for v in confirmed.values())
+        job.meter = ProgressMeter(job.upload, size, confirmed_bytes, self._emit,
+                                  clock=self._clock, max_rate=self._progress_rate)
+        if job.stop.is_set():
+            raise _Stop
+        if upload_id is None and use_single_put(size, plan.part_size):
+            job.single = True
+            self._emit(Started(upload=job.upload, key=row.key, size=size, confirmed_bytes=0,
+                               resumed=False, multipart=False))
+            with contextlib.suppress(StoreError):
+                self.store.mark_running(job.upload)
+            self._put(job, size, mtime_ns)
+            return
+        job.single = False
+        if upload_id is None:
+            headers = _headers(row)
+            self.store.initiating(job.upload, time.time())
+            upload_id = self._call(job, lambda: client.initiate_multipart(row.key, headers))
+            _crash_point("initiated")
+            # Saved before any part is sent: a crash from here on leaves nothing unknown.
+            self.store.begin_multipart(job.upload, upload_id, plan.part_size)
+            _crash_point("id-saved")
+        else:
+            self.store.mark_running(job.upload)
+        job.upload_id = upload_id
+        job.confirmed = confirmed
+        if job.stop.is_set():
+            raise _Stop
+        self._emit(Started(upload=job.upload, key=row.key, size=size,
+                           confirmed_bytes=confirmed_bytes, resumed=resumed, multipart=True))
+        with self._cond:
+            job.pending = deque(n for n in range(1, plan.part_count + 1) if n not in confirmed)
+            job.phase = "parts"
+            self._cond.notify_all()
+
+    def _abort_lost_initiates(self, job: _Job, client: OssClient, since: float) -> None:
+        """A run ended between an Initiate and saving its upload id: abort the uploads of
+        this key started since then (allowing for 15 minutes of clock difference, the most
+        OSS accepts), so none is left behind on the server."""
+        row = job.row
+        uploads = self._call(job, lambda: client.list_multipart_uploads(prefix=row.key))
+        for remote in uploads:
+            if remote.key == row.key and remote.initiated is not None \
+                    and remote.initiated >= since - _SKEW:
+                self._abort_quietly(client, row.key, remote.upload_id)
+        self.store.initiating(job.upload, None)
+
+    def _already_complete(self, job: _Job, client: OssClient, size: int,
+                          stored: Mapping[int, object]) -> bool:
+        """After NoSuchUpload: was the upload completed just before the store heard of it?"""
+        row = job.row
+        parts = self.store.parts(job.upload)
+        if not row.part_size or not parts:
+            return False
+        plan = plan_parts(size, row.part_size)
+        if sorted(parts) != list(range(1, plan.part_count + 1)):
+            return False
+        expected = combine_parts((p.crc64, p.size) for p in (parts[n] for n in sorted(parts)))
+        info = self._call(job, lambda: client.head_object(row.key))
+        if info is None or info.size != size or info.crc64 != expected:
+            return False
+        self._finish(job, expected, info.etag, note=(
+            "it had been completed on the server just before ossdesk stopped; the object was "
+            "verified and nothing was sent again"))
+        return True
+
+    def _reader(self, job: _Job, offset: int, length: int, *, md5: bool = False) -> PartReader:
+        meter = job.meter
+        return PartReader(job.row.source, offset, length, stop=job.stop, bucket=self.bucket,
+                          on_sent=meter.add_sent if meter is not None else None, md5=md5)
+
+    def _send_part(self, job: _Job, number: int) -> None:
+        assert job.plan is not None and job.client is not None and job.upload_id is not None
+        assert job.meter is not None
+        offset, length = job.plan.part(number)
+        client, key, upload_id, meter = job.client, job.row.key, job.upload_id, job.meter
+        attempt = 0
+        while True:
+            if job.stop.is_set():
+                raise _Stop
+            reader = self._reader(job, offset, length)
+            try:
+                try:
+                    result = client.upload_part(key, upload_id, number,
+                                                cast(BinaryIO, reader), size=length)
+                finally:
+                    reader.close()
+                if result.crc64 is None or result.crc64 != reader.crc:
+                    raise UploadError(  # noqa: TRY301 - handled with the other failures
+                        f"the CRC64 OSS reports for part {number} of {key} ({result.crc64}) "
+                        f"does not match the data sent ({reader.crc})", code="CrcMismatch",
+                        retryable=True, kind="retryable")
+            except Exception as exc:
+                meter.drop(reader.sent)
+                if job.stop.is_set():
+                    raise _Stop from exc
+                if isinstance(reader.failure, SourceChanged):
+                    raise self._changed_error(job) from exc
+                error = _error_of(exc)
+                if not error.retryable or attempt + 1 >= self.retry.tries:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                self._backoff(job, attempt, error.message)
+                attempt += 1
+                continue
+            break
+        try:
+            _crash_point("part-sent")
+            self.store.confirm_part(job.upload, number, length, result.etag, reader.crc)
+            _crash_point("part-saved")
+        except StoreError:
+            meter.drop(reader.sent)
+            raise
+        with self._cond:
+            job.confirmed[number] = (length, result.etag, reader.crc)
+        meter.confirm(reader.sent, length)
+
+    def _changed_error(self, job: _Job) -> UploadError:
+        return UploadError(
+            f"{job.row.source} changed while it was being uploaded, so nothing was published; "
+            "upload it again once it is no longer being written to",
+            code="SourceChanged", kind="source")
+
+    def _source_unchanged(self, job: _Job, size: int, mtime_ns: int) -> bool:
+        try:
+            st = job.row.source.stat()
+        except OSError:
+            return False
+        return (st.st_size, st.st_mtime_ns) == (size, mtime_ns)
+
+    def _complete(self, job: _Job) -> None:
+        assert job.plan is not None and job.client is not None and job.upload_id is not None
+        row, client, upload_id = job.row, job.client, job.upload_id
+        if not self._source_unchanged(job, row.size, row.mtime_ns):
+            self._abort_quietly(client, row.key, upload_id)
+            with contextlib.suppress(StoreError):
+                self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
+            raise self._changed_error(job)
+        numbers = sorted(job.confirmed)
+        if numbers != list(range(1, job.plan.part_count + 1)):
+            raise UploadError(f"internal error: parts {numbers[:5]}... do not cover the file",
+                              code="InternalError")
+        if not self._parts_on_server(job):
+            return  # some parts go again first; Complete comes after them
+        expected = combine_parts((job.confirmed[n][2], job.confirmed[n][0]) for n in numbers)
+        part_list = [(n, job.confirmed[n][1]) for n in numbers]
+        try:
+            result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,
+                                                                        part_list))
+        except OssError as exc:
+            if exc.kind is ErrorKind.NO_SUCH_UPLOAD:
+                # A retried Complete whose first try went through: check the object itself.
+                info = self._call(job, lambda: client.head_object(row.key))
+                if info is not None and info.size == row.size and info.crc64 == expected:
+                    self._finish(job, expected, info.etag)
+                    return
+            raise
+        if result.crc64 is None or result.crc64 != expected:
+            raise UploadError(
+                f"the CRC64 OSS reports for {row.key} ({result.crc64}) does not match the "
+                f"file's ({expected}); the object must not be trusted: upload it again",
+                code="CrcMismatch", kind="permanent")
+        self._finish(job, expected, result.etag)
+
+    def _parts_on_server(self, job: _Job) -> bool:
+        """Before Complete: the parts as OSS lists them must be the ones recorded.
+
+        A part whose ETag in the UploadPart answer was damaged is taken with the ETag OSS
+        lists (its data was proven by the CRC-64 already, and the object's CRC-64 is checked
+        after Complete); a part OSS no longer has is sent again. Returns False when parts
+        were queued again.
+        """
+        assert job.client is not None and job.upload_id is not None
+        client, key, upload_id = job.client, job.row.key, job.upload_id
+        remote = {p.number: p for p in self._call(job, lambda: client.list_parts(key,
+                                                                                 upload_id))}
+        missing: list[int] = []
+        for number, (size, etag, crc) in sorted(job.confirmed.items()):
+            there = remote.get(number)
+            if there is None or there.size != size:
+                missing.append(number)
+            elif not _same_etag(there.etag, etag):
+                _log.warning("part %d of %s: OSS lists another ETag than it answered; the "
+                             "listed one is used", number, key)
+                self.store.confirm_part(job.upload, number, size, there.etag, crc)
+                job.confirmed[number] = (size, there.etag, crc)
+        if not missing:
+            return True
+        job.rechecks += 1
+        if job.rechecks > 3:
+            raise UploadError(f"OSS keeps losing parts of {key}; try again later",
+                              code="PartsLost", retryable=True, kind="retryable")
+        self.store.forget_parts(job.upload, missing)
+        with self._cond:
+            for number in missing:
+                del job.confirmed[number]
+            if job.meter is not None:
+                job.meter.set_confirmed(sum(v[0] for v in job.confirmed.values()))
+            job.pending.extend(missing)
+            job.phase = "parts"
+            self._cond.notify_all()
+        return False
+
+    def _put(self, job: _Job, size: int, mtime_ns: int) -> None:
+        assert job.client is not None and job.meter is not None
+        row, client, meter = job.row, job.client, job.meter
+        headers = _headers(row)
+        restarts = 0
+        attempt = 0
+        while True:
+            if job.stop.is_set():
+                raise _Stop
+            reader = self._reader(job, 0, size, md5=True)
+            try:
+                try:
+                    result = client.put_object(row.key, cast(BinaryIO, reader), size=size,
+                                               headers=headers)
+                finally:
+                    reader.close()
+            except Exception as exc:
+                meter.drop(reader.sent)
+                if job.stop.is_set():
+                    raise _Stop from exc
+                if isinstance(reader.failure, SourceChanged):
+                    raise self._changed_error(job) from exc
+                error = _error_of(exc)
+                if not error.retryable or attempt + 1 >= self.retry.tries:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                self._backoff(job, attempt, error.message)
+                attempt += 1
+                continue
+            if not self._source_unchanged(job, size, mtime_ns):
+                # What was sent may mix old and new content: send the file as it is now.
+                restarts += 1
+                if restarts > _PUT_RESTARTS:
+                    raise UploadError(
+                        f"{row.source} keeps changing while it is uploaded; the object "
+                        f"{row.key} may not match it: upload it again when it is not being "
+                        "written to", code="SourceChanged", kind="source")
+                try:
+                    st = row.source.stat()
+                except OSError:
+                    raise UploadError(
+                        f"{row.source} was deleted or moved while it was being uploaded; the "
+                        f"object {row.key} holds the file as it was read before that",
+                        code="SourceMissing", kind="source") from None
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+                self.store.source_seen(job.upload, size, mtime_ns)
+                meter.total = size
+                meter.set_confirmed(0)
+                continue
+            if result.crc64 is None or result.crc64 != reader.crc:
+                meter.drop(reader.sent)
+                error = UploadError(
+                    f"the CRC64 OSS reports for {row.key} ({result.crc64}) does not match the "
+                    f"data sent ({reader.crc})", code="CrcMismatch", retryable=True,
+                    kind="retryable")
+                if attempt + 1 >= self.retry.tries:
+                    raise error
+                self._backoff(job, attempt, error.message)
+                attempt += 1
+                continue
+            etag = self._checked_etag(job, reader, result.etag, size)
+            meter.confirm(reader.sent, size)
+            self._finish(job, reader.crc, etag)
+            return
+
+    def _checked_etag(self, job: _Job, reader: PartReader, etag: str, size: int) -> str:
+        """A PutObject's ETag is the MD5 of the data. If the answer says otherwise, the
+        object itself (HEAD) is asked; its CRC-64 must still be ours."""
+        assert reader.md5 is not None and job.client is not None
+        if _same_etag(etag, reader.md5.hexdigest()):
+            return etag
+        client, key = job.client, job.row.key
+        info = self._call(job, lambda: client.head_object(key))
+        if info is None or info.size != size or info.crc64 != reader.crc:
+            raise UploadError(
+                f"OSS answered the upload of {key} with an ETag that does not match the data, "
+                "and the object does not match the file either: upload it again",
+                code="EtagMismatch", retryable=True, kind="retryable")
+        return info.etag
+
+    def _finish(self, job: _Job, crc: int, etag: str | None, note: str | None = None) -> None:
+        _crash_point("completed")
+        # The object exists and is verified: that is recorded even if a pause came meanwhile.
+        self.store.finish(job.upload, crc64=crc, etag=etag)
+        with self._cond:
+            if job.stopping != "cancel":
+                job.stopping = "done"
+            job.phase = "done"
+        if job.meter is not None:
+            job.meter.set_confirmed(job.row.size if job.meter.total == job.row.size
+                                    else job.meter.total)
+            job.meter.flush()
+        if note:
+            self._emit(Notice(upload=job.upload, message=note))
+        self._emit(Done(upload=job.upload, key=job.row.key, size=job.meter.total
+                        if job.meter is not None else job.row.size, crc64=crc, etag=etag,
+                        seconds=round(time.monotonic() - job.started, 3)))
+
+    # -- cancel ----------------------------------------------------------------------------
+
+    def _abort_quietly(self, client: OssClient, key: str, upload_id: str) -> None:
+        try:
+            client.abort_multipart(key, upload_id)
+        except OssError as exc:
+            _log.warning("could not abort the stale upload of %s: %s", key, exc.message)
+
+    def _abort_and_forget(self, upload: int) -> None:
+        row = self.store.get(upload)
+        if row is None:
+            return
+        if row.upload_id:
+            try:
+                self._abort_quietly(self._client(row), row.key, row.upload_id)
+            except UploadError as exc:
+                _log.warning("could not abort the upload of %s: %s", row.key, exc.message)
+        self.store.remove([upload])
+        self._emit(Cancelled(upload=upload))
+

@@ -1,0 +1,701 @@
+"""The checkpoint and queue store: one SQLite file that remembers every upload's place.
+
+What is in it:
+
+* ``uploads``: one row per queued file: the source (path, size, mtime_ns), the destination
+  (endpoint, bucket, region, key, signature version, and *which* credentials to use: a
+  profile name or ``"environment"``, never a secret), the multipart upload id, the part size,
+  the state, the last error, the queue position, and when done the object's CRC64 and ETag.
+* ``parts``: one row per part the server has *confirmed* (number, size, ETag, CRC64),
+  written in one transaction right after the server's answer was checked.
+
+Rules the engine relies on:
+
+* the multipart upload id is committed before the first part is sent
+  (:meth:`Store.begin_multipart`), so a crash never leaves an upload the store forgot;
+* a part is recorded only after its CRC64 matched the server's (:meth:`Store.confirm_part`);
+* starting a file over deletes its parts and its upload id in one transaction
+  (:meth:`Store.reset`), so old parts are never spliced with new content.
+
+Opening: a file that is not an SQLite database, is damaged, belongs to another program or
+comes from a newer ossdesk is *set aside* (renamed, never deleted) and a fresh store is
+created; :attr:`Store.notice` then carries a message for the user.
+
+One process at a time: an owner (the process that uploads) holds an exclusive lock on a
+small companion file (``<database>.lock``, an SQLite file in exclusive locking mode, so the
+lock works the same on Windows, macOS and Linux and is released by the OS when the process
+dies). A second owner gets :class:`StoreBusy` with a clear message. Readers
+(``ossdesk status``) open without the lock; WAL lets them read while the owner writes.
+
+Threads: one connection guarded by a lock; every write is one short ``BEGIN IMMEDIATE``
+transaction. ``synchronous=NORMAL`` in WAL mode: a commit survives a crash of the process
+(SIGKILL); after a power cut the last commits may be lost, which costs at most re-sending
+those parts (an upload id lost that way stays on the server as an incomplete upload until
+the bucket's lifecycle rule or ``ossdesk`` cleans it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ossdesk import config
+
+__all__ = [
+    "APPLICATION_ID",
+    "ENVIRONMENT",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "UNFINISHED",
+    "NewUpload",
+    "PartRecord",
+    "State",
+    "Store",
+    "StoreBusy",
+    "StoreError",
+    "UploadRow",
+]
+
+#: ``PRAGMA application_id`` of an ossdesk store ("OSSd").
+APPLICATION_ID = 0x4F535364
+#: The credentials source meaning "OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET from the environment".
+ENVIRONMENT = "environment"
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BUSY_TIMEOUT_MS = 10_000
+_U64 = 1 << 64
+_I64_MAX = (1 << 63) - 1
+
+
+class State(StrEnum):
+    """Where an upload is. ``running`` rows found at start belonged to a process that died."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+UNFINISHED = (State.QUEUED, State.RUNNING, State.PAUSED, State.FAILED)
+
+# Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the queue and the confirmed parts.
+    """
+    CREATE TABLE uploads (
+        id            INTEGER PRIMARY KEY,
+        source        TEXT    NOT NULL,
+        size          INTEGER NOT NULL CHECK (size >= 0),
+        mtime_ns      INTEGER NOT NULL,
+        credentials   TEXT    NOT NULL,
+        endpoint      TEXT    NOT NULL,
+        bucket        TEXT    NOT NULL,
+        region        TEXT,
+        signature     TEXT    NOT NULL DEFAULT 'v4',
+        key           TEXT    NOT NULL,
+        upload_id     TEXT,
+        part_size     INTEGER,
+        state         TEXT    NOT NULL DEFAULT 'queued'
+                      CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed')),
+        reason        TEXT,
+        error         TEXT,
+        error_code    TEXT,
+        position      INTEGER NOT NULL,
+        content_type  TEXT,
+        metadata      TEXT,
+        storage_class TEXT,
+        crc64         INTEGER,
+        etag          TEXT,
+        created_at    REAL    NOT NULL,
+        updated_at    REAL    NOT NULL,
+        finished_at   REAL
+    );
+    CREATE TABLE parts (
+        upload        INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+        number        INTEGER NOT NULL CHECK (number BETWEEN 1 AND 10000),
+        size          INTEGER NOT NULL CHECK (size >= 0),
+        etag          TEXT    NOT NULL,
+        crc64         INTEGER NOT NULL,
+        confirmed_at  REAL    NOT NULL,
+        PRIMARY KEY (upload, number)
+    ) WITHOUT ROWID;
+    """,
+    # 2: the queue is read in order, and by state.
+    """
+    CREATE INDEX uploads_position ON uploads(position);
+    CREATE INDEX uploads_state ON uploads(state, position);
+    """,
+    # 3: when an Initiate was sent whose upload id is not saved yet (a crash in between
+    # leaves an upload on the server that only this time stamp can find again).
+    """
+    ALTER TABLE uploads ADD COLUMN initiating_at REAL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be used; ``str(exc)`` is a message for the user."""
+
+
+class StoreBusy(StoreError):
+    """Another ossdesk process owns the store."""
+
+
+def _to_i64(crc: int | None) -> int | None:
+    """SQLite integers are signed: keep the 64 bits, shown again unsigned by :func:`_to_u64`."""
+    if crc is None:
+        return None
+    return crc - _U64 if crc > _I64_MAX else crc
+
+
+def _to_u64(value: int | None) -> int | None:
+    if value is None:
+        return None
+    return value + _U64 if value < 0 else value
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """A file to queue. ``credentials`` is a profile name or :data:`ENVIRONMENT`."""
+
+    source: Path
+    size: int
+    mtime_ns: int
+    key: str
+    endpoint: str
+    bucket: str
+    credentials: str = ENVIRONMENT
+    region: str | None = None
+    signature: str = "v4"
+    part_size: int | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    storage_class: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """One row of the queue, as stored (plus the sum of its confirmed parts)."""
+
+    id: int
+    source: Path
+    size: int
+    mtime_ns: int
+    credentials: str
+    endpoint: str
+    bucket: str
+    region: str | None
+    signature: str
+    key: str
+    upload_id: str | None
+    part_size: int | None
+    state: State
+    reason: str | None
+    error: str | None
+    error_code: str | None
+    position: int
+    content_type: str | None
+    metadata: dict[str, str]
+    storage_class: str | None
+    crc64: int | None
+    etag: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    confirmed_bytes: int = 0
+    confirmed_parts: int = 0
+    initiating_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state is State.DONE
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    number: int
+    size: int
+    etag: str
+    crc64: int
+    confirmed_at: float
+
+
+_ROW_COLUMNS = (
+    "u.id, u.source, u.size, u.mtime_ns, u.credentials, u.endpoint, u.bucket, u.region, "
+    "u.signature, u.key, u.upload_id, u.part_size, u.state, u.reason, u.error, u.error_code, "
+    "u.position, u.content_type, u.metadata, u.storage_class, u.crc64, u.etag, u.created_at, "
+    "u.updated_at, u.finished_at, "
+    "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
+    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at"
+)
+
+
+def _row(values: Sequence[Any]) -> UploadRow:
+    metadata = json.loads(values[18]) if values[18] else {}
+    return UploadRow(
+        id=values[0],
+        source=Path(values[1]),
+        size=values[2],
+        mtime_ns=values[3],
+        credentials=values[4],
+        endpoint=values[5],
+        bucket=values[6],
+        region=values[7],
+        signature=values[8],
+        key=values[9],
+        upload_id=values[10],
+        part_size=values[11],
+        state=State(values[12]),
+        reason=values[13],
+        error=values[14],
+        error_code=values[15],
+        position=values[16],
+        content_type=values[17],
+        metadata=metadata,
+        storage_class=values[19],
+        crc64=_to_u64(values[20]),
+        etag=values[21],
+        created_at=values[22],
+        updated_at=values[23],
+        finished_at=values[24],
+        confirmed_bytes=values[25],
+        confirmed_parts=values[26],
+        initiating_at=values[27],
+    )
+
+
+class _Unusable(Exception):
+    """The file at the database path cannot be used as our store (reason in args[0])."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    if head and head != _SQLITE_MAGIC:
+        raise _Unusable("it is not an ossdesk database (damaged or written by another program)")
+
+
+def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
+    """(application_id, user_version, has_tables) of an open database; raises _Unusable."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise
+        raise _Unusable("it is damaged") from exc
+    if check != "ok":
+        raise _Unusable("it is damaged")
+    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
+        raise _Unusable("it belongs to another program")
+    if version > SCHEMA_VERSION:
+        raise _Unusable("it was written by a newer version of ossdesk")
+    return app_id, version, bool(tables)
+
+
+def _migrate(conn: sqlite3.Connection, start: int) -> None:
+    for version in range(start, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _set_aside(path: Path) -> Path:
+    target = config.set_aside(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
+
+
+class Store:
+    """The SQLite checkpoint and queue store. Safe to use from several threads."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: sqlite3.Connection | None,
+                 notice: str | None) -> None:
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._owner_lock = lock
+        self.path = path
+        #: A message for the user when the previous file had to be set aside, else None.
+        self.notice = notice
+        self._closed = False
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | None = None, *, owner: bool = True) -> Store:
+        """Open (or create) the store at ``path`` (default: :func:`config.paths`).
+
+        ``owner=True`` takes the one-process lock (raises :class:`StoreBusy` if another
+        process holds it); ``owner=False`` opens for reading the queue only.
+        """
+        path = Path(path) if path is not None else config.paths().database
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder for the upload list {path.parent}: "
+                             f"{exc.strerror or exc}") from exc
+        lock = cls._take_lock(path) if owner else None
+        try:
+            conn, notice = cls._open_checked(path, allow_repair=owner)
+        except BaseException:
+            if lock is not None:
+                lock.close()
+            raise
+        return cls(conn, path, lock, notice)
+
+    @staticmethod
+    def _take_lock(path: Path) -> sqlite3.Connection:
+        lock_path = path.with_name(path.name + ".lock")
+        conn = sqlite3.connect(str(lock_path), timeout=0.2, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("CREATE TABLE IF NOT EXISTS owner (pid INTEGER)")
+            conn.execute("DELETE FROM owner")
+            conn.execute("INSERT INTO owner VALUES (?)", (os.getpid(),))
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreBusy(
+                    "another ossdesk is already uploading with this upload list; wait for it to "
+                    "finish (or pause it), then try again"
+                ) from exc
+            raise StoreError(f"cannot lock the upload list {lock_path}: {exc}") from exc
+        except sqlite3.DatabaseError:
+            # The lock file itself is damaged: it holds nothing of value, start it again.
+            conn.close()
+            lock_path.unlink(missing_ok=True)
+            return Store._take_lock(path)
+        return conn
+
+    @classmethod
+    def _open_checked(cls, path: Path, *, allow_repair: bool) -> tuple[sqlite3.Connection,
+                                                                        str | None]:
+        notice: str | None = None
+        for attempt in range(2):
+            conn: sqlite3.Connection | None = None
+            try:
+                _check_header(path)
+                conn = _connect(path)
+                _, version, _ = _inspect(conn)
+                if allow_repair:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                if version < SCHEMA_VERSION:
+                    if not allow_repair:
+                        conn.close()
+                        if version == 0:
+                            raise StoreError("there is no upload list yet")
+                        raise StoreError("the upload list needs an update; run an upload first")
+                    _migrate(conn, version)
+                return conn, notice  # noqa: TRY300
+            except _Unusable as exc:
+                if conn is not None:
+                    conn.close()
+                if not allow_repair or attempt:
+                    raise StoreError(f"the upload list {path} cannot be used: {exc.args[0]}") \
+                        from exc
+                aside = _set_aside(path)
+                notice = (
+                    f"The upload list {path} could not be used ({exc.args[0]}), so it was set "
+                    f"aside as {aside.name} and a new, empty list was started. Uploads already "
+                    "finished are not affected; add unfinished ones again."
+                )
+            except sqlite3.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
+                raise StoreError(f"cannot open the upload list {path}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._conn.close()
+            if self._owner_lock is not None:
+                self._owner_lock.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the upload list is closed")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(self._why(exc)) from exc
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self._rollback()
+                raise StoreError(self._why(exc)) from exc
+            except BaseException:
+                self._rollback()
+                raise
+
+    def _rollback(self) -> None:
+        # A failed COMMIT (disk full, I/O error) may have rolled back already.
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._conn.execute("ROLLBACK")
+
+    def _why(self, exc: sqlite3.DatabaseError) -> str:
+        text = str(exc)
+        if "full" in text:
+            return (f"the disk holding the upload list ({self.path.parent}) is full: free some "
+                    "space, then resume; nothing already recorded was lost")
+        if "locked" in text or "busy" in text:
+            return ("the upload list is in use by another ossdesk; wait for it to finish, "
+                    "then try again")
+        return f"cannot write the upload list {self.path}: {text}"
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            if self._closed:
+                raise StoreError("the upload list is closed")
+            return self._conn.execute(sql, params).fetchall()
+
+    # -- the queue -------------------------------------------------------------------------
+
+    def add(self, items: Iterable[NewUpload]) -> list[int]:
+        """Queue files at the end, in one transaction; returns their row ids in order."""
+        now = time.time()
+        ids: list[int] = []
+        with self._write() as conn:
+            position = conn.execute("SELECT COALESCE(MAX(position), 0) FROM uploads").fetchone()[0]
+            for item in items:
+                position += 1
+                cur = conn.execute(
+                    "INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                    "region, signature, key, part_size, state, position, content_type, metadata, "
+                    "storage_class, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                    (str(item.source), item.size, item.mtime_ns, item.credentials, item.endpoint,
+                     item.bucket, item.region, item.signature, item.key, item.part_size,
+                     position, item.content_type,
+                     json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
+                     item.storage_class, now, now),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+        return ids
+
+    # The f-strings below only splice fixed column lists and "?" marks, never values.
+    def get(self, upload: int) -> UploadRow | None:
+        rows = self._query(f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.id = ?", (upload,))  # noqa: S608
+        return _row(rows[0]) if rows else None
+
+    def rows_for(self, ids: Sequence[int]) -> list[UploadRow]:
+        """The rows with these ids (missing ones left out), in the order given."""
+        found: dict[int, UploadRow] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.id IN ({marks})"  # noqa: S608
+            for values in self._query(sql, chunk):
+                row = _row(values)
+                found[row.id] = row
+        return [found[i] for i in ids if i in found]
+
+    def rows(self, states: Iterable[State] | None = None) -> list[UploadRow]:
+        """Rows in queue order, optionally only those in ``states``."""
+        if states is None:
+            rows = self._query(f"SELECT {_ROW_COLUMNS} FROM uploads u ORDER BY u.position")  # noqa: S608
+        else:
+            wanted = [State(s).value for s in states]
+            marks = ",".join("?" * len(wanted))
+            rows = self._query(
+                f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.state IN ({marks}) "  # noqa: S608
+                "ORDER BY u.position", wanted)
+        return [_row(r) for r in rows]
+
+    def count(self, states: Iterable[State] | None = None) -> int:
+        """How many rows (in ``states``), without reading them."""
+        if states is None:
+            return int(self._query("SELECT COUNT(*) FROM uploads")[0][0])
+        wanted = [State(s).value for s in states]
+        marks = ",".join("?" * len(wanted))
+        sql = "SELECT COUNT(*) FROM uploads WHERE state IN (" + marks + ")"  # noqa: S608
+        return int(self._query(sql, wanted)[0][0])
+
+    def unfinished(self) -> list[UploadRow]:
+        return self.rows(UNFINISHED)
+
+    def set_state(self, upload: int, state: State, *, reason: str | None = None,
+                  error: str | None = None, error_code: str | None = None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE uploads SET state = ?, reason = ?, error = ?, error_code = ?, "
+                "updated_at = ? WHERE id = ?",
+                (State(state).value, reason, error, error_code, time.time(), upload),
+            )
+
+    def set_states(self, uploads: Iterable[int], state: State, *, reason: str | None = None,
+                   only: Iterable[State] | None = None) -> None:
+        """Set many rows at once (one transaction); ``only`` limits it to rows in those states."""
+        now = time.time()
+        filt = ""
+        extra: list[Any] = []
+        if only is not None:
+            wanted = [State(s).value for s in only]
+            filt = f" AND state IN ({','.join('?' * len(wanted))})"
+            extra = wanted
+        with self._write() as conn:
+            sql = ("UPDATE uploads SET state = ?, reason = ?, error = NULL, "  # noqa: S608
+                   "error_code = NULL, updated_at = ? WHERE id = ?" + filt)
+            conn.executemany(sql, [(State(state).value, reason, now, u, *extra) for u in uploads])
+
+    def mark_running(self, upload: int) -> None:
+        """queued -> running (a pause or failure recorded meanwhile is left alone)."""
+        with self._write() as conn:
+            conn.execute("UPDATE uploads SET state = 'running', updated_at = ? "
+                         "WHERE id = ? AND state IN ('queued', 'running')", (time.time(), upload))
+
+    def source_seen(self, upload: int, size: int, mtime_ns: int) -> None:
+        """Record the source's size and mtime (the file is being started from scratch)."""
+        with self._write() as conn:
+            conn.execute("UPDATE uploads SET size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
+                         (size, mtime_ns, time.time(), upload))
+
+    def initiating(self, upload: int, when: float | None) -> None:
+        """Record that an Initiate is about to be sent (``when``), or that none is pending."""
+        with self._write() as conn:
+            conn.execute("UPDATE uploads SET initiating_at = ? WHERE id = ?", (when, upload))
+
+    def begin_multipart(self, upload: int, upload_id: str, part_size: int) -> None:
+        """Record a new multipart upload id (before any part is sent); forgets old parts."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+            conn.execute(
+                "UPDATE uploads SET upload_id = ?, part_size = ?, updated_at = ?, "
+                "initiating_at = NULL, "
+                "state = CASE WHEN state = 'queued' THEN 'running' ELSE state END WHERE id = ?",
+                (upload_id, part_size, time.time(), upload),
+            )
+
+    def reset(self, upload: int, *, size: int, mtime_ns: int) -> None:
+        """Start a file over: no upload id, no parts, the source as it is now."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+            conn.execute(
+                "UPDATE uploads SET upload_id = NULL, size = ?, mtime_ns = ?, crc64 = NULL, "
+                "etag = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
+                (size, mtime_ns, time.time(), upload),
+            )
+
+    def confirm_part(self, upload: int, number: int, size: int, etag: str, crc64: int) -> None:
+        """Record one part the server confirmed (CRC already checked), in one transaction."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO parts (upload, number, size, etag, crc64, confirmed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (upload, number, size, etag, _to_i64(crc64), time.time()),
+            )
+
+    def forget_parts(self, upload: int, numbers: Iterable[int]) -> None:
+        with self._write() as conn:
+            conn.executemany("DELETE FROM parts WHERE upload = ? AND number = ?",
+                             [(upload, n) for n in numbers])
+
+    def parts(self, upload: int) -> dict[int, PartRecord]:
+        rows = self._query(
+            "SELECT number, size, etag, crc64, confirmed_at FROM parts WHERE upload = ? "
+            "ORDER BY number", (upload,))
+        return {
+            r[0]: PartRecord(number=r[0], size=r[1], etag=r[2], crc64=_to_u64(r[3]) or 0,
+                             confirmed_at=r[4])
+            for r in rows
+        }
+
+    def finish(self, upload: int, *, crc64: int | None, etag: str | None) -> None:
+        """The object is verified: state done; the parts are no longer needed."""
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE uploads SET state = 'done', reason = NULL, error = NULL, "
+                "error_code = NULL, crc64 = ?, etag = ?, upload_id = NULL, finished_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                (_to_i64(crc64), etag, now, now, upload),
+            )
+            conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+
+    def remove(self, uploads: Iterable[int]) -> None:
+        with self._write() as conn:
+            conn.executemany("DELETE FROM uploads WHERE id = ?", [(u,) for u in uploads])
+
+    def clear_finished(self) -> list[int]:
+        with self._write() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM uploads WHERE state = 'done'")]
+            conn.execute("DELETE FROM uploads WHERE state = 'done'")
+        return ids
+
+    def move_to_top(self, upload: int) -> int:
+        with self._write() as conn:
+            low = conn.execute("SELECT COALESCE(MIN(position), 1) FROM uploads").fetchone()[0]
+            conn.execute("UPDATE uploads SET position = ? WHERE id = ?", (low - 1, upload))
+        return int(low - 1)
+
+    def move_to_bottom(self, upload: int) -> int:
+        with self._write() as conn:
+            high = conn.execute("SELECT COALESCE(MAX(position), 0) FROM uploads").fetchone()[0]
+            conn.execute("UPDATE uploads SET position = ? WHERE id = ?", (high + 1, upload))
+        return int(high + 1)
+
+    # -- facts -----------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def journal_mode(self) -> str:
+        return str(self._query("PRAGMA journal_mode")[0][0])

@@ -1,0 +1,121 @@
+"""From dropped or named paths to (file, object key) pairs, lazily.
+
+A file's key is the prefix plus its name; a folder's files keep the folder's name and their
+path below it, with ``/`` separators and NFC-normalised names (macOS hands out NFD), so the
+key is what the user sees. Symlinked folders are followed once: a loop (or the same folder
+reached twice) is reported and skipped. Unreadable entries are reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ossdesk.core.upload import check_key
+
+__all__ = ["FoundFile", "WalkProblem", "join_key", "normalize_prefix", "walk"]
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: Path
+    key: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    """``skipped``: a file that will not be uploaded (unreadable, bad key); else a warning."""
+
+    path: Path
+    message: str
+    skipped: bool = True
+
+
+def normalize_prefix(prefix: str | None) -> str:
+    """``"a\\b"`` or ``"/a/b"`` -> ``"a/b/"``; empty stays empty. The prefix is a folder."""
+    if not prefix:
+        return ""
+    text = unicodedata.normalize("NFC", prefix.replace("\\", "/"))
+    folders = [part for part in text.split("/") if part]  # no empty folder names
+    return "".join(f"{part}/" for part in folders)
+
+
+def join_key(prefix: str, *names: str) -> str:
+    return prefix + "/".join(unicodedata.normalize("NFC", n) for n in names if n)
+
+
+def walk(paths: Iterable[Path], prefix: str | None,
+         on_problem: Callable[[WalkProblem], None]) -> Iterator[FoundFile]:
+    """Every regular file under ``paths`` with its key; problems go to ``on_problem``."""
+    base = normalize_prefix(prefix)
+    for raw in paths:
+        path = Path(raw)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            on_problem(WalkProblem(path, f"{path}: no such file or folder"))
+            continue
+        except OSError as exc:
+            on_problem(WalkProblem(path, f"{path}: cannot be read ({exc.strerror or exc})"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            name = path.resolve().name if path.name in ("", ".", "..") else path.name
+            yield from _walk_dir(path, [name] if name else [], base, on_problem,
+                                 {(st.st_dev, st.st_ino)})
+        elif stat.S_ISREG(st.st_mode):
+            found = _file(path, st, join_key(base, path.name), on_problem)
+            if found is not None:
+                yield found
+        else:
+            on_problem(WalkProblem(path, f"{path}: not a regular file or folder"))
+
+
+def _file(path: Path, st: os.stat_result, key: str,
+          on_problem: Callable[[WalkProblem], None]) -> FoundFile | None:
+    problem = check_key(key)
+    if problem is not None:
+        on_problem(WalkProblem(path, f"{path}: {problem}"))
+        return None
+    if not os.access(path, os.R_OK):
+        on_problem(WalkProblem(path, f"{path}: permission denied"))
+        return None
+    return FoundFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def _walk_dir(folder: Path, names: list[str], base: str,
+              on_problem: Callable[[WalkProblem], None],
+              seen: set[tuple[int, int]]) -> Iterator[FoundFile]:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        on_problem(WalkProblem(folder, f"{folder}: cannot be listed ({exc.strerror or exc})"))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            st = entry.stat(follow_symlinks=True)
+        except OSError as exc:
+            what = "a broken link" if entry.is_symlink() else (exc.strerror or str(exc))
+            on_problem(WalkProblem(path, f"{path}: cannot be read ({what})"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if ident in seen:
+                on_problem(WalkProblem(path, f"{path}: a link back to a folder already "
+                                             "included (a loop); skipped", skipped=False))
+                continue
+            seen.add(ident)
+            yield from _walk_dir(path, [*names, entry.name], base, on_problem, seen)
+        elif stat.S_ISREG(st.st_mode):
+            found = _file(path, st, join_key(base, *names, entry.name), on_problem)
+            if found is not None:
+                yield found
+        else:
+            on_problem(WalkProblem(path, f"{path}: not a regular file; skipped", skipped=False))

@@ -1,0 +1,183 @@
+"""The SQLite checkpoint store: schema, migrations, damaged files, one owner, the records."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ossdesk import config
+from ossdesk.core.store import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    NewUpload,
+    State,
+    Store,
+    StoreBusy,
+    StoreError,
+)
+
+
+def _item(tmp_path: Path, name: str = "a.bin", size: int = 10, **kw: object) -> NewUpload:
+    return NewUpload(source=tmp_path / name, size=size, mtime_ns=123, key=f"k/{name}",
+                     endpoint="http://127.0.0.1:1", bucket="b", **kw)  # type: ignore[arg-type]
+
+
+def test_new_store_has_schema_wal_and_foreign_keys(tmp_path: Path) -> None:
+    with Store.open() as store:
+        assert store.path == config.paths().database
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.journal_mode() == "wal"
+        assert store.notice is None
+    conn = sqlite3.connect(config.paths().database)
+    try:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        conn.close()
+
+
+def test_rows_round_trip_in_queue_order(tmp_path: Path) -> None:
+    with Store.open() as store:
+        ids = store.add([_item(tmp_path, "a"), _item(tmp_path, "b", metadata={"x": "1"}),
+                         _item(tmp_path, "c", storage_class="IA")])
+        assert [r.key for r in store.rows()] == ["k/a", "k/b", "k/c"]
+        store.move_to_top(ids[2])
+        store.move_to_bottom(ids[0])
+        assert [r.key for r in store.rows()] == ["k/c", "k/b", "k/a"]
+        assert [r.id for r in store.rows_for([ids[1], 999, ids[0]])] == [ids[1], ids[0]]
+        row = store.get(ids[1])
+        assert row is not None
+        assert row.metadata == {"x": "1"}
+        assert row.state is State.QUEUED
+        assert store.get(ids[2]).storage_class == "IA"  # type: ignore[union-attr]
+        store.set_state(ids[0], State.FAILED, error="boom", error_code="X")
+        assert [r.id for r in store.rows([State.FAILED])] == [ids[0]]
+        assert {r.id for r in store.unfinished()} == set(ids)
+
+
+def test_parts_big_crc_and_cascade(tmp_path: Path) -> None:
+    big_crc = (1 << 64) - 5  # above the signed 64-bit range of SQLite integers
+    with Store.open() as store:
+        (upload,) = store.add([_item(tmp_path, size=300)])
+        store.begin_multipart(upload, "UPLOAD-1", 100)
+        store.confirm_part(upload, 1, 100, "E1", big_crc)
+        store.confirm_part(upload, 2, 100, "E2", 7)
+        parts = store.parts(upload)
+        assert parts[1].crc64 == big_crc and parts[2].etag == "E2"
+        row = store.get(upload)
+        assert row is not None
+        assert (row.upload_id, row.part_size, row.state) == ("UPLOAD-1", 100, State.RUNNING)
+        assert (row.confirmed_bytes, row.confirmed_parts) == (200, 2)
+        store.forget_parts(upload, [2])
+        assert list(store.parts(upload)) == [1]
+        store.reset(upload, size=301, mtime_ns=5)
+        row = store.get(upload)
+        assert row is not None and row.upload_id is None and row.size == 301
+        assert store.parts(upload) == {}
+        store.begin_multipart(upload, "UPLOAD-2", 100)
+        store.confirm_part(upload, 1, 100, "E1", 1)
+        store.remove([upload])
+        assert store.get(upload) is None
+        # ON DELETE CASCADE: no orphan parts left behind.
+        assert store.parts(upload) == {}
+        (done,) = store.add([_item(tmp_path)])
+        store.finish(done, crc64=big_crc, etag="E")
+        row = store.get(done)
+        assert row is not None and row.state is State.DONE and row.crc64 == big_crc
+        assert store.clear_finished() == [done]
+
+
+def test_upload_id_is_committed_before_anything_else(tmp_path: Path) -> None:
+    """Another connection sees the upload id right after begin_multipart returns."""
+    with Store.open() as store:
+        (upload,) = store.add([_item(tmp_path)])
+        store.begin_multipart(upload, "ID-9", 100)
+        other = sqlite3.connect(store.path)
+        try:
+            assert other.execute("SELECT upload_id FROM uploads WHERE id = ?",
+                                 (upload,)).fetchone() == ("ID-9",)
+        finally:
+            other.close()
+
+
+def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
+    path = config.paths().database
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                 "key, state, position, created_at, updated_at) VALUES "
+                 "('/x', 1, 2, 'environment', 'http://e', 'b', 'k', 'paused', 1, 0, 0)")
+    conn.commit()
+    conn.close()
+    with Store.open() as store:
+        assert store.notice is None
+        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert [(r.key, r.state, r.initiating_at) for r in store.rows()] == [
+            ("k", State.PAUSED, None)]
+        indexes = store._query("SELECT name FROM sqlite_master WHERE type = 'index'")
+        assert ("uploads_position",) in indexes
+
+
+@pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated"])
+def test_unusable_file_is_set_aside_with_a_notice(tmp_path: Path, damage: str) -> None:
+    path = config.paths().database
+    path.parent.mkdir(parents=True)
+    if damage == "garbage":
+        path.write_bytes(b"this is not a database at all\n" * 100)
+    elif damage == "foreign":
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE photos (id INTEGER)")
+        conn.commit()
+        conn.close()
+    else:
+        with Store.open() as store:
+            store.add([_item(tmp_path)])
+        if damage == "newer":
+            conn = sqlite3.connect(path)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+            conn.commit()
+            conn.close()
+        else:
+            data = path.read_bytes()
+            path.write_bytes(data[:100] + b"\xff" * 200 + data[300:])
+    original = path.read_bytes()
+    with Store.open() as store:
+        assert store.notice is not None
+        assert "set aside" in store.notice
+        assert store.rows() == []
+        assert store.schema_version() == SCHEMA_VERSION
+    aside = path.with_name(path.name + ".corrupt-1")
+    assert aside.read_bytes() == original  # kept, never deleted
+
+
+def test_second_owner_is_refused_but_a_reader_may_look(tmp_path: Path) -> None:
+    with Store.open() as store:
+        store.add([_item(tmp_path)])
+        with pytest.raises(StoreBusy, match="another ossdesk"):
+            Store.open()
+        with Store.open(owner=False) as reader:
+            assert [r.key for r in reader.rows()] == ["k/a.bin"]
+    with Store.open() as again:  # the lock went with the first owner
+        assert len(again.rows()) == 1
+
+
+def test_reader_does_not_repair(tmp_path: Path) -> None:
+    path = config.paths().database
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"garbage" * 100)
+    with pytest.raises(StoreError, match="cannot be used"):
+        Store.open(owner=False)
+    assert path.read_bytes() == b"garbage" * 100
+
+
+def test_closed_store_raises_a_clear_error(tmp_path: Path) -> None:
+    store = Store.open()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.rows()
