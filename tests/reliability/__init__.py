@@ -1,0 +1,1 @@
+"""Reliability tests: crashes, network faults, local faults, names, scale, secrets."""
