@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,7 +28,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only ``command``'s module is imported and configured (all of
+    them when None), so a subcommand or ``--version`` does not pay for the others."""
     parser = argparse.ArgumentParser(
         prog="ossdesk",
         description="Upload large files to Alibaba Cloud OSS, resumably and verified.",
@@ -41,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if command is not None and name != command:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -51,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         module.configure(sub_parser)
         sub_parser.set_defaults(_module=module)
     return parser
+
+
+def _display_available() -> bool:
+    """Whether Qt can open a window here (only Linux/BSD desktops can lack one)."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _window_request(argv: Sequence[str]) -> tuple[bool, list[str]] | None:
@@ -76,10 +88,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = _window_request(args_list)
     if window is not None:
         sandbox, paths = window
+        missing = [p for p in paths if not os.path.lexists(p)]
+        if missing:
+            print(
+                f"ossdesk: '{missing[0]}' is neither a command nor an existing file or folder "
+                f"(commands: {', '.join(SUBCOMMANDS)}; see ossdesk --help)",
+                file=sys.stderr,
+            )
+            return 2
+        if not _display_available():
+            print(
+                "ossdesk: no display to open the window on; use 'ossdesk upload' from a "
+                "terminal, or run the window where a desktop session is available",
+                file=sys.stderr,
+            )
+            return 2
         from ossdesk.ui import app
 
         return app.run([sys.argv[0], *args_list], sandbox=sandbox, paths=paths or None)
-    parser = build_parser()
+    command = next((arg for arg in args_list if not arg.startswith("-")), None)
+    parser = build_parser(command if command in SUBCOMMANDS else "")
     args = parser.parse_args(args_list)
     if getattr(args, "_unavailable", None):
         print(f"ossdesk: '{args._unavailable}' is not available in this build", file=sys.stderr)
