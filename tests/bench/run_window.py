@@ -1,0 +1,238 @@
+"""Window benchmark: GUI-thread stalls under load, and the first rows of a huge drop.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.bench.run_window
+        [--rows 10000] [--big 8] [--big-size 4GiB] [--drop 100000] [--seconds 20]
+
+The real window (``MainWindow``) over the real engine (``SchedulerAdapter`` -> ``Scheduler``)
+uploading to the loopback sink (``sink.py``), in a scratch ``OSSDESK_HOME``:
+
+1. **Stalls.** A ``QTimer`` probe fires every 5 ms on the GUI thread and records the gaps
+   between its ticks; a gap beyond 5 ms is the time the event loop could not run. BIG sparse
+   files upload at once (``files_at_once = parts_in_flight = BIG``: the ROWS one-byte files
+   added next stay queued behind them). Two phases: while the ROWS rows are being added,
+   and then for SECONDS with the rows queued and the uploads running (the issue's case).
+   Target (issue 7): p99 gap <= 16 ms, never > 50 ms.
+2. **Big drop.** A folder of DROP one-byte files is added with ``add_paths`` (what a drop
+   does): time until the first rows are in the model, and until all of them are.
+   Target: first rows within 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.bench.benchlib import GiB, Row, Sink, exit_cleanly_on_sigterm, machine, table
+from tests.bench.run_loopback import parse_size
+
+PROBE_MS = 5
+
+
+def make_files(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        sub = folder / f"d{i // 1000:03d}"
+        if i % 1000 == 0:
+            sub.mkdir()
+        (sub / f"f{i:06d}").write_bytes(b"x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--big", type=int, default=8)
+    parser.add_argument("--big-size", type=parse_size, default=4 * GiB,
+                        help="sparse, so free; large enough to outlast adding the rows")
+    parser.add_argument("--drop", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--switch-interval", type=float, default=None, metavar="SECONDS",
+                        help="experiment: sys.setswitchinterval (CPython's default 0.005)")
+    args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-window-"))
+    os.environ["OSSDESK_HOME"] = str(tmp / "home")
+
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
+    from ossdesk.ui.engine_adapter import SchedulerAdapter
+    from ossdesk.ui.main_window import MainWindow
+    from ossdesk.ui.settings import Settings
+
+    print(f"machine: {machine()}", flush=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    ticks: list[float] = []
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(PROBE_MS)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+
+    def run_for(ms: int) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+
+    def wait_until(cond: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.perf_counter() + timeout
+        while not cond():
+            if time.perf_counter() > deadline:
+                return False
+            run_for(10)
+        return True
+
+    def gaps_ms(start: float, end: float) -> list[float]:
+        window = [t for t in ticks if start <= t <= end]
+        return [(b - a) * 1000 for a, b in itertools.pairwise(window)]
+
+    class NoProfiles:
+        def list(self) -> list[object]:
+            return []
+
+    rows: list[Row] = []
+
+    def trace(obj: Any, name: str, marks: dict[str, float], t0: float) -> None:
+        """Record (once) when ``obj.name`` is first called and returns, in s after ``t0``."""
+        original = getattr(obj, name)
+
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            marks.setdefault(name, time.perf_counter() - t0)
+            try:
+                return original(*a, **kw)
+            finally:
+                marks.setdefault(name + " returned", time.perf_counter() - t0)
+
+        setattr(obj, name, wrapper)
+
+    def measure_drop(window: Any) -> None:
+        drop = tmp / "drop"
+        make_files(drop, args.drop)
+        before = window.model.rowCount()
+        t2 = time.perf_counter()
+        marks: dict[str, float] = {}
+        # where the first rows' time goes: walker batch -> enqueue (GUI thread) ->
+        # Scheduler.add (engine thread) -> model rows (bridge drain on the GUI thread)
+        # (window._on_walk_batch itself cannot be wrapped: it uses QObject.sender())
+        trace(window.engine, "enqueue", marks, t2)
+        if window.engine.scheduler is not None:
+            trace(window.engine.scheduler, "add", marks, t2)
+        trace(window.model, "add_rows", marks, t2)
+        job = window.add_paths([str(drop)])
+        if job is not None:
+            job.batchReady.connect(
+                lambda files: marks.setdefault("batchReady", time.perf_counter() - t2))
+        wait_until(lambda: window.model.rowCount() > before, 30)
+        first = time.perf_counter() - t2
+        print("first calls after the drop: " + ", ".join(
+            f"{k} {v:.3f} s" for k, v in sorted(marks.items(), key=lambda kv: kv[1])),
+            flush=True)
+        wait_until(lambda: window.model.rowCount() >= before + args.drop, 300)
+        t3 = time.perf_counter()
+        gaps2 = gaps_ms(t2, t3)
+        print(f"drop of {args.drop:,} files: first rows after {first:.3f} s, "
+              f"{window.model.rowCount() - before:,} rows after {t3 - t2:.1f} s; "
+              f"GUI gap max {max(gaps2) if gaps2 else 0:.0f} ms", flush=True)
+        rows.append(Row(f"first rows of a {args.drop:,}-file drop", "limit", 1.0, first,
+                        "s", "<= 100%"))
+        if gaps2:
+            q2 = statistics.quantiles(gaps2, n=100)
+            rows.append(Row(f"GUI gap p99 during the {args.drop:,}-file drop", "limit",
+                            16.0, q2[98], "ms", "<= 100%"))
+            rows.append(Row(f"GUI gap max during the {args.drop:,}-file drop", "limit",
+                            50.0, max(gaps2), "ms", "<= 100%"))
+
+    try:
+        with Sink(etag="crc") as sink:
+            big = tmp / "big"
+            big.mkdir()
+            for i in range(args.big):
+                with open(big / f"big{i}.bin", "wb") as fh:
+                    fh.truncate(args.big_size)
+            small = tmp / "queued"
+            make_files(small, args.rows)
+            settings = Settings(files_at_once=args.big, parts_in_flight=args.big)
+            engine = SchedulerAdapter(settings, credentials=credentials_resolver())
+            profile = SessionProfile(name=SANDBOX_PROFILE, endpoint=sink.endpoint,
+                                     bucket="bench", region="cn-hangzhou")
+            window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),
+                                extra_profiles=[profile])
+            window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
+            window.confirm = lambda title, text: True  # type: ignore[method-assign]
+            window.show()
+            if not wait_until(lambda: window.destination() is not None, 10):
+                raise SystemExit("the window found no destination")
+            probe.start()
+            run_for(300)
+
+            # 1. stalls with BIG uploads running and ROWS queued
+            t0 = time.perf_counter()
+            window.add_paths([str(big)])
+            wait_until(lambda: window.model.rowCount() >= args.big, 30)
+            window.add_paths([str(small)])
+            total = args.big + args.rows
+            wait_until(lambda: window.model.rowCount() >= total, 120)
+            t_rows = time.perf_counter()
+            print(f"{total} rows in the model after {t_rows - t0:.2f} s", flush=True)
+
+            def big_done() -> bool:
+                finished = sum(1 for r in window.model.rows()
+                               if r.state.finished and r.size == args.big_size)
+                return finished >= int(args.big)
+
+            def gap_rows(label: str, start: float, end: float) -> None:
+                gaps = gaps_ms(start, end)
+                moved = sum(r.confirmed_bytes for r in window.model.rows()
+                            if r.size == args.big_size)
+                if len(gaps) < 2:
+                    print(f"{label}: too short to measure", flush=True)
+                    return
+                q = statistics.quantiles(gaps, n=100)
+                print(f"{label}: {end - start:.1f} s, {len(gaps)} probe ticks, gaps ms: p50 "
+                      f"{q[49]:.1f} p90 {q[89]:.1f} p99 {q[98]:.1f} max {max(gaps):.1f}; "
+                      f"> 50 ms: {sum(1 for g in gaps if g > 50)}; big files so far "
+                      f"{moved / 1e6:,.0f} MB", flush=True)
+                rows.append(Row(f"GUI gap p99, {label}", "limit", 16.0, q[98], "ms",
+                                "<= 100%"))
+                rows.append(Row(f"GUI gap max, {label}", "limit", 50.0, max(gaps), "ms",
+                                "<= 100%"))
+
+            gap_rows(f"adding {args.rows:,} rows, {args.big} uploads", t0, t_rows)
+            if big_done():
+                print("the big files finished before the rows were in: use a larger "
+                      "--big-size for the steady phase", flush=True)
+            wait_until(big_done, args.seconds)
+            t1 = time.perf_counter()
+            gap_rows(f"{args.rows:,} rows queued, {args.big} uploads", t_rows, t1)
+            # pause everything that is left, so the drop below is measured on its own
+            engine.pause([r.id for r in window.model.rows() if not r.state.finished])
+            engine.wait_idle(120)  # the pause of 10,000 rows must not delay the drop's rows
+            run_for(1000)
+
+            # 2. a drop of DROP files
+            if args.drop:
+                measure_drop(window)
+            probe.stop()
+            window.close()
+            engine.wait_closed(60)
+            app.processEvents()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
