@@ -35,6 +35,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"region for signature V4 (default: {DEFAULT_REGION})")
     parser.add_argument("--log", type=Path, default=None, metavar="FILE",
                         help="append one tab-separated line per request to FILE")
+    bench = parser.add_argument_group(
+        "benchmark modes (off by default; NOT faithful to OSS, for throughput measurements "
+        "only)")
+    bench.add_argument("--fast-etag", action="store_true",
+                       help="NOT OSS-faithful: ETags are derived from CRC-64 and size instead "
+                            "of MD5 (MD5 is still computed, and checked, for a request that "
+                            "sends Content-MD5); CRC-64 headers stay exact")
+    bench.add_argument("--discard", action="store_true",
+                       help="NOT OSS-faithful: bodies are checked (CRC-64) and counted but "
+                            "not stored; GetObject of such an object answers an "
+                            "ObjectDiscarded error, HeadObject still reports size and CRC-64. "
+                            "Implies --fast-etag")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -60,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         server = SandboxServer(
             root, host=args.host, port=args.port, buckets=args.buckets or (DEFAULT_BUCKET,),
             region=args.region, access_key_id=ak, access_key_secret=sk, security_token=token,
-            log_path=args.log,
+            log_path=args.log, fast_etag=args.fast_etag, discard=args.discard,
         )
         server.start()
     except ValueError as exc:
@@ -75,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                     else "(the value of OSS_ACCESS_KEY_SECRET)")
     lines = [
         "ossdesk sandbox: a local OSS-compatible server is running.",
+        *([] if server.faithful else [f"  mode:              {server.mode_description()}"]),
         f"  endpoint:          {server.endpoint}",
         f"  region:            {server.region}",
         f"  bucket(s):         {', '.join(server.bucket_names)}",
@@ -83,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if token:
         lines.append("  security token:    (the value of OSS_SESSION_TOKEN)")
-    lines += [f"  storage:           {root}"]
+    lines += [f"  storage:           {root}" + (" (bodies not stored)" if server.discard else "")]
     if args.log is not None:
         lines.append(f"  access log:        {args.log}")
     if server.test_hooks:

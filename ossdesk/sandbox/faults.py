@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ossdesk.sandbox.server import SandboxServer
 
-KINDS = ("reset", "error", "delay", "corrupt")
+KINDS = ("reset", "error", "delay", "corrupt", "drop")
 
 
 @dataclass
@@ -58,6 +58,7 @@ class Decision:
     error: tuple[int, str] | None = None
     delay: float = 0.0
     corrupt: frozenset[str] = frozenset()
+    drop_response: bool = False
 
 
 class Faults:
@@ -97,6 +98,12 @@ class Faults:
             raise ValueError("field must be 'crc64' or 'etag'")
         return self._add(Rule("corrupt", method, pattern, count, target=field))
 
+    def drop_response(self, *, method: str | None = None, pattern: str = "",
+                      count: int | None = 1) -> Rule:
+        """Handle matching requests fully (the change is made), then reset the connection
+        instead of answering: the client never learns that the request went through."""
+        return self._add(Rule("drop", method, pattern, count))
+
     def forget_upload(self, upload_id: str) -> bool:
         """Drop an upload id and its parts now: its next use answers NoSuchUpload."""
         return self._server.store.delete_upload(upload_id)
@@ -127,6 +134,7 @@ class Faults:
         error: tuple[int, str] | None = None
         delay = 0.0
         corrupt: set[str] = set()
+        drop = False
         with self._lock:
             if not self._rules:
                 return Decision()
@@ -143,6 +151,8 @@ class Faults:
                     error = (rule.status, rule.code)
                 elif rule.kind == "delay":
                     delay += rule.seconds
+                elif rule.kind == "drop":
+                    drop = True
                 else:
                     corrupt.add(rule.target)
                 rule.hits += 1
@@ -150,14 +160,15 @@ class Faults:
                     rule.count -= 1
                     if rule.count <= 0:
                         self._rules.remove(rule)
-        return Decision(reset, error, delay, frozenset(corrupt))
+        return Decision(reset, error, delay, frozenset(corrupt), drop)
 
     def apply_json(self, payload: dict[str, Any]) -> Any:
         """The HTTP control endpoint's entry: ``{"action": name, ...keyword arguments}``."""
         action = payload.pop("action", None)
         allowed: dict[str, Callable[..., Any]] = {
             "reset_after": self.reset_after, "fail": self.fail, "delay": self.delay,
-            "corrupt": self.corrupt, "forget_upload": self.forget_upload,
+            "corrupt": self.corrupt, "drop_response": self.drop_response,
+            "forget_upload": self.forget_upload,
             "forget_all_uploads": self.forget_all_uploads, "expire_token": self.expire_token,
             "clear": self.clear, "rules": self.rules,
         }

@@ -60,6 +60,9 @@ MAX_PART_NUMBER = 10_000
 MAX_PUT_SIZE = 5 * 1024**3
 MAX_KEY_BYTES = 1023
 CHUNK = 1024 * 1024
+FAST_CHUNK = 4 * 1024 * 1024  # benchmark modes: one buffer, filled by recv_into
+# Blob ids of bodies received in --discard mode: no file exists for them.
+DISCARDED_BLOB_PREFIX = "discarded-"
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language",
                 "expires")
@@ -192,7 +195,7 @@ class _Response:
 @dataclass(frozen=True)
 class _Received:
     size: int
-    md5: bytes
+    md5: bytes | None  # None: not computed (--fast-etag / --discard without Content-MD5)
     crc64: int
 
 
@@ -272,6 +275,29 @@ class _BodyReader:
             if self.remaining < 0:
                 raise OssError(400, "InvalidArgument", "Content-Length is not valid.")
         self.declared = self.remaining
+        # Once the bytes the request's reader buffered past the headers are used up, a
+        # Content-Length body is read straight from the socket into the caller's buffer.
+        self.direct = False
+        self.sock: socket.socket = handler.connection
+
+    def _fill(self, mv: memoryview) -> int:
+        """Read exactly ``len(mv)`` bytes (fewer only if the client closes)."""
+        want = len(mv)
+        got = 0
+        if not self.direct:
+            buffered = len(self.rfile.peek(1))  # type: ignore[attr-defined]
+            if buffered == 0:
+                return 0
+            got = self.rfile.readinto(mv[:min(buffered, want)]) or 0
+            if buffered <= want:
+                self.direct = True  # the buffer is empty now
+        recv_into = self.sock.recv_into
+        while got < want:
+            n = recv_into(mv[got:], want - got)
+            if n == 0:
+                break
+            got += n
+        return got
 
     def _limit(self, want: int) -> int:
         if self.reset_after is not None:
@@ -291,7 +317,7 @@ class _BodyReader:
             if want == 0:
                 self.done = True
                 return 0
-            n = self.rfile.readinto(mv[:want]) or 0
+            n = self._fill(mv[:want])
             if n < want:
                 raise _Abort(reset=False)  # the client went away mid-body
             self.remaining -= n
@@ -344,6 +370,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _HTTPServer
 
     _bufs: list[bytearray] | None = None
+    _fast_buf: bytearray | None = None
     _expect_pending = False
     _body: _BodyReader | None = None
     _status = 0
@@ -449,6 +476,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 sandbox.stopping.wait(decision.delay)
             if decision.corrupt:
                 response.headers = _corrupt(response.headers, decision.corrupt)
+            if decision.drop_response:
+                self.reset_connection()  # handled, but the answer never leaves (logged: 0)
             self._send(response, request_id)
         except _Abort as abort:
             self.close_connection = True
@@ -574,8 +603,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -- body reception ---------------------------------------------------------
 
-    def receive_to(self, path: Path, max_size: int) -> _Received:
-        """Stream the body into ``path``, computing MD5 and CRC-64 on the way.
+    def receive_to(self, path: Path | None, max_size: int, *, md5: bool = True) -> _Received:
+        """Stream the body into ``path`` (``None``: count it only), computing its CRC-64 and,
+        when ``md5``, its MD5 on the way.
 
         MD5 runs in a helper thread (hashlib releases the GIL on large buffers) while this
         thread reads the socket, updates the CRC and writes the file, so the two overlap.
@@ -584,25 +614,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if reader.declared is not None and reader.declared > max_size:
             raise OssError(400, "EntityTooLarge",
                            "Your proposed upload exceeds the maximum allowed size.")
+        if not md5:
+            return self._receive_crc_only(reader, path, max_size)
         bufs = self.buffers()
-        md5 = hashlib.md5()  # noqa: S324 - the OSS ETag is an MD5
+        digest = hashlib.md5()  # noqa: S324 - the OSS ETag is an MD5
         crc = 0
         size = 0
-        with path.open("wb", buffering=0) as out:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(path.open("wb", buffering=0)) if path is not None else None
             first = memoryview(bufs[0])
             n = reader.readinto(first)
             if n < len(first):  # small body: no thread needed
                 data = first[:n]
-                md5.update(data)
+                digest.update(data)
                 crc = _CRC.calc(data) if n else 0
-                out.write(data)
-                return _Received(n, md5.digest(), crc)
+                if out is not None:
+                    out.write(data)
+                return _Received(n, digest.digest(), crc)
             free = threading.Semaphore(len(bufs) - 1)
             jobs: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
 
             def hasher() -> None:
                 while (job := jobs.get()) is not None:
-                    md5.update(job)
+                    digest.update(job)
                     free.release()
 
             worker = threading.Thread(target=hasher, name="sandbox-md5", daemon=True)
@@ -614,7 +648,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     data = mv[:n]
                     jobs.put(data)
                     crc = _CRC.calc(data, crc) if size else _CRC.calc(data)
-                    out.write(data)
+                    if out is not None:
+                        out.write(data)
                     size += n
                     if size > max_size:
                         raise OssError(400, "EntityTooLarge",
@@ -626,7 +661,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             finally:
                 jobs.put(None)
                 worker.join()
-        return _Received(size, md5.digest(), crc)
+        return _Received(size, digest.digest(), crc)
+
+    def _receive_crc_only(self, reader: _BodyReader, path: Path | None,
+                          max_size: int) -> _Received:
+        """The benchmark modes' receive loop, one thread: fill one 4 MiB buffer from the
+        socket (``recv_into``, no allocation), update the CRC-64, ``os.write`` it (unless the
+        body is discarded). Measured faster here than spreading the work over threads."""
+        if self._fast_buf is None:
+            self._fast_buf = bytearray(FAST_CHUNK)
+        mv = memoryview(self._fast_buf)
+        crc = 0
+        size = 0
+        calc = _CRC.calc
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
+                     0o644) if path is not None else -1
+        try:
+            while n := reader.readinto(mv):
+                data = mv[:n]
+                crc = calc(data, crc) if size else calc(data)
+                size += n
+                if size > max_size:
+                    raise OssError(400, "EntityTooLarge",
+                                   "Your proposed upload exceeds the maximum allowed size.")
+                while fd >= 0 and data:
+                    data = data[os.write(fd, data):]
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return _Received(size, None, crc)
 
     def read_small_body(self, limit: int = 10 * 1024 * 1024) -> bytes:
         reader = self.body()
@@ -675,7 +738,15 @@ class SandboxServer:
         security_token: str | None = None,
         log_path: Path | str | None = None,
         test_hooks: bool | None = None,
+        *,
+        fast_etag: bool = False,
+        discard: bool = False,
     ) -> None:
+        """``fast_etag`` and ``discard`` are benchmark modes, off by default and NOT faithful
+        to OSS (see docs/SANDBOX.md): ``fast_etag`` derives ETags from CRC-64 and size instead
+        of MD5 (MD5 is computed only to check a ``Content-MD5`` the client sends);
+        ``discard`` (implies ``fast_etag``) checks and counts bodies but does not store them:
+        GetObject of such an object answers ``ObjectDiscarded``."""
         for name in buckets:
             if not _BUCKET_RE.match(name):
                 raise ValueError(
@@ -690,6 +761,8 @@ class SandboxServer:
         if test_hooks is None:
             test_hooks = os.environ.get(TEST_HOOKS_ENV, "") == "1"
         self.test_hooks = test_hooks
+        self.discard = discard
+        self.fast_etag = fast_etag or discard
         self.faults = Faults(self)
         self.stopping = threading.Event()
         self._requested_port = port
@@ -1090,24 +1163,64 @@ class SandboxServer:
             raise OssError(400, "InvalidArgument", "x-oss-hash-crc64ecma is not a number.") \
                 from None
 
+    @property
+    def faithful(self) -> bool:
+        """False in a benchmark mode (``fast_etag`` / ``discard``)."""
+        return not self.fast_etag
+
+    def mode_description(self) -> str:
+        """One line for banners and logs."""
+        if self.discard:
+            return ("BENCHMARK --discard, not OSS-faithful: bodies are checked (CRC-64) and "
+                    "counted but not stored; ETags are not MD5s")
+        if self.fast_etag:
+            return ("BENCHMARK --fast-etag, not OSS-faithful: ETags derive from CRC-64 and "
+                    "size, not MD5")
+        return "faithful (ETag = MD5, bodies stored)"
+
+    def _etag_of(self, got: _Received) -> str:
+        if self.fast_etag or got.md5 is None:
+            # 32 hex digits like an MD5, stable and unique per content in practice.
+            return f"{got.crc64:016X}{got.size:016X}"
+        return got.md5.hex().upper()
+
+    @staticmethod
+    def _digest_headers(got: _Received) -> list[tuple[str, str]]:
+        headers = [("x-oss-hash-crc64ecma", str(got.crc64))]
+        if got.md5 is not None:
+            headers.append(("Content-MD5", base64.b64encode(got.md5).decode()))
+        return headers
+
     def _receive(self, h: _Handler, req: _Request, max_size: int) -> tuple[str, _Received]:
         expected_md5 = self._content_md5(req)
         expected_crc = self._request_crc(req)
+        # Correctness first: a Content-MD5 sent is always checked, in every mode.
+        md5 = not self.fast_etag or expected_md5 is not None
+        if self.discard:
+            blob = DISCARDED_BLOB_PREFIX + os.urandom(16).hex()
+            got = h.receive_to(None, max_size, md5=md5)
+            self._check_digests(got, expected_md5, expected_crc)
+            return blob, got
         blob, path = self.store.new_incoming()
         try:
-            got = h.receive_to(path, max_size)
-            if expected_md5 is not None and got.md5 != expected_md5:
-                raise OssError(400, "InvalidDigest",  # noqa: TRY301
-                               "The Content-MD5 you specified did not match what we received.")
-            if expected_crc is not None and got.crc64 != expected_crc:
-                raise OssError(400, "InvalidDigest",  # noqa: TRY301
-                               "The CRC64 you specified did not match what we received.",
-                               ClientCRC=str(expected_crc), ServerCRC=str(got.crc64))
+            got = h.receive_to(path, max_size, md5=md5)
+            self._check_digests(got, expected_md5, expected_crc)
             self.store.commit_incoming(blob)
         except BaseException:
             self.store.discard_incoming(blob)
             raise
         return blob, got
+
+    @staticmethod
+    def _check_digests(got: _Received, expected_md5: bytes | None,
+                       expected_crc: int | None) -> None:
+        if expected_md5 is not None and got.md5 != expected_md5:
+            raise OssError(400, "InvalidDigest",
+                           "The Content-MD5 you specified did not match what we received.")
+        if expected_crc is not None and got.crc64 != expected_crc:
+            raise OssError(400, "InvalidDigest",
+                           "The CRC64 you specified did not match what we received.",
+                           ClientCRC=str(expected_crc), ServerCRC=str(got.crc64))
 
     def _put_object(self, h: _Handler, req: _Request) -> _Response:
         assert req.bucket is not None
@@ -1116,13 +1229,11 @@ class SandboxServer:
                 and self.store.object_exists(req.bucket, req.key)):
             raise OssError(409, "FileAlreadyExists", "The object you specified already exists.")
         blob, got = self._receive(h, req, MAX_PUT_SIZE)
-        etag = got.md5.hex().upper()
+        etag = self._etag_of(got)
         rec = ObjectRecord(req.bucket, req.key, got.size, etag, str(got.crc64), time.time(),
                            "Normal", meta, [(blob, got.size)])
         self.store.put_object(rec)
-        return _Response(200, [("ETag", _quote_etag(etag)),
-                               ("x-oss-hash-crc64ecma", str(got.crc64)),
-                               ("Content-MD5", base64.b64encode(got.md5).decode())])
+        return _Response(200, [("ETag", _quote_etag(etag)), *self._digest_headers(got)])
 
     def _get_object(self, req: _Request, head: bool, meta_only: bool) -> _Response:
         assert req.bucket is not None
@@ -1165,6 +1276,13 @@ class SandboxServer:
         length = max(0, end - start + 1)
         if head:
             return _Response(status, headers, length=length)
+        if any(blob.startswith(DISCARDED_BLOB_PREFIX) for blob, _ in obj.segments):
+            raise OssError(
+                409, "ObjectDiscarded",
+                "The object was uploaded to a sandbox running in --discard mode (a benchmark "
+                "mode, not OSS-faithful): its body was checked and counted but not stored. "
+                "HeadObject and GetObjectMeta report its size, ETag and CRC-64.",
+                Key=req.key)
         pieces: list[tuple[Path, int, int]] = []
         pos = 0
         for blob, size in obj.segments:
@@ -1248,13 +1366,11 @@ class SandboxServer:
         number = _int_param(req.q, "partNumber", 0, 1, MAX_PART_NUMBER)
         up = self._upload(req)
         blob, got = self._receive(h, req, MAX_PUT_SIZE)
-        etag = got.md5.hex().upper()
+        etag = self._etag_of(got)
         part = PartRecord(number, blob, got.size, etag, str(got.crc64), time.time())
         if not self.store.put_part(up.upload_id, part):
             raise _no_such_upload(up.upload_id)
-        return _Response(200, [("ETag", _quote_etag(etag)),
-                               ("x-oss-hash-crc64ecma", str(got.crc64)),
-                               ("Content-MD5", base64.b64encode(got.md5).decode())])
+        return _Response(200, [("ETag", _quote_etag(etag)), *self._digest_headers(got)])
 
     def _list_parts(self, req: _Request) -> _Response:
         up = self._upload(req)

@@ -75,6 +75,25 @@ def test_delay_times_out_client(sandbox: SandboxInfo) -> None:
     sandbox.faults.clear()
 
 
+def test_drop_response_after_the_request_went_through(sandbox: SandboxInfo,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(oss2.defaults, "request_retries", 0)
+    bucket = sandbox.bucket_client()
+    upload_id = bucket.init_multipart_upload("k").upload_id
+    part = bucket.upload_part("k", upload_id, 1, b"p" * 1000)
+    sandbox.faults.drop_response(method="POST", pattern=r"^/sandbox/k\?.*uploadId=")
+    with pytest.raises(oss2.exceptions.RequestError):
+        bucket.complete_multipart_upload("k", upload_id, [PartInfo(1, part.etag)])
+    # The client heard nothing, yet the object is complete and the upload id is gone.
+    assert bucket.get_object("k").read() == b"p" * 1000
+    with pytest.raises(oss2.exceptions.NoSuchUpload):
+        bucket.complete_multipart_upload("k", upload_id, [PartInfo(1, part.etag)])
+    posts = [r for r in read_access_log(sandbox.log_path)
+             if r["method"] == "POST" and "uploadId" in r["query"]]
+    assert [r["status"] for r in posts] == [0, 404]
+    assert sandbox.faults.rules() == []
+
+
 def test_forget_upload(sandbox: SandboxInfo) -> None:
     bucket = sandbox.bucket_client()
     upload_id = bucket.init_multipart_upload("k").upload_id

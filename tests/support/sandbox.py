@@ -196,8 +196,9 @@ class SandboxProcess:
 
     def __init__(self, root: Path, log_path: Path, port: int = 0,
                  buckets: Sequence[str] = (DEFAULT_BUCKET,), region: str = DEFAULT_REGION,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
         self.root = root
+        self.args = tuple(args)  # more command-line options, e.g. ("--discard",)
         self.log_path = log_path
         self.port = port
         self.buckets = tuple(buckets)
@@ -216,6 +217,7 @@ class SandboxProcess:
                "--root", str(self.root), "--log", str(self.log_path), "--region", self.region]
         for b in self.buckets:
             cmd += ["--bucket", b]
+        cmd += self.args
         env = {**os.environ, TEST_HOOKS_ENV: "1", "PYTHONUNBUFFERED": "1", **self.extra_env}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, env=env)
@@ -294,7 +296,8 @@ class SandboxProcess:
 @pytest.fixture
 def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxInfo]]:
     """``sandbox_factory(root=None, port=0, buckets=("sandbox",), region=..., access_key_id=...,
-    access_key_secret=..., security_token=None, log_path=None, test_hooks=True)``."""
+    access_key_secret=..., security_token=None, log_path=None, test_hooks=True,
+    fast_etag=False, discard=False)``."""
     servers: list[SandboxServer] = []
     infos: list[SandboxInfo] = []
     counter = [0]
@@ -304,14 +307,15 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxInfo]]:
              access_key_id: str = DEFAULT_ACCESS_KEY_ID,
              access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
              security_token: str | None = None, log_path: Path | None = None,
-             test_hooks: bool = True) -> SandboxInfo:
+             test_hooks: bool = True, fast_etag: bool = False,
+             discard: bool = False) -> SandboxInfo:
         counter[0] += 1
         root = root if root is not None else tmp_path / f"sandbox-{counter[0]}"
         log_path = log_path if log_path is not None else root.parent / f"{root.name}.log"
         server = SandboxServer(root, port=port, buckets=tuple(buckets), region=region,
                                access_key_id=access_key_id, access_key_secret=access_key_secret,
                                security_token=security_token, log_path=log_path,
-                               test_hooks=test_hooks)
+                               test_hooks=test_hooks, fast_etag=fast_etag, discard=discard)
         server.start()
         servers.append(server)
         info = SandboxInfo(
@@ -338,17 +342,18 @@ def sandbox(sandbox_factory: Callable[..., SandboxInfo]) -> SandboxInfo:
 
 @pytest.fixture
 def sandbox_process(tmp_path: Path) -> Iterator[Callable[..., SandboxProcess]]:
-    """``sandbox_process(root=None, port=0, buckets=..., region=..., env=None)`` -> a started
-    :class:`SandboxProcess`; all are killed at teardown."""
+    """``sandbox_process(root=None, port=0, buckets=..., region=..., env=None, args=())`` -> a
+    started :class:`SandboxProcess` (``args``: more ``ossdesk sandbox`` options); all are
+    killed at teardown."""
     procs: list[SandboxProcess] = []
 
     def make(root: Path | None = None, port: int = 0,
              buckets: Sequence[str] = (DEFAULT_BUCKET,), region: str = DEFAULT_REGION,
-             env: dict[str, str] | None = None) -> SandboxProcess:
+             env: dict[str, str] | None = None, args: Sequence[str] = ()) -> SandboxProcess:
         n = len(procs) + 1
         root = root if root is not None else tmp_path / f"sandbox-proc-{n}"
         proc = SandboxProcess(root, tmp_path / f"sandbox-proc-{n}.log", port=port,
-                              buckets=buckets, region=region, env=env)
+                              buckets=buckets, region=region, env=env, args=args)
         procs.append(proc)
         proc.start()
         return proc
