@@ -14,7 +14,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -40,6 +40,7 @@ __all__ = [
     "EXIT_USAGE",
     "Display",
     "add_limit_options",
+    "ansi_supported",
     "error",
     "positive_int",
     "rate_value",
@@ -102,6 +103,52 @@ def open_store() -> Store | int:
     return store
 
 
+def _enable_windows_vt(stream: TextIO) -> bool:  # pragma: no cover - Windows only
+    """Turn on VT processing for the console behind ``stream`` (Windows 10 and later);
+    False on an older console, which shows escape sequences as text."""
+    enable_vt = 0x0004  # ENABLE_VIRTUAL_TERMINAL_PROCESSING
+    try:
+        import ctypes  # Windows only
+        import msvcrt
+
+        handle = msvcrt.get_osfhandle(stream.fileno())  # type: ignore[attr-defined,unused-ignore]
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined,unused-ignore]
+        mode = ctypes.c_uint32()
+        if not kernel32.GetConsoleMode(handle, ctypes.byref(mode)):
+            return False
+        if mode.value & enable_vt:
+            return True
+        return bool(kernel32.SetConsoleMode(handle, mode.value | enable_vt))
+    except (ImportError, AttributeError, OSError, ValueError):
+        return False
+
+
+def ansi_supported(stream: TextIO, *, environ: Mapping[str, str] | None = None,
+                   platform: str | None = None) -> bool:
+    """Whether ``stream`` is a terminal that understands cursor movement (the live view).
+
+    Not a terminal, or ``TERM=dumb``: no. On Windows a terminal that announces itself
+    (Windows Terminal, ConEmu / ANSICON, mintty, VS Code) is fine; otherwise the console's
+    VT mode is switched on, and without it the plain line output is used.
+    """
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    try:
+        if not stream.isatty():
+            return False
+    except (AttributeError, ValueError, OSError):
+        return False
+    term = env.get("TERM", "")
+    if term == "dumb":
+        return False
+    if platform != "win32":
+        return True
+    if env.get("WT_SESSION") or env.get("ANSICON") or env.get("ConEmuANSI") == "ON" \
+            or env.get("TERM_PROGRAM") == "vscode" or term.startswith(("xterm", "cygwin")):
+        return True
+    return _enable_windows_vt(stream)
+
+
 @dataclass
 class _Line:
     name: str
@@ -127,6 +174,7 @@ class Display:
     done: int = 0
     failed: int = 0
     paused: int = 0
+    skipped: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _drawn: int = 0
     _broken: bool = False
@@ -135,8 +183,7 @@ class Display:
 
     def __post_init__(self) -> None:
         if self.live is None:
-            self.live = (not self.json_mode and self.stream.isatty()
-                         and os.environ.get("TERM") != "dumb")
+            self.live = not self.json_mode and ansi_supported(self.stream)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -171,6 +218,10 @@ class Display:
             elif isinstance(event, Done):
                 line.state, line.confirmed, line.sent = "done", event.size, 0
                 self.done += 1
+                if event.skipped:
+                    self.skipped += 1
+                    return (f"skipped  {line.name}  {format_size(event.size)}  "
+                            f"crc64 {event.crc64}  (already in OSS, identical)")
                 return (f"done     {line.name}  {format_size(event.size)}  "
                         f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
             elif isinstance(event, Failed):
@@ -183,6 +234,8 @@ class Display:
                 if event.reason not in ("user", "shutdown"):
                     return f"{line.name} paused: {event.message}"
             elif isinstance(event, Notice):
+                if event.message.startswith("skipped:"):
+                    return None  # the "skipped" line that follows says it
                 return f"note     {line.name}: {event.message}"
             elif isinstance(event, Cancelled):
                 self.lines.pop(upload or 0, None)
@@ -310,17 +363,21 @@ def run_until_idle(scheduler: Any, display: Display, ids: Iterable[int],
 def summarize(store: Store, ids: list[int], display: Display) -> int:
     rows = [r for r in (store.get(i) for i in ids) if r is not None]
     done = sum(1 for r in rows if r.state is State.DONE)
+    skipped = sum(1 for r in rows if r.skipped)
     failed = [r for r in rows if r.state is State.FAILED]
     paused = [r for r in rows if r.state is State.PAUSED]
     total = sum(r.size for r in rows if r.state is State.DONE)
     if display.json_mode:
-        summary: dict[str, Any] = {"event": "summary", "done": done, "failed": len(failed),
+        summary: dict[str, Any] = {"event": "summary", "done": done, "skipped": skipped,
+                                   "failed": len(failed),
                                    "paused": len(paused), "bytes": total,
                                    "time": round(time.time(), 3)}
         display.write_line(json.dumps(summary))
     else:
+        note = (f"; {skipped} of them skipped: already in OSS, identical" if skipped
+                else "")
         display.write_line(f"{done} of {len(rows)} files uploaded and verified "
-                           f"({format_size(total)}).")
+                           f"({format_size(total)}{note}).")
     if failed:
         error(f"{len(failed)} file(s) failed; fix the cause and run `ossdesk resume` to try "
               "them again")

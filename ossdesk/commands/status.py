@@ -8,16 +8,17 @@ import json
 from ossdesk import config
 from ossdesk.commands import EXIT_BUSY, EXIT_OK, error
 from ossdesk.core.plan import format_size
-from ossdesk.core.store import Store, StoreError, UploadRow
+from ossdesk.core.store import State, Store, StoreError, UploadRow
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per upload")
 
 
-def _as_dict(row: UploadRow) -> dict[str, object]:
+def _as_dict(row: UploadRow, interrupted: bool) -> dict[str, object]:
     return {
-        "id": row.id, "state": row.state.value, "reason": row.reason, "source": str(row.source),
+        "id": row.id, "state": row.state.value, "reason": row.reason,
+        "interrupted": interrupted, "skipped": row.skipped, "source": str(row.source),
         "endpoint": row.endpoint, "bucket": row.bucket, "key": row.key, "size": row.size,
         "confirmed_bytes": row.size if row.state.value == "done" else row.confirmed_bytes,
         "confirmed_parts": row.confirmed_parts, "part_size": row.part_size,
@@ -42,9 +43,16 @@ def run(args: argparse.Namespace) -> int:
         rows = store.rows()
     finally:
         store.close()
+    # "running" rows are running only while an ossdesk holds the upload list; otherwise
+    # the process that ran them ended (crash, kill, power cut) and they wait for a resume.
+    owner = Store.owner_running(path)
+
+    def interrupted(row: UploadRow) -> bool:
+        return row.state is State.RUNNING and not owner
+
     if args.json:
         for row in rows:
-            print(json.dumps(_as_dict(row), ensure_ascii=False))
+            print(json.dumps(_as_dict(row, interrupted(row)), ensure_ascii=False))
         return EXIT_OK
     if not rows:
         print("The upload list is empty.")
@@ -53,13 +61,18 @@ def run(args: argparse.Namespace) -> int:
         confirmed = row.size if row.state.value == "done" else row.confirmed_bytes
         percent = 100.0 * confirmed / row.size if row.size else (
             100.0 if row.state.value == "done" else 0.0)
-        state = row.state.value + (f" ({row.reason})" if row.reason else "")
+        state = "interrupted" if interrupted(row) else row.state.value
+        state += f" ({row.reason})" if row.reason else ""
         print(f"{row.id:>6}  {state:<22} {percent:5.1f}%  {format_size(row.size):>10}  "
               f"{row.bucket}/{row.key}")
         if row.error:
             print(f"{'':>8}{row.error}")
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row.state.value] = counts.get(row.state.value, 0) + 1
+        name = "interrupted" if interrupted(row) else row.state.value
+        counts[name] = counts.get(name, 0) + 1
     print(", ".join(f"{n} {state}" for state, n in counts.items()))
+    if counts.get("interrupted"):
+        print("The ossdesk that was uploading them has stopped: run `ossdesk resume` to "
+              "continue where they stopped.")
     return EXIT_OK

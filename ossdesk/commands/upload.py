@@ -23,7 +23,15 @@ from ossdesk.commands import (
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
 from ossdesk.core.plan import parse_size
 from ossdesk.core.scheduler import Scheduler
-from ossdesk.core.store import ENVIRONMENT, UNFINISHED, NewUpload, Store, StoreError
+from ossdesk.core.store import (
+    ENVIRONMENT,
+    OVERWRITE,
+    SKIP,
+    UNFINISHED,
+    NewUpload,
+    Store,
+    StoreError,
+)
 from ossdesk.core.walk import WalkProblem, normalize_prefix, walk
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
@@ -62,6 +70,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="Standard, IA, Archive, ColdArchive, ...")
     parser.add_argument("--meta", metavar="NAME=VALUE", action="append", default=[],
                         help="object metadata (x-oss-meta-NAME); repeatable")
+    parser.add_argument("--existing", choices=(OVERWRITE, SKIP), default=OVERWRITE,
+                        help="when the key already exists: overwrite it (default), or skip "
+                             "the file if the object has the same size and CRC-64 (checked "
+                             "before anything is sent; different content is overwritten)")
     add_limit_options(parser)
 
 
@@ -167,7 +179,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
                 key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
                 credentials=dest.source, region=dest.region, signature=dest.signature,
                 part_size=args.part_size,
-                metadata=metadata, storage_class=args.storage_class)
+                metadata=metadata, storage_class=args.storage_class, existing=args.existing)
 
     earlier = store.count(UNFINISHED)
     if earlier:

@@ -112,7 +112,8 @@ class Paused(Event):
 
 @dataclass(frozen=True)
 class Done(Event):
-    """Uploaded and verified: the object's CRC64 equals the file's."""
+    """Uploaded and verified: the object's CRC64 equals the file's. ``skipped``: nothing
+    was sent, because an object with the same size and CRC64 was already there."""
 
     kind: ClassVar[str] = "done"
     key: str
@@ -120,6 +121,7 @@ class Done(Event):
     crc64: int | None
     etag: str | None
     seconds: float
+    skipped: bool = False
 
 
 @dataclass(frozen=True)

@@ -747,6 +747,7 @@ class OssClient:
             max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0),
         )
         session = oss2.http.Session(adapter=adapter)
+        self._session = session
         self._where = endpoint.host + (f":{urlsplit(where).port}" if urlsplit(where).port else "")
         try:
             self._bucket = oss2.Bucket(
@@ -769,6 +770,16 @@ class OssClient:
             ) from None
 
     # -- plumbing
+
+    def close(self) -> None:
+        """Close the pooled connections (idempotent). A request after this opens new ones."""
+        self._session.session.close()
+
+    def __enter__(self) -> OssClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def set_credentials(self, credentials: Credentials) -> None:
         """Use these credentials from the next request on (e.g. a refreshed STS token)."""
@@ -921,6 +932,47 @@ class OssClient:
             last_modified=result.last_modified,
             metadata=metadata,
         )
+
+    def existing_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` exist as objects. One listing (ListObjectsV2) of the key range
+        the keys span under their common prefix, a page per 1,000 keys in that range, so
+        a batch of a dropped folder costs a request or two, not one HEAD per file."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        first, last = wanted[0], wanted[-1]
+        common = 0  # sorted: what the first and the last share, every key shares
+        while common < min(len(first), len(last)) and first[common] == last[common]:
+            common += 1
+        prefix = first[:common]
+        # Keys sort by code point (= UTF-8 byte order, as OSS sorts them): listing starts
+        # just before the first key and stops after the last.
+        after = first[:-1] if first != prefix else ""
+        found: set[str] = set()
+        want = set(wanted)
+        token = ""
+        while True:
+            page = self._call(
+                functools.partial(
+                    self._bucket.list_objects_v2,
+                    prefix=prefix,
+                    continuation_token=token,
+                    start_after="" if token else after,
+                    max_keys=_LIST_PAGE,
+                )
+            )
+            beyond = False
+            for obj in page.object_list:
+                key = str(obj.key)
+                if key > last:
+                    beyond = True
+                    break
+                if key in want:
+                    found.add(key)
+            next_token = str(page.next_continuation_token or "")
+            if beyond or not page.is_truncated or not next_token or next_token == token:
+                return found
+            token = next_token
 
     def list_folder(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
         """One level under ``prefix`` (ListObjectsV2, delimiter ``/``): sub-folder prefixes

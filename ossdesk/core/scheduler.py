@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar, cast
 
-from ossdesk.core.checksum import combine_parts
+from ossdesk.core.checksum import ChecksumStopped, combine_parts, crc64_file
 from ossdesk.core.events import (
     Cancelled,
     Done,
@@ -58,7 +58,15 @@ from ossdesk.core.events import (
 )
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
 from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_parts, use_single_put
-from ossdesk.core.store import ENVIRONMENT, NewUpload, State, Store, StoreError, UploadRow
+from ossdesk.core.store import (
+    ENVIRONMENT,
+    SKIP,
+    NewUpload,
+    State,
+    Store,
+    StoreError,
+    UploadRow,
+)
 from ossdesk.core.throttle import TokenBucket
 from ossdesk.core.upload import PartReader, RetryPolicy, SourceChanged, Stopped, UploadError
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
@@ -194,6 +202,7 @@ class _Job:
     client: OssClient | None = None
     started: float = field(default_factory=time.monotonic)
     rechecks: int = 0
+    restarts: int = 0
 
     @property
     def upload(self) -> int:
@@ -794,6 +803,9 @@ class Scheduler:
         upload_id = row.upload_id
         if upload_id is None and row.initiating_at is not None:
             self._abort_lost_initiates(job, client, row.initiating_at)
+        if upload_id is None and row.existing == SKIP and \
+                self._skip_if_identical(job, client, size, mtime_ns):
+            return
         confirmed: dict[int, tuple[int, str, int]] = {}
         resumed = False
         if upload_id is not None and changed:
@@ -910,6 +922,37 @@ class Scheduler:
             "verified and nothing was sent again"))
         return True
 
+    def _skip_if_identical(self, job: _Job, client: OssClient, size: int,
+                           mtime_ns: int) -> bool:
+        """Policy ``skip``: before any byte is sent, ask OSS for the key (HEAD). An object of
+        the same size whose CRC-64 equals the file's (read here, on a worker, stoppable)
+        makes the row done, reason ``skipped``; anything else is uploaded (overwritten)."""
+        row = job.row
+        info = self._call(job, lambda: client.head_object(row.key))
+        if info is None or info.size != size or info.crc64 is None:
+            return False
+        try:
+            local = crc64_file(row.source, should_stop=job.stop.is_set)
+        except ChecksumStopped:
+            raise _Stop from None
+        except EOFError:
+            return False  # it shrank while read: the upload notices the change
+        if local != info.crc64 or not self._source_unchanged(job, size, mtime_ns):
+            return False
+        if (size, mtime_ns) != (row.size, row.mtime_ns):
+            self.store.source_seen(job.upload, size, mtime_ns)
+        self.store.finish(job.upload, crc64=local, etag=info.etag, skipped=True)
+        with self._cond:
+            if job.stopping != "cancel":
+                job.stopping = "done"
+            job.phase = "done"
+        self._emit(Notice(upload=job.upload, message=(
+            f"skipped: already in OSS, identical ({row.key}: same size and CRC-64)")))
+        self._emit(Done(upload=job.upload, key=row.key, size=size, crc64=local,
+                        etag=info.etag, seconds=round(time.monotonic() - job.started, 3),
+                        skipped=True))
+        return True
+
     def _reader(self, job: _Job, offset: int, length: int, *, md5: bool = False) -> PartReader:
         meter = job.meter
         return PartReader(job.row.source, offset, length, stop=job.stop, bucket=self.bucket,
@@ -995,19 +1038,52 @@ class Scheduler:
             result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,
                                                                         part_list))
         except OssError as exc:
-            if exc.kind is ErrorKind.NO_SUCH_UPLOAD:
-                # A retried Complete whose first try went through: check the object itself.
-                info = self._call(job, lambda: client.head_object(row.key))
-                if info is not None and info.size == row.size and info.crc64 == expected:
-                    self._finish(job, expected, info.etag)
-                    return
-            raise
+            if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
+                raise
+            # The answer to a Complete that went through was lost (timeout, reset) and the
+            # retry found the upload id gone: the object itself decides. It is accepted only
+            # with the size and the CRC-64 of the recorded parts; otherwise the file starts
+            # over (its parts are gone with the upload id).
+            info = self._call(job, lambda: client.head_object(row.key))
+            if info is not None and info.size == row.size and info.crc64 == expected:
+                self._finish(job, expected, info.etag, note=(
+                    "the answer to completing the upload was lost, but the object on the "
+                    "server has the size and CRC-64 of the parts sent: verified, done"))
+                return
+            self._start_over(job, "the upload was no longer on the server when it was "
+                                  "completed")
+            return
         if result.crc64 is None or result.crc64 != expected:
             raise UploadError(
                 f"the CRC64 OSS reports for {row.key} ({result.crc64}) does not match the "
                 f"file's ({expected}); the object must not be trusted: upload it again",
                 code="CrcMismatch", kind="permanent")
         self._finish(job, expected, result.etag)
+
+    def _start_over(self, job: _Job, why: str) -> None:
+        """Forget the upload id and the parts (one transaction) and prepare the file again,
+        from its first byte, within the same task."""
+        row = job.row
+        job.restarts += 1
+        if job.restarts > 3:
+            raise UploadError(f"OSS keeps losing the upload of {row.key} ({why}); try again "
+                              "later", code="NoSuchUpload", retryable=True, kind="retryable")
+        self._emit(Notice(upload=job.upload, message=f"{row.source.name}: {why}, so it starts "
+                                                     "over"))
+        if job.client is not None and job.upload_id is not None:
+            self._abort_quietly(job.client, row.key, job.upload_id)  # in case it lingers
+        self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
+        fresh = self.store.get(job.upload)
+        if fresh is None:
+            raise _Stop
+        with self._cond:
+            job.row = fresh
+            job.upload_id = None
+            job.confirmed = {}
+            job.pending = deque()
+            job.plan = None
+            job.phase = "prepare"
+        self._prepare(job)
 
     def _parts_on_server(self, job: _Job) -> bool:
         """Before Complete: the parts as OSS lists them must be the ones recorded.

@@ -54,7 +54,10 @@ __all__ = [
     "APPLICATION_ID",
     "ENVIRONMENT",
     "MIGRATIONS",
+    "OVERWRITE",
     "SCHEMA_VERSION",
+    "SKIP",
+    "SKIPPED",
     "UNFINISHED",
     "NewUpload",
     "PartRecord",
@@ -67,6 +70,13 @@ __all__ = [
 
 #: ``PRAGMA application_id`` of an ossdesk store ("OSSd").
 APPLICATION_ID = 0x4F535364
+#: ``NewUpload.existing``: send the file even if the key already exists (the default) ...
+OVERWRITE = "overwrite"
+#: ... or skip it when the object there has the same size and CRC-64 (checked before any
+#: byte is sent); an object with different content is overwritten.
+SKIP = "skip"
+#: ``UploadRow.reason`` of a done row whose identical object was already in OSS.
+SKIPPED = "skipped"
 #: The credentials source meaning "OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET from the environment".
 ENVIRONMENT = "environment"
 
@@ -143,6 +153,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE uploads ADD COLUMN initiating_at REAL;
     """,
+    # 4: what to do when the key already exists in OSS: "overwrite" it, or "skip" the file
+    # when the object has the same size and CRC-64 (then the row is done, reason "skipped").
+    """
+    ALTER TABLE uploads ADD COLUMN existing TEXT NOT NULL DEFAULT 'overwrite'
+        CHECK (existing IN ('overwrite', 'skip'));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -185,6 +201,11 @@ class NewUpload:
     content_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     storage_class: str | None = None
+    existing: str = OVERWRITE
+
+    def __post_init__(self) -> None:
+        if self.existing not in (OVERWRITE, SKIP):
+            raise ValueError(f"existing must be {OVERWRITE!r} or {SKIP!r}, not {self.existing!r}")
 
 
 @dataclass(frozen=True)
@@ -219,10 +240,16 @@ class UploadRow:
     confirmed_bytes: int = 0
     confirmed_parts: int = 0
     initiating_at: float | None = None
+    existing: str = OVERWRITE
 
     @property
     def finished(self) -> bool:
         return self.state is State.DONE
+
+    @property
+    def skipped(self) -> bool:
+        """Done without sending: an identical object was already there."""
+        return self.state is State.DONE and self.reason == SKIPPED
 
 
 @dataclass(frozen=True)
@@ -240,7 +267,7 @@ _ROW_COLUMNS = (
     "u.position, u.content_type, u.metadata, u.storage_class, u.crc64, u.etag, u.created_at, "
     "u.updated_at, u.finished_at, "
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
-    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at"
+    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing"
 )
 
 
@@ -275,6 +302,7 @@ def _row(values: Sequence[Any]) -> UploadRow:
         confirmed_bytes=values[25],
         confirmed_parts=values[26],
         initiating_at=values[27],
+        existing=values[28],
     )
 
 
@@ -408,6 +436,31 @@ class Store:
             return Store._take_lock(path)
         return conn
 
+    @staticmethod
+    def owner_running(path: Path | None = None) -> bool:
+        """Whether a process holds the one-process lock of the store at ``path`` right now
+        (an upload or a window is running). Takes nothing: a moment's shared read of the
+        lock file, which an owner's exclusive lock refuses. ``running`` rows when this is
+        False belong to a process that died: they were interrupted."""
+        path = Path(path) if path is not None else config.paths().database
+        lock_path = path.with_name(path.name + ".lock")
+        if not lock_path.exists():
+            return False
+        try:
+            conn = sqlite3.connect(f"{lock_path.as_uri()}?mode=ro", uri=True, timeout=0,
+                                   isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return False
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            return "locked" in str(exc) or "busy" in str(exc)
+        except sqlite3.DatabaseError:
+            return False  # a damaged lock file holds no lock
+        finally:
+            conn.close()
+        return False
+
     @classmethod
     def _open_checked(cls, path: Path, *, allow_repair: bool) -> tuple[sqlite3.Connection,
                                                                         str | None]:
@@ -519,13 +572,13 @@ class Store:
                 cur = conn.execute(
                     "INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
                     "region, signature, key, part_size, state, position, content_type, metadata, "
-                    "storage_class, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                    "storage_class, created_at, updated_at, existing) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
                     (str(item.source), item.size, item.mtime_ns, item.credentials, item.endpoint,
                      item.bucket, item.region, item.signature, item.key, item.part_size,
                      position, item.content_type,
                      json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
-                     item.storage_class, now, now),
+                     item.storage_class, now, now, item.existing),
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
@@ -658,15 +711,19 @@ class Store:
             for r in rows
         }
 
-    def finish(self, upload: int, *, crc64: int | None, etag: str | None) -> None:
-        """The object is verified: state done; the parts are no longer needed."""
+    def finish(self, upload: int, *, crc64: int | None, etag: str | None,
+               skipped: bool = False) -> None:
+        """The object is verified: state done; the parts are no longer needed.
+
+        ``skipped``: nothing was sent, an identical object was there (reason ``skipped``).
+        """
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "UPDATE uploads SET state = 'done', reason = NULL, error = NULL, "
+                "UPDATE uploads SET state = 'done', reason = ?, error = NULL, "
                 "error_code = NULL, crc64 = ?, etag = ?, upload_id = NULL, finished_at = ?, "
                 "updated_at = ? WHERE id = ?",
-                (_to_i64(crc64), etag, now, now, upload),
+                (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now, upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
 

@@ -194,6 +194,61 @@ def test_a_second_process_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> No
         child.communicate()
 
 
+def test_existing_skip_flag(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    same = write_random(tmp_path / "d" / "same.bin", 600 * KiB, seed=1)
+    other = write_random(tmp_path / "d" / "other.bin", 1000, seed=2)
+    bucket = sandbox.bucket_client()
+    bucket.put_object("d/same.bin", same.read_bytes())
+    bucket.put_object("d/other.bin", bytes(1000))
+    env = cli_env(sandbox)
+    result = ossdesk("upload", str(tmp_path / "d"), *dest(sandbox), "--part-size", "256KiB",
+                     "--existing", "skip", env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"skipped +d/same\.bin .*already in OSS, identical", result.stdout)
+    assert "2 of 2 files uploaded and verified" in result.stdout
+    assert "1 of them skipped" in result.stdout
+    assert_uploaded(sandbox, "d/other.bin", other)
+    assert part_puts(sandbox) == []  # same.bin (3 parts' worth) was not sent
+    rows = {r["key"]: r for r in json_lines(ossdesk("status", "--json", env=env).stdout)}
+    assert (rows["d/same.bin"]["state"], rows["d/same.bin"]["skipped"]) == ("done", True)
+    assert (rows["d/other.bin"]["state"], rows["d/other.bin"]["skipped"]) == ("done", False)
+    assert "done (skipped)" in ossdesk("status", env=env).stdout
+    # The default (and --existing overwrite) sends the file again.
+    again = ossdesk("upload", str(same), *dest(sandbox), "--prefix", "d", "--part-size",
+                    "256KiB", "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    assert json_lines(again.stdout)[-1]["skipped"] == 0
+    assert len({u for u, _, status in part_puts(sandbox) if status == 200}) == 1
+    bad = ossdesk("upload", str(same), *dest(sandbox), "--existing", "ask", env=env)
+    assert bad.returncode == 2 and "--existing" in bad.stderr
+
+
+def test_status_after_a_kill_says_interrupted(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    path = write_random(tmp_path / "k.bin", 3 * MiB)
+    env = cli_env(sandbox)
+    child = spawn("upload", str(path), *dest(sandbox), "--part-size", "256KiB",
+                  "--limit-rate", "512KiB", env=env)
+    try:
+        _wait_for_parts(sandbox, 1)
+        # While it runs, "running" is true.
+        live = json_lines(ossdesk("status", "--json", env=env).stdout)
+        assert [(r["state"], r["interrupted"]) for r in live] == [("running", False)]
+        text = ossdesk("status", env=env).stdout
+        assert "running" in text and "interrupted" not in text
+    finally:
+        child.kill()  # SIGKILL (TerminateProcess on Windows): no chance to record anything
+        child.communicate(timeout=30)
+    assert child.returncode == (-signal.SIGKILL if sys.platform != "win32" else 1)
+    rows = json_lines(ossdesk("status", "--json", env=env).stdout)
+    assert [(r["state"], r["interrupted"]) for r in rows] == [("running", True)]
+    text = ossdesk("status", env=env).stdout
+    assert "interrupted" in text and "ossdesk resume" in text
+    assert ossdesk("resume", env=env).returncode == 0
+    assert_uploaded(sandbox, "k.bin", path)
+    rows = json_lines(ossdesk("status", "--json", env=env).stdout)
+    assert [(r["state"], r["interrupted"]) for r in rows] == [("done", False)]
+
+
 def _wait_for_parts(sb: SandboxInfo, n: int, timeout: float = 30,
                     child: subprocess.Popen[str] | None = None) -> None:
     """Until the server has confirmed ``n`` parts (reading its log), or the child ended."""

@@ -241,6 +241,29 @@ def test_listings_follow_every_page(sandbox: SandboxInfo, monkeypatch: pytest.Mo
     assert len(lists) >= 5
 
 
+def test_existing_keys_lists_only_the_range_of_the_keys(
+        sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(oss_module, "_LIST_PAGE", 3)
+    client = make_client(sandbox)
+    for key in ("a/0.txt", "a/b/1.txt", "a/b/2.txt", "a/b/3.txt", "a/b/9.txt", "a/c.txt",
+                "a/\u00e9.txt", "z.txt"):
+        client.put_object(key, b"x", size=1)
+    for i in range(30):  # far beyond the range asked about: never listed
+        client.put_object(f"a/\u00ff/{i:02}.txt", b"x", size=1)
+    before = len(read_access_log(sandbox.log_path))
+    asked = ["a/b/2.txt", "a/b/1.txt", "a/b/4.txt", "a/c.txt", "a/\u00e9.txt", "a/b/1.txt"]
+    assert client.existing_keys(asked) == {"a/b/1.txt", "a/b/2.txt", "a/c.txt", "a/\u00e9.txt"}
+    lists = read_access_log(sandbox.log_path)[before:]
+    assert all("list-type=2" in r["query"] for r in lists)
+    assert len(lists) <= 3  # 6 keys in the range, 3 per page: the a/\u00ff/ ones are not read
+    assert client.existing_keys(["z.txt"]) == {"z.txt"}
+    assert client.existing_keys(["z"]) == set()
+    assert client.existing_keys([]) == set()
+    client.close()
+    client.close()  # idempotent
+    assert client.existing_keys(["z.txt"]) == {"z.txt"}  # a closed pool opens again
+
+
 # --- streamed bodies ------------------------------------------------------------------------------
 
 

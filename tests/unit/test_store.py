@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from ossdesk import config
 from ossdesk.core.store import (
     APPLICATION_ID,
     MIGRATIONS,
+    OVERWRITE,
     SCHEMA_VERSION,
+    SKIP,
+    SKIPPED,
     NewUpload,
     State,
     Store,
@@ -117,9 +121,9 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 3
-        assert [(r.key, r.state, r.initiating_at) for r in store.rows()] == [
-            ("k", State.PAUSED, None)]
+        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
+            ("k", State.PAUSED, None, OVERWRITE)]
         indexes = store._query("SELECT name FROM sqlite_master WHERE type = 'index'")
         assert ("uploads_position",) in indexes
 
@@ -165,6 +169,34 @@ def test_second_owner_is_refused_but_a_reader_may_look(tmp_path: Path) -> None:
             assert [r.key for r in reader.rows()] == ["k/a.bin"]
     with Store.open() as again:  # the lock went with the first owner
         assert len(again.rows()) == 1
+
+
+def test_existing_policy_and_skipped_rows_are_kept(tmp_path: Path) -> None:
+    with Store.open() as store:
+        default, skip = store.add([_item(tmp_path), dataclasses.replace(_item(tmp_path),
+                                                                        existing=SKIP)])
+        store.finish(skip, crc64=(1 << 64) - 1, etag="E", skipped=True)
+    with Store.open() as store:
+        first, second = store.rows_for([default, skip])
+        assert (first.existing, first.skipped) == (OVERWRITE, False)
+        assert (second.existing, second.state, second.reason, second.skipped) == (
+            SKIP, State.DONE, SKIPPED, True)
+        assert second.crc64 == (1 << 64) - 1
+        with pytest.raises(sqlite3.IntegrityError):
+            store._conn.execute("UPDATE uploads SET existing = 'ask' WHERE id = ?", (skip,))
+    with pytest.raises(ValueError, match="existing"):
+        dataclasses.replace(_item(tmp_path), existing="ask")
+
+
+def test_owner_running_sees_the_lock_without_taking_it(tmp_path: Path) -> None:
+    assert not Store.owner_running()  # no list yet
+    with Store.open():
+        assert Store.owner_running()
+        with Store.open(owner=False):
+            assert Store.owner_running()
+    assert not Store.owner_running()
+    with Store.open():  # the probe took nothing
+        assert Store.owner_running()
 
 
 def test_reader_does_not_repair(tmp_path: Path) -> None:

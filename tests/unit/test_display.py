@@ -1,0 +1,89 @@
+"""The command line's output: the live view only where the terminal understands it."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from ossdesk.commands import Display, ansi_supported
+from ossdesk.core.events import Done, Progress, Queued, Started
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is (or is not) a terminal; it has no console handle."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("no file descriptor")
+
+
+@pytest.mark.parametrize(("tty", "env", "platform", "expected"), [
+    (False, {"TERM": "xterm-256color"}, "linux", False),  # a pipe or a file
+    (True, {"TERM": "dumb"}, "linux", False),  # e.g. an editor's shell buffer
+    (True, {"TERM": "xterm-256color"}, "linux", True),
+    (True, {}, "darwin", True),
+    (True, {"TERM": "dumb", "WT_SESSION": "1"}, "win32", False),
+    (True, {"WT_SESSION": "0b1c"}, "win32", True),  # Windows Terminal
+    (True, {"ConEmuANSI": "ON"}, "win32", True),
+    (True, {"TERM": "xterm"}, "win32", True),  # mintty (Git Bash)
+    (True, {"TERM_PROGRAM": "vscode"}, "win32", True),
+    (True, {}, "win32", False),  # an old console whose VT mode cannot be switched on
+])
+def test_ansi_supported(tty: bool, env: dict[str, str], platform: str, expected: bool) -> None:
+    assert ansi_supported(Terminal(tty), environ=env, platform=platform) is expected
+
+
+def _events() -> list[object]:
+    return [
+        Queued(upload=1, source="/d/a.bin", key="a.bin", size=1000, bucket="b"),
+        Started(upload=1, key="a.bin", size=1000, confirmed_bytes=0, resumed=False,
+                multipart=False),
+        Progress(upload=1, confirmed_bytes=500, sent_bytes=100, total=1000, speed=10.0,
+                 eta=50.0),
+        Done(upload=1, key="a.bin", size=1000, crc64=7, etag="E", seconds=1.0),
+        Done(upload=2, key="b.bin", size=10, crc64=8, etag="F", seconds=0.0, skipped=True),
+    ]
+
+
+def test_a_dumb_terminal_gets_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    out = Terminal(tty=True)
+    display = Display(stream=out, err_stream=io.StringIO())
+    assert display.live is False
+    display.start()
+    for event in _events()[:4]:
+        display(event)  # type: ignore[arg-type]
+    display.stop()
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert text.startswith("done     a.bin")
+
+
+def test_a_real_terminal_gets_the_live_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = Terminal(tty=True)
+    display = Display(stream=out, err_stream=io.StringIO(), refresh=0.01)
+    if not display.live:
+        pytest.skip("only where the platform's terminal check passes (not Windows)")
+    for event in _events()[:3]:
+        display(event)  # type: ignore[arg-type]
+    display._print("note")  # prints, then draws the bars
+    display._print("again")  # moves the cursor up over the bars first
+    assert "[##########" in out.getvalue() and "\x1b[2F\x1b[J" in out.getvalue()
+
+
+def test_a_skipped_file_says_so() -> None:
+    out = Terminal(tty=False)
+    display = Display(stream=out, err_stream=io.StringIO())
+    display(Queued(upload=2, source="/d/b.bin", key="b.bin", size=10, bucket="b"))
+    display(_events()[4])  # type: ignore[arg-type]
+    assert out.getvalue().startswith("skipped  b.bin")
+    assert "already in OSS, identical" in out.getvalue()
+    assert (display.done, display.skipped) == (1, 1)
