@@ -14,10 +14,10 @@ documented as blocking, which the window calls from a worker.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any, Protocol
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
@@ -77,8 +77,14 @@ class EngineAdapter(Protocol):
         :class:`RowsRemoved`) to
         ``listener`` from any thread; restore the unfinished queue from the store."""
 
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination) -> None:
-        """Queue files; each becomes a row when its ``Queued`` event arrives."""
+    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
+                existing: str = "overwrite") -> None:
+        """Queue files; each becomes a row when its ``Queued`` event arrives. ``existing``:
+        ``"overwrite"`` an object already at the key, or ``"skip"`` the file when that
+        object has the same size and CRC-64 (the engine checks before sending)."""
+
+    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
+        """BLOCKING (network): the keys among ``files`` that already exist as objects."""
 
     def pause(self, ids: Sequence[RowKey]) -> None: ...
 
@@ -106,11 +112,18 @@ class EngineAdapter(Protocol):
         """Stop workers; with ``pause`` every moving upload keeps its place for next time."""
 
 
+def _file_name(source: str) -> str:
+    """The last part of a path, by string splitting: this runs for every queued row on
+    the GUI thread, where path objects cost too much."""
+    cut = max(source.rfind(os.sep), source.rfind(os.altsep) if os.altsep else -1)
+    return source[cut + 1 :]
+
+
 def row_from_queued(event: ev.Queued) -> TransferRow:
     assert event.upload is not None
     return TransferRow(
         id=event.upload,
-        name=PurePath(event.source).name or event.key.rsplit("/", 1)[-1],
+        name=_file_name(event.source) or event.key.rsplit("/", 1)[-1],
         source_path=event.source,
         size=event.size,
         destination=f"oss://{event.bucket}/{event.key}",
@@ -248,7 +261,7 @@ class EventBridge(QObject):
         elif isinstance(event, ev.Done) and event.upload is not None:
             model.update(
                 event.upload,
-                state=TransferState.DONE,
+                state=TransferState.SKIPPED if event.skipped else TransferState.DONE,
                 confirmed_bytes=event.size,
                 sent_bytes=event.size,
                 size=event.size,

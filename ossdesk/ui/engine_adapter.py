@@ -19,7 +19,7 @@ from urllib.parse import quote
 from ossdesk.core import events as ev
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler, default_credentials
-from ossdesk.core.store import NewUpload, State, Store, StoreError, UploadRow
+from ossdesk.core.store import OVERWRITE, NewUpload, State, Store, StoreError, UploadRow
 from ossdesk.ui.bridge import Destination, EngineUnavailable, RowsRemoved, RowsRestored
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import RowKey, TransferRow, TransferState
@@ -48,6 +48,8 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         State.FAILED: TransferState.FAILED,
         State.DONE: TransferState.DONE,
     }[row.state]
+    if row.skipped:
+        state = TransferState.SKIPPED
     if not auto_resume and state is TransferState.QUEUED:
         state = TransferState.PAUSED
     error = row.error or "" if state is TransferState.FAILED else ""
@@ -58,8 +60,8 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         size=row.size,
         destination=f"oss://{row.bucket}/{row.key}",
         state=state,
-        confirmed_bytes=row.confirmed_bytes if state is not TransferState.DONE else row.size,
-        sent_bytes=row.confirmed_bytes if state is not TransferState.DONE else row.size,
+        confirmed_bytes=row.size if state.finished else row.confirmed_bytes,
+        sent_bytes=row.size if state.finished else row.confirmed_bytes,
         error=error,
         error_detail=(f"{error}\n\n{row.error_code}" if error and row.error_code else error),
         bucket=row.bucket,
@@ -80,6 +82,9 @@ def object_url(endpoint: str, bucket: str, key: str) -> str:
 
 class SchedulerAdapter:
     """Drives a :class:`Scheduler` for the window (see the module docstring)."""
+
+    #: Files in the first ``Scheduler.add`` of an enqueue (the rest go in a second one).
+    FIRST_CHUNK = 64
 
     def __init__(
         self,
@@ -175,30 +180,51 @@ class SchedulerAdapter:
         if s.auto_resume:
             scheduler.restore()
 
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination) -> None:
-        items = [
-            NewUpload(
-                source=Path(f.path),
-                size=f.size,
-                mtime_ns=f.mtime_ns,
-                key=f.key,
-                endpoint=destination.endpoint,
-                bucket=destination.bucket,
-                credentials=destination.profile,
-                region=destination.region,
-                signature=destination.signature,
-                part_size=self.settings.part_size_bytes,
-            )
-            for f in files
-        ]
+    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
+        """BLOCKING: which keys of ``files`` exist in the bucket (a ranged listing; called
+        by the window from a background thread)."""
+        endpoint = Endpoint(
+            url=destination.endpoint,
+            bucket=destination.bucket,
+            region=destination.region,
+            signature="v1" if destination.signature == "v1" else "v4",
+        )
+        with OssClient(endpoint, self._credentials(destination.profile)) as client:
+            return sorted(client.existing_keys(f.key for f in files))
+
+    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
+                existing: str = OVERWRITE) -> None:
+        # The upload records are built on the engine's thread, not the GUI thread; the
+        # first few reach the scheduler on their own, so the first rows of a big drop
+        # show up while the rest of the batch is still being stored.
+        batch = list(files)
+        part_size = self.settings.part_size_bytes
 
         def add() -> None:
-            if self.scheduler is None:
-                return
-            ids = self.scheduler.add(items)
-            store = self._store
-            if store is not None:
-                self._remember([r for r in (store.get(i) for i in ids) if r is not None])
+            start, chunk = 0, self.FIRST_CHUNK
+            while start < len(batch) and self.scheduler is not None:
+                items = [
+                    NewUpload(
+                        source=Path(f.path),
+                        size=f.size,
+                        mtime_ns=f.mtime_ns,
+                        key=f.key,
+                        endpoint=destination.endpoint,
+                        bucket=destination.bucket,
+                        credentials=destination.profile,
+                        region=destination.region,
+                        signature=destination.signature,
+                        part_size=part_size,
+                        existing=existing,
+                    )
+                    for f in batch[start : start + chunk]
+                ]
+                start += chunk
+                chunk = len(batch)  # then the rest at once: each add has a fixed cost
+                ids = self.scheduler.add(items)
+                store = self._store
+                if store is not None:
+                    self._remember([r for r in (store.get(i) for i in ids) if r is not None])
 
         self._submit(add)
 
@@ -309,8 +335,8 @@ class SchedulerAdapter:
             signature="v1" if where.signature == "v1" else "v4",
         )
         credentials: Credentials = self._credentials(where.credentials)
-        client = OssClient(endpoint, credentials)
-        return client.presign_get(where.key, expires_seconds)
+        with OssClient(endpoint, credentials) as client:
+            return client.presign_get(where.key, expires_seconds)
 
     def shutdown(self, *, pause: bool) -> None:
         def close() -> None:

@@ -9,8 +9,10 @@ file or network I/O.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
@@ -223,8 +225,33 @@ class FirstRunPanel(QFrame):
         )
 
 
+# What to do with files of a drop whose key already exists in the bucket.
+EXISTING_SKIP = "skip"  # skip those whose object is identical (size + CRC-64); send the rest
+EXISTING_OVERWRITE = "overwrite"
+EXISTING_CANCEL = "cancel"  # the rest of the drop is not added
+
+
+@dataclass
+class _Drop:
+    """One drop (or Add files / Add folder) while its files are walked and checked.
+
+    Until the user has been asked, each batch is checked against the bucket (off the GUI
+    thread) before it is queued; the first batch with keys that exist asks once, and the
+    answer applies to the rest of the drop. Batches wait in ``pending``, in order.
+    """
+
+    destination: Destination
+    policy: str | None = None
+    pending: list[list[SourceFile]] = field(default_factory=list)
+    checking: bool = False
+    walking: bool = True
+    job: WalkJob | None = None
+
+
 class MainWindow(QMainWindow):
     """The ossdesk window."""
+
+    existingChecked = Signal()  # a drop's batch was checked and handled (tests wait on it)
 
     sandboxRequested = Signal()
     settingsChanged = Signal(object)  # Settings
@@ -250,7 +277,9 @@ class MainWindow(QMainWindow):
         self.extra_profiles: list[Any] = list(extra_profiles)
         self.profiles_loaded = False
         self.walk_jobs: list[WalkJob] = []
-        self._job_destinations: dict[int, Destination] = {}
+        self._drops: dict[int, _Drop] = {}  # by drop number
+        self._drop_of_job: dict[int, int] = {}  # id(WalkJob) -> drop number, while it walks
+        self._drop_numbers = itertools.count(1)
         self.problems: list[Problem] = []
         self._quitting = False
         self.tray: QSystemTrayIcon | None = None
@@ -755,7 +784,9 @@ class MainWindow(QMainWindow):
             if not r.state.finished and r.bucket == destination.bucket
         )
         job = WalkJob(paths, skip_paths=in_queue, parent=self)
-        self._job_destinations[id(job)] = destination
+        number = next(self._drop_numbers)
+        self._drops[number] = _Drop(destination, job=job)
+        self._drop_of_job[id(job)] = number
         job.batchReady.connect(self._on_walk_batch)
         job.problemsFound.connect(self._on_walk_problems)
         job.finished.connect(self._on_walk_finished)
@@ -767,17 +798,120 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_walk_batch(self, files: object) -> None:
-        job = self.sender()
-        destination = self._job_destinations.get(id(job))
-        if destination is None or not isinstance(files, list):
+        number = self._drop_of_job.get(id(self.sender()), 0)
+        drop = self._drops.get(number)
+        if drop is None or not isinstance(files, list):
             return
+        destination = drop.destination
         keyed = [
             SourceFile(f.path, destination.key_for(f.key), f.size, f.mtime_ns)
             for f in files
             if isinstance(f, SourceFile)
         ]
-        if self.engine is not None and keyed:
-            self.engine.enqueue(keyed, destination)
+        if self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
+            return
+        if drop.policy is not None and not drop.pending and not drop.checking:
+            self.engine.enqueue(keyed, destination, existing=drop.policy)
+            return
+        drop.pending.append(keyed)
+        self._check_next(number)
+
+    def _check_next(self, drop_key: int) -> None:
+        """Check the drop's next waiting batch against the bucket, off the GUI thread."""
+        drop = self._drops.get(drop_key)
+        engine = self.engine
+        if drop is None or drop.checking or engine is None:
+            return
+        if not drop.pending:
+            self._forget_drop_if_done(drop_key)
+            return
+        if drop.policy is not None:  # decided meanwhile: the rest goes as decided
+            batches, drop.pending = drop.pending, []
+            if drop.policy != EXISTING_CANCEL:
+                for batch in batches:
+                    engine.enqueue(batch, drop.destination, existing=drop.policy)
+            self._forget_drop_if_done(drop_key)
+            return
+        drop.checking = True
+        batch, destination = drop.pending[0], drop.destination
+
+        def check() -> tuple[int, list[str] | None, str]:
+            try:
+                return drop_key, engine.find_existing(batch, destination), ""
+            except Exception as exc:  # noqa: BLE001 - the files are queued anyway, said so
+                return drop_key, None, str(exc)
+
+        call = BackgroundCall(check, self)
+        call.succeeded.connect(self._on_existing_checked)
+        call.start()
+
+    @Slot(object)
+    def _on_existing_checked(self, result: object) -> None:
+        if not isinstance(result, tuple):
+            return
+        drop_key: int = result[0]
+        existing: list[str] | None = result[1]
+        problem: str = result[2]
+        drop = self._drops.get(drop_key)
+        if drop is None or self.engine is None:
+            return
+        batch = drop.pending.pop(0) if drop.pending else []
+        policy = drop.policy
+        if policy is None and existing:
+            # Still "checking" while the question is open: batches that arrive meanwhile
+            # wait for the answer instead of asking again.
+            policy = drop.policy = self.ask_existing(len(existing), existing)
+            if policy == EXISTING_CANCEL:
+                drop.pending.clear()
+                if drop.job is not None:
+                    drop.job.cancel()
+        elif policy is None and existing is None:
+            self.statusBar().showMessage(
+                self.tr("Could not check which files already exist (%1); they are uploaded "
+                        "and replace what is there.").replace("%1", problem), 10_000)
+        drop.checking = False
+        if batch and policy != EXISTING_CANCEL:
+            self.engine.enqueue(batch, drop.destination, existing=policy or EXISTING_OVERWRITE)
+        self.existingChecked.emit()
+        self._check_next(drop_key)
+
+    def _forget_drop_if_done(self, drop_key: int) -> None:
+        drop = self._drops.get(drop_key)
+        if drop is not None and not drop.walking and not drop.pending and not drop.checking:
+            del self._drops[drop_key]
+
+    def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:
+        """The question asked once per drop when some of its files already exist."""
+        box = QMessageBox(self)
+        box.setObjectName("existingBox")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(self.tr("Files already in the bucket"))
+        box.setText(self.tr("%n file(s) of what you added already exist in the bucket.", "",
+                            count))
+        box.setInformativeText(self.tr(
+            "Skip identical: a file whose object has the same size and CRC-64 is not sent "
+            "again; a file that differs replaces its object. Overwrite all: every file is "
+            "sent. Your choice applies to the rest of this drop."))
+        box.setDetailedText("\n".join(keys[:1000]))
+        skip = box.addButton(self.tr("Skip identical"), QMessageBox.ButtonRole.AcceptRole)
+        skip.setObjectName("skipIdentical")
+        overwrite = box.addButton(self.tr("Overwrite all"), QMessageBox.ButtonRole.DestructiveRole)
+        overwrite.setObjectName("overwriteAll")
+        cancel = box.addButton(self.tr("Cancel the drop"), QMessageBox.ButtonRole.RejectRole)
+        cancel.setObjectName("cancelDrop")
+        box.setDefaultButton(skip)
+        box.setEscapeButton(cancel)
+        return box
+
+    def ask_existing(self, count: int, keys: Sequence[str]) -> str:
+        """Ask what to do with existing keys: skip identical, overwrite all, cancel the drop."""
+        box = self.existing_box(count, keys)
+        box.exec()
+        clicked = box.clickedButton()
+        name = clicked.objectName() if clicked is not None else "cancelDrop"
+        box.deleteLater()
+        return {"skipIdentical": EXISTING_SKIP, "overwriteAll": EXISTING_OVERWRITE}.get(
+            name, EXISTING_CANCEL)
 
     @Slot(object)
     def _on_walk_problems(self, problems: object) -> None:
@@ -789,7 +923,12 @@ class MainWindow(QMainWindow):
     def _on_walk_finished(self, summary: object) -> None:
         job = self.sender()
         if isinstance(job, WalkJob):
-            self._job_destinations.pop(id(job), None)
+            number = self._drop_of_job.pop(id(job), 0)
+            drop = self._drops.get(number)
+            if drop is not None:
+                drop.walking = False
+                drop.job = None
+                self._forget_drop_if_done(number)
             if job in self.walk_jobs:
                 self.walk_jobs.remove(job)
             job.deleteLater()

@@ -7,7 +7,7 @@ palette) for done, failed and paused, so the bar reads the same in both themes.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -53,8 +53,42 @@ def text_on(fill: QColor) -> QColor:
     return QColor("#000000") if lum > 0.4 else QColor("#ffffff")
 
 
+class _Colours:
+    """The pens and fills of one palette, worked out once (not on every paint)."""
+
+    __slots__ = ("border", "fills", "pending", "text", "text_on_fill", "track")
+
+    def __init__(self, palette: QPalette) -> None:
+        self.track = QColor(palette.color(QPalette.ColorRole.Base))
+        self.border = QColor(palette.color(QPalette.ColorRole.Mid))
+        self.text = QColor(palette.color(QPalette.ColorRole.Text))
+        self.fills: dict[TransferState, QColor] = {}
+        self.pending: dict[TransferState, QColor] = {}
+        self.text_on_fill: dict[TransferState, QColor] = {}
+        for state in TransferState:
+            fill = bar_colour(state, palette)
+            pending = QColor(fill)
+            pending.setAlphaF(0.35)
+            self.fills[state] = fill
+            self.pending[state] = pending
+            self.text_on_fill[state] = text_on(fill)
+
+
 class ProgressDelegate(QStyledItemDelegate):
     BAR_MARGIN = 3
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._colours: dict[int, _Colours] = {}
+
+    def _colours_for(self, palette: QPalette) -> _Colours:
+        key = palette.cacheKey()
+        colours = self._colours.get(key)
+        if colours is None:
+            if len(self._colours) > 8:
+                self._colours.clear()
+            colours = self._colours[key] = _Colours(palette)
+        return colours
 
     def paint(
         self,
@@ -91,9 +125,10 @@ class ProgressDelegate(QStyledItemDelegate):
             fraction_confirmed = 1.0 if row.state is TransferState.DONE else 0.0
         fraction_sent = sent / size if size else fraction_confirmed
 
-        fill = bar_colour(row.state, palette)
-        track = QColor(palette.color(QPalette.ColorRole.Base))
-        border = QColor(palette.color(QPalette.ColorRole.Mid))
+        colours = self._colours_for(palette)
+        fill = colours.fills[row.state]
+        track = colours.track
+        border = colours.border
         radius = min(4.0, bar.height() / 2)
 
         painter.save()
@@ -104,9 +139,7 @@ class ProgressDelegate(QStyledItemDelegate):
         painter.setClipPath(outline)
 
         sent_rect = QRectF(bar.left(), bar.top(), bar.width() * fraction_sent, bar.height())
-        pending = QColor(fill)
-        pending.setAlphaF(0.35)
-        painter.fillRect(sent_rect, pending)
+        painter.fillRect(sent_rect, colours.pending[row.state])
         done_rect = QRectF(bar.left(), bar.top(), bar.width() * fraction_confirmed, bar.height())
         painter.fillRect(done_rect, fill)
         painter.setClipping(False)
@@ -122,12 +155,12 @@ class ProgressDelegate(QStyledItemDelegate):
         text_rect = bar.toRect()
         # Text over the filled part in a contrasting colour, the rest in the normal colour.
         painter.setClipRect(done_rect)
-        painter.setPen(text_on(fill))
+        painter.setPen(colours.text_on_fill[row.state])
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, text)
         painter.setClipRect(
             QRectF(done_rect.right(), bar.top(), bar.right() - done_rect.right(), bar.height())
         )
-        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.setPen(colours.text)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, text)
         painter.restore()
 

@@ -186,6 +186,39 @@ _ROW_FLAGS = (
 #: Drag payload of rows moved inside the queue: a JSON list of row ids.
 ROW_IDS_MIME = "application/x-ossdesk-row-ids"
 
+# The roles data() answers; any other role (font, colours, check state, size hint...)
+# is None without further work.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_SERVED_ROLES = frozenset(
+    {
+        _DISPLAY,
+        _ALIGNMENT,
+        int(Qt.ItemDataRole.ToolTipRole),
+        int(Qt.ItemDataRole.DecorationRole),
+        *(int(r) for r in Role),
+    }
+)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_RIGHT_COLUMNS = frozenset({Column.SIZE, Column.SPEED, Column.ETA})
+
+_size_texts: dict[int, str] = {}
+
+
+def _cached_size(num_bytes: int) -> str:
+    """``format_size`` for the Size column, remembered: each visible row's size is asked
+    for on every repaint. Sizes under 1 KB are not kept (their unit is translated)."""
+    if num_bytes < 1024:
+        return format_size(num_bytes)
+    text = _size_texts.get(num_bytes)
+    if text is None:
+        if len(_size_texts) > 50_000:
+            _size_texts.clear()
+        text = _size_texts[num_bytes] = format_size(num_bytes)
+    return text
+
+
 # Fields whose change touches only the live columns (progress, speed, time left).
 _LIVE_FIELDS = frozenset({"confirmed_bytes", "sent_bytes", "speed", "eta"})
 
@@ -335,23 +368,24 @@ class TransferModel(QAbstractTableModel):
         self.rowsDragged.emit([r.id for r in moving], [r.id for r in new_rows[cut:]])
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.parent().isValid():
+        # Called several times per visible cell on every paint (the view asks for font,
+        # colours, check state...): roles the model does not serve return at once, and
+        # nothing here parses paths or touches the file system.
+        if role not in _SERVED_ROLES or not index.isValid():
             return None
         row_no, col_no = index.row(), index.column()
         if not (0 <= row_no < len(self._rows) and 0 <= col_no < len(_COLUMNS)):
             return None
         row = self._rows[row_no]
         column = _COLUMNS[col_no]
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return self._display(row, column)
+        if role == _ALIGNMENT:
+            return _RIGHT if column in _RIGHT_COLUMNS else _LEFT
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, column)
         if role == Qt.ItemDataRole.DecorationRole and column is Column.STATE:
             return self.state_icons.get(row.state)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column in (Column.SIZE, Column.SPEED, Column.ETA):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Role.ROW:
             return row
         if role == Role.ID:
@@ -373,7 +407,7 @@ class TransferModel(QAbstractTableModel):
         if column is Column.NAME:
             return row.name
         if column is Column.SIZE:
-            return format_size(row.size)
+            return _cached_size(row.size)
         if column is Column.PROGRESS:
             return f"{percent(row.confirmed_bytes, row.size)} %"
         if column is Column.SPEED:

@@ -4,6 +4,13 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
+        <source>%n file(s) of what you added already exist in the bucket.</source>
+        <translation>
+            <numerusform>%n file of what you added already exists in the bucket.</numerusform>
+            <numerusform>%n files of what you added already exist in the bucket.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
         <source>Added %n file(s)</source>
         <translation>
             <numerusform>Added %n file</numerusform>

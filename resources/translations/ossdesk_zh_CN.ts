@@ -509,6 +509,36 @@ Retryable: %4</source>
         <source>Looking for files…</source>
         <translation>正在查找文件…</translation>
     </message>
+    <message>
+        <source>Could not check which files already exist (%1); they are uploaded and replace what is there.</source>
+        <translation>无法检查哪些文件已存在（%1）；这些文件将照常上传并替换已有的对象。</translation>
+    </message>
+    <message>
+        <source>Files already in the bucket</source>
+        <translation>文件已在存储空间中</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) of what you added already exist in the bucket.</source>
+        <translation>
+            <numerusform>您添加的文件中有 %n 个已存在于存储空间中。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Skip identical: a file whose object has the same size and CRC-64 is not sent again; a file that differs replaces its object. Overwrite all: every file is sent. Your choice applies to the rest of this drop.</source>
+        <translation>跳过相同文件：对象大小和 CRC-64 都相同的文件不再上传；内容不同的文件会替换其对象。全部覆盖：所有文件都上传。您的选择适用于本次拖放的其余文件。</translation>
+    </message>
+    <message>
+        <source>Skip identical</source>
+        <translation>跳过相同文件</translation>
+    </message>
+    <message>
+        <source>Overwrite all</source>
+        <translation>全部覆盖</translation>
+    </message>
+    <message>
+        <source>Cancel the drop</source>
+        <translation>取消本次添加</translation>
+    </message>
     <message numerus="yes">
         <source>Added %n file(s)</source>
         <translation>

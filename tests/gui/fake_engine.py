@@ -22,6 +22,9 @@ class FakeEngine:
         self.destinations: dict[int, Destination] = {}
         self._ids = itertools.count(1)
         self.closed = False
+        self.remote_keys: set[str] = set()  # keys find_existing reports as present
+        self.checked: list[list[str]] = []
+        self.policies: list[str] = []
 
     def _post(self, events: list[Any]) -> None:
         assert self.listener is not None
@@ -34,8 +37,14 @@ class FakeEngine:
         self.listener = listener
         self.calls.append(("start", None))
 
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination) -> None:
+    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
+        self.checked.append([f.key for f in files])
+        return sorted(f.key for f in files if f.key in self.remote_keys)
+
+    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
+                existing: str = "overwrite") -> None:
         self.calls.append(("enqueue", [f.key for f in files]))
+        self.policies.append(existing)
         events = []
         for f in files:
             upload = next(self._ids)

@@ -33,7 +33,7 @@ from ossdesk.ui.walker import Problem, ProblemKind
 # Words that stay as they are in a Chinese UI: product and OSS terms, units, examples.
 _KEEP = re.compile(
     r"https?://\S+|oss://\S+|\bossdesk\b|\bOSS\b|\bBucket\b|\bAccessKey\b|\bSecret\b|\bID\b|"
-    r"\bSTS\b|\bEndpoint\b|\bV[14]\b|\b[KMGTP]?B\b|\bLTAI\w*|\bcn-hangzhou\b|\bmy-photos\b|"
+    r"\bSTS\b|\bCRC-64\b|\bEndpoint\b|\bV[14]\b|\b[KMGTP]?B\b|\bLTAI\w*|\bcn-hangzhou\b|\bmy-photos\b|"
     r"\bphotos/2024\b|\bEnglish\b|[\w.-]+\.(?:bin|txt|mp4|tar)\b"
 )
 _ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -145,7 +145,11 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
     box = window.error_details_box(window.model.row_at(states.index(TransferState.FAILED)))
     bad += untranslated(visible_texts(box))
+    existing = window.existing_box(2, ["a.txt", "b.txt"])
+    bad += untranslated(visible_texts(existing))
+    bad += untranslated(iter([("existing.informative", existing.informativeText())]))
     assert bad == []
+    assert existing.text() == "您添加的文件中有 2 个已存在于存储空间中。"
     assert window.model.index(0, Column.STATE).data() == "等待中"
     assert "个文件" in window.totals_label.text()
     assert window.act_pause_all.text() == "全部暂停"
