@@ -979,18 +979,8 @@ class Scheduler:
                         f"the CRC64 OSS reports for part {number} of {key} ({result.crc64}) "
                         f"does not match the data sent ({reader.crc})", code="CrcMismatch",
                         retryable=True, kind="retryable")
-            except Exception as exc:
-                meter.drop(reader.sent)
-                if job.stop.is_set():
-                    raise _Stop from exc
-                if isinstance(reader.failure, SourceChanged):
-                    raise self._changed_error(job) from exc
-                error = _error_of(exc)
-                if not error.retryable or attempt + 1 >= self.retry.tries:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                self._backoff(job, attempt, error.message)
+            except Exception as exc:  # noqa: BLE001 - re-raised there unless it is retried
+                self._after_failed_send(job, meter, reader, exc, attempt)
                 attempt += 1
                 continue
             break
@@ -1004,6 +994,22 @@ class Scheduler:
         with self._cond:
             job.confirmed[number] = (length, result.etag, reader.crc)
         meter.confirm(reader.sent, length)
+
+    def _after_failed_send(self, job: _Job, meter: ProgressMeter, reader: PartReader,
+                           exc: Exception, attempt: int) -> None:
+        """After a part or a PUT failed: raise what ends this file's attempt (a stop, a
+        changed source, a permanent error, the last try), else wait before the next try."""
+        meter.drop(reader.sent)
+        if job.stop.is_set():
+            raise _Stop from exc
+        if isinstance(reader.failure, SourceChanged):
+            raise self._changed_error(job) from exc
+        error = _error_of(exc)
+        if not error.retryable or attempt + 1 >= self.retry.tries:
+            if error is exc:
+                raise exc
+            raise error from exc
+        self._backoff(job, attempt, error.message)
 
     def _changed_error(self, job: _Job) -> UploadError:
         return UploadError(
@@ -1140,18 +1146,8 @@ class Scheduler:
                                                headers=headers)
                 finally:
                     reader.close()
-            except Exception as exc:
-                meter.drop(reader.sent)
-                if job.stop.is_set():
-                    raise _Stop from exc
-                if isinstance(reader.failure, SourceChanged):
-                    raise self._changed_error(job) from exc
-                error = _error_of(exc)
-                if not error.retryable or attempt + 1 >= self.retry.tries:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                self._backoff(job, attempt, error.message)
+            except Exception as exc:  # noqa: BLE001 - re-raised there unless it is retried
+                self._after_failed_send(job, meter, reader, exc, attempt)
                 attempt += 1
                 continue
             if not self._source_unchanged(job, size, mtime_ns):
