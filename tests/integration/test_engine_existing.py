@@ -12,11 +12,11 @@ from ossdesk.core.plan import KiB
 from ossdesk.core.store import OVERWRITE, SKIP, SKIPPED, State, Store
 from tests.integration.test_engine_upload import (
     assert_uploaded,
-    new_upload,
     part_puts,
     remote_uploads,
     write_random,
 )
+from tests.support.engine import new_upload
 from tests.support.sandbox import SandboxInfo, read_access_log
 
 

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ossdesk.core.checksum import crc64, crc64_file
-from ossdesk.core.events import Done, Event, Failed, Notice, Paused, Progress, Started
+from ossdesk.core.events import Done, Failed, Notice, Paused, Progress, Started
 from ossdesk.core.oss import Credentials
 from ossdesk.core.plan import KiB, MiB
 from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import NewUpload, State, Store
 from ossdesk.core.upload import RetryPolicy
+from tests.support.engine import EngineFactory, Recorder, engine_factory, new_upload
 from tests.support.sandbox import SandboxInfo, read_access_log
 
 FAST_RETRY = RetryPolicy(tries=10, base=0.01, cap=0.05)
@@ -42,64 +41,9 @@ def write_random(path: Path, size: int, seed: int = 0) -> Path:
     return path
 
 
-def new_upload(sb: SandboxInfo, path: Path, key: str | None = None, **kw: Any) -> NewUpload:
-    st = path.stat()
-    return NewUpload(source=path, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                     key=key or path.name, endpoint=sb.endpoint, bucket=sb.bucket,
-                     region=sb.region, **kw)
-
-
-class Recorder:
-    """Collects events (thread-safe) and lets a test wait for one without sleeping."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._q: queue.Queue[Event] = queue.Queue()
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Event) -> None:
-        with self._lock:
-            self.events.append(event)
-        self._q.put(event)
-
-    def wait_for(self, match: Callable[[Event], bool], timeout: float = 30) -> Event:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"event not seen in {timeout}s; saw "
-                                     f"{[e.kind for e in self.events][-20:]}")
-            try:
-                event = self._q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if match(event):
-                return event
-
-    def of(self, kind: type[Event]) -> list[Any]:
-        with self._lock:
-            return [e for e in self.events if isinstance(e, kind)]
-
-
 @pytest.fixture
-def make_engine(sandbox: SandboxInfo) -> Iterator[Callable[..., tuple[Scheduler, Recorder]]]:
-    made: list[tuple[Scheduler, Store]] = []
-
-    def make(secret: str | None = None, **kw: Any) -> tuple[Scheduler, Recorder]:
-        store = Store.open()
-        creds = Credentials(sandbox.access_key_id, secret or sandbox.access_key_secret,
-                            sandbox.security_token)
-        kw.setdefault("retry", FAST_RETRY)
-        scheduler = Scheduler(store, credentials=lambda _source: creds, **kw)
-        recorder = Recorder()
-        scheduler.add_listener(recorder)
-        made.append((scheduler, store))
-        return scheduler, recorder
-
-    yield make
-    for scheduler, store in made:
-        scheduler.close(timeout=10)
-        store.close()
+def make_engine(sandbox: SandboxInfo) -> Iterator[EngineFactory]:
+    yield from engine_factory(sandbox, FAST_RETRY)
 
 
 def object_bytes(sb: SandboxInfo, key: str) -> bytes:
