@@ -233,6 +233,12 @@ class RemoteUpload:
 # --- classification --------------------------------------------------------------------------
 
 _R, _P = ErrorKind.RETRYABLE, ErrorKind.PERMANENT
+_DIGEST_MISMATCH = (
+    _P,
+    "The data OSS received does not match its checksum: the file may have changed while it "
+    "was read. Upload it again.",
+)
+_SLOW_DOWN = (_R, "OSS asks to slow down (too many requests); ossdesk will try again.")
 
 _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
     "InvalidAccessKeyId": (
@@ -283,16 +289,8 @@ _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
         "file again.",
     ),
     "InvalidPartOrder": (_P, "The part list is not in ascending order."),
-    "InvalidDigest": (
-        _P,
-        "The data OSS received does not match its checksum: the file may have changed while "
-        "it was read. Upload it again.",
-    ),
-    "BadDigest": (
-        _P,
-        "The data OSS received does not match its checksum: the file may have changed while "
-        "it was read. Upload it again.",
-    ),
+    "InvalidDigest": _DIGEST_MISMATCH,
+    "BadDigest": _DIGEST_MISMATCH,
     "InvalidSecurityToken": (
         _P,
         "The security token (STS) is not valid. Get new temporary credentials.",
@@ -312,8 +310,8 @@ _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
         "OSS received less data than announced (the connection was cut); ossdesk will try "
         "again.",
     ),
-    "SlowDown": (_R, "OSS asks to slow down (too many requests); ossdesk will try again."),
-    "TooManyRequests": (_R, "OSS asks to slow down (too many requests); ossdesk will try again."),
+    "SlowDown": _SLOW_DOWN,
+    "TooManyRequests": _SLOW_DOWN,
 }
 
 _EXPIRED_MESSAGE = (
