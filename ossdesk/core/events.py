@@ -203,10 +203,14 @@ class ProgressMeter:
         self._clock = clock
         self._interval = 1.0 / max_rate
         self._lock = threading.Lock()
-        self._last_emit = -1e9
+        now = clock()
+        # The file's Started event told where it starts, so the first progress event waits
+        # one interval: a file that is done sooner (most small files) sends none but its
+        # last (see flush).
+        self._last_emit = now
         self._moved = 0  # all bytes handed to the network, for the speed
         self._samples: deque[tuple[float, int]] = deque()
-        self._samples.append((clock(), 0))
+        self._samples.append((now, 0))
 
     @property
     def confirmed(self) -> int:

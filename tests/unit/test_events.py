@@ -70,9 +70,16 @@ def test_progress_is_throttled_and_flushed() -> None:
     out: list[Event] = []
     meter = ProgressMeter(7, total=1000, confirmed=0, emit=out.append, clock=clock,
                           max_rate=10)
-    for _ in range(100):  # 100 reads within 50 ms: one event
+    for _ in range(100):  # 100 reads within 50 ms of the start: no event yet
         meter.add_sent(5)
         clock.now += 0.0005
+    assert out == []
+    clock.now += 0.06  # 110 ms after the start: one event
+    meter.add_sent(0)
+    assert len(out) == 1
+    for _ in range(50):  # then at most one per 100 ms
+        meter.add_sent(0)
+        clock.now += 0.001
     assert len(out) == 1
     clock.now += 0.2
     meter.add_sent(0)
@@ -83,6 +90,20 @@ def test_progress_is_throttled_and_flushed() -> None:
     last = out[-1]
     assert isinstance(last, Progress)
     assert (last.confirmed_bytes, last.sent_bytes, last.total) == (500, 0, 1000)
+
+
+def test_a_file_done_within_one_interval_sends_only_its_last_progress() -> None:
+    clock = FakeClock()
+    out: list[Event] = []
+    meter = ProgressMeter(3, total=64, confirmed=0, emit=out.append, clock=clock)
+    meter.add_sent(64)
+    clock.now += 0.01
+    meter.confirm(64, 64)
+    meter.flush()
+    assert len(out) == 1
+    last = out[0]
+    assert isinstance(last, Progress)
+    assert (last.confirmed_bytes, last.sent_bytes, last.total) == (64, 0, 64)
 
 
 def test_speed_and_eta() -> None:
