@@ -79,6 +79,9 @@ def rate_value(text: str) -> int:
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", type=positive_int, default=None, metavar="N",
                         help="parts in flight across all files (default 8)")
+    parser.add_argument("--small-parallel", type=positive_int, default=None, metavar="N",
+                        help="requests in flight when the extra ones carry files of 1 MiB or "
+                             "less (default 8 x --parallel, at most 64)")
     parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                         help="files at once (default 3; small files may run beyond it)")
     parser.add_argument("--limit-rate", type=rate_value, default=None, metavar="RATE",
@@ -360,28 +363,41 @@ def run_until_idle(scheduler: Any, display: Display, ids: Iterable[int],
     return summarize(scheduler.store, targets, display)
 
 
+_SUMMARY_SLICE = 2000
+
+
 def summarize(store: Store, ids: list[int], display: Display) -> int:
-    rows = [r for r in (store.get(i) for i in ids) if r is not None]
-    done = sum(1 for r in rows if r.state is State.DONE)
-    skipped = sum(1 for r in rows if r.skipped)
-    failed = [r for r in rows if r.state is State.FAILED]
-    paused = [r for r in rows if r.state is State.PAUSED]
-    total = sum(r.size for r in rows if r.state is State.DONE)
+    # Read in slices: a run of 100,000 files must not hold 100,000 rows at once.
+    found = done = skipped = failed = paused = total = 0
+    paused_reason: str | None = None
+    for start in range(0, len(ids), _SUMMARY_SLICE):
+        for r in store.rows_for(ids[start:start + _SUMMARY_SLICE]):
+            found += 1
+            if r.state is State.DONE:
+                done += 1
+                total += r.size
+                skipped += r.skipped
+            elif r.state is State.FAILED:
+                failed += 1
+            elif r.state is State.PAUSED:
+                if not paused:
+                    paused_reason = r.reason
+                paused += 1
     if display.json_mode:
         summary: dict[str, Any] = {"event": "summary", "done": done, "skipped": skipped,
-                                   "failed": len(failed),
-                                   "paused": len(paused), "bytes": total,
+                                   "failed": failed,
+                                   "paused": paused, "bytes": total,
                                    "time": round(time.time(), 3)}
         display.write_line(json.dumps(summary))
     else:
         note = (f"; {skipped} of them skipped: already in OSS, identical" if skipped
                 else "")
-        display.write_line(f"{done} of {len(rows)} files uploaded and verified "
+        display.write_line(f"{done} of {found} files uploaded and verified "
                            f"({format_size(total)}{note}).")
     if failed:
-        error(f"{len(failed)} file(s) failed; fix the cause and run `ossdesk resume` to try "
+        error(f"{failed} file(s) failed; fix the cause and run `ossdesk resume` to try "
               "them again")
     if paused:
-        error(f"{len(paused)} file(s) paused ({paused[0].reason or 'paused'}); run "
+        error(f"{paused} file(s) paused ({paused_reason or 'paused'}); run "
               "`ossdesk resume` to continue")
-    return EXIT_OK if done == len(rows) else EXIT_FAILED
+    return EXIT_OK if done == found else EXIT_FAILED

@@ -189,6 +189,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         store,
         jobs=args.jobs or 3,
         parallel=args.parallel or 8,
+        small_parallel=args.small_parallel,
         rate=args.limit_rate or 0,
         part_size=args.part_size,
     )

@@ -8,6 +8,10 @@ How it works:
 * ``jobs`` bounds the files started at once. Files that go as one PutObject (not bigger
   than a part) may start beyond ``jobs`` while workers are free: for many small files the
   round trip, not the bytes, is the limit, so they run side by side.
+* Tiny files (at most :data:`TINY_FILE`, 1 MiB) are latency-bound: on a far link one takes a
+  round trip or two whatever its size. So beyond the ``parallel`` requests, up to
+  ``small_parallel`` requests in flight (default: 8 x ``parallel``, at most 64) may carry
+  tiny files. It bounds memory as well: a tiny file's request holds at most its own size.
 * Active files are served round robin, so ``jobs`` files really move together.
 * Control methods (:meth:`Scheduler.pause`, :meth:`~Scheduler.resume`,
   :meth:`~Scheduler.cancel`, :meth:`~Scheduler.set_limits`, ...) only flip flags, write a
@@ -89,6 +93,18 @@ _SKEW = 15 * 60
 #: Restarts of a single PUT whose source changed while it was sent, before giving up.
 _PUT_RESTARTS = 3
 
+#: Files this small are latency-bound: they may use the ``small_parallel`` extra requests.
+TINY_FILE = 1024 * 1024
+#: The most requests in flight the automatic ``small_parallel`` allows.
+SMALL_PARALLEL_MAX = 64
+#: How far a worker with room for a tiny file only looks down the line of small files.
+_TINY_LOOKAHEAD = 64
+
+
+def auto_small_parallel(parallel: int) -> int:
+    """Requests in flight allowed for tiny files when nothing else is set."""
+    return max(parallel, min(SMALL_PARALLEL_MAX, 8 * parallel))
+
 
 def _crash_points() -> dict[str, int]:
     spec = os.environ.get(CRASH_ENV, "")
@@ -140,7 +156,8 @@ def default_credentials(source: str) -> Credentials:
 def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClient:
     endpoint = Endpoint(url=row.endpoint, bucket=row.bucket, region=row.region,
                         signature="v1" if row.signature == "v1" else "v4")
-    return OssClient(endpoint, creds)
+    # Connections are opened as needed; the pool keeps as many as may be in flight.
+    return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX)
 
 
 def _same_etag(a: str, b: str) -> bool:
@@ -184,6 +201,7 @@ class _Waiting:
     single: bool
     credentials: str
     generation: int
+    tiny: bool = False
 
 
 @dataclass
@@ -213,7 +231,9 @@ class Scheduler:
     """Runs the queue of a :class:`~ossdesk.core.store.Store`.
 
     ``jobs``: files at once; ``parallel``: requests (parts) in flight across all files;
-    ``rate``: bytes per second for everything (0 = unlimited); ``part_size``: default part
+    ``small_parallel``: requests in flight when the extra ones carry tiny files (None: see
+    :func:`auto_small_parallel`); ``rate``: bytes per second for everything (0 = unlimited);
+    ``part_size``: default part
     size (None = 8 MiB, grown as OSS limits require). ``credentials`` resolves a row's
     credentials source; ``client_factory`` builds one client per destination.
 
@@ -229,6 +249,7 @@ class Scheduler:
         *,
         jobs: int = 3,
         parallel: int = 8,
+        small_parallel: int | None = None,
         rate: int = 0,
         part_size: int | None = None,
         credentials: CredentialResolver = default_credentials,
@@ -244,6 +265,9 @@ class Scheduler:
         self.events = EventHub()
         self._jobs = jobs
         self._parallel = parallel
+        self._small_parallel = small_parallel
+        self._running_big = 0  # tasks taking one of the ``parallel`` slots
+        self._running_tiny = 0  # tiny files carried by the extra ``small_parallel`` slots
         self.bucket = TokenBucket(rate)
         self.part_size = part_size
         self._resolve = credentials
@@ -294,19 +318,27 @@ class Scheduler:
         return self._parallel
 
     @property
+    def small_parallel(self) -> int:
+        if self._small_parallel is None:
+            return auto_small_parallel(self._parallel)
+        return max(self._parallel, self._small_parallel)
+
+    @property
     def rate(self) -> int:
         return self.bucket.rate
 
     def set_limits(self, *, jobs: int | None = None, parallel: int | None = None,
-                   rate: int | None = None) -> None:
+                   rate: int | None = None, small_parallel: int | None = None) -> None:
         """Change files at once, requests in flight, bytes per second; effective at once."""
         with self._cond:
             if jobs is not None:
                 self._jobs = max(1, jobs)
             if parallel is not None:
                 self._parallel = max(1, parallel)
-                if self._started:
-                    self._spawn()
+            if small_parallel is not None:
+                self._small_parallel = max(1, small_parallel)
+            if (parallel is not None or small_parallel is not None) and self._started:
+                self._spawn()
             self._cond.notify_all()
         if rate is not None:
             self.bucket.set_rate(max(0, rate))
@@ -345,8 +377,9 @@ class Scheduler:
             for row in rows:
                 if row.id in self._waiting:
                     continue
-                entry = _Waiting(row.id, self._is_single(row), row.credentials,
-                                 next(self._generation))
+                single = self._is_single(row)
+                entry = _Waiting(row.id, single, row.credentials, next(self._generation),
+                                 tiny=single and row.size <= TINY_FILE)
                 self._waiting[row.id] = entry
                 self._order.append((row.id, entry.generation))
                 if entry.single:
@@ -489,7 +522,7 @@ class Scheduler:
             self._spawn()
 
     def _spawn(self) -> None:
-        while self._alive < self._parallel:
+        while self._alive < self.small_parallel:
             self._alive += 1
             thread = threading.Thread(target=self._worker, name=f"ossdesk-worker-{self._alive}",
                                       daemon=True)
@@ -544,25 +577,48 @@ class Scheduler:
             self._idle.clear()
 
     def _worker(self) -> None:
+        tiny: bool | None = None  # the kind of slot this worker's last task took
         while True:
             with self._cond:
+                if tiny is not None:
+                    if tiny:
+                        self._running_tiny -= 1
+                    else:
+                        self._running_big -= 1
                 task = None
                 while task is None:
-                    if self._closing or self._alive > self._parallel:
+                    if self._closing or self._alive > self.small_parallel:
                         self._alive -= 1
                         self._cond.notify_all()
                         return
-                    task = self._pick()
+                    task, tiny = self._pick()
                     if task is None:
                         self._check_idle()
                         self._cond.wait()
+                if tiny:
+                    self._running_tiny += 1
+                else:
+                    self._running_big += 1
+                # There may be more work: wake one more worker to look (a chain, instead of
+                # waking every worker whenever anything changes).
+                self._cond.notify()
             try:
                 task()
             except Exception:  # noqa: BLE001 - a task's failure must not end its worker
                 _log.exception("an engine task failed")
 
-    def _pick(self) -> Callable[[], None] | None:
-        """The next task, or None; called with the lock held."""
+    def _pick(self) -> tuple[Callable[[], None] | None, bool]:
+        """The next task and whether it takes a tiny file's slot, or (None, False);
+        called with the lock held."""
+        if self._running_big >= self._parallel:
+            # Every ``parallel`` slot is busy: only a tiny file may go, on an extra slot.
+            if self._running_big + self._running_tiny >= self.small_parallel:
+                return None, False
+            task = self._start_next(self._order_small, tiny_only=True)
+            return task, task is not None
+        return self._pick_big(), False
+
+    def _pick_big(self) -> Callable[[], None] | None:
         if self._side:
             side = self._side.popleft()
             self._side_running += 1
@@ -591,7 +647,8 @@ class Scheduler:
         # Small files beyond ``jobs``: a free worker may as well carry one.
         return self._start_next(self._order_small)
 
-    def _start_next(self, order: deque[tuple[int, int]]) -> Callable[[], None] | None:
+    def _start_next(self, order: deque[tuple[int, int]], *,
+                    tiny_only: bool = False) -> Callable[[], None] | None:
         skipped: list[tuple[int, int]] = []
         task: Callable[[], None] | None = None
         while order:
@@ -599,6 +656,11 @@ class Scheduler:
             entry = self._waiting.get(upload)
             if entry is None or entry.generation != generation:
                 continue  # stale: paused, cancelled, moved or already started
+            if tiny_only and not entry.tiny:
+                skipped.append((upload, generation))
+                if len(skipped) >= _TINY_LOOKAHEAD:
+                    break  # a ``parallel`` slot takes these in order
+                continue
             if upload in self._active:
                 skipped.append((upload, generation))  # still draining its last run
                 continue
@@ -685,7 +747,9 @@ class Scheduler:
             if after is not None:
                 after()  # the file's last progress event comes before "idle"
             self._check_idle()
-            self._cond.notify_all()
+            # This worker looks for its next task itself; one more is woken in case the
+            # task that ended made more than one available (see _worker).
+            self._cond.notify()
 
     # -- errors ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,9 @@ import pytest
 
 from ossdesk.core.checksum import crc64, crc64_file
 from ossdesk.core.events import Done, Failed, Notice, Paused, Progress, Started
-from ossdesk.core.oss import Credentials
+from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.plan import KiB, MiB
-from ossdesk.core.scheduler import Scheduler
+from ossdesk.core.scheduler import SMALL_PARALLEL_MAX, TINY_FILE, Scheduler, auto_small_parallel
 from ossdesk.core.store import NewUpload, State, Store
 from ossdesk.core.upload import RetryPolicy
 from tests.support.engine import EngineFactory, Recorder, engine_factory, new_upload
@@ -340,6 +341,98 @@ def test_many_small_files_run_concurrently(sandbox: SandboxInfo, make_engine: An
     # Two at a time (jobs=2) would need 7.5 s; 16 workers carry 16 small files at once.
     assert elapsed < 6.0, elapsed
     assert object_bytes(sandbox, "many/0123.txt") == items[123].read_bytes()
+
+
+class _InFlight:
+    """Counts the requests in flight, by kind, at the client (real requests underneath)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now: dict[str, int] = {"put": 0, "part": 0}
+        self.most: dict[str, int] = {"put": 0, "part": 0, "all": 0}
+
+    def enter(self, kind: str) -> None:
+        with self.lock:
+            self.now[kind] += 1
+            self.most[kind] = max(self.most[kind], self.now[kind])
+            self.most["all"] = max(self.most["all"], sum(self.now.values()))
+
+    def leave(self, kind: str) -> None:
+        with self.lock:
+            self.now[kind] -= 1
+
+    def factory(self) -> Any:
+        counter = self
+
+        class Counting(OssClient):
+            def put_object(self, *args: Any, **kwargs: Any) -> Any:
+                counter.enter("put")
+                try:
+                    return super().put_object(*args, **kwargs)
+                finally:
+                    counter.leave("put")
+
+            def upload_part(self, *args: Any, **kwargs: Any) -> Any:
+                counter.enter("part")
+                try:
+                    return super().upload_part(*args, **kwargs)
+                finally:
+                    counter.leave("part")
+
+        def make(row: Any, creds: Any) -> OssClient:
+            return Counting(Endpoint(row.endpoint, row.bucket, row.region), creds,
+                            pool_size=64)
+
+        return make
+
+
+def test_tiny_files_use_the_extra_requests_and_parts_keep_their_limit(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    assert sandbox.server is not None
+    tiny = [write_random(tmp_path / "tiny" / f"{i:03}.bin", 2 * KiB, seed=i) for i in range(60)]
+    big = write_random(tmp_path / "big.bin", 1 * MiB + 5, seed=99)
+    # Every PUT (parts and objects) is held 100 ms by the server.
+    sandbox.server.faults.delay(0.1, method="PUT", count=None)
+    counter = _InFlight()
+    scheduler, rec = make_engine(jobs=1, parallel=2, small_parallel=12, part_size=100 * KiB,
+                                 client_factory=counter.factory())
+    assert scheduler.small_parallel == 12
+    scheduler.add([new_upload(sandbox, big, key="big.bin")])
+    scheduler.add([new_upload(sandbox, p, key=f"tiny/{p.name}") for p in tiny])
+    assert scheduler.wait(120)
+    assert len(rec.of(Done)) == 61, rec.of(Failed)[:3]
+    assert counter.most["part"] <= 2, counter.most
+    assert counter.most["all"] <= 12, counter.most
+    assert counter.most["put"] > 2, counter.most  # tiny files went beyond ``parallel``
+    assert_uploaded(sandbox, "big.bin", big)
+    assert_uploaded(sandbox, "tiny/042.bin", tiny[42])
+
+
+def test_files_above_the_tiny_size_stay_within_parallel(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    assert sandbox.server is not None
+    files = [write_random(tmp_path / "mid" / f"{i}.bin", TINY_FILE + 1, seed=i)
+             for i in range(8)]
+    sandbox.server.faults.delay(0.1, method="PUT", count=None)
+    counter = _InFlight()
+    scheduler, rec = make_engine(jobs=8, parallel=2, small_parallel=12,
+                                 client_factory=counter.factory())
+    scheduler.add([new_upload(sandbox, p, key=f"mid/{p.name}") for p in files])
+    assert scheduler.wait(120)
+    assert len(rec.of(Done)) == 8, rec.of(Failed)[:3]
+    assert counter.most["all"] == 2, counter.most
+
+
+def test_small_parallel_follows_parallel_unless_set(sandbox: SandboxInfo,
+                                                    make_engine: Any) -> None:
+    scheduler, _ = make_engine(parallel=3)
+    assert scheduler.small_parallel == auto_small_parallel(3) == 24
+    scheduler.set_limits(parallel=20)
+    assert scheduler.small_parallel == SMALL_PARALLEL_MAX
+    scheduler.set_limits(small_parallel=4)
+    assert scheduler.small_parallel == 20  # never fewer than ``parallel``
+    scheduler.set_limits(parallel=2)
+    assert scheduler.small_parallel == 4
 
 
 @pytest.mark.slow
