@@ -38,6 +38,7 @@ import itertools
 import logging
 import mimetypes
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -859,7 +860,7 @@ class Scheduler:
         except FileNotFoundError:
             raise UploadError(f"{row.source} is gone: it was moved or deleted before it could "
                               "be uploaded", code="SourceMissing", kind="source") from None
-        if not row.source.is_file():
+        if not stat.S_ISREG(st.st_mode):
             raise UploadError(f"{row.source} is not a regular file", code="NotAFile",
                               kind="source")
         size, mtime_ns = st.st_size, st.st_mtime_ns
@@ -929,8 +930,9 @@ class Scheduler:
             job.single = True
             self._emit(Started(upload=job.upload, key=row.key, size=size, confirmed_bytes=0,
                                resumed=False, multipart=False))
-            with contextlib.suppress(StoreError):
-                self.store.mark_running(job.upload)
+            if size > TINY_FILE:  # a tiny file is done before anyone could look
+                with contextlib.suppress(StoreError):
+                    self.store.mark_running(job.upload)
             self._put(job, size, mtime_ns)
             return
         job.single = False
