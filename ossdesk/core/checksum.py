@@ -80,8 +80,11 @@ def crc64_file(
     *,
     chunk_size: int = 1 << 20,
     should_stop: Callable[[], bool] | None = None,
+    also: Callable[[memoryview], object] | None = None,
 ) -> int:
     """The CRC of ``length`` bytes of the file at ``path`` starting at ``offset``.
+
+    ``also`` is given every chunk as it is read (``hashlib.md5().update``, say).
 
     ``length=None`` reads to the end of the file. One buffer is reused for every read. If
     the file is shorter than ``offset + length`` (it shrank), :class:`EOFError` is raised;
@@ -111,6 +114,8 @@ def crc64_file(
                     f"{path} ended {remaining} bytes early: the file changed while it was read"
                 )
             crc = crc64(view[:got], crc)
+            if also is not None:
+                also(view[:got])
             if remaining is not None:
                 remaining -= got
     return crc

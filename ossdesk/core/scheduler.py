@@ -34,6 +34,7 @@ Failure rules:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import logging
 import mimetypes
@@ -61,7 +62,7 @@ from ossdesk.core.events import (
     Queued,
     Started,
 )
-from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
+from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError, RemotePart
 from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_parts, use_single_put
 from ossdesk.core.store import (
     ENVIRONMENT,
@@ -872,6 +873,7 @@ class Scheduler:
                 self._skip_if_identical(job, client, size, mtime_ns):
             return
         confirmed: dict[int, tuple[int, str, int]] = {}
+        unrecorded: list[RemotePart] = []  # on the server, not (rightly) in the store
         resumed = False
         if upload_id is not None and changed:
             self._emit(Notice(upload=job.upload, message=(
@@ -907,6 +909,7 @@ class Scheduler:
                         lost.append(number)
                 if lost:
                     self.store.forget_parts(job.upload, lost)
+                unrecorded = [p for n, p in on_server.items() if n not in confirmed]
                 resumed = bool(confirmed)
         elif changed:
             self.store.source_seen(job.upload, size, mtime_ns)
@@ -920,6 +923,9 @@ class Scheduler:
         if upload_id is None and plan.notice:
             self._emit(Notice(upload=job.upload, message=plan.notice))
         job.plan = plan
+        if unrecorded and upload_id is not None:
+            confirmed.update(self._adopt_parts(job, plan, unrecorded))
+            resumed = bool(confirmed)
         job.row = row = self.store.get(job.upload) or row
         confirmed_bytes = sum(v[0] for v in confirmed.values())
         job.meter = ProgressMeter(job.upload, size, confirmed_bytes, self._emit,
@@ -956,6 +962,36 @@ class Scheduler:
             job.pending = deque(n for n in range(1, plan.part_count + 1) if n not in confirmed)
             job.phase = "parts"
             self._cond.notify_all()
+
+    def _adopt_parts(self, job: _Job, plan: PartPlan,
+                     remote: Sequence[RemotePart]) -> dict[int, tuple[int, str, int]]:
+        """Parts the server holds that the store does not: sent before a crash, or answered
+        when the answer was lost. Each whose size and ETag (the MD5 of its data) match the
+        file's bytes there is recorded as confirmed instead of being sent again; reading a
+        part costs far less than sending it. (The object's CRC is still checked against
+        the file's parts on Complete.)"""
+        adopted: dict[int, tuple[int, str, int]] = {}
+        for part in remote:
+            if not 1 <= part.number <= plan.part_count:
+                continue
+            offset, length = plan.part(part.number)
+            if part.size != length:
+                continue
+            digest = hashlib.md5(usedforsecurity=False)
+            try:
+                crc = crc64_file(job.row.source, offset, length, should_stop=job.stop.is_set,
+                                 also=digest.update)
+            except ChecksumStopped:
+                raise _Stop from None
+            except (OSError, EOFError):
+                return adopted  # the file changed or went: its checks come later
+            if not _same_etag(part.etag, digest.hexdigest()):
+                continue
+            self.store.confirm_part(job.upload, part.number, length, part.etag, crc)
+            adopted[part.number] = (length, part.etag, crc)
+        if adopted:
+            _log.info("%s: %d part(s) found on the server and kept", job.row.key, len(adopted))
+        return adopted
 
     def _abort_lost_initiates(self, job: _Job, client: OssClient, since: float) -> None:
         """A run ended between an Initiate and saving its upload id: abort the uploads of

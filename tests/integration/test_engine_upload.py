@@ -162,6 +162,61 @@ def test_resume_after_pause_sends_no_confirmed_part_again(sandbox: SandboxInfo,
     assert started[-1].resumed and started[-1].confirmed_bytes == len(confirmed) * 100 * KiB
 
 
+def _paused_with_unrecorded_parts(sandbox: SandboxInfo, make_engine: Any, path: Path,
+                                  forget: int) -> tuple[Scheduler, Recorder, int, list[int]]:
+    """A multipart upload paused after some parts, then ``forget`` of its confirmed parts
+    dropped from the store: as after a crash between the server's answer and the write."""
+    scheduler, rec = make_engine(part_size=100 * KiB, parallel=2, rate=1 * MiB)
+    (upload,) = scheduler.add([new_upload(sandbox, path)])
+    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= 8 * 100 * KiB)
+    scheduler.pause([upload])
+    assert scheduler.wait(5)
+    numbers = sorted(scheduler.store.parts(upload))
+    assert len(numbers) >= forget + 2
+    forgotten = numbers[1:1 + forget]
+    scheduler.store.forget_parts(upload, forgotten)
+    return scheduler, rec, upload, forgotten
+
+
+def test_parts_on_the_server_the_store_missed_are_kept_not_sent_again(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    path = write_random(tmp_path / "adopt.bin", 30 * 100 * KiB + 7, seed=5)
+    scheduler, rec, upload, forgotten = _paused_with_unrecorded_parts(
+        sandbox, make_engine, path, forget=3)
+    confirmed = set(scheduler.store.parts(upload)) | set(forgotten)
+    before = len(part_puts(sandbox))
+    scheduler.set_limits(rate=0)
+    scheduler.resume([upload])
+    assert scheduler.wait(60)
+    assert len(rec.of(Done)) == 1, rec.of(Failed)
+    assert_uploaded(sandbox, path.name, path)
+    resent = {n for (_, n, _) in part_puts(sandbox)[before:]} & confirmed
+    assert resent == set()
+    started = rec.of(Started)[-1]
+    assert started.resumed and started.confirmed_bytes == len(confirmed) * 100 * KiB
+
+
+def test_a_part_on_the_server_that_differs_from_the_file_is_sent_again(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    path = write_random(tmp_path / "differs.bin", 30 * 100 * KiB + 7, seed=6)
+    scheduler, rec, upload, forgotten = _paused_with_unrecorded_parts(
+        sandbox, make_engine, path, forget=2)
+    row = scheduler.store.get(upload)
+    assert row is not None and row.upload_id
+    # The server's copy of one forgotten part is not the file's (same size).
+    sandbox.bucket_client().upload_part(path.name, row.upload_id, forgotten[0],
+                                        os.urandom(100 * KiB))
+    before = len(part_puts(sandbox))
+    scheduler.set_limits(rate=0)
+    scheduler.resume([upload])
+    assert scheduler.wait(60)
+    assert len(rec.of(Done)) == 1, rec.of(Failed)
+    assert_uploaded(sandbox, path.name, path)
+    resent = {n for (_, n, _) in part_puts(sandbox)[before:]}
+    assert forgotten[0] in resent
+    assert forgotten[1] not in resent
+
+
 def test_restart_with_a_new_store_object_resumes(sandbox: SandboxInfo, make_engine: Any,
                                                  tmp_path: Path) -> None:
     """A second Scheduler over the same database (as after a restart) finishes the file."""
