@@ -208,7 +208,8 @@ class _Waiting:
 
 @dataclass
 class _Job:
-    row: UploadRow
+    upload: int
+    _row: UploadRow | None = None  # read from the store by the file's first task
     stop: threading.Event = field(default_factory=threading.Event)
     phase: str = "prepare"  # prepare -> parts -> complete; or prepare -> put
     plan: PartPlan | None = None
@@ -225,8 +226,13 @@ class _Job:
     restarts: int = 0
 
     @property
-    def upload(self) -> int:
-        return self.row.id
+    def row(self) -> UploadRow:
+        assert self._row is not None, "the row is read by the file's first task"
+        return self._row
+
+    @row.setter
+    def row(self, value: UploadRow) -> None:
+        self._row = value
 
 
 class Scheduler:
@@ -676,10 +682,9 @@ class Scheduler:
                 skipped.append((upload, generation))
                 break
             del self._waiting[upload]
-            row = self.store.get(upload)
-            if row is None or row.state is State.DONE:
-                continue
-            job = _Job(row=row, single=entry.single)
+            # The row is read by the task, not here: with many workers a query made while
+            # holding the lock keeps all of them waiting for this thread's GIL turn.
+            job = _Job(upload=upload, single=entry.single)
             job.inflight = 1
             self._active[upload] = job
             task = self._bind(job, self._prepare)
@@ -758,7 +763,9 @@ class Scheduler:
     def _handle_error(self, job: _Job, exc: BaseException) -> None:
         error = _error_of(exc)
         if error.code == "InternalError":
-            _log.error("internal error while uploading %s", job.row.source, exc_info=exc)
+            _log.error("internal error while uploading %s",
+                       job.row.source if job._row is not None else f"upload {job.upload}",
+                       exc_info=exc)
         if error.kind == "credentials_expired":
             with self._cond:
                 self._expired.add(job.row.credentials)
@@ -854,7 +861,13 @@ class Scheduler:
     # -- the steps of one file -------------------------------------------------------------
 
     def _prepare(self, job: _Job) -> None:
-        row = job.row
+        loaded = self.store.get(job.upload)
+        if loaded is None or loaded.state is State.DONE:
+            with self._cond:  # removed or finished meanwhile: nothing to do
+                job.stopping = "done"
+                job.phase = "done"
+            return
+        job.row = row = loaded
         job.client = client = self._client(row)
         try:
             st = row.source.stat()
