@@ -8,8 +8,10 @@ credentials problem; 3 the upload list is busy or unusable; 130 interrupted (pau
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import queue
 import shutil
 import sys
 import threading
@@ -166,7 +168,14 @@ class _Line:
 
 @dataclass
 class Display:
-    """Turns events into output: JSON lines, a live terminal view, or plain lines."""
+    """Turns events into output: JSON lines, a live terminal view, or plain lines.
+
+    Between :meth:`start` and :meth:`stop` the engine's threads only queue their events:
+    one display thread formats and writes them in batches (one write per batch), so
+    uploads never wait for the terminal or for each other. Before :meth:`start`, events
+    are written as they come. The totals of the live view are kept as events arrive, so a
+    redraw costs the same for 10 files or 100,000.
+    """
 
     json_mode: bool = False
     stream: TextIO = field(default_factory=lambda: sys.stdout)
@@ -181,8 +190,12 @@ class Display:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _drawn: int = 0
     _broken: bool = False
-    _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _queue: queue.SimpleQueue[Event | None] = field(default_factory=queue.SimpleQueue)
+    _total: int = 0  # bytes of every file shown
+    _moved: int = 0  # confirmed bytes of every file shown
+    _waiting: int = 0  # files queued
+    _uploading: dict[int, _Line] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.live is None:
@@ -191,87 +204,139 @@ class Display:
     # -- events ---------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
-        if self.json_mode:
-            self.write_line(json.dumps(event.to_dict(), ensure_ascii=False))
-            self._track(event)
-            return
-        message = self._track(event)
-        if message:
-            self._print(message, error=isinstance(event, Failed | Paused))
+        if self._thread is not None:
+            self._queue.put(event)
+        else:
+            self._handle([event], draw=True)
+
+    def _handle(self, events: list[Event], *, draw: bool) -> None:
+        with self._lock:
+            if self.json_mode:
+                text = "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
+                               for e in events)
+                for event in events:
+                    self._track(event)
+                self._write(text)
+                return
+            messages = [(m, isinstance(e, Failed | Paused))
+                        for e in events if (m := self._track(e))]
+            if messages or draw:  # the live view goes back under what was printed
+                self._output(messages, draw=draw or bool(messages))
+
+    def _set(self, line: _Line, *, state: str | None = None, size: int | None = None,
+             confirmed: int | None = None) -> None:
+        """Change a line, keeping the totals. With the lock held."""
+        if size is not None:
+            self._total += size - line.size
+            line.size = size
+        if confirmed is not None:
+            self._moved += confirmed - line.confirmed
+            line.confirmed = confirmed
+        if state is not None and state != line.state:
+            self._waiting += (state == "queued") - (line.state == "queued")
+            line.state = state
 
     def _track(self, event: Event) -> str | None:
+        """Record the event; the message to print for it, if any. With the lock held."""
         upload = event.upload
-        with self._lock:
-            line = self.lines.get(upload) if upload is not None else None
-            if isinstance(event, Queued):
-                self.lines[event.upload or 0] = _Line(name=event.key, size=event.size)
-                return None
-            if line is None:
-                return f"note: {event.message}" if isinstance(event, Notice) else None
-            if isinstance(event, Started):
-                line.state = "uploading"
-                line.size = event.size
-                line.confirmed = event.confirmed_bytes
-                if event.resumed:
-                    return (f"resuming {line.name}: {format_size(event.confirmed_bytes)} "
-                            "already on the server")
-            elif isinstance(event, Progress):
-                line.confirmed, line.sent = event.confirmed_bytes, event.sent_bytes
-                line.speed, line.eta, line.size = event.speed, event.eta, event.total
-            elif isinstance(event, Done):
-                line.state, line.confirmed, line.sent = "done", event.size, 0
-                self.done += 1
-                if event.skipped:
-                    self.skipped += 1
-                    return (f"skipped  {line.name}  {format_size(event.size)}  "
-                            f"crc64 {event.crc64}  (already in OSS, identical)")
-                return (f"done     {line.name}  {format_size(event.size)}  "
-                        f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
-            elif isinstance(event, Failed):
-                line.state, line.message = "failed", event.message
-                self.failed += 1
-                return f"{line.name} failed: {event.message}"
-            elif isinstance(event, Paused):
-                line.state, line.message = "paused", event.message
-                self.paused += 1
-                if event.reason not in ("user", "shutdown"):
-                    return f"{line.name} paused: {event.message}"
-            elif isinstance(event, Notice):
-                if event.message.startswith("skipped:"):
-                    return None  # the "skipped" line that follows says it
-                return f"note     {line.name}: {event.message}"
-            elif isinstance(event, Cancelled):
-                self.lines.pop(upload or 0, None)
+        line = self.lines.get(upload) if upload is not None else None
+        if isinstance(event, Queued):
+            if line is not None:
+                self._forget(event.upload or 0)
+            self.lines[event.upload or 0] = _Line(name=event.key, size=event.size)
+            self._total += event.size
+            self._waiting += 1
+            return None
+        if line is None:
+            return f"note: {event.message}" if isinstance(event, Notice) else None
+        if isinstance(event, Started):
+            self._set(line, state="uploading", size=event.size, confirmed=event.confirmed_bytes)
+            self._uploading[upload or 0] = line
+            if event.resumed:
+                return (f"resuming {line.name}: {format_size(event.confirmed_bytes)} "
+                        "already on the server")
+        elif isinstance(event, Progress):
+            self._set(line, size=event.total, confirmed=event.confirmed_bytes)
+            line.sent, line.speed, line.eta = event.sent_bytes, event.speed, event.eta
+        elif isinstance(event, Done):
+            self._set(line, state="done", confirmed=event.size)
+            line.sent = 0
+            self._uploading.pop(upload or 0, None)
+            self.done += 1
+            if event.skipped:
+                self.skipped += 1
+                return (f"skipped  {line.name}  {format_size(event.size)}  "
+                        f"crc64 {event.crc64}  (already in OSS, identical)")
+            return (f"done     {line.name}  {format_size(event.size)}  "
+                    f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
+        elif isinstance(event, Failed):
+            self._set(line, state="failed")
+            line.message = event.message
+            self._uploading.pop(upload or 0, None)
+            self.failed += 1
+            return f"{line.name} failed: {event.message}"
+        elif isinstance(event, Paused):
+            self._set(line, state="paused")
+            line.message = event.message
+            self._uploading.pop(upload or 0, None)
+            self.paused += 1
+            if event.reason not in ("user", "shutdown"):
+                return f"{line.name} paused: {event.message}"
+        elif isinstance(event, Notice):
+            if event.message.startswith("skipped:"):
+                return None  # the "skipped" line that follows says it
+            return f"note     {line.name}: {event.message}"
+        elif isinstance(event, Cancelled):
+            self._forget(upload or 0)
         return None
+
+    def _forget(self, upload: int) -> None:
+        line = self.lines.pop(upload, None)
+        if line is not None:
+            self._set(line, state="gone", size=0, confirmed=0)
+            self._uploading.pop(upload, None)
 
     # -- output ----------------------------------------------------------------------------
 
+    def _write(self, text: str) -> None:
+        """With the lock held; a closed pipe (``| head``) silences the output, not the
+        upload."""
+        if self._broken or not text:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self._broken = True
+
     def write_line(self, text: str) -> None:
-        """Write one line; a closed pipe (``| head``) silences the output, not the upload."""
+        """Write one line (after every event handed over so far, once stopped)."""
         with self._lock:
-            if self._broken:
-                return
-            try:
-                self.stream.write(text + "\n")
-                self.stream.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                self._broken = True
+            self._write(text + "\n")
 
     def _print(self, message: str, *, error: bool = False) -> None:
         with self._lock:
-            if self._broken:
-                return
-            try:
-                self._clear()
-                if error:
-                    self.stream.flush()
-                    print(f"ossdesk: {message}", file=self.err_stream, flush=True)
-                else:
-                    self.stream.write(message + "\n")
-                self._draw()
+            self._output([(message, error)], draw=True)
+
+    def _output(self, messages: list[tuple[str, bool]], *, draw: bool) -> None:
+        """Print messages above the live view, then draw it again. With the lock held."""
+        if self._broken:
+            return
+        try:
+            self._clear()
+            out = [m for m, error in messages if not error]
+            errors = [m for m, error in messages if error]
+            if out:
+                self.stream.write("\n".join(out) + "\n")
+            if errors:
                 self.stream.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                self._broken = True
+                self.err_stream.write("".join(f"ossdesk: {m}\n" for m in errors))
+                self.err_stream.flush()
+            if draw:
+                self._draw()
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self._broken = True
 
     def _clear(self) -> None:
         if self.live and self._drawn:
@@ -282,17 +347,14 @@ class Display:
         if not self.live:
             return
         width = max(40, shutil.get_terminal_size((100, 20)).columns - 1)
-        active = [ln for ln in self.lines.values() if ln.state == "uploading"][:8]
+        active = list(itertools.islice(self._uploading.values(), 8))
         rows = [self._render(ln, width) for ln in active]
-        total = sum(ln.size for ln in self.lines.values())
-        moved = sum(ln.confirmed for ln in self.lines.values())
-        speed = sum(ln.speed for ln in active)
-        left = total - moved
+        speed = sum(ln.speed for ln in self._uploading.values())
+        left = self._total - self._moved
         eta = format_duration(left / speed) if speed > 0 else "--"
-        queued = sum(1 for ln in self.lines.values() if ln.state == "queued")
-        rows.append(f"{self.done}/{len(self.lines)} files done, {queued} queued, "
-                    f"{format_size(moved)} of {format_size(total)}, {format_rate(speed)}, "
-                    f"{eta} left"[:width])
+        rows.append(f"{self.done}/{len(self.lines)} files done, {self._waiting} queued, "
+                    f"{format_size(self._moved)} of {format_size(self._total)}, "
+                    f"{format_rate(speed)}, {eta} left"[:width])
         self.stream.write("\n".join(rows) + "\n")
         self._drawn = len(rows)
 
@@ -311,27 +373,52 @@ class Display:
         return f"{name:<{name_width}}{tail}"
 
     def start(self) -> None:
-        if self.live and self._thread is None:
+        """From now on, events are written by the display thread."""
+        if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="ossdesk-display",
                                             daemon=True)
             self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.refresh):
-            with self._lock:
-                if self._broken:
-                    return
+        next_draw = time.monotonic() + self.refresh
+        while True:
+            wait = max(0.0, next_draw - time.monotonic()) if self.live else None
+            try:
+                batch = [self._queue.get(timeout=wait)]
+            except queue.Empty:
+                batch = []
+            while True:  # whatever else is there: one write for all of it
                 try:
-                    self._clear()
-                    self._draw()
-                    self.stream.flush()
-                except (BrokenPipeError, ValueError, OSError):
-                    self._broken = True
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            end = None in batch
+            events = [e for e in batch if e is not None]
+            now = time.monotonic()
+            draw = bool(self.live) and now >= next_draw
+            if events or draw:
+                self._handle(events, draw=draw)
+            if draw:
+                next_draw = now + self.refresh
+            if end:
+                return
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2)
+        """Write every event handed over so far, then take the live view off the screen."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(10)
+        leftover: list[Event] = []  # handed over while the thread was being stopped
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftover.append(item)
+        if leftover:
+            self._handle(leftover, draw=False)
         with self._lock:
             if self._broken:
                 return

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
+import threading
 
 import pytest
 
 from ossdesk.commands import Display, ansi_supported
-from ossdesk.core.events import Done, Progress, Queued, Started
+from ossdesk.core.events import Cancelled, Done, Progress, Queued, Started
 
 
 class Terminal(io.StringIO):
@@ -87,3 +89,54 @@ def test_a_skipped_file_says_so() -> None:
     assert out.getvalue().startswith("skipped  b.bin")
     assert "already in OSS, identical" in out.getvalue()
     assert (display.done, display.skipped) == (1, 1)
+
+
+def test_json_lines_from_many_threads_all_arrive_in_each_files_order() -> None:
+    out = io.StringIO()
+    display = Display(json_mode=True, stream=out, err_stream=io.StringIO())
+    display.start()
+
+    def one_file(upload: int) -> None:
+        display(Queued(upload=upload, source=f"/d/{upload}", key=f"k{upload}", size=10,
+                       bucket="b"))
+        display(Started(upload=upload, key=f"k{upload}", size=10, confirmed_bytes=0,
+                        resumed=False, multipart=False))
+        display(Done(upload=upload, key=f"k{upload}", size=10, crc64=1, etag="E",
+                     seconds=0.0))
+
+    def files(first: int) -> None:
+        for n in range(100):
+            one_file(first + n)
+
+    threads = [threading.Thread(target=files, args=(i * 100,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    display.stop()
+    display.write_line('{"event": "summary"}')
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(rows) == 8 * 100 * 3 + 1 and rows[-1] == {"event": "summary"}
+    kinds: dict[int, list[str]] = {}
+    for row in rows[:-1]:
+        kinds.setdefault(row["upload"], []).append(row["event"])
+    assert all(k == ["queued", "started", "done"] for k in kinds.values())
+    assert display.done == 800
+
+
+def test_live_totals_follow_the_events() -> None:
+    out = Terminal(tty=True)
+    display = Display(stream=out, err_stream=io.StringIO(), live=True)
+    for i in range(1, 1001):
+        display(Queued(upload=i, source=f"/d/{i}", key=f"f{i}", size=1000, bucket="b"))
+    display(Started(upload=1, key="f1", size=1000, confirmed_bytes=0, resumed=False,
+                    multipart=True))
+    display(Progress(upload=1, confirmed_bytes=400, sent_bytes=100, total=1000, speed=100.0,
+                     eta=6.0))
+    display(Started(upload=2, key="f2", size=1000, confirmed_bytes=0, resumed=False,
+                    multipart=False))
+    display(Done(upload=2, key="f2", size=1000, crc64=1, etag="E", seconds=0.1))
+    display(Cancelled(upload=3))
+    last = out.getvalue().rstrip("\n").rsplit("\n", 1)[-1]
+    assert last.startswith("1/999 files done, 997 queued, 1.37 KiB of 976 KiB, 100 B/s"), last
+    assert "f1" in out.getvalue().rsplit("\x1b[", 1)[-1]  # the file moving is drawn
