@@ -43,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
         scheduler = Scheduler(store, jobs=args.jobs or 3, parallel=args.parallel or 8,
                               small_parallel=args.small_parallel, rate=args.limit_rate or 0)
         scheduler.add_listener(display)
+        display.start()
         try:
             ids = scheduler.resume()
         except StoreError as exc:
             scheduler.close(pause=False)
+            display.stop()
             error(str(exc))
             return EXIT_BUSY
         return run_until_idle(scheduler, display, ids)

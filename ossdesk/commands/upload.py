@@ -194,6 +194,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         part_size=args.part_size,
     )
     scheduler.add_listener(display)
+    display.start()  # uploads begin while the rest of the files are still being queued
     ids: list[int] = []
     stream = items()
     try:
@@ -201,14 +202,17 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
             ids.extend(scheduler.add(batch))
     except KeyboardInterrupt:
         scheduler.close(pause=True)
+        display.stop()
         error("paused; nothing was lost. Run `ossdesk resume` to continue.")
         return EXIT_INTERRUPTED
     except StoreError as exc:
         scheduler.close(pause=True)
+        display.stop()
         error(str(exc))
         return EXIT_BUSY
     if not ids:
         scheduler.close(pause=False)
+        display.stop()
         error("nothing to upload" + (" (see the problems above)" if problems else ""))
         return EXIT_FAILED
     code = run_until_idle(scheduler, display, ids)
