@@ -83,8 +83,16 @@ def _window_request(argv: Sequence[str]) -> tuple[bool, list[str]] | None:
     return sandbox, paths
 
 
+#: The hidden subcommand the window starts its engine process with (not in ``--help``).
+ENGINE_COMMAND = "_engine"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list == [ENGINE_COMMAND]:
+        from ossdesk import engine_host
+
+        return engine_host.main()
     window = _window_request(args_list)
     if window is not None:
         sandbox, paths = window

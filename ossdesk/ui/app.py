@@ -105,6 +105,19 @@ def credentials_resolver() -> Callable[[str], Any]:
     return resolve
 
 
+def make_engine(settings: Settings, resolver: Callable[[str], Any]) -> Any:
+    """The engine the window drives: in its own process (so the window's interpreter lock
+    is the GUI's), or in-process with ``OSSDESK_ENGINE_IN_PROCESS=1`` (diagnosis)."""
+    from ossdesk.ui.engine_process import ProcessEngineAdapter, in_process_requested
+
+    if in_process_requested():
+        from ossdesk.ui.engine_adapter import SchedulerAdapter
+
+        _log.info("the upload engine runs in the window's process")
+        return SchedulerAdapter(settings, credentials=resolver)
+    return ProcessEngineAdapter(settings, credentials=resolver)
+
+
 class Controller(QObject):
     """Glue between the window, settings, translations and the sandbox."""
 
@@ -163,7 +176,6 @@ class Controller(QObject):
 
 def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = None) -> int:
     """Open the window; returns the process exit code."""
-    from ossdesk.ui.engine_adapter import SchedulerAdapter
     from ossdesk.ui.main_window import MainWindow
 
     existing = QApplication.instance()
@@ -191,7 +203,7 @@ def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = Non
 
     controller = Controller(app, translations, session)
     resolver = credentials_resolver()
-    engine = SchedulerAdapter(settings, credentials=resolver)
+    engine = make_engine(settings, resolver)
     window = MainWindow(engine, settings=settings, extra_profiles=extra, credentials=resolver)
     controller.window = window
     controller.paths = list(paths or [])

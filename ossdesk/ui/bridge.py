@@ -3,8 +3,9 @@
 The engine calls its listeners from worker threads. :class:`EventBridge` is such a
 listener: calling it only puts the event on a thread-safe queue. A GUI-thread timer drains
 the queue a few times a second, merges progress per upload (the last one wins) and
-updates the :class:`~ossdesk.ui.transfer_model.TransferModel`. No Qt object is touched
-from a worker thread, and byte counts stay Python ints (64-bit safe).
+updates the :class:`~ossdesk.ui.transfer_model.TransferModel`; a tick does a few
+milliseconds of work at most, and a backlog is worked off in ticks 16 ms apart. No Qt
+object is touched from a worker thread, and byte counts stay Python ints (64-bit safe).
 
 :class:`EngineAdapter` is everything the window asks of the engine. Its methods must not
 block the GUI thread (they hand the request to the engine's own threads), except those
@@ -13,60 +14,27 @@ documented as blocking, which the window calls from a worker.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
+
+# The engine's messages are defined Qt-free (the engine process sends them); re-exported.
+from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
+from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
+from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
+from ossdesk.ui.engine_types import RowsRestored as RowsRestored  # noqa: PLC0414
+from ossdesk.ui.engine_types import SourceFile
 from ossdesk.ui.transfer_model import RowKey, TransferModel, TransferRow, TransferState
-from ossdesk.ui.walker import SourceFile
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """Where dropped files go: a profile's bucket and a folder (key prefix) inside it."""
-
-    profile: str
-    endpoint: str
-    bucket: str
-    prefix: str = ""
-    region: str | None = None
-    signature: str = "v4"
-
-    def key_for(self, relative_key: str) -> str:
-        folder = self.prefix.strip("/")
-        return f"{folder}/{relative_key}" if folder else relative_key
-
-    def display(self, key: str) -> str:
-        return f"oss://{self.bucket}/{key}"
-
-
-@dataclass(frozen=True, slots=True)
-class RowsRestored:
-    """Rows read back from the store at start (state and confirmed bytes included)."""
-
-    rows: tuple[TransferRow, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RowsRemoved:
-    """Rows the engine forgot (a cancelled upload queued again gets a new id)."""
-
-    ids: tuple[RowKey, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineUnavailable:
-    """The engine could not start (its upload list is locked or unreadable): say why."""
-
-    message: str
 
 
 class EngineAdapter(Protocol):
@@ -142,14 +110,21 @@ class EventBridge(QObject):
     drained = Signal(int)  # events applied in one tick
 
     DRAIN_INTERVAL_MS = 200
+    #: With events still waiting after a tick, the next one comes this soon.
+    BACKLOG_INTERVAL_MS = 16
+    #: A timer tick stops applying events after about this long (seconds) ...
+    DRAIN_BUDGET_S = 0.008
+    #: ... checked after each chunk of this many rows' worth of events.
+    DRAIN_CHUNK = 200
 
     def __init__(self, model: TransferModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._model = model
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._backlog: collections.deque[Any] = collections.deque()  # GUI thread only
         self._timer = QTimer(self)
         self._timer.setInterval(self.DRAIN_INTERVAL_MS)
-        self._timer.timeout.connect(self.drain)
+        self._timer.timeout.connect(self._tick)
         self._timer.start()
 
     def __call__(self, event: Any) -> None:
@@ -164,14 +139,59 @@ class EventBridge(QObject):
     @Slot()
     def drain(self) -> int:
         """Apply every waiting event (progress merged per upload); returns the count."""
+        return self._drain(budget=None)
+
+    @Slot()
+    def _tick(self) -> int:
+        """The timer's drain: at most about DRAIN_BUDGET_S of work, so a burst of events
+        (10,000 rows queued at once) is spread over several ticks with paints between."""
+        return self._drain(budget=self.DRAIN_BUDGET_S)
+
+    def _take(self, limit: int) -> list[Any]:
+        """The next events, up to ``limit`` rows' worth (progress events are cheap and do
+        not count; a large RowsRestored is cut into pieces)."""
         events: list[Any] = []
+        weight = 0
+        while weight < limit:
+            if self._backlog:
+                event = self._backlog.popleft()
+            else:
+                try:
+                    event = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if isinstance(event, RowsRestored) and len(event.rows) > limit:
+                self._backlog.appendleft(RowsRestored(event.rows[limit:]))
+                event = RowsRestored(event.rows[:limit])
+            events.append(event)
+            if isinstance(event, RowsRestored):
+                weight += len(event.rows)
+            elif not isinstance(event, ev.Progress):
+                weight += 1
+        return events
+
+    def _drain(self, *, budget: float | None) -> int:
+        started = time.perf_counter()
+        applied = 0
         while True:
-            try:
-                events.append(self._queue.get_nowait())
-            except queue.Empty:
+            events = self._take(self.DRAIN_CHUNK)
+            if not events:
                 break
-        if not events:
-            return 0
+            self._apply_events(events)
+            applied += len(events)
+            if budget is not None and time.perf_counter() - started >= budget:
+                break
+        if budget is not None and self._timer.isActive():
+            more = bool(self._backlog) or not self._queue.empty()
+            interval = self.BACKLOG_INTERVAL_MS if more else self.DRAIN_INTERVAL_MS
+            if self._timer.interval() != interval:
+                self._timer.setInterval(interval)
+        if applied:
+            self._model.flush()
+            self.drained.emit(applied)
+        return applied
+
+    def _apply_events(self, events: list[Any]) -> None:
         model = self._model
         new_rows: list[TransferRow] = []
         progress: dict[RowKey, ev.Progress] = {}
@@ -225,9 +245,6 @@ class EventBridge(QObject):
         add_pending_rows()
         for item in progress.values():
             self._apply_progress(item)
-        model.flush()
-        self.drained.emit(len(events))
-        return len(events)
 
     def _apply_progress(self, event: ev.Progress) -> None:
         assert event.upload is not None

@@ -3,6 +3,10 @@
 Every request goes to one adapter thread, in order: opening the SQLite store, queueing
 100,000 files, pausing, reordering. The GUI thread only submits; the scheduler's events go
 straight to the listener (the :class:`EventBridge`, which is thread-safe).
+
+This module imports no Qt: the window runs it in the engine process
+(:mod:`ossdesk.engine_host`, driven by :mod:`ossdesk.ui.engine_process`), and in-process
+for tests and diagnosis (``OSSDESK_ENGINE_IN_PROCESS=1``).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +24,18 @@ from urllib.parse import quote
 from ossdesk.core import events as ev
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler, default_credentials
-from ossdesk.core.store import OVERWRITE, NewUpload, State, Store, StoreError, UploadRow
-from ossdesk.ui.bridge import Destination, EngineUnavailable, RowsRemoved, RowsRestored
+from ossdesk.core.store import OVERWRITE, NewUpload, State, Store, StoreBusy, StoreError, UploadRow
+from ossdesk.ui.engine_types import (
+    Destination,
+    EngineUnavailable,
+    RowKey,
+    RowsRemoved,
+    RowsRestored,
+    SourceFile,
+    TransferRow,
+    TransferState,
+)
 from ossdesk.ui.settings import Settings
-from ossdesk.ui.transfer_model import RowKey, TransferRow, TransferState
-from ossdesk.ui.walker import SourceFile
 
 _log = logging.getLogger(__name__)
 
@@ -93,8 +105,12 @@ class SchedulerAdapter:
         database: Path | None = None,
         credentials: CredentialResolver = default_credentials,
         scheduler_factory: Callable[[Store], Scheduler] | None = None,
+        busy_wait: float = 0.0,
     ) -> None:
+        """``busy_wait``: seconds to keep trying when another process holds the upload list
+        (an engine process of a window that just ended is still pausing its uploads)."""
         self.settings = settings
+        self._busy_wait = busy_wait
         self._database = database
         self._credentials = credentials
         self._factory = scheduler_factory
@@ -145,9 +161,19 @@ class SchedulerAdapter:
         self._listener = listener
         self._submit(self._open)
 
+    def _open_store(self) -> Store:
+        deadline = time.monotonic() + self._busy_wait
+        while True:
+            try:
+                return Store.open(self._database)
+            except StoreBusy:
+                if time.monotonic() >= deadline or self._closed.is_set():
+                    raise
+                time.sleep(0.25)
+
     def _open(self) -> None:
         try:
-            store = Store.open(self._database)
+            store = self._open_store()
         except StoreError as exc:
             assert self._listener is not None
             self._listener(EngineUnavailable(str(exc)))

@@ -13,7 +13,7 @@ import enum
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -30,51 +30,13 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QIcon
 
+# Defined Qt-free (the engine process sends them); re-exported here.
+from ossdesk.ui.engine_types import RowKey as RowKey  # noqa: PLC0414
+from ossdesk.ui.engine_types import TransferRow as TransferRow  # noqa: PLC0414
+from ossdesk.ui.engine_types import TransferState as TransferState  # noqa: PLC0414
 from ossdesk.ui.formatting import format_duration, format_size, format_speed, percent
 
-RowKey = int | str
 AnyIndex = QModelIndex | QPersistentModelIndex
-
-
-class TransferState(enum.StrEnum):
-    QUEUED = "queued"
-    CHECKING = "checking"
-    UPLOADING = "uploading"
-    VERIFYING = "verifying"
-    PAUSED = "paused"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-
-    @property
-    def finished(self) -> bool:
-        """Nothing more will happen to this row without the user (failed rows stay)."""
-        return self in (TransferState.DONE, TransferState.CANCELLED, TransferState.SKIPPED)
-
-    @property
-    def active(self) -> bool:
-        return self in (TransferState.CHECKING, TransferState.UPLOADING, TransferState.VERIFYING)
-
-    @property
-    def can_pause(self) -> bool:
-        return self in (
-            TransferState.QUEUED,
-            TransferState.CHECKING,
-            TransferState.UPLOADING,
-        )
-
-    @property
-    def can_resume(self) -> bool:
-        return self is TransferState.PAUSED
-
-    @property
-    def can_retry(self) -> bool:
-        return self in (TransferState.FAILED, TransferState.CANCELLED)
-
-    @property
-    def can_cancel(self) -> bool:
-        return not self.finished
 
 
 def state_label(state: TransferState) -> str:
@@ -92,31 +54,6 @@ def state_label(state: TransferState) -> str:
         TransferState.SKIPPED: translate("TransferState", "Skipped (already there)"),
     }
     return labels[state]
-
-
-@dataclass(slots=True)
-class TransferRow:
-    """One file in the queue, as the window shows it."""
-
-    id: RowKey
-    name: str
-    source_path: str
-    size: int
-    destination: str
-    state: TransferState = TransferState.QUEUED
-    confirmed_bytes: int = 0
-    sent_bytes: int = 0
-    speed: float = 0.0
-    eta: float | None = None
-    error: str = ""
-    error_detail: str = ""
-    bucket: str = ""
-    key: str = ""
-    profile: str = ""
-    added_at: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        self.state = TransferState(self.state)
 
 
 _ROW_FIELDS = frozenset(f.name for f in fields(TransferRow))

@@ -22,15 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A regular file to upload; ``key`` is its object key relative to the drop folder."""
-
-    path: str
-    key: str
-    size: int
-    mtime_ns: int
+from ossdesk.ui.engine_types import SourceFile as SourceFile  # noqa: PLC0414 - re-exported
 
 
 class ProblemKind(enum.StrEnum):

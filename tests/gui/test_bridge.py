@@ -148,3 +148,28 @@ def test_a_bad_event_does_not_stop_the_others(qtbot, bridge):
     # ...and the events after it still arrive.
     qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=3000)
     qtbot.waitUntil(lambda: model.row(2).state is TransferState.DONE, timeout=3000)
+
+
+def test_a_burst_of_events_is_applied_over_several_ticks_in_order(qtbot, bridge):
+    model = bridge._model
+    bridge.DRAIN_BUDGET_S = 0.0  # one chunk per tick
+    restored = tuple(
+        TransferRow(id=i, name=f"r{i}", source_path=f"/r/r{i}", size=1, destination="oss://b/r",
+                    state=TransferState.PAUSED)
+        for i in range(1, 451)
+    )
+    events: list[object] = [RowsRestored(restored)]
+    events += [
+        ev.Queued(upload=1000 + i, source=f"/q/f{i}", key=f"f{i}", size=1, bucket="b")
+        for i in range(500)
+    ]
+    events.append(ev.Done(upload=1499, key="f499", size=1, crc64=0, etag=None, seconds=0.1))
+    engine_thread(events, bridge)
+    assert bridge._tick() == 1  # the restored rows, cut to one chunk
+    assert model.rowCount() == bridge.DRAIN_CHUNK
+    assert bridge._timer.interval() == bridge.BACKLOG_INTERVAL_MS  # more to come, soon
+    qtbot.waitUntil(lambda: model.rowCount() == 950, timeout=5000)
+    qtbot.waitUntil(lambda: bridge._timer.interval() == bridge.DRAIN_INTERVAL_MS, timeout=5000)
+    assert model.ids()[:3] == [1, 2, 3] and model.ids()[-1] == 1499
+    row = model.row(1499)
+    assert row is not None and row.state is TransferState.DONE

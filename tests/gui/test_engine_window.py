@@ -1,9 +1,13 @@
-"""The window over the real engine and a real sandbox server on 127.0.0.1."""
+"""The window over the real engine and a real sandbox server on 127.0.0.1.
+
+Every test runs twice: with the engine in the window's process (``SchedulerAdapter``) and
+in its own process (``ProcessEngineAdapter``, what the window uses)."""
 
 from __future__ import annotations
 
 import os
 import urllib.request
+from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
@@ -22,6 +26,7 @@ from ossdesk.sandbox.server import (
 from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
 from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
 from ossdesk.ui.engine_adapter import SchedulerAdapter, object_url
+from ossdesk.ui.engine_process import ProcessEngineAdapter
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import RowKey, TransferRow, TransferState
@@ -32,6 +37,15 @@ MIB = 1024 * 1024
 class NoProfiles:
     def list(self) -> list[object]:
         return []
+
+
+Engine = SchedulerAdapter | ProcessEngineAdapter
+
+
+@pytest.fixture(params=["in-process", "process"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
 
 
 @pytest.fixture
@@ -46,11 +60,18 @@ def profile_for(server: SandboxServer) -> SessionProfile:
                           region=DEFAULT_REGION, prefix="drop")
 
 
+def make_engine(kind: str, settings: Settings, resolver: Any, **kwargs: Any) -> Engine:
+    if kind == "process":
+        return ProcessEngineAdapter(settings, credentials=resolver, **kwargs)
+    return SchedulerAdapter(settings, credentials=resolver)
+
+
 def open_window(
-    qtbot: QtBot, server: SandboxServer, settings: Settings
-) -> tuple[MainWindow, SchedulerAdapter]:
+    qtbot: QtBot, server: SandboxServer, settings: Settings, kind: str = "in-process",
+    **kwargs: Any,
+) -> tuple[MainWindow, Engine]:
     resolver = credentials_resolver()
-    engine = SchedulerAdapter(settings, credentials=resolver)
+    engine = make_engine(kind, settings, resolver, **kwargs)
     window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),
                         extra_profiles=[profile_for(server)], credentials=resolver)
     qtbot.addWidget(window)
@@ -61,7 +82,7 @@ def open_window(
     return window, engine
 
 
-def close_window(qtbot: QtBot, window: MainWindow, engine: SchedulerAdapter) -> None:
+def close_window(qtbot: QtBot, window: MainWindow, engine: Engine) -> None:
     window.close()
     assert engine.wait_closed(30)
 
@@ -79,7 +100,7 @@ def client(server: SandboxServer) -> OssClient:
     )
 
 
-def test_dropped_folder_uploads_to_done_and_verified(qtbot, local_sandbox, tmp_path):
+def test_dropped_folder_uploads_to_done_and_verified(qtbot, engine_kind, local_sandbox, tmp_path):
     folder = tmp_path / "mixed"
     (folder / "sub").mkdir(parents=True)
     contents = {
@@ -90,7 +111,7 @@ def test_dropped_folder_uploads_to_done_and_verified(qtbot, local_sandbox, tmp_p
     for name, data in contents.items():
         (folder / name).write_bytes(data)
     settings = Settings(part_size_mib=1, files_at_once=2, parts_in_flight=4)
-    window, engine = open_window(qtbot, local_sandbox, settings)
+    window, engine = open_window(qtbot, local_sandbox, settings, engine_kind)
     try:
         window.add_paths([str(folder)])
         qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
@@ -116,13 +137,15 @@ def test_dropped_folder_uploads_to_done_and_verified(qtbot, local_sandbox, tmp_p
         close_window(qtbot, window, engine)
 
 
-def test_pause_quit_and_restart_continue_where_it_stopped(qtbot, local_sandbox, tmp_path):
+def test_pause_quit_and_restart_continue_where_it_stopped(
+    qtbot, engine_kind, local_sandbox, tmp_path
+):
     data = os.urandom(4 * MIB)
     source = tmp_path / "slow.bin"
     source.write_bytes(data)
     # 1 MiB/s: the 4 MiB file takes seconds, long enough to pause it mid-way.
     settings = Settings(part_size_mib=1, bandwidth_limit_kib=1024, auto_resume=True)
-    window, engine = open_window(qtbot, local_sandbox, settings)
+    window, engine = open_window(qtbot, local_sandbox, settings, engine_kind)
     window.add_paths([str(source)])
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
     upload = window.model.ids()[0]
@@ -136,7 +159,7 @@ def test_pause_quit_and_restart_continue_where_it_stopped(qtbot, local_sandbox, 
 
     # Start again: the row is back, paused, with its confirmed bytes.
     settings2 = Settings(part_size_mib=1, auto_resume=True)
-    window2, engine2 = open_window(qtbot, local_sandbox, settings2)
+    window2, engine2 = open_window(qtbot, local_sandbox, settings2, engine_kind)
     try:
         qtbot.waitUntil(lambda: window2.model.rowCount() == 1, timeout=10_000)
         row = window2.model.row(upload)
@@ -153,9 +176,9 @@ def test_pause_quit_and_restart_continue_where_it_stopped(qtbot, local_sandbox, 
         close_window(qtbot, window2, engine2)
 
 
-def test_bad_destination_fails_with_a_readable_error(qtbot, local_sandbox, tmp_path):
+def test_bad_destination_fails_with_a_readable_error(qtbot, engine_kind, local_sandbox, tmp_path):
     (tmp_path / "a.txt").write_text("a")
-    window, engine = open_window(qtbot, local_sandbox, Settings())
+    window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
     try:
         window.bucket_edit.setText("no-such-bucket")
         window.add_paths([str(tmp_path / "a.txt")])
@@ -172,12 +195,12 @@ def test_bad_destination_fails_with_a_readable_error(qtbot, local_sandbox, tmp_p
         close_window(qtbot, window, engine)
 
 
-def test_cancel_aborts_and_retry_starts_over(qtbot, local_sandbox, tmp_path):
+def test_cancel_aborts_and_retry_starts_over(qtbot, engine_kind, local_sandbox, tmp_path):
     data = os.urandom(3 * MIB)
     source = tmp_path / "cancel-me.bin"
     source.write_bytes(data)
     settings = Settings(part_size_mib=1, bandwidth_limit_kib=768)
-    window, engine = open_window(qtbot, local_sandbox, settings)
+    window, engine = open_window(qtbot, local_sandbox, settings, engine_kind)
     try:
         window.add_paths([str(source)])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
@@ -204,11 +227,13 @@ def test_cancel_aborts_and_retry_starts_over(qtbot, local_sandbox, tmp_path):
         close_window(qtbot, window, engine)
 
 
-def test_a_locked_upload_list_is_explained_not_fatal(qtbot, local_sandbox, ossdesk_home):
+def test_a_locked_upload_list_is_explained_not_fatal(
+    qtbot, engine_kind, local_sandbox, ossdesk_home
+):
     # Another ossdesk process owns the store: the window says so and stops adding files.
     owner = Store.open()
     try:
-        window, engine = open_window(qtbot, local_sandbox, Settings())
+        window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind, busy_wait=1.0)
         qtbot.waitUntil(lambda: bool(window.engine_error), timeout=10_000)
         assert not window.act_add_files.isEnabled() and not window.acceptDrops()
         box = window.findChild(QMessageBox, "engineErrorBox")
@@ -220,9 +245,9 @@ def test_a_locked_upload_list_is_explained_not_fatal(qtbot, local_sandbox, ossde
         owner.close()
 
 
-def test_browse_lists_the_sandbox_bucket_folders(qtbot, local_sandbox):
+def test_browse_lists_the_sandbox_bucket_folders(qtbot, engine_kind, local_sandbox):
     client(local_sandbox).put_object("drop/old/a.txt", b"a", size=1)
-    window, engine = open_window(qtbot, local_sandbox, Settings())
+    window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
     try:
         destination = window.destination()
         assert destination is not None and destination.prefix == "drop"

@@ -1,0 +1,343 @@
+"""The engine in its own process (``ProcessEngineAdapter`` + ``ossdesk _engine``), against
+the real sandbox on 127.0.0.1: credentials asked of the window, a window that vanishes, an
+engine that dies. The window-level behaviour of both adapters is in test_engine_window."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from ossdesk.core import events as ev
+from ossdesk.core.checksum import crc64
+from ossdesk.core.store import State, Store
+from ossdesk.credentials import Profile, ProfileStore
+from ossdesk.sandbox.server import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from ossdesk.ui.app import SANDBOX_PROFILE, credentials_resolver, make_engine
+from ossdesk.ui.engine_adapter import SchedulerAdapter
+from ossdesk.ui.engine_process import (
+    IN_PROCESS_ENV,
+    EngineRequestFailed,
+    EngineStopped,
+    ProcessEngineAdapter,
+    engine_command,
+)
+from ossdesk.ui.engine_types import (
+    Destination,
+    EngineUnavailable,
+    RowsRestored,
+    SourceFile,
+    TransferRow,
+    TransferState,
+)
+from ossdesk.ui.settings import Settings
+from tests.gui.test_engine_window import close_window, local_sandbox, open_window  # noqa: F401
+from tests.support.engine import Recorder
+from tests.support.sandbox import SandboxInfo
+
+MIB = 1024 * 1024
+_HAS_PROC = Path("/proc/self/environ").exists()
+
+
+def source_file(path: Path, key: str) -> SourceFile:
+    st = path.stat()
+    return SourceFile(str(path), key, st.st_size, st.st_mtime_ns)
+
+
+def destination(sb: SandboxInfo, profile: str = SANDBOX_PROFILE) -> Destination:
+    return Destination(profile, sb.endpoint, sb.bucket, region=sb.region)
+
+
+def queued_id(rec: Recorder, key: str) -> int:
+    event = rec.wait_for(lambda e: isinstance(e, ev.Queued) and e.key == key)
+    assert event.upload is not None
+    return event.upload
+
+
+def row_for(upload: int) -> TransferRow:
+    return TransferRow(id=upload, name="", source_path="", size=0, destination="")
+
+
+def pid_gone(pid: int) -> bool:
+    """The process has ended (a zombie nobody reaped counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+@pytest.fixture
+def engines():
+    """Process adapters made by a test; any still running at the end are shut down."""
+    made: list[ProcessEngineAdapter] = []
+
+    def make(settings: Settings | None = None, **kwargs) -> ProcessEngineAdapter:
+        engine = ProcessEngineAdapter(settings or Settings(part_size_mib=1),
+                                      credentials=credentials_resolver(), **kwargs)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.shutdown(pause=True)
+        assert engine.wait_closed(30)
+
+
+def test_the_window_runs_the_engine_process_by_default(monkeypatch):
+    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
+    assert isinstance(make_engine(Settings(), credentials_resolver()), ProcessEngineAdapter)
+    monkeypatch.setenv(IN_PROCESS_ENV, "1")
+    assert isinstance(make_engine(Settings(), credentials_resolver()), SchedulerAdapter)
+
+
+def test_engine_command_runs_the_hidden_subcommand(monkeypatch):
+    assert engine_command() == [sys.executable, "-m", "ossdesk", "_engine"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert engine_command() == [sys.executable, "_engine"]
+
+
+def test_session_only_credentials_are_asked_of_the_window(engines, sandbox, tmp_path,
+                                                          ossdesk_home):
+    # A profile whose secret exists only in this (the window's) process memory.
+    ProfileStore().save(
+        Profile(name="session-acct", endpoint=sandbox.endpoint, bucket=sandbox.bucket,
+                region=sandbox.region, access_key_id=DEFAULT_ACCESS_KEY_ID),
+        secret=DEFAULT_ACCESS_KEY_SECRET, session_only=True,
+    )
+    data = os.urandom(2 * MIB + 7)
+    path = tmp_path / "session.bin"
+    path.write_bytes(data)
+    engine = engines()
+    rec = Recorder()
+    engine.start(rec)
+    rec.wait_for(lambda e: isinstance(e, RowsRestored))
+    where = destination(sandbox, "session-acct")
+    assert engine.find_existing([source_file(path, "s/session.bin")], where) == []
+    engine.enqueue([source_file(path, "s/session.bin")], where)
+    upload = queued_id(rec, "s/session.bin")
+    done = rec.wait_for(lambda e: isinstance(e, (ev.Done, ev.Failed)) and e.upload == upload)
+    assert isinstance(done, ev.Done), done
+    info = sandbox.bucket_client().head_object("s/session.bin")
+    assert int(info.headers["x-oss-hash-crc64ecma"]) == crc64(data)
+    # The blocking requests answer through the pipe.
+    assert engine.find_existing([source_file(path, "s/session.bin")], where) == [
+        "s/session.bin"]
+    link = engine.presigned_url(row_for(upload), 600)
+    assert link.startswith(f"{sandbox.endpoint}/{sandbox.bucket}/")
+    with urllib.request.urlopen(link, timeout=10) as response:  # 127.0.0.1 only
+        assert response.read() == data
+    assert engine.object_url(row_for(upload)) == (
+        f"{sandbox.endpoint}/{sandbox.bucket}/s/session.bin")
+    with pytest.raises(EngineRequestFailed, match="not known"):
+        engine.presigned_url(row_for(upload + 1000), 600)
+    # The secret never left through the command line, the environment or a file.
+    secret = DEFAULT_ACCESS_KEY_SECRET.encode()
+    assert engine.process is not None
+    pid = engine.process.pid
+    if _HAS_PROC:
+        assert secret not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert secret not in Path(f"/proc/{pid}/environ").read_bytes()
+        # ... and the engine process has not loaded Qt.
+        assert b"PySide6" not in Path(f"/proc/{pid}/maps").read_bytes()
+    for file in ossdesk_home.rglob("*"):
+        if file.is_file():
+            assert secret not in file.read_bytes(), file
+
+
+def test_a_profile_without_credentials_fails_its_file_not_the_engine(engines, sandbox,
+                                                                     tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text("a")
+    engine = engines()
+    rec = Recorder()
+    engine.start(rec)
+    engine.enqueue([source_file(path, "a.txt")], destination(sandbox, "no-such-profile"))
+    upload = queued_id(rec, "a.txt")
+    failed = rec.wait_for(lambda e: isinstance(e, (ev.Done, ev.Failed)) and e.upload == upload)
+    assert isinstance(failed, ev.Failed) and "no-such-profile" in failed.message
+    with pytest.raises(EngineRequestFailed, match="nobody"):
+        engine.find_existing([source_file(path, "a.txt")], destination(sandbox, "nobody"))
+
+
+def test_closed_pipe_pauses_the_uploads_and_a_restart_finishes_them(engines, sandbox, tmp_path):
+    data = os.urandom(4 * MIB)
+    path = tmp_path / "slow.bin"
+    path.write_bytes(data)
+    engine = engines(Settings(part_size_mib=1, bandwidth_limit_kib=1024))
+    rec = Recorder()
+    engine.start(rec)
+    engine.enqueue([source_file(path, "slow.bin")], destination(sandbox))
+    upload = queued_id(rec, "slow.bin")
+    rec.wait_for(lambda e: isinstance(e, ev.Progress) and e.upload == upload
+                 and e.confirmed_bytes >= MIB)
+    engine.abandon()  # what a killed window does to the pipe: no shutdown request
+    assert engine.wait_closed(30)
+    assert engine.returncode == 0
+    assert not any(isinstance(e, EngineUnavailable) for e in rec.events)
+    with pytest.raises(EngineStopped):
+        engine.find_existing([source_file(path, "slow.bin")], destination(sandbox))
+    store = Store.open(owner=False)
+    try:
+        row = store.get(upload)
+    finally:
+        store.close()
+    assert row is not None and row.state is State.PAUSED and row.upload_id
+    assert 0 < row.confirmed_bytes < len(data)
+
+    again = engines(Settings(part_size_mib=1, auto_resume=True))
+    rec2 = Recorder()
+    again.start(rec2)
+    restored = rec2.wait_for(lambda e: isinstance(e, RowsRestored))
+    assert isinstance(restored, RowsRestored)
+    assert [r.id for r in restored.rows] == [upload]
+    assert restored.rows[0].confirmed_bytes == row.confirmed_bytes
+    started = rec2.wait_for(lambda e: isinstance(e, ev.Started) and e.upload == upload)
+    assert isinstance(started, ev.Started) and started.resumed
+    done = rec2.wait_for(lambda e: isinstance(e, (ev.Done, ev.Failed)) and e.upload == upload)
+    assert isinstance(done, ev.Done), done
+    info = sandbox.bucket_client().head_object("slow.bin")
+    assert int(info.headers["x-oss-hash-crc64ecma"]) == crc64(data)
+
+
+_KILLED_WINDOW = textwrap.dedent(
+    """
+    import sys, time
+    from ossdesk.core import events as ev
+    from ossdesk.ui.app import credentials_resolver
+    from ossdesk.ui.engine_process import ProcessEngineAdapter
+    from ossdesk.ui.engine_types import Destination, SourceFile
+    from ossdesk.ui.settings import Settings
+
+    path, endpoint, bucket, region, size, mtime_ns = sys.argv[1:]
+    engine = ProcessEngineAdapter(Settings(part_size_mib=1, bandwidth_limit_kib=1024),
+                                  credentials=credentials_resolver())
+    def listener(event):
+        if isinstance(event, ev.Progress) and event.confirmed_bytes >= 1024 * 1024:
+            print("moving", engine.process.pid, flush=True)
+    engine.start(listener)
+    engine.enqueue([SourceFile(path, "killed.bin", int(size), int(mtime_ns))],
+                   Destination("sandbox", endpoint, bucket, region=region))
+    time.sleep(120)
+    """
+)
+
+
+@pytest.mark.skipif(not _HAS_PROC, reason="watches the engine process through /proc")
+def test_a_killed_window_leaves_no_engine_and_the_next_one_finishes(engines, sandbox,
+                                                                    tmp_path):
+    data = os.urandom(4 * MIB)
+    path = tmp_path / "killed.bin"
+    path.write_bytes(data)
+    st = path.stat()
+    window = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WINDOW, str(path), sandbox.endpoint, sandbox.bucket,
+         sandbox.region, str(st.st_size), str(st.st_mtime_ns)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert window.stdout is not None
+        line = window.stdout.readline()
+        assert line.startswith("moving "), line
+        child = int(line.split()[1])
+    finally:
+        window.kill()  # SIGKILL: no shutdown, no goodbye
+        window.wait()
+        if window.stdout is not None:
+            window.stdout.close()
+    deadline = time.monotonic() + 30
+    while not pid_gone(child):
+        assert time.monotonic() < deadline, "the engine outlived its window"
+        time.sleep(0.1)
+
+    store = Store.open(owner=False)
+    try:
+        rows = store.unfinished()
+    finally:
+        store.close()
+    assert [r.state for r in rows] == [State.PAUSED]
+    assert rows[0].confirmed_bytes > 0
+
+    engine = engines(Settings(part_size_mib=1, auto_resume=True))
+    rec = Recorder()
+    engine.start(rec)
+    upload = rows[0].id
+    done = rec.wait_for(lambda e: isinstance(e, (ev.Done, ev.Failed)) and e.upload == upload)
+    assert isinstance(done, ev.Done), done
+    info = sandbox.bucket_client().head_object("killed.bin")
+    assert int(info.headers["x-oss-hash-crc64ecma"]) == crc64(data)
+
+
+def test_an_engine_that_dies_is_reported_not_waited_for(
+    qtbot: QtBot, local_sandbox  # noqa: F811
+):
+    window, engine = open_window(qtbot, local_sandbox, Settings(), "process")
+    assert isinstance(engine, ProcessEngineAdapter)
+    qtbot.waitUntil(lambda: engine.process is not None, timeout=10_000)
+    assert engine.process is not None
+    engine.process.kill()
+    qtbot.waitUntil(lambda: bool(window.engine_error), timeout=10_000)
+    assert "stopped unexpectedly" in window.engine_error
+    assert not window.act_add_files.isEnabled()
+    started = time.monotonic()
+    with pytest.raises(EngineStopped):
+        engine.presigned_url(row_for(1), 60)
+    with pytest.raises(EngineStopped):
+        engine.find_existing([], window.destination())  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1
+    close_window(qtbot, window, engine)
+
+
+def test_rows_reach_the_window_through_the_engine_process(qtbot: QtBot,
+                                                          local_sandbox,  # noqa: F811
+                                                          tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(1200):  # more than one frame of events
+        (folder / f"f{i:04d}.txt").write_bytes(b"x")
+    window, engine = open_window(qtbot, local_sandbox,
+                                 Settings(files_at_once=4, parts_in_flight=8), "process")
+    try:
+        window.add_paths([str(folder)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1200, timeout=30_000)
+        qtbot.waitUntil(
+            lambda: all(r.state is TransferState.DONE for r in window.model.rows()),
+            timeout=120_000,
+        )
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_the_engine_logs_through_the_window(engines, caplog):
+    engine = engines()
+    rec = Recorder()
+    engine.start(rec)
+    with caplog.at_level(logging.WARNING):
+        engine._send(("call", "no_such_request", (), {}))
+        engine.wait_idle(30)
+    records = [r for r in caplog.records if r.name == "ossdesk.engine_host"]
+    assert records and "no_such_request" in records[0].getMessage()
+    assert records[0].levelno == logging.ERROR and "AttributeError" in (records[0].exc_text or "")
+
+
+def test_a_new_engine_waits_for_the_previous_one_to_let_go(engines):
+    # The previous engine (here: this test) still holds the upload list for a moment.
+    owner = Store.open()
+    engine = engines(busy_wait=10.0)
+    rec = Recorder()
+    try:
+        engine.start(rec)
+        time.sleep(1.5)
+        assert not rec.events  # still waiting, not failed
+    finally:
+        owner.close()
+    restored = rec.wait_for(lambda e: isinstance(e, (RowsRestored, EngineUnavailable)))
+    assert isinstance(restored, RowsRestored)
