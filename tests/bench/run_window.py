@@ -2,9 +2,13 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.bench.run_window
         [--rows 10000] [--big 8] [--big-size 4GiB] [--drop 100000] [--seconds 20]
+        [--in-process]
 
-The real window (``MainWindow``) over the real engine (``SchedulerAdapter`` -> ``Scheduler``)
-uploading to the loopback sink (``sink.py``), in a scratch ``OSSDESK_HOME``:
+The real window (``MainWindow``) over the real engine uploading to the loopback sink
+(``sink.py``), in a scratch ``OSSDESK_HOME``. The engine runs as the window runs it: in its
+own process (``ProcessEngineAdapter`` -> ``ossdesk _engine`` -> ``SchedulerAdapter`` ->
+``Scheduler``); ``--in-process`` drives ``SchedulerAdapter`` inside the window's process
+(the window's engine before issue 7, and ``OSSDESK_ENGINE_IN_PROCESS=1``).
 
 1. **Stalls.** A ``QTimer`` probe fires every 5 ms on the GUI thread and records the gaps
    between its ticks; a gap beyond 5 ms is the time the event loop could not run. BIG sparse
@@ -20,6 +24,7 @@ uploading to the loopback sink (``sink.py``), in a scratch ``OSSDESK_HOME``:
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import shutil
@@ -56,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--switch-interval", type=float, default=None, metavar="SECONDS",
                         help="experiment: sys.setswitchinterval (CPython's default 0.005)")
+    parser.add_argument("--nice-sink", type=int, default=0, metavar="N",
+                        help="experiment: run the sink at this niceness (the server's CPU "
+                             "is not the user's in real use)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the engine in the window's process (SchedulerAdapter)")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     if args.switch_interval:
@@ -69,16 +79,32 @@ def main(argv: list[str] | None = None) -> int:
 
     from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
     from ossdesk.ui.engine_adapter import SchedulerAdapter
+    from ossdesk.ui.engine_process import ProcessEngineAdapter
     from ossdesk.ui.main_window import MainWindow
     from ossdesk.ui.settings import Settings
 
     print(f"machine: {machine()}", flush=True)
+    print("engine: " + ("in the window's process (SchedulerAdapter)" if args.in_process
+                        else "its own process (ProcessEngineAdapter)"), flush=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     ticks: list[float] = []
+    # tick -> the GUI thread's (CPU time, run-queue wait) then, in seconds. The wait (Linux
+    # schedstat) is time the thread was ready to run but had no CPU.
+    cpu_at: dict[float, tuple[float, float]] = {}
+    schedstat = Path("/proc/thread-self/schedstat")
+
+    def tick() -> None:
+        now = time.perf_counter()
+        ticks.append(now)
+        try:
+            fields = schedstat.read_text().split()
+            cpu_at[now] = (int(fields[0]) / 1e9, int(fields[1]) / 1e9)
+        except OSError:
+            cpu_at[now] = (time.thread_time(), 0.0)
     probe = QTimer()
     probe.setTimerType(Qt.TimerType.PreciseTimer)
     probe.setInterval(PROBE_MS)
-    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    probe.timeout.connect(tick)
 
     def run_for(ms: int) -> None:
         loop = QEventLoop()
@@ -93,9 +119,45 @@ def main(argv: list[str] | None = None) -> int:
             run_for(10)
         return True
 
+    # the window process's garbage collections: (start, seconds, generation)
+    collections: list[tuple[float, float, int]] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            now = time.perf_counter()
+            collections.append((gc_started[0], now - gc_started[0], info["generation"]))
+
+    gc.callbacks.append(on_gc)
+
+    def gc_summary(start: float, end: float) -> str:
+        full = [s for t, s, g in collections if start <= t <= end and g == 2]
+        return (f"{len(full)} full garbage collections, {sum(full) * 1000:.0f} ms, longest "
+                f"{max(full, default=0) * 1000:.0f} ms")
+
     def gaps_ms(start: float, end: float) -> list[float]:
         window = [t for t in ticks if start <= t <= end]
         return [(b - a) * 1000 for a, b in itertools.pairwise(window)]
+
+    def long_gap_cpu(start: float, end: float, over_ms: float = 16.0) -> str:
+        """Of the gaps over ``over_ms``: wall time, and how the GUI thread spent it: on a
+        CPU (busy), ready but without a CPU (the machine is full), or asleep (waiting for
+        the interpreter lock, or for nothing)."""
+        window = [t for t in ticks if start <= t <= end]
+        wall = cpu = ready = 0.0
+        count = 0
+        for a, b in itertools.pairwise(window):
+            if (b - a) * 1000 > over_ms:
+                count += 1
+                wall += b - a
+                cpu += cpu_at[b][0] - cpu_at[a][0]
+                ready += cpu_at[b][1] - cpu_at[a][1]
+        asleep = wall - cpu - ready
+        return (f"{count} gaps > {over_ms:.0f} ms: {wall * 1000:.0f} ms wall; the GUI thread "
+                f"ran {cpu * 1000:.0f} ms, waited for a CPU {ready * 1000:.0f} ms, slept "
+                f"{asleep * 1000:.0f} ms")
 
     class NoProfiles:
         def list(self) -> list[object]:
@@ -126,9 +188,23 @@ def main(argv: list[str] | None = None) -> int:
         # Scheduler.add (engine thread) -> model rows (bridge drain on the GUI thread)
         # (window._on_walk_batch itself cannot be wrapped: it uses QObject.sender())
         trace(window.engine, "enqueue", marks, t2)
-        if window.engine.scheduler is not None:
-            trace(window.engine.scheduler, "add", marks, t2)
+        scheduler = getattr(window.engine, "scheduler", None)  # in-process only
+        if scheduler is not None:
+            trace(scheduler, "add", marks, t2)
         trace(window.model, "add_rows", marks, t2)
+        # Each batch of the drop is checked against the bucket (find_existing, from a
+        # worker thread, one batch at a time) before it is queued: how long do they take?
+        checks: list[float] = []
+        find_existing = window.engine.find_existing
+
+        def timed_find(*a: Any, **kw: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return find_existing(*a, **kw)
+            finally:
+                checks.append(time.perf_counter() - started)
+
+        window.engine.find_existing = timed_find
         job = window.add_paths([str(drop)])
         if job is not None:
             job.batchReady.connect(
@@ -139,11 +215,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{k} {v:.3f} s" for k, v in sorted(marks.items(), key=lambda kv: kv[1])),
             flush=True)
         wait_until(lambda: window.model.rowCount() >= before + args.drop, 300)
+        if checks:
+            print(f"find_existing: {len(checks)} calls, {sum(checks):.1f} s in all, mean "
+                  f"{statistics.mean(checks) * 1000:.0f} ms, max {max(checks) * 1000:.0f} ms",
+                  flush=True)
         t3 = time.perf_counter()
         gaps2 = gaps_ms(t2, t3)
         print(f"drop of {args.drop:,} files: first rows after {first:.3f} s, "
               f"{window.model.rowCount() - before:,} rows after {t3 - t2:.1f} s; "
-              f"GUI gap max {max(gaps2) if gaps2 else 0:.0f} ms", flush=True)
+              f"GUI gap max {max(gaps2) if gaps2 else 0:.0f} ms; {long_gap_cpu(t2, t3)}; "
+              f"{gc_summary(t2, t3)}", flush=True)
         rows.append(Row(f"first rows of a {args.drop:,}-file drop", "limit", 1.0, first,
                         "s", "<= 100%"))
         if gaps2:
@@ -154,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                             50.0, max(gaps2), "ms", "<= 100%"))
 
     try:
-        with Sink(etag="crc") as sink:
+        nice = ["nice", "-n", str(args.nice_sink)] if args.nice_sink else []
+        with Sink(etag="crc", prefix=nice) as sink:
             big = tmp / "big"
             big.mkdir()
             for i in range(args.big):
@@ -163,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
             small = tmp / "queued"
             make_files(small, args.rows)
             settings = Settings(files_at_once=args.big, parts_in_flight=args.big)
-            engine = SchedulerAdapter(settings, credentials=credentials_resolver())
+            engine: SchedulerAdapter | ProcessEngineAdapter
+            if args.in_process:
+                engine = SchedulerAdapter(settings, credentials=credentials_resolver())
+            else:
+                engine = ProcessEngineAdapter(settings, credentials=credentials_resolver())
             profile = SessionProfile(name=SANDBOX_PROFILE, endpoint=sink.endpoint,
                                      bucket="bench", region="cn-hangzhou")
             window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),
@@ -205,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label}: {end - start:.1f} s, {len(gaps)} probe ticks, gaps ms: p50 "
                       f"{q[49]:.1f} p90 {q[89]:.1f} p99 {q[98]:.1f} max {max(gaps):.1f}; "
                       f"> 50 ms: {sum(1 for g in gaps if g > 50)}; big files so far "
-                      f"{moved / 1e6:,.0f} MB", flush=True)
+                      f"{moved / 1e6:,.0f} MB; {long_gap_cpu(start, end)}; "
+                      f"{gc_summary(start, end)}", flush=True)
                 rows.append(Row(f"GUI gap p99, {label}", "limit", 16.0, q[98], "ms",
                                 "<= 100%"))
                 rows.append(Row(f"GUI gap max, {label}", "limit", 50.0, max(gaps), "ms",
