@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -379,12 +378,7 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path, lock: sqlite3.Connection | None,
                  notice: str | None) -> None:
         self._conn = conn
-        self._lock = threading.RLock()  # the writing connection: one thread at a time
-        # Reads use connections of their own (WAL lets them run beside a write), taken
-        # from this pool and put back: a read never waits for the writing connection's
-        # lock, nor holds a lock while SQLite works.
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all_readers: list[sqlite3.Connection] = []
+        self._lock = threading.RLock()
         self._owner_lock = lock
         self.path = path
         #: A message for the user when the previous file had to be set aside, else None.
@@ -513,9 +507,6 @@ class Store:
                 return
             self._closed = True
             self._conn.close()
-            for reader in self._all_readers:
-                reader.close()  # a read still running gets ProgrammingError: "closed"
-            self._all_readers.clear()
             if self._owner_lock is not None:
                 self._owner_lock.close()
 
@@ -562,32 +553,11 @@ class Store:
                     "then try again")
         return f"cannot write the upload list {self.path}: {text}"
 
-    def _reader(self) -> sqlite3.Connection:
-        try:
-            return self._readers.get_nowait()
-        except queue.Empty:
-            pass
-        conn = _connect(self.path)
-        conn.execute("PRAGMA query_only = ON")
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
             if self._closed:
-                conn.close()
                 raise StoreError("the upload list is closed")
-            self._all_readers.append(conn)
-        return conn
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        if self._closed:
-            raise StoreError("the upload list is closed")
-        conn = self._reader()
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.ProgrammingError as exc:
-            if self._closed:
-                raise StoreError("the upload list is closed") from exc
-            raise
-        finally:
-            self._readers.put(conn)
+            return self._conn.execute(sql, params).fetchall()
 
     # -- the queue -------------------------------------------------------------------------
 
