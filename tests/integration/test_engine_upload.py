@@ -136,15 +136,23 @@ def test_content_type_metadata_and_storage_class(sandbox: SandboxInfo, make_engi
 # --------------------------------------------------------------------------- resume
 
 
+def _paused_midway(sandbox: SandboxInfo, make_engine: Any, path: Path,
+                   parts: int) -> tuple[Scheduler, Recorder, int]:
+    """A multipart upload of ``path`` (100 KiB parts, 1 MiB/s) paused once ``parts`` parts
+    are confirmed."""
+    scheduler, rec = make_engine(part_size=100 * KiB, parallel=2, rate=1 * MiB)
+    (upload,) = scheduler.add([new_upload(sandbox, path)])
+    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= parts * 100 * KiB)
+    scheduler.pause([upload])
+    assert scheduler.wait(5)
+    return scheduler, rec, upload
+
+
 def test_resume_after_pause_sends_no_confirmed_part_again(sandbox: SandboxInfo,
                                                           make_engine: Any,
                                                           tmp_path: Path) -> None:
     path = write_random(tmp_path / "r.bin", 40 * 100 * KiB + 3)
-    scheduler, rec = make_engine(part_size=100 * KiB, parallel=2, rate=1 * MiB)
-    (upload,) = scheduler.add([new_upload(sandbox, path)])
-    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= 5 * 100 * KiB)
-    scheduler.pause([upload])
-    assert scheduler.wait(5)
+    scheduler, rec, upload = _paused_midway(sandbox, make_engine, path, parts=5)
     confirmed = set(scheduler.store.parts(upload))
     row = scheduler.store.get(upload)
     assert row is not None and row.state is State.PAUSED and row.upload_id
@@ -166,11 +174,7 @@ def _paused_with_unrecorded_parts(sandbox: SandboxInfo, make_engine: Any, path: 
                                   forget: int) -> tuple[Scheduler, Recorder, int, list[int]]:
     """A multipart upload paused after some parts, then ``forget`` of its confirmed parts
     dropped from the store: as after a crash between the server's answer and the write."""
-    scheduler, rec = make_engine(part_size=100 * KiB, parallel=2, rate=1 * MiB)
-    (upload,) = scheduler.add([new_upload(sandbox, path)])
-    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= 8 * 100 * KiB)
-    scheduler.pause([upload])
-    assert scheduler.wait(5)
+    scheduler, rec, upload = _paused_midway(sandbox, make_engine, path, parts=8)
     numbers = sorted(scheduler.store.parts(upload))
     assert len(numbers) >= forget + 2
     forgotten = numbers[1:1 + forget]
