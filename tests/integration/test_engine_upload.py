@@ -136,11 +136,11 @@ def test_content_type_metadata_and_storage_class(sandbox: SandboxInfo, make_engi
 # --------------------------------------------------------------------------- resume
 
 
-def _paused_midway(sandbox: SandboxInfo, make_engine: Any, path: Path,
-                   parts: int) -> tuple[Scheduler, Recorder, int]:
-    """A multipart upload of ``path`` (100 KiB parts, 1 MiB/s) paused once ``parts`` parts
-    are confirmed."""
-    scheduler, rec = make_engine(part_size=100 * KiB, parallel=2, rate=1 * MiB)
+def _paused_midway(sandbox: SandboxInfo, make_engine: Any, path: Path, parts: int, *,
+                   parallel: int = 2, rate: int = 1 * MiB) -> tuple[Scheduler, Recorder, int]:
+    """A multipart upload of ``path`` (100 KiB parts, ``rate`` bytes/s) paused once
+    ``parts`` parts are confirmed."""
+    scheduler, rec = make_engine(part_size=100 * KiB, parallel=parallel, rate=rate)
     (upload,) = scheduler.add([new_upload(sandbox, path)])
     rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= parts * 100 * KiB)
     scheduler.pause([upload])
@@ -247,11 +247,8 @@ def test_restart_with_a_new_store_object_resumes(sandbox: SandboxInfo, make_engi
 def test_source_changed_between_runs_starts_over(sandbox: SandboxInfo, make_engine: Any,
                                                  tmp_path: Path) -> None:
     path = write_random(tmp_path / "c.bin", 20 * 100 * KiB)
-    scheduler, rec = make_engine(part_size=100 * KiB, parallel=1, rate=512 * KiB)
-    (upload,) = scheduler.add([new_upload(sandbox, path)])
-    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= 2 * 100 * KiB)
-    scheduler.pause([upload])
-    assert scheduler.wait(5)
+    scheduler, rec, upload = _paused_midway(sandbox, make_engine, path, parts=2, parallel=1,
+                                            rate=512 * KiB)
     row = scheduler.store.get(upload)
     assert row is not None
     old_id = row.upload_id
@@ -272,11 +269,8 @@ def test_no_such_upload_on_resume_starts_over(sandbox: SandboxInfo, make_engine:
                                               tmp_path: Path) -> None:
     assert sandbox.server is not None
     path = write_random(tmp_path / "n.bin", 10 * 100 * KiB)
-    scheduler, rec = make_engine(part_size=100 * KiB, parallel=1, rate=512 * KiB)
-    (upload,) = scheduler.add([new_upload(sandbox, path)])
-    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= 100 * KiB)
-    scheduler.pause([upload])
-    assert scheduler.wait(5)
+    scheduler, rec, upload = _paused_midway(sandbox, make_engine, path, parts=1, parallel=1,
+                                            rate=512 * KiB)
     row = scheduler.store.get(upload)
     assert row is not None
     old_id = row.upload_id
@@ -671,11 +665,8 @@ def test_a_part_lost_on_the_server_is_sent_again(sandbox: SandboxInfo, make_engi
     """Recorded as confirmed but not on OSS (ListParts when resuming): sent again."""
     assert sandbox.server is not None
     path = write_random(tmp_path / "lost.bin", 4 * 100 * KiB)
-    scheduler, rec = make_engine(part_size=100 * KiB, parallel=1, rate=256 * KiB)
-    (upload,) = scheduler.add([new_upload(sandbox, path)])
-    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes >= 100 * KiB)
-    scheduler.pause([upload])
-    assert scheduler.wait(5)
+    scheduler, rec, upload = _paused_midway(sandbox, make_engine, path, parts=1, parallel=1,
+                                            rate=256 * KiB)
     row = scheduler.store.get(upload)
     assert row is not None and row.upload_id
     # Forge the record of a part OSS never received (as if its data were lost there).
