@@ -703,14 +703,12 @@ class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hin
             url += ("&" if "?" in url else "?") + str(query)
         headers = {k: v for k, v in req.headers.items() if v is not None}
         body = req.data
-        chunked = False
-        if body is not None and not isinstance(body, str | bytes | bytearray):
+        chunked = False  # a body of unknown length (an iterable) goes in chunks
+        if body is not None:
             if hasattr(body, "__len__"):
                 headers["Content-Length"] = str(len(body))
             else:
                 chunked = True
-        elif body is not None:
-            headers["Content-Length"] = str(len(body))
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         try:
             raw = self.pool.urlopen(
