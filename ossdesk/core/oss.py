@@ -32,7 +32,7 @@ import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import certifi
 import oss2
@@ -49,6 +49,7 @@ import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from ossdesk import __version__
+from ossdesk.core import http11
 
 __all__ = [
     "Body",
@@ -442,7 +443,7 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             "Check the endpoint; ossdesk will try again.",
         )
     # urllib3's NewConnectionError (refused, unreachable) is a ConnectTimeoutError too.
-    if any_of(requests.exceptions.ConnectTimeout) or any(
+    if any_of(requests.exceptions.ConnectTimeout, http11.ConnectTimeout) or any(
         isinstance(e, urllib3.exceptions.ConnectTimeoutError)
         and not isinstance(e, urllib3.exceptions.NewConnectionError)
         for e in chain
@@ -453,6 +454,16 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             f"Connecting to {where} timed out. Check the network connection; ossdesk will try "
             "again.",
         )
+    for item in chain:
+        if isinstance(item, http11.ConnectFailed):
+            cause = item.__cause__
+            reason = (cause.strerror if isinstance(cause, OSError) else None) or str(item)
+            return OssError(
+                _R,
+                "ConnectFailed",
+                f"Could not connect to {where} ({reason}). Check the network connection; "
+                "ossdesk will try again.",
+            )
     if any_of(
         requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout
     ):
@@ -645,42 +656,27 @@ class _Adapter(requests.adapters.HTTPAdapter):
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
-class _Answer:
-    """What ``oss2.http.Response`` reads of an answer (``status_code``, ``headers``,
-    ``iter_content``, ``close``), over a urllib3 response. The connection goes back to the
-    pool once the body has been read to its end."""
-
-    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
-        self.raw = raw
-        self.status_code = raw.status
-        self.headers = raw.headers
-        self._done = False
-
-    def iter_content(self, size: int) -> Iterator[bytes]:
-        if self._done:
-            return
-        try:
-            yield from self.raw.stream(size, decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            self.close()
-            raise oss2.exceptions.RequestError(exc) from exc
-        self._done = True
-        self.raw.release_conn()
-
-    def close(self) -> None:
-        if not self._done:
-            self._done = True
-            self.raw.close()  # part of the body is unread: this connection cannot be reused
-            self.raw.release_conn()
+def _query(params: Mapping[str, Any]) -> str:
+    """The query string ``requests`` would make of oss2's parameters (None values left out,
+    lists repeated, everything quoted as a form)."""
+    pairs: list[tuple[str, Any]] = []
+    for name, value in params.items():
+        values = [value] if isinstance(value, str | bytes) or not hasattr(
+            value, "__iter__") else value
+        pairs.extend((name, v) for v in values if v is not None)
+    return urlencode(pairs)
 
 
 class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hints
-    """``oss2``'s transport, with urllib3 underneath instead of ``requests``.
+    """``oss2``'s transport, with :mod:`ossdesk.core.http11` underneath instead of
+    ``requests``.
 
-    ``requests`` costs about as much CPU per request as everything else together (settings
-    merged and hooks run per request, the environment read again, debug strings formatted):
-    for thousands of small files that is the limit. The answer is handed to oss2 in the
-    shape it reads. With a proxy, requests (which knows proxies) carries the request.
+    ``requests`` (and urllib3 under it) cost more CPU per request than everything else
+    together: the URL parsed again, settings merged and hooks run, every header checked
+    one by one, the answer's headers parsed by the ``email`` package. For thousands of
+    small files that is the limit. oss2 still builds and signs each request and parses
+    each answer, handed to it in the shape it reads. With a proxy, requests (which knows
+    proxies) carries the request.
     """
 
     def __init__(self, adapter: requests.adapters.HTTPAdapter, pool_size: int,
@@ -688,41 +684,62 @@ class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hin
         super().__init__(adapter=adapter)
         certs = certifi.where() if verify is True else str(verify)
         folder = os.path.isdir(certs)
-        self.pool = urllib3.PoolManager(
-            num_pools=4, maxsize=pool_size, block=False, cert_reqs="CERT_REQUIRED",
-            blocksize=_BLOCKSIZE, retries=False,
-            ca_certs=None if folder else certs, ca_cert_dir=certs if folder else None,
-        )
+        self._certs = (None, certs) if folder else (certs, None)
+        self._context: ssl.SSLContext | None = None
+        self.connections = http11.Connections(None, maxsize=pool_size, blocksize=_BLOCKSIZE)
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS settings (trusted certificates read once, on the first https request)."""
+        if self._context is None:
+            cafile, capath = self._certs
+            context = ssl.create_default_context(cafile=cafile, capath=capath)
+            context.set_alpn_protocols(["http/1.1"])
+            self._context = self.connections.context = context
+        return self._context
 
     def do_request(self, req: oss2.http.Request, timeout: Any) -> oss2.http.Response:
         if req.proxies:
             return super().do_request(req, timeout)
         url = req.url
-        query = requests.models.RequestEncodingMixin._encode_params(req.params)
-        if query:
-            url += ("&" if "?" in url else "?") + str(query)
+        if req.params:
+            query = _query(req.params)
+            if query:
+                url += ("&" if "?" in url else "?") + query
+        if url[:6].lower() == "https:" and self._context is None:
+            self._tls()
         headers = {k: v for k, v in req.headers.items() if v is not None}
-        body = req.data
-        chunked = False  # a body of unknown length (an iterable) goes in chunks
-        if body is not None:
-            if hasattr(body, "__len__"):
-                headers["Content-Length"] = str(len(body))
-            else:
-                chunked = True
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         try:
-            raw = self.pool.urlopen(
-                req.method, requests.utils.requote_uri(url), body=body, headers=headers,
-                chunked=chunked, redirect=False, retries=False, preload_content=False,
-                decode_content=False, timeout=urllib3.Timeout(connect=connect, read=read),
+            answer = self.connections.request(
+                req.method, requests.utils.requote_uri(url), headers=headers, body=req.data,
+                connect_timeout=connect, read_timeout=read,
             )
-        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+        except (OSError, ValueError) as exc:
             raise oss2.exceptions.RequestError(exc) from exc
-        return oss2.http.Response(_Answer(raw))
+        return oss2.http.Response(_Answer(answer))
 
     def close(self) -> None:
-        self.pool.clear()
+        self.connections.clear()
         self.session.close()
+
+
+class _Answer:
+    """What ``oss2.http.Response`` reads of an answer (``status_code``, ``headers``,
+    ``iter_content``), with network errors as oss2's ``RequestError``."""
+
+    def __init__(self, answer: http11.Answer) -> None:
+        self.answer = answer
+        self.status_code = answer.status_code
+        self.headers = answer.headers
+
+    def iter_content(self, size: int) -> Iterator[bytes]:
+        try:
+            yield from self.answer.iter_content(size)
+        except OSError as exc:
+            raise oss2.exceptions.RequestError(exc) from exc
+
+    def close(self) -> None:
+        self.answer.close()
 
 
 class _Provider:
