@@ -49,6 +49,9 @@ class PauseReason:
     SHUTDOWN = "shutdown"
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}  # each event class's field names
+
+
 @dataclass(frozen=True)
 class Event:
     """Base of every event. ``upload`` is the queue row id (None for queue-wide events)."""
@@ -59,11 +62,14 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict: ``{"event": kind, ...fields}``."""
         data: dict[str, Any] = {"event": self.kind}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        names = _FIELDS.get(type(self))
+        if names is None:
+            names = _FIELDS[type(self)] = tuple(f.name for f in dataclasses.fields(self))
+        for name in names:
+            value = getattr(self, name)
             if isinstance(value, tuple):
                 value = list(value)
-            data[f.name] = value
+            data[name] = value
         data["time"] = round(time.time(), 3)
         return data
 
