@@ -888,6 +888,8 @@ class Scheduler:
         confirmed: dict[int, tuple[int, str, int]] = {}
         unrecorded: list[RemotePart] = []  # on the server, not (rightly) in the store
         resumed = False
+        # The row is read again below only if a step here wrote to it (most files: none).
+        rewritten = upload_id is not None or changed or row.initiating_at is not None
         if upload_id is not None and changed:
             self._emit(Notice(upload=job.upload, message=(
                 f"{row.source.name} changed since its upload began, so it starts over "
@@ -939,7 +941,8 @@ class Scheduler:
         if unrecorded and upload_id is not None:
             confirmed.update(self._adopt_parts(job, plan, unrecorded))
             resumed = bool(confirmed)
-        job.row = row = self.store.get(job.upload) or row
+        if rewritten:
+            job.row = row = self.store.get(job.upload) or row
         confirmed_bytes = sum(v[0] for v in confirmed.values())
         job.meter = ProgressMeter(job.upload, size, confirmed_bytes, self._emit,
                                   clock=self._clock, max_rate=self._progress_rate)
