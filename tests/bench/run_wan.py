@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tests.bench.benchlib import (
+    PYTHON,
+    REPO,
     GiB,
     Row,
     Run,
@@ -174,6 +177,21 @@ def pause_latency(path: Path, endpoint: str, home: Path, after: float) -> tuple[
     return last_change - t_sig, exited - t_sig
 
 
+def raw_puts(folder: Path, sink: Sink, connections: int) -> float:
+    """``tests/bench/raw_puts.py``: the small files as bare PUTs (no client work); MB/s."""
+    out = subprocess.run([*NS_CLI, PYTHON, "-m", "tests.bench.raw_puts", str(folder),
+                          "--endpoint", sink.endpoint, "--connections", str(connections)],
+                         capture_output=True, text=True, check=False, cwd=REPO)
+    try:
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(f"  bare PUTs failed: {out.stderr.strip()[-300:]}", flush=True)
+        return float("nan")
+    rate = result["bytes"] / result["seconds"] / 1e6
+    print(f"  bare PUTs, {connections} connections  {rate:7.2f} MB/s", flush=True)
+    return float(rate)
+
+
 def parallel_curl(path: Path, endpoint: str, streams: int) -> float:
     """``streams`` concurrent ``curl -T`` of ``path``: aggregate MB/s, spawn to last exit."""
     t0 = time.perf_counter()
@@ -288,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 total = args.files * args.small_size
                 with Link(args.kit, 50, args.rate) as link, wan_sink() as sink:
                     ours, peer = [], []
+                    raw: dict[int, list[float]] = {32: [], 64: []}
                     for _ in range(args.repeat):
                         r = one("ossdesk", ossdesk_upload_cmd([folder], sink.endpoint,
                                                               extra=extra, wan=True),
@@ -300,12 +319,19 @@ def main(argv: list[str] | None = None) -> int:
                                 total, sink, link, env=client_env())
                         if o.returncode == 0:
                             peer.append(o.mb_s)
+                        if args.peers:
+                            for conns in (32, 64):
+                                raw[conns].append(raw_puts(folder, sink, conns))
                     label = (f"WAN 50 ms RTT, {args.rate}, {args.files} x "
                              f"{args.small_size // 1024} KiB")
                     rows.append(Row(f"{label}: of the shaped rate", "shaped rate",
                                     rate_bps / 1e6, median(ours), "MB/s", ">= 85%"))
                     rows.append(Row(f"{label}: vs oss2", "oss2 8 threads", median(peer),
                                     median(ours), "MB/s", ""))
+                    for conns, figures in raw.items():
+                        if figures:
+                            rows.append(Row(f"{label}: vs bare PUTs", f"bare PUTs, {conns} conn.",
+                                            median(figures), median(ours), "MB/s", ""))
             elif scenario == "pause":
                 with Link(args.kit, 50, args.rate), wan_sink() as sink:
                     quiet, exits = [], []
