@@ -68,6 +68,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.ui import collector
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
@@ -302,6 +303,9 @@ class MainWindow(QMainWindow):
         if engine is not None:
             engine.start(self.bridge)
         self.refresh_profiles()
+        # Modules, Qt wrappers and the window live as long as the process: out of the
+        # garbage collector's full walks from now on (before any row; see collector).
+        collector.settle()
 
     # ---- construction -------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QIcon
 
+from ossdesk.ui import collector
+
 # Defined Qt-free (the engine process sends them); re-exported here.
 from ossdesk.ui.engine_types import RowKey as RowKey  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferRow as TransferRow  # noqa: PLC0414
@@ -443,6 +445,8 @@ class TransferModel(QAbstractTableModel):
             self._count(row, +1)
         self.endInsertRows()
         self._update_totals()
+        # The rows stay for long: out of the collector's full walks (see collector).
+        collector.settle()
 
     def update(self, key: RowKey, /, **changes: Any) -> None:
         """Queue a change of any fields of a row; applied at the next flush (coalesced)."""
@@ -540,6 +544,8 @@ class TransferModel(QAbstractTableModel):
                 end = start = n
         self._reindex()
         self._update_totals()
+        if not self._rows:  # a good time for cycles that died frozen (see collector)
+            collector.thaw()
         return len(doomed)
 
     def clear_finished(self) -> list[RowKey]:

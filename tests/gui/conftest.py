@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -33,3 +34,11 @@ def english(qapp):
     translations.install(qapp, "en")
     for translator in translations._installed:
         qapp.removeTranslator(translator)
+
+
+@pytest.fixture(autouse=True)
+def thawed_collector():
+    """The window freezes what is alive (ossdesk.ui.collector): let the collector see one
+    test's leftovers again before the next test."""
+    yield
+    gc.unfreeze()
