@@ -10,9 +10,9 @@ byte operations, on connections kept alive per endpoint.
 What it does, as urllib3 did for us:
 
 * one pool of idle keep-alive connections per ``scheme://host:port``; a connection the
-  server closed while it was idle is noticed before it is used again (and a request
-  without a streamed body that fails on such a connection before any answer is sent again
-  once, on a new connection);
+  server closed while it was idle is noticed before it is used again (and an idempotent
+  request without a streamed body that fails on such a connection before any answer is
+  sent again, on a new connection);
 * TLS with the caller's ``ssl.SSLContext`` (certificate and host name checked);
 * connect and read timeouts (``ConnectTimeout``, ``ReadTimeout``);
 * bodies given as bytes, as a sized object with ``read(n)`` (read in blocks as they are
@@ -57,6 +57,7 @@ _MAX_HEAD = 64 * 1024  # an answer's status line and headers
 _RECV = 256 * 1024
 _ONE_WRITE = 256 * 1024  # head and body up to this size go in one write
 _NO_ANSWER = "the server closed the connection without answering"
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PRELOAD = 64 * 1024  # answers up to this size are read at once (oss2 leaves some unread)
 
 
@@ -524,7 +525,9 @@ class Connections:
             lines.append("Content-Length: 0")
         lines.append("\r\n")
         head = "\r\n".join(lines).encode("latin-1")
-        replayable = body is None or isinstance(body, bytes | bytearray | memoryview)
+        # Sent again on a new connection only if that cannot do anything twice.
+        replayable = method in _IDEMPOTENT and (
+            body is None or isinstance(body, bytes | bytearray | memoryview))
         while True:
             conn = pool.get(connect_timeout)
             try:

@@ -154,6 +154,28 @@ def test_an_idle_connection_the_server_closed_is_replaced() -> None:
         assert pool.opened == 3
 
 
+def test_only_idempotent_requests_are_sent_again_when_a_kept_connection_fails() -> None:
+    seen: list[bytes] = []
+
+    def script(conn: socket.socket, n: int) -> None:
+        # Every connection answers its first request, then takes the second and closes
+        # without a word (as a server does when its keep-alive time ran out meanwhile).
+        seen.append(read_request(conn)[1])
+        conn.sendall(ok())
+        seen.append(read_request(conn)[1])
+
+    with scripted(script) as url:
+        pool = http11.Connections(None)
+        assert pool.request("PUT", url + "/a", headers={}, body=b"a").status_code == 200
+        assert pool.request("PUT", url + "/b", headers={}, body=b"b").status_code == 200
+        assert pool.opened == 2  # b went again, on a new connection
+        with pytest.raises(http11.ProtocolError, match="kept-alive"):
+            pool.request("POST", url + "/c", headers={}, body=b"c")
+        assert pool.opened == 2  # a POST is not sent twice
+        time.sleep(0.2)
+        assert seen == [b"a", b"b", b"b", b"c"]
+
+
 def test_an_answer_sent_before_the_body_was_read_is_returned() -> None:
     def script(conn: socket.socket, n: int) -> None:
         data = b""
