@@ -130,35 +130,31 @@ class _Conn:
         self.buf += data
         return True
 
-    def head(self) -> bytes:
-        """The next status line and headers (without the blank line)."""
+    def _until(self, sep: bytes, *, too_long: str, none: str) -> bytes:
+        """The bytes up to ``sep`` (consumed, not returned); ``none``: the message if the
+        connection ends before any byte."""
         start = 0
         while True:
-            end = self.buf.find(b"\r\n\r\n", start)
+            end = self.buf.find(sep, start)
             if end >= 0:
-                head = bytes(self.buf[:end])
-                del self.buf[: end + 4]
-                return head
+                found = bytes(self.buf[:end])
+                del self.buf[: end + len(sep)]
+                return found
             if len(self.buf) > _MAX_HEAD:
-                raise ProtocolError("the answer's headers are too long")
-            start = max(0, len(self.buf) - 3)
+                raise ProtocolError(too_long)
+            start = max(0, len(self.buf) - len(sep) + 1)
             if not self.fill():
                 raise ProtocolError(
-                    _NO_ANSWER if not self.buf else "the server closed the connection mid-answer")
+                    none if not self.buf else "the server closed the connection mid-answer")
+
+    def head(self) -> bytes:
+        """The next status line and headers (without the blank line)."""
+        return self._until(b"\r\n\r\n", too_long="the answer's headers are too long",
+                           none=_NO_ANSWER)
 
     def line(self) -> bytes:
-        start = 0
-        while True:
-            end = self.buf.find(b"\r\n", start)
-            if end >= 0:
-                line = bytes(self.buf[:end])
-                del self.buf[: end + 2]
-                return line
-            if len(self.buf) > _MAX_HEAD:
-                raise ProtocolError("a chunk header is too long")
-            start = max(0, len(self.buf) - 1)
-            if not self.fill():
-                raise ProtocolError("the server closed the connection mid-answer")
+        return self._until(b"\r\n", too_long="a chunk header is too long",
+                           none="the server closed the connection mid-answer")
 
     def take(self, n: int) -> bytes:
         """Up to ``n`` (> 0) bytes of the answer: buffered ones first, else one receive."""
