@@ -42,7 +42,6 @@ import oss2.http
 import oss2.models
 import requests
 import requests.adapters
-import requests.models
 import requests.utils
 import urllib3
 import urllib3.exceptions
