@@ -57,6 +57,7 @@ _MAX_HEAD = 64 * 1024  # an answer's status line and headers
 _RECV = 256 * 1024
 _ONE_WRITE = 256 * 1024  # head and body up to this size go in one write
 _NO_ANSWER = "the server closed the connection without answering"
+_MID_ANSWER = "the server closed the connection mid-answer"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _PRELOAD = 64 * 1024  # answers up to this size are read at once (oss2 leaves some unread)
 
@@ -145,7 +146,7 @@ class _Conn:
             start = max(0, len(self.buf) - len(sep) + 1)
             if not self.fill():
                 raise ProtocolError(
-                    none if not self.buf else "the server closed the connection mid-answer")
+                    none if not self.buf else _MID_ANSWER)
 
     def head(self) -> bytes:
         """The next status line and headers (without the blank line)."""
@@ -154,7 +155,7 @@ class _Conn:
 
     def line(self) -> bytes:
         return self._until(b"\r\n", too_long="a chunk header is too long",
-                           none="the server closed the connection mid-answer")
+                           none=_MID_ANSWER)
 
     def take(self, n: int) -> bytes:
         """Up to ``n`` (> 0) bytes of the answer: buffered ones first, else one receive."""
@@ -165,9 +166,9 @@ class _Conn:
         return self.sock.recv(min(n, _RECV))
 
 
-def _headers(lines: list[bytes]) -> dict[str, str]:
-    """Header lines as one dict keyed by lower-case names (repeated names joined by ", ")."""
-    out: dict[str, str] = {}
+def _headers(lines: list[bytes]) -> Headers:
+    """Header lines keyed by lower-case names (repeated names joined by ", ")."""
+    out = Headers()
     for raw in lines:
         name, sep, value = raw.partition(b":")
         if not sep:
@@ -288,7 +289,7 @@ class Answer:
                 assert self._remaining is not None
                 data = conn.take(min(size, self._remaining))
                 if not data:
-                    raise ProtocolError("the server closed the connection mid-answer")
+                    raise ProtocolError(_MID_ANSWER)
                 self._remaining -= len(data)
                 if self._remaining == 0 and conn.line() != b"":
                     raise ProtocolError("a chunk does not end with CRLF")
@@ -560,7 +561,7 @@ class Connections:
                 if 100 <= status < 200 and status != 101:
                     continue  # 100 Continue and the like: the answer follows
                 break
-            headers = Headers(_headers(lines))
+            headers = _headers(lines)
             keep = send_error is None and (
                 "close" not in headers.get("connection", "").lower()
                 if version == b"HTTP/1.1"

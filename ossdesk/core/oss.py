@@ -684,17 +684,15 @@ class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hin
         certs = certifi.where() if verify is True else str(verify)
         folder = os.path.isdir(certs)
         self._certs = (None, certs) if folder else (certs, None)
-        self._context: ssl.SSLContext | None = None
         self.connections = http11.Connections(None, maxsize=pool_size, blocksize=_BLOCKSIZE)
 
-    def _tls(self) -> ssl.SSLContext:
-        """The TLS settings (trusted certificates read once, on the first https request)."""
-        if self._context is None:
-            cafile, capath = self._certs
-            context = ssl.create_default_context(cafile=cafile, capath=capath)
-            context.set_alpn_protocols(["http/1.1"])
-            self._context = self.connections.context = context
-        return self._context
+    def _use_tls(self) -> None:
+        """Give the connections their TLS settings (the trusted certificates are read once,
+        on the first https request)."""
+        cafile, capath = self._certs
+        context = ssl.create_default_context(cafile=cafile, capath=capath)
+        context.set_alpn_protocols(["http/1.1"])
+        self.connections.context = context
 
     def do_request(self, req: oss2.http.Request, timeout: Any) -> oss2.http.Response:
         if req.proxies:
@@ -704,8 +702,8 @@ class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hin
             query = _query(req.params)
             if query:
                 url += ("&" if "?" in url else "?") + query
-        if url[:6].lower() == "https:" and self._context is None:
-            self._tls()
+        if url[:6].lower() == "https:" and self.connections.context is None:
+            self._use_tls()
         headers = {k: v for k, v in req.headers.items() if v is not None}
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         try:
