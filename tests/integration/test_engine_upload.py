@@ -182,19 +182,26 @@ def _paused_with_unrecorded_parts(sandbox: SandboxInfo, make_engine: Any, path: 
     return scheduler, rec, upload, forgotten
 
 
-def test_parts_on_the_server_the_store_missed_are_kept_not_sent_again(
-        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
-    path = write_random(tmp_path / "adopt.bin", 30 * 100 * KiB + 7, seed=5)
-    scheduler, rec, upload, forgotten = _paused_with_unrecorded_parts(
-        sandbox, make_engine, path, forget=3)
-    confirmed = set(scheduler.store.parts(upload)) | set(forgotten)
+def _resume_to_the_end(sandbox: SandboxInfo, scheduler: Scheduler, rec: Recorder, upload: int,
+                       path: Path) -> set[int]:
+    """Resume the paused upload at full speed until it is done and verified; the part
+    numbers it sent."""
     before = len(part_puts(sandbox))
     scheduler.set_limits(rate=0)
     scheduler.resume([upload])
     assert scheduler.wait(60)
     assert len(rec.of(Done)) == 1, rec.of(Failed)
     assert_uploaded(sandbox, path.name, path)
-    resent = {n for (_, n, _) in part_puts(sandbox)[before:]} & confirmed
+    return {n for (_, n, _) in part_puts(sandbox)[before:]}
+
+
+def test_parts_on_the_server_the_store_missed_are_kept_not_sent_again(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    path = write_random(tmp_path / "adopt.bin", 30 * 100 * KiB + 7, seed=5)
+    scheduler, rec, upload, forgotten = _paused_with_unrecorded_parts(
+        sandbox, make_engine, path, forget=3)
+    confirmed = set(scheduler.store.parts(upload)) | set(forgotten)
+    resent = _resume_to_the_end(sandbox, scheduler, rec, upload, path) & confirmed
     assert resent == set()
     started = rec.of(Started)[-1]
     assert started.resumed and started.confirmed_bytes == len(confirmed) * 100 * KiB
@@ -210,13 +217,7 @@ def test_a_part_on_the_server_that_differs_from_the_file_is_sent_again(
     # The server's copy of one forgotten part is not the file's (same size).
     sandbox.bucket_client().upload_part(path.name, row.upload_id, forgotten[0],
                                         os.urandom(100 * KiB))
-    before = len(part_puts(sandbox))
-    scheduler.set_limits(rate=0)
-    scheduler.resume([upload])
-    assert scheduler.wait(60)
-    assert len(rec.of(Done)) == 1, rec.of(Failed)
-    assert_uploaded(sandbox, path.name, path)
-    resent = {n for (_, n, _) in part_puts(sandbox)[before:]}
+    resent = _resume_to_the_end(sandbox, scheduler, rec, upload, path)
     assert forgotten[0] in resent
     assert forgotten[1] not in resent
 
