@@ -447,5 +447,5 @@ CASES: list[Case] = [
     Case("list-uploads", list_uploads),
     Case("signatures", signatures),
     Case("unsupported", unsupported,
-         note="the sandbox implements none of these (it answers NotImplemented)"),
+         note="the sandbox does not implement these requests"),
 ]
