@@ -20,6 +20,7 @@ import pytest
 
 from ossdesk import selftest
 from ossdesk.cli import main
+from ossdesk.credentials import Profile, ProfileStore, keyring_available
 from tests.support.sandbox import SandboxInfo, SandboxProcess, read_access_log
 
 CHECK_NAMES = [name for name, _ in selftest.CHECKS]
@@ -266,3 +267,35 @@ def test_endpoint_check_without_what_it_needs_is_a_usage_error(
     assert code == 2
     assert out == ""
     assert message in err
+
+
+@pytest.mark.keyring
+def test_endpoint_check_with_a_saved_profile_takes_everything_from_it(
+    sandbox: SandboxInfo, capsys: pytest.CaptureFixture[str], private_tmp: Path,
+    ossdesk_home: Path,
+) -> None:
+    """Endpoint, bucket, region from the profile, the secret from the keyring; and the
+    profile's OSSDESK_HOME is only read: no upload list or database is made there."""
+    if not keyring_available():
+        if os.environ.get("OSSDESK_REQUIRE_KEYRING") == "1":
+            pytest.fail("no usable keyring backend, and OSSDESK_REQUIRE_KEYRING=1")
+        pytest.skip("no usable keyring backend (run inside scripts/with-keyring)")
+    profiles = ProfileStore()
+    profiles.save(Profile(name="selftest-profile", endpoint=sandbox.endpoint,
+                          bucket=sandbox.bucket, region=sandbox.region,
+                          access_key_id=sandbox.access_key_id),
+                  secret=sandbox.access_key_secret)
+    before = sorted(p.relative_to(ossdesk_home) for p in ossdesk_home.rglob("*"))
+    try:
+        code = main(["selftest", "--only", "endpoint", "--profile", "selftest-profile"])
+    finally:
+        profiles.delete("selftest-profile")
+
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "credentials from profile selftest-profile" in out
+    assert sandbox.access_key_secret not in out
+    assert _bucket_is_empty(sandbox) == ([], [])
+    after = sorted(p.relative_to(ossdesk_home) for p in ossdesk_home.rglob("*"))
+    assert after == before
+    assert not [p for p in ossdesk_home.rglob("*") if p.suffix.startswith(".sqlite")]
