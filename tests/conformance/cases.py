@@ -401,6 +401,7 @@ def signatures(c: Conn) -> None:
     c.raw("GetObject V4 unknown AccessKeyId", "GET", key,
           auth=c.auth("v4", key_id="LTAI5tUnknownKeyId000000"))
     c.raw("GetObject V4 wrong region", "GET", key, region=_other_region(region))
+    c.raw("GetObject V4 signed 20 minutes ago", "GET", key, signed_ago=1200)
     c.raw("GetObject anonymous", "GET", key, sign=False)
     c.raw("PutObject anonymous", "PUT", key, data=b"x", sign=False)
     for signature in ("v1", "v4"):

@@ -189,16 +189,18 @@ class Conn:
     def raw(self, label: str, method: str, key: str = "", *, params: dict[str, str] | None = None,
             headers: dict[str, str] | None = None, data: bytes = b"", signature: str = "v4",
             auth: Any = None, region: str | None = None, sign: bool = True,
-            body: bool = False) -> Observation:
+            body: bool = False, signed_ago: float = 0.0) -> Observation:
         """Send one signed request as oss2 would and record the raw answer.
 
-        ``body=True`` also records the CRC-64 of a 2xx body (a ranged GET, say)."""
+        ``body=True`` also records the CRC-64 of a 2xx body (a ranged GET, say);
+        ``signed_ago`` signs it that many seconds in the past (V4: its x-oss-date)."""
         bucket = self.bucket(signature, auth=auth, region=region)
         req = oss2.http.Request(method, bucket._make_url(self.target.bucket, key), data=data,
                                 params=dict(params or {}), headers=dict(headers or {}),
                                 region=region or self.target.region, product=bucket.product)
         if sign:
-            bucket.auth._sign_request(req, self.target.bucket, key)
+            with _clock_set_back(signed_ago):
+                bucket.auth._sign_request(req, self.target.bucket, key)
         return self.record(label, self._send(req, body=body, length=bool(key)))
 
     def fetch_url(self, label: str, url: str, method: str = "GET") -> Observation:
