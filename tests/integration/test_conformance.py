@@ -123,6 +123,11 @@ def test_the_command_takes_each_side_from_the_environment(
     assert "| objects: PutObject |" in table.read_text(encoding="utf-8")
     assert "different: etag" in deviating.stdout
 
+    # "sandbox" is a sandbox started by the command itself, with its own account.
+    own = run("--a", "sandbox", "--b", a.endpoint, "--only", "digests", environ=env)
+    assert own.returncode == 0, own.stdout + own.stderr
+    assert own.stdout.splitlines()[0].startswith("A: http://127.0.0.1:")
+
     del env[env_names("B")["secret"]]
     missing = run("--a", a.endpoint, "--b", b.endpoint, environ=env)
     assert missing.returncode == 2
