@@ -24,7 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("ossdesk.commands.resume", "continue every unfinished upload"),
     "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
     "sandbox": ("ossdesk.sandbox.cli", "run a local OSS-compatible server to try ossdesk"),
-    "selftest": ("ossdesk.selftest", "check this installation against an in-process sandbox"),
+    "selftest": ("ossdesk.selftest",
+                 "check this installation (with --endpoint, against a real bucket too)"),
 }
 
 

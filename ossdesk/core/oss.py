@@ -993,6 +993,10 @@ class OssClient:
             if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
                 raise
 
+    def delete_object(self, key: str) -> None:
+        """Remove an object; one that is not there is fine (OSS answers 204 either way)."""
+        self._call(lambda: self._bucket.delete_object(key))
+
     def list_multipart_uploads(self, prefix: str = "") -> list[RemoteUpload]:
         """Every unfinished multipart upload under ``prefix`` (all pages)."""
         uploads: list[RemoteUpload] = []
