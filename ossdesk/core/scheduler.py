@@ -162,6 +162,10 @@ def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClie
     return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX)
 
 
+def _local_time(when: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+
+
 def _same_etag(a: str, b: str) -> bool:
     return a.strip('"').lower() == b.strip('"').lower()
 
@@ -881,7 +885,7 @@ class Scheduler:
         changed = (size, mtime_ns) != (row.size, row.mtime_ns)
         upload_id = row.upload_id
         if upload_id is None and row.initiating_at is not None:
-            self._abort_lost_initiates(job, client, row.initiating_at)
+            self._report_lost_initiates(job, client, row.initiating_at)
         if upload_id is None and row.existing == SKIP and \
                 self._skip_if_identical(job, client, size, mtime_ns):
             return
@@ -1009,16 +1013,30 @@ class Scheduler:
             _log.info("%s: %d part(s) found on the server and kept", job.row.key, len(adopted))
         return adopted
 
-    def _abort_lost_initiates(self, job: _Job, client: OssClient, since: float) -> None:
-        """A run ended between an Initiate and saving its upload id: abort the uploads of
-        this key started since then (allowing for 15 minutes of clock difference, the most
-        OSS accepts), so none is left behind on the server."""
+    def _report_lost_initiates(self, job: _Job, client: OssClient, since: float) -> None:
+        """A run ended between an Initiate and saving its upload id. The upload it began may
+        be on the server, but OSS cannot tell it from another client's upload of the same
+        key (ListMultipartUploads returns no metadata), so none is aborted: the unfinished
+        uploads of this key begun since then (allowing for 15 minutes of clock difference)
+        that no row of this installation records are named in one notice, and
+        ``ossdesk uploads`` lists and aborts them."""
         row = job.row
         uploads = self._call(job, lambda: client.list_multipart_uploads(prefix=row.key))
-        for remote in uploads:
-            if remote.key == row.key and remote.initiated is not None \
-                    and remote.initiated >= since - _SKEW:
-                self._abort_quietly(client, row.key, remote.upload_id)
+        found = [u for u in uploads if u.key == row.key and u.initiated is not None
+                 and u.initiated >= since - _SKEW]
+        known = self.store.known_upload_ids([u.upload_id for u in found])
+        unknown = [u for u in found if u.upload_id not in known]
+        if unknown:
+            times = ", ".join(sorted({_local_time(u.initiated or 0) for u in unknown}))
+            many = len(unknown) > 1
+            self._emit(Notice(upload=job.upload, message=(
+                f"{len(unknown)} unfinished multipart upload{'s' if many else ''} of "
+                f"{row.key} begun at {times} (when ossdesk was interrupted while starting "
+                f"this file, around {_local_time(since)}) {'were' if many else 'was'} left "
+                "alone: one may be the upload this computer began before it stopped, "
+                "others may be another client's. They stay on the server (and are billed) "
+                f"until aborted: `ossdesk uploads --endpoint {row.endpoint} --bucket "
+                f"{row.bucket} --prefix {row.key}` lists them and can abort them")))
         self.store.initiating(job.upload, None)
 
     def _already_complete(self, job: _Job, client: OssClient, size: int,

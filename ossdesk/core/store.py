@@ -727,6 +727,17 @@ class Store:
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
 
+    def known_upload_ids(self, upload_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these multipart upload ids a row of this store records (id -> row):
+        those uploads were started by this installation."""
+        known: dict[str, int] = {}
+        for start in range(0, len(upload_ids), 500):
+            chunk = list(upload_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT upload_id, id FROM uploads WHERE upload_id IN ({marks})"  # noqa: S608
+            known.update({r[0]: r[1] for r in self._query(sql, chunk)})
+        return known
+
     def remove(self, uploads: Iterable[int]) -> None:
         with self._write() as conn:
             conn.executemany("DELETE FROM uploads WHERE id = ?", [(u,) for u in uploads])
