@@ -993,8 +993,10 @@ class OssClient:
             if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
                 raise
 
-    def list_multipart_uploads(self, prefix: str = "") -> list[RemoteUpload]:
-        """Every unfinished multipart upload under ``prefix`` (all pages)."""
+    def list_multipart_uploads(self, prefix: str = "", *,
+                               page_size: int | None = None) -> list[RemoteUpload]:
+        """Every unfinished multipart upload under ``prefix`` (all pages of ``page_size``,
+        default 1,000, the most OSS gives)."""
         uploads: list[RemoteUpload] = []
         key_marker = ""
         id_marker = ""
@@ -1005,7 +1007,7 @@ class OssClient:
                     prefix=prefix,
                     key_marker=key_marker,
                     upload_id_marker=id_marker,
-                    max_uploads=_LIST_PAGE,
+                    max_uploads=page_size or _LIST_PAGE,
                 )
             )
             uploads.extend(

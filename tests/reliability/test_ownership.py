@@ -79,3 +79,66 @@ def test_a_lost_initiate_with_nothing_on_the_server_says_nothing(sandbox: Sandbo
     assert result.returncode == 0, result.stdout + result.stderr
     assert not re.search(r"left alone", result.stdout + result.stderr)
     assert remote_uploads(sandbox) == []
+
+
+def _interrupted_upload(sb: SandboxInfo, path: Path) -> dict[str, object]:
+    """An upload that stopped with two parts on the server (the process died): its row."""
+    env = cli_env(sb, OSSDESK_CRASH_AT="part-saved:2")
+    first = ossdesk("upload", str(path), *dest(sb), "--part-size", "100KiB", "--parallel", "1",
+                    env=env)
+    assert first.returncode == 137, first.stdout + first.stderr
+    rows = [r for r in snapshot_store(config.paths().database).rows
+            if r["source"] == str(path)]
+    assert len(rows) == 1 and rows[0]["upload_id"]
+    return rows[0]
+
+
+def test_cancel_aborts_on_the_server_and_keeps_a_row_whose_abort_failed(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    assert sandbox.server is not None
+    env = cli_env(sandbox)
+    row = _interrupted_upload(sandbox, write_random(tmp_path / "a.bin", 5 * 100 * KiB))
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [row["upload_id"]]
+
+    # The network fails the abort: the row stays, and the user is told so.
+    sandbox.server.faults.fail(503, method="DELETE", count=None)
+    failed = ossdesk("cancel", str(row["id"]), env=env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "could not abort" in failed.stderr and "stays in the list" in failed.stderr
+    assert "cancelled" not in failed.stdout
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [row["upload_id"]]
+    assert [r["id"] for r in snapshot_store(config.paths().database).rows] == [row["id"]]
+
+    sandbox.server.faults.clear()
+    done = ossdesk("cancel", str(row["id"]), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(rf"cancelled\s+{row['id']}\s+sandbox/a.bin: its unfinished upload was "
+                     "aborted on the server", done.stdout), done.stdout
+    assert remote_uploads(sandbox) == []
+    assert snapshot_store(config.paths().database).rows == []
+    status = ossdesk("status", env=env)
+    assert "The upload list is empty." in status.stdout
+
+
+def test_cancel_all_and_failed_and_unknown_ids(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    env = cli_env(sandbox)
+    one = _interrupted_upload(sandbox, write_random(tmp_path / "one.bin", 5 * 100 * KiB))
+    two = _interrupted_upload(sandbox, write_random(tmp_path / "two.bin", 5 * 100 * KiB))
+    done = ossdesk("upload", str(write_random(tmp_path / "small.txt", 10)), *dest(sandbox),
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(remote_uploads(sandbox)) == 2
+
+    nothing = ossdesk("cancel", env=env)
+    assert nothing.returncode == 2 and "--all" in nothing.stderr
+    unknown = ossdesk("cancel", "999", env=env)
+    assert unknown.returncode == 1 and "no upload 999" in unknown.stderr
+    assert ossdesk("cancel", "--failed", env=env).stdout.startswith("No failed upload")
+
+    result = ossdesk("cancel", "--all", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("cancelled")]
+    assert len(lines) == 2 and str(one["id"]) in lines[0] and str(two["id"]) in lines[1]
+    assert remote_uploads(sandbox) == []
+    # The finished upload stays: --all means every unfinished one.
+    assert [r["key"] for r in snapshot_store(config.paths().database).rows] == ["small.txt"]
