@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar, cast
 
 from ossdesk.core.checksum import ChecksumStopped, combine_parts, crc64_file
+from ossdesk.core.cleanup import CLEANUP_RETRY, abort_upload, failure_reason
 from ossdesk.core.events import (
     Cancelled,
     Done,
@@ -160,6 +161,17 @@ def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClie
                         signature="v1" if row.signature == "v1" else "v4")
     # Connections are opened as needed; the pool keeps as many as may be in flight.
     return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX)
+
+
+def _missing(path: os.PathLike[str]) -> bool:
+    """The file is not there any more (deleted, or a folder on its path was moved)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _local_time(when: float) -> str:
@@ -781,6 +793,10 @@ class Scheduler:
                         f"{error.message} (trying again in {delay:g} s)")
             self._later(delay, lambda: self._retry_network(job.upload))
             return
+        if error.kind == "source" and job._row is not None and _missing(job.row.source):
+            if self._stop_failing(job):
+                self._record_failed(job, self._source_gone(job))
+            return
         self._fail(job, error)
 
     def _later(self, delay: float, fn: Callable[[], None]) -> None:
@@ -805,12 +821,46 @@ class Scheduler:
             self.resume([upload])
 
     def _fail(self, job: _Job, error: UploadError) -> None:
+        if self._stop_failing(job):
+            self._record_failed(job, error)
+
+    def _stop_failing(self, job: _Job) -> bool:
+        """Stop the job as failing; False if it was stopping already (pause, cancel...)."""
         with self._cond:
             if job.stopping is not None:
-                return
+                return False
             job.stopping = "fail"
             job.stop.set()
             self._cond.notify_all()
+        return True
+
+    def _source_gone(self, job: _Job) -> UploadError:
+        """The source was deleted or moved: abort the row's multipart upload (ours: the row
+        records its id), so its parts stop being stored and billed, and forget it. If the
+        abort fails the id is kept, and the next resume tries again."""
+        row = job.row
+        fresh = self.store.get(job.upload)
+        upload_id = job.upload_id or (fresh.upload_id if fresh is not None else None)
+        if upload_id is None:
+            return UploadError(f"{row.source} is gone: it was moved or deleted before it could "
+                               "be uploaded", code="SourceMissing", kind="source")
+        try:
+            client = job.client or self._client(row)
+            abort_upload(client, row.key, upload_id, retry=RetryPolicy(
+                tries=min(self.retry.tries, CLEANUP_RETRY.tries), base=self.retry.base,
+                cap=self.retry.cap))
+        except (OssError, UploadError) as exc:
+            why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
+            return UploadError(
+                f"{row.source} is gone; its unfinished upload could not be aborted on the "
+                f"server ({why}): `ossdesk resume` tries again, `ossdesk cancel {job.upload}` "
+                "aborts it and removes it from the list", code="SourceMissing", kind="source")
+        with contextlib.suppress(StoreError):
+            self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
+        return UploadError(f"{row.source} is gone; its unfinished upload was aborted on the "
+                           "server", code="SourceMissing", kind="source")
+
+    def _record_failed(self, job: _Job, error: UploadError) -> None:
         with contextlib.suppress(StoreError):
             self.store.set_state(job.upload, State.FAILED, error=error.message,
                                  error_code=error.code)
@@ -875,7 +925,7 @@ class Scheduler:
         job.client = client = self._client(row)
         try:
             st = row.source.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise UploadError(f"{row.source} is gone: it was moved or deleted before it could "
                               "be uploaded", code="SourceMissing", kind="source") from None
         if not stat.S_ISREG(st.st_mode):

@@ -21,6 +21,8 @@ from tests.reliability.helpers import (
     ossdesk,
     remote_uploads,
     snapshot_store,
+    spawn,
+    wait_until,
     write_random,
 )
 from tests.support.sandbox import SandboxInfo
@@ -142,3 +144,89 @@ def test_cancel_all_and_failed_and_unknown_ids(sandbox: SandboxInfo, tmp_path: P
     assert remote_uploads(sandbox) == []
     # The finished upload stays: --all means every unfinished one.
     assert [r["key"] for r in snapshot_store(config.paths().database).rows] == ["small.txt"]
+
+
+GONE = "gone.bin is gone; its unfinished upload was aborted on the server"
+
+
+def _resume_leaves_the_gone_file_alone(sb: SandboxInfo, env: dict[str, str]) -> None:
+    """Once reported and cleaned up, a file whose source is gone does not fail every later
+    ``resume``: it is not retried (nothing could make progress), and said so."""
+    for _ in range(2):
+        again = ossdesk("resume", env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "not retried" in again.stdout and "gone.bin" in again.stdout, again.stdout
+        assert "ossdesk cancel --failed" in again.stdout
+    status = ossdesk("status", env=env)
+    assert "failed" in status.stdout and GONE in status.stdout, status.stdout
+    assert remote_uploads(sb) == []
+
+
+def test_source_deleted_mid_upload_is_aborted_on_the_server(sandbox: SandboxInfo,
+                                                            tmp_path: Path) -> None:
+    assert sandbox.server is not None
+    path = write_random(tmp_path / "gone.bin", 6 * 128 * KiB + 9)
+    env = cli_env(sandbox)
+    hold = sandbox.server.faults.delay(1.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    out = tmp_path / "upload.out"
+    with out.open("w") as fh:
+        child = spawn(["upload", str(path), *dest(sandbox), "--part-size", "128KiB",
+                       "--parallel", "1"], env, fh)
+        try:
+            wait_until(lambda: hold.hits > 0, 60, "part 3")
+            path.unlink()
+            code = child.wait(120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(30)
+    text = out.read_text()
+    assert code == 1, text
+    assert GONE in text, text
+    assert remote_uploads(sandbox) == []  # its parts are no longer stored (and billed)
+    [row] = snapshot_store(config.paths().database).rows
+    assert (row["state"], row["upload_id"], row["error_code"]) == ("failed", None,
+                                                                   "SourceMissing")
+    _resume_leaves_the_gone_file_alone(sandbox, env)
+    # The file comes back: it can make progress again, so resume uploads it.
+    write_random(path, 6 * 128 * KiB + 9)
+    back = ossdesk("resume", env=env)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert_uploaded(sandbox, "gone.bin", path)
+
+
+def test_source_deleted_between_runs_is_aborted_on_the_server(sandbox: SandboxInfo,
+                                                              tmp_path: Path) -> None:
+    path = write_random(tmp_path / "gone.bin", 5 * 100 * KiB)
+    env = cli_env(sandbox)
+    row = _interrupted_upload(sandbox, path)
+    path.unlink()
+    first = ossdesk("resume", env=env)
+    assert first.returncode == 1, first.stdout + first.stderr  # a failure, reported once
+    assert GONE in first.stderr, first.stderr
+    assert remote_uploads(sandbox) == []
+    [after] = snapshot_store(config.paths().database).rows
+    assert (after["id"], after["upload_id"]) == (row["id"], None)
+    _resume_leaves_the_gone_file_alone(sandbox, env)
+
+
+def test_source_gone_and_the_abort_fails_keeps_the_upload_id(sandbox: SandboxInfo,
+                                                             tmp_path: Path) -> None:
+    assert sandbox.server is not None
+    path = write_random(tmp_path / "gone.bin", 5 * 100 * KiB)
+    env = cli_env(sandbox)
+    row = _interrupted_upload(sandbox, path)
+    path.unlink()
+    sandbox.server.faults.fail(503, method="DELETE", count=None)
+    first = ossdesk("resume", env=env)
+    assert first.returncode == 1
+    assert "gone.bin is gone; its unfinished upload could not be aborted on the server" \
+        in first.stderr, first.stderr
+    assert f"ossdesk cancel {row['id']}" in first.stderr
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [row["upload_id"]]
+    # The upload id is kept, so the next resume tries the abort again (progress is possible).
+    sandbox.server.faults.clear()
+    second = ossdesk("resume", env=env)
+    assert second.returncode == 1 and GONE in second.stderr, second.stderr
+    assert remote_uploads(sandbox) == []
+    _resume_leaves_the_gone_file_alone(sandbox, env)
