@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
     "cancel": ("ossdesk.commands.cancel",
                "cancel uploads in the list: abort them on the server and remove them"),
+    "uploads": ("ossdesk.commands.uploads",
+                "list (and abort) the unfinished multipart uploads in a bucket"),
     "sandbox": ("ossdesk.sandbox.cli", "run a local OSS-compatible server to try ossdesk"),
     "selftest": ("ossdesk.selftest", "check this installation against an in-process sandbox"),
 }

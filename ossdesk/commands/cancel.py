@@ -8,6 +8,7 @@ abort failed (network, credentials) stays in the list, and the line says so.
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ossdesk.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, open_store
 from ossdesk.core.cleanup import abort_upload, client_for_row, failure_reason
@@ -119,6 +120,6 @@ def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadE
     if row.initiating_at is not None and not row.upload_id:
         note = (f" (an upload of it begun before ossdesk stopped cannot be told from another "
                 f"client's: `ossdesk uploads --endpoint {row.endpoint} --bucket {row.bucket} "
-                f"--prefix {row.key}` lists them)")
+                f"--prefix {shlex.quote(row.key)}` lists them)")
     print(f"cancelled {name}: {what}; removed from the list{note}", flush=True)
     return True

@@ -39,6 +39,7 @@ import itertools
 import logging
 import mimetypes
 import os
+import shlex
 import stat
 import threading
 import time
@@ -1086,7 +1087,7 @@ class Scheduler:
                 "alone: one may be the upload this computer began before it stopped, "
                 "others may be another client's. They stay on the server (and are billed) "
                 f"until aborted: `ossdesk uploads --endpoint {row.endpoint} --bucket "
-                f"{row.bucket} --prefix {row.key}` lists them and can abort them")))
+                f"{row.bucket} --prefix {shlex.quote(row.key)}` lists them and can abort them")))
         self.store.initiating(job.upload, None)
 
     def _already_complete(self, job: _Job, client: OssClient, size: int,

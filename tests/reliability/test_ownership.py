@@ -25,7 +25,7 @@ from tests.reliability.helpers import (
     wait_until,
     write_random,
 )
-from tests.support.sandbox import SandboxInfo
+from tests.support.sandbox import SandboxInfo, read_access_log
 
 
 def test_a_lost_initiate_never_aborts_another_clients_upload(sandbox: SandboxInfo,
@@ -230,3 +230,72 @@ def test_source_gone_and_the_abort_fails_keeps_the_upload_id(sandbox: SandboxInf
     assert second.returncode == 1 and GONE in second.stderr, second.stderr
     assert remote_uploads(sandbox) == []
     _resume_leaves_the_gone_file_alone(sandbox, env)
+
+
+def _listings(sb: SandboxInfo) -> int:
+    return sum(1 for r in read_access_log(sb.log_path) if r["method"] == "GET"
+               and re.search(r"(?:^|&)uploads(?:=|&|$)", r["query"]))
+
+
+def test_uploads_lists_ours_and_others_over_every_page_and_aborts(sandbox: SandboxInfo,
+                                                                  tmp_path: Path) -> None:
+    env = cli_env(sandbox)
+    ours = _interrupted_upload(sandbox, write_random(tmp_path / "mine.bin", 5 * 100 * KiB))
+    other = sandbox.bucket_client()
+    theirs = [other.init_multipart_upload(f"other/{i}.bin").upload_id for i in range(4)]
+    other.upload_part("other/0.bin", theirs[0], 1, b"z" * 1000)
+
+    before = _listings(sandbox)
+    listed = ossdesk("uploads", *dest(sandbox), "--parts", "--page-size", "2", env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert _listings(sandbox) - before >= 3  # 5 uploads, 2 a page: every page was read
+    lines = {ln.split()[2]: ln for ln in listed.stdout.splitlines() if ln[:2] == "20"}
+    assert set(lines) == {ours["upload_id"], *theirs}
+    assert f"ours: row {ours['id']}" in lines[str(ours["upload_id"])]
+    assert "mine.bin  2 parts, 200 KiB" in lines[str(ours["upload_id"])]
+    assert "other/0.bin  1 parts, 1000 B" in lines[theirs[0]]
+    assert all("not in this computer's list" in lines[t] for t in theirs)
+    assert "5 unfinished multipart upload(s)" in listed.stdout
+
+    # One of another client's, by id.
+    one = ossdesk("uploads", *dest(sandbox), "--abort", theirs[1], env=env)
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert f"aborted  {theirs[1]}  other/1.bin" in one.stdout
+    assert theirs[1] not in {u.upload_id for u in remote_uploads(sandbox)}
+    # Ours, still used by a row: refused, pointing at `ossdesk cancel`.
+    refused = ossdesk("uploads", *dest(sandbox), "--abort", str(ours["upload_id"]), env=env)
+    assert refused.returncode == 1
+    assert f"ossdesk cancel {ours['id']}" in refused.stderr
+    # Nothing begun over an hour ago.
+    old = ossdesk("uploads", *dest(sandbox), "--older-than", "1h", "--abort-all", env=env)
+    assert old.returncode == 0 and "No unfinished multipart upload" in old.stdout, old.stdout
+    assert len(remote_uploads(sandbox)) == 4
+    # Everyone else's; ours is left for its row.
+    every = ossdesk("uploads", *dest(sandbox), "--prefix", "", "--abort-all", env=env)
+    assert every.returncode == 0, every.stdout + every.stderr
+    assert every.stdout.count("aborted  ") == 3
+    assert f"rows {ours['id']} of this computer's list use them" in every.stdout
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [ours["upload_id"]]
+    resumed = ossdesk("resume", env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert ossdesk("uploads", *dest(sandbox), env=env).stdout.startswith(
+        "No unfinished multipart upload in sandbox.")
+
+
+def test_a_lost_initiate_is_found_and_aborted_with_uploads(sandbox: SandboxInfo,
+                                                           tmp_path: Path) -> None:
+    """The notice after a crash in Initiate names a command; it finds the upload."""
+    path = write_random(tmp_path / "lost.bin", 3 * 100 * KiB + 7)
+    env = cli_env(sandbox, OSSDESK_CRASH_AT="initiated")
+    ossdesk("upload", str(path), *dest(sandbox), "--part-size", "100KiB", env=env)
+    del env["OSSDESK_CRASH_AT"]
+    result = ossdesk("resume", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    command = re.search(r"`ossdesk uploads ([^`]*)`", result.stdout)
+    assert command, result.stdout
+    args = command.group(1).split()
+    listed = ossdesk("uploads", *args, "--region", sandbox.region, env=env)
+    assert "lost.bin" in listed.stdout and "not in this computer's list" in listed.stdout
+    aborted = ossdesk("uploads", *args, "--region", sandbox.region, "--abort-all", env=env)
+    assert aborted.returncode == 0 and aborted.stdout.count("aborted  ") == 1
+    assert remote_uploads(sandbox) == []
