@@ -493,7 +493,10 @@ class Store:
                 notice = (
                     f"The upload list {path} could not be used ({exc.args[0]}), so it was set "
                     f"aside as {aside.name} and a new, empty list was started. Uploads already "
-                    "finished are not affected; add unfinished ones again."
+                    "finished are not affected; add unfinished ones again. Their unfinished "
+                    "uploads may remain in their buckets, stored and billed until aborted: "
+                    "`ossdesk uploads --endpoint URL --bucket BUCKET` lists them and can "
+                    "abort them."
                 )
             except sqlite3.OperationalError as exc:
                 if conn is not None:

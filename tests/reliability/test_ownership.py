@@ -299,3 +299,20 @@ def test_a_lost_initiate_is_found_and_aborted_with_uploads(sandbox: SandboxInfo,
     aborted = ossdesk("uploads", *args, "--region", sandbox.region, "--abort-all", env=env)
     assert aborted.returncode == 0 and aborted.stdout.count("aborted  ") == 1
     assert remote_uploads(sandbox) == []
+
+
+def test_a_damaged_list_set_aside_points_at_its_uploads_left_in_the_bucket(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    env = cli_env(sandbox)
+    row = _interrupted_upload(sandbox, write_random(tmp_path / "old.bin", 5 * 100 * KiB))
+    config.paths().database.write_bytes(b"not a database" * 100)
+    result = ossdesk("upload", str(write_random(tmp_path / "new.txt", 10)), *dest(sandbox),
+                     env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "set aside" in result.stderr
+    assert "unfinished uploads may remain in their buckets" in result.stderr, result.stderr
+    assert "`ossdesk uploads --endpoint URL --bucket BUCKET`" in result.stderr
+    # The new list does not know the old upload: it is listed as another's, and aborted.
+    cleaned = ossdesk("uploads", *dest(sandbox), "--abort-all", env=env)
+    assert f"aborted  {row['upload_id']}  old.bin" in cleaned.stdout, cleaned.stdout
+    assert remote_uploads(sandbox) == []
