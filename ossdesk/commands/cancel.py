@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace, store: Store) -> int:
 def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadError],
             clients: dict[tuple[str, ...], OssClient]) -> bool:
     """Cancel one row; prints its line. False when it stays in the list."""
-    name = f"{row.id:>6}  {row.bucket}/{row.key}"
+    name = f"{row.id}  {row.bucket}/{row.key}"
     if row.upload_id:
         if row.credentials not in creds:
             try:
@@ -91,7 +91,7 @@ def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadE
                 creds[row.credentials] = exc
         given = creds[row.credentials]
         if isinstance(given, UploadError):
-            error(f"{name.strip()}: could not abort its unfinished upload on the server "
+            error(f"{name}: could not abort its unfinished upload on the server "
                   f"({given.message}); it stays in the list")
             return False
         key = (row.credentials, row.endpoint, row.bucket, row.region or "", row.signature)
@@ -99,14 +99,14 @@ def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadE
             client = clients.get(key) or clients.setdefault(key, client_for_row(row, given))
             abort_upload(client, row.key, row.upload_id)
         except OssError as exc:
-            error(f"{name.strip()}: could not abort its unfinished upload on the server "
+            error(f"{name}: could not abort its unfinished upload on the server "
                   f"({failure_reason(exc)}); it stays in the list: run `ossdesk cancel "
                   f"{row.id}` again later")
             return False
     try:
         store.remove([row.id])
     except StoreError as exc:
-        error(f"{name.strip()}: " + (
+        error(f"{name}: " + (
             "its unfinished upload was aborted on the server, but " if row.upload_id else "")
             + f"it could not be removed from the list: {exc}")
         return False

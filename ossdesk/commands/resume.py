@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         final = [r for r in rows if final_failure(r)]
         rows = [r for r in rows if not final_failure(r)]
         if final:
-            names = ", ".join(f"{r.id} ({r.source.name})" for r in final[:5])
+            names = ", ".join(f"row {r.id} ({r.source.name})" for r in final[:5])
             more = f" and {len(final) - 5} more" if len(final) > 5 else ""
             note = (f"{len(final)} failed upload(s) not retried: the file is gone and "
                     f"nothing of it is left on the server: {names}{more}. Put the file back "

@@ -161,7 +161,8 @@ def _print(infos: list[RemoteUploadInfo], bucket: str, prefix: str) -> None:
     for info in infos:
         owner = (f"ours: row {info.row} of this computer's list" if info.row is not None
                  else "not in this computer's list")
-        parts = (f"  {info.parts} parts, {format_size(info.size or 0)}"
+        parts = (f"  {info.parts} part{'' if info.parts == 1 else 's'}, "
+                 f"{format_size(info.size or 0)}"
                  if info.parts is not None else "")
         print(f"{_when(info.upload)}  {info.upload.upload_id}  {info.upload.key}{parts}  "
               f"({owner})")
