@@ -213,8 +213,11 @@ def _abort_all(client: OssClient, uploads: list[RemoteUpload], known: dict[str, 
             code = EXIT_FAILED
     if kept:
         rows = ", ".join(str(known[u.upload_id]) for u in kept)
-        print(f"{len(kept)} upload(s) left alone: rows {rows} of this computer's list use "
-              "them (`ossdesk cancel ROW` cancels a file and aborts its upload).", flush=True)
+        one = len(kept) == 1
+        print(f"{len(kept)} upload{'' if one else 's'} left alone: "
+              f"{'row' if one else 'rows'} {rows} of this computer's list "
+              f"{'uses it' if one else 'use them'} (`ossdesk cancel ROW` cancels a file and "
+              "aborts its upload).", flush=True)
     elif not uploads:
         print("No unfinished multipart upload to abort.", flush=True)
     return code

@@ -274,7 +274,7 @@ def test_uploads_lists_ours_and_others_over_every_page_and_aborts(sandbox: Sandb
     every = ossdesk("uploads", *dest(sandbox), "--prefix", "", "--abort-all", env=env)
     assert every.returncode == 0, every.stdout + every.stderr
     assert every.stdout.count("aborted  ") == 3
-    assert f"rows {ours['id']} of this computer's list use them" in every.stdout
+    assert f"1 upload left alone: row {ours['id']} of this computer's list uses it" in every.stdout
     assert [u.upload_id for u in remote_uploads(sandbox)] == [ours["upload_id"]]
     resumed = ossdesk("resume", env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
