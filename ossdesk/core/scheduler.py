@@ -847,9 +847,7 @@ class Scheduler:
                                "be uploaded", code="SourceMissing", kind="source")
         try:
             client = job.client or self._client(row)
-            abort_upload(client, row.key, upload_id, retry=RetryPolicy(
-                tries=min(self.retry.tries, CLEANUP_RETRY.tries), base=self.retry.base,
-                cap=self.retry.cap))
+            abort_upload(client, row.key, upload_id, retry=self._cleanup_retry())
         except (OssError, UploadError) as exc:
             why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
             return UploadError(
@@ -1420,9 +1418,25 @@ class Scheduler:
             return
         if row.upload_id:
             try:
-                self._abort_quietly(self._client(row), row.key, row.upload_id)
-            except UploadError as exc:
-                _log.warning("could not abort the upload of %s: %s", row.key, exc.message)
+                abort_upload(self._client(row), row.key, row.upload_id,
+                             retry=self._cleanup_retry())
+            except (OssError, UploadError) as exc:
+                # Not cancelled: the upload stays on the server (billed), so the row stays,
+                # with its upload id, and says so; cancelling again tries the abort again.
+                why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
+                message = (f"not cancelled: its unfinished upload could not be aborted on the "
+                           f"server ({why}); cancel it again to abort it")
+                with contextlib.suppress(StoreError):
+                    self.store.set_state(upload, State.FAILED, error=message,
+                                         error_code="AbortFailed")
+                self._emit(Failed(upload=upload, message=message, code="AbortFailed",
+                                  retryable=True, error_kind="retryable"))
+                return
         self.store.remove([upload])
         self._emit(Cancelled(upload=upload))
+
+    def _cleanup_retry(self) -> RetryPolicy:
+        """A few tries for an abort (this scheduler's delays), then a clear answer."""
+        return RetryPolicy(tries=min(self.retry.tries, CLEANUP_RETRY.tries),
+                           base=self.retry.base, cap=self.retry.cap)
 

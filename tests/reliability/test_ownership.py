@@ -13,6 +13,9 @@ from pathlib import Path
 import oss2
 
 from ossdesk import config
+from ossdesk.core.events import Cancelled, Failed, Progress
+from ossdesk.core.store import State
+from tests.reliability.conftest import EngineFactory, new_upload
 from tests.reliability.helpers import (
     KiB,
     assert_uploaded,
@@ -316,3 +319,30 @@ def test_a_damaged_list_set_aside_points_at_its_uploads_left_in_the_bucket(
     cleaned = ossdesk("uploads", *dest(sandbox), "--abort-all", env=env)
     assert f"aborted  {row['upload_id']}  old.bin" in cleaned.stdout, cleaned.stdout
     assert remote_uploads(sandbox) == []
+
+
+def test_the_engines_cancel_keeps_a_row_whose_abort_failed(sandbox: SandboxInfo,
+                                                          engine: EngineFactory,
+                                                          tmp_path: Path) -> None:
+    """The window cancels through the engine: an abort the network refused is not reported
+    as a cancel; the row stays (failed, saying so) with its upload id, and cancelling it
+    again aborts it."""
+    assert sandbox.server is not None
+    path = write_random(tmp_path / "w.bin", 8 * 128 * KiB)
+    sched, rec = engine(part_size=128 * KiB, parallel=1, rate=256 * KiB)
+    [upload] = sched.add([new_upload(sandbox, path)])
+    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes > 0)
+    sandbox.server.faults.fail(503, method="DELETE", count=None)
+    sched.cancel([upload])
+    failed = rec.wait_for(lambda e: isinstance(e, Failed | Cancelled) and e.upload == upload)
+    assert sched.wait(30)
+    assert isinstance(failed, Failed), failed
+    assert "could not be aborted on the server" in failed.message
+    row = sched.store.get(upload)
+    assert row is not None and row.state is State.FAILED and row.upload_id
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [row.upload_id]
+    sandbox.server.faults.clear()
+    sched.cancel([upload])
+    rec.wait_for(lambda e: isinstance(e, Cancelled) and e.upload == upload)
+    assert sched.wait(30)
+    assert sched.store.get(upload) is None and remote_uploads(sandbox) == []
