@@ -796,7 +796,7 @@ class Scheduler:
             return
         if error.kind == "source" and job._row is not None and _missing(job.row.source):
             if self._stop_failing(job):
-                self._record_failed(job, self._source_gone(job))
+                self._record_failed(job, self._source_gone(job, error))
             return
         self._fail(job, error)
 
@@ -835,14 +835,17 @@ class Scheduler:
             self._cond.notify_all()
         return True
 
-    def _source_gone(self, job: _Job) -> UploadError:
+    def _source_gone(self, job: _Job, error: UploadError) -> UploadError:
         """The source was deleted or moved: abort the row's multipart upload (ours: the row
         records its id), so its parts stop being stored and billed, and forget it. If the
-        abort fails the id is kept, and the next resume tries again."""
+        abort fails the id is kept, and the next resume tries again. Without a multipart
+        upload, ``error`` (what happened) is the file's error."""
         row = job.row
         fresh = self.store.get(job.upload)
         upload_id = job.upload_id or (fresh.upload_id if fresh is not None else None)
         if upload_id is None:
+            if error.code == "SourceMissing":
+                return error
             return UploadError(f"{row.source} is gone: it was moved or deleted before it could "
                                "be uploaded", code="SourceMissing", kind="source")
         try:
@@ -1078,14 +1081,17 @@ class Scheduler:
         if unknown:
             times = ", ".join(sorted({_local_time(u.initiated or 0) for u in unknown}))
             many = len(unknown) > 1
+            whose = ("one may be the upload this computer began before it stopped, others "
+                     "may be another client's. They stay" if many else "it may be the upload "
+                     "this computer began before it stopped, or another client's. It stays")
             self._emit(Notice(upload=job.upload, message=(
                 f"{len(unknown)} unfinished multipart upload{'s' if many else ''} of "
                 f"{row.key} begun at {times} (when ossdesk was interrupted while starting "
                 f"this file, around {_local_time(since)}) {'were' if many else 'was'} left "
-                "alone: one may be the upload this computer began before it stopped, "
-                "others may be another client's. They stay on the server (and are billed) "
-                f"until aborted: `ossdesk uploads --endpoint {row.endpoint} --bucket "
-                f"{row.bucket} --prefix {shlex.quote(row.key)}` lists them and can abort them")))
+                f"alone: {whose} on the server (and billed) until aborted: `ossdesk uploads "
+                f"--endpoint {row.endpoint} --bucket {row.bucket} --prefix "
+                f"{shlex.quote(row.key)}` lists {'them' if many else 'it'} and can abort "
+                f"{'them' if many else 'it'}")))
         self.store.initiating(job.upload, None)
 
     def _already_complete(self, job: _Job, client: OssClient, size: int,

@@ -346,3 +346,20 @@ def test_the_engines_cancel_keeps_a_row_whose_abort_failed(sandbox: SandboxInfo,
     rec.wait_for(lambda e: isinstance(e, Cancelled) and e.upload == upload)
     assert sched.wait(30)
     assert sched.store.get(upload) is None and remote_uploads(sandbox) == []
+
+
+def test_a_single_put_whose_source_went_keeps_its_true_message(sandbox: SandboxInfo,
+                                                              engine: EngineFactory,
+                                                              tmp_path: Path) -> None:
+    """No multipart upload to abort: the message stays what happened (the object was
+    written from the file as it was read)."""
+    assert sandbox.server is not None
+    path = write_random(tmp_path / "s.bin", 90 * KiB)
+    hold = sandbox.server.faults.delay(1.0, method="PUT", pattern=r"/s\.bin\?$", count=1)
+    sched, rec = engine(part_size=128 * KiB)
+    sched.add([new_upload(sandbox, path)])
+    wait_until(lambda: hold.hits > 0, 30, "the PUT")
+    path.unlink()
+    assert sched.wait(60)
+    [failed] = rec.of(Failed)
+    assert "deleted or moved while it was being uploaded" in failed.message, failed.message
