@@ -1088,7 +1088,7 @@ class Scheduler:
                 f"{len(unknown)} unfinished multipart upload{'s' if many else ''} of "
                 f"{row.key} begun at {times} (when ossdesk was interrupted while starting "
                 f"this file, around {_local_time(since)}) {'were' if many else 'was'} left "
-                f"alone: {whose} on the server (and billed) until aborted: `ossdesk uploads "
+                f"alone: {whose} on the server, billed, until aborted: `ossdesk uploads "
                 f"--endpoint {row.endpoint} --bucket {row.bucket} --prefix "
                 f"{shlex.quote(row.key)}` lists {'them' if many else 'it'} and can abort "
                 f"{'them' if many else 'it'}")))
