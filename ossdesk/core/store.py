@@ -493,7 +493,10 @@ class Store:
                 notice = (
                     f"The upload list {path} could not be used ({exc.args[0]}), so it was set "
                     f"aside as {aside.name} and a new, empty list was started. Uploads already "
-                    "finished are not affected; add unfinished ones again."
+                    "finished are not affected; add unfinished ones again. Their unfinished "
+                    "uploads may remain in their buckets, stored and billed until aborted: "
+                    "`ossdesk uploads --endpoint URL --bucket BUCKET` lists them and can "
+                    "abort them."
                 )
             except sqlite3.OperationalError as exc:
                 if conn is not None:
@@ -726,6 +729,17 @@ class Store:
                 (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now, upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+
+    def known_upload_ids(self, upload_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these multipart upload ids a row of this store records (id -> row):
+        those uploads were started by this installation."""
+        known: dict[str, int] = {}
+        for start in range(0, len(upload_ids), 500):
+            chunk = list(upload_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT upload_id, id FROM uploads WHERE upload_id IN ({marks})"  # noqa: S608
+            known.update({r[0]: r[1] for r in self._query(sql, chunk)})
+        return known
 
     def remove(self, uploads: Iterable[int]) -> None:
         with self._write() as conn:
