@@ -21,6 +21,7 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
+from ossdesk.core.names import is_utf8
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
 from ossdesk.core.plan import parse_size
 from ossdesk.core.scheduler import Scheduler
@@ -148,6 +149,9 @@ def _destination(args: argparse.Namespace) -> _Destination | None:
         if exc.kind is ErrorKind.PERMANENT and exc.code != "AccessDenied":
             error(exc.message)
             return None
+    if not is_utf8(prefix or ""):
+        error(f"--prefix {prefix}: not valid UTF-8, which an object key must be")
+        return None
     return _Destination(where.url, where.bucket, where.region, normalize_prefix(prefix),
                         where.signature, source)
 

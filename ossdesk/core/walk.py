@@ -18,10 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ossdesk.core.names import is_utf8
 from ossdesk.core.upload import check_key
 
 __all__ = ["FoundFile", "KeyClaims", "WalkProblem", "join_key", "normalize_prefix",
            "unique_keys", "walk"]
+
+_NOT_UTF8 = ("{path}: the name is not valid UTF-8, which an object key and the upload list "
+             "must be; rename it to upload it (left out)")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ def walk(paths: Iterable[Path], prefix: str | None,
     base = normalize_prefix(prefix)
     for raw in paths:
         path = Path(raw)
+        if not is_utf8(str(path)):
+            on_problem(WalkProblem(path, _NOT_UTF8.format(path=path)))
+            continue
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -108,6 +115,9 @@ def _walk_dir(folder: Path, names: list[str], base: str,
         except OSError as exc:
             what = "a broken link" if entry.is_symlink() else (exc.strerror or str(exc))
             on_problem(WalkProblem(path, f"{path}: cannot be read ({what})"))
+            continue
+        if not is_utf8(entry.name):
+            on_problem(WalkProblem(path, _NOT_UTF8.format(path=path)))
             continue
         if stat.S_ISDIR(st.st_mode):
             ident = (st.st_dev, st.st_ino)
