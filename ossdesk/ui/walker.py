@@ -31,6 +31,7 @@ class ProblemKind(enum.StrEnum):
     DUPLICATE = "duplicate"
     MISSING = "missing"
     SPECIAL = "special"
+    COLLISION = "collision"  # another source goes to the same object key
 
 
 @dataclass(frozen=True, slots=True)
