@@ -1071,6 +1071,7 @@ class MainWindow(QMainWindow):
             ProblemKind.MISSING: self.tr("no longer exists"),
             ProblemKind.SPECIAL: self.tr("not a regular file"),
             ProblemKind.COLLISION: self.tr("another file goes to the same name in the bucket"),
+            ProblemKind.BAD_NAME: self.tr("the name is not valid UTF-8; rename it to upload it"),
         }
         reason = reasons[problem.kind]
         if problem.detail:

@@ -606,6 +606,10 @@ Retryable: %4</source>
         <translation>另一个文件要上传到存储空间中的同一名称</translation>
     </message>
     <message>
+        <source>the name is not valid UTF-8; rename it to upload it</source>
+        <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
+    </message>
+    <message>
         <source>Items not added</source>
         <translation>未添加的项目</translation>
     </message>
