@@ -84,7 +84,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="when two files would go to one key (two files of one name, "
                              "two folders of one name, or a file whose key an unfinished "
                              "upload already has): the later one is never uploaded; refuse "
-                             "(default) also makes the run fail, skip does not")
+                             "(default) also makes the run fail, skip does not (unless "
+                             "nothing is left to upload)")
     add_limit_options(parser)
 
 
