@@ -31,6 +31,7 @@ from ossdesk.core.events import (
     Queued,
     Started,
 )
+from ossdesk.core.names import is_utf8, printable
 from ossdesk.core.plan import format_duration, format_rate, format_size, parse_rate
 from ossdesk.core.store import State, Store, StoreBusy, StoreError
 
@@ -44,6 +45,7 @@ __all__ = [
     "add_limit_options",
     "ansi_supported",
     "error",
+    "json_line",
     "positive_int",
     "rate_value",
     "run_until_idle",
@@ -57,8 +59,16 @@ EXIT_INTERRUPTED = 130
 
 
 def error(message: str) -> None:
-    """One clear line on stderr."""
-    print(f"ossdesk: {message}", file=sys.stderr, flush=True)
+    """One clear line on stderr (controls in names shown escaped, see :func:`printable`)."""
+    print(f"ossdesk: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def json_line(data: Mapping[str, Any]) -> str:
+    """``data`` as one line of exact JSON. Text is kept as it is (controls are escaped by
+    JSON itself); a name holding bytes that are not UTF-8 makes the whole line ASCII, where
+    each such byte is ``\\udcXX`` (Python's surrogate escape of byte XX)."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text if is_utf8(text) else json.dumps(data)
 
 
 def positive_int(text: str) -> int:
@@ -212,8 +222,7 @@ class Display:
     def _handle(self, events: list[Event], *, draw: bool) -> None:
         with self._lock:
             if self.json_mode:
-                text = "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
-                               for e in events)
+                text = "".join(json_line(e.to_dict()) + "\n" for e in events)
                 for event in events:
                     self._track(event)
                 self._write(text)
@@ -243,7 +252,7 @@ class Display:
         if isinstance(event, Queued):
             if line is not None:
                 self._forget(event.upload or 0)
-            self.lines[event.upload or 0] = _Line(name=event.key, size=event.size)
+            self.lines[event.upload or 0] = _Line(name=printable(event.key), size=event.size)
             self._total += event.size
             self._waiting += 1
             return None
@@ -327,10 +336,10 @@ class Display:
             out = [m for m, error in messages if not error]
             errors = [m for m, error in messages if error]
             if out:
-                self.stream.write("\n".join(out) + "\n")
+                self.stream.write("\n".join(printable(m) for m in out) + "\n")
             if errors:
                 self.stream.flush()
-                self.err_stream.write("".join(f"ossdesk: {m}\n" for m in errors))
+                self.err_stream.write("".join(f"ossdesk: {printable(m)}\n" for m in errors))
                 self.err_stream.flush()
             if draw:
                 self._draw()

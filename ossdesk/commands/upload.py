@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
+from ossdesk.core.names import is_utf8
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
 from ossdesk.core.plan import parse_size
 from ossdesk.core.scheduler import Scheduler
@@ -32,10 +34,14 @@ from ossdesk.core.store import (
     Store,
     StoreError,
 )
-from ossdesk.core.walk import WalkProblem, normalize_prefix, walk
+from ossdesk.core.walk import FoundFile, WalkProblem, normalize_prefix, unique_keys, walk
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
 _BATCH = 500
+#: ``--on-collision``: a later source for a key already taken is not uploaded either way;
+#: ``refuse`` makes the run fail (exit 1), ``skip`` only says so.
+REFUSE = "refuse"
+SKIP_LATER = "skip"
 #: The region ``ossdesk sandbox`` signs with unless told otherwise.
 SANDBOX_REGION = "cn-hangzhou"
 
@@ -74,6 +80,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="when the key already exists: overwrite it (default), or skip "
                              "the file if the object has the same size and CRC-64 (checked "
                              "before anything is sent; different content is overwritten)")
+    parser.add_argument("--on-collision", choices=(REFUSE, SKIP_LATER), default=REFUSE,
+                        help="when two files would go to one key (two files of one name, "
+                             "two folders of one name, or a file whose key an unfinished "
+                             "upload already has): the later one is never uploaded; refuse "
+                             "(default) also makes the run fail, skip does not (unless "
+                             "nothing is left to upload)")
     add_limit_options(parser)
 
 
@@ -138,6 +150,9 @@ def _destination(args: argparse.Namespace) -> _Destination | None:
         if exc.kind is ErrorKind.PERMANENT and exc.code != "AccessDenied":
             error(exc.message)
             return None
+    if not is_utf8(prefix or ""):
+        error(f"--prefix {prefix}: not valid UTF-8, which an object key must be")
+        return None
     return _Destination(where.url, where.bucket, where.region, normalize_prefix(prefix),
                         where.signature, source)
 
@@ -172,8 +187,38 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         problems.append(problem)
         error(problem.message)
 
+    def collide(later: Path, first: Path, key: str, *, queued: bool) -> None:
+        """One line naming both sources and the key; the later one is left out."""
+        if not queued and _same_file(later, first):
+            on_problem(WalkProblem(later, f"{later}: named more than once; uploaded once, "
+                                          f"to {key}", skipped=False))
+            return
+        what = f"{first} (an unfinished upload in the queue)" if queued else str(first)
+        spelled = ""
+        if str(later) != str(first) and _nfc(str(later)) == _nfc(str(first)):
+            spelled = " (one name in two Unicode spellings, NFC and NFD)"
+        on_problem(WalkProblem(later, f"{later} and {what} both go to {key}{spelled}; "
+                                      f"{later} is not uploaded",
+                               skipped=args.on_collision == REFUSE))
+
+    def on_collision(found: FoundFile, first: Path) -> None:
+        collide(found.path, first, found.key, queued=False)
+
+    def not_queued_elsewhere(batch: list[NewUpload]) -> list[NewUpload]:
+        """The batch without files whose key an unfinished row of another source has (the
+        same file queued again is fine: it was always allowed)."""
+        taken = store.unfinished_sources(dest.endpoint, dest.bucket, [i.key for i in batch])
+        kept: list[NewUpload] = []
+        for item in batch:
+            others = [s for s in taken.get(item.key, ()) if s != item.source]
+            if others:
+                collide(item.source, others[0], item.key, queued=True)
+            else:
+                kept.append(item)
+        return kept
+
     def items() -> Iterator[NewUpload]:
-        for found in walk(args.paths, dest.prefix, on_problem):
+        for found in unique_keys(walk(args.paths, dest.prefix, on_problem), on_collision):
             yield NewUpload(
                 source=found.path.absolute(), size=found.size, mtime_ns=found.mtime_ns,
                 key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
@@ -199,7 +244,8 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     stream = items()
     try:
         while batch := list(itertools.islice(stream, _BATCH)):
-            ids.extend(scheduler.add(batch))
+            if batch := not_queued_elsewhere(batch):
+                ids.extend(scheduler.add(batch))
     except KeyboardInterrupt:
         scheduler.close(pause=True)
         display.stop()
@@ -221,3 +267,14 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         error(f"{len(skipped)} item(s) were skipped (see above)")
         return EXIT_FAILED
     return code
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.absolute() == b.absolute()

@@ -159,6 +159,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN existing TEXT NOT NULL DEFAULT 'overwrite'
         CHECK (existing IN ('overwrite', 'skip'));
     """,
+    # 5: rows are looked up by destination, so that two sources never share one key.
+    """
+    CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -586,6 +590,22 @@ class Store:
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
         return ids
+
+    def unfinished_sources(self, endpoint: str, bucket: str,
+                           keys: Iterable[str]) -> dict[str, list[Path]]:
+        """For each of ``keys`` that an unfinished row (queued, running, paused, failed) of
+        ``endpoint`` and ``bucket`` goes to: the sources of those rows, in queue order."""
+        wanted = list(dict.fromkeys(keys))
+        states = [s.value for s in UNFINISHED]
+        found: dict[str, list[Path]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = ("SELECT key, source FROM uploads WHERE key IN ("  # noqa: S608
+                   + ",".join("?" * len(chunk)) + ") AND bucket = ? AND endpoint = ? "
+                   "AND state IN (" + ",".join("?" * len(states)) + ") ORDER BY position")
+            for key, source in self._query(sql, [*chunk, bucket, endpoint, *states]):
+                found.setdefault(key, []).append(Path(source))
+        return found
 
     # The f-strings below only splice fixed column lists and "?" marks, never values.
     def get(self, upload: int) -> UploadRow | None:

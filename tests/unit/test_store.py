@@ -121,11 +121,14 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         indexes = store._query("SELECT name FROM sqlite_master WHERE type = 'index'")
         assert ("uploads_position",) in indexes
+        assert ("uploads_destination",) in indexes
+        assert store.unfinished_sources("http://e", "b", ["k", "other"]) == {"k": [Path("/x")]}
+        assert store.unfinished_sources("http://e", "elsewhere", ["k"]) == {}
 
 
 @pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated"])
