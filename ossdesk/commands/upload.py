@@ -179,7 +179,8 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
                 key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
                 credentials=dest.source, region=dest.region, signature=dest.signature,
                 part_size=args.part_size,
-                metadata=metadata, storage_class=args.storage_class, existing=args.existing)
+                metadata=metadata, storage_class=args.storage_class, existing=args.existing,
+                ctime_ns=found.ctime_ns, file_dev=found.dev, file_ino=found.ino)
 
     earlier = store.count(UNFINISHED)
     if earlier:

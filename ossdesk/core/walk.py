@@ -26,6 +26,10 @@ class FoundFile:
     key: str
     size: int
     mtime_ns: int
+    #: Change time and identity (device, inode / file index); None where the OS gives 0.
+    ctime_ns: int | None = None
+    dev: int | None = None
+    ino: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,9 @@ def _file(path: Path, st: os.stat_result, key: str,
     if not os.access(path, os.R_OK):
         on_problem(WalkProblem(path, f"{path}: permission denied"))
         return None
-    return FoundFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    ino = st.st_ino or None
+    return FoundFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                     ctime_ns=st.st_ctime_ns or None, dev=st.st_dev if ino else None, ino=ino)
 
 
 def _walk_dir(folder: Path, names: list[str], base: str,
