@@ -267,8 +267,10 @@ class Display:
                 self.skipped += 1
                 return (f"skipped  {line.name}  {format_size(event.size)}  "
                         f"crc64 {event.crc64}  (already in OSS, identical)")
+            unread = "" if event.reread else \
+                "; verified against the bytes sent, the file was not read again"
             return (f"done     {line.name}  {format_size(event.size)}  "
-                    f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
+                    f"crc64 {event.crc64}  ({format_duration(event.seconds)}{unread})")
         elif isinstance(event, Failed):
             self._set(line, state="failed")
             line.message = event.message
