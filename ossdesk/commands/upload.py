@@ -193,6 +193,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         small_parallel=args.small_parallel,
         rate=args.limit_rate or 0,
         part_size=args.part_size,
+        reread_limit=args.reread_limit,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued

@@ -171,3 +171,36 @@ def test_unchanged_file_is_still_verified_after_the_reread(sandbox: SandboxInfo,
     assert not [n for n in rec.of(Notice) if "not read again" in n.message]
     row = sched.store.get(upload)
     assert row is not None and row.state is State.DONE
+
+
+def test_reread_left_out_above_the_limit_is_said(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    big = write_random(tmp_path / "big.bin", 3 * P + 1)
+    small = write_random(tmp_path / "small.bin", 10 * KiB)
+    result = ossdesk("upload", str(big), str(small), *dest(sandbox), "--part-size", str(P),
+                     "--no-reread-above", "64KiB", env=cli_env(sandbox))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines()
+             if line.startswith("done ")}
+    assert "the file was not read again" in lines["big.bin"]
+    assert "not read again" not in lines["small.bin"]
+    rows = snapshot_store(config.paths().database).by_source()
+    assert rows[str(big)]["reread"] == 0 and rows[str(small)]["reread"] == 1
+    assert object_bytes(sandbox, "big.bin")[0] == big.read_bytes()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the change time is the creation time")
+def test_change_time_catches_a_rewrite_when_the_reread_is_off(sandbox: SandboxInfo,
+                                                              engine: EngineFactory,
+                                                              tmp_path: Path) -> None:
+    path = write_random(tmp_path / "c.bin", 6 * P + 9)
+    assert sandbox.server is not None
+    hold = sandbox.server.faults.delay(1.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    sched, rec = engine(part_size=P, parallel=2, reread_limit=0)
+    sched.add([new_upload(sandbox, path)])
+    wait_until(lambda: hold.hits > 0, 30, "part 3")
+    _rewrite_keeping_mtime(path, seed=10)
+    assert sched.wait(60)
+    assert not rec.of(Done)
+    [failed] = rec.of(Failed)
+    assert failed.code == "SourceChanged"
+    assert "c.bin" not in object_keys(sandbox)
