@@ -1383,6 +1383,9 @@ class Scheduler:
                 source = Fingerprint.of(st)
                 size = source.size
                 self.store.source_seen(job.upload, size, source.mtime_ns, source)
+                self._emit(Notice(upload=job.upload, message=(
+                    f"{row.source.name} changed while it was being uploaded, so it is sent "
+                    "again as it is now")))
                 meter.total = size
                 meter.set_confirmed(0)
                 continue

@@ -100,6 +100,8 @@ def test_single_put_rewritten_with_same_size_and_mtime(sandbox: SandboxInfo,
     assert published == now, [f.message for f in rec.of(Failed)]
     [done] = rec.of(Done)
     assert done.size == len(now)
+    assert any("changed while it was being uploaded, so it is sent again" in n.message
+               for n in rec.of(Notice))
 
 
 def test_rewritten_between_sigkill_and_resume(sandbox: SandboxInfo, tmp_path: Path) -> None:
