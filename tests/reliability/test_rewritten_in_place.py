@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -104,14 +105,12 @@ def test_single_put_rewritten_with_same_size_and_mtime(sandbox: SandboxInfo,
                for n in rec.of(Notice))
 
 
-def test_rewritten_between_sigkill_and_resume(sandbox: SandboxInfo, tmp_path: Path) -> None:
-    path = write_random(tmp_path / "k.bin", 16 * P + 5)
-    env = cli_env(sandbox)
+def _kill_mid_upload(sandbox: SandboxInfo, path: Path, out: Path) -> None:
+    """A real ``ossdesk upload`` SIGKILLed once three parts are confirmed."""
     db = config.paths().database
-    out = tmp_path / "upload.out"
     with out.open("w") as fh:
         child = spawn(["upload", str(path), *dest(sandbox), "--part-size", str(P),
-                       "--parallel", "1", "--limit-rate", "512KiB"], env, fh)
+                       "--parallel", "1", "--limit-rate", "512KiB"], cli_env(sandbox), fh)
         try:
             wait_until(lambda: len(snapshot_store(db).confirmed) >= 3, 60,
                        "three confirmed parts")
@@ -119,6 +118,13 @@ def test_rewritten_between_sigkill_and_resume(sandbox: SandboxInfo, tmp_path: Pa
         finally:
             child.wait(30)
     assert child.returncode == -signal.SIGKILL
+
+
+def test_rewritten_between_sigkill_and_resume(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    path = write_random(tmp_path / "k.bin", 16 * P + 5)
+    env = cli_env(sandbox)
+    db = config.paths().database
+    _kill_mid_upload(sandbox, path, tmp_path / "upload.out")
     [row] = snapshot_store(db).rows
     assert row["state"] == "running" and row["upload_id"]
     now = _rewrite_keeping_mtime(path, seed=9)
@@ -130,6 +136,31 @@ def test_rewritten_between_sigkill_and_resume(sandbox: SandboxInfo, tmp_path: Pa
     assert "Traceback" not in resumed.stderr
     if published == now:
         assert "changed since its upload began" in resumed.stdout + resumed.stderr
+
+
+def test_row_of_an_older_version_is_protected_by_the_reread(sandbox: SandboxInfo,
+                                                           tmp_path: Path) -> None:
+    """A row queued by a version that recorded no change time or identity: after the
+    rewrite only the CRC-64 re-read before Complete can tell, and it does."""
+    path = write_random(tmp_path / "o.bin", 16 * P + 5)
+    _kill_mid_upload(sandbox, path, tmp_path / "upload.out")
+    db = config.paths().database
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE uploads SET ctime_ns = NULL, file_dev = NULL, file_ino = NULL")
+    conn.close()
+    now = _rewrite_keeping_mtime(path, seed=11)
+
+    env = cli_env(sandbox)
+    first = ossdesk("resume", env=env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "changed while it was being uploaded, so nothing was published" in first.stderr
+    assert "o.bin" not in object_keys(sandbox)
+    assert list(sandbox.bucket_client().list_multipart_uploads().upload_list) == []
+    # The next resume sends the file as it is now, whole.
+    second = ossdesk("resume", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert object_bytes(sandbox, "o.bin")[0] == now
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
