@@ -195,6 +195,12 @@ def _to_u64(value: int | None) -> int | None:
     return value + _U64 if value < 0 else value
 
 
+def _fold64(value: int) -> int:
+    while value >= _U64:
+        value = (value & (_U64 - 1)) ^ (value >> 64)
+    return value
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """What a source file looked like: size, mtime, change time and identity.
@@ -214,9 +220,11 @@ class Fingerprint:
 
     @classmethod
     def of(cls, st: os.stat_result) -> Fingerprint:
-        ino = st.st_ino or None  # 0: the OS or the file system does not say
+        # 0: the OS or the file system does not say. A 128-bit file id (ReFS on Windows) is
+        # folded into the 64 bits an SQLite integer holds.
+        ino = _fold64(st.st_ino) or None
         return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns or None,
-                   dev=st.st_dev if ino is not None else None, ino=ino)
+                   dev=_fold64(st.st_dev) if ino is not None else None, ino=ino)
 
     def same_as(self, other: Fingerprint) -> bool:
         if (self.size, self.mtime_ns) != (other.size, other.mtime_ns):

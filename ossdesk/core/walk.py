@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ossdesk.core.store import Fingerprint
 from ossdesk.core.upload import check_key
 
 __all__ = ["FoundFile", "WalkProblem", "join_key", "normalize_prefix", "walk"]
@@ -89,9 +90,9 @@ def _file(path: Path, st: os.stat_result, key: str,
     if not os.access(path, os.R_OK):
         on_problem(WalkProblem(path, f"{path}: permission denied"))
         return None
-    ino = st.st_ino or None
+    seen = Fingerprint.of(st)
     return FoundFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                     ctime_ns=st.st_ctime_ns or None, dev=st.st_dev if ino else None, ino=ino)
+                     ctime_ns=seen.ctime_ns, dev=seen.dev, ino=seen.ino)
 
 
 def _walk_dir(folder: Path, names: list[str], base: str,

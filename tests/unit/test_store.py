@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 from pathlib import Path
 
@@ -247,3 +248,16 @@ def test_source_fingerprint_round_trip_and_comparison(tmp_path: Path) -> None:
     path = tmp_path / "real"
     path.write_bytes(b"x")
     assert Fingerprint.of(path.stat()).same_as(Fingerprint.of(path.stat()))
+    # 0 is "not known"; a 128-bit file id (ReFS) is folded to 64 bits and stored.
+    unknown = os.stat_result((0o100644, 0, 0, 1, 0, 0, 3, 1, 2, 3, 1.0, 2.0, 3.0, 1, 2, 0))
+    assert Fingerprint.of(unknown) == Fingerprint(3, 2, None, None, None)
+    wide = os.stat_result((0o100644, (7 << 100) | 5, 9, 1, 0, 0, 3, 1, 2, 3, 1.0, 2.0, 3.0,
+                           1, 2, 3))
+    folded = Fingerprint.of(wide)
+    assert folded.ino is not None and 0 < folded.ino < 1 << 64 and folded.dev == 9
+    with Store.open() as store:
+        [upload] = store.add([NewUpload(source=path, size=3, mtime_ns=2, key="w",
+                                        endpoint="http://e", bucket="b", ctime_ns=3,
+                                        file_dev=folded.dev, file_ino=folded.ino)])
+        row = store.get(upload)
+        assert row is not None and row.fingerprint == folded
