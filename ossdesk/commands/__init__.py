@@ -32,7 +32,7 @@ from ossdesk.core.events import (
     Started,
 )
 from ossdesk.core.names import is_utf8, printable
-from ossdesk.core.plan import format_duration, format_rate, format_size, parse_rate
+from ossdesk.core.plan import format_duration, format_rate, format_size, parse_rate, parse_size
 from ossdesk.core.store import State, Store, StoreBusy, StoreError
 
 __all__ = [
@@ -88,6 +88,13 @@ def rate_value(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def size_value(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", type=positive_int, default=None, metavar="N",
                         help="parts in flight across all files (default 8)")
@@ -99,6 +106,13 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-rate", type=rate_value, default=None, metavar="RATE",
                         help="bandwidth limit for everything, e.g. 48MiB (per second), 200Mbit"
                              " or 0 for none")
+    parser.add_argument("--no-reread-above", type=size_value, default=None, metavar="SIZE",
+                        dest="reread_limit",
+                        help="do not read files larger than SIZE again before calling them "
+                             "done (default: every file is read again and its CRC-64 compared "
+                             "with what was sent). Faster for huge files on slow disks, but a "
+                             "change that keeps the file's size, times and identity goes "
+                             "unnoticed")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object per line per event, for scripts")
 
@@ -276,8 +290,10 @@ class Display:
                 self.skipped += 1
                 return (f"skipped  {line.name}  {format_size(event.size)}  "
                         f"crc64 {event.crc64}  (already in OSS, identical)")
+            unread = "" if event.reread else \
+                "; verified against the bytes sent, the file was not read again"
             return (f"done     {line.name}  {format_size(event.size)}  "
-                    f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
+                    f"crc64 {event.crc64}  ({format_duration(event.seconds)}{unread})")
         elif isinstance(event, Failed):
             self._set(line, state="failed")
             line.message = event.message

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
         display = Display(json_mode=args.json)
         scheduler = Scheduler(store, jobs=args.jobs or 3, parallel=args.parallel or 8,
-                              small_parallel=args.small_parallel, rate=args.limit_rate or 0)
+                              small_parallel=args.small_parallel, rate=args.limit_rate or 0,
+                              reread_limit=args.reread_limit)
         scheduler.add_listener(display)
         display.start()
         try:

@@ -224,7 +224,8 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
                 key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
                 credentials=dest.source, region=dest.region, signature=dest.signature,
                 part_size=args.part_size,
-                metadata=metadata, storage_class=args.storage_class, existing=args.existing)
+                metadata=metadata, storage_class=args.storage_class, existing=args.existing,
+                ctime_ns=found.ctime_ns, file_dev=found.dev, file_ino=found.ino)
 
     earlier = store.count(UNFINISHED)
     if earlier:
@@ -237,6 +238,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         small_parallel=args.small_parallel,
         rate=args.limit_rate or 0,
         part_size=args.part_size,
+        reread_limit=args.reread_limit,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued

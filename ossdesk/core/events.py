@@ -119,7 +119,9 @@ class Paused(Event):
 @dataclass(frozen=True)
 class Done(Event):
     """Uploaded and verified: the object's CRC64 equals the file's. ``skipped``: nothing
-    was sent, because an object with the same size and CRC64 was already there."""
+    was sent, because an object with the same size and CRC64 was already there.
+    ``reread``: the file was read again after sending and is still what was sent; False
+    when it was not read again (then the object is verified against the bytes sent only)."""
 
     kind: ClassVar[str] = "done"
     key: str
@@ -128,6 +130,7 @@ class Done(Event):
     etag: str | None
     seconds: float
     skipped: bool = False
+    reread: bool = True
 
 
 @dataclass(frozen=True)

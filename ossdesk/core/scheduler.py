@@ -46,7 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO, NoReturn, TypeVar, cast
 
 from ossdesk.core.checksum import ChecksumStopped, combine_parts, crc64_file
 from ossdesk.core.cleanup import CLEANUP_RETRY, abort_upload, failure_reason
@@ -69,6 +69,7 @@ from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_pa
 from ossdesk.core.store import (
     ENVIRONMENT,
     SKIP,
+    Fingerprint,
     NewUpload,
     State,
     Store,
@@ -179,6 +180,18 @@ def _local_time(when: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
 
 
+def _special_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
 def _same_etag(a: str, b: str) -> bool:
     return a.strip('"').lower() == b.strip('"').lower()
 
@@ -262,6 +275,8 @@ class Scheduler:
     size (None = 8 MiB, grown as OSS limits require). ``credentials`` resolves a row's
     credentials source; ``client_factory`` builds one client per destination.
 
+    ``reread_limit``: see :attr:`reread_limit`.
+
     ``network_retry``: when set (seconds), a file whose retries ran out on a retryable error
     (network gone, server down) is *paused* with reason ``network`` and queued again after
     that long, for as long as it takes — what a window wants. When None (the command line),
@@ -283,6 +298,7 @@ class Scheduler:
         clock: Callable[[], float] = time.monotonic,
         progress_rate: float = 10.0,
         network_retry: float | None = None,
+        reread_limit: int | None = None,
     ) -> None:
         if jobs < 1 or parallel < 1:
             raise ValueError("jobs and parallel must be at least 1")
@@ -319,6 +335,10 @@ class Scheduler:
         self._idle = threading.Event()
         self._idle.set()
         self.network_retry = network_retry
+        #: Files larger than this many bytes are not read again before "done" (None: every
+        #: file is). Left out, a change that keeps size, mtime, change time and identity
+        #: (rare) is not noticed; the Done event and the row say the file was not read again.
+        self.reread_limit = reread_limit
         self._timers: set[threading.Timer] = set()
 
     # -- listeners -------------------------------------------------------------------------
@@ -931,27 +951,32 @@ class Scheduler:
             raise UploadError(f"{row.source} is gone: it was moved or deleted before it could "
                               "be uploaded", code="SourceMissing", kind="source") from None
         if not stat.S_ISREG(st.st_mode):
-            raise UploadError(f"{row.source} is not a regular file", code="NotAFile",
-                              kind="source")
-        size, mtime_ns = st.st_size, st.st_mtime_ns
-        changed = (size, mtime_ns) != (row.size, row.mtime_ns)
+            raise UploadError(f"{row.source} is {_special_kind(st.st_mode)}, not a regular file, "
+                              "and is not uploaded", code="NotAFile", kind="source")
+        now = Fingerprint.of(st)
+        size = now.size
+        if size == 0:
+            self._refuse_if_not_empty(job)
+        changed = not now.same_as(row.fingerprint)
         upload_id = row.upload_id
         if upload_id is None and row.initiating_at is not None:
             self._report_lost_initiates(job, client, row.initiating_at)
         if upload_id is None and row.existing == SKIP and \
-                self._skip_if_identical(job, client, size, mtime_ns):
+                self._skip_if_identical(job, client, now):
             return
         confirmed: dict[int, tuple[int, str, int]] = {}
         unrecorded: list[RemotePart] = []  # on the server, not (rightly) in the store
         resumed = False
         # The row is read again below only if a step here wrote to it (most files: none).
-        rewritten = upload_id is not None or changed or row.initiating_at is not None
+        # (A row queued by an older version learns the change time and identity here.)
+        recorded = now != row.fingerprint
+        rewritten = upload_id is not None or recorded or row.initiating_at is not None
         if upload_id is not None and changed:
             self._emit(Notice(upload=job.upload, message=(
                 f"{row.source.name} changed since its upload began, so it starts over "
                 "(the parts already sent were discarded)")))
             self._abort_quietly(client, row.key, upload_id)
-            self.store.reset(job.upload, size=size, mtime_ns=mtime_ns)
+            self.store.reset(job.upload, size=size, mtime_ns=now.mtime_ns, source=now)
             upload_id = None
         elif upload_id is not None:
             stored = self.store.parts(job.upload)
@@ -966,7 +991,7 @@ class Scheduler:
                 self._emit(Notice(upload=job.upload, message=(
                     f"The unfinished upload of {row.source.name} is no longer on the server "
                     "(it expired or was cleaned up), so it starts over")))
-                self.store.reset(job.upload, size=size, mtime_ns=mtime_ns)
+                self.store.reset(job.upload, size=size, mtime_ns=now.mtime_ns, source=now)
                 upload_id = None
             else:
                 on_server = {p.number: p for p in remote}
@@ -982,8 +1007,10 @@ class Scheduler:
                     self.store.forget_parts(job.upload, lost)
                 unrecorded = [p for n, p in on_server.items() if n not in confirmed]
                 resumed = bool(confirmed)
-        elif changed:
-            self.store.source_seen(job.upload, size, mtime_ns)
+                if recorded:
+                    self.store.source_seen(job.upload, size, now.mtime_ns, now)
+        elif recorded:
+            self.store.source_seen(job.upload, size, now.mtime_ns, now)
 
         part_size = (row.part_size if upload_id is not None and row.part_size
                      else row.part_size or self.part_size)
@@ -1011,7 +1038,7 @@ class Scheduler:
             if size > TINY_FILE:  # a tiny file is done before anyone could look
                 with contextlib.suppress(StoreError):
                     self.store.mark_running(job.upload)
-            self._put(job, size, mtime_ns)
+            self._put(job, now)
             return
         job.single = False
         if upload_id is None:
@@ -1110,15 +1137,15 @@ class Scheduler:
             return False
         self._finish(job, expected, info.etag, note=(
             "it had been completed on the server just before ossdesk stopped; the object was "
-            "verified and nothing was sent again"))
+            "verified against the parts sent and nothing was sent again; the file was not read "
+            "again"), reread=False)
         return True
 
-    def _skip_if_identical(self, job: _Job, client: OssClient, size: int,
-                           mtime_ns: int) -> bool:
+    def _skip_if_identical(self, job: _Job, client: OssClient, source: Fingerprint) -> bool:
         """Policy ``skip``: before any byte is sent, ask OSS for the key (HEAD). An object of
         the same size whose CRC-64 equals the file's (read here, on a worker, stoppable)
         makes the row done, reason ``skipped``; anything else is uploaded (overwritten)."""
-        row = job.row
+        row, size = job.row, source.size
         info = self._call(job, lambda: client.head_object(row.key))
         if info is None or info.size != size or info.crc64 is None:
             return False
@@ -1128,11 +1155,11 @@ class Scheduler:
             raise _Stop from None
         except EOFError:
             return False  # it shrank while read: the upload notices the change
-        if local != info.crc64 or not self._source_unchanged(job, size, mtime_ns):
+        if local != info.crc64 or not self._source_unchanged(job, source):
             return False
-        if (size, mtime_ns) != (row.size, row.mtime_ns):
-            self.store.source_seen(job.upload, size, mtime_ns)
-        self.store.finish(job.upload, crc64=local, etag=info.etag, skipped=True)
+        if source != row.fingerprint:
+            self.store.source_seen(job.upload, size, source.mtime_ns, source)
+        self.store.finish(job.upload, crc64=local, etag=info.etag, skipped=True, reread=True)
         with self._cond:
             if job.stopping != "cancel":
                 job.stopping = "done"
@@ -1141,7 +1168,7 @@ class Scheduler:
             f"skipped: already in OSS, identical ({row.key}: same size and CRC-64)")))
         self._emit(Done(upload=job.upload, key=row.key, size=size, crc64=local,
                         etag=info.etag, seconds=round(time.monotonic() - job.started, 3),
-                        skipped=True))
+                        skipped=True, reread=True))
         return True
 
     def _reader(self, job: _Job, offset: int, length: int, *, md5: bool = False) -> PartReader:
@@ -1208,21 +1235,66 @@ class Scheduler:
             "upload it again once it is no longer being written to",
             code="SourceChanged", kind="source")
 
-    def _source_unchanged(self, job: _Job, size: int, mtime_ns: int) -> bool:
+    def _source_unchanged(self, job: _Job, source: Fingerprint) -> bool:
+        """Size, mtime, change time and identity as ``source`` says (unknown ones aside)."""
         try:
             st = job.row.source.stat()
         except OSError:
             return False
-        return (st.st_size, st.st_mtime_ns) == (size, mtime_ns)
+        return Fingerprint.of(st).same_as(source)
+
+    def _refuse_if_not_empty(self, job: _Job) -> None:
+        """A file whose size is 0 must hold nothing: a ``/proc`` file says 0 and holds text."""
+        try:
+            with job.row.source.open("rb", buffering=0) as fh:
+                extra = fh.read(1)
+        except OSError:
+            return  # unreadable: the upload says so when it reads it
+        if extra:
+            self._refuse_if_special(job, 0, 1)
+
+    def _read_again(self, job: _Job, crc: int, size: int) -> bool | None:
+        """Read the whole file again: is it still the ``size`` bytes of CRC-64 ``crc`` that
+        were sent? None when it was left out (larger than :attr:`reread_limit`). Reads on
+        this worker, stopped by a pause between 1 MiB blocks."""
+        if self.reread_limit is not None and size > self.reread_limit:
+            return None
+        source = job.row.source
+        length = 0
+
+        def count(block: memoryview) -> None:
+            nonlocal length
+            length += len(block)
+
+        try:
+            local = crc64_file(source, should_stop=job.stop.is_set, also=count)
+        except ChecksumStopped:
+            raise _Stop from None
+        except OSError:
+            return False  # gone or unreadable: not the file that was sent
+        if length > size:
+            self._refuse_if_special(job, size, length)
+        return (local, length) == (crc, size)
+
+    def _refuse_if_special(self, job: _Job, stated: int, read: int) -> None:
+        """More bytes read than the file's size says, and the size still says so: not a
+        regular file's content (``/proc``, ``/sys``); it cannot be uploaded faithfully."""
+        try:
+            now = job.row.source.stat().st_size
+        except OSError:
+            return
+        if now == stated:
+            raise UploadError(
+                f"{job.row.source}: its size changed while it was read ({stated} bytes stated, "
+                f"{'more' if read > stated else read} read); it is a special file (like those "
+                "in /proc), not a regular one, and is not uploaded", code="NotAFile",
+                kind="source")
 
     def _complete(self, job: _Job) -> None:
         assert job.plan is not None and job.client is not None and job.upload_id is not None
         row, client, upload_id = job.row, job.client, job.upload_id
-        if not self._source_unchanged(job, row.size, row.mtime_ns):
-            self._abort_quietly(client, row.key, upload_id)
-            with contextlib.suppress(StoreError):
-                self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
-            raise self._changed_error(job)
+        if not self._source_unchanged(job, row.fingerprint):
+            self._discard_changed(job, client, upload_id)
         numbers = sorted(job.confirmed)
         if numbers != list(range(1, job.plan.part_count + 1)):
             raise UploadError(f"internal error: parts {numbers[:5]}... do not cover the file",
@@ -1230,6 +1302,11 @@ class Scheduler:
         if not self._parts_on_server(job):
             return  # some parts go again first; Complete comes after them
         expected = combine_parts((job.confirmed[n][2], job.confirmed[n][0]) for n in numbers)
+        # The parts prove what was sent; reading the file again proves that what was sent is
+        # the file as it is now (not half of it rewritten in place, mtime put back).
+        reread = self._read_again(job, expected, row.size)
+        if reread is False or not self._source_unchanged(job, row.fingerprint):
+            self._discard_changed(job, client, upload_id)
         part_list = [(n, job.confirmed[n][1]) for n in numbers]
         try:
             result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,
@@ -1245,7 +1322,8 @@ class Scheduler:
             if info is not None and info.size == row.size and info.crc64 == expected:
                 self._finish(job, expected, info.etag, note=(
                     "the answer to completing the upload was lost, but the object on the "
-                    "server has the size and CRC-64 of the parts sent: verified, done"))
+                    "server has the size and CRC-64 of the parts sent: verified, done"),
+                    reread=reread is True)
                 return
             self._start_over(job, "the upload was no longer on the server when it was "
                                   "completed")
@@ -1255,7 +1333,17 @@ class Scheduler:
                 f"the CRC64 OSS reports for {row.key} ({result.crc64}) does not match the "
                 f"file's ({expected}); the object must not be trusted: upload it again",
                 code="CrcMismatch", kind="permanent")
-        self._finish(job, expected, result.etag)
+        self._finish(job, expected, result.etag, reread=reread is True)
+
+    def _discard_changed(self, job: _Job, client: OssClient, upload_id: str) -> NoReturn:
+        """The file is no longer what was sent: abort the upload on the server (nothing is
+        published), forget its parts, and fail the file saying so."""
+        row = job.row
+        self._abort_quietly(client, row.key, upload_id)
+        with contextlib.suppress(StoreError):
+            self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns,
+                             source=row.fingerprint)
+        raise self._changed_error(job)
 
     def _start_over(self, job: _Job, why: str) -> None:
         """Forget the upload id and the parts (one transaction) and prepare the file again,
@@ -1269,7 +1357,8 @@ class Scheduler:
                                                      "over"))
         if job.client is not None and job.upload_id is not None:
             self._abort_quietly(job.client, row.key, job.upload_id)  # in case it lingers
-        self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
+        self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns,
+                         source=row.fingerprint)
         fresh = self.store.get(job.upload)
         if fresh is None:
             raise _Stop
@@ -1321,9 +1410,10 @@ class Scheduler:
             self._cond.notify_all()
         return False
 
-    def _put(self, job: _Job, size: int, mtime_ns: int) -> None:
+    def _put(self, job: _Job, source: Fingerprint) -> None:
         assert job.client is not None and job.meter is not None
         row, client, meter = job.row, job.client, job.meter
+        size = source.size
         headers = _headers(row)
         restarts = 0
         attempt = 0
@@ -1341,7 +1431,14 @@ class Scheduler:
                 self._after_failed_send(job, meter, reader, exc, attempt)
                 attempt += 1
                 continue
-            if not self._source_unchanged(job, size, mtime_ns):
+            reread: bool | None = None
+            changed = not self._source_unchanged(job, source)
+            if not changed and result.crc64 is not None and result.crc64 == reader.crc:
+                # The answer proves what was sent; reading the file again proves that what
+                # was sent is the file as it is now (rewritten in place, mtime put back?).
+                reread = self._read_again(job, reader.crc, size)
+                changed = reread is False or not self._source_unchanged(job, source)
+            if changed:
                 # What was sent may mix old and new content: send the file as it is now.
                 restarts += 1
                 if restarts > _PUT_RESTARTS:
@@ -1356,8 +1453,12 @@ class Scheduler:
                         f"{row.source} was deleted or moved while it was being uploaded; the "
                         f"object {row.key} holds the file as it was read before that",
                         code="SourceMissing", kind="source") from None
-                size, mtime_ns = st.st_size, st.st_mtime_ns
-                self.store.source_seen(job.upload, size, mtime_ns)
+                source = Fingerprint.of(st)
+                size = source.size
+                self.store.source_seen(job.upload, size, source.mtime_ns, source)
+                self._emit(Notice(upload=job.upload, message=(
+                    f"{row.source.name} changed while it was being uploaded, so it is sent "
+                    "again as it is now")))
                 meter.total = size
                 meter.set_confirmed(0)
                 continue
@@ -1374,7 +1475,7 @@ class Scheduler:
                 continue
             etag = self._checked_etag(job, reader, result.etag, size)
             meter.confirm(reader.sent, size)
-            self._finish(job, reader.crc, etag)
+            self._finish(job, reader.crc, etag, reread=reread is True)
             return
 
     def _checked_etag(self, job: _Job, reader: PartReader, etag: str, size: int) -> str:
@@ -1392,10 +1493,13 @@ class Scheduler:
                 code="EtagMismatch", retryable=True, kind="retryable")
         return info.etag
 
-    def _finish(self, job: _Job, crc: int, etag: str | None, note: str | None = None) -> None:
+    def _finish(self, job: _Job, crc: int, etag: str | None, note: str | None = None, *,
+                reread: bool) -> None:
+        """``reread``: the file was read again after sending and matched (False: it was
+        not read again, and nothing may say it was)."""
         _crash_point("completed")
         # The object exists and is verified: that is recorded even if a pause came meanwhile.
-        self.store.finish(job.upload, crc64=crc, etag=etag)
+        self.store.finish(job.upload, crc64=crc, etag=etag, reread=reread)
         with self._cond:
             if job.stopping != "cancel":
                 job.stopping = "done"
@@ -1408,7 +1512,7 @@ class Scheduler:
             self._emit(Notice(upload=job.upload, message=note))
         self._emit(Done(upload=job.upload, key=job.row.key, size=job.meter.total
                         if job.meter is not None else job.row.size, crc64=crc, etag=etag,
-                        seconds=round(time.monotonic() - job.started, 3)))
+                        seconds=round(time.monotonic() - job.started, 3), reread=reread))
 
     # -- cancel ----------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ __all__ = [
     "SKIP",
     "SKIPPED",
     "UNFINISHED",
+    "Fingerprint",
     "NewUpload",
     "PartRecord",
     "State",
@@ -163,6 +164,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
     """,
+    # 6: the source's change time and identity (device, inode / file index), so a file
+    # rewritten in place with the same size and mtime is noticed (NULL: not known, a row
+    # queued by an older version); and whether the file was read again before "done"
+    # (1 = its CRC-64 re-read matched, 0 = not read again, NULL = not finished).
+    """
+    ALTER TABLE uploads ADD COLUMN ctime_ns INTEGER;
+    ALTER TABLE uploads ADD COLUMN file_dev INTEGER;
+    ALTER TABLE uploads ADD COLUMN file_ino INTEGER;
+    ALTER TABLE uploads ADD COLUMN reread INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -188,6 +199,47 @@ def _to_u64(value: int | None) -> int | None:
     return value + _U64 if value < 0 else value
 
 
+def _fold64(value: int) -> int:
+    while value >= _U64:
+        value = (value & (_U64 - 1)) ^ (value >> 64)
+    return value
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a source file looked like: size, mtime, change time and identity.
+
+    ``ctime_ns``, ``dev`` and ``ino`` are None when not known (a row queued by an older
+    version, or an OS that reports 0). Two fingerprints *differ* when the size or the mtime
+    differ, or a field both know differs: a file rewritten in place and its mtime put back
+    (``cp -p``, ``rsync -t``) keeps size and mtime, but its change time moves; a file
+    replaced by another has another identity.
+    """
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int | None = None
+    dev: int | None = None
+    ino: int | None = None
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Fingerprint:
+        # 0: the OS or the file system does not say. A 128-bit file id (ReFS on Windows) is
+        # folded into the 64 bits an SQLite integer holds.
+        ino = _fold64(st.st_ino) or None
+        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns or None,
+                   dev=_fold64(st.st_dev) if ino is not None else None, ino=ino)
+
+    def same_as(self, other: Fingerprint) -> bool:
+        if (self.size, self.mtime_ns) != (other.size, other.mtime_ns):
+            return False
+        if self.ctime_ns is not None and other.ctime_ns is not None \
+                and self.ctime_ns != other.ctime_ns:
+            return False
+        return self.ino is None or other.ino is None or \
+            (self.dev, self.ino) == (other.dev, other.ino)
+
+
 @dataclass(frozen=True)
 class NewUpload:
     """A file to queue. ``credentials`` is a profile name or :data:`ENVIRONMENT`."""
@@ -206,6 +258,10 @@ class NewUpload:
     metadata: dict[str, str] = field(default_factory=dict)
     storage_class: str | None = None
     existing: str = OVERWRITE
+    #: The source's change time and identity when it was queued (None: not known).
+    ctime_ns: int | None = None
+    file_dev: int | None = None
+    file_ino: int | None = None
 
     def __post_init__(self) -> None:
         if self.existing not in (OVERWRITE, SKIP):
@@ -245,6 +301,18 @@ class UploadRow:
     confirmed_parts: int = 0
     initiating_at: float | None = None
     existing: str = OVERWRITE
+    ctime_ns: int | None = None
+    file_dev: int | None = None
+    file_ino: int | None = None
+    #: Done rows: True when the file was read again and matched what was sent, False when
+    #: that re-read was left out (a file above the re-read limit); None otherwise.
+    reread: bool | None = None
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """The source as recorded (change time and identity None when not known)."""
+        return Fingerprint(self.size, self.mtime_ns, self.ctime_ns, self.file_dev,
+                           self.file_ino)
 
     @property
     def finished(self) -> bool:
@@ -271,7 +339,8 @@ _ROW_COLUMNS = (
     "u.position, u.content_type, u.metadata, u.storage_class, u.crc64, u.etag, u.created_at, "
     "u.updated_at, u.finished_at, "
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
-    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing"
+    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
+    "u.ctime_ns, u.file_dev, u.file_ino, u.reread"
 )
 
 
@@ -307,6 +376,10 @@ def _row(values: Sequence[Any]) -> UploadRow:
         confirmed_parts=values[26],
         initiating_at=values[27],
         existing=values[28],
+        ctime_ns=values[29],
+        file_dev=_to_u64(values[30]),
+        file_ino=_to_u64(values[31]),
+        reread=None if values[32] is None else bool(values[32]),
     )
 
 
@@ -579,13 +652,15 @@ class Store:
                 cur = conn.execute(
                     "INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
                     "region, signature, key, part_size, state, position, content_type, metadata, "
-                    "storage_class, created_at, updated_at, existing) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                    "storage_class, created_at, updated_at, existing, ctime_ns, file_dev, "
+                    "file_ino) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (str(item.source), item.size, item.mtime_ns, item.credentials, item.endpoint,
                      item.bucket, item.region, item.signature, item.key, item.part_size,
                      position, item.content_type,
                      json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
-                     item.storage_class, now, now, item.existing),
+                     item.storage_class, now, now, item.existing, item.ctime_ns,
+                     _to_i64(item.file_dev), _to_i64(item.file_ino)),
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
@@ -678,11 +753,16 @@ class Store:
             conn.execute("UPDATE uploads SET state = 'running', updated_at = ? "
                          "WHERE id = ? AND state IN ('queued', 'running')", (time.time(), upload))
 
-    def source_seen(self, upload: int, size: int, mtime_ns: int) -> None:
-        """Record the source's size and mtime (the file is being started from scratch)."""
+    def source_seen(self, upload: int, size: int, mtime_ns: int,
+                    source: Fingerprint | None = None) -> None:
+        """Record the source as it is now (the file is being started from scratch);
+        ``source`` adds its change time and identity (else they become unknown)."""
+        source = source or Fingerprint(size, mtime_ns)
         with self._write() as conn:
-            conn.execute("UPDATE uploads SET size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
-                         (size, mtime_ns, time.time(), upload))
+            conn.execute("UPDATE uploads SET size = ?, mtime_ns = ?, ctime_ns = ?, file_dev = ?, "
+                         "file_ino = ?, updated_at = ? WHERE id = ?",
+                         (source.size, source.mtime_ns, source.ctime_ns, _to_i64(source.dev),
+                          _to_i64(source.ino), time.time(), upload))
 
     def initiating(self, upload: int, when: float | None) -> None:
         """Record that an Initiate is about to be sent (``when``), or that none is pending."""
@@ -700,14 +780,19 @@ class Store:
                 (upload_id, part_size, time.time(), upload),
             )
 
-    def reset(self, upload: int, *, size: int, mtime_ns: int) -> None:
-        """Start a file over: no upload id, no parts, the source as it is now."""
+    def reset(self, upload: int, *, size: int, mtime_ns: int,
+              source: Fingerprint | None = None) -> None:
+        """Start a file over: no upload id, no parts, the source as it is now (``source``
+        adds its change time and identity, else they become unknown)."""
+        source = source or Fingerprint(size, mtime_ns)
         with self._write() as conn:
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
             conn.execute(
-                "UPDATE uploads SET upload_id = NULL, size = ?, mtime_ns = ?, crc64 = NULL, "
-                "etag = NULL, finished_at = NULL, updated_at = ? WHERE id = ?",
-                (size, mtime_ns, time.time(), upload),
+                "UPDATE uploads SET upload_id = NULL, size = ?, mtime_ns = ?, ctime_ns = ?, "
+                "file_dev = ?, file_ino = ?, crc64 = NULL, etag = NULL, reread = NULL, "
+                "finished_at = NULL, updated_at = ? WHERE id = ?",
+                (source.size, source.mtime_ns, source.ctime_ns, _to_i64(source.dev),
+                 _to_i64(source.ino), time.time(), upload),
             )
 
     def confirm_part(self, upload: int, number: int, size: int, etag: str, crc64: int) -> None:
@@ -735,18 +820,20 @@ class Store:
         }
 
     def finish(self, upload: int, *, crc64: int | None, etag: str | None,
-               skipped: bool = False) -> None:
+               skipped: bool = False, reread: bool | None = None) -> None:
         """The object is verified: state done; the parts are no longer needed.
 
         ``skipped``: nothing was sent, an identical object was there (reason ``skipped``).
+        ``reread``: whether the file was read again and matched (False: left out).
         """
         now = time.time()
         with self._write() as conn:
             conn.execute(
                 "UPDATE uploads SET state = 'done', reason = ?, error = NULL, "
                 "error_code = NULL, crc64 = ?, etag = ?, upload_id = NULL, finished_at = ?, "
-                "updated_at = ? WHERE id = ?",
-                (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now, upload),
+                "updated_at = ?, reread = ? WHERE id = ?",
+                (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now,
+                 None if reread is None else int(reread), upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ossdesk.core.names import is_utf8
+from ossdesk.core.store import Fingerprint
 from ossdesk.core.upload import check_key
 
 __all__ = ["FoundFile", "KeyClaims", "WalkProblem", "join_key", "normalize_prefix",
@@ -34,6 +35,10 @@ class FoundFile:
     key: str
     size: int
     mtime_ns: int
+    #: Change time and identity (device, inode / file index); None where the OS gives 0.
+    ctime_ns: int | None = None
+    dev: int | None = None
+    ino: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,9 @@ def _file(path: Path, st: os.stat_result, key: str,
     if not os.access(path, os.R_OK):
         on_problem(WalkProblem(path, f"{path}: permission denied"))
         return None
-    return FoundFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    seen = Fingerprint.of(st)
+    return FoundFile(path=path, key=key, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                     ctime_ns=seen.ctime_ns, dev=seen.dev, ino=seen.ino)
 
 
 def _walk_dir(folder: Path, names: list[str], base: str,

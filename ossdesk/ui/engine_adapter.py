@@ -190,6 +190,7 @@ class SchedulerAdapter:
                 rate=s.bandwidth_limit_bytes or 0,
                 part_size=s.part_size_bytes,
                 credentials=self._credentials,
+                reread_limit=s.reread_limit_bytes,
             )
         self.scheduler = scheduler
         assert self._listener is not None
@@ -338,6 +339,7 @@ class SchedulerAdapter:
                 rate=settings.bandwidth_limit_bytes or 0,
             )
             s.part_size = settings.part_size_bytes
+            s.reread_limit = settings.reread_limit_bytes
 
         self._with_scheduler(run)
 

@@ -26,6 +26,7 @@ class Settings:
     last_folder: str = ""
     presign_expiry_seconds: int = 3600
     close_to_tray: bool = False
+    reread_limit_gib: int = 0  # files above it are not read again before "done"; 0 = none
 
     def normalised(self) -> Settings:
         """Clamp every value to what the engine and OSS accept."""
@@ -40,11 +41,17 @@ class Settings:
             last_folder=str(self.last_folder),
             presign_expiry_seconds=min(max(int(self.presign_expiry_seconds), 60), 7 * 86_400),
             close_to_tray=bool(self.close_to_tray),
+            reread_limit_gib=max(int(self.reread_limit_gib), 0),
         )
 
     @property
     def part_size_bytes(self) -> int | None:
         return self.part_size_mib * MIB if self.part_size_mib > 0 else None
+
+    @property
+    def reread_limit_bytes(self) -> int | None:
+        """None: every file is read again before it is called verified."""
+        return self.reread_limit_gib * 1024 * MIB if self.reread_limit_gib > 0 else None
 
     @property
     def bandwidth_limit_bytes(self) -> int | None:

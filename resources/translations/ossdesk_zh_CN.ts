@@ -203,6 +203,7 @@
 Error code: %2
 Kind: %3
 Retryable: %4</source>
+        <extracomment>With events still waiting after a tick, the next one comes this soon. A timer tick stops applying events after about this long (seconds) ... ... checked after each chunk of this many rows&apos; worth of events.</extracomment>
         <translation>%1
 
 错误码：%2
@@ -809,6 +810,14 @@ Destination: %2
         <translation>不限速</translation>
     </message>
     <message>
+        <source>Never (every file is read again)</source>
+        <translation>从不（每个文件都重新读取）</translation>
+    </message>
+    <message>
+        <source>Before a file is called verified, ossdesk reads it again and compares its CRC-64 with what was sent, so a file rewritten during the upload is never published as a mix of old and new content. Files larger than this are not read again: faster for very large files on slow disks, but a change that keeps the file&apos;s size, times and identity would go unnoticed.</source>
+        <translation>在标记文件为“已校验”之前，ossdesk 会重新读取该文件，并将其 CRC-64 与已发送的数据进行比较，因此上传期间被改写的文件绝不会以新旧内容混合的形式发布。大于此大小的文件不会被重新读取：对于慢速磁盘上的超大文件会更快，但如果文件被修改后大小、时间和标识都保持不变，这种修改将无法被发现。</translation>
+    </message>
+    <message>
         <source>Resume unfinished uploads when ossdesk starts</source>
         <translation>启动 ossdesk 时继续未完成的上传</translation>
     </message>
@@ -831,6 +840,10 @@ Destination: %2
     <message>
         <source>Bandwidth limit:</source>
         <translation>带宽限制：</translation>
+    </message>
+    <message>
+        <source>Skip the re-read above:</source>
+        <translation>超过此大小不重新读取：</translation>
     </message>
     <message>
         <source>More parts in flight use a fast connection better; a bandwidth limit keeps the connection usable for other programs. Large files need parts of at least size/10,000, so a fixed size may be raised for them.</source>

@@ -63,12 +63,17 @@ def test_settings_dialog_round_trip_and_persistence(qtbot, ossdesk_home):
     assert dialog.part_size.isEnabled()
     dialog.part_size.setValue(32)
     dialog.bandwidth.setValue(2048)
+    assert dialog.reread_limit.value() == 0  # every file is read again by default
+    assert "not read again" in dialog.reread_limit.toolTip()
+    dialog.reread_limit.setValue(50)
     dialog.auto_resume.setChecked(False)
     dialog.language.setCurrentIndex(dialog.language.findData("zh_CN"))
     result = dialog.result_settings()
     assert (result.files_at_once, result.parts_in_flight, result.part_size_mib) == (5, 12, 32)
     assert result.part_size_bytes == 32 * 1024 * 1024
     assert result.bandwidth_limit_bytes == 2048 * 1024
+    assert result.reread_limit_bytes == 50 * 1024 ** 3
+    assert Settings().reread_limit_bytes is None
     assert result.auto_resume is False and result.language == "zh_CN"
     save_settings(result)
     assert (ossdesk_home / "config" / "settings.json").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ossdesk.core.store import (
     SCHEMA_VERSION,
     SKIP,
     SKIPPED,
+    Fingerprint,
     NewUpload,
     State,
     Store,
@@ -121,9 +123,13 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
+        # A row from an older version: change time and identity not known, no re-read yet.
+        [row] = store.rows()
+        assert row.fingerprint == Fingerprint(1, 2, None, None, None)
+        assert row.reread is None
         indexes = store._query("SELECT name FROM sqlite_master WHERE type = 'index'")
         assert ("uploads_position",) in indexes
         assert ("uploads_destination",) in indexes
@@ -216,3 +222,45 @@ def test_closed_store_raises_a_clear_error(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.rows()
+
+
+def test_source_fingerprint_round_trip_and_comparison(tmp_path: Path) -> None:
+    big = (1 << 64) - 5  # inode numbers and device ids are unsigned 64-bit
+    with Store.open() as store:
+        [upload] = store.add([NewUpload(source=tmp_path / "f", size=3, mtime_ns=4, key="f",
+                                        endpoint="http://e", bucket="b", ctime_ns=5,
+                                        file_dev=big, file_ino=big - 1)])
+        row = store.get(upload)
+        assert row is not None
+        assert row.fingerprint == Fingerprint(3, 4, 5, big, big - 1)
+        store.reset(upload, size=6, mtime_ns=7, source=Fingerprint(6, 7, 8, 9, 10))
+        row = store.get(upload)
+        assert row is not None and row.fingerprint == Fingerprint(6, 7, 8, 9, 10)
+        store.finish(upload, crc64=1, etag="e", reread=False)
+        row = store.get(upload)
+        assert row is not None and row.reread is False
+
+    known = Fingerprint(10, 20, 30, 1, 2)
+    assert known.same_as(Fingerprint(10, 20, 30, 1, 2))
+    assert not known.same_as(Fingerprint(10, 20, 31, 1, 2))  # rewritten, mtime put back
+    assert not known.same_as(Fingerprint(10, 20, 30, 1, 3))  # another file
+    assert not known.same_as(Fingerprint(11, 20, 30, 1, 2))
+    # Unknown (an older row, an OS that reports 0) is never a difference on its own.
+    assert known.same_as(Fingerprint(10, 20))
+    assert Fingerprint(10, 20).same_as(known)
+    path = tmp_path / "real"
+    path.write_bytes(b"x")
+    assert Fingerprint.of(path.stat()).same_as(Fingerprint.of(path.stat()))
+    # 0 is "not known"; a 128-bit file id (ReFS) is folded to 64 bits and stored.
+    unknown = os.stat_result((0o100644, 0, 0, 1, 0, 0, 3, 1, 2, 3, 1.0, 2.0, 3.0, 1, 2, 0))
+    assert Fingerprint.of(unknown) == Fingerprint(3, 2, None, None, None)
+    wide = os.stat_result((0o100644, (7 << 100) | 5, 9, 1, 0, 0, 3, 1, 2, 3, 1.0, 2.0, 3.0,
+                           1, 2, 3))
+    folded = Fingerprint.of(wide)
+    assert folded.ino is not None and 0 < folded.ino < 1 << 64 and folded.dev == 9
+    with Store.open() as store:
+        [upload] = store.add([NewUpload(source=path, size=3, mtime_ns=2, key="w",
+                                        endpoint="http://e", bucket="b", ctime_ns=3,
+                                        file_dev=folded.dev, file_ino=folded.ino)])
+        row = store.get(upload)
+        assert row is not None and row.fingerprint == folded

@@ -60,6 +60,21 @@ class SettingsDialog(QDialog):
         self.bandwidth.setSpecialValueText(self.tr("Unlimited"))
         for spin in (self.files_at_once, self.parts_in_flight, self.bandwidth):
             spin.setMaximumWidth(180)
+        self.reread_limit = QSpinBox()
+        self.reread_limit.setObjectName("rereadLimit")
+        self.reread_limit.setRange(0, 1024 * 1024)
+        self.reread_limit.setSuffix(" GB")
+        self.reread_limit.setSpecialValueText(self.tr("Never (every file is read again)"))
+        self.reread_limit.setMaximumWidth(260)
+        self.reread_limit.setToolTip(
+            self.tr(
+                "Before a file is called verified, ossdesk reads it again and compares its "
+                "CRC-64 with what was sent, so a file rewritten during the upload is never "
+                "published as a mix of old and new content. Files larger than this are not "
+                "read again: faster for very large files on slow disks, but a change that "
+                "keeps the file's size, times and identity would go unnoticed."
+            )
+        )
         self.auto_resume = QCheckBox(self.tr("Resume unfinished uploads when ossdesk starts"))
         self.auto_resume.setObjectName("autoResume")
 
@@ -69,6 +84,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("Parts in flight (all files):"), self.parts_in_flight)
         form.addRow(self.tr("Part size:"), part_row)
         form.addRow(self.tr("Bandwidth limit:"), self.bandwidth)
+        form.addRow(self.tr("Skip the re-read above:"), self.reread_limit)
         form.addRow("", self.auto_resume)
         hint = QLabel(
             self.tr(
@@ -118,6 +134,7 @@ class SettingsDialog(QDialog):
         self.part_size.setValue(settings.part_size_mib if fixed else 10)
         self.part_size.setEnabled(fixed)
         self.bandwidth.setValue(settings.bandwidth_limit_kib)
+        self.reread_limit.setValue(settings.reread_limit_gib)
         self.auto_resume.setChecked(settings.auto_resume)
         index = self.language.findData(settings.language)
         self.language.setCurrentIndex(max(index, 0))
@@ -129,6 +146,7 @@ class SettingsDialog(QDialog):
             parts_in_flight=self.parts_in_flight.value(),
             part_size_mib=self.part_size.value() if self.part_fixed.isChecked() else 0,
             bandwidth_limit_kib=self.bandwidth.value(),
+            reread_limit_gib=self.reread_limit.value(),
             auto_resume=self.auto_resume.isChecked(),
             language=str(self.language.currentData()),
         ).normalised()
