@@ -202,6 +202,12 @@ def _error_of(exc: BaseException) -> UploadError:
     return UploadError(f"unexpected error: {type(exc).__name__}: {exc}", code="InternalError")
 
 
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop, so that another sentence may follow."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 class _Stop(Exception):
     """A job was told to stop; unwinds its current task."""
 
@@ -818,7 +824,7 @@ class Scheduler:
             self._cond.notify_all()
         if error.retryable and error.kind == "retryable":
             # Nothing here tries again by itself (the window pauses such files instead).
-            error = UploadError(f"{error.message} `ossdesk resume` tries it again.",
+            error = UploadError(f"{_sentence(error.message)} `ossdesk resume` tries it again.",
                                 code=error.code, retryable=True, kind=error.kind,
                                 reason=error.reason)
         with contextlib.suppress(StoreError):
@@ -849,7 +855,7 @@ class Scheduler:
         """The error of a request whose last try failed."""
         tries = self.retry.tries
         return UploadError(
-            f"{error.message} (tried {tries} time{'s' if tries != 1 else ''})",
+            f"{_sentence(error.message)} Tried {tries} time{'s' if tries != 1 else ''}.",
             code=error.code, retryable=error.retryable, kind=error.kind, reason=error.reason)
 
     def _backoff(self, job: _Job, attempt: int, error: UploadError) -> None:
