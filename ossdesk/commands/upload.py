@@ -134,7 +134,7 @@ def _destination(args: argparse.Namespace) -> _Destination | None:
         error(str(exc))
         return None
     try:
-        with OssClient(where, creds, timeouts=timeouts) as client:
+        with OssClient(where, creds, timeouts=timeouts, source=source) as client:
             client.check_connection()
     except OssError as exc:
         # A permanent verdict (wrong secret, no such bucket, bad endpoint) stops here, before

@@ -288,16 +288,6 @@ _DIGEST_MISMATCH = (
 _SLOW_DOWN = (_R, "OSS asks to slow down (too many requests).")
 
 _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
-    "InvalidAccessKeyId": (
-        _P,
-        "OSS does not know this AccessKey ID (or the key is disabled). Check the AccessKey ID "
-        "in the profile.",
-    ),
-    "SignatureDoesNotMatch": (
-        _P,
-        "The AccessKey secret does not match the AccessKey ID (the request signature was "
-        "rejected). Enter the secret again; for signature V4 also check the region.",
-    ),
     "AccessDenied": (
         _P,
         "These credentials are not allowed to do this in the bucket. Ask the bucket's owner "
@@ -338,10 +328,6 @@ _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
     "InvalidPartOrder": (_P, "The part list is not in ascending order."),
     "InvalidDigest": _DIGEST_MISMATCH,
     "BadDigest": _DIGEST_MISMATCH,
-    "InvalidSecurityToken": (
-        _P,
-        "The security token (STS) is not valid. Get new temporary credentials.",
-    ),
     "FileAlreadyExists": (
         _P,
         "An object with this name already exists and the upload may not overwrite it.",
@@ -379,7 +365,29 @@ def _server_message(details: Mapping[str, Any], secrets: Iterable[str]) -> str:
     return text[:300]
 
 
-def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str]) -> OssError:
+_ENVIRONMENT = "environment"  # the credentials source of OSS_ACCESS_KEY_ID & co (store.py)
+
+
+def _credential_hints(source: str | None) -> tuple[str, str, str]:
+    """Where to fix the AccessKey ID, the secret and the STS token, for credentials from
+    ``source`` (``"environment"``, a profile name, or None: not known)."""
+    if source == _ENVIRONMENT:
+        return ("Check OSS_ACCESS_KEY_ID in the environment.",
+                "Check OSS_ACCESS_KEY_SECRET in the environment",
+                "Check OSS_SESSION_TOKEN in the environment: set it only for temporary "
+                "credentials, together with the AccessKey pair it was issued with.")
+    if source:
+        return (f"Check the AccessKey ID in the profile {source!r}.",
+                f"Enter the secret of the profile {source!r} again",
+                f"Check the STS token of the profile {source!r} (only temporary credentials "
+                "have one), or get new temporary credentials.")
+    return ("Check the AccessKey ID.", "Enter the secret again",
+            "Check the STS token (only temporary credentials have one), or get new "
+            "temporary credentials.")
+
+
+def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str],
+                     source: str | None = None) -> OssError:
     status = int(exc.status)
     details: Mapping[str, Any] = exc.details or {}
     code = str(details.get("Code") or "")
@@ -394,6 +402,18 @@ def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str]) -> O
         and "expire" in server_text.lower()
     ):
         return make(ErrorKind.CREDENTIALS_EXPIRED, _EXPIRED_MESSAGE)
+    key_hint, secret_hint, token_hint = _credential_hints(source)
+    if code == "InvalidSecurityToken" or (
+            code == "InvalidAccessKeyId" and "security token" in server_text.lower()):
+        return make(_P, "OSS rejected the security token (STS): it is wrong, missing, or "
+                        f"given where none is expected. {token_hint}")
+    if code == "InvalidAccessKeyId":
+        return make(_P, "OSS does not know this AccessKey ID (or the key is disabled). "
+                        f"{key_hint}")
+    if code == "SignatureDoesNotMatch":
+        return make(_P, "The AccessKey secret does not match the AccessKey ID (the request "
+                        f"signature was rejected). {secret_hint}; for signature V4 also check "
+                        "the region.")
     if code == "NoSuchUpload":
         return make(
             ErrorKind.NO_SUCH_UPLOAD,
@@ -567,7 +587,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
 
 
 def classify(
-    exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = ()
+    exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = (),
+    source: str | None = None,
 ) -> OssError:
     """Turn any exception from an OSS request into an :class:`OssError`.
 
@@ -593,7 +614,7 @@ def classify(
             request_id=str(exc.request_id or "") or None,
         )
     if isinstance(exc, oss2.exceptions.OssError) and int(exc.status) > 0:
-        return _classify_server(exc, secrets)
+        return _classify_server(exc, secrets, source)
     if isinstance(exc, oss2.exceptions.OssError):
         return OssError(_P, "ClientError", "The request could not be made.")
     return _classify_transport(exc, where)
@@ -871,8 +892,11 @@ class OssClient:
         pool_size: int = 16,
         allow_insecure_http: bool = False,
         path_style: bool = False,
+        source: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        #: Where the credentials come from ("environment" or a profile name), for messages.
+        self.source = source
         where = endpoint.url
         if endpoint.scheme not in ("http", "https") or not endpoint.host:
             raise OssError(
@@ -965,7 +989,7 @@ class OssClient:
         return tuple(s for s in (creds.access_key_secret, creds.security_token) if s)
 
     def _error(self, exc: Exception) -> OssError:
-        return classify(exc, endpoint=self._where, secrets=self._secrets())
+        return classify(exc, endpoint=self._where, secrets=self._secrets(), source=self.source)
 
     def _call(self, fn: Callable[[], Any], body: _Body | None = None) -> Any:
         try:

@@ -168,7 +168,8 @@ def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClie
     endpoint = Endpoint(url=row.endpoint, bucket=row.bucket, region=row.region,
                         signature="v1" if row.signature == "v1" else "v4")
     # Connections are opened as needed; the pool keeps as many as may be in flight.
-    return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX, timeouts=Timeouts.from_env())
+    return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX, timeouts=Timeouts.from_env(),
+                     source=row.credentials)
 
 
 def _same_etag(a: str, b: str) -> bool:
