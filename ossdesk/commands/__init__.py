@@ -29,6 +29,7 @@ from ossdesk.core.events import (
     Paused,
     Progress,
     Queued,
+    Retrying,
     Started,
 )
 from ossdesk.core.names import is_utf8, printable
@@ -220,6 +221,10 @@ class Display:
     _moved: int = 0  # confirmed bytes of every file shown
     _waiting: int = 0  # files queued
     _uploading: dict[int, _Line] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    #: At most one retry line per file in this many seconds (``--json`` gets every event).
+    retry_every: float = 5.0
+    _retry_shown: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.live is None:
@@ -241,7 +246,7 @@ class Display:
                     self._track(event)
                 self._write(text)
                 return
-            messages = [(m, isinstance(e, Failed | Paused))
+            messages = [(m, isinstance(e, Failed | Paused | Retrying))
                         for e in events if (m := self._track(e))]
             if messages or draw:  # the live view goes back under what was printed
                 self._output(messages, draw=draw or bool(messages))
@@ -307,6 +312,16 @@ class Display:
             self.paused += 1
             if event.reason not in ("user", "shutdown"):
                 return f"{line.name} paused: {event.message}"
+        elif isinstance(event, Retrying):
+            now = self.clock()
+            shown = self._retry_shown.get(upload or 0)
+            if shown is not None and now - shown < self.retry_every:
+                return None
+            self._retry_shown[upload or 0] = now
+            delay = (f"{event.delay:.1f} s" if event.delay < 10
+                     else format_duration(event.delay))
+            return (f"retrying {line.name} in {delay} (attempt {event.attempt} of "
+                    f"{event.tries}): {event.reason}")
         elif isinstance(event, Notice):
             if event.message.startswith("skipped:"):
                 return None  # the "skipped" line that follows says it
@@ -316,6 +331,7 @@ class Display:
         return None
 
     def _forget(self, upload: int) -> None:
+        self._retry_shown.pop(upload, None)
         line = self.lines.pop(upload, None)
         if line is not None:
             self._set(line, state="gone", size=0, confirmed=0)

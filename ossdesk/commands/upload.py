@@ -22,7 +22,7 @@ from ossdesk.commands import (
     run_until_idle,
 )
 from ossdesk.core.names import is_utf8
-from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
+from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError, Timeouts
 from ossdesk.core.plan import parse_size
 from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import (
@@ -141,15 +141,23 @@ def _destination(args: argparse.Namespace) -> _Destination | None:
         # A local sandbox: its default region, unless told otherwise.
         where = Endpoint(endpoint, bucket, SANDBOX_REGION, "v4")
     try:
-        client = OssClient(where, creds)
-        client.check_connection()
+        timeouts = Timeouts.from_env().quick()
+    except ValueError as exc:
+        error(str(exc))
+        return None
+    try:
+        with OssClient(where, creds, timeouts=timeouts, source=source) as client:
+            client.check_connection()
     except OssError as exc:
         # A permanent verdict (wrong secret, no such bucket, bad endpoint) stops here, before
-        # anything is queued. Network trouble does not: the uploads retry by themselves. A key
-        # that may upload but not read the bucket's information is fine too.
+        # anything is queued. Network trouble does not: the uploads retry by themselves (and
+        # say so). A key that may upload but not read the bucket's information is fine too.
         if exc.kind is ErrorKind.PERMANENT and exc.code != "AccessDenied":
             error(exc.message)
             return None
+        if exc.kind is ErrorKind.RETRYABLE:
+            error(f"note: the destination could not be checked ({exc.reason}); the uploads "
+                  "start anyway and say when they try again")
     if not is_utf8(prefix or ""):
         error(f"--prefix {prefix}: not valid UTF-8, which an object key must be")
         return None

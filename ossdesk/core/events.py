@@ -34,6 +34,7 @@ __all__ = [
     "Progress",
     "ProgressMeter",
     "Queued",
+    "Retrying",
     "Started",
 ]
 
@@ -142,6 +143,24 @@ class Failed(Event):
     code: str
     retryable: bool
     error_kind: str
+
+
+@dataclass(frozen=True)
+class Retrying(Event):
+    """A request failed with a retryable error and will be sent again.
+
+    ``reason``: what failed, in a few true words; ``attempt``: the number of the next try
+    (2 for the first retry) out of ``tries``; ``delay``: seconds until it; ``at``: the wall
+    time (``time.time()``) of it.
+    """
+
+    kind: ClassVar[str] = "retrying"
+    reason: str
+    code: str
+    attempt: int
+    tries: int
+    delay: float
+    at: float
 
 
 @dataclass(frozen=True)

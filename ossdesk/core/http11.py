@@ -37,6 +37,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
@@ -47,6 +48,7 @@ __all__ = [
     "ConnectFailed",
     "ConnectTimeout",
     "Connections",
+    "NotHttp",
     "ProtocolError",
     "ReadTimeout",
 ]
@@ -79,6 +81,11 @@ class ProtocolError(ConnectionError):
     """The connection closed early, or the answer was not HTTP/1.x."""
 
 
+class NotHttp(ProtocolError):
+    """The server's answer is not HTTP/1.x (another protocol on that port, garbage, or a
+    head longer than any HTTP server sends)."""
+
+
 class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
@@ -98,12 +105,15 @@ def _wrap(exc: OSError, *, connecting: bool) -> OSError:
 class _Conn:
     """One connection and the bytes received on it but not yet read."""
 
-    __slots__ = ("buf", "reused", "sock")
+    __slots__ = ("buf", "deadline", "idle", "reused", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.reused = False
+        #: While set (a ``time.monotonic()`` value): the answer's head must be in by then.
+        self.deadline: float | None = None
+        self.idle: float | None = None  # the longest wait for one receive
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -125,24 +135,34 @@ class _Conn:
 
     def fill(self) -> bool:
         """Receive more bytes into the buffer; False at the end of the stream."""
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise ReadTimeout("no answer in time")
+            self.sock.settimeout(left if self.idle is None else min(left, self.idle))
         data = self.sock.recv(_RECV)
         if not data:
             return False
         self.buf += data
         return True
 
-    def _until(self, sep: bytes, *, too_long: str, none: str) -> bytes:
+    def _until(self, sep: bytes, *, too_long: str, none: str, starts: bytes = b"") -> bytes:
         """The bytes up to ``sep`` (consumed, not returned); ``none``: the message if the
-        connection ends before any byte."""
+        connection ends before any byte; ``starts``: what the bytes must begin with (else
+        :class:`NotHttp`)."""
         start = 0
         while True:
+            if starts and self.buf and not self.buf.startswith(starts[: len(self.buf)]):
+                raise NotHttp(f"the answer is not HTTP: {bytes(self.buf[:40])!r}")
             end = self.buf.find(sep, start)
+            if end > _MAX_HEAD:
+                raise (NotHttp if starts else ProtocolError)(too_long)
             if end >= 0:
                 found = bytes(self.buf[:end])
                 del self.buf[: end + len(sep)]
                 return found
             if len(self.buf) > _MAX_HEAD:
-                raise ProtocolError(too_long)
+                raise (NotHttp if starts else ProtocolError)(too_long)
             start = max(0, len(self.buf) - len(sep) + 1)
             if not self.fill():
                 raise ProtocolError(
@@ -150,8 +170,8 @@ class _Conn:
 
     def head(self) -> bytes:
         """The next status line and headers (without the blank line)."""
-        return self._until(b"\r\n\r\n", too_long="the answer's headers are too long",
-                           none=_NO_ANSWER)
+        return self._until(b"\r\n\r\n", too_long="the answer's headers are longer than "
+                           f"{_MAX_HEAD // 1024} KiB", none=_NO_ANSWER, starts=b"HTTP/1.")
 
     def line(self) -> bytes:
         return self._until(b"\r\n", too_long="a chunk header is too long",
@@ -176,7 +196,7 @@ def _headers(lines: list[bytes]) -> Headers:
                 last = next(reversed(out))
                 out[last] += " " + raw.strip().decode("latin-1")
                 continue
-            raise ProtocolError("a header line has no ':'")
+            raise NotHttp("a header line has no ':'")
         key = name.strip().decode("latin-1").lower()
         text = value.strip().decode("latin-1")
         out[key] = f"{out[key]}, {text}" if key in out else text
@@ -188,7 +208,7 @@ def _status(line: bytes) -> tuple[bytes, int, bytes]:
     version, _, rest = line.partition(b" ")
     code, _, reason = rest.partition(b" ")
     if not version.startswith(b"HTTP/1.") or not code.isdigit():
-        raise ProtocolError(f"not an HTTP/1.x answer: {line[:80]!r}")
+        raise NotHttp(f"not an HTTP/1.x answer: {line[:80]!r}")
     return version, int(code), reason
 
 
@@ -492,11 +512,16 @@ class Connections:
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str],
                 body: Any = None, connect_timeout: float | None = None,
-                read_timeout: float | None = None) -> Answer:
+                read_timeout: float | None = None,
+                answer_timeout: float | None = None) -> Answer:
         """Send one request (``url`` absolute, already quoted) and read the answer's head.
 
         ``body``: None, bytes, a sized object with ``read(n)`` (``len()`` bytes are sent),
         or an iterable of chunks (sent chunked unless it has a ``len()``).
+        ``read_timeout`` bounds each send and receive (no progress for that long: cut);
+        ``answer_timeout`` bounds the wait for the whole head of the answer, from the
+        moment the request is written (a server that takes the request and never answers,
+        or answers a byte at a time, is cut then).
         """
         scheme, sep, rest = url.partition("://")
         if not sep:
@@ -529,7 +554,8 @@ class Connections:
             conn = pool.get(connect_timeout)
             try:
                 return self._exchange(pool, conn, method, head, body=body, length=length,
-                                      read_timeout=read_timeout)
+                                      read_timeout=read_timeout,
+                                      answer_timeout=answer_timeout)
             except _Stale:
                 if not replayable:
                     raise ProtocolError(
@@ -537,7 +563,8 @@ class Connections:
                 continue  # once more on a new connection (dropped idle ones are gone)
 
     def _exchange(self, pool: _Pool, conn: _Conn, method: str, head: bytes, *, body: Any,
-                  length: int | None, read_timeout: float | None) -> Answer:
+                  length: int | None, read_timeout: float | None,
+                  answer_timeout: float | None = None) -> Answer:
         sock = conn.sock
         send_error: OSError | None = None
         try:
@@ -555,12 +582,18 @@ class Connections:
             conn.close()
             raise
         try:
+            if answer_timeout is not None:
+                conn.idle = read_timeout
+                conn.deadline = time.monotonic() + answer_timeout
             while True:
                 status_line, *lines = conn.head().split(b"\r\n")
                 version, status, reason = _status(status_line)
                 if 100 <= status < 200 and status != 101:
                     continue  # 100 Continue and the like: the answer follows
                 break
+            if conn.deadline is not None:
+                conn.deadline = None
+                sock.settimeout(read_timeout)
             headers = _headers(lines)
             keep = send_error is None and (
                 "close" not in headers.get("connection", "").lower()
@@ -576,7 +609,7 @@ class Connections:
             if conn.reused and isinstance(exc, ProtocolError) and exc.args and (
                     exc.args[0] == _NO_ANSWER):
                 raise _Stale() from None
-            error = send_error or exc
+            error = exc if isinstance(exc, NotHttp) else send_error or exc
             raise _wrap(error, connecting=False) from error
         except BaseException:
             conn.close()

@@ -30,7 +30,7 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -49,6 +49,7 @@ from urllib3.util.retry import Retry
 
 from ossdesk import __version__
 from ossdesk.core import http11
+from ossdesk.core.upload import parse_settings
 
 __all__ = [
     "Body",
@@ -63,6 +64,7 @@ __all__ = [
     "Readable",
     "RemotePart",
     "RemoteUpload",
+    "Timeouts",
     "classify",
 ]
 
@@ -144,6 +146,41 @@ class Endpoint:
             return False
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a request may take, in seconds.
+
+    ``connect``: to open the connection (and the TLS handshake); ``idle``: for any one send
+    or receive to make progress; ``answer``: from the moment the request is written until
+    the whole head of the answer is in, plus the body's length at ``rate`` bytes per second
+    (what the system may still hold unsent on a slow link when the last write returns). A
+    server that takes the request and never answers is cut after ``answer`` seconds (a
+    small request), not after minutes.
+    """
+
+    connect: float = 10.0
+    answer: float = 5.0
+    idle: float = 60.0
+    rate: float = 128 * 1024
+
+    def answer_for(self, length: int) -> float:
+        """The wait allowed for the answer to a request with a body of ``length`` bytes."""
+        return self.answer + (length / self.rate if self.rate > 0 else 0.0)
+
+    def quick(self) -> Timeouts:
+        """Shorter waits for a check before anything is queued (at most 5 s to connect,
+        3 s for the answer)."""
+        return replace(self, connect=min(self.connect, 5.0), answer=min(self.answer, 3.0))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
+        """The defaults, or what ``OSSDESK_TIMEOUTS`` sets: comma-separated ``connect=S``,
+        ``answer=S``, ``idle=S``, ``rate=BYTES_PER_SECOND`` (e.g. ``connect=1,answer=1``)."""
+        text = (os.environ if environ is None else environ).get("OSSDESK_TIMEOUTS", "")
+        values = parse_settings(text, "OSSDESK_TIMEOUTS", ("connect", "answer", "idle", "rate"))
+        return replace(cls(), **values)
+
+
 class ErrorKind(enum.Enum):
     RETRYABLE = "retryable"
     """Try again later (with backoff): network trouble, timeouts, 5xx, throttling."""
@@ -172,6 +209,7 @@ class OssError(Exception):
         *,
         status: int | None = None,
         request_id: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -179,6 +217,10 @@ class OssError(Exception):
         self.message = message
         self.status = status
         self.request_id = request_id
+        self.reason = reason or (
+            f"OSS answered HTTP {status}" + (f" ({code})" if code else "")
+            if status is not None else message)
+        """What failed, in a few words (a retry line: "cannot connect to HOST: refused")."""
 
     @property
     def retryable(self) -> bool:
@@ -243,19 +285,9 @@ _DIGEST_MISMATCH = (
     "The data OSS received does not match its checksum: the file may have changed while it "
     "was read. Upload it again.",
 )
-_SLOW_DOWN = (_R, "OSS asks to slow down (too many requests); ossdesk will try again.")
+_SLOW_DOWN = (_R, "OSS asks to slow down (too many requests).")
 
 _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
-    "InvalidAccessKeyId": (
-        _P,
-        "OSS does not know this AccessKey ID (or the key is disabled). Check the AccessKey ID "
-        "in the profile.",
-    ),
-    "SignatureDoesNotMatch": (
-        _P,
-        "The AccessKey secret does not match the AccessKey ID (the request signature was "
-        "rejected). Enter the secret again; for signature V4 also check the region.",
-    ),
     "AccessDenied": (
         _P,
         "These credentials are not allowed to do this in the bucket. Ask the bucket's owner "
@@ -296,24 +328,19 @@ _CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
     "InvalidPartOrder": (_P, "The part list is not in ascending order."),
     "InvalidDigest": _DIGEST_MISMATCH,
     "BadDigest": _DIGEST_MISMATCH,
-    "InvalidSecurityToken": (
-        _P,
-        "The security token (STS) is not valid. Get new temporary credentials.",
-    ),
     "FileAlreadyExists": (
         _P,
         "An object with this name already exists and the upload may not overwrite it.",
     ),
-    "ServiceUnavailable": (_R, "OSS is temporarily unavailable; ossdesk will try again."),
-    "InternalError": (_R, "OSS had an internal error; ossdesk will try again."),
+    "ServiceUnavailable": (_R, "OSS is temporarily unavailable."),
+    "InternalError": (_R, "OSS had an internal error."),
     "RequestTimeout": (
         _R,
-        "OSS waited too long for data from this computer; ossdesk will try again.",
+        "OSS waited too long for data from this computer.",
     ),
     "IncompleteBody": (
         _R,
-        "OSS received less data than announced (the connection was cut); ossdesk will try "
-        "again.",
+        "OSS received less data than announced (the connection was cut).",
     ),
     "SlowDown": _SLOW_DOWN,
     "TooManyRequests": _SLOW_DOWN,
@@ -338,7 +365,29 @@ def _server_message(details: Mapping[str, Any], secrets: Iterable[str]) -> str:
     return text[:300]
 
 
-def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str]) -> OssError:
+_ENVIRONMENT = "environment"  # the credentials source of OSS_ACCESS_KEY_ID & co (store.py)
+
+
+def _credential_hints(source: str | None) -> tuple[str, str, str]:
+    """Where to fix the AccessKey ID, the secret and the STS token, for credentials from
+    ``source`` (``"environment"``, a profile name, or None: not known)."""
+    if source == _ENVIRONMENT:
+        return ("Check OSS_ACCESS_KEY_ID in the environment.",
+                "Check OSS_ACCESS_KEY_SECRET in the environment",
+                "Check OSS_SESSION_TOKEN in the environment: set it only for temporary "
+                "credentials, together with the AccessKey pair it was issued with.")
+    if source:
+        return (f"Check the AccessKey ID in the profile {source!r}.",
+                f"Enter the secret of the profile {source!r} again",
+                f"Check the STS token of the profile {source!r} (only temporary credentials "
+                "have one), or get new temporary credentials.")
+    return ("Check the AccessKey ID.", "Enter the secret again",
+            "Check the STS token (only temporary credentials have one), or get new "
+            "temporary credentials.")
+
+
+def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str],
+                     source: str | None = None) -> OssError:
     status = int(exc.status)
     details: Mapping[str, Any] = exc.details or {}
     code = str(details.get("Code") or "")
@@ -353,6 +402,18 @@ def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str]) -> O
         and "expire" in server_text.lower()
     ):
         return make(ErrorKind.CREDENTIALS_EXPIRED, _EXPIRED_MESSAGE)
+    key_hint, secret_hint, token_hint = _credential_hints(source)
+    if code == "InvalidSecurityToken" or (
+            code == "InvalidAccessKeyId" and "security token" in server_text.lower()):
+        return make(_P, "OSS rejected the security token (STS): it is wrong, missing, or "
+                        f"given where none is expected. {token_hint}")
+    if code == "InvalidAccessKeyId":
+        return make(_P, "OSS does not know this AccessKey ID (or the key is disabled). "
+                        f"{key_hint}")
+    if code == "SignatureDoesNotMatch":
+        return make(_P, "The AccessKey secret does not match the AccessKey ID (the request "
+                        f"signature was rejected). {secret_hint}; for signature V4 also check "
+                        "the region.")
     if code == "NoSuchUpload":
         return make(
             ErrorKind.NO_SUCH_UPLOAD,
@@ -375,8 +436,7 @@ def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str]) -> O
     if code.startswith("Throttl") or status in (429, 408) or status >= 500:
         return make(
             _R,
-            f"OSS could not handle the request right now (HTTP {status}); ossdesk will try "
-            "again.",
+            f"OSS could not handle the request right now (HTTP {status}).",
             code or f"HTTP{status}",
         )
     if status == 403 and not code:
@@ -432,14 +492,24 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             _R,
             "NameResolutionFailed",
             f"The address of {where} could not be looked up. Check the endpoint and the "
-            "network connection; ossdesk will try again.",
+            "network connection.",
+            reason=f"cannot look up the address of {where}",
+        )
+    if any_of(http11.NotHttp):
+        return OssError(
+            _P,
+            "NotOss",
+            f"{where} does not speak OSS (its answer is not HTTP). Check the endpoint address "
+            "and port.",
+            reason=f"{where} does not speak OSS (its answer is not HTTP)",
         )
     if any_of(ConnectionRefusedError):
         return OssError(
             _R,
             "ConnectionRefused",
             f"{where} refused the connection (nothing listens there, or a firewall blocks it). "
-            "Check the endpoint; ossdesk will try again.",
+            "Check the endpoint.",
+            reason=f"cannot connect to {where}: connection refused",
         )
     # urllib3's NewConnectionError (refused, unreachable) is a ConnectTimeoutError too.
     if any_of(requests.exceptions.ConnectTimeout, http11.ConnectTimeout) or any(
@@ -450,8 +520,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
         return OssError(
             _R,
             "ConnectTimeout",
-            f"Connecting to {where} timed out. Check the network connection; ossdesk will try "
-            "again.",
+            f"Connecting to {where} timed out. Check the network connection.",
+            reason=f"cannot connect to {where}: no answer in time",
         )
     for item in chain:
         if isinstance(item, http11.ConnectFailed):
@@ -460,14 +530,15 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             return OssError(
                 _R,
                 "ConnectFailed",
-                f"Could not connect to {where} ({reason}). Check the network connection; "
-                "ossdesk will try again.",
+                f"Could not connect to {where} ({reason}). Check the network connection.",
+                reason=f"cannot connect to {where}: {reason}",
             )
     if any_of(
         requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout
     ):
         return OssError(
-            _R, "Timeout", f"{where} did not answer in time; ossdesk will try again."
+            _R, "Timeout", f"{where} did not answer in time.",
+            reason=f"{where} did not answer in time",
         )
     if any_of(
         ConnectionError,
@@ -481,7 +552,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
         return OssError(
             _R,
             "ConnectionLost",
-            f"The connection to {where} was lost; ossdesk will try again.",
+            f"The connection to {where} was lost.",
+            reason=f"the connection to {where} was lost",
         )
     if any_of(
         requests.exceptions.InvalidURL,
@@ -497,7 +569,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
         return OssError(
             _R,
             "NetworkError",
-            f"A network error occurred talking to {where}; ossdesk will try again.",
+            f"A network error occurred talking to {where}.",
+            reason=f"network error talking to {where}",
         )
     for item in chain:
         if isinstance(item, OSError):
@@ -514,7 +587,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
 
 
 def classify(
-    exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = ()
+    exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = (),
+    source: str | None = None,
 ) -> OssError:
     """Turn any exception from an OSS request into an :class:`OssError`.
 
@@ -536,11 +610,11 @@ def classify(
         return OssError(
             _R,
             "InconsistentData",
-            "Data arrived damaged (checksum mismatch); ossdesk will try again.",
+            "Data arrived damaged (checksum mismatch).",
             request_id=str(exc.request_id or "") or None,
         )
     if isinstance(exc, oss2.exceptions.OssError) and int(exc.status) > 0:
-        return _classify_server(exc, secrets)
+        return _classify_server(exc, secrets, source)
     if isinstance(exc, oss2.exceptions.OssError):
         return OssError(_P, "ClientError", "The request could not be made.")
     return _classify_transport(exc, where)
@@ -685,6 +759,7 @@ class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hin
         folder = os.path.isdir(certs)
         self._certs = (None, certs) if folder else (certs, None)
         self.connections = http11.Connections(None, maxsize=pool_size, blocksize=_BLOCKSIZE)
+        self.timeouts = Timeouts()
 
     def _use_tls(self) -> None:
         """Give the connections their TLS settings (the trusted certificates are read once,
@@ -706,10 +781,12 @@ class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hin
             self._use_tls()
         headers = {k: v for k, v in req.headers.items() if v is not None}
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        length = len(req.data) if req.data is not None and hasattr(req.data, "__len__") else 0
         try:
             answer = self.connections.request(
                 req.method, requests.utils.requote_uri(url), headers=headers, body=req.data,
                 connect_timeout=connect, read_timeout=read,
+                answer_timeout=self.timeouts.answer_for(length),
             )
         except (OSError, ValueError) as exc:
             raise oss2.exceptions.RequestError(exc) from exc
@@ -811,11 +888,15 @@ class OssClient:
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        timeouts: Timeouts | None = None,
         pool_size: int = 16,
         allow_insecure_http: bool = False,
         path_style: bool = False,
+        source: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        #: Where the credentials come from ("environment" or a profile name), for messages.
+        self.source = source
         where = endpoint.url
         if endpoint.scheme not in ("http", "https") or not endpoint.host:
             raise OssError(
@@ -854,6 +935,9 @@ class OssClient:
         )
         proxies, verify = _environment(where)
         session = _Session(adapter, pool_size, verify)
+        if timeouts is not None:  # it sets all of them
+            connect_timeout, read_timeout = timeouts.connect, timeouts.idle
+            session.timeouts = timeouts
         # requests would read the proxy variables (and ~/.netrc) again for every request;
         # they are read once here, for this endpoint.
         session.session.trust_env = False
@@ -905,7 +989,7 @@ class OssClient:
         return tuple(s for s in (creds.access_key_secret, creds.security_token) if s)
 
     def _error(self, exc: Exception) -> OssError:
-        return classify(exc, endpoint=self._where, secrets=self._secrets())
+        return classify(exc, endpoint=self._where, secrets=self._secrets(), source=self.source)
 
     def _call(self, fn: Callable[[], Any], body: _Body | None = None) -> Any:
         try:

@@ -62,9 +62,18 @@ from ossdesk.core.events import (
     PauseReason,
     ProgressMeter,
     Queued,
+    Retrying,
     Started,
 )
-from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError, RemotePart
+from ossdesk.core.oss import (
+    Credentials,
+    Endpoint,
+    ErrorKind,
+    OssClient,
+    OssError,
+    RemotePart,
+    Timeouts,
+)
 from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_parts, use_single_put
 from ossdesk.core.store import (
     ENVIRONMENT,
@@ -162,7 +171,8 @@ def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClie
     endpoint = Endpoint(url=row.endpoint, bucket=row.bucket, region=row.region,
                         signature="v1" if row.signature == "v1" else "v4")
     # Connections are opened as needed; the pool keeps as many as may be in flight.
-    return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX)
+    return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX, timeouts=Timeouts.from_env(),
+                     source=row.credentials)
 
 
 def _missing(path: os.PathLike[str]) -> bool:
@@ -212,7 +222,7 @@ def _error_of(exc: BaseException) -> UploadError:
         return exc
     if isinstance(exc, OssError):
         return UploadError(exc.message, code=exc.code, retryable=exc.retryable,
-                           kind=exc.kind.name.lower())
+                           kind=exc.kind.name.lower(), reason=exc.reason)
     if isinstance(exc, StoreError):
         return UploadError(str(exc), code="StoreError", retryable=True, kind="store")
     if isinstance(exc, SourceChanged):
@@ -221,6 +231,12 @@ def _error_of(exc: BaseException) -> UploadError:
         return UploadError(f"cannot read the file: {exc.strerror or exc}", code="LocalError",
                            kind="source")
     return UploadError(f"unexpected error: {type(exc).__name__}: {exc}", code="InternalError")
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop, so that another sentence may follow."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 class _Stop(Exception):
@@ -313,7 +329,7 @@ class Scheduler:
         self.part_size = part_size
         self._resolve = credentials
         self._client_factory = client_factory
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryPolicy.from_env()
         self._clock = clock
         self._progress_rate = progress_rate
         self._cond = threading.Condition(threading.RLock())
@@ -883,6 +899,11 @@ class Scheduler:
                            "server", code="SourceMissing", kind="source")
 
     def _record_failed(self, job: _Job, error: UploadError) -> None:
+        if error.retryable and error.kind == "retryable":
+            # Nothing here tries again by itself (the window pauses such files instead).
+            error = UploadError(f"{_sentence(error.message)} `ossdesk resume` tries it again.",
+                                code=error.code, retryable=True, kind=error.kind,
+                                reason=error.reason)
         with contextlib.suppress(StoreError):
             self.store.set_state(job.upload, State.FAILED, error=error.message,
                                  error_code=error.code)
@@ -900,14 +921,28 @@ class Scheduler:
             except OssError as exc:
                 if job.stop.is_set():
                     raise _Stop from exc
-                if not exc.retryable or attempt + 1 >= self.retry.tries:
+                if not exc.retryable:
                     raise
-                self._backoff(job, attempt, exc.message)
+                if attempt + 1 >= self.retry.tries:
+                    raise self._used_up(_error_of(exc)) from exc
+                self._backoff(job, attempt, _error_of(exc))
                 attempt += 1
 
-    def _backoff(self, job: _Job, attempt: int, why: str) -> None:
+    def _used_up(self, error: UploadError) -> UploadError:
+        """The error of a request whose last try failed."""
+        tries = self.retry.tries
+        return UploadError(
+            f"{_sentence(error.message)} Tried {tries} time{'s' if tries != 1 else ''}.",
+            code=error.code, retryable=error.retryable, kind=error.kind, reason=error.reason)
+
+    def _backoff(self, job: _Job, attempt: int, error: UploadError) -> None:
+        """Wait before try ``attempt + 2`` (``attempt`` is the 0-based failed one), after
+        saying so."""
         delay = self.retry.delay(attempt)
-        _log.info("retrying %s in %.1f s: %s", job.row.key, delay, why)
+        _log.info("retrying %s in %.1f s: %s", job.row.key, delay, error.message)
+        self._emit(Retrying(upload=job.upload, reason=error.reason, code=error.code,
+                            attempt=attempt + 2, tries=self.retry.tries,
+                            delay=round(delay, 3), at=round(time.time() + delay, 3)))
         if job.stop.wait(delay):
             raise _Stop
 
@@ -1223,11 +1258,13 @@ class Scheduler:
         if isinstance(reader.failure, SourceChanged):
             raise self._changed_error(job) from exc
         error = _error_of(exc)
-        if not error.retryable or attempt + 1 >= self.retry.tries:
+        if not error.retryable:
             if error is exc:
                 raise exc
             raise error from exc
-        self._backoff(job, attempt, error.message)
+        if attempt + 1 >= self.retry.tries:
+            raise self._used_up(error) from exc
+        self._backoff(job, attempt, error)
 
     def _changed_error(self, job: _Job) -> UploadError:
         return UploadError(
@@ -1469,8 +1506,8 @@ class Scheduler:
                     f"data sent ({reader.crc})", code="CrcMismatch", retryable=True,
                     kind="retryable")
                 if attempt + 1 >= self.retry.tries:
-                    raise error
-                self._backoff(job, attempt, error.message)
+                    raise self._used_up(error)
+                self._backoff(job, attempt, error)
                 attempt += 1
                 continue
             etag = self._checked_etag(job, reader, result.etag, size)

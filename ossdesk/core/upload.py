@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 import threading
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -38,6 +39,7 @@ __all__ = [
     "Stopped",
     "UploadError",
     "check_key",
+    "parse_settings",
 ]
 
 MAX_KEY_BYTES = 1023
@@ -56,12 +58,14 @@ class UploadError(Exception):
     """A file cannot go on. ``str(exc)`` is the message for the user."""
 
     def __init__(self, message: str, *, code: str, retryable: bool = False,
-                 kind: str = "permanent") -> None:
+                 kind: str = "permanent", reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.kind = kind
+        #: What failed, in a few words (the retry line); the message when not given.
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,46 @@ class RetryPolicy:
     tries: int = 10
     base: float = 1.0
     cap: float = 30.0
+    jitter: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+    """A number in [0, 1) for each delay (tests give a fixed one)."""
 
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    def delay(self, attempt: int, rand: Callable[[], float] | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
-        return float(min(self.cap, self.base * (2 ** min(attempt, 30)))) * (0.5 + rand() / 2)
+        draw = (rand or self.jitter)()
+        return float(min(self.cap, self.base * (2 ** min(attempt, 30)))) * (0.5 + draw / 2)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetryPolicy:
+        """The default policy, or the one ``OSSDESK_RETRIES`` sets: comma-separated
+        ``tries=N``, ``base=SECONDS``, ``cap=SECONDS`` (e.g. ``tries=3,base=0.2,cap=1``),
+        for tests and for whoever wants an upload to give up sooner or later."""
+        text = (os.environ if environ is None else environ).get("OSSDESK_RETRIES", "")
+        values = parse_settings(text, "OSSDESK_RETRIES", ("tries", "base", "cap"))
+        policy = cls()
+        tries = int(values.get("tries", policy.tries))
+        if tries < 1:
+            raise ValueError("OSSDESK_RETRIES: tries must be at least 1")
+        return cls(tries=tries, base=values.get("base", policy.base),
+                   cap=values.get("cap", policy.cap))
+
+
+def parse_settings(text: str, variable: str, names: tuple[str, ...]) -> dict[str, float]:
+    """``name=number`` pairs separated by commas (``variable`` names them in errors)."""
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in names:
+            raise ValueError(f"{variable}: {item!r} is not one of "
+                             f"{', '.join(n + '=N' for n in names)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{variable}: {value!r} is not a number") from None
+        if not number >= 0 or number == float("inf"):
+            raise ValueError(f"{variable}: {name} must be a positive number")
+        out[name] = number
+    return out
 
 
 class PartReader:

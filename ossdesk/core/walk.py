@@ -11,6 +11,7 @@ and hands every later one to the caller (which refuses it, naming both).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import unicodedata
@@ -78,7 +79,8 @@ def walk(paths: Iterable[Path], prefix: str | None,
             on_problem(WalkProblem(path, f"{path}: no such file or folder"))
             continue
         except OSError as exc:
-            on_problem(WalkProblem(path, f"{path}: cannot be read ({exc.strerror or exc})"))
+            on_problem(WalkProblem(path, f"{path}: cannot be read "
+                                         f"({_unreadable(exc, link=path.is_symlink())})"))
             continue
         if stat.S_ISDIR(st.st_mode):
             name = path.resolve().name if path.name in ("", ".", "..") else path.name
@@ -90,6 +92,19 @@ def walk(paths: Iterable[Path], prefix: str | None,
                 yield found
         else:
             on_problem(WalkProblem(path, f"{path}: not a regular file or folder"))
+
+
+_ELOOP = {getattr(errno, "ELOOP", 40)}
+_WINDOWS_LOOP = 1921  # ERROR_CANT_RESOLVE_FILENAME: links that lead to each other
+
+
+def _unreadable(exc: OSError, *, link: bool) -> str:
+    """Why a path cannot be read: a loop of links, a broken link, or the system's reason."""
+    if exc.errno in _ELOOP or getattr(exc, "winerror", None) == _WINDOWS_LOOP:
+        return "a link in a loop of links, which never reaches a file"
+    if link and isinstance(exc, FileNotFoundError):
+        return "a broken link: what it points to does not exist"
+    return exc.strerror or str(exc)
 
 
 def _file(path: Path, st: os.stat_result, key: str,
@@ -120,8 +135,8 @@ def _walk_dir(folder: Path, names: list[str], base: str,
         try:
             st = entry.stat(follow_symlinks=True)
         except OSError as exc:
-            what = "a broken link" if entry.is_symlink() else (exc.strerror or str(exc))
-            on_problem(WalkProblem(path, f"{path}: cannot be read ({what})"))
+            on_problem(WalkProblem(path, f"{path}: cannot be read "
+                                         f"({_unreadable(exc, link=entry.is_symlink())})"))
             continue
         if not is_utf8(entry.name):
             on_problem(WalkProblem(path, _NOT_UTF8.format(path=path)))

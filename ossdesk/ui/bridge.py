@@ -126,6 +126,8 @@ class EventBridge(QObject):
         self._timer.setInterval(self.DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
+        # Rows showing "Retrying ...": their confirmed bytes then (cleared when they grow).
+        self._retrying: dict[RowKey, int] = {}
 
     def __call__(self, event: Any) -> None:
         """The engine listener: safe from any thread; touches no Qt object."""
@@ -251,6 +253,11 @@ class EventBridge(QObject):
         state = self._model.current_state(event.upload)
         if state is None or state.finished or state is TransferState.FAILED:
             return
+        noted = self._retrying.get(event.upload)
+        if noted is not None and event.confirmed_bytes > noted:
+            # The try after the retry note got through: the note is no longer true.
+            del self._retrying[event.upload]
+            self._model.update(event.upload, error="", error_detail="")
         self._model.update_progress(
             event.upload, event.confirmed_bytes, event.confirmed_bytes + event.sent_bytes,
             event.speed, event.eta,
@@ -259,7 +266,23 @@ class EventBridge(QObject):
     def _apply(self, event: Any) -> None:
         model = self._model
         translate = QCoreApplication.translate
-        if isinstance(event, ev.Started) and event.upload is not None:
+        if isinstance(event, ev.Event) and event.upload is not None:
+            self._retrying.pop(event.upload, None)
+        if isinstance(event, ev.Retrying) and event.upload is not None:
+            state = model.current_state(event.upload)
+            if state is None or not state.active:
+                return
+            # A request of this upload failed; %4 is what failed (in English, from the engine).
+            note = (
+                translate("EventBridge", "Retrying in %1 s (attempt %2 of %3): %4")
+                .replace("%1", str(max(1, round(event.delay))))
+                .replace("%2", str(event.attempt))
+                .replace("%3", str(event.tries))
+                .replace("%4", event.reason)
+            )
+            model.update(event.upload, speed=0.0, eta=None, error=note, error_detail=note)
+            self._retrying[event.upload] = model.current_confirmed(event.upload) or 0
+        elif isinstance(event, ev.Started) and event.upload is not None:
             model.update(
                 event.upload,
                 state=TransferState.UPLOADING,

@@ -355,6 +355,9 @@ class TransferModel(QAbstractTableModel):
         if column is Column.ETA:
             return format_duration(row.eta) if row.state.active else ""
         if column is Column.STATE:
+            if row.state is TransferState.UPLOADING and row.error:
+                # A request failed and waits for its next try (the tooltip says why).
+                return QCoreApplication.translate("TransferState", "Retrying")
             return state_label(row.state)
         return printable(row.destination)
 
@@ -404,6 +407,15 @@ class TransferModel(QAbstractTableModel):
             return state
         i = self._index_of.get(key)
         return None if i is None else self._rows[i].state
+
+    def current_confirmed(self, key: RowKey) -> int | None:
+        """The row's confirmed bytes including a pending change; no flush."""
+        pending = self._pending.get(key)
+        if pending is not None and "confirmed_bytes" in pending:
+            confirmed: int = pending["confirmed_bytes"]
+            return confirmed
+        i = self._index_of.get(key)
+        return None if i is None else self._rows[i].confirmed_bytes
 
     def row_at(self, row_no: int) -> TransferRow:
         return self._rows[row_no]

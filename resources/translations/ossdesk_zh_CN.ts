@@ -198,6 +198,11 @@
 <context>
     <name>EventBridge</name>
     <message>
+        <source>Retrying in %1 s (attempt %2 of %3): %4</source>
+        <extracomment>With events still waiting after a tick, the next one comes this soon. A timer tick stops applying events after about this long (seconds) ... ... checked after each chunk of this many rows&apos; worth of events.</extracomment>
+        <translation>%1 秒后重试（第 %2 次，共 %3 次）：%4</translation>
+    </message>
+    <message>
         <source>%1
 
 Error code: %2
@@ -951,6 +956,10 @@ Destination: %2
     <message>
         <source>Skipped (already there)</source>
         <translation>已跳过（已存在）</translation>
+    </message>
+    <message>
+        <source>Retrying</source>
+        <translation>等待重试</translation>
     </message>
 </context>
 </TS>

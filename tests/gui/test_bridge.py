@@ -173,3 +173,44 @@ def test_a_burst_of_events_is_applied_over_several_ticks_in_order(qtbot, bridge)
     assert model.ids()[:3] == [1, 2, 3] and model.ids()[-1] == 1499
     row = model.row(1499)
     assert row is not None and row.state is TransferState.DONE
+
+
+def test_a_retry_shows_in_the_row_until_the_next_try_gets_through(qtbot, bridge):
+    """The engine runs in another process: the event arrives pickled."""
+    import pickle
+
+    from PySide6.QtCore import Qt
+
+    from ossdesk.ui.transfer_model import Column
+
+    model = bridge._model
+    retry = pickle.loads(pickle.dumps(ev.Retrying(
+        upload=3, reason="cannot connect to 127.0.0.1:9: connection refused",
+        code="ConnectionRefused", attempt=2, tries=10, delay=3.6, at=0.0)))
+    engine_thread([
+        ev.Queued(upload=3, source="/d/big.bin", key="big.bin", size=100, bucket="b"),
+        ev.Started(upload=3, key="big.bin", size=100, confirmed_bytes=0, resumed=False,
+                   multipart=True),
+        ev.Progress(upload=3, confirmed_bytes=20, sent_bytes=10, total=100, speed=5.0,
+                    eta=4.0),
+        retry,
+    ], bridge)
+    note = ("Retrying in 4 s (attempt 2 of 10): cannot connect to 127.0.0.1:9: connection "
+            "refused")
+    qtbot.waitUntil(lambda: model.row(3) is not None and model.row(3).error == note,
+                    timeout=3000)
+    state = model.index(0, list(Column).index(Column.STATE))
+    assert model.data(state) == "Retrying"
+    assert model.data(state, Qt.ItemDataRole.ToolTipRole) == note
+    assert model.row(3).state is TransferState.UPLOADING
+    # Nothing new confirmed yet: the note stays.
+    engine_thread([ev.Progress(upload=3, confirmed_bytes=20, sent_bytes=30, total=100,
+                               speed=5.0, eta=4.0)], bridge)
+    qtbot.waitUntil(lambda: model.row(3).sent_bytes == 50, timeout=3000)
+    assert model.row(3).error == note
+    # The next try got through: the note goes.
+    engine_thread([ev.Progress(upload=3, confirmed_bytes=60, sent_bytes=0, total=100,
+                               speed=5.0, eta=4.0)], bridge)
+    qtbot.waitUntil(lambda: model.row(3).confirmed_bytes == 60, timeout=3000)
+    assert model.row(3).error == ""
+    assert model.data(state) == "Uploading"

@@ -66,6 +66,28 @@ def test_loops_and_broken_links_are_reported_not_fatal(tmp_path: Path) -> None:
     assert messages["missing"].skipped and "no such file" in messages["missing"].message
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks as on POSIX")
+def test_a_loop_of_links_is_called_a_loop_not_a_broken_link(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    root.mkdir()
+    (root / "ok.txt").write_text("x")
+    (root / "a").symlink_to("b")  # a -> b -> a: no target ever
+    (root / "b").symlink_to("a")
+    (root / "self").symlink_to("self")
+    (root / "dangling").symlink_to("nowhere")
+    found, problems = _walk([root, root / "self"], None)
+    assert list(found) == ["r/ok.txt"]
+    by_path = {(p.path.parent.name, p.path.name): p for p in problems}
+    for name in ("a", "b", "self"):
+        problem = by_path[("r", name)]
+        assert problem.skipped
+        assert "loop of links" in problem.message and "broken" not in problem.message
+    assert len([p for p in problems if p.path.name == "self"]) == 2  # in the folder, and named
+    assert all("loop of links" in p.message for p in problems if p.path.name == "self")
+    assert "broken link" in by_path[("r", "dangling")].message
+    assert "loop of links" not in by_path[("r", "dangling")].message
+
+
 def test_keys_too_long_are_refused_before_upload(tmp_path: Path) -> None:
     folder = tmp_path / "d"
     folder.mkdir()

@@ -245,5 +245,7 @@ def test_the_client_reports_transport_failures_as_oss_errors() -> None:
         client = OssClient(Endpoint(url, "bucket", "cn-hangzhou"), Credentials("id", "secret"))
         with pytest.raises(OssError) as err:
             client.put_object("k", b"data", size=4)
-        assert err.value.code == "ConnectionLost"
-        assert err.value.retryable
+        # Another protocol on that port: named as such, and not retried.
+        assert err.value.code == "NotOss"
+        assert not err.value.retryable
+        assert "does not speak OSS (its answer is not HTTP)" in err.value.message

@@ -140,3 +140,45 @@ def test_live_totals_follow_the_events() -> None:
     last = out.getvalue().rstrip("\n").rsplit("\n", 1)[-1]
     assert last.startswith("1/999 files done, 997 queued, 1.37 KiB of 976 KiB, 100 B/s"), last
     assert "f1" in out.getvalue().rsplit("\x1b[", 1)[-1]  # the file moving is drawn
+
+
+def test_retry_lines_at_most_one_per_file_every_few_seconds() -> None:
+    """Many parts of one file retrying at once make one line, not a flood; a later retry is
+    told again, and every retry reaches ``--json`` (the clock is the test's)."""
+    from ossdesk.core.events import Retrying
+
+    now = [100.0]
+
+    def retry(upload: int, attempt: int) -> Retrying:
+        return Retrying(upload=upload, reason="cannot connect to 127.0.0.1:9: connection "
+                        "refused", code="ConnectionRefused", attempt=attempt, tries=10,
+                        delay=4.0, at=0.0)
+
+    out, err = io.StringIO(), io.StringIO()
+    display = Display(stream=out, err_stream=err, live=False, clock=lambda: now[0])
+    for upload, name in ((1, "big.bin"), (2, "other.bin")):
+        display(Queued(upload=upload, source=f"/d/{name}", key=name, size=10, bucket="b"))
+    display(retry(1, 2))
+    display(retry(1, 2))  # another part of the same file, at the same moment
+    display(retry(2, 2))
+    now[0] += 4.9
+    display(retry(1, 3))
+    now[0] += 0.2
+    display(retry(1, 3))
+    assert err.getvalue().splitlines() == [
+        "ossdesk: retrying big.bin in 4.0 s (attempt 2 of 10): cannot connect to "
+        "127.0.0.1:9: connection refused",
+        "ossdesk: retrying other.bin in 4.0 s (attempt 2 of 10): cannot connect to "
+        "127.0.0.1:9: connection refused",
+        "ossdesk: retrying big.bin in 4.0 s (attempt 3 of 10): cannot connect to "
+        "127.0.0.1:9: connection refused",
+    ]
+    assert out.getvalue() == ""
+
+    lines = io.StringIO()
+    as_json = Display(json_mode=True, stream=lines, clock=lambda: now[0])
+    as_json(retry(1, 2))
+    as_json(retry(1, 2))
+    events = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert [e["event"] for e in events] == ["retrying", "retrying"]
+    assert events[0]["reason"].startswith("cannot connect") and events[0]["attempt"] == 2
