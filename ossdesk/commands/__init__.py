@@ -268,7 +268,8 @@ class Display:
                 return (f"skipped  {line.name}  {format_size(event.size)}  "
                         f"crc64 {event.crc64}  (already in OSS, identical)")
             return (f"done     {line.name}  {format_size(event.size)}  "
-                    f"crc64 {event.crc64}  ({format_duration(event.seconds)})")
+                    f"crc64 {event.crc64}  ({format_duration(event.seconds)})  "
+                    f"verified ({event.verified_by})")
         elif isinstance(event, Failed):
             self._set(line, state="failed")
             line.message = event.message

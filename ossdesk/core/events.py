@@ -118,8 +118,11 @@ class Paused(Event):
 
 @dataclass(frozen=True)
 class Done(Event):
-    """Uploaded and verified: the object's CRC64 equals the file's. ``skipped``: nothing
-    was sent, because an object with the same size and CRC64 was already there."""
+    """Uploaded and verified. ``check`` says how: ``crc64`` (the object's CRC64 equals the
+    file's) or ``md5`` (the server gave no CRC-64: every request carried Content-MD5 and
+    every ETag is the MD5 of the bytes sent); ``verified_by`` says it in words.
+    ``skipped``: nothing was sent, because an object with the same size and CRC64 was
+    already there."""
 
     kind: ClassVar[str] = "done"
     key: str
@@ -128,6 +131,8 @@ class Done(Event):
     etag: str | None
     seconds: float
     skipped: bool = False
+    check: str = "crc64"
+    verified_by: str = "CRC-64"
 
 
 @dataclass(frozen=True)

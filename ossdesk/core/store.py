@@ -159,6 +159,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN existing TEXT NOT NULL DEFAULT 'overwrite'
         CHECK (existing IN ('overwrite', 'skip'));
     """,
+    # 5: how the data was verified: "crc64" (the server's CRC-64 equals ours) or "md5" (the
+    # server sent no CRC-64: each request carried Content-MD5 and each ETag is that MD5).
+    # Set to "md5" as soon as one part is verified that way, so that a resume sends Content-MD5
+    # from its first request; the final check is written when the row is done.
+    """
+    ALTER TABLE uploads ADD COLUMN checked_by TEXT
+        CHECK (checked_by IS NULL OR checked_by IN ('crc64', 'md5'));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -241,6 +249,8 @@ class UploadRow:
     confirmed_parts: int = 0
     initiating_at: float | None = None
     existing: str = OVERWRITE
+    checked_by: str | None = None
+    """``crc64`` or ``md5``: how the data was (or is being) verified; None before that."""
 
     @property
     def finished(self) -> bool:
@@ -267,7 +277,8 @@ _ROW_COLUMNS = (
     "u.position, u.content_type, u.metadata, u.storage_class, u.crc64, u.etag, u.created_at, "
     "u.updated_at, u.finished_at, "
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
-    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing"
+    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
+    "u.checked_by"
 )
 
 
@@ -303,6 +314,7 @@ def _row(values: Sequence[Any]) -> UploadRow:
         confirmed_parts=values[26],
         initiating_at=values[27],
         existing=values[28],
+        checked_by=values[29],
     )
 
 
@@ -696,6 +708,13 @@ class Store:
                 (upload, number, size, etag, _to_i64(crc64), time.time()),
             )
 
+    def checked_by_md5(self, upload: int) -> None:
+        """A part of this row was verified by MD5 (the server gave no CRC-64): remembered,
+        so that every later request of the row carries Content-MD5."""
+        with self._write() as conn:
+            conn.execute("UPDATE uploads SET checked_by = 'md5', updated_at = ? WHERE id = ?",
+                         (time.time(), upload))
+
     def forget_parts(self, upload: int, numbers: Iterable[int]) -> None:
         with self._write() as conn:
             conn.executemany("DELETE FROM parts WHERE upload = ? AND number = ?",
@@ -712,18 +731,22 @@ class Store:
         }
 
     def finish(self, upload: int, *, crc64: int | None, etag: str | None,
-               skipped: bool = False) -> None:
+               skipped: bool = False, checked_by: str = "crc64") -> None:
         """The object is verified: state done; the parts are no longer needed.
 
         ``skipped``: nothing was sent, an identical object was there (reason ``skipped``).
+        ``checked_by``: ``crc64`` or ``md5``, how it was verified.
         """
+        if checked_by not in ("crc64", "md5"):
+            raise ValueError(f"checked_by must be 'crc64' or 'md5', not {checked_by!r}")
         now = time.time()
         with self._write() as conn:
             conn.execute(
                 "UPDATE uploads SET state = 'done', reason = ?, error = NULL, "
                 "error_code = NULL, crc64 = ?, etag = ?, upload_id = NULL, finished_at = ?, "
-                "updated_at = ? WHERE id = ?",
-                (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now, upload),
+                "updated_at = ?, checked_by = ? WHERE id = ?",
+                (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now, checked_by,
+                 upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
 
