@@ -74,7 +74,15 @@ from ossdesk.core.store import (
     UploadRow,
 )
 from ossdesk.core.throttle import TokenBucket
-from ossdesk.core.upload import PartReader, RetryPolicy, SourceChanged, Stopped, UploadError
+from ossdesk.core.upload import (
+    PartReader,
+    RetryPolicy,
+    SourceChanged,
+    SourceUnreadable,
+    Stopped,
+    UploadError,
+    unreadable,
+)
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
 __all__ = [
@@ -160,6 +168,12 @@ def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClie
                         signature="v1" if row.signature == "v1" else "v4")
     # Connections are opened as needed; the pool keeps as many as may be in flight.
     return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX)
+
+
+def _unreadable_error(exc: SourceUnreadable) -> UploadError:
+    """The file fails, retryable: its upload id and confirmed parts are kept, and
+    ``ossdesk resume`` goes on once it can be read again."""
+    return UploadError(str(exc), code="SourceUnreadable", retryable=True, kind="source")
 
 
 def _no_crc(exc: BaseException) -> bool:
@@ -1145,6 +1159,8 @@ class Scheduler:
             raise _Stop from None
         except EOFError:
             raise self._changed_error(job) from None
+        except PermissionError:
+            raise _unreadable_error(unreadable(job.row.source)) from None
         return crc, digest.digest()
 
     @staticmethod
@@ -1195,6 +1211,8 @@ class Scheduler:
             raise _Stop from exc
         if isinstance(reader.failure, SourceChanged):
             raise self._changed_error(job) from exc
+        if isinstance(reader.failure, SourceUnreadable):
+            raise _unreadable_error(reader.failure) from exc
         error = _error_of(exc)
         if not error.retryable or attempt + 1 >= self.retry.tries:
             if error is exc:

@@ -34,6 +34,7 @@ __all__ = [
     "PartReader",
     "RetryPolicy",
     "SourceChanged",
+    "SourceUnreadable",
     "Stopped",
     "UploadError",
     "check_key",
@@ -49,6 +50,12 @@ class Stopped(Exception):
 
 class SourceChanged(Exception):
     """The source file changed (shrank, grew, was replaced) while it was being read."""
+
+
+class SourceUnreadable(Exception):
+    """The source may no longer be read (its permission was taken away, or another program
+    locked it). Nothing about its content is known: once it is readable again, the upload
+    goes on where it stopped."""
 
 
 class UploadError(Exception):
@@ -78,6 +85,10 @@ class RetryPolicy:
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
         return float(min(self.cap, self.base * (2 ** min(attempt, 30)))) * (0.5 + rand() / 2)
+
+
+def unreadable(path: Path) -> SourceUnreadable:
+    return SourceUnreadable(f"{path} can no longer be read: permission denied")
 
 
 class PartReader:
@@ -121,12 +132,17 @@ class PartReader:
         if self._fh is None:
             try:
                 self._fh = cast(io.RawIOBase, self.path.open("rb", buffering=0))
+            except PermissionError as exc:
+                raise self._fail(unreadable(self.path)) from exc
             except OSError as exc:
                 raise self._fail(SourceChanged(f"cannot read {self.path}: "
                                                f"{exc.strerror or exc}")) from exc
             self._fh.seek(self.offset)
         want = min(len(self._buffer), self.length - self._read_total)
-        got = self._fh.readinto(self._view[:want]) or 0
+        try:
+            got = self._fh.readinto(self._view[:want]) or 0
+        except PermissionError as exc:  # Windows: another program locked that range
+            raise self._fail(unreadable(self.path)) from exc
         if got <= 0:
             raise self._fail(SourceChanged(f"{self.path} became shorter while it was read"))
         self.crc = crc64(self._view[:got], self.crc)
