@@ -248,3 +248,29 @@ def test_a_bucket_info_answer_that_cannot_be_read_falls_back_to_a_listing(
         thread.join()
     seen = server.seen  # type: ignore[attr-defined]
     assert len(seen) == 2 and "bucketInfo" in seen[0] and "list-type=2" in seen[1]
+
+
+def test_a_resumed_upload_sends_content_md5_from_its_first_request(sandbox: SandboxInfo,
+                                                                   tmp_path: Path) -> None:
+    """The row remembers that its server gave no CRC-64: after a crash, the first part the
+    new process sends already carries Content-MD5 (a damaged body is refused at once, not
+    stored and sent again)."""
+    path = write_random(tmp_path / "r.bin", 4 * P)
+    assert sandbox.server is not None
+    sandbox.server.faults.omit_crc64()
+    env = cli_env(sandbox)
+    args = ["--part-size", str(P), "--parallel", "1"]
+    first = ossdesk("upload", str(path), *dest(sandbox), *args,
+                    env={**env, "OSSDESK_CRASH_AT": "part-saved:2"})
+    assert first.returncode == 137, first.stderr
+    [row] = snapshot_store(config.paths().database).rows
+    assert row["checked_by"] == "md5" and row["state"] == "running"
+    sent_before = len(part_puts(sandbox.log_path))
+    sandbox.server.faults.damage_body(pattern=r"partNumber=3\b", count=1)
+    result = ossdesk("resume", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "verified (MD5 of each part; the server gave no CRC-64)" in result.stdout
+    resumed = part_puts(sandbox.log_path)[sent_before:]
+    assert [p.status for p in resumed if p.number == 3] == [400, 200]
+    assert [p.status for p in resumed if p.number == 4] == [200]
+    _assert_same_bytes(sandbox, "r.bin", path)
