@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ossdesk import __version__
+from ossdesk.hardening import forbid_core_dumps
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -93,6 +94,8 @@ ENGINE_COMMAND = "_engine"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # a process of its own (not a call from a test): before any secret is
+        forbid_core_dumps()  # read, so that a crash leaves it in no core file
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list == [ENGINE_COMMAND]:
         from ossdesk import engine_host

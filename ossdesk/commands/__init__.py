@@ -298,7 +298,8 @@ class Display:
             unread = "" if event.reread else \
                 "; verified against the bytes sent, the file was not read again"
             return (f"done     {line.name}  {format_size(event.size)}  "
-                    f"crc64 {event.crc64}  ({format_duration(event.seconds)}{unread})")
+                    f"crc64 {event.crc64}  ({format_duration(event.seconds)}{unread})  "
+                    f"verified ({event.verified_by})")
         elif isinstance(event, Failed):
             self._set(line, state="failed")
             line.message = event.message

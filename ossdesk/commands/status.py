@@ -10,6 +10,10 @@ from ossdesk.core.names import printable
 from ossdesk.core.plan import format_size
 from ossdesk.core.store import State, Store, StoreError, UploadRow
 
+#: How a done row was verified, after its key.
+_CHECKS = {"crc64": "  (verified by CRC-64)",
+           "md5": "  (verified by MD5: the server gave no CRC-64)"}
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per upload")
@@ -23,7 +27,8 @@ def _as_dict(row: UploadRow, interrupted: bool) -> dict[str, object]:
         "confirmed_bytes": row.size if row.state.value == "done" else row.confirmed_bytes,
         "confirmed_parts": row.confirmed_parts, "part_size": row.part_size,
         "multipart": row.upload_id is not None, "error": row.error, "error_code": row.error_code,
-        "crc64": row.crc64, "credentials": row.credentials, "created_at": row.created_at,
+        "crc64": row.crc64, "check": row.checked_by, "credentials": row.credentials,
+        "created_at": row.created_at,
         "finished_at": row.finished_at,
     }
 
@@ -63,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
             100.0 if row.state.value == "done" else 0.0)
         state = "interrupted" if interrupted(row) else row.state.value
         state += f" ({row.reason})" if row.reason else ""
+        check = _CHECKS.get(row.checked_by or "", "") if row.state is State.DONE else ""
         print(f"{row.id:>6}  {state:<22} {percent:5.1f}%  {format_size(row.size):>10}  "
-              f"{printable(row.bucket)}/{printable(row.key)}")
+              f"{printable(row.bucket)}/{printable(row.key)}{check}")
         if row.error:
             print(f"{'':>8}{printable(row.error)}")
     counts: dict[str, int] = {}

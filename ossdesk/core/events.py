@@ -119,10 +119,13 @@ class Paused(Event):
 
 @dataclass(frozen=True)
 class Done(Event):
-    """Uploaded and verified: the object's CRC64 equals the file's. ``skipped``: nothing
-    was sent, because an object with the same size and CRC64 was already there.
-    ``reread``: the file was read again after sending and is still what was sent; False
-    when it was not read again (then the object is verified against the bytes sent only)."""
+    """Uploaded and verified. ``check`` says how: ``crc64`` (the object's CRC64 equals the
+    file's) or ``md5`` (the server gave no CRC-64: every request carried Content-MD5 and
+    every ETag is the MD5 of the bytes sent); ``verified_by`` says it in words.
+    ``skipped``: nothing was sent, because an object with the same size and CRC64 was
+    already there. ``reread``: the file was read again after sending and is still what was
+    sent; False when it was not read again (then the object is verified against the bytes
+    sent only)."""
 
     kind: ClassVar[str] = "done"
     key: str
@@ -132,6 +135,8 @@ class Done(Event):
     seconds: float
     skipped: bool = False
     reread: bool = True
+    check: str = "crc64"
+    verified_by: str = "CRC-64"
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,15 @@ from ossdesk.core.store import (
     UploadRow,
 )
 from ossdesk.core.throttle import TokenBucket
-from ossdesk.core.upload import PartReader, RetryPolicy, SourceChanged, Stopped, UploadError
+from ossdesk.core.upload import (
+    PartReader,
+    RetryPolicy,
+    SourceChanged,
+    SourceUnreadable,
+    Stopped,
+    UploadError,
+    unreadable,
+)
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
 __all__ = [
@@ -202,6 +210,17 @@ def _special_kind(mode: int) -> str:
     return "a special file"
 
 
+def _unreadable_error(exc: SourceUnreadable) -> UploadError:
+    """The file fails, retryable: its upload id and confirmed parts are kept, and
+    ``ossdesk resume`` goes on once it can be read again."""
+    return UploadError(str(exc), code="SourceUnreadable", retryable=True, kind="source")
+
+
+def _no_crc(exc: BaseException) -> bool:
+    """The answer had no CRC-64 and the request no Content-MD5: send it again with one."""
+    return isinstance(exc, UploadError) and exc.code == "NoChecksum"
+
+
 def _same_etag(a: str, b: str) -> bool:
     return a.strip('"').lower() == b.strip('"').lower()
 
@@ -270,6 +289,7 @@ class _Job:
     started: float = field(default_factory=time.monotonic)
     rechecks: int = 0
     restarts: int = 0
+    md5: bool = False  # a part was verified by MD5: the server gives no CRC-64
 
     @property
     def row(self) -> UploadRow:
@@ -1216,27 +1236,39 @@ class Scheduler:
         assert job.meter is not None
         offset, length = job.plan.part(number)
         client, key, upload_id, meter = job.client, job.row.key, job.upload_id, job.meter
+        what = f"part {number} of {key}"
         attempt = 0
         while True:
             if job.stop.is_set():
                 raise _Stop
+            # A server seen without CRC-64 (for this endpoint, or earlier for this row) gets
+            # the part's MD5 first, so that it can refuse a body damaged on the way.
+            first = (self._first_pass(job, offset, length)
+                     if client.crc_missing or self._uses_md5(job) else None)
             reader = self._reader(job, offset, length)
             try:
                 try:
                     result = client.upload_part(key, upload_id, number,
-                                                cast(BinaryIO, reader), size=length)
+                                                cast(BinaryIO, reader), size=length,
+                                                content_md5=first[1] if first else None)
                 finally:
                     reader.close()
-                if result.crc64 is None or result.crc64 != reader.crc:
-                    raise UploadError(  # noqa: TRY301 - handled with the other failures
-                        f"the CRC64 OSS reports for part {number} of {key} ({result.crc64}) "
-                        f"does not match the data sent ({reader.crc})", code="CrcMismatch",
-                        retryable=True, kind="retryable")
+                check = self._verified(reader, result.crc64, result.etag,
+                                       first[1] if first else None, what)
             except Exception as exc:  # noqa: BLE001 - re-raised there unless it is retried
-                self._after_failed_send(job, meter, reader, exc, attempt)
+                if _no_crc(exc):
+                    meter.drop(reader.sent)  # sent again at once, now with its MD5
+                    continue
+                self._after_failed_send(job, meter, reader,
+                                        self._digest_refused(job, exc, reader, first, what),
+                                        attempt)
                 attempt += 1
                 continue
             break
+        if check == "md5" and not job.md5:
+            job.md5 = True
+            if job.row.checked_by != "md5":
+                self.store.checked_by_md5(job.upload)
         try:
             _crash_point("part-sent")
             self.store.confirm_part(job.upload, number, length, result.etag, reader.crc)
@@ -1248,6 +1280,63 @@ class Scheduler:
             job.confirmed[number] = (length, result.etag, reader.crc)
         meter.confirm(reader.sent, length)
 
+    def _uses_md5(self, job: _Job) -> bool:
+        return job.md5 or job.row.checked_by == "md5"
+
+    def _first_pass(self, job: _Job, offset: int, length: int) -> tuple[int, bytes]:
+        """(CRC-64, MD5) of the bytes about to be sent, read once before sending them: the
+        MD5 must be in the request's headers, before its body."""
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            crc = crc64_file(job.row.source, offset, length, should_stop=job.stop.is_set,
+                             also=digest.update)
+        except ChecksumStopped:
+            raise _Stop from None
+        except EOFError:
+            raise self._changed_error(job) from None
+        except PermissionError:
+            raise _unreadable_error(unreadable(job.row.source)) from None
+        return crc, digest.digest()
+
+    @staticmethod
+    def _verified(reader: PartReader, crc: int | None, etag: str, md5: bytes | None,
+                  what: str) -> str:
+        """How the answer to a request with data proves it: ``crc64`` when the server's
+        CRC-64 is ours; without one, ``md5`` when the request carried Content-MD5 and the
+        ETag is that MD5. Anything else raises (retryable): never success unchecked."""
+        if crc is not None:
+            if crc != reader.crc:
+                raise UploadError(
+                    f"the CRC64 OSS reports for {what} ({crc}) does not match the data sent "
+                    f"({reader.crc})", code="CrcMismatch", retryable=True, kind="retryable")
+            return "crc64"
+        if md5 is None:
+            raise UploadError(f"OSS gave no CRC-64 for {what}; it is sent again with its MD5",
+                              code="NoChecksum", retryable=True, kind="retryable")
+        if not _same_etag(etag, md5.hex()):
+            raise UploadError(
+                f"OSS gave no CRC-64 for {what}, and its ETag ({etag}) is not the MD5 of the "
+                f"data sent ({md5.hex()}): the data cannot be verified", code="EtagMismatch",
+                retryable=True, kind="retryable")
+        return "md5"
+
+    def _digest_refused(self, job: _Job, exc: Exception, reader: PartReader,
+                        first: tuple[int, bytes] | None, what: str) -> Exception:
+        """OSS refused a body whose MD5 is not the Content-MD5 sent (InvalidDigest /
+        BadDigest): if the bytes read while sending are the ones the MD5 was computed from
+        (same CRC-64), the body was damaged on the way and is sent again; otherwise the file
+        changed."""
+        if (first is None or not isinstance(exc, OssError)
+                or exc.code not in ("InvalidDigest", "BadDigest")
+                or reader.failure is not None):
+            return exc
+        if reader.sent != reader.length or reader.crc != first[0]:
+            return self._changed_error(job)
+        return UploadError(
+            f"OSS received {what} damaged on the way (its MD5 differed from the Content-MD5 "
+            "sent) and refused it", code="BadDigest", retryable=True,
+            kind="retryable")
+
     def _after_failed_send(self, job: _Job, meter: ProgressMeter, reader: PartReader,
                            exc: Exception, attempt: int) -> None:
         """After a part or a PUT failed: raise what ends this file's attempt (a stop, a
@@ -1257,6 +1346,8 @@ class Scheduler:
             raise _Stop from exc
         if isinstance(reader.failure, SourceChanged):
             raise self._changed_error(job) from exc
+        if isinstance(reader.failure, SourceUnreadable):
+            raise _unreadable_error(reader.failure) from exc
         error = _error_of(exc)
         if not error.retryable:
             if error is exc:
@@ -1365,6 +1456,11 @@ class Scheduler:
             self._start_over(job, "the upload was no longer on the server when it was "
                                   "completed")
             return
+        if result.crc64 is None and self._uses_md5(job):
+            # No CRC-64 for the object (its ETag is no MD5 of the content): it is verified
+            # as each part, by MD5, assembled from the recorded list of parts.
+            self._finish(job, expected, result.etag, reread=reread is True, check="md5")
+            return
         if result.crc64 is None or result.crc64 != expected:
             raise UploadError(
                 f"the CRC64 OSS reports for {row.key} ({result.crc64}) does not match the "
@@ -1425,6 +1521,8 @@ class Scheduler:
             there = remote.get(number)
             if there is None or there.size != size:
                 missing.append(number)
+            elif not _same_etag(there.etag, etag) and self._uses_md5(job):
+                missing.append(number)  # its ETag was its only proof: send it again
             elif not _same_etag(there.etag, etag):
                 _log.warning("part %d of %s: OSS lists another ETag than it answered; the "
                              "listed one is used", number, key)
@@ -1457,15 +1555,20 @@ class Scheduler:
         while True:
             if job.stop.is_set():
                 raise _Stop
+            first = (self._first_pass(job, 0, size)
+                     if client.crc_missing or self._uses_md5(job) else None)
             reader = self._reader(job, 0, size, md5=True)
             try:
                 try:
                     result = client.put_object(row.key, cast(BinaryIO, reader), size=size,
-                                               headers=headers)
+                                               headers=headers,
+                                               content_md5=first[1] if first else None)
                 finally:
                     reader.close()
             except Exception as exc:  # noqa: BLE001 - re-raised there unless it is retried
-                self._after_failed_send(job, meter, reader, exc, attempt)
+                self._after_failed_send(job, meter, reader,
+                                        self._digest_refused(job, exc, reader, first, row.key),
+                                        attempt)
                 attempt += 1
                 continue
             reread: bool | None = None
@@ -1499,20 +1602,23 @@ class Scheduler:
                 meter.total = size
                 meter.set_confirmed(0)
                 continue
-            if result.crc64 is None or result.crc64 != reader.crc:
+            assert reader.md5 is not None
+            try:
+                check = self._verified(reader, result.crc64, result.etag,
+                                       reader.md5.digest() if first else None, row.key)
+            except UploadError as error:
                 meter.drop(reader.sent)
-                error = UploadError(
-                    f"the CRC64 OSS reports for {row.key} ({result.crc64}) does not match the "
-                    f"data sent ({reader.crc})", code="CrcMismatch", retryable=True,
-                    kind="retryable")
+                if _no_crc(error):
+                    continue  # sent again at once, now with its MD5
                 if attempt + 1 >= self.retry.tries:
-                    raise self._used_up(error)
+                    raise self._used_up(error) from error
                 self._backoff(job, attempt, error)
                 attempt += 1
                 continue
-            etag = self._checked_etag(job, reader, result.etag, size)
+            etag = (self._checked_etag(job, reader, result.etag, size) if check == "crc64"
+                    else result.etag)
             meter.confirm(reader.sent, size)
-            self._finish(job, reader.crc, etag, reread=reread is True)
+            self._finish(job, reader.crc, etag, reread=reread is True, check=check)
             return
 
     def _checked_etag(self, job: _Job, reader: PartReader, etag: str, size: int) -> str:
@@ -1531,12 +1637,13 @@ class Scheduler:
         return info.etag
 
     def _finish(self, job: _Job, crc: int, etag: str | None, note: str | None = None, *,
-                reread: bool) -> None:
+                reread: bool, check: str = "crc64") -> None:
         """``reread``: the file was read again after sending and matched (False: it was
-        not read again, and nothing may say it was)."""
+        not read again, and nothing may say it was). ``check``: ``crc64`` or ``md5``, how
+        the bytes sent were verified."""
         _crash_point("completed")
         # The object exists and is verified: that is recorded even if a pause came meanwhile.
-        self.store.finish(job.upload, crc64=crc, etag=etag, reread=reread)
+        self.store.finish(job.upload, crc64=crc, etag=etag, reread=reread, checked_by=check)
         with self._cond:
             if job.stopping != "cancel":
                 job.stopping = "done"
@@ -1547,9 +1654,16 @@ class Scheduler:
             job.meter.flush()
         if note:
             self._emit(Notice(upload=job.upload, message=note))
+        if check == "crc64":
+            verified_by = "CRC-64"
+        elif job.single:
+            verified_by = "MD5; the server gave no CRC-64"
+        else:
+            verified_by = "MD5 of each part; the server gave no CRC-64"
         self._emit(Done(upload=job.upload, key=job.row.key, size=job.meter.total
                         if job.meter is not None else job.row.size, crc64=crc, etag=etag,
-                        seconds=round(time.monotonic() - job.started, 3), reread=reread))
+                        seconds=round(time.monotonic() - job.started, 3), reread=reread,
+                        check=check, verified_by=verified_by))
 
     # -- cancel ----------------------------------------------------------------------------
 

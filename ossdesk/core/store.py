@@ -174,6 +174,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN file_ino INTEGER;
     ALTER TABLE uploads ADD COLUMN reread INTEGER;
     """,
+    # 7: how the data was verified: "crc64" (the server's CRC-64 equals ours) or "md5" (the
+    # server sent no CRC-64: each request carried Content-MD5 and each ETag is that MD5).
+    # Set to "md5" as soon as one part is verified that way, so that a resume sends Content-MD5
+    # from its first request; the final check is written when the row is done.
+    """
+    ALTER TABLE uploads ADD COLUMN checked_by TEXT
+        CHECK (checked_by IS NULL OR checked_by IN ('crc64', 'md5'));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -313,6 +321,8 @@ class UploadRow:
         """The source as recorded (change time and identity None when not known)."""
         return Fingerprint(self.size, self.mtime_ns, self.ctime_ns, self.file_dev,
                            self.file_ino)
+    checked_by: str | None = None
+    """``crc64`` or ``md5``: how the data was (or is being) verified; None before that."""
 
     @property
     def finished(self) -> bool:
@@ -340,7 +350,7 @@ _ROW_COLUMNS = (
     "u.updated_at, u.finished_at, "
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
     "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
-    "u.ctime_ns, u.file_dev, u.file_ino, u.reread"
+    "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by"
 )
 
 
@@ -380,6 +390,7 @@ def _row(values: Sequence[Any]) -> UploadRow:
         file_dev=_to_u64(values[30]),
         file_ino=_to_u64(values[31]),
         reread=None if values[32] is None else bool(values[32]),
+        checked_by=values[33],
     )
 
 
@@ -804,6 +815,13 @@ class Store:
                 (upload, number, size, etag, _to_i64(crc64), time.time()),
             )
 
+    def checked_by_md5(self, upload: int) -> None:
+        """A part of this row was verified by MD5 (the server gave no CRC-64): remembered,
+        so that every later request of the row carries Content-MD5."""
+        with self._write() as conn:
+            conn.execute("UPDATE uploads SET checked_by = 'md5', updated_at = ? WHERE id = ?",
+                         (time.time(), upload))
+
     def forget_parts(self, upload: int, numbers: Iterable[int]) -> None:
         with self._write() as conn:
             conn.executemany("DELETE FROM parts WHERE upload = ? AND number = ?",
@@ -820,20 +838,24 @@ class Store:
         }
 
     def finish(self, upload: int, *, crc64: int | None, etag: str | None,
-               skipped: bool = False, reread: bool | None = None) -> None:
+               skipped: bool = False, reread: bool | None = None,
+               checked_by: str = "crc64") -> None:
         """The object is verified: state done; the parts are no longer needed.
 
         ``skipped``: nothing was sent, an identical object was there (reason ``skipped``).
         ``reread``: whether the file was read again and matched (False: left out).
+        ``checked_by``: ``crc64`` or ``md5``, how it was verified.
         """
+        if checked_by not in ("crc64", "md5"):
+            raise ValueError(f"checked_by must be 'crc64' or 'md5', not {checked_by!r}")
         now = time.time()
         with self._write() as conn:
             conn.execute(
                 "UPDATE uploads SET state = 'done', reason = ?, error = NULL, "
                 "error_code = NULL, crc64 = ?, etag = ?, upload_id = NULL, finished_at = ?, "
-                "updated_at = ?, reread = ? WHERE id = ?",
+                "updated_at = ?, reread = ?, checked_by = ? WHERE id = ?",
                 (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now,
-                 None if reread is None else int(reread), upload),
+                 None if reread is None else int(reread), checked_by, upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
 

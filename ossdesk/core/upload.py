@@ -36,6 +36,7 @@ __all__ = [
     "PartReader",
     "RetryPolicy",
     "SourceChanged",
+    "SourceUnreadable",
     "Stopped",
     "UploadError",
     "check_key",
@@ -52,6 +53,12 @@ class Stopped(Exception):
 
 class SourceChanged(Exception):
     """The source file changed (shrank, grew, was replaced) while it was being read."""
+
+
+class SourceUnreadable(Exception):
+    """The source may no longer be read (its permission was taken away, or another program
+    locked it). Nothing about its content is known: once it is readable again, the upload
+    goes on where it stopped."""
 
 
 class UploadError(Exception):
@@ -121,6 +128,10 @@ def parse_settings(text: str, variable: str, names: tuple[str, ...]) -> dict[str
     return out
 
 
+def unreadable(path: Path) -> SourceUnreadable:
+    return SourceUnreadable(f"{path} can no longer be read: permission denied")
+
+
 class PartReader:
     """A file-like request body: ``length`` bytes of ``path`` from ``offset``.
 
@@ -162,12 +173,17 @@ class PartReader:
         if self._fh is None:
             try:
                 self._fh = cast(io.RawIOBase, self.path.open("rb", buffering=0))
+            except PermissionError as exc:
+                raise self._fail(unreadable(self.path)) from exc
             except OSError as exc:
                 raise self._fail(SourceChanged(f"cannot read {self.path}: "
                                                f"{exc.strerror or exc}")) from exc
             self._fh.seek(self.offset)
         want = min(len(self._buffer), self.length - self._read_total)
-        got = self._fh.readinto(self._view[:want]) or 0
+        try:
+            got = self._fh.readinto(self._view[:want]) or 0
+        except PermissionError as exc:  # Windows: another program locked that range
+            raise self._fail(unreadable(self.path)) from exc
         if got <= 0:
             raise self._fail(SourceChanged(f"{self.path} became shorter while it was read"))
         self.crc = crc64(self._view[:got], self.crc)

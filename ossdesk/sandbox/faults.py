@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from ossdesk.sandbox.server import SandboxServer
 
 KINDS = ("reset", "error", "delay", "corrupt", "drop")
+#: What a "corrupt" rule damages: the answer's CRC-64 or ETag header, the answer without its
+#: CRC-64 header (like the oss-emulator and some gateways), or the request body as received
+#: (one byte flipped: damaged in flight, after the client computed its checksums).
+CORRUPT_FIELDS = ("crc64", "etag", "omit-crc64", "body")
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Rule:
     status: int = 503  # error
     code: str = ""  # error
     seconds: float = 0.0  # delay
-    target: str = "crc64"  # corrupt: "crc64" or "etag"
+    target: str = "crc64"  # corrupt: one of CORRUPT_FIELDS
     hits: int = 0
     _regex: re.Pattern[str] = dataclasses.field(init=False, repr=False)
 
@@ -93,10 +97,24 @@ class Faults:
 
     def corrupt(self, field: str = "crc64", *, method: str | None = None, pattern: str = "",
                 count: int | None = 1) -> Rule:
-        """Send a wrong ``x-oss-hash-crc64ecma`` (``field="crc64"``) or ETag (``"etag"``)."""
-        if field not in ("crc64", "etag"):
-            raise ValueError("field must be 'crc64' or 'etag'")
+        """Send a wrong ``x-oss-hash-crc64ecma`` (``field="crc64"``) or ETag (``"etag"``),
+        leave the CRC-64 header out (``"omit-crc64"``), or flip the first byte of the
+        request body as it arrives (``"body"``)."""
+        if field not in CORRUPT_FIELDS:
+            raise ValueError(f"field must be one of {CORRUPT_FIELDS}")
         return self._add(Rule("corrupt", method, pattern, count, target=field))
+
+    def omit_crc64(self, *, method: str | None = None, pattern: str = "",
+                   count: int | None = None) -> Rule:
+        """Answer matching requests without ``x-oss-hash-crc64ecma`` (a server that does not
+        compute CRC-64, such as the oss-emulator). Forever by default."""
+        return self.corrupt("omit-crc64", method=method, pattern=pattern, count=count)
+
+    def damage_body(self, *, method: str | None = "PUT", pattern: str = "",
+                    count: int | None = 1) -> Rule:
+        """Flip the first byte of a matching request's body as the server receives it: the
+        bytes stored differ from the bytes sent (a body damaged in flight)."""
+        return self.corrupt("body", method=method, pattern=pattern, count=count)
 
     def drop_response(self, *, method: str | None = None, pattern: str = "",
                       count: int | None = 1) -> Rule:
@@ -168,6 +186,7 @@ class Faults:
         allowed: dict[str, Callable[..., Any]] = {
             "reset_after": self.reset_after, "fail": self.fail, "delay": self.delay,
             "corrupt": self.corrupt, "drop_response": self.drop_response,
+            "omit_crc64": self.omit_crc64, "damage_body": self.damage_body,
             "forget_upload": self.forget_upload,
             "forget_all_uploads": self.forget_all_uploads, "expire_token": self.expire_token,
             "clear": self.clear, "rules": self.rules,

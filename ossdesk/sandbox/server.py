@@ -260,6 +260,7 @@ class _BodyReader:
         self.rfile: io.BufferedIOBase = handler.rfile
         self.received = 0
         self.reset_after = reset_after
+        self.damage = False  # fault "body": flip the first byte received
         te = handler.headers.get("Transfer-Encoding", "").lower()
         self.chunked = "chunked" in te
         self.chunk_left = 0
@@ -320,6 +321,9 @@ class _BodyReader:
             n = self._fill(mv[:want])
             if n < want:
                 raise _Abort(reset=False)  # the client went away mid-body
+            if self.damage:
+                mv[0] ^= 0xFF
+                self.damage = False
             self.remaining -= n
             self.received += n
             if self.reset_after is not None and self.received >= self.reset_after:
@@ -450,6 +454,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     target = "/" + (req.bucket or "") + ("/" + req.key if req.bucket else "")
                     decision = sandbox.faults.decide(self.command, target + "?" + raw_query)
                     self._body.reset_after = decision.reset_after
+                    self._body.damage = "body" in decision.corrupt
                     if decision.error is not None:
                         status, code = decision.error
                         raise OssError(status, code, "Please try again later (injected fault).")  # noqa: TRY301
@@ -707,6 +712,8 @@ def _corrupt(headers: list[tuple[str, str]], fields: frozenset[str]) -> list[tup
     for name, value in headers:
         low = name.lower()
         new = value
+        if low == "x-oss-hash-crc64ecma" and "omit-crc64" in fields:
+            continue
         if low == "x-oss-hash-crc64ecma" and "crc64" in fields:
             new = str((int(value) + 1) % 2**64)
         elif low == "etag" and "etag" in fields:

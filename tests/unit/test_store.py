@@ -123,7 +123,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 6
+        assert store.schema_version() == SCHEMA_VERSION == 7
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
