@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ossdesk import config
-from ossdesk.commands import EXIT_BUSY, EXIT_OK, error
+from ossdesk.commands import EXIT_BUSY, EXIT_OK, error, unfinished_walks
 from ossdesk.core.plan import format_size
 from ossdesk.core.store import State, Store, StoreError, UploadRow
 
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BUSY
     try:
         rows = store.rows()
+        walks = unfinished_walks(store)
     finally:
         store.close()
     # "running" rows are running only while an ossdesk holds the upload list; otherwise
@@ -55,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(_as_dict(row, interrupted(row)), ensure_ascii=False))
         return EXIT_OK
     if not rows:
-        print("The upload list is empty.")
+        print("The upload list is empty." if not walks else "No file is queued yet.")
+        for line in walks:
+            print(line[0].upper() + line[1:] + ".")
         return EXIT_OK
     for row in rows:
         confirmed = row.size if row.state.value == "done" else row.confirmed_bytes
@@ -75,4 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if counts.get("interrupted"):
         print("The ossdesk that was uploading them has stopped: run `ossdesk resume` to "
               "continue where they stopped.")
+    # A walk cut short: more files were asked for than the rows above.
+    for line in walks:
+        print(line[0].upper() + line[1:] + ".")
     return EXIT_OK

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,10 +13,12 @@ from ossdesk.commands import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     Display,
+    Listing,
     add_limit_options,
     error,
     open_store,
     run_until_idle,
+    unfinished_walks,
 )
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
 from ossdesk.core.plan import parse_size
@@ -28,14 +28,13 @@ from ossdesk.core.store import (
     OVERWRITE,
     SKIP,
     UNFINISHED,
-    NewUpload,
+    Request,
     Store,
     StoreError,
 )
-from ossdesk.core.walk import WalkProblem, normalize_prefix, walk
+from ossdesk.core.walk import WalkProblem, normalize_prefix
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
-_BATCH = 500
 #: The region ``ossdesk sandbox`` signs with unless told otherwise.
 SANDBOX_REGION = "cn-hangzhou"
 
@@ -172,19 +171,23 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         problems.append(problem)
         error(problem.message)
 
-    def items() -> Iterator[NewUpload]:
-        for found in walk(args.paths, dest.prefix, on_problem):
-            yield NewUpload(
-                source=found.path.absolute(), size=found.size, mtime_ns=found.mtime_ns,
-                key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
-                credentials=dest.source, region=dest.region, signature=dest.signature,
-                part_size=args.part_size,
-                metadata=metadata, storage_class=args.storage_class, existing=args.existing)
-
     earlier = store.count(UNFINISHED)
     if earlier:
         error(f"note: {earlier} unfinished upload(s) from an earlier run are not part of this "
               "one; `ossdesk resume` continues them")
+    for line in unfinished_walks(store):
+        error(f"note: {line}")
+    try:
+        # What was asked for is recorded before the walk: if the walk is cut short (Ctrl-C,
+        # a full disk, a crash), `ossdesk resume` finishes it.
+        request = store.begin_request(Request(
+            roots=tuple(p.absolute() for p in args.paths), endpoint=dest.endpoint,
+            bucket=dest.bucket, credentials=dest.source, region=dest.region,
+            signature=dest.signature, prefix=dest.prefix, part_size=args.part_size,
+            metadata=metadata, storage_class=args.storage_class, existing=args.existing))
+    except StoreError as exc:
+        error(str(exc))
+        return EXIT_BUSY
     scheduler = Scheduler(
         store,
         jobs=args.jobs or 3,
@@ -195,20 +198,19 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued
-    ids: list[int] = []
-    stream = items()
+    listing = Listing(scheduler, request, on_problem)
     try:
-        while batch := list(itertools.islice(stream, _BATCH)):
-            ids.extend(scheduler.add(batch))
+        ids = listing.run()
     except KeyboardInterrupt:
         scheduler.close(pause=True)
         display.stop()
-        error("paused; nothing was lost. Run `ossdesk resume` to continue.")
+        error(listing.stopped())
         return EXIT_INTERRUPTED
     except StoreError as exc:
         scheduler.close(pause=True)
         display.stop()
         error(str(exc))
+        error(listing.stopped())
         return EXIT_BUSY
     if not ids:
         scheduler.close(pause=False)

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ossdesk.core.store import NewUpload, Request
 from ossdesk.core.upload import check_key
 
-__all__ = ["FoundFile", "WalkProblem", "join_key", "normalize_prefix", "walk"]
+__all__ = ["FoundFile", "WalkProblem", "join_key", "normalize_prefix", "walk", "walk_request"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +120,14 @@ def _walk_dir(folder: Path, names: list[str], base: str,
                 yield found
         else:
             on_problem(WalkProblem(path, f"{path}: not a regular file; skipped", skipped=False))
+
+
+def walk_request(request: Request, on_problem: Callable[[WalkProblem], None],
+                 on_root: Callable[[Path], None] | None = None) -> Iterator[NewUpload]:
+    """The rows to queue for every file under the request's roots (``on_root`` is told
+    which root is being walked)."""
+    for root in request.roots:
+        if on_root is not None:
+            on_root(root)
+        for found in walk([root], request.prefix, on_problem):
+            yield request.upload(found.path.absolute(), found.size, found.mtime_ns, found.key)

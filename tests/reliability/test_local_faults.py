@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import oss2
 import pytest
 
 from ossdesk import config
@@ -267,6 +268,61 @@ def test_full_disk_while_queueing_is_one_clear_error(sandbox: SandboxInfo, tmp_p
     again = ossdesk("upload", str(folder), *dest(sandbox), env=env)
     assert again.returncode == 0, again.stderr
     assert len(object_keys(sandbox, "many/")) == 300
+
+
+def test_full_disk_in_the_middle_of_the_listing_then_resume(sandbox: SandboxInfo,
+                                                            tmp_path: Path,
+                                                            small_tmpfs: Path) -> None:
+    """The disk fills up after the first files are queued: the walk stopped, and says so;
+    `ossdesk resume` (after space is freed) finishes it and uploads every file."""
+    home = small_tmpfs / "home"
+    hold = tmp_path / "hold-listing"
+    hold.touch()
+    env = cli_env(sandbox, OSSDESK_HOME=str(home), OSSDESK_HOLD_LISTING=str(hold))
+    folder = tmp_path / "many"
+    for i in range(1200):
+        write_random(folder / f"{i:04}.txt", 1)
+    db = home / "data" / "ossdesk.sqlite3"
+
+    def first_batch_done() -> bool:
+        rows = snapshot_store(db).rows if db.exists() else []
+        return len(rows) >= 500 and all(r["state"] == "done" for r in rows)
+
+    out = tmp_path / "full.out"
+    with out.open("w") as fh:
+        child = spawn(["upload", str(folder), *dest(sandbox)], env, fh, subprocess.STDOUT)
+        try:
+            wait_until(lambda: child.poll() is not None or first_batch_done(), 120,
+                       "the first batch uploaded")
+            assert child.poll() is None, out.read_text()
+            conn = sqlite3.connect(db)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            filler = _fill(small_tmpfs)
+            hold.unlink()  # the walk goes on, and its next batch meets the full disk
+            code = child.wait(120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    text = out.read_text()
+    assert code == 3, text
+    assert "Traceback" not in text, text
+    assert "full" in text.lower(), text
+    assert "nothing was lost" not in text.replace("nothing already recorded was lost", "")
+    assert f"stopped while listing {folder}: 500 of the files found so far are queued" in text
+    filler.unlink()
+    status = ossdesk("status", env=env)
+    assert f"Walk of {folder} not finished: 500 files queued so far" in status.stdout
+    resumed = ossdesk("resume", env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip().splitlines()[-1].startswith(
+        "1200 of 1200 files uploaded and verified"), resumed.stdout
+    keys = {o.key for o in oss2.ObjectIterator(sandbox.bucket_client(), prefix="many/")}
+    assert len(keys) == 1200
+    assert len(snapshot_store(db).rows) == 1200
 
 
 # ------------------------------------------------- a damaged or newer checkpoint database

@@ -17,6 +17,7 @@ from ossdesk.core.store import (
     SKIP,
     SKIPPED,
     NewUpload,
+    Request,
     State,
     Store,
     StoreBusy,
@@ -121,7 +122,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         indexes = store._query("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -213,3 +214,52 @@ def test_closed_store_raises_a_clear_error(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.rows()
+
+
+def test_a_request_is_kept_until_its_walk_finishes(tmp_path: Path) -> None:
+    with Store.open() as store:
+        asked = Request(roots=(tmp_path / "folder",), endpoint="http://127.0.0.1:1",
+                        bucket="b", prefix="p/", metadata={"m": "1"}, existing=SKIP)
+        request = store.begin_request(asked)
+        assert request.id is not None
+        [waiting] = store.unfinished_requests()
+        assert waiting.roots == asked.roots and waiting.prefix == "p/"
+        assert waiting.metadata == {"m": "1"} and waiting.existing == SKIP
+        assert waiting.queued == 0
+        first = store.add([_item(tmp_path, "a"), _item(tmp_path, "b")], request=request)
+        # Walked again: the files already queued are not added twice.
+        again = store.add([_item(tmp_path, "a"), _item(tmp_path, "b"), _item(tmp_path, "c")],
+                          request=request)
+        assert len(first) == 2 and len(again) == 1
+        assert store.queued_by(request.id) == 3
+        assert store.request_ids(request.id) == [*first, *again]
+        assert store.unfinished_requests()[0].queued == 3
+        # A later request for the same roots that finishes its walk finishes this one too.
+        later = store.begin_request(asked)
+        assert later.id is not None
+        # Asked again: queued again (as a new upload always is), once.
+        assert len(store.add([_item(tmp_path, "a")], request=later)) == 1
+        assert store.add([_item(tmp_path, "a")], request=later) == []
+        store.finish_request(later.id)
+        assert store.unfinished_requests() == []
+        # Without a request, nothing is left out.
+        assert len(store.add([_item(tmp_path, "a")])) == 1
+
+
+def test_migration_from_version_4_adds_requests(tmp_path: Path) -> None:
+    db = config.paths().database
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for version in range(4):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                 "key, position, created_at, updated_at) "
+                 "VALUES ('/x', 1, 1, 'environment', 'e', 'b', 'k', 1, 0, 0)")
+    conn.commit()
+    conn.close()
+    with Store.open() as store:
+        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert [r.key for r in store.rows()] == ["k"]
+        assert store.unfinished_requests() == []
