@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
         rows = store.unfinished()
         requests = store.unfinished_requests()
         if not rows and not requests:
+            if store.notice:  # the list was set aside: what it held is not known here
+                error("nothing to resume from the new, empty upload list (see above)")
+                return EXIT_BUSY
             print("Nothing to resume: every upload in the list is finished.", flush=True)
             return EXIT_OK
         for source in sorted({r.credentials for r in rows} | {r.credentials for r in requests}):

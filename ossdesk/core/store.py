@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -381,14 +382,44 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+#: Why an empty file where the store should be is damage, and what it may have left behind.
+_EMPTY = "it is empty (0 bytes): it was cut off and what it listed is lost"
+
+
 def _check_header(path: Path) -> None:
     try:
         with path.open("rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
     except FileNotFoundError:
         return
-    if head and head != _SQLITE_MAGIC:
+    if not head:
+        # A new store is created under another name and renamed into place when complete
+        # (:func:`_create`), so an empty file here is not a store being born: it was cut.
+        raise _Unusable(_EMPTY)
+    if head != _SQLITE_MAGIC:
         raise _Unusable("it is not an ossdesk database (damaged or written by another program)")
+
+
+def _create(path: Path) -> None:
+    """A new, complete store at ``path``: made under a temporary name in the same folder and
+    renamed into place, so a crash while it is made never leaves a half-made file there."""
+    for stale in path.parent.glob(f"{path.name}.*.creating*"):  # from a crash while creating
+        stale.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".creating", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        conn = _connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            _migrate(conn, 0)
+        finally:
+            conn.close()  # the last connection: the WAL is written back and removed
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        raise
 
 
 def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
@@ -531,6 +562,8 @@ class Store:
         for attempt in range(2):
             conn: sqlite3.Connection | None = None
             try:
+                if allow_repair and not path.exists():
+                    _create(path)
                 _check_header(path)
                 conn = _connect(path)
                 _, version, _ = _inspect(conn)
@@ -558,6 +591,12 @@ class Store:
                     f"aside as {aside.name} and a new, empty list was started. Uploads already "
                     "finished are not affected; add unfinished ones again."
                 )
+                if exc.args[0] == _EMPTY:
+                    notice += (
+                        " Which uploads were unfinished cannot be known from an empty file: "
+                        "their parts may remain in the bucket as unfinished multipart uploads "
+                        "(`ossdesk uploads --bucket BUCKET` lists them)."
+                    )
             except sqlite3.OperationalError as exc:
                 if conn is not None:
                     conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from tests.reliability.helpers import (
     object_keys,
     ossdesk,
     part_puts,
+    remote_uploads,
     snapshot_store,
     spawn,
     wait_until,
@@ -445,3 +447,49 @@ def test_resume_while_an_upload_runs_is_refused(sandbox: SandboxInfo, tmp_path: 
     assert second.returncode == 3, second.stderr
     assert "another ossdesk is already uploading" in second.stderr
     assert_uploaded(sandbox, "r.bin", path)
+
+
+# ------------------------------------------------------------ a store cut to 0 bytes
+
+
+def test_a_store_cut_to_zero_bytes_is_damage_not_an_empty_list(sandbox: SandboxInfo,
+                                                                tmp_path: Path) -> None:
+    """An empty file where the upload list should be has lost what it listed: it is set aside
+    with a notice that says unfinished uploads may remain in the bucket, and how to list
+    them; `resume` does not say that everything is finished."""
+    env = cli_env(sandbox)
+    path = write_random(tmp_path / "cut.bin", 8 * P)
+    assert sandbox.server is not None
+    hold = sandbox.server.faults.delay(3.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    with (tmp_path / "cut.out").open("w") as fh:
+        child = spawn(["upload", str(path), *dest(sandbox), "--part-size", str(P),
+                       "--parallel", "1"], env, fh)
+        try:
+            wait_until(lambda: hold.hits > 0 or child.poll() is not None, 60, "part 3")
+            child.send_signal(signal.SIGINT)
+            assert child.wait(60) == 130
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    [left] = remote_uploads(sandbox)  # the unfinished multipart upload on the server
+    db = config.paths().database
+    with db.open("r+b") as fh:
+        fh.truncate(0)
+    status = ossdesk("status", env=env)
+    assert status.returncode == 3, status.stdout
+    assert "empty" in status.stderr and "Traceback" not in status.stderr, status.stderr
+    assert db.stat().st_size == 0  # status only looks, it sets nothing aside
+    resumed = ossdesk("resume", env=env)
+    assert "Nothing to resume: every upload in the list is finished" not in resumed.stdout
+    assert resumed.returncode == 3, resumed.stdout + resumed.stderr
+    assert "set aside" in resumed.stderr and "0 bytes" in resumed.stderr, resumed.stderr
+    assert "ossdesk uploads --bucket" in resumed.stderr, resumed.stderr
+    aside = [p for p in db.parent.iterdir() if p.name.startswith(db.name + ".corrupt-")]
+    assert [p.stat().st_size for p in aside] == [0]
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [left.upload_id]
+    # From now on the new list is an ordinary one.
+    after = ossdesk("status", env=env)
+    assert after.returncode == 0 and "The upload list is empty." in after.stdout, after.stderr
+    again = ossdesk("resume", env=env)
+    assert again.returncode == 0 and "Nothing to resume" in again.stdout, again.stderr

@@ -129,11 +129,15 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
         assert ("uploads_position",) in indexes
 
 
-@pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated", "empty"])
 def test_unusable_file_is_set_aside_with_a_notice(tmp_path: Path, damage: str) -> None:
     path = config.paths().database
     path.parent.mkdir(parents=True)
-    if damage == "garbage":
+    if damage == "empty":
+        with Store.open() as store:
+            store.add([_item(tmp_path)])
+        path.write_bytes(b"")
+    elif damage == "garbage":
         path.write_bytes(b"this is not a database at all\n" * 100)
     elif damage == "foreign":
         conn = sqlite3.connect(path)
@@ -157,6 +161,7 @@ def test_unusable_file_is_set_aside_with_a_notice(tmp_path: Path, damage: str) -
         assert "set aside" in store.notice
         assert store.rows() == []
         assert store.schema_version() == SCHEMA_VERSION
+        assert ("ossdesk uploads --bucket" in store.notice) == (damage == "empty")
     aside = path.with_name(path.name + ".corrupt-1")
     assert aside.read_bytes() == original  # kept, never deleted
 
@@ -263,3 +268,28 @@ def test_migration_from_version_4_adds_requests(tmp_path: Path) -> None:
         assert store.schema_version() == SCHEMA_VERSION == 5
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
+
+
+def test_a_crash_while_the_first_store_is_made_leaves_nothing_called_damaged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first store is made under another name and renamed into place: a crash in the
+    middle leaves no file (let alone an empty one) where the store belongs."""
+    from ossdesk.core import store as store_module
+
+    path = config.paths().database
+
+    def crash(conn: sqlite3.Connection, start: int) -> None:
+        assert not path.exists()  # nothing at the store's name while it is being made
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "_migrate", crash)
+        with pytest.raises(KeyboardInterrupt):
+            Store.open()
+    assert not path.exists()
+    assert [p.name for p in path.parent.iterdir() if "creating" in p.name] == []
+    with Store.open() as store:
+        assert store.notice is None
+        assert store.schema_version() == SCHEMA_VERSION
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
