@@ -400,6 +400,25 @@ def _check_header(path: Path) -> None:
         raise _Unusable("it is not an ossdesk database (damaged or written by another program)")
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written in ``folder`` (read-only file system, no permission), or
+    None when a file can be made there. Tried for real: permission bits alone do not say
+    it (an administrator, a read-only mount, access lists on Windows)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _folder_error(path: Path, why: str) -> StoreError:
+    return StoreError(
+        f"the folder of the upload list, {path.parent}, cannot be written ({why}); ossdesk "
+        "writes there even to read the list: make it writable, or set OSSDESK_HOME to a "
+        "folder that is")
+
+
 def _create(path: Path) -> None:
     """A new, complete store at ``path``: made under a temporary name in the same folder and
     renamed into place, so a crash while it is made never leaves a half-made file there."""
@@ -517,6 +536,8 @@ class Store:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.close()
+            if (why := _unwritable(path.parent)) is not None:
+                raise _folder_error(path, why) from exc
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreBusy(
                     "another ossdesk is already uploading with this upload list; wait for it to "
@@ -563,7 +584,11 @@ class Store:
             conn: sqlite3.Connection | None = None
             try:
                 if allow_repair and not path.exists():
-                    _create(path)
+                    try:
+                        _create(path)
+                    except OSError as exc:
+                        raise _folder_error(path, _unwritable(path.parent)
+                                            or exc.strerror or str(exc)) from exc
                 _check_header(path)
                 conn = _connect(path)
                 _, version, _ = _inspect(conn)
@@ -582,6 +607,9 @@ class Store:
             except _Unusable as exc:
                 if conn is not None:
                     conn.close()
+                # A file SQLite cannot open in a folder it cannot write is not damaged.
+                if (why := _unwritable(path.parent)) is not None:
+                    raise _folder_error(path, why) from exc
                 if not allow_repair or attempt:
                     raise StoreError(f"the upload list {path} cannot be used: {exc.args[0]}") \
                         from exc
@@ -600,6 +628,8 @@ class Store:
             except sqlite3.OperationalError as exc:
                 if conn is not None:
                     conn.close()
+                if (why := _unwritable(path.parent)) is not None:
+                    raise _folder_error(path, why) from exc
                 raise StoreError(f"cannot open the upload list {path}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -493,3 +493,38 @@ def test_a_store_cut_to_zero_bytes_is_damage_not_an_empty_list(sandbox: SandboxI
     assert after.returncode == 0 and "The upload list is empty." in after.stdout, after.stderr
     again = ossdesk("resume", env=env)
     assert again.returncode == 0 and "Nothing to resume" in again.stdout, again.stderr
+
+
+# ------------------------------------------------------------ a read-only data folder
+
+
+def test_a_read_only_data_folder_is_named_not_called_damaged(sandbox: SandboxInfo,
+                                                             tmp_path: Path,
+                                                             small_tmpfs: Path) -> None:
+    """Tests run as root, where permissions stop no write: the folder is on a file system
+    mounted read-only."""
+    home = small_tmpfs / "home"
+    env = cli_env(sandbox, OSSDESK_HOME=str(home))
+    first = write_random(tmp_path / "first.bin", 10)
+    assert ossdesk("upload", str(first), *dest(sandbox), env=env).returncode == 0
+    db = home / "data" / "ossdesk.sqlite3"
+    before = db.read_bytes()
+    done = subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot remount the tmpfs read-only here: {done.stderr.strip()}")
+    try:
+        folder = str(home / "data")
+        for args in (["status"], ["resume"], ["upload", str(first), *dest(sandbox)]):
+            result = ossdesk(*args, env=env)
+            assert result.returncode == 3, (args, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr, result.stderr
+            assert "damaged" not in result.stderr, (args, result.stderr)
+            assert f"{folder}, cannot be written" in result.stderr, (args, result.stderr)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_tmpfs)], capture_output=True,
+                       check=False)
+    assert db.read_bytes() == before  # nothing set aside, nothing changed
+    assert [p.name for p in db.parent.iterdir() if ".corrupt-" in p.name] == []
+    status = ossdesk("status", env=env)
+    assert status.returncode == 0 and "1 done" in status.stdout, status.stderr
