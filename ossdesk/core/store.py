@@ -749,6 +749,12 @@ class Store:
             rid = cur.lastrowid
         return replace(request, id=rid, created_at=now, walk_finished=False, queued=0)
 
+    def set_request_existing(self, request: int, existing: str) -> None:
+        """The policy for objects already there, decided while the walk goes on (the window
+        asks once per drop): the rest of the walk, finished later, keeps it."""
+        with self._write() as conn:
+            conn.execute("UPDATE requests SET existing = ? WHERE id = ?", (existing, request))
+
     def finish_request(self, request: int) -> None:
         """Every file the request's walk found is queued (or was reported).
 
