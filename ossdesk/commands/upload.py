@@ -187,6 +187,8 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
             metadata=metadata, storage_class=args.storage_class, existing=args.existing))
     except StoreError as exc:
         error(str(exc))
+        error("nothing of this upload was queued (`ossdesk resume` does not know it): run "
+              "the same `ossdesk upload` again once the upload list can be written")
         return EXIT_BUSY
     scheduler = Scheduler(
         store,
