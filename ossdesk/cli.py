@@ -23,8 +23,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "upload": ("ossdesk.commands.upload", "upload files and folders to a bucket"),
     "resume": ("ossdesk.commands.resume", "continue every unfinished upload"),
     "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
+    "cancel": ("ossdesk.commands.cancel",
+               "cancel uploads in the list: abort them on the server and remove them"),
+    "uploads": ("ossdesk.commands.uploads",
+                "list (and abort) the unfinished multipart uploads in a bucket"),
     "sandbox": ("ossdesk.sandbox.cli", "run a local OSS-compatible server to try ossdesk"),
-    "selftest": ("ossdesk.selftest", "check this installation against an in-process sandbox"),
+    "selftest": ("ossdesk.selftest",
+                 "check this installation (with --endpoint, against a real bucket too)"),
 }
 
 

@@ -14,9 +14,16 @@ Each check prints one line; the command exits 0 only when every check passed.
   (a frozen app missing a plugin or a resource is broken).
 - ``upload``: an in-process sandbox server receives a generated multi-part file through the
   upload engine, and the object's CRC-64 equals the file's.
+- ``endpoint`` (only with ``--endpoint URL --bucket NAME``): the same through a real bucket: a
+  multipart upload under ``ossdesk-selftest/<random>/`` is stopped after its first confirmed
+  part, continued by a new engine from its checkpoint, verified by CRC-64 (the engine's, then
+  HeadObject's and the bytes read back), and everything it wrote is removed, also on failure.
+  Credentials come from ``--profile NAME`` (the keyring) or OSS_ACCESS_KEY_ID /
+  OSS_ACCESS_KEY_SECRET / OSS_SESSION_TOKEN, never from the command line.
 
 Everything happens in a temporary folder that is removed afterwards; ``OSSDESK_HOME`` points
-there while the checks run, so the user's checkpoints, settings and keyring are never touched.
+there while the checks run, so the user's checkpoints, settings and keyring are never touched
+(a profile's secret is read before that, and only read).
 Nothing here imports Qt or the engine at module level: ``ossdesk --version`` stays fast.
 """
 
@@ -31,19 +38,28 @@ import importlib
 import os
 import pkgutil
 import platform
+import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ossdesk.core.oss import Credentials, Endpoint, OssClient
 
 __all__ = ["CHECKS", "CheckFailed", "configure", "run", "run_checks"]
 
 _QT_PROBE_TIMEOUT = 120.0
 _UPLOAD_TIMEOUT = 120.0
 _KiB = 1024
+ENDPOINT_CHECK = "endpoint"
+_SANDBOX_REGION = "cn-hangzhou"  # what ``ossdesk sandbox`` signs with unless told otherwise
+_REMOTE_PREFIX = "ossdesk-selftest/"
 
 
 class CheckFailed(Exception):
@@ -51,12 +67,22 @@ class CheckFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Remote:
+    """A real bucket to check against (``--endpoint``), with the credentials to use."""
+
+    endpoint: Endpoint
+    credentials: Credentials
+    source: str  # "the environment" or "profile NAME", for messages
+
+
+@dataclass(frozen=True)
 class Context:
-    """What the checks share: the temporary folder and the upload's shape."""
+    """What the checks share: the temporary folder, the upload's shape, the real bucket."""
 
     workdir: Path
     parts: int
     part_size: int
+    remote: Remote | None = None
 
 
 @dataclass(frozen=True)
@@ -88,15 +114,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=[name for name, _ in CHECKS],
+        choices=[name for name, _ in CHECKS] + [ENDPOINT_CHECK],
         metavar="CHECK",
-        help="run only this check (repeatable): " + ", ".join(name for name, _ in CHECKS),
+        help="run only this check (repeatable): "
+        + ", ".join([*(name for name, _ in CHECKS), ENDPOINT_CHECK]),
     )
     parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the temporary folder (its path is printed) to look at afterwards",
     )
+    remote = parser.add_argument_group(
+        "a real bucket (the endpoint check)",
+        "Credentials: --profile NAME (secret in the system keyring), or OSS_ACCESS_KEY_ID / "
+        "OSS_ACCESS_KEY_SECRET (/ OSS_SESSION_TOKEN) in the environment; never as arguments.",
+    )
+    remote.add_argument("--endpoint", metavar="URL",
+                        help="also upload through this OSS endpoint, e.g. "
+                             "https://oss-cn-hangzhou.aliyuncs.com")
+    remote.add_argument("--bucket", metavar="NAME", help="the bucket to check against")
+    remote.add_argument("--region", metavar="R",
+                        help="the bucket's region when the endpoint does not tell it")
+    remote.add_argument("--profile", metavar="NAME",
+                        help="a saved account: its endpoint, bucket, region and credentials")
     # The Qt check runs this same command in a child process with --probe qt.
     parser.add_argument("--probe", choices=["qt"], help=argparse.SUPPRESS)
 
@@ -105,12 +145,25 @@ def run(args: argparse.Namespace) -> int:
     if args.probe == "qt":
         return _qt_probe()
     only: list[str] | None = args.only
-    names = [name for name, _ in CHECKS if only is None or name in only]
+    remote: Remote | None = None
+    if args.endpoint or args.bucket or args.profile:
+        found = _remote(args)
+        if isinstance(found, str):
+            print(f"ossdesk selftest: {found}", file=sys.stderr, flush=True)
+            return 2
+        remote = found
+    elif only is not None and ENDPOINT_CHECK in only:
+        print("ossdesk selftest: the endpoint check needs --endpoint URL --bucket NAME "
+              "(or --profile NAME)", file=sys.stderr, flush=True)
+        return 2
+    every = [name for name, _ in CHECKS] + ([ENDPOINT_CHECK] if remote is not None else [])
+    names = [name for name in every if only is None or name in only]
     started = time.monotonic()
     with _workdir(keep=args.keep) as workdir:
         if args.keep:
             print(f"temporary folder: {workdir}", flush=True)
-        context = Context(workdir=workdir, parts=args.parts, part_size=args.part_size)
+        context = Context(workdir=workdir, parts=args.parts, part_size=args.part_size,
+                          remote=remote)
         with _isolated_environment(workdir / "home"):
             results = run_checks(context, names, report=_print_result)
     failed = [result.name for result in results if not result.ok]
@@ -129,7 +182,7 @@ def run_checks(
 ) -> list[Result]:
     """Run the named checks in order; a check that raises is a failed check, never a crash."""
     results: list[Result] = []
-    table = dict(CHECKS)
+    table = {**dict(CHECKS), ENDPOINT_CHECK: check_endpoint}
     for name in names:
         started = time.monotonic()
         try:
@@ -149,6 +202,46 @@ def run_checks(
 def _print_result(result: Result) -> None:
     verdict = "ok" if result.ok else "FAIL"
     print(f"{verdict:<4}  {result.name:<8} {result.detail}", flush=True)
+
+
+def _remote(args: argparse.Namespace) -> Remote | str:
+    """The bucket and credentials to check against, or why there are none."""
+    from ossdesk.core.oss import Endpoint
+    from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
+
+    endpoint, bucket, region = args.endpoint, args.bucket, args.region
+    if args.profile:
+        profiles = ProfileStore()
+        try:
+            profile = profiles.get(args.profile)
+        except Exception as exc:  # noqa: BLE001 - a damaged profiles file is reported
+            return f"cannot read the profile {args.profile!r}: {exc}"
+        if profile is None:
+            return f"there is no saved profile named {args.profile!r}"
+        try:
+            credentials = profiles.credentials(args.profile)
+        except (LookupError, KeyringUnavailable) as exc:
+            return str(exc)
+        endpoint = endpoint or profile.endpoint
+        bucket = bucket or profile.bucket
+        region = region or profile.region
+        signature = profile.signature
+        source = f"profile {args.profile}"
+    else:
+        found = credentials_from_env()
+        if found is None:
+            return ("no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
+                    "OSS_SESSION_TOKEN for an STS token) in the environment, or use --profile "
+                    "NAME (credentials are never taken as command-line arguments)")
+        credentials = found
+        signature = "v4"
+        source = "the environment"
+    if not endpoint or not bucket:
+        return "say which bucket to check: --endpoint URL and --bucket NAME (or --profile NAME)"
+    where = Endpoint(endpoint, bucket, region, "v1" if signature == "v1" else "v4")
+    if where.signature == "v4" and not where.effective_region and where.is_loopback:
+        where = Endpoint(endpoint, bucket, _SANDBOX_REGION, "v4")  # a local sandbox's default
+    return Remote(endpoint=where, credentials=credentials, source=source)
 
 
 def _positive_int(text: str) -> int:
@@ -195,10 +288,12 @@ def _isolated_environment(home: Path) -> Iterator[None]:
         "OSS_ACCESS_KEY_ID": None,
         "OSS_ACCESS_KEY_SECRET": None,
         "OSS_SESSION_TOKEN": None,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
     }
-    saved = {name: os.environ.get(name) for name in overrides}
+    saved = {name: os.environ.get(name) for name in (*overrides, "NO_PROXY", "no_proxy")}
+    for name in ("NO_PROXY", "no_proxy"):
+        # Loopback is added to the user's list: a real endpoint keeps the user's proxy rules.
+        kept = [h for h in (saved[name] or "").split(",") if h.strip()]
+        overrides[name] = ",".join([*kept, "127.0.0.1", "localhost"])
     try:
         for name, value in overrides.items():
             if value is None:
@@ -467,6 +562,175 @@ def check_upload(context: Context) -> str:
         f"{size:,} bytes in {parts} through the engine to an in-process sandbox, "
         f"CRC-64 {expected:016x} verified ({seconds:.1f} s)"
     )
+
+
+def check_endpoint(context: Context) -> str:
+    """A multipart upload to the real bucket, stopped and continued, verified, then removed."""
+    from ossdesk.core.oss import OssClient, OssError
+
+    remote = context.remote
+    if remote is None:
+        raise CheckFailed("no bucket to check: use --endpoint URL --bucket NAME")
+    prefix = f"{_REMOTE_PREFIX}{secrets.token_hex(8)}/"
+    where = remote.endpoint
+    try:
+        client = OssClient(where, remote.credentials)
+    except OssError as exc:
+        raise CheckFailed(exc.message) from None
+    try:
+        try:
+            client.check_connection()
+        except OssError as exc:
+            raise CheckFailed(f"bucket {where.bucket} at {where.url}: {exc.message} "
+                              "(nothing was written)") from None
+        try:
+            detail = _stopped_and_continued(context, remote, client, prefix + "selftest.bin")
+        except Exception as exc:
+            left = _remove_prefix(client, prefix)
+            if left:
+                raise CheckFailed(f"{exc}; and {left}") from exc
+            raise
+        left = _remove_prefix(client, prefix)
+        if left:
+            raise CheckFailed(f"the upload was verified, but {left}")
+    finally:
+        client.close()
+    return f"{detail}; nothing left under {prefix}"
+
+
+def _remove_prefix(client: OssClient, prefix: str) -> str:
+    """Abort the uploads and delete the objects under ``prefix``; then look again.
+
+    Returns "" when nothing is left there, else what is left and why (it never raises)."""
+    from ossdesk.core.oss import OssError
+
+    try:
+        for upload in client.list_multipart_uploads(prefix):
+            client.abort_multipart(upload.key, upload.upload_id)
+        _, objects = client.list_folder(prefix)
+        for obj in objects:
+            client.delete_object(obj.key)
+        uploads = client.list_multipart_uploads(prefix)
+        _, objects = client.list_folder(prefix)
+    except OssError as exc:
+        return (f"removing what it wrote under {prefix} failed ({exc.message}): look there "
+                "and remove what is left")
+    if not uploads and not objects:
+        return ""
+    return (f"{len(objects)} object(s) and {len(uploads)} unfinished upload(s) are still "
+            f"under {prefix}; remove them")
+
+
+def _stopped_and_continued(context: Context, remote: Remote, client: OssClient,
+                           key: str) -> str:
+    from ossdesk.core.checksum import crc64, crc64_file
+    from ossdesk.core.events import Done, Event, Failed, Paused, Progress, Started
+    from ossdesk.core.scheduler import Scheduler
+    from ossdesk.core.store import NewUpload, State, Store
+
+    parts = max(context.parts, 2)  # a pause needs a part before it and one after
+    part_size = context.part_size
+    size = part_size * (parts - 1) + part_size // 2 + 1
+    source = context.workdir / "endpoint.bin"
+    _write_random_file(source, size)
+    expected = crc64_file(source)
+    stat = source.stat()
+    database = context.workdir / "endpoint.sqlite3"  # never the user's upload list
+    where = remote.endpoint
+    started = time.monotonic()
+
+    def resolver(_source: str) -> Credentials:
+        return remote.credentials
+
+    # First run: one part at a time, throttled to about a part a second, so that it can be
+    # stopped (as by Ctrl-C or quitting) once OSS has confirmed its first part.
+    events: list[Event] = []
+    first_part = threading.Event()  # also set when the upload stops another way
+
+    def first_listener(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, Failed | Paused | Done) or (
+            isinstance(event, Progress) and event.confirmed_bytes >= part_size
+        ):
+            first_part.set()
+
+    store = Store.open(database)
+    try:
+        scheduler = Scheduler(store, jobs=1, parallel=1, rate=part_size, part_size=part_size,
+                              credentials=resolver)
+        scheduler.add_listener(first_listener)
+        (upload,) = scheduler.add([NewUpload(
+            source=source, size=size, mtime_ns=stat.st_mtime_ns, key=key, endpoint=where.url,
+            bucket=where.bucket, region=where.effective_region, signature=where.signature,
+            part_size=part_size)])
+        scheduler.start()
+        confirmed_in_time = first_part.wait(_UPLOAD_TIMEOUT)
+        scheduler.close(pause=True)
+        row = store.get(upload)
+        recorded = store.parts(upload)
+    finally:
+        store.close()
+    failed = [e for e in events if isinstance(e, Failed)]
+    if failed:
+        raise CheckFailed("the engine reported: " + "; ".join(_event_text(e) for e in failed))
+    if not confirmed_in_time or not any(isinstance(e, Progress) and e.confirmed_bytes
+                                        for e in events):
+        raise CheckFailed(f"OSS confirmed no part within {_UPLOAD_TIMEOUT:.0f} s")
+    if row is None or row.state is State.DONE:
+        raise CheckFailed("the upload finished before it could be stopped; use more --parts")
+    if row.state is not State.PAUSED or not row.upload_id or not recorded:
+        raise CheckFailed(f"after the stop the upload is {row.state} with {len(recorded)} "
+                          "recorded part(s), not paused with its first part recorded")
+    held = {part.number: part for part in client.list_parts(key, row.upload_id)}
+    missing = sorted(n for n, part in recorded.items()
+                     if n not in held or held[n].etag.strip('"') != part.etag.strip('"'))
+    if missing:
+        raise CheckFailed(f"the checkpoint records parts {missing} that OSS does not hold")
+    kept = sum(part.size for part in recorded.values())
+
+    # Second run: a new engine on the same checkpoint file, as after a restart.
+    events = []
+    store = Store.open(database)
+    try:
+        scheduler = Scheduler(store, jobs=1, parallel=min(parts, 4), part_size=part_size,
+                              credentials=resolver)
+        scheduler.add_listener(events.append)
+        continued = scheduler.restore()
+        scheduler.start()
+        settled = scheduler.wait(_UPLOAD_TIMEOUT)
+        scheduler.close(pause=not settled)
+        row = store.get(upload)
+    finally:
+        store.close()
+    seconds = time.monotonic() - started
+    if continued != [upload]:
+        raise CheckFailed(f"the new engine did not pick the stopped upload up ({continued})")
+    if not settled:
+        raise CheckFailed(f"the continued upload did not finish within {_UPLOAD_TIMEOUT:.0f} s")
+    problems = [e for e in events if isinstance(e, Failed)]
+    if problems:
+        raise CheckFailed("the engine reported: " + "; ".join(_event_text(e) for e in problems))
+    resumed = [e for e in events if isinstance(e, Started) and e.upload == upload]
+    if not resumed or not resumed[0].resumed or resumed[0].confirmed_bytes != kept:
+        raise CheckFailed(f"the upload did not continue from its {kept} confirmed bytes")
+    done = [e for e in events if isinstance(e, Done) and e.upload == upload]
+    if row is None or row.state is not State.DONE or not done:
+        raise CheckFailed(f"the upload ended {'gone' if row is None else row.state}, not done")
+    if done[-1].crc64 != expected:
+        raise CheckFailed(f"the engine's verified CRC-64 is {done[-1].crc64}, the file's is "
+                          f"{expected}")
+    # Ask OSS independently: what it stores must be the file, byte for byte.
+    info = client.head_object(key)
+    if info is None:
+        raise CheckFailed("OSS has no object after the upload")
+    if info.size != size or info.crc64 != expected:
+        raise CheckFailed(f"the stored object has {info.size} bytes and CRC-64 {info.crc64}; "
+                          f"the file has {size} bytes and CRC-64 {expected}")
+    if crc64(client.get_object_bytes(key)) != expected:
+        raise CheckFailed("the object read back differs from the file")
+    return (f"{size:,} bytes in {parts} parts to {where.bucket} at {where.url} (credentials "
+            f"from {remote.source}): stopped after {len(recorded)} confirmed part(s), continued "
+            f"by a new engine, CRC-64 {expected:016x} verified ({seconds:.1f} s)")
 
 
 def _event_text(event: object) -> str:

@@ -32,9 +32,10 @@ from ossdesk.core.events import (
     Queued,
     Started,
 )
+from ossdesk.core.names import is_utf8, printable
 from ossdesk.core.plan import format_duration, format_rate, format_size, parse_rate
-from ossdesk.core.store import Request, State, Store, StoreBusy, StoreError
-from ossdesk.core.walk import WalkProblem, walk_request
+from ossdesk.core.store import NewUpload, Request, State, Store, StoreBusy, StoreError
+from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 
 __all__ = [
     "EXIT_BUSY",
@@ -47,6 +48,7 @@ __all__ = [
     "add_limit_options",
     "ansi_supported",
     "error",
+    "json_line",
     "positive_int",
     "rate_value",
     "run_until_idle",
@@ -61,8 +63,16 @@ EXIT_INTERRUPTED = 130
 
 
 def error(message: str) -> None:
-    """One clear line on stderr."""
-    print(f"ossdesk: {message}", file=sys.stderr, flush=True)
+    """One clear line on stderr (controls in names shown escaped, see :func:`printable`)."""
+    print(f"ossdesk: {printable(message)}", file=sys.stderr, flush=True)
+
+
+def json_line(data: Mapping[str, Any]) -> str:
+    """``data`` as one line of exact JSON. Text is kept as it is (controls are escaped by
+    JSON itself); a name holding bytes that are not UTF-8 makes the whole line ASCII, where
+    each such byte is ``\\udcXX`` (Python's surrogate escape of byte XX)."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text if is_utf8(text) else json.dumps(data)
 
 
 def positive_int(text: str) -> int:
@@ -216,8 +226,7 @@ class Display:
     def _handle(self, events: list[Event], *, draw: bool) -> None:
         with self._lock:
             if self.json_mode:
-                text = "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
-                               for e in events)
+                text = "".join(json_line(e.to_dict()) + "\n" for e in events)
                 for event in events:
                     self._track(event)
                 self._write(text)
@@ -247,7 +256,7 @@ class Display:
         if isinstance(event, Queued):
             if line is not None:
                 self._forget(event.upload or 0)
-            self.lines[event.upload or 0] = _Line(name=event.key, size=event.size)
+            self.lines[event.upload or 0] = _Line(name=printable(event.key), size=event.size)
             self._total += event.size
             self._waiting += 1
             return None
@@ -331,10 +340,10 @@ class Display:
             out = [m for m, error in messages if not error]
             errors = [m for m, error in messages if error]
             if out:
-                self.stream.write("\n".join(out) + "\n")
+                self.stream.write("\n".join(printable(m) for m in out) + "\n")
             if errors:
                 self.stream.flush()
-                self.err_stream.write("".join(f"ossdesk: {m}\n" for m in errors))
+                self.err_stream.write("".join(f"ossdesk: {printable(m)}\n" for m in errors))
                 self.err_stream.flush()
             if draw:
                 self._draw()
@@ -481,6 +490,10 @@ class Listing:
     scheduler: Any
     request: Request
     on_problem: Callable[[WalkProblem], None]
+    #: A later file of the walk for a key already produced (left out, reported).
+    on_collision: Callable[[FoundFile, Path], None] | None = None
+    #: Each batch before it is queued: the files to keep.
+    keep: Callable[[list[NewUpload]], list[NewUpload]] | None = None
     root: Path | None = None
     ids: list[int] = field(default_factory=list)
 
@@ -489,9 +502,12 @@ class Listing:
 
     def run(self) -> list[int]:
         assert self.request.id is not None
-        stream = walk_request(self.request, self.on_problem, self._at)
+        stream = walk_request(self.request, self.on_problem, self._at, self.on_collision)
         while batch := list(itertools.islice(stream, LISTING_BATCH)):
-            self.ids.extend(self.scheduler.add(batch, request=self.request))
+            if self.keep is not None:
+                batch = self.keep(batch)
+            if batch:
+                self.ids.extend(self.scheduler.add(batch, request=self.request))
             _hold_listing()
         self.scheduler.store.finish_request(self.request.id)
         return self.ids
@@ -503,14 +519,14 @@ class Listing:
             queued = self.scheduler.store.queued_by(self.request.id)
         except StoreError:
             queued = len(self.ids)
-        return (f"stopped while listing {where}: {queued} of the files found so far are "
-                "queued; `ossdesk resume` finishes listing and uploads the rest")
+        return (f"stopped while listing {printable(str(where))}: {queued} of the files found "
+                "so far are queued; `ossdesk resume` finishes listing and uploads the rest")
 
 
 def unfinished_walks(store: Store) -> list[str]:
     """One line per request whose walk has not finished (empty when none)."""
-    return [f"walk of {', '.join(str(r) for r in req.roots)} not finished: {req.queued} "
-            "files queued so far; `ossdesk resume` finishes it"
+    return [f"walk of {', '.join(printable(str(r)) for r in req.roots)} not finished: "
+            f"{req.queued} files queued so far; `ossdesk resume` finishes it"
             for req in store.unfinished_requests()]
 
 

@@ -17,10 +17,24 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
+from ossdesk.commands.upload import collision_checks
 from ossdesk.core.scheduler import Scheduler, default_credentials
-from ossdesk.core.store import StoreError
+from ossdesk.core.store import State, StoreError, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
+
+
+def final_failure(row: UploadRow) -> bool:
+    """A failed upload whose source is gone and which holds nothing on the server."""
+    if row.state is not State.FAILED or row.error_code != "SourceMissing" or row.upload_id:
+        return False
+    try:
+        row.source.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,11 +49,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = store.unfinished()
         requests = store.unfinished_requests()
+        # A failed file whose source is gone and whose upload was aborted already cannot
+        # make progress: it was reported when it failed, and is not retried (nor counted as
+        # a failure again) until its file is back.
+        final = [r for r in rows if final_failure(r)]
+        rows = [r for r in rows if not final_failure(r)]
+        if final:
+            names = ", ".join(f"row {r.id} ({r.source.name})" for r in final[:5])
+            more = f" and {len(final) - 5} more" if len(final) > 5 else ""
+            note = (f"{len(final)} failed upload(s) not retried: the file is gone and "
+                    f"nothing of it is left on the server: {names}{more}. Put the file back "
+                    "to upload it; `ossdesk cancel --failed` removes them from the list.")
+            if args.json:
+                error(f"note: {note}")
+            else:
+                print(note, flush=True)
         if not rows and not requests:
             if store.notice:  # the list was set aside: what it held is not known here
                 error("nothing to resume from the new, empty upload list (see above)")
                 return EXIT_BUSY
-            print("Nothing to resume: every upload in the list is finished.", flush=True)
+            if not final:
+                print("Nothing to resume: every upload in the list is finished.", flush=True)
             return EXIT_OK
         for source in sorted({r.credentials for r in rows} | {r.credentials for r in requests}):
             try:
@@ -60,20 +90,24 @@ def run(args: argparse.Namespace) -> int:
 
         listing = Listing(scheduler, requests[0], on_problem) if requests else None
         try:
-            ids = scheduler.resume()
+            ids = scheduler.resume([r.id for r in rows])
             # Walks cut short (Ctrl-C, a full disk, a crash) are finished first: the files
             # they had not reached yet are queued now, those queued already are not again.
             for request in requests:
-                listing = Listing(scheduler, request, on_problem)
+                # Two sources never share one key, as when the walk began.
+                on_collision, keep = collision_checks(store, request.endpoint, request.bucket,
+                                                      on_problem, refuse=True)
+                listing = Listing(scheduler, request, on_problem, on_collision=on_collision,
+                                  keep=keep)
                 listing.run()
             listing = None
             # The summary counts every file of a walk finished now, those done before too.
             seen = set(ids)
             for request in requests:
                 assert request.id is not None
-                more = [i for i in store.request_ids(request.id) if i not in seen]
-                seen.update(more)
-                ids.extend(more)
+                walked = [i for i in store.request_ids(request.id) if i not in seen]
+                seen.update(walked)
+                ids.extend(walked)
         except KeyboardInterrupt:
             scheduler.close(pause=True)
             display.stop()

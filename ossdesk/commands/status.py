@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ossdesk import config
-from ossdesk.commands import EXIT_BUSY, EXIT_OK, error, unfinished_walks
+from ossdesk.commands import EXIT_BUSY, EXIT_OK, error, json_line, unfinished_walks
+from ossdesk.core.names import printable
 from ossdesk.core.plan import format_size
 from ossdesk.core.store import State, Store, StoreError, UploadRow
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         for row in rows:
-            print(json.dumps(_as_dict(row, interrupted(row)), ensure_ascii=False))
+            print(json_line(_as_dict(row, interrupted(row))))
         return EXIT_OK
     if not rows:
         print("The upload list is empty." if not walks else "No file is queued yet.")
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
         state = "interrupted" if interrupted(row) else row.state.value
         state += f" ({row.reason})" if row.reason else ""
         print(f"{row.id:>6}  {state:<22} {percent:5.1f}%  {format_size(row.size):>10}  "
-              f"{row.bucket}/{row.key}")
+              f"{printable(row.bucket)}/{printable(row.key)}")
         if row.error:
-            print(f"{'':>8}{row.error}")
+            print(f"{'':>8}{printable(row.error)}")
     counts: dict[str, int] = {}
     for row in rows:
         name = "interrupted" if interrupted(row) else row.state.value

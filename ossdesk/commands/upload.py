@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +22,7 @@ from ossdesk.commands import (
     run_until_idle,
     unfinished_walks,
 )
+from ossdesk.core.names import is_utf8
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError
 from ossdesk.core.plan import parse_size
 from ossdesk.core.scheduler import Scheduler
@@ -28,13 +31,18 @@ from ossdesk.core.store import (
     OVERWRITE,
     SKIP,
     UNFINISHED,
+    NewUpload,
     Request,
     Store,
     StoreError,
 )
-from ossdesk.core.walk import WalkProblem, normalize_prefix
+from ossdesk.core.walk import FoundFile, WalkProblem, normalize_prefix
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
+#: ``--on-collision``: a later source for a key already taken is not uploaded either way;
+#: ``refuse`` makes the run fail (exit 1), ``skip`` only says so.
+REFUSE = "refuse"
+SKIP_LATER = "skip"
 #: The region ``ossdesk sandbox`` signs with unless told otherwise.
 SANDBOX_REGION = "cn-hangzhou"
 
@@ -73,6 +81,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="when the key already exists: overwrite it (default), or skip "
                              "the file if the object has the same size and CRC-64 (checked "
                              "before anything is sent; different content is overwritten)")
+    parser.add_argument("--on-collision", choices=(REFUSE, SKIP_LATER), default=REFUSE,
+                        help="when two files would go to one key (two files of one name, "
+                             "two folders of one name, or a file whose key an unfinished "
+                             "upload already has): the later one is never uploaded; refuse "
+                             "(default) also makes the run fail, skip does not (unless "
+                             "nothing is left to upload)")
     add_limit_options(parser)
 
 
@@ -137,6 +151,9 @@ def _destination(args: argparse.Namespace) -> _Destination | None:
         if exc.kind is ErrorKind.PERMANENT and exc.code != "AccessDenied":
             error(exc.message)
             return None
+    if not is_utf8(prefix or ""):
+        error(f"--prefix {prefix}: not valid UTF-8, which an object key must be")
+        return None
     return _Destination(where.url, where.bucket, where.region, normalize_prefix(prefix),
                         where.signature, source)
 
@@ -162,6 +179,48 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
+def collision_checks(store: Store, endpoint: str, bucket: str,
+                     on_problem: Callable[[WalkProblem], None], *, refuse: bool,
+                     ) -> tuple[Callable[[FoundFile, Path], None],
+                                Callable[[list[NewUpload]], list[NewUpload]]]:
+    """Two sources never share one key: ``(on_collision, keep)`` for a :class:`Listing`.
+    ``on_collision`` reports a later file of the same walk for a key already produced;
+    ``keep`` leaves out of a batch the files whose key an unfinished row of another source
+    has. Each is one line naming both sources and the key; with ``refuse`` the run fails."""
+
+    def collide(later: Path, first: Path, key: str, *, queued: bool) -> None:
+        """One line naming both sources and the key; the later one is left out."""
+        if not queued and _same_file(later, first):
+            on_problem(WalkProblem(later, f"{later}: named more than once; uploaded once, "
+                                          f"to {key}", skipped=False))
+            return
+        what = f"{first} (an unfinished upload in the queue)" if queued else str(first)
+        spelled = ""
+        if str(later) != str(first) and _nfc(str(later)) == _nfc(str(first)):
+            spelled = " (one name in two Unicode spellings, NFC and NFD)"
+        on_problem(WalkProblem(later, f"{later} and {what} both go to {key}{spelled}; "
+                                      f"{later} is not uploaded",
+                               skipped=refuse))
+
+    def on_collision(found: FoundFile, first: Path) -> None:
+        collide(found.path, first, found.key, queued=False)
+
+    def not_queued_elsewhere(batch: list[NewUpload]) -> list[NewUpload]:
+        """The batch without files whose key an unfinished row of another source has (the
+        same file queued again is fine: it was always allowed)."""
+        taken = store.unfinished_sources(endpoint, bucket, [i.key for i in batch])
+        kept: list[NewUpload] = []
+        for item in batch:
+            others = [s for s in taken.get(item.key, ()) if s != item.source]
+            if others:
+                collide(item.source, others[0], item.key, queued=True)
+            else:
+                kept.append(item)
+        return kept
+
+    return on_collision, not_queued_elsewhere
+
+
 def _run(args: argparse.Namespace, store: Store, dest: _Destination,
          metadata: dict[str, str]) -> int:
     display = Display(json_mode=args.json)
@@ -171,6 +230,8 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         problems.append(problem)
         error(problem.message)
 
+    on_collision, keep = collision_checks(store, dest.endpoint, dest.bucket, on_problem,
+                                          refuse=args.on_collision == REFUSE)
     earlier = store.count(UNFINISHED)
     if earlier:
         error(f"note: {earlier} unfinished upload(s) from an earlier run are not part of this "
@@ -200,7 +261,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued
-    listing = Listing(scheduler, request, on_problem)
+    listing = Listing(scheduler, request, on_problem, on_collision=on_collision, keep=keep)
     try:
         ids = listing.run()
     except KeyboardInterrupt:
@@ -225,3 +286,14 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         error(f"{len(skipped)} item(s) were skipped (see above)")
         return EXIT_FAILED
     return code
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.absolute() == b.absolute()

@@ -993,8 +993,14 @@ class OssClient:
             if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
                 raise
 
-    def list_multipart_uploads(self, prefix: str = "") -> list[RemoteUpload]:
-        """Every unfinished multipart upload under ``prefix`` (all pages)."""
+    def delete_object(self, key: str) -> None:
+        """Remove an object; one that is not there is fine (OSS answers 204 either way)."""
+        self._call(lambda: self._bucket.delete_object(key))
+
+    def list_multipart_uploads(self, prefix: str = "", *,
+                               page_size: int | None = None) -> list[RemoteUpload]:
+        """Every unfinished multipart upload under ``prefix`` (all pages of ``page_size``,
+        default 1,000, the most OSS gives)."""
         uploads: list[RemoteUpload] = []
         key_marker = ""
         id_marker = ""
@@ -1005,7 +1011,7 @@ class OssClient:
                     prefix=prefix,
                     key_marker=key_marker,
                     upload_id_marker=id_marker,
-                    max_uploads=_LIST_PAGE,
+                    max_uploads=page_size or _LIST_PAGE,
                 )
             )
             uploads.extend(

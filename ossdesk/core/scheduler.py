@@ -39,6 +39,7 @@ import itertools
 import logging
 import mimetypes
 import os
+import shlex
 import stat
 import threading
 import time
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar, cast
 
 from ossdesk.core.checksum import ChecksumStopped, combine_parts, crc64_file
+from ossdesk.core.cleanup import CLEANUP_RETRY, abort_upload, failure_reason
 from ossdesk.core.events import (
     Cancelled,
     Done,
@@ -161,6 +163,21 @@ def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClie
                         signature="v1" if row.signature == "v1" else "v4")
     # Connections are opened as needed; the pool keeps as many as may be in flight.
     return OssClient(endpoint, creds, pool_size=SMALL_PARALLEL_MAX)
+
+
+def _missing(path: os.PathLike[str]) -> bool:
+    """The file is not there any more (deleted, or a folder on its path was moved)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _local_time(when: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
 
 
 def _same_etag(a: str, b: str) -> bool:
@@ -779,6 +796,10 @@ class Scheduler:
                         f"{error.message} (trying again in {delay:g} s)")
             self._later(delay, lambda: self._retry_network(job.upload))
             return
+        if error.kind == "source" and job._row is not None and _missing(job.row.source):
+            if self._stop_failing(job):
+                self._record_failed(job, self._source_gone(job, error))
+            return
         self._fail(job, error)
 
     def _later(self, delay: float, fn: Callable[[], None]) -> None:
@@ -803,12 +824,47 @@ class Scheduler:
             self.resume([upload])
 
     def _fail(self, job: _Job, error: UploadError) -> None:
+        if self._stop_failing(job):
+            self._record_failed(job, error)
+
+    def _stop_failing(self, job: _Job) -> bool:
+        """Stop the job as failing; False if it was stopping already (pause, cancel...)."""
         with self._cond:
             if job.stopping is not None:
-                return
+                return False
             job.stopping = "fail"
             job.stop.set()
             self._cond.notify_all()
+        return True
+
+    def _source_gone(self, job: _Job, error: UploadError) -> UploadError:
+        """The source was deleted or moved: abort the row's multipart upload (ours: the row
+        records its id), so its parts stop being stored and billed, and forget it. If the
+        abort fails the id is kept, and the next resume tries again. Without a multipart
+        upload, ``error`` (what happened) is the file's error."""
+        row = job.row
+        fresh = self.store.get(job.upload)
+        upload_id = job.upload_id or (fresh.upload_id if fresh is not None else None)
+        if upload_id is None:
+            if error.code == "SourceMissing":
+                return error
+            return UploadError(f"{row.source} is gone: it was moved or deleted before it could "
+                               "be uploaded", code="SourceMissing", kind="source")
+        try:
+            client = job.client or self._client(row)
+            abort_upload(client, row.key, upload_id, retry=self._cleanup_retry())
+        except (OssError, UploadError) as exc:
+            why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
+            return UploadError(
+                f"{row.source} is gone; its unfinished upload could not be aborted on the "
+                f"server ({why}): `ossdesk resume` tries again, `ossdesk cancel {job.upload}` "
+                "aborts it and removes it from the list", code="SourceMissing", kind="source")
+        with contextlib.suppress(StoreError):
+            self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
+        return UploadError(f"{row.source} is gone; its unfinished upload was aborted on the "
+                           "server", code="SourceMissing", kind="source")
+
+    def _record_failed(self, job: _Job, error: UploadError) -> None:
         with contextlib.suppress(StoreError):
             self.store.set_state(job.upload, State.FAILED, error=error.message,
                                  error_code=error.code)
@@ -873,7 +929,7 @@ class Scheduler:
         job.client = client = self._client(row)
         try:
             st = row.source.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise UploadError(f"{row.source} is gone: it was moved or deleted before it could "
                               "be uploaded", code="SourceMissing", kind="source") from None
         if not stat.S_ISREG(st.st_mode):
@@ -883,7 +939,7 @@ class Scheduler:
         changed = (size, mtime_ns) != (row.size, row.mtime_ns)
         upload_id = row.upload_id
         if upload_id is None and row.initiating_at is not None:
-            self._abort_lost_initiates(job, client, row.initiating_at)
+            self._report_lost_initiates(job, client, row.initiating_at)
         if upload_id is None and row.existing == SKIP and \
                 self._skip_if_identical(job, client, size, mtime_ns):
             return
@@ -1011,16 +1067,33 @@ class Scheduler:
             _log.info("%s: %d part(s) found on the server and kept", job.row.key, len(adopted))
         return adopted
 
-    def _abort_lost_initiates(self, job: _Job, client: OssClient, since: float) -> None:
-        """A run ended between an Initiate and saving its upload id: abort the uploads of
-        this key started since then (allowing for 15 minutes of clock difference, the most
-        OSS accepts), so none is left behind on the server."""
+    def _report_lost_initiates(self, job: _Job, client: OssClient, since: float) -> None:
+        """A run ended between an Initiate and saving its upload id. The upload it began may
+        be on the server, but OSS cannot tell it from another client's upload of the same
+        key (ListMultipartUploads returns no metadata), so none is aborted: the unfinished
+        uploads of this key begun since then (allowing for 15 minutes of clock difference)
+        that no row of this installation records are named in one notice, and
+        ``ossdesk uploads`` lists and aborts them."""
         row = job.row
         uploads = self._call(job, lambda: client.list_multipart_uploads(prefix=row.key))
-        for remote in uploads:
-            if remote.key == row.key and remote.initiated is not None \
-                    and remote.initiated >= since - _SKEW:
-                self._abort_quietly(client, row.key, remote.upload_id)
+        found = [u for u in uploads if u.key == row.key and u.initiated is not None
+                 and u.initiated >= since - _SKEW]
+        known = self.store.known_upload_ids([u.upload_id for u in found])
+        unknown = [u for u in found if u.upload_id not in known]
+        if unknown:
+            times = ", ".join(sorted({_local_time(u.initiated or 0) for u in unknown}))
+            many = len(unknown) > 1
+            whose = ("one may be the upload this computer began before it stopped, others "
+                     "may be another client's. They stay" if many else "it may be the upload "
+                     "this computer began before it stopped, or another client's. It stays")
+            self._emit(Notice(upload=job.upload, message=(
+                f"{len(unknown)} unfinished multipart upload{'s' if many else ''} of "
+                f"{row.key} begun at {times} (when ossdesk was interrupted while starting "
+                f"this file, around {_local_time(since)}) {'were' if many else 'was'} left "
+                f"alone: {whose} on the server, billed, until aborted: `ossdesk uploads "
+                f"--endpoint {row.endpoint} --bucket {row.bucket} --prefix "
+                f"{shlex.quote(row.key)}` lists {'them' if many else 'it'} and can abort "
+                f"{'them' if many else 'it'}")))
         self.store.initiating(job.upload, None)
 
     def _already_complete(self, job: _Job, client: OssClient, size: int,
@@ -1353,9 +1426,25 @@ class Scheduler:
             return
         if row.upload_id:
             try:
-                self._abort_quietly(self._client(row), row.key, row.upload_id)
-            except UploadError as exc:
-                _log.warning("could not abort the upload of %s: %s", row.key, exc.message)
+                abort_upload(self._client(row), row.key, row.upload_id,
+                             retry=self._cleanup_retry())
+            except (OssError, UploadError) as exc:
+                # Not cancelled: the upload stays on the server (billed), so the row stays,
+                # with its upload id, and says so; cancelling again tries the abort again.
+                why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
+                message = (f"not cancelled: its unfinished upload could not be aborted on the "
+                           f"server ({why}); cancel it again to abort it")
+                with contextlib.suppress(StoreError):
+                    self.store.set_state(upload, State.FAILED, error=message,
+                                         error_code="AbortFailed")
+                self._emit(Failed(upload=upload, message=message, code="AbortFailed",
+                                  retryable=True, error_kind="retryable"))
+                return
         self.store.remove([upload])
         self._emit(Cancelled(upload=upload))
+
+    def _cleanup_retry(self) -> RetryPolicy:
+        """A few tries for an abort (this scheduler's delays), then a clear answer."""
+        return RetryPolicy(tries=min(self.retry.tries, CLEANUP_RETRY.tries),
+                           base=self.retry.base, cap=self.retry.cap)
 

@@ -161,9 +161,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN existing TEXT NOT NULL DEFAULT 'overwrite'
         CHECK (existing IN ('overwrite', 'skip'));
     """,
-    # 5: what the user asked for (the roots and the destination), written before the walk
+    # 5: rows are looked up by destination, so that two sources never share one key.
+    """
+    CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
+    """,
+    # 6: what the user asked for (the roots and the destination), written before the walk
     # starts and marked finished when it ends, so an interrupted walk is finished later;
-    # each row knows the request that queued it, and a row is found by its source and key.
+    # each row knows the request that queued it.
     """
     CREATE TABLE requests (
         id            INTEGER PRIMARY KEY,
@@ -185,7 +189,6 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE uploads ADD COLUMN request INTEGER REFERENCES requests(id) ON DELETE SET NULL;
     CREATE INDEX uploads_request ON uploads(request);
-    CREATE INDEX uploads_source ON uploads(source, key);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -617,14 +620,14 @@ class Store:
                 notice = (
                     f"The upload list {path} could not be used ({exc.args[0]}), so it was set "
                     f"aside as {aside.name} and a new, empty list was started. Uploads already "
-                    "finished are not affected; add unfinished ones again."
+                    "finished are not affected; add unfinished ones again. Their unfinished "
+                    "uploads may remain in their buckets, stored and billed until aborted: "
+                    "`ossdesk uploads --endpoint URL --bucket BUCKET` lists them and can "
+                    "abort them."
                 )
                 if exc.args[0] == _EMPTY:
-                    notice += (
-                        " Which uploads were unfinished cannot be known from an empty file: "
-                        "their parts may remain in the bucket as unfinished multipart uploads "
-                        "(`ossdesk uploads --bucket BUCKET` lists them)."
-                    )
+                    notice += (" Which uploads were unfinished cannot be known from an empty "
+                               "file: look in each bucket you were uploading to.")
             except sqlite3.OperationalError as exc:
                 if conn is not None:
                     conn.close()
@@ -739,7 +742,9 @@ class Store:
                 "INSERT INTO requests (roots, credentials, endpoint, bucket, region, signature, "
                 "prefix, part_size, metadata, storage_class, existing, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (json.dumps(roots, ensure_ascii=False), request.credentials, request.endpoint,
+                # ASCII JSON: a name that is not UTF-8 (kept by Python as lone surrogates)
+                # is stored escaped and read back as it was, for the walk to report it.
+                (json.dumps(roots, ensure_ascii=True), request.credentials, request.endpoint,
                  request.bucket, request.region, request.signature, request.prefix,
                  request.part_size,
                  json.dumps(request.metadata, sort_keys=True) if request.metadata else None,
@@ -797,6 +802,22 @@ class Store:
                     created_at=v[12], queued=v[13])
             for v in rows
         ]
+
+    def unfinished_sources(self, endpoint: str, bucket: str,
+                           keys: Iterable[str]) -> dict[str, list[Path]]:
+        """For each of ``keys`` that an unfinished row (queued, running, paused, failed) of
+        ``endpoint`` and ``bucket`` goes to: the sources of those rows, in queue order."""
+        wanted = list(dict.fromkeys(keys))
+        states = [s.value for s in UNFINISHED]
+        found: dict[str, list[Path]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = ("SELECT key, source FROM uploads WHERE key IN ("  # noqa: S608
+                   + ",".join("?" * len(chunk)) + ") AND bucket = ? AND endpoint = ? "
+                   "AND state IN (" + ",".join("?" * len(states)) + ") ORDER BY position")
+            for key, source in self._query(sql, [*chunk, bucket, endpoint, *states]):
+                found.setdefault(key, []).append(Path(source))
+        return found
 
     # The f-strings below only splice fixed column lists and "?" marks, never values.
     def get(self, upload: int) -> UploadRow | None:
@@ -940,6 +961,17 @@ class Store:
                 (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now, upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+
+    def known_upload_ids(self, upload_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these multipart upload ids a row of this store records (id -> row):
+        those uploads were started by this installation."""
+        known: dict[str, int] = {}
+        for start in range(0, len(upload_ids), 500):
+            chunk = list(upload_ids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT upload_id, id FROM uploads WHERE upload_id IN ({marks})"  # noqa: S608
+            known.update({r[0]: r[1] for r in self._query(sql, chunk)})
+        return known
 
     def remove(self, uploads: Iterable[int]) -> None:
         with self._write() as conn:

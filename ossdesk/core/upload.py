@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import cast
 
 from ossdesk.core.checksum import crc64
+from ossdesk.core.names import is_utf8, printable
 from ossdesk.core.throttle import TokenBucket
 
 __all__ = [
@@ -170,6 +171,8 @@ def check_key(key: str) -> str | None:
     """Why ``key`` cannot be an OSS object key, or None when it can."""
     if not key:
         return "an object key cannot be empty"
+    if not is_utf8(key):
+        return f"the object key '{printable(key)}' is not valid UTF-8"
     if key != unicodedata.normalize("NFC", key):
         return f"the object key {key!r} is not in NFC form"
     if key[0] in "/\\":

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ossdesk.core import events as ev
+from ossdesk.core.names import printable
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler, default_credentials
 from ossdesk.core.store import (
@@ -37,7 +38,7 @@ from ossdesk.core.store import (
     StoreError,
     UploadRow,
 )
-from ossdesk.core.walk import WalkProblem, walk_request
+from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 from ossdesk.ui.engine_types import (
     Destination,
     EngineUnavailable,
@@ -227,13 +228,31 @@ class SchedulerAdapter:
         resume by themselves), those queued already are not again."""
         assert self._listener is not None
         for request in store.unfinished_requests():
-            roots = ", ".join(str(r) for r in request.roots)
+            roots = ", ".join(printable(str(r)) for r in request.roots)
             skipped: list[WalkProblem] = []
             added = 0
+
+            def on_collision(found: FoundFile, first: Path,
+                             into: list[WalkProblem] = skipped) -> None:
+                into.append(WalkProblem(found.path, f"{found.path} and {first} both go to "
+                                                       f"{found.key}; {found.path} is not added"))
+
             try:
-                stream = walk_request(request, skipped.append)
+                stream = walk_request(request, skipped.append, on_collision=on_collision)
                 while batch := list(itertools.islice(stream, 500)):
-                    added += len(store.add(batch, request=request))
+                    # Two sources never share one key: a key an unfinished row of another
+                    # source has is left out, as the window leaves it out of a drop.
+                    taken = store.unfinished_sources(request.endpoint, request.bucket,
+                                                     [i.key for i in batch])
+                    kept = []
+                    for item in batch:
+                        others = [s for s in taken.get(item.key, ()) if s != item.source]
+                        if others:
+                            on_collision(FoundFile(item.source, item.key, item.size,
+                                                   item.mtime_ns), others[0])
+                        else:
+                            kept.append(item)
+                    added += len(store.add(kept, request=request))
                 assert request.id is not None
                 store.finish_request(request.id)
             except StoreError as exc:
@@ -245,7 +264,7 @@ class SchedulerAdapter:
                        f"stopped: {added} more file(s) added")
             if skipped:
                 message += f"; {len(skipped)} item(s) skipped: " + "; ".join(
-                    p.message for p in skipped[:5])
+                    printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
 
     def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:

@@ -68,6 +68,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.core.names import printable
 from ossdesk.ui import collector
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
@@ -247,6 +248,12 @@ class _Drop:
     checking: bool = False
     walking: bool = True
     job: WalkJob | None = None
+    # object key -> the source that has it: unfinished rows of the bucket when the drop
+    # began, then every file this drop queued. A later source for a key is a collision.
+    claims: dict[str, str] = field(default_factory=dict)
+    skip_collisions: bool = False  # the user chose "skip the later ones" for this drop
+    asking: bool = False  # the collision question is open; batches wait in ``held``
+    held: list[list[SourceFile]] = field(default_factory=list)
     #: The walk was stopped before its end (the window closing): the engine finishes the
     #: drop when it starts next time, so it is not told that the drop is complete.
     cut_short: bool = False
@@ -785,14 +792,15 @@ class MainWindow(QMainWindow):
             if not self.profiles:
                 self.stack.setCurrentWidget(self.first_run)
             return None
-        in_queue = frozenset(
-            r.source_path
-            for r in self.model.rows()
+        unfinished = [
+            r for r in self.model.rows()
             if not r.state.finished and r.bucket == destination.bucket
-        )
+        ]
+        in_queue = frozenset(r.source_path for r in unfinished)
         job = WalkJob(paths, skip_paths=in_queue, parent=self)
         number = next(self._drop_numbers)
-        self._drops[number] = _Drop(destination, job=job)
+        claims = {r.key: r.source_path for r in unfinished}
+        self._drops[number] = _Drop(destination, job=job, claims=claims)
         if self.engine is not None:  # recorded before the walk starts
             self.engine.begin_drop(number, list(paths), destination)
         self._drop_of_job[id(job)] = number
@@ -817,6 +825,110 @@ class MainWindow(QMainWindow):
             for f in files
             if isinstance(f, SourceFile)
         ]
+        self._take_batch(number, keyed)
+
+    def _take_batch(self, number: int, keyed: list[SourceFile]) -> None:
+        """Queue a batch of the drop: collisions first, then the "already there" check."""
+        drop = self._drops.get(number)
+        if drop is None or self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
+            return
+        if drop.asking:
+            drop.held.append(keyed)
+            return
+        keyed = self._without_collisions(number, drop, keyed)
+        if keyed:
+            self._check_or_queue(number, drop, keyed)
+        while drop.held and not drop.asking and drop.policy != EXISTING_CANCEL:
+            self._take_batch(number, drop.held.pop(0))
+        self._forget_drop_if_done(number)
+
+    def _claimed(self, drop: _Drop, key: str) -> str | None:
+        """The source that already goes to ``key`` (this drop, the queue, or another drop
+        into the same bucket still being added), or None."""
+        first = drop.claims.get(key)
+        if first is None:
+            for other in self._drops.values():
+                if other is not drop and other.destination.bucket == drop.destination.bucket:
+                    first = other.claims.get(key)
+                    if first is not None:
+                        break
+        return first
+
+    def _without_collisions(self, number: int, drop: _Drop,
+                            files: list[SourceFile]) -> list[SourceFile]:
+        """``files`` less those whose key another source has; the user is asked once per
+        drop whether to skip those (and go on) or cancel the drop."""
+        fresh: list[SourceFile] = []
+        clashes: list[tuple[SourceFile, str]] = []
+        mine: dict[str, str] = {}
+        for f in files:
+            first = mine.get(f.key) or self._claimed(drop, f.key)
+            if first is not None and first != f.path:
+                clashes.append((f, first))
+            else:
+                mine.setdefault(f.key, f.path)
+                fresh.append(f)
+        if clashes and not drop.skip_collisions:
+            drop.asking = True
+            try:
+                skip = self.ask_collisions(clashes)
+            finally:
+                drop.asking = False
+            if not skip:
+                drop.policy = EXISTING_CANCEL
+                drop.pending.clear()
+                drop.held.clear()
+                if drop.job is not None:
+                    drop.job.cancel()
+                self.statusBar().showMessage(self.tr("The drop was cancelled."), 10_000)
+                return []
+            drop.skip_collisions = True
+        if clashes:
+            self.problems.extend(
+                Problem(f.path, ProblemKind.COLLISION, f"{f.key}; {first}")
+                for f, first in clashes)
+            self._update_problems_button()
+        drop.claims.update(mine)
+        return fresh
+
+    def collision_lines(self, clashes: Sequence[tuple[SourceFile, str]]) -> list[str]:
+        return [self.tr("%1 and %2 both go to %3").replace("%1", printable(f.path))
+                .replace("%2", printable(first)).replace("%3", printable(f.key))
+                for f, first in clashes]
+
+    def collision_box(self, clashes: Sequence[tuple[SourceFile, str]]) -> QMessageBox:
+        """The question asked once per drop when two of its files (or one of its files and
+        an unfinished upload) would go to one object key."""
+        box = QMessageBox(self)
+        box.setObjectName("collisionBox")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(self.tr("Two files for one name"))
+        box.setText(self.tr("%n file(s) would go to a name in the bucket that another file "
+                            "already goes to.", "", len(clashes)))
+        box.setInformativeText(self.tr(
+            "One object can hold only one of them. Skip the later ones: the first file for "
+            "each name is uploaded and the others are not added. Cancel the drop: nothing "
+            "more of it is added."))
+        box.setDetailedText("\n".join(self.collision_lines(clashes[:1000])))
+        skip = box.addButton(self.tr("Skip the later ones"), QMessageBox.ButtonRole.AcceptRole)
+        skip.setObjectName("skipLater")
+        cancel = box.addButton(self.tr("Cancel the drop"), QMessageBox.ButtonRole.RejectRole)
+        cancel.setObjectName("cancelDrop")
+        box.setDefaultButton(skip)
+        box.setEscapeButton(cancel)
+        return box
+
+    def ask_collisions(self, clashes: Sequence[tuple[SourceFile, str]]) -> bool:
+        """True to skip the later files of each key and go on; False to cancel the drop."""
+        box = self.collision_box(clashes)
+        box.exec()
+        clicked = box.clickedButton()
+        skip = clicked is not None and clicked.objectName() == "skipLater"
+        box.deleteLater()
+        return skip
+
+    def _check_or_queue(self, number: int, drop: _Drop, keyed: list[SourceFile]) -> None:
+        destination = drop.destination
         if self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
             return
         if drop.policy is not None and not drop.pending and not drop.checking:
@@ -888,7 +1000,8 @@ class MainWindow(QMainWindow):
 
     def _forget_drop_if_done(self, drop_key: int) -> None:
         drop = self._drops.get(drop_key)
-        if drop is not None and not drop.walking and not drop.pending and not drop.checking:
+        if drop is not None and not drop.walking and not drop.pending and not drop.checking \
+                and not drop.asking and not drop.held:
             del self._drops[drop_key]
             if self.engine is not None and not drop.cut_short:
                 self.engine.end_drop(drop_key)
@@ -968,11 +1081,13 @@ class MainWindow(QMainWindow):
             ProblemKind.DUPLICATE: self.tr("already added"),
             ProblemKind.MISSING: self.tr("no longer exists"),
             ProblemKind.SPECIAL: self.tr("not a regular file"),
+            ProblemKind.COLLISION: self.tr("another file goes to the same name in the bucket"),
+            ProblemKind.BAD_NAME: self.tr("the name is not valid UTF-8; rename it to upload it"),
         }
         reason = reasons[problem.kind]
         if problem.detail:
             reason += f" ({problem.detail})"
-        return f"{problem.path}: {reason}"
+        return printable(f"{problem.path}: {reason}")
 
     @Slot()
     def show_problems(self) -> None:

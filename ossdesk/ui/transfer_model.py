@@ -30,6 +30,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QIcon
 
+from ossdesk.core.names import printable
 from ossdesk.ui import collector
 
 # Defined Qt-free (the engine process sends them); re-exported here.
@@ -344,7 +345,7 @@ class TransferModel(QAbstractTableModel):
     @staticmethod
     def _display(row: TransferRow, column: Column) -> str:
         if column is Column.NAME:
-            return row.name
+            return printable(row.name)
         if column is Column.SIZE:
             return _cached_size(row.size)
         if column is Column.PROGRESS:
@@ -355,14 +356,14 @@ class TransferModel(QAbstractTableModel):
             return format_duration(row.eta) if row.state.active else ""
         if column is Column.STATE:
             return state_label(row.state)
-        return row.destination
+        return printable(row.destination)
 
     @staticmethod
     def _tooltip(row: TransferRow, column: Column) -> str | None:
         if column is Column.NAME:
-            return row.source_path
+            return printable(row.source_path)
         if column is Column.STATE and row.error:
-            return row.error
+            return printable(row.error)
         if column is Column.PROGRESS:
             return QCoreApplication.translate(
                 "TransferModel", "%1 of %2 confirmed by OSS, %3 sent"
@@ -370,7 +371,7 @@ class TransferModel(QAbstractTableModel):
                 "%2", format_size(row.size)
             ).replace("%3", format_size(row.sent_bytes))
         if column is Column.DESTINATION:
-            return row.destination
+            return printable(row.destination)
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

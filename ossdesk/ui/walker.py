@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from ossdesk.core.names import is_utf8
 from ossdesk.ui.engine_types import SourceFile as SourceFile  # noqa: PLC0414 - re-exported
 
 
@@ -31,6 +32,8 @@ class ProblemKind(enum.StrEnum):
     DUPLICATE = "duplicate"
     MISSING = "missing"
     SPECIAL = "special"
+    COLLISION = "collision"  # another source goes to the same object key
+    BAD_NAME = "bad-name"  # not valid UTF-8: no object key, no row in the upload list
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,9 @@ def walk(
         if cancel is not None and cancel.is_set():
             return
         root = os.path.abspath(os.fspath(root_like))
+        if not is_utf8(root):
+            batch.problems.append(Problem(root, ProblemKind.BAD_NAME))
+            continue
         try:
             st = os.stat(root)
         except FileNotFoundError:
@@ -141,6 +147,9 @@ def walk(
             subfolders: list[tuple[str, str, frozenset[tuple[int, int] | str]]] = []
             for entry in entries:
                 path = entry.path
+                if not is_utf8(entry.name):
+                    batch.problems.append(Problem(path, ProblemKind.BAD_NAME))
+                    continue
                 key = f"{prefix}/{nfc(entry.name)}"
                 try:
                     est = entry.stat(follow_symlinks=True)

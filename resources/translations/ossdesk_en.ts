@@ -4,6 +4,13 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
+        <source>%n file(s) would go to a name in the bucket that another file already goes to.</source>
+        <translation>
+            <numerusform>%n file would go to a name in the bucket that another file already goes to.</numerusform>
+            <numerusform>%n files would go to a name in the bucket that another file already goes to.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
         <source>%n file(s) of what you added already exist in the bucket.</source>
         <translation>
             <numerusform>%n file of what you added already exists in the bucket.</numerusform>

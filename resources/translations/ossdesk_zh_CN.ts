@@ -510,6 +510,32 @@ Retryable: %4</source>
         <translation>正在查找文件…</translation>
     </message>
     <message>
+        <source>The drop was cancelled.</source>
+        <translation>已取消本次添加。</translation>
+    </message>
+    <message>
+        <source>%1 and %2 both go to %3</source>
+        <translation>%1 和 %2 都要上传到 %3</translation>
+    </message>
+    <message>
+        <source>Two files for one name</source>
+        <translation>两个文件对应同一个名称</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) would go to a name in the bucket that another file already goes to.</source>
+        <translation>
+            <numerusform>有 %n 个文件要上传到的名称已被另一个文件占用。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>One object can hold only one of them. Skip the later ones: the first file for each name is uploaded and the others are not added. Cancel the drop: nothing more of it is added.</source>
+        <translation>一个对象只能保存其中一个文件。跳过后来的：每个名称只上传第一个文件，其余文件不添加。取消本次添加：本次添加的其余内容都不再添加。</translation>
+    </message>
+    <message>
+        <source>Skip the later ones</source>
+        <translation>跳过后来的</translation>
+    </message>
+    <message>
         <source>Could not check which files already exist (%1); they are uploaded and replace what is there.</source>
         <translation>无法检查哪些文件已存在（%1）；这些文件将照常上传并替换已有的对象。</translation>
     </message>
@@ -574,6 +600,14 @@ Retryable: %4</source>
     <message>
         <source>not a regular file</source>
         <translation>不是普通文件</translation>
+    </message>
+    <message>
+        <source>another file goes to the same name in the bucket</source>
+        <translation>另一个文件要上传到存储空间中的同一名称</translation>
+    </message>
+    <message>
+        <source>the name is not valid UTF-8; rename it to upload it</source>
+        <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
     </message>
     <message>
         <source>Items not added</source>

@@ -28,7 +28,7 @@ from ossdesk.ui.i18n import Translations, choose_language, translations_dir
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import Column, TransferRow, TransferState
-from ossdesk.ui.walker import Problem, ProblemKind
+from ossdesk.ui.walker import Problem, ProblemKind, SourceFile
 
 # Words that stay as they are in a Chinese UI: product and OSS terms, units, examples.
 _KEEP = re.compile(
@@ -148,7 +148,12 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     existing = window.existing_box(2, ["a.txt", "b.txt"])
     bad += untranslated(visible_texts(existing))
     bad += untranslated(iter([("existing.informative", existing.informativeText())]))
+    collision = window.collision_box([(SourceFile("/b/x.txt", "in/x.txt", 1, 1), "/a/x.txt")])
+    bad += untranslated(visible_texts(collision))
+    bad += untranslated(iter([("collision.informative", collision.informativeText())]))
     assert bad == []
+    assert collision.text() == "有 1 个文件要上传到的名称已被另一个文件占用。"
+    assert collision.detailedText() == "/b/x.txt 和 /a/x.txt 都要上传到 in/x.txt"
     assert existing.text() == "您添加的文件中有 2 个已存在于存储空间中。"
     assert window.model.index(0, Column.STATE).data() == "等待中"
     assert "个文件" in window.totals_label.text()

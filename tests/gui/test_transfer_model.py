@@ -169,3 +169,25 @@ def test_rows_dragged_before_another_row_keep_their_order(qtbot, model):
                        model.index(2, 0))
     assert model.ids() == [0, 1, 4, 2, 3, 5] and len(dragged) == before
     assert not model.canDropMimeData(mime, Qt.DropAction.CopyAction, -1, -1, QModelIndex())
+
+
+def test_names_with_controls_are_shown_escaped(model):
+    """A name's escape sequences, newlines and bidi overrides never reach a cell raw (the
+    row keeps the real name; only what is shown is escaped)."""
+    row = make_row(1)
+    row.name = "photo\u202egpj.exe"
+    row.source_path = "/data/two\nlines\x1b[2J.txt"
+    row.destination = "oss://bucket/photo\u202egpj.exe"
+    row.error = "cannot read /data/two\nlines\x1b[2J.txt"
+    row.state = TransferState.FAILED
+    model.add_rows([row])
+    model.flush()
+    shown = [model.index(0, c).data(role) for c in Column
+             for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole)]
+    text = "".join(s for s in shown if isinstance(s, str))
+    for raw in ("\u202e", "\n", "\x1b"):
+        assert raw not in text
+    assert model.index(0, Column.NAME).data() == "photo\\u202egpj.exe"
+    assert model.index(0, Column.NAME).data(Qt.ItemDataRole.ToolTipRole) == \
+        "/data/two\\nlines\\x1b[2J.txt"
+    assert model.index(0, Column.NAME).data(Role.ROW).name == "photo\u202egpj.exe"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -96,3 +97,23 @@ def test_keys_are_nfc_and_queue_duplicates_are_skipped(tmp_path):
     assert [f.key for b in batches for f in b.files] == ["café.txt"]
     assert unicodedata.is_normalized("NFC", batches[0].files[0].key)
     assert [p.kind for b in batches for p in b.problems] == [ProblemKind.DUPLICATE]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="only Linux file systems take names that are not UTF-8")
+def test_a_name_that_is_not_utf8_is_reported_and_the_rest_walked(tmp_path):
+    top = tmp_path / "mixed"
+    top.mkdir()
+    (top / "a.txt").write_text("a")
+    (top / "zz.txt").write_text("z")
+    with open(os.path.join(os.fsencode(top), b"z\xffbad.txt"), "wb") as fh:
+        fh.write(b"bad")
+    os.mkdir(os.path.join(os.fsencode(top), b"dir\xfe"))
+    with open(os.path.join(os.fsencode(top), b"dir\xfe", b"in.txt"), "wb") as fh:
+        fh.write(b"in")
+    batches = list(walk([top]))
+    assert sorted(f.key for b in batches for f in b.files) == ["mixed/a.txt", "mixed/zz.txt"]
+    problems = [p for b in batches for p in b.problems]
+    assert sorted(os.fsencode(p.path).rsplit(b"/", 1)[-1] for p in problems) == [
+        b"dir\xfe", b"z\xffbad.txt"]
+    assert {p.kind for p in problems} == {ProblemKind.BAD_NAME}

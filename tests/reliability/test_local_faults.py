@@ -488,7 +488,8 @@ def test_a_store_cut_to_zero_bytes_is_damage_not_an_empty_list(sandbox: SandboxI
     assert "Nothing to resume: every upload in the list is finished" not in resumed.stdout
     assert resumed.returncode == 3, resumed.stdout + resumed.stderr
     assert "set aside" in resumed.stderr and "0 bytes" in resumed.stderr, resumed.stderr
-    assert "ossdesk uploads --bucket" in resumed.stderr, resumed.stderr
+    assert "ossdesk uploads --endpoint URL --bucket BUCKET" in resumed.stderr, resumed.stderr
+    assert "cannot be known from an empty file" in resumed.stderr, resumed.stderr
     aside = [p for p in db.parent.iterdir() if p.name.startswith(db.name + ".corrupt-")]
     assert [p.stat().st_size for p in aside] == [0]
     assert [u.upload_id for u in remote_uploads(sandbox)] == [left.upload_id]

@@ -3,6 +3,9 @@ naming it before any of its bytes is sent (the sandbox's access log is the witne
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import unicodedata
 from pathlib import Path
 from urllib.parse import unquote
@@ -134,3 +137,94 @@ def test_dotted_and_backslashed_file_paths(sandbox: SandboxInfo, tmp_path: Path)
     assert "\\lead.txt" not in _sent_keys(sandbox)
     assert "lead.txt" in result.stderr
     assert result.returncode == 1
+
+
+_linux_bytes_names = pytest.mark.skipif(
+    sys.platform != "linux", reason="only Linux file systems take names that are not UTF-8")
+_BAD = b"z\xffbad.txt"
+
+
+def _bad_name_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "mixed"
+    write_random(folder / "a.txt", 5)
+    write_random(folder / "zz.txt", 5)
+    with open(os.path.join(os.fsencode(folder), _BAD), "wb") as fh:
+        fh.write(b"bad name\n")
+    return folder
+
+
+@_linux_bytes_names
+def test_a_name_that_is_not_utf8_is_left_out_with_one_line(sandbox: SandboxInfo,
+                                                           tmp_path: Path) -> None:
+    folder = _bad_name_folder(tmp_path)
+    result = ossdesk("upload", str(folder), *dest(sandbox), env=cli_env(sandbox))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    [line] = [ln for ln in result.stderr.splitlines() if "UTF-8" in ln]
+    assert "z\\xffbad.txt" in line  # the byte, escaped
+    assert object_keys(sandbox) == ["mixed/a.txt", "mixed/zz.txt"]
+    assert all("bad" not in key for key in _sent_keys(sandbox))
+    # The list and the machine-readable output survive it.
+    status = ossdesk("status", env=cli_env(sandbox))
+    assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+    assert ossdesk("status", "--json", env=cli_env(sandbox)).returncode == 0
+
+
+@_linux_bytes_names
+def test_a_name_that_is_not_utf8_on_the_command_line(sandbox: SandboxInfo,
+                                                     tmp_path: Path) -> None:
+    folder = _bad_name_folder(tmp_path)
+    bad = os.fsdecode(os.path.join(os.fsencode(folder), _BAD))  # as Python hands out argv
+    # Also a good name inside a folder whose name is not UTF-8: its path cannot be kept.
+    odd_dir = os.path.join(os.fsencode(tmp_path), b"dir\xfe")
+    os.mkdir(odd_dir)
+    with open(os.path.join(odd_dir, b"inner.txt"), "wb") as fh:
+        fh.write(b"inner\n")
+    inner = os.fsdecode(os.path.join(odd_dir, b"inner.txt"))
+    result = ossdesk("upload", str(folder / "a.txt"), bad, inner, str(folder / "zz.txt"),
+                     "--json", *dest(sandbox), env=cli_env(sandbox))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert len([ln for ln in result.stderr.splitlines() if "UTF-8" in ln]) == 2
+    assert "dir\\xfe" in result.stderr
+    assert object_keys(sandbox) == ["a.txt", "zz.txt"]
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # exact JSON
+    assert {e["key"] for e in events if e["event"] == "done"} == {"a.txt", "zz.txt"}
+
+
+@_linux_bytes_names
+def test_a_prefix_that_is_not_utf8_is_a_usage_error(sandbox: SandboxInfo,
+                                                    tmp_path: Path) -> None:
+    path = write_random(tmp_path / "x.bin", 5)
+    result = ossdesk("upload", str(path), "--prefix", os.fsdecode(b"in\xffbox/"),
+                     *dest(sandbox), env=cli_env(sandbox))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "--prefix" in result.stderr and "UTF-8" in result.stderr
+    assert "in\\xffbox" in result.stderr
+    assert _sent_keys(sandbox) == set()
+
+
+def test_names_reach_the_terminal_escaped(sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """An escape sequence, a newline or a bidi override in a name is shown escaped, in the
+    "done" lines, the refusals, ``status``; ``--json`` stays exact JSON with the real name."""
+    folder = tmp_path / "odd"
+    flipped = "photo\u202egpj.exe"  # shows as "photoexe.jpg" when printed raw
+    write_random(folder / flipped, 5)
+    write_random(folder / "red\x1b[31m.txt", 5)
+    write_random(folder / "two\nlines.txt", 5)
+    result = ossdesk("upload", str(folder), *dest(sandbox), env=cli_env(sandbox))
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stderr  # the two with C0 controls are refused
+    for text in (result.stdout, result.stderr):
+        assert "\x1b" not in text and "\u202e" not in text
+    assert "done     odd/photo\\u202egpj.exe" in result.stdout
+    assert "red\\x1b[31m.txt" in result.stderr
+    assert "two\\nlines.txt" in result.stderr
+    assert len(result.stderr.splitlines()) == 3  # two refusals and the count, one line each
+    assert object_keys(sandbox) == ["odd/" + flipped]
+    status = ossdesk("status", env=cli_env(sandbox))
+    assert "odd/photo\\u202egpj.exe" in status.stdout and "\u202e" not in status.stdout
+    rows = [json.loads(line) for line in
+            ossdesk("status", "--json", env=cli_env(sandbox)).stdout.splitlines()]
+    assert [r["key"] for r in rows] == ["odd/" + flipped]

@@ -24,7 +24,7 @@ from ossdesk.core.events import Done, Failed
 from ossdesk.core.oss import Credentials
 from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import NewUpload, State, Store
-from ossdesk.core.walk import walk
+from ossdesk.core.walk import unique_keys, walk
 from tests.reliability.conftest import FAST_RETRY, EngineFactory, Recorder, new_upload
 from tests.reliability.helpers import KiB, part_puts, write_random
 from tests.support.sandbox import SandboxInfo
@@ -78,7 +78,9 @@ def test_100k_small_files_queue_with_bounded_memory(sandbox: SandboxInfo,
     stream = (NewUpload(source=f.path, size=f.size, mtime_ns=f.mtime_ns, key=f.key,
                         endpoint=sandbox.endpoint, bucket=sandbox.bucket,
                         region=sandbox.region)
-              for f in walk([folder], "scale/", problems.append))
+              # As `ossdesk upload` walks: each key's first source kept for the whole run.
+              for f in unique_keys(walk([folder], "scale/", problems.append),
+                                   lambda later, first: problems.append((later, first))))
     ids: list[int] = []
 
     def queue(n: int) -> None:

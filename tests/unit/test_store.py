@@ -122,11 +122,14 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         indexes = store._query("SELECT name FROM sqlite_master WHERE type = 'index'")
         assert ("uploads_position",) in indexes
+        assert ("uploads_destination",) in indexes
+        assert store.unfinished_sources("http://e", "b", ["k", "other"]) == {"k": [Path("/x")]}
+        assert store.unfinished_sources("http://e", "elsewhere", ["k"]) == {}
 
 
 @pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated", "empty"])
@@ -161,7 +164,8 @@ def test_unusable_file_is_set_aside_with_a_notice(tmp_path: Path, damage: str) -
         assert "set aside" in store.notice
         assert store.rows() == []
         assert store.schema_version() == SCHEMA_VERSION
-        assert ("ossdesk uploads --bucket" in store.notice) == (damage == "empty")
+        assert "ossdesk uploads --endpoint URL --bucket BUCKET" in store.notice
+        assert ("cannot be known from an empty file" in store.notice) == (damage == "empty")
     aside = path.with_name(path.name + ".corrupt-1")
     assert aside.read_bytes() == original  # kept, never deleted
 
@@ -251,21 +255,21 @@ def test_a_request_is_kept_until_its_walk_finishes(tmp_path: Path) -> None:
         assert len(store.add([_item(tmp_path, "a")])) == 1
 
 
-def test_migration_from_version_4_adds_requests(tmp_path: Path) -> None:
+def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     db = config.paths().database
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
-    for version in range(4):
+    for version in range(5):
         conn.executescript(MIGRATIONS[version])
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    conn.execute("PRAGMA user_version = 4")
+    conn.execute("PRAGMA user_version = 5")
     conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
                  "key, position, created_at, updated_at) "
                  "VALUES ('/x', 1, 1, 'environment', 'e', 'b', 'k', 1, 0, 0)")
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 
