@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from ossdesk.core.events import (
@@ -34,7 +35,8 @@ from ossdesk.core.events import (
 )
 from ossdesk.core.names import is_utf8, printable
 from ossdesk.core.plan import format_duration, format_rate, format_size, parse_rate, parse_size
-from ossdesk.core.store import State, Store, StoreBusy, StoreError
+from ossdesk.core.store import NewUpload, Request, State, Store, StoreBusy, StoreError
+from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 
 __all__ = [
     "EXIT_BUSY",
@@ -43,6 +45,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "Display",
+    "Listing",
     "add_limit_options",
     "ansi_supported",
     "error",
@@ -50,6 +53,7 @@ __all__ = [
     "positive_int",
     "rate_value",
     "run_until_idle",
+    "unfinished_walks",
 ]
 
 EXIT_OK = 0
@@ -492,6 +496,73 @@ def run_until_idle(scheduler: Any, display: Display, ids: Iterable[int],
     return summarize(scheduler.store, targets, display)
 
 
+#: Files queued per store transaction while a walk goes on.
+LISTING_BATCH = 500
+#: Tests only: while the file named by ``OSSDESK_HOLD_LISTING`` exists, a walk waits after
+#: each batch it queued (so that Ctrl-C or a kill surely lands in the middle of a listing).
+#: Unset in normal use.
+HOLD_LISTING_ENV = "OSSDESK_HOLD_LISTING"
+
+
+def _hold_listing() -> None:
+    hold = os.environ.get(HOLD_LISTING_ENV)
+    while hold and os.path.exists(hold):
+        time.sleep(0.05)
+
+
+@dataclass
+class Listing:
+    """One request's walk, queued in batches while the uploads already run.
+
+    :meth:`run` marks the request finished only after its last file is queued; if it is
+    stopped before (Ctrl-C, a full disk), :meth:`stopped` says so, naming the root being
+    listed, and `ossdesk resume` walks the request again (files queued already are not
+    added twice).
+    """
+
+    scheduler: Any
+    request: Request
+    on_problem: Callable[[WalkProblem], None]
+    #: A later file of the walk for a key already produced (left out, reported).
+    on_collision: Callable[[FoundFile, Path], None] | None = None
+    #: Each batch before it is queued: the files to keep.
+    keep: Callable[[list[NewUpload]], list[NewUpload]] | None = None
+    root: Path | None = None
+    ids: list[int] = field(default_factory=list)
+
+    def _at(self, root: Path) -> None:
+        self.root = root
+
+    def run(self) -> list[int]:
+        assert self.request.id is not None
+        stream = walk_request(self.request, self.on_problem, self._at, self.on_collision)
+        while batch := list(itertools.islice(stream, LISTING_BATCH)):
+            if self.keep is not None:
+                batch = self.keep(batch)
+            if batch:
+                self.ids.extend(self.scheduler.add(batch, request=self.request))
+            _hold_listing()
+        self.scheduler.store.finish_request(self.request.id)
+        return self.ids
+
+    def stopped(self) -> str:
+        """The message for a walk that stopped before its end."""
+        where = self.root if self.root is not None else self.request.roots[0]
+        try:
+            queued = self.scheduler.store.queued_by(self.request.id)
+        except StoreError:
+            queued = len(self.ids)
+        return (f"stopped while listing {printable(str(where))}: {queued} of the files found "
+                "so far are queued; `ossdesk resume` finishes listing and uploads the rest")
+
+
+def unfinished_walks(store: Store) -> list[str]:
+    """One line per request whose walk has not finished (empty when none)."""
+    return [f"walk of {', '.join(printable(str(r)) for r in req.roots)} not finished: "
+            f"{req.queued} files queued so far; `ossdesk resume` finishes it"
+            for req in store.unfinished_requests()]
+
+
 _SUMMARY_SLICE = 2000
 
 
@@ -512,21 +583,27 @@ def summarize(store: Store, ids: list[int], display: Display) -> int:
                 if not paused:
                     paused_reason = r.reason
                 paused += 1
+    # Files not listed yet are not in ``ids``: "N of N" must not read as "all of it".
+    walks = unfinished_walks(store)
     if display.json_mode:
         summary: dict[str, Any] = {"event": "summary", "done": done, "skipped": skipped,
                                    "failed": failed,
                                    "paused": paused, "bytes": total,
+                                   "unfinished_walks": len(walks),
                                    "time": round(time.time(), 3)}
         display.write_line(json.dumps(summary))
     else:
         note = (f"; {skipped} of them skipped: already in OSS, identical" if skipped
                 else "")
-        display.write_line(f"{done} of {found} files uploaded and verified "
+        queued = " queued so far" if walks else ""
+        display.write_line(f"{done} of {found} files{queued} uploaded and verified "
                            f"({format_size(total)}{note}).")
+    for line in walks:
+        error(line)
     if failed:
         error(f"{failed} file(s) failed; fix the cause and run `ossdesk resume` to try "
               "them again")
     if paused:
         error(f"{paused} file(s) paused ({paused_reason or 'paused'}); run "
               "`ossdesk resume` to continue")
-    return EXIT_OK if done == found else EXIT_FAILED
+    return EXIT_OK if done == found and not walks else EXIT_FAILED

@@ -1,4 +1,4 @@
-"""``ossdesk resume``: continue every unfinished upload in the upload list."""
+"""``ossdesk resume``: finish every unfinished walk, then continue every unfinished upload."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ import argparse
 
 from ossdesk.commands import (
     EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     Display,
+    Listing,
     add_limit_options,
     error,
     open_store,
     run_until_idle,
 )
+from ossdesk.commands.upload import collision_checks
 from ossdesk.core.scheduler import Scheduler, default_credentials
 from ossdesk.core.store import State, StoreError, UploadRow
 from ossdesk.core.upload import UploadError
+from ossdesk.core.walk import WalkProblem
 
 
 def final_failure(row: UploadRow) -> bool:
@@ -43,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     store = opened
     try:
         rows = store.unfinished()
+        requests = store.unfinished_requests()
         # A failed file whose source is gone and whose upload was aborted already cannot
         # make progress: it was reported when it failed, and is not retried (nor counted as
         # a failure again) until its file is back.
@@ -58,11 +64,14 @@ def run(args: argparse.Namespace) -> int:
                 error(f"note: {note}")
             else:
                 print(note, flush=True)
-        if not rows:
+        if not rows and not requests:
+            if store.notice:  # the list was set aside: what it held is not known here
+                error("nothing to resume from the new, empty upload list (see above)")
+                return EXIT_BUSY
             if not final:
                 print("Nothing to resume: every upload in the list is finished.", flush=True)
             return EXIT_OK
-        for source in sorted({r.credentials for r in rows}):
+        for source in sorted({r.credentials for r in rows} | {r.credentials for r in requests}):
             try:
                 default_credentials(source)
             except UploadError as exc:
@@ -74,13 +83,50 @@ def run(args: argparse.Namespace) -> int:
                               reread_limit=args.reread_limit)
         scheduler.add_listener(display)
         display.start()
+        problems: list[WalkProblem] = []
+
+        def on_problem(problem: WalkProblem) -> None:
+            problems.append(problem)
+            error(problem.message)
+
+        listing = Listing(scheduler, requests[0], on_problem) if requests else None
         try:
             ids = scheduler.resume([r.id for r in rows])
+            # Walks cut short (Ctrl-C, a full disk, a crash) are finished first: the files
+            # they had not reached yet are queued now, those queued already are not again.
+            for request in requests:
+                # Two sources never share one key, as when the walk began.
+                on_collision, keep = collision_checks(store, request.endpoint, request.bucket,
+                                                      on_problem, refuse=True)
+                listing = Listing(scheduler, request, on_problem, on_collision=on_collision,
+                                  keep=keep)
+                listing.run()
+            listing = None
+            # The summary counts every file of a walk finished now, those done before too.
+            seen = set(ids)
+            for request in requests:
+                assert request.id is not None
+                walked = [i for i in store.request_ids(request.id) if i not in seen]
+                seen.update(walked)
+                ids.extend(walked)
+        except KeyboardInterrupt:
+            scheduler.close(pause=True)
+            display.stop()
+            error(listing.stopped() if listing is not None
+                  else "paused; nothing was lost. Run `ossdesk resume` to continue.")
+            return EXIT_INTERRUPTED
         except StoreError as exc:
-            scheduler.close(pause=False)
+            scheduler.close(pause=listing is not None)
             display.stop()
             error(str(exc))
+            if listing is not None:
+                error(listing.stopped())
             return EXIT_BUSY
-        return run_until_idle(scheduler, display, ids)
+        code = run_until_idle(scheduler, display, ids)
+        skipped = [p for p in problems if p.skipped]
+        if skipped and code == 0:
+            error(f"{len(skipped)} item(s) were skipped (see above)")
+            return EXIT_FAILED
+        return code
     finally:
         store.close()

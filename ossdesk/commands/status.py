@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ossdesk import config
-from ossdesk.commands import EXIT_BUSY, EXIT_OK, error, json_line
+from ossdesk.commands import EXIT_BUSY, EXIT_OK, error, json_line, unfinished_walks
 from ossdesk.core.names import printable
 from ossdesk.core.plan import format_size
 from ossdesk.core.store import State, Store, StoreError, UploadRow
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BUSY
     try:
         rows = store.rows()
+        walks = unfinished_walks(store)
     finally:
         store.close()
     # "running" rows are running only while an ossdesk holds the upload list; otherwise
@@ -60,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
             print(json_line(_as_dict(row, interrupted(row))))
         return EXIT_OK
     if not rows:
-        print("The upload list is empty.")
+        print("The upload list is empty." if not walks else "No file is queued yet.")
+        for line in walks:
+            print(line[0].upper() + line[1:] + ".")
         return EXIT_OK
     for row in rows:
         confirmed = row.size if row.state.value == "done" else row.confirmed_bytes
@@ -81,4 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if counts.get("interrupted"):
         print("The ossdesk that was uploading them has stopped: run `ossdesk resume` to "
               "continue where they stopped.")
+    # A walk cut short: more files were asked for than the rows above.
+    for line in walks:
+        print(line[0].upper() + line[1:] + ".")
     return EXIT_OK

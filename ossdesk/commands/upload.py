@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,10 +15,12 @@ from ossdesk.commands import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     Display,
+    Listing,
     add_limit_options,
     error,
     open_store,
     run_until_idle,
+    unfinished_walks,
 )
 from ossdesk.core.names import is_utf8
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError, Timeouts
@@ -31,13 +32,13 @@ from ossdesk.core.store import (
     SKIP,
     UNFINISHED,
     NewUpload,
+    Request,
     Store,
     StoreError,
 )
-from ossdesk.core.walk import FoundFile, WalkProblem, normalize_prefix, unique_keys, walk
+from ossdesk.core.walk import FoundFile, WalkProblem, normalize_prefix
 from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
-_BATCH = 500
 #: ``--on-collision``: a later source for a key already taken is not uploaded either way;
 #: ``refuse`` makes the run fail (exit 1), ``skip`` only says so.
 REFUSE = "refuse"
@@ -186,14 +187,14 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _run(args: argparse.Namespace, store: Store, dest: _Destination,
-         metadata: dict[str, str]) -> int:
-    display = Display(json_mode=args.json)
-    problems: list[WalkProblem] = []
-
-    def on_problem(problem: WalkProblem) -> None:
-        problems.append(problem)
-        error(problem.message)
+def collision_checks(store: Store, endpoint: str, bucket: str,
+                     on_problem: Callable[[WalkProblem], None], *, refuse: bool,
+                     ) -> tuple[Callable[[FoundFile, Path], None],
+                                Callable[[list[NewUpload]], list[NewUpload]]]:
+    """Two sources never share one key: ``(on_collision, keep)`` for a :class:`Listing`.
+    ``on_collision`` reports a later file of the same walk for a key already produced;
+    ``keep`` leaves out of a batch the files whose key an unfinished row of another source
+    has. Each is one line naming both sources and the key; with ``refuse`` the run fails."""
 
     def collide(later: Path, first: Path, key: str, *, queued: bool) -> None:
         """One line naming both sources and the key; the later one is left out."""
@@ -207,7 +208,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
             spelled = " (one name in two Unicode spellings, NFC and NFD)"
         on_problem(WalkProblem(later, f"{later} and {what} both go to {key}{spelled}; "
                                       f"{later} is not uploaded",
-                               skipped=args.on_collision == REFUSE))
+                               skipped=refuse))
 
     def on_collision(found: FoundFile, first: Path) -> None:
         collide(found.path, first, found.key, queued=False)
@@ -215,7 +216,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     def not_queued_elsewhere(batch: list[NewUpload]) -> list[NewUpload]:
         """The batch without files whose key an unfinished row of another source has (the
         same file queued again is fine: it was always allowed)."""
-        taken = store.unfinished_sources(dest.endpoint, dest.bucket, [i.key for i in batch])
+        taken = store.unfinished_sources(endpoint, bucket, [i.key for i in batch])
         kept: list[NewUpload] = []
         for item in batch:
             others = [s for s in taken.get(item.key, ()) if s != item.source]
@@ -225,20 +226,39 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
                 kept.append(item)
         return kept
 
-    def items() -> Iterator[NewUpload]:
-        for found in unique_keys(walk(args.paths, dest.prefix, on_problem), on_collision):
-            yield NewUpload(
-                source=found.path.absolute(), size=found.size, mtime_ns=found.mtime_ns,
-                key=found.key, endpoint=dest.endpoint, bucket=dest.bucket,
-                credentials=dest.source, region=dest.region, signature=dest.signature,
-                part_size=args.part_size,
-                metadata=metadata, storage_class=args.storage_class, existing=args.existing,
-                ctime_ns=found.ctime_ns, file_dev=found.dev, file_ino=found.ino)
+    return on_collision, not_queued_elsewhere
 
+
+def _run(args: argparse.Namespace, store: Store, dest: _Destination,
+         metadata: dict[str, str]) -> int:
+    display = Display(json_mode=args.json)
+    problems: list[WalkProblem] = []
+
+    def on_problem(problem: WalkProblem) -> None:
+        problems.append(problem)
+        error(problem.message)
+
+    on_collision, keep = collision_checks(store, dest.endpoint, dest.bucket, on_problem,
+                                          refuse=args.on_collision == REFUSE)
     earlier = store.count(UNFINISHED)
     if earlier:
         error(f"note: {earlier} unfinished upload(s) from an earlier run are not part of this "
               "one; `ossdesk resume` continues them")
+    for line in unfinished_walks(store):
+        error(f"note: {line}")
+    try:
+        # What was asked for is recorded before the walk: if the walk is cut short (Ctrl-C,
+        # a full disk, a crash), `ossdesk resume` finishes it.
+        request = store.begin_request(Request(
+            roots=tuple(p.absolute() for p in args.paths), endpoint=dest.endpoint,
+            bucket=dest.bucket, credentials=dest.source, region=dest.region,
+            signature=dest.signature, prefix=dest.prefix, part_size=args.part_size,
+            metadata=metadata, storage_class=args.storage_class, existing=args.existing))
+    except StoreError as exc:
+        error(str(exc))
+        error("nothing of this upload was queued (`ossdesk resume` does not know it): run "
+              "the same `ossdesk upload` again once the upload list can be written")
+        return EXIT_BUSY
     scheduler = Scheduler(
         store,
         jobs=args.jobs or 3,
@@ -250,21 +270,19 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued
-    ids: list[int] = []
-    stream = items()
+    listing = Listing(scheduler, request, on_problem, on_collision=on_collision, keep=keep)
     try:
-        while batch := list(itertools.islice(stream, _BATCH)):
-            if batch := not_queued_elsewhere(batch):
-                ids.extend(scheduler.add(batch))
+        ids = listing.run()
     except KeyboardInterrupt:
         scheduler.close(pause=True)
         display.stop()
-        error("paused; nothing was lost. Run `ossdesk resume` to continue.")
+        error(listing.stopped())
         return EXIT_INTERRUPTED
     except StoreError as exc:
         scheduler.close(pause=True)
         display.stop()
         error(str(exc))
+        error(listing.stopped())
         return EXIT_BUSY
     if not ids:
         scheduler.close(pause=False)

@@ -80,6 +80,7 @@ from ossdesk.core.store import (
     SKIP,
     Fingerprint,
     NewUpload,
+    Request,
     State,
     Store,
     StoreError,
@@ -426,9 +427,10 @@ class Scheduler:
 
     # -- the queue -------------------------------------------------------------------------
 
-    def add(self, items: Iterable[NewUpload]) -> list[int]:
-        """Queue files (one store transaction) and start them as limits allow."""
-        ids = self.store.add(items)
+    def add(self, items: Iterable[NewUpload], *, request: Request | None = None) -> list[int]:
+        """Queue files (one store transaction) and start them as limits allow; with
+        ``request``, files it already queued are left out (see :meth:`Store.add`)."""
+        ids = self.store.add(items, request=request)
         self._enqueue(self.store.rows_for(ids))
         return ids
 

@@ -40,10 +40,11 @@ import contextlib
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ __all__ = [
     "Fingerprint",
     "NewUpload",
     "PartRecord",
+    "Request",
     "State",
     "Store",
     "StoreBusy",
@@ -182,6 +184,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN checked_by TEXT
         CHECK (checked_by IS NULL OR checked_by IN ('crc64', 'md5'));
     """,
+    # 8: what the user asked for (the roots and the destination), written before the walk
+    # starts and marked finished when it ends, so an interrupted walk is finished later;
+    # each row knows the request that queued it.
+    """
+    CREATE TABLE requests (
+        id            INTEGER PRIMARY KEY,
+        roots         TEXT    NOT NULL,
+        credentials   TEXT    NOT NULL,
+        endpoint      TEXT    NOT NULL,
+        bucket        TEXT    NOT NULL,
+        region        TEXT,
+        signature     TEXT    NOT NULL DEFAULT 'v4',
+        prefix        TEXT    NOT NULL DEFAULT '',
+        part_size     INTEGER,
+        metadata      TEXT,
+        storage_class TEXT,
+        existing      TEXT    NOT NULL DEFAULT 'overwrite'
+                      CHECK (existing IN ('overwrite', 'skip')),
+        walk_finished INTEGER NOT NULL DEFAULT 0 CHECK (walk_finished IN (0, 1)),
+        created_at    REAL    NOT NULL,
+        finished_at   REAL
+    );
+    ALTER TABLE uploads ADD COLUMN request INTEGER REFERENCES requests(id) ON DELETE SET NULL;
+    CREATE INDEX uploads_request ON uploads(request);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -274,6 +301,46 @@ class NewUpload:
     def __post_init__(self) -> None:
         if self.existing not in (OVERWRITE, SKIP):
             raise ValueError(f"existing must be {OVERWRITE!r} or {SKIP!r}, not {self.existing!r}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for: files and folders (``roots``, absolute) to one destination.
+
+    Recorded before the walk starts (:meth:`Store.begin_request`) and marked finished when
+    every file found is queued (:meth:`Store.finish_request`); until then the list holds
+    only part of what was asked for, and the walk is run again to finish it. ``queued``
+    (when read back) is how many rows the request has queued so far.
+    """
+
+    roots: tuple[Path, ...]
+    endpoint: str
+    bucket: str
+    credentials: str = ENVIRONMENT
+    region: str | None = None
+    signature: str = "v4"
+    prefix: str = ""
+    part_size: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    storage_class: str | None = None
+    existing: str = OVERWRITE
+    id: int | None = None
+    walk_finished: bool = False
+    created_at: float = 0.0
+    queued: int = 0
+
+    def upload(self, source: Path, size: int, mtime_ns: int, key: str, *,
+               ctime_ns: int | None = None, file_dev: int | None = None,
+               file_ino: int | None = None) -> NewUpload:
+        """The row to queue for one file this request found (with its change time and
+        identity where the walk knows them)."""
+        return NewUpload(source=source, size=size, mtime_ns=mtime_ns, key=key,
+                         endpoint=self.endpoint, bucket=self.bucket,
+                         credentials=self.credentials, region=self.region,
+                         signature=self.signature, part_size=self.part_size,
+                         metadata=dict(self.metadata), storage_class=self.storage_class,
+                         existing=self.existing, ctime_ns=ctime_ns, file_dev=file_dev,
+                         file_ino=file_ino)
 
 
 @dataclass(frozen=True)
@@ -406,14 +473,63 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+#: Why an empty file where the store should be is damage, and what it may have left behind.
+_EMPTY = "it is empty (0 bytes): it was cut off and what it listed is lost"
+
+
 def _check_header(path: Path) -> None:
     try:
         with path.open("rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
     except FileNotFoundError:
         return
-    if head and head != _SQLITE_MAGIC:
+    if not head:
+        # A new store is created under another name and renamed into place when complete
+        # (:func:`_create`), so an empty file here is not a store being born: it was cut.
+        raise _Unusable(_EMPTY)
+    if head != _SQLITE_MAGIC:
         raise _Unusable("it is not an ossdesk database (damaged or written by another program)")
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why nothing can be written in ``folder`` (read-only file system, no permission), or
+    None when a file can be made there. Tried for real: permission bits alone do not say
+    it (an administrator, a read-only mount, access lists on Windows)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _folder_error(path: Path, why: str) -> StoreError:
+    return StoreError(
+        f"the folder of the upload list, {path.parent}, cannot be written ({why}); ossdesk "
+        "writes there even to read the list: make it writable, or set OSSDESK_HOME to a "
+        "folder that is")
+
+
+def _create(path: Path) -> None:
+    """A new, complete store at ``path``: made under a temporary name in the same folder and
+    renamed into place, so a crash while it is made never leaves a half-made file there."""
+    for stale in path.parent.glob(f"{path.name}.*.creating*"):  # from a crash while creating
+        stale.unlink(missing_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".creating", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        conn = _connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            _migrate(conn, 0)
+        finally:
+            conn.close()  # the last connection: the WAL is written back and removed
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+        raise
 
 
 def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
@@ -511,6 +627,8 @@ class Store:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.close()
+            if (why := _unwritable(path.parent)) is not None:
+                raise _folder_error(path, why) from exc
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreBusy(
                     "another ossdesk is already uploading with this upload list; wait for it to "
@@ -556,6 +674,12 @@ class Store:
         for attempt in range(2):
             conn: sqlite3.Connection | None = None
             try:
+                if allow_repair and not path.exists():
+                    try:
+                        _create(path)
+                    except OSError as exc:
+                        raise _folder_error(path, _unwritable(path.parent)
+                                            or exc.strerror or str(exc)) from exc
                 _check_header(path)
                 conn = _connect(path)
                 _, version, _ = _inspect(conn)
@@ -574,6 +698,9 @@ class Store:
             except _Unusable as exc:
                 if conn is not None:
                     conn.close()
+                # A file SQLite cannot open in a folder it cannot write is not damaged.
+                if (why := _unwritable(path.parent)) is not None:
+                    raise _folder_error(path, why) from exc
                 if not allow_repair or attempt:
                     raise StoreError(f"the upload list {path} cannot be used: {exc.args[0]}") \
                         from exc
@@ -586,9 +713,14 @@ class Store:
                     "`ossdesk uploads --endpoint URL --bucket BUCKET` lists them and can "
                     "abort them."
                 )
+                if exc.args[0] == _EMPTY:
+                    notice += (" Which uploads were unfinished cannot be known from an empty "
+                               "file: look in each bucket you were uploading to.")
             except sqlite3.OperationalError as exc:
                 if conn is not None:
                     conn.close()
+                if (why := _unwritable(path.parent)) is not None:
+                    raise _folder_error(path, why) from exc
                 raise StoreError(f"cannot open the upload list {path}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -652,30 +784,115 @@ class Store:
 
     # -- the queue -------------------------------------------------------------------------
 
-    def add(self, items: Iterable[NewUpload]) -> list[int]:
-        """Queue files at the end, in one transaction; returns their row ids in order."""
+    def add(self, items: Iterable[NewUpload], *, request: Request | None = None) -> list[int]:
+        """Queue files at the end, in one transaction; returns their row ids in order.
+
+        With ``request`` (one begun with :meth:`begin_request`) the rows belong to it, and a
+        file already queued for the same key (by this request, or by anything queued since
+        it began) is not added again: its id is not in the result.
+        """
         now = time.time()
         ids: list[int] = []
+        rid = request.id if request is not None else None
         with self._write() as conn:
             position = conn.execute("SELECT COALESCE(MAX(position), 0) FROM uploads").fetchone()[0]
             for item in items:
+                if request is not None and conn.execute(
+                        "SELECT 1 FROM uploads WHERE source = ? AND key = ? AND bucket = ? "
+                        "AND endpoint = ? AND (request = ? OR created_at >= ?) LIMIT 1",
+                        (str(item.source), item.key, item.bucket, item.endpoint, rid,
+                         request.created_at)).fetchone():
+                    continue
                 position += 1
                 cur = conn.execute(
                     "INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
                     "region, signature, key, part_size, state, position, content_type, metadata, "
                     "storage_class, created_at, updated_at, existing, ctime_ns, file_dev, "
-                    "file_ino) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "file_ino, request) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', "
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (str(item.source), item.size, item.mtime_ns, item.credentials, item.endpoint,
                      item.bucket, item.region, item.signature, item.key, item.part_size,
                      position, item.content_type,
                      json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
                      item.storage_class, now, now, item.existing, item.ctime_ns,
-                     _to_i64(item.file_dev), _to_i64(item.file_ino)),
+                     _to_i64(item.file_dev), _to_i64(item.file_ino), rid),
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
         return ids
+
+    # -- requests: what the user asked for, kept until the walk has queued all of it --------
+
+    def begin_request(self, request: Request) -> Request:
+        """Record a request before its walk starts; returns it with its id."""
+        now = time.time()
+        roots = [str(p) for p in request.roots]
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO requests (roots, credentials, endpoint, bucket, region, signature, "
+                "prefix, part_size, metadata, storage_class, existing, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                # ASCII JSON: a name that is not UTF-8 (kept by Python as lone surrogates)
+                # is stored escaped and read back as it was, for the walk to report it.
+                (json.dumps(roots, ensure_ascii=True), request.credentials, request.endpoint,
+                 request.bucket, request.region, request.signature, request.prefix,
+                 request.part_size,
+                 json.dumps(request.metadata, sort_keys=True) if request.metadata else None,
+                 request.storage_class, request.existing, now),
+            )
+            assert cur.lastrowid is not None
+            rid = cur.lastrowid
+        return replace(request, id=rid, created_at=now, walk_finished=False, queued=0)
+
+    def set_request_existing(self, request: int, existing: str) -> None:
+        """The policy for objects already there, decided while the walk goes on (the window
+        asks once per drop): the rest of the walk, finished later, keeps it."""
+        with self._write() as conn:
+            conn.execute("UPDATE requests SET existing = ? WHERE id = ?", (existing, request))
+
+    def finish_request(self, request: int) -> None:
+        """Every file the request's walk found is queued (or was reported).
+
+        An earlier unfinished request for the same roots and destination is finished too:
+        this walk has just queued everything it asked for.
+        """
+        now = time.time()
+        with self._write() as conn:
+            conn.execute("UPDATE requests SET walk_finished = 1, finished_at = ? WHERE id = ?",
+                         (now, request))
+            conn.execute(
+                "UPDATE requests SET walk_finished = 1, finished_at = ? "
+                "WHERE walk_finished = 0 AND id < ? AND EXISTS (SELECT 1 FROM requests r "
+                "WHERE r.id = ? AND r.roots = requests.roots AND r.endpoint = requests.endpoint "
+                "AND r.bucket = requests.bucket AND r.prefix = requests.prefix)",
+                (now, request, request))
+
+    def queued_by(self, request: int) -> int:
+        """How many rows the request has queued so far."""
+        return int(self._query("SELECT COUNT(*) FROM uploads WHERE request = ?",
+                               (request,))[0][0])
+
+    def request_ids(self, request: int) -> list[int]:
+        """The ids of every row the request has queued, in queue order."""
+        return [r[0] for r in self._query(
+            "SELECT id FROM uploads WHERE request = ? ORDER BY position", (request,))]
+
+    def unfinished_requests(self) -> list[Request]:
+        """Requests whose walk has not finished, oldest first, with the rows queued so far."""
+        rows = self._query(
+            "SELECT r.id, r.roots, r.credentials, r.endpoint, r.bucket, r.region, r.signature, "
+            "r.prefix, r.part_size, r.metadata, r.storage_class, r.existing, r.created_at, "
+            "(SELECT COUNT(*) FROM uploads u WHERE u.request = r.id) "
+            "FROM requests r WHERE r.walk_finished = 0 ORDER BY r.id")
+        return [
+            Request(roots=tuple(Path(p) for p in json.loads(v[1])), credentials=v[2],
+                    endpoint=v[3], bucket=v[4], region=v[5], signature=v[6], prefix=v[7],
+                    part_size=v[8], metadata=json.loads(v[9]) if v[9] else {},
+                    storage_class=v[10], existing=v[11], id=v[0], walk_finished=False,
+                    created_at=v[12], queued=v[13])
+            for v in rows
+        ]
 
     def unfinished_sources(self, endpoint: str, bucket: str,
                            keys: Iterable[str]) -> dict[str, list[Path]]:

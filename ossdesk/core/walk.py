@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ossdesk.core.names import is_utf8
-from ossdesk.core.store import Fingerprint
+from ossdesk.core.store import Fingerprint, NewUpload, Request
 from ossdesk.core.upload import check_key
 
 __all__ = ["FoundFile", "KeyClaims", "WalkProblem", "join_key", "normalize_prefix",
-           "unique_keys", "walk"]
+           "unique_keys", "walk", "walk_request"]
 
 _NOT_UTF8 = ("{path}: the name is not valid UTF-8, which an object key and the upload list "
              "must be; rename it to upload it (left out)")
@@ -188,3 +188,23 @@ def unique_keys(files: Iterable[FoundFile], on_collision: Callable[[FoundFile, P
             yield found
         else:
             on_collision(found, first)
+
+
+def walk_request(request: Request, on_problem: Callable[[WalkProblem], None],
+                 on_root: Callable[[Path], None] | None = None,
+                 on_collision: Callable[[FoundFile, Path], None] | None = None,
+                 ) -> Iterator[NewUpload]:
+    """The rows to queue for every file under the request's roots (``on_root`` is told
+    which root is being walked); with ``on_collision``, each key once (see
+    :func:`unique_keys`)."""
+    claims = KeyClaims()
+    for root in request.roots:
+        if on_root is not None:
+            on_root(root)
+        files: Iterable[FoundFile] = walk([root], request.prefix, on_problem)
+        if on_collision is not None:
+            files = unique_keys(files, on_collision, claims)
+        for found in files:
+            yield request.upload(found.path.absolute(), found.size, found.mtime_ns, found.key,
+                                 ctime_ns=found.ctime_ns, file_dev=found.dev,
+                                 file_ino=found.ino)

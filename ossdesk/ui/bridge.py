@@ -46,10 +46,18 @@ class EngineAdapter(Protocol):
         ``listener`` from any thread; restore the unfinished queue from the store."""
 
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = "overwrite") -> None:
+                existing: str = "overwrite", drop: int | None = None) -> None:
         """Queue files; each becomes a row when its ``Queued`` event arrives. ``existing``:
         ``"overwrite"`` an object already at the key, or ``"skip"`` the file when that
-        object has the same size and CRC-64 (the engine checks before sending)."""
+        object has the same size and CRC-64 (the engine checks before sending). ``drop``:
+        the drop (see :meth:`begin_drop`) the files were found by."""
+
+    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
+        """Record what was dropped before its walk starts, so that a walk cut short (the
+        window closed, a crash) is finished when the engine starts next time."""
+
+    def end_drop(self, drop: int) -> None:
+        """Every file of the drop is queued (or the user declined the rest)."""
 
     def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
         """BLOCKING (network): the keys among ``files`` that already exist as objects."""

@@ -12,7 +12,10 @@ for tests and diagnosis (``OSSDESK_ENGINE_IN_PROCESS=1``).
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,9 +25,20 @@ from typing import Any
 from urllib.parse import quote
 
 from ossdesk.core import events as ev
+from ossdesk.core.names import printable
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler, default_credentials
-from ossdesk.core.store import OVERWRITE, NewUpload, State, Store, StoreBusy, StoreError, UploadRow
+from ossdesk.core.store import (
+    OVERWRITE,
+    NewUpload,
+    Request,
+    State,
+    Store,
+    StoreBusy,
+    StoreError,
+    UploadRow,
+)
+from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 from ossdesk.ui.engine_types import (
     Destination,
     EngineUnavailable,
@@ -121,6 +135,7 @@ class SchedulerAdapter:
         self._store: Store | None = None
         self.scheduler: Scheduler | None = None
         self._where: dict[RowKey, _Where] = {}
+        self._requests: dict[int, Request] = {}  # by drop number, while a drop is walked
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -195,6 +210,7 @@ class SchedulerAdapter:
         self.scheduler = scheduler
         assert self._listener is not None
         scheduler.add_listener(self._listener)
+        self._finish_walks(store)
         rows = store.unfinished()
         self._remember(rows)
         if not s.auto_resume:
@@ -206,6 +222,74 @@ class SchedulerAdapter:
         )
         if s.auto_resume:
             scheduler.restore()
+
+    def _finish_walks(self, store: Store) -> None:
+        """Drops whose walk was cut short (the window closed, a crash) are walked again:
+        the files not queued yet are queued now (paused with the rest when uploads do not
+        resume by themselves), those queued already are not again."""
+        assert self._listener is not None
+        for request in store.unfinished_requests():
+            roots = ", ".join(printable(str(r)) for r in request.roots)
+            skipped: list[WalkProblem] = []
+            added = 0
+
+            def on_collision(found: FoundFile, first: Path,
+                             into: list[WalkProblem] = skipped) -> None:
+                into.append(WalkProblem(found.path, f"{found.path} and {first} both go to "
+                                                       f"{found.key}; {found.path} is not added"))
+
+            try:
+                stream = walk_request(request, skipped.append, on_collision=on_collision)
+                while batch := list(itertools.islice(stream, 500)):
+                    # Two sources never share one key: a key an unfinished row of another
+                    # source has is left out, as the window leaves it out of a drop.
+                    taken = store.unfinished_sources(request.endpoint, request.bucket,
+                                                     [i.key for i in batch])
+                    kept = []
+                    for item in batch:
+                        others = [s for s in taken.get(item.key, ()) if s != item.source]
+                        if others:
+                            on_collision(FoundFile(item.source, item.key, item.size,
+                                                   item.mtime_ns), others[0])
+                        else:
+                            kept.append(item)
+                    added += len(store.add(kept, request=request))
+                assert request.id is not None
+                store.finish_request(request.id)
+            except StoreError as exc:
+                self._listener(ev.Notice(upload=None, message=(
+                    f"The files of {roots} could not all be added ({exc}); {added} were. "
+                    "They are added when ossdesk starts next time.")))
+                continue
+            message = (f"Finished adding {roots}, which was still being listed when ossdesk "
+                       f"stopped: {added} more file(s) added")
+            if skipped:
+                message += f"; {len(skipped)} item(s) skipped: " + "; ".join(
+                    printable(p.message) for p in skipped[:5])
+            self._listener(ev.Notice(upload=None, message=message + "."))
+
+    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
+        asked = Request(
+            roots=tuple(Path(os.path.abspath(r)) for r in roots),
+            endpoint=destination.endpoint, bucket=destination.bucket,
+            credentials=destination.profile, region=destination.region,
+            signature=destination.signature, prefix=destination.prefix,
+            part_size=self.settings.part_size_bytes,
+        )
+
+        def run() -> None:
+            if self._store is not None:
+                self._requests[drop] = self._store.begin_request(asked)
+
+        self._submit(run)
+
+    def end_drop(self, drop: int) -> None:
+        def run() -> None:
+            request = self._requests.pop(drop, None)
+            if request is not None and request.id is not None and self._store is not None:
+                self._store.finish_request(request.id)
+
+        self._submit(run)
 
     def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
         """BLOCKING: which keys of ``files`` exist in the bucket (a ranged listing; called
@@ -220,7 +304,7 @@ class SchedulerAdapter:
             return sorted(client.existing_keys(f.key for f in files))
 
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = OVERWRITE) -> None:
+                existing: str = OVERWRITE, drop: int | None = None) -> None:
         # The upload records are built on the engine's thread, not the GUI thread; the
         # first few reach the scheduler on their own, so the first rows of a big drop
         # show up while the rest of the batch is still being stored.
@@ -228,6 +312,11 @@ class SchedulerAdapter:
         part_size = self.settings.part_size_bytes
 
         def add() -> None:
+            request = self._requests.get(drop) if drop is not None else None
+            if drop is not None and request is not None and request.id is not None and \
+                    request.existing != existing and self._store is not None:
+                self._store.set_request_existing(request.id, existing)
+                request = self._requests[drop] = dataclasses.replace(request, existing=existing)
             start, chunk = 0, self.FIRST_CHUNK
             while start < len(batch) and self.scheduler is not None:
                 items = [
@@ -248,7 +337,7 @@ class SchedulerAdapter:
                 ]
                 start += chunk
                 chunk = len(batch)  # then the rest at once: each add has a fixed cost
-                ids = self.scheduler.add(items)
+                ids = self.scheduler.add(items, request=request)
                 store = self._store
                 if store is not None:
                     self._remember([r for r in (store.get(i) for i in ids) if r is not None])

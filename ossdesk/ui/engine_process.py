@@ -303,8 +303,15 @@ class ProcessEngineAdapter:
         return result
 
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = "overwrite") -> None:
-        self._send(("call", "enqueue", (list(files), destination), {"existing": existing}))
+                existing: str = "overwrite", drop: int | None = None) -> None:
+        self._send(("call", "enqueue", (list(files), destination),
+                    {"existing": existing, "drop": drop}))
+
+    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
+        self._send(("call", "begin_drop", (drop, list(roots), destination), {}))
+
+    def end_drop(self, drop: int) -> None:
+        self._send(("call", "end_drop", (drop,), {}))
 
     def _ids_call(self, method: str, ids: Sequence[RowKey], **kwargs: Any) -> None:
         self._send(("call", method, ([int(i) for i in ids],), kwargs))

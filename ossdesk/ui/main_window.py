@@ -254,6 +254,9 @@ class _Drop:
     skip_collisions: bool = False  # the user chose "skip the later ones" for this drop
     asking: bool = False  # the collision question is open; batches wait in ``held``
     held: list[list[SourceFile]] = field(default_factory=list)
+    #: The walk was stopped before its end (the window closing): the engine finishes the
+    #: drop when it starts next time, so it is not told that the drop is complete.
+    cut_short: bool = False
 
 
 class MainWindow(QMainWindow):
@@ -798,6 +801,8 @@ class MainWindow(QMainWindow):
         number = next(self._drop_numbers)
         claims = {r.key: r.source_path for r in unfinished}
         self._drops[number] = _Drop(destination, job=job, claims=claims)
+        if self.engine is not None:  # recorded before the walk starts
+            self.engine.begin_drop(number, list(paths), destination)
         self._drop_of_job[id(job)] = number
         job.batchReady.connect(self._on_walk_batch)
         job.problemsFound.connect(self._on_walk_problems)
@@ -927,7 +932,7 @@ class MainWindow(QMainWindow):
         if self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
             return
         if drop.policy is not None and not drop.pending and not drop.checking:
-            self.engine.enqueue(keyed, destination, existing=drop.policy)
+            self.engine.enqueue(keyed, destination, existing=drop.policy, drop=number)
             return
         drop.pending.append(keyed)
         self._check_next(number)
@@ -945,7 +950,8 @@ class MainWindow(QMainWindow):
             batches, drop.pending = drop.pending, []
             if drop.policy != EXISTING_CANCEL:
                 for batch in batches:
-                    engine.enqueue(batch, drop.destination, existing=drop.policy)
+                    engine.enqueue(batch, drop.destination, existing=drop.policy,
+                                   drop=drop_key)
             self._forget_drop_if_done(drop_key)
             return
         drop.checking = True
@@ -987,7 +993,8 @@ class MainWindow(QMainWindow):
                         "and replace what is there.").replace("%1", problem), 10_000)
         drop.checking = False
         if batch and policy != EXISTING_CANCEL:
-            self.engine.enqueue(batch, drop.destination, existing=policy or EXISTING_OVERWRITE)
+            self.engine.enqueue(batch, drop.destination, existing=policy or EXISTING_OVERWRITE,
+                                drop=drop_key)
         self.existingChecked.emit()
         self._check_next(drop_key)
 
@@ -996,6 +1003,8 @@ class MainWindow(QMainWindow):
         if drop is not None and not drop.walking and not drop.pending and not drop.checking \
                 and not drop.asking and not drop.held:
             del self._drops[drop_key]
+            if self.engine is not None and not drop.cut_short:
+                self.engine.end_drop(drop_key)
 
     def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:
         """The question asked once per drop when some of its files already exist."""
@@ -1045,6 +1054,8 @@ class MainWindow(QMainWindow):
             if drop is not None:
                 drop.walking = False
                 drop.job = None
+                drop.cut_short = (isinstance(summary, WalkSummary) and summary.cancelled
+                                  and drop.policy != EXISTING_CANCEL)
                 self._forget_drop_if_done(number)
             if job in self.walk_jobs:
                 self.walk_jobs.remove(job)

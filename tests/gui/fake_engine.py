@@ -25,6 +25,8 @@ class FakeEngine:
         self.remote_keys: set[str] = set()  # keys find_existing reports as present
         self.checked: list[list[str]] = []
         self.policies: list[str] = []
+        self.drops: list[tuple[str, int]] = []  # ("begin" | "end", drop number)
+        self.enqueued_drops: list[int | None] = []
 
     def _post(self, events: list[Any]) -> None:
         assert self.listener is not None
@@ -41,10 +43,17 @@ class FakeEngine:
         self.checked.append([f.key for f in files])
         return sorted(f.key for f in files if f.key in self.remote_keys)
 
+    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
+        self.drops.append(("begin", drop))
+
+    def end_drop(self, drop: int) -> None:
+        self.drops.append(("end", drop))
+
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = "overwrite") -> None:
+                existing: str = "overwrite", drop: int | None = None) -> None:
         self.calls.append(("enqueue", [f.key for f in files]))
         self.policies.append(existing)
+        self.enqueued_drops.append(drop)
         events = []
         for f in files:
             upload = next(self._ids)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import oss2
 import pytest
 
 from ossdesk import config
@@ -29,6 +31,7 @@ from tests.reliability.helpers import (
     object_keys,
     ossdesk,
     part_puts,
+    remote_uploads,
     snapshot_store,
     spawn,
     wait_until,
@@ -261,12 +264,71 @@ def test_full_disk_while_queueing_is_one_clear_error(sandbox: SandboxInfo, tmp_p
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr
     assert "full" in result.stderr.lower(), result.stderr
+    # Not even the request could be recorded (when the list could be opened at all):
+    # `resume` would not know it, and it says so.
+    if "cannot lock" not in result.stderr:
+        assert "nothing of this upload was queued" in result.stderr, result.stderr
     filler.unlink()
     rows = json_lines(ossdesk("status", "--json", env=env).stdout)
     assert rows and rows[0]["state"] == "done" and rows[0]["key"] == "first.bin"
     again = ossdesk("upload", str(folder), *dest(sandbox), env=env)
     assert again.returncode == 0, again.stderr
     assert len(object_keys(sandbox, "many/")) == 300
+
+
+def test_full_disk_in_the_middle_of_the_listing_then_resume(sandbox: SandboxInfo,
+                                                            tmp_path: Path,
+                                                            small_tmpfs: Path) -> None:
+    """The disk fills up after the first files are queued: the walk stopped, and says so;
+    `ossdesk resume` (after space is freed) finishes it and uploads every file."""
+    home = small_tmpfs / "home"
+    hold = tmp_path / "hold-listing"
+    hold.touch()
+    env = cli_env(sandbox, OSSDESK_HOME=str(home), OSSDESK_HOLD_LISTING=str(hold))
+    folder = tmp_path / "many"
+    for i in range(1200):
+        write_random(folder / f"{i:04}.txt", 1)
+    db = home / "data" / "ossdesk.sqlite3"
+
+    def first_batch_done() -> bool:
+        rows = snapshot_store(db).rows if db.exists() else []
+        return len(rows) >= 500 and all(r["state"] == "done" for r in rows)
+
+    out = tmp_path / "full.out"
+    with out.open("w") as fh:
+        child = spawn(["upload", str(folder), *dest(sandbox)], env, fh, subprocess.STDOUT)
+        try:
+            wait_until(lambda: child.poll() is not None or first_batch_done(), 120,
+                       "the first batch uploaded")
+            assert child.poll() is None, out.read_text()
+            conn = sqlite3.connect(db)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            filler = _fill(small_tmpfs)
+            hold.unlink()  # the walk goes on, and its next batch meets the full disk
+            code = child.wait(120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    text = out.read_text()
+    assert code == 3, text
+    assert "Traceback" not in text, text
+    assert "full" in text.lower(), text
+    assert "nothing was lost" not in text.replace("nothing already recorded was lost", "")
+    assert f"stopped while listing {folder}: 500 of the files found so far are queued" in text
+    filler.unlink()
+    status = ossdesk("status", env=env)
+    assert f"Walk of {folder} not finished: 500 files queued so far" in status.stdout
+    resumed = ossdesk("resume", env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip().splitlines()[-1].startswith(
+        "1200 of 1200 files uploaded and verified"), resumed.stdout
+    keys = {o.key for o in oss2.ObjectIterator(sandbox.bucket_client(), prefix="many/")}
+    assert len(keys) == 1200
+    assert len(snapshot_store(db).rows) == 1200
 
 
 # ------------------------------------------------- a damaged or newer checkpoint database
@@ -389,3 +451,85 @@ def test_resume_while_an_upload_runs_is_refused(sandbox: SandboxInfo, tmp_path: 
     assert second.returncode == 3, second.stderr
     assert "another ossdesk is already uploading" in second.stderr
     assert_uploaded(sandbox, "r.bin", path)
+
+
+# ------------------------------------------------------------ a store cut to 0 bytes
+
+
+def test_a_store_cut_to_zero_bytes_is_damage_not_an_empty_list(sandbox: SandboxInfo,
+                                                                tmp_path: Path) -> None:
+    """An empty file where the upload list should be has lost what it listed: it is set aside
+    with a notice that says unfinished uploads may remain in the bucket, and how to list
+    them; `resume` does not say that everything is finished."""
+    env = cli_env(sandbox)
+    path = write_random(tmp_path / "cut.bin", 8 * P)
+    assert sandbox.server is not None
+    hold = sandbox.server.faults.delay(3.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    with (tmp_path / "cut.out").open("w") as fh:
+        child = spawn(["upload", str(path), *dest(sandbox), "--part-size", str(P),
+                       "--parallel", "1"], env, fh)
+        try:
+            wait_until(lambda: hold.hits > 0 or child.poll() is not None, 60, "part 3")
+            child.send_signal(signal.SIGINT)
+            assert child.wait(60) == 130
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    [left] = remote_uploads(sandbox)  # the unfinished multipart upload on the server
+    db = config.paths().database
+    with db.open("r+b") as fh:
+        fh.truncate(0)
+    status = ossdesk("status", env=env)
+    assert status.returncode == 3, status.stdout
+    assert "empty" in status.stderr and "Traceback" not in status.stderr, status.stderr
+    assert db.stat().st_size == 0  # status only looks, it sets nothing aside
+    resumed = ossdesk("resume", env=env)
+    assert "Nothing to resume: every upload in the list is finished" not in resumed.stdout
+    assert resumed.returncode == 3, resumed.stdout + resumed.stderr
+    assert "set aside" in resumed.stderr and "0 bytes" in resumed.stderr, resumed.stderr
+    assert "ossdesk uploads --endpoint URL --bucket BUCKET" in resumed.stderr, resumed.stderr
+    assert "cannot be known from an empty file" in resumed.stderr, resumed.stderr
+    aside = [p for p in db.parent.iterdir() if p.name.startswith(db.name + ".corrupt-")]
+    assert [p.stat().st_size for p in aside] == [0]
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [left.upload_id]
+    # From now on the new list is an ordinary one.
+    after = ossdesk("status", env=env)
+    assert after.returncode == 0 and "The upload list is empty." in after.stdout, after.stderr
+    again = ossdesk("resume", env=env)
+    assert again.returncode == 0 and "Nothing to resume" in again.stdout, again.stderr
+
+
+# ------------------------------------------------------------ a read-only data folder
+
+
+def test_a_read_only_data_folder_is_named_not_called_damaged(sandbox: SandboxInfo,
+                                                             tmp_path: Path,
+                                                             small_tmpfs: Path) -> None:
+    """Tests run as root, where permissions stop no write: the folder is on a file system
+    mounted read-only."""
+    home = small_tmpfs / "home"
+    env = cli_env(sandbox, OSSDESK_HOME=str(home))
+    first = write_random(tmp_path / "first.bin", 10)
+    assert ossdesk("upload", str(first), *dest(sandbox), env=env).returncode == 0
+    db = home / "data" / "ossdesk.sqlite3"
+    before = db.read_bytes()
+    done = subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot remount the tmpfs read-only here: {done.stderr.strip()}")
+    try:
+        folder = str(home / "data")
+        for args in (["status"], ["resume"], ["upload", str(first), *dest(sandbox)]):
+            result = ossdesk(*args, env=env)
+            assert result.returncode == 3, (args, result.stdout, result.stderr)
+            assert "Traceback" not in result.stderr, result.stderr
+            assert "damaged" not in result.stderr, (args, result.stderr)
+            assert f"{folder}, cannot be written" in result.stderr, (args, result.stderr)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_tmpfs)], capture_output=True,
+                       check=False)
+    assert db.read_bytes() == before  # nothing set aside, nothing changed
+    assert [p.name for p in db.parent.iterdir() if ".corrupt-" in p.name] == []
+    status = ossdesk("status", env=env)
+    assert status.returncode == 0 and "1 done" in status.stdout, status.stderr

@@ -19,6 +19,7 @@ from ossdesk.core.store import (
     SKIPPED,
     Fingerprint,
     NewUpload,
+    Request,
     State,
     Store,
     StoreBusy,
@@ -123,7 +124,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 7
+        assert store.schema_version() == SCHEMA_VERSION == 8
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -137,11 +138,15 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
         assert store.unfinished_sources("http://e", "elsewhere", ["k"]) == {}
 
 
-@pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "foreign", "newer", "truncated", "empty"])
 def test_unusable_file_is_set_aside_with_a_notice(tmp_path: Path, damage: str) -> None:
     path = config.paths().database
     path.parent.mkdir(parents=True)
-    if damage == "garbage":
+    if damage == "empty":
+        with Store.open() as store:
+            store.add([_item(tmp_path)])
+        path.write_bytes(b"")
+    elif damage == "garbage":
         path.write_bytes(b"this is not a database at all\n" * 100)
     elif damage == "foreign":
         conn = sqlite3.connect(path)
@@ -165,6 +170,8 @@ def test_unusable_file_is_set_aside_with_a_notice(tmp_path: Path, damage: str) -
         assert "set aside" in store.notice
         assert store.rows() == []
         assert store.schema_version() == SCHEMA_VERSION
+        assert "ossdesk uploads --endpoint URL --bucket BUCKET" in store.notice
+        assert ("cannot be known from an empty file" in store.notice) == (damage == "empty")
     aside = path.with_name(path.name + ".corrupt-1")
     assert aside.read_bytes() == original  # kept, never deleted
 
@@ -264,3 +271,77 @@ def test_source_fingerprint_round_trip_and_comparison(tmp_path: Path) -> None:
                                         file_dev=folded.dev, file_ino=folded.ino)])
         row = store.get(upload)
         assert row is not None and row.fingerprint == folded
+
+
+def test_a_request_is_kept_until_its_walk_finishes(tmp_path: Path) -> None:
+    with Store.open() as store:
+        asked = Request(roots=(tmp_path / "folder",), endpoint="http://127.0.0.1:1",
+                        bucket="b", prefix="p/", metadata={"m": "1"}, existing=SKIP)
+        request = store.begin_request(asked)
+        assert request.id is not None
+        [waiting] = store.unfinished_requests()
+        assert waiting.roots == asked.roots and waiting.prefix == "p/"
+        assert waiting.metadata == {"m": "1"} and waiting.existing == SKIP
+        assert waiting.queued == 0
+        first = store.add([_item(tmp_path, "a"), _item(tmp_path, "b")], request=request)
+        # Walked again: the files already queued are not added twice.
+        again = store.add([_item(tmp_path, "a"), _item(tmp_path, "b"), _item(tmp_path, "c")],
+                          request=request)
+        assert len(first) == 2 and len(again) == 1
+        assert store.queued_by(request.id) == 3
+        assert store.request_ids(request.id) == [*first, *again]
+        assert store.unfinished_requests()[0].queued == 3
+        # A later request for the same roots that finishes its walk finishes this one too.
+        later = store.begin_request(asked)
+        assert later.id is not None
+        # Asked again: queued again (as a new upload always is), once.
+        assert len(store.add([_item(tmp_path, "a")], request=later)) == 1
+        assert store.add([_item(tmp_path, "a")], request=later) == []
+        store.finish_request(later.id)
+        assert store.unfinished_requests() == []
+        # Without a request, nothing is left out.
+        assert len(store.add([_item(tmp_path, "a")])) == 1
+
+
+def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
+    db = config.paths().database
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for version in range(5):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 5")
+    conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                 "key, position, created_at, updated_at) "
+                 "VALUES ('/x', 1, 1, 'environment', 'e', 'b', 'k', 1, 0, 0)")
+    conn.commit()
+    conn.close()
+    with Store.open() as store:
+        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert [r.key for r in store.rows()] == ["k"]
+        assert store.unfinished_requests() == []
+
+
+def test_a_crash_while_the_first_store_is_made_leaves_nothing_called_damaged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first store is made under another name and renamed into place: a crash in the
+    middle leaves no file (let alone an empty one) where the store belongs."""
+    from ossdesk.core import store as store_module
+
+    path = config.paths().database
+
+    def crash(conn: sqlite3.Connection, start: int) -> None:
+        assert not path.exists()  # nothing at the store's name while it is being made
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module, "_migrate", crash)
+        with pytest.raises(KeyboardInterrupt):
+            Store.open()
+    assert not path.exists()
+    assert [p.name for p in path.parent.iterdir() if "creating" in p.name] == []
+    with Store.open() as store:
+        assert store.notice is None
+        assert store.schema_version() == SCHEMA_VERSION
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
