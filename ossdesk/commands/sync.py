@@ -166,6 +166,7 @@ class _Sync:
         # Keys (and folders of keys) the walk could not read: their objects are never
         # deleted, the file or folder is still there.
         self.protected: list[str] = []
+        self.deleted = 0
 
     # -- output ----------------------------------------------------------------------------
 
@@ -277,7 +278,12 @@ class _Sync:
                           f"would delete  {obj.key}  {format_size(obj.size)}")
             self.emit({"event": "dry-run"}, "dry run: nothing was uploaded or deleted.")
             return EXIT_FAILED if self.skipped() else EXIT_OK
-        delete_failed = self.delete(plan)
+        try:
+            delete_failed = self.delete(plan)
+        except KeyboardInterrupt:
+            error(f"interrupted after {self.deleted} of {len(plan.deletes)} delete(s); nothing "
+                  "was uploaded. Run `ossdesk sync` again to finish.")
+            return EXIT_INTERRUPTED
         code = self.upload(plan)
         if code == EXIT_OK and (delete_failed or self.skipped()):
             if self.skipped():
@@ -317,6 +323,7 @@ class _Sync:
                 failed = True
                 error(f"{obj.key}: not deleted: {exc.message}")
                 continue
+            self.deleted += 1
             self.emit({"event": "deleted", "key": obj.key, "size": obj.size},
                       f"deleted  {obj.key}  {format_size(obj.size)}")
         return failed
