@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ossdesk import config
+from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.sync import MTIME_META
 from tests.reliability.helpers import (
     KiB,
@@ -200,6 +201,12 @@ def test_a_sync_killed_mid_upload_is_finished_by_resume(sandbox: SandboxInfo,
     rows = snapshot_store(config.paths().database).rows
     assert len(rows) == 3 and all(r["state"] != "done" for r in rows), out.read_text()
 
+    # Sync again before resume: the unfinished rows are not queued a second time.
+    again = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", env=env)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert again.stderr.count("is already in the list; `ossdesk resume` finishes it") == 3
+    assert len(snapshot_store(config.paths().database).rows) == 3
+
     resumed = ossdesk("resume", env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     for path in files:
@@ -209,3 +216,38 @@ def test_a_sync_killed_mid_upload_is_finished_by_resume(sandbox: SandboxInfo,
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to upload: 3 file(s) unchanged." in again.stdout
     assert _writes(_requests(sandbox, before)) == []
+
+
+def test_an_unreadable_entry_keeps_its_object_with_delete(sandbox: SandboxInfo,
+                                                           tmp_path: Path) -> None:
+    """A file the walk cannot read (here a link whose target is gone) is still in the
+    folder: its object is not deleted, and the run says the entry was not synced."""
+    folder = tmp_path / "linked"
+    target = write_random(tmp_path / "elsewhere" / "t.bin", 1000)
+    folder.mkdir()
+    (folder / "link.bin").symlink_to(target)
+    write_random(folder / "plain.bin", 10)
+    env = cli_env(sandbox)
+    first = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    target.unlink()
+    result = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", "--delete",
+                     env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "link.bin: cannot be read (a broken link)" in result.stderr
+    assert "0 to delete" in result.stdout
+    assert object_keys(sandbox) == ["backup/link.bin", "backup/plain.bin"]
+
+
+def test_the_listing_streams_every_page(sandbox: SandboxInfo) -> None:
+    bucket = sandbox.bucket_client()
+    keys = [*(f"p/{i:02d}" for i in range(7)), "p/\u00e9", "p/z/deep"]
+    for key in [*keys, "p2/x", "q"]:
+        bucket.put_object(key, key.encode())
+    where = Endpoint(sandbox.endpoint, sandbox.bucket, sandbox.region, "v4")
+    with OssClient(where, Credentials(sandbox.access_key_id,
+                                      sandbox.access_key_secret)) as client:
+        listed = client.list_objects("p/", page_size=2)
+        first = next(listed)
+        assert first.key == "p/00" and first.size == 4
+        assert [first.key, *(o.key for o in listed)] == sorted(keys)
