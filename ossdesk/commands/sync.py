@@ -330,9 +330,12 @@ class _Sync:
 
     def upload(self, plan: _Plan) -> int:
         todo = self.not_queued_already([f for f, _ in plan.uploads])
+        if len(todo) < len(plan.uploads):
+            error(f"{len(plan.uploads) - len(todo)} of {len(plan.uploads)} file(s) to upload "
+                  "were not queued (see above)")
         if not todo:
             if plan.uploads:
-                return EXIT_FAILED  # each one was explained above
+                return EXIT_FAILED
             self.emit({"event": "summary", "done": 0, "unchanged": plan.unchanged},
                       f"nothing to upload: {plan.unchanged} file(s) unchanged.")
             return EXIT_OK

@@ -205,6 +205,7 @@ def test_a_sync_killed_mid_upload_is_finished_by_resume(sandbox: SandboxInfo,
     again = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", env=env)
     assert again.returncode == 1, again.stdout + again.stderr
     assert again.stderr.count("is already in the list; `ossdesk resume` finishes it") == 3
+    assert "3 of 3 file(s) to upload were not queued (see above)" in again.stderr
     assert len(snapshot_store(config.paths().database).rows) == 3
 
     resumed = ossdesk("resume", env=env)
