@@ -23,6 +23,8 @@ from ossdesk.hardening import forbid_core_dumps
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "upload": ("ossdesk.commands.upload", "upload files and folders to a bucket"),
     "resume": ("ossdesk.commands.resume", "continue every unfinished upload"),
+    "sync": ("ossdesk.commands.sync",
+             "make a folder in a bucket hold what a local folder holds (one way)"),
     "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
     "cancel": ("ossdesk.commands.cancel",
                "cancel uploads in the list: abort them on the server and remove them"),

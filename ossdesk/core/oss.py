@@ -1193,6 +1193,36 @@ class OssClient:
                 return found
             token = next_token
 
+    def list_objects(self, prefix: str, *, page_size: int | None = None) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix`` in key order (UTF-8 byte order, as OSS lists),
+        streamed: ListObjectsV2 pages of ``page_size`` (default 1,000) are fetched as the
+        caller goes, so memory does not grow with the bucket. Size, ETag and time only (a
+        listing carries no metadata and no CRC-64)."""
+        token = ""
+        while True:
+            page = self._call(
+                functools.partial(
+                    self._bucket.list_objects_v2,
+                    prefix=prefix,
+                    continuation_token=token,
+                    max_keys=page_size or _LIST_PAGE,
+                )
+            )
+            for o in page.object_list:
+                yield ObjectInfo(
+                    key=str(o.key),
+                    size=int(o.size or 0),
+                    etag=_strip_etag(o.etag),
+                    crc64=None,
+                    content_type=None,
+                    last_modified=o.last_modified,
+                    metadata={},
+                )
+            next_token = str(page.next_continuation_token or "")
+            if not page.is_truncated or not next_token or next_token == token:
+                return
+            token = next_token
+
     def list_folder(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
         """One level under ``prefix`` (ListObjectsV2, delimiter ``/``): sub-folder prefixes
         and objects. The folder's own marker object (key == prefix) is left out."""

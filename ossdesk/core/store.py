@@ -910,6 +910,22 @@ class Store:
                 found.setdefault(key, []).append(Path(source))
         return found
 
+    def last_done(self, endpoint: str, bucket: str,
+                  keys: Iterable[str]) -> dict[str, UploadRow]:
+        """For each of ``keys`` that a ``done`` row of ``endpoint`` and ``bucket`` has: the
+        row that finished last."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, UploadRow] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            sql = (f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.key IN ("  # noqa: S608
+                   + ",".join("?" * len(chunk)) + ") AND u.bucket = ? AND u.endpoint = ? "
+                   "AND u.state = 'done' ORDER BY u.finished_at, u.id")
+            for values in self._query(sql, [*chunk, bucket, endpoint]):
+                row = _row(values)
+                found[row.key] = row
+        return found
+
     # The f-strings below only splice fixed column lists and "?" marks, never values.
     def get(self, upload: int) -> UploadRow | None:
         rows = self._query(f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.id = ?", (upload,))  # noqa: S608

@@ -24,7 +24,7 @@ from ossdesk.core.store import Fingerprint, NewUpload, Request
 from ossdesk.core.upload import check_key
 
 __all__ = ["FoundFile", "KeyClaims", "WalkProblem", "join_key", "normalize_prefix",
-           "unique_keys", "walk", "walk_request"]
+           "unique_keys", "walk", "walk_folder", "walk_request"]
 
 _NOT_UTF8 = ("{path}: the name is not valid UTF-8, which an object key and the upload list "
              "must be; rename it to upload it (left out)")
@@ -105,6 +105,15 @@ def _unreadable(exc: OSError, *, link: bool) -> str:
     if link and isinstance(exc, FileNotFoundError):
         return "a broken link: what it points to does not exist"
     return exc.strerror or str(exc)
+
+
+def walk_folder(folder: Path, prefix: str | None,
+                on_problem: Callable[[WalkProblem], None]) -> Iterator[FoundFile]:
+    """Every regular file below ``folder``, keyed by the prefix plus its path *below* the
+    folder (the folder's own name is not part of the key: the prefix stands for it)."""
+    st = folder.stat()
+    yield from _walk_dir(folder, [], normalize_prefix(prefix), on_problem,
+                         {(st.st_dev, st.st_ino)})
 
 
 def _file(path: Path, st: os.stat_result, key: str,
