@@ -69,6 +69,33 @@ KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "con
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _CRC = anycrc.Model("CRC64-XZ")
 _OWNER_ID = "1234567890123456"
+# Every sub-resource OSS defines: the query parameters a V1 signature covers (oss2's list)
+# plus operations signed otherwise. A request naming one the sandbox does not serve on its
+# route is refused with NotImplemented, never run as a plain object or bucket operation.
+OSS_SUBRESOURCES = auth.V1_SUBRESOURCES | frozenset((
+    "regions", "cleanRestoredObject", "userDefineLogFieldsConfig", "policyStatus",
+    "overwriteConfig", "dataRedundancyTransition", "accessmonitor",
+))
+_RESPONSE_OVERRIDES = frozenset("response-" + name for name in (
+    "content-type", "content-language", "cache-control", "content-encoding", "expires",
+    "content-disposition"))
+_SERVED_SUBRESOURCES: dict[tuple[str, str], frozenset[str]] = {
+    ("bucket", "GET"): frozenset(("bucketInfo", "location", "uploads", "continuation-token")),
+    ("bucket", "POST"): frozenset(("delete",)),
+    ("object", "PUT"): frozenset(("uploadId", "partNumber")),
+    ("object", "GET"): frozenset(("uploadId", "objectMeta")) | _RESPONSE_OVERRIDES,
+    ("object", "HEAD"): frozenset(("objectMeta",)) | _RESPONSE_OVERRIDES,
+    ("object", "DELETE"): frozenset(("uploadId",)),
+    ("object", "POST"): frozenset(("uploads", "uploadId")),
+}
+_SERVED_EVERYWHERE = frozenset(("security-token",))
+# Request headers that turn a write into an operation the sandbox does not implement
+# (CopyObject / UploadPartCopy, symlinks, encryption, ACLs, tags): such a write is refused.
+_UNSUPPORTED_WRITE_HEADERS = (
+    "x-oss-copy-source", "x-oss-metadata-directive", "x-oss-symlink-target",
+    "x-oss-server-side-encryption", "x-oss-server-side-data-encryption", "x-oss-tagging",
+    "x-oss-object-acl", "x-oss-acl",
+)
 
 
 # ====================================================================== errors
@@ -152,6 +179,23 @@ def _int_param(params: dict[str, str], name: str, default: int, lo: int, hi: int
         raise OssError(400, "InvalidArgument", f"{name} must be between {lo} and {hi}.",
                        ArgumentName=name, ArgumentValue=raw)
     return value
+
+
+def _refuse_unsupported(req: _Request, scope: str) -> None:
+    """``NotImplemented`` for a sub-resource or header the sandbox does not serve on this
+    route (``scope``: "service", "bucket" or "object")."""
+    served = _SERVED_SUBRESOURCES.get((scope, req.method), frozenset()) | _SERVED_EVERYWHERE
+    for name, _ in req.params:
+        if name in OSS_SUBRESOURCES and name not in served:
+            raise OssError(400, "NotImplemented",
+                           f"The sandbox does not implement this operation (sub-resource "
+                           f"'{name}' on a {req.method} to a {scope}); nothing was changed.")
+    if req.method in ("PUT", "POST"):
+        for name in req.headers:
+            if name.startswith(_UNSUPPORTED_WRITE_HEADERS):
+                raise OssError(400, "NotImplemented",
+                               f"The sandbox does not implement the header '{name}' on a "
+                               f"{scope} {req.method}; nothing was changed.")
 
 
 def _multipart_etag(etags: Sequence[str]) -> str:
@@ -899,6 +943,7 @@ class SandboxServer:
     def handle(self, h: _Handler, req: _Request) -> _Response:
         if req.bucket is None:
             self._authenticate(req)
+            _refuse_unsupported(req, "service")
             if req.method == "GET":
                 return self._list_buckets(req)
             raise OssError(400, "NotImplemented", "This operation is not supported here.")
@@ -906,10 +951,12 @@ class SandboxServer:
         if req.key == "":
             if req.method == "PUT" and not req.q:
                 self._authenticate(req)
+                _refuse_unsupported(req, "bucket")
                 return self._put_bucket(h, req)
             if created is None:
                 raise _no_such_bucket(req.bucket)
             self._authenticate(req)
+            _refuse_unsupported(req, "bucket")
             return self._bucket_op(h, req, created)
         if created is None:
             raise _no_such_bucket(req.bucket)
@@ -918,6 +965,7 @@ class SandboxServer:
             raise OssError(400, "InvalidObjectName", "The specified object is not valid.",
                            Key=req.key[:64])
         self._authenticate(req)
+        _refuse_unsupported(req, "object")
         return self._object_op(h, req)
 
     def _authenticate(self, req: _Request) -> None:
@@ -950,8 +998,10 @@ class SandboxServer:
         if m == "PUT":
             if "uploadId" in q and "partNumber" in q:
                 return self._upload_part(h, req)
-            if req.headers.get("x-oss-copy-source"):
-                raise OssError(400, "NotImplemented", "CopyObject is not supported here.")
+            if "uploadId" in q or "partNumber" in q:
+                raise OssError(400, "InvalidArgument",
+                               "UploadPart needs both uploadId and partNumber.",
+                               ArgumentName="partNumber" if "uploadId" in q else "uploadId")
             return self._put_object(h, req)
         if m in ("GET", "HEAD"):
             if "uploadId" in q and m == "GET":
