@@ -68,6 +68,7 @@ KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "con
                 "expires")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _CRC = anycrc.Model("CRC64-XZ")
+_CHUNK_SIZE_RE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*")
 _OWNER_ID = "1234567890123456"
 # Every sub-resource OSS defines: the query parameters a V1 signature covers (oss2's list)
 # plus operations signed otherwise. A request naming one the sandbox does not serve on its
@@ -375,10 +376,15 @@ class _BodyReader:
                 line = self.rfile.readline(65537)
                 if not line:
                     raise _Abort(reset=False)
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise OssError(400, "InvalidArgument", "Bad chunked encoding.") from None
+                m = _CHUNK_SIZE_RE.fullmatch(line.split(b";", 1)[0].rstrip(b"\r\n"))
+                if m is None or not line.endswith(b"\n"):
+                    # No sign, underscore, "0x" or more than 16 digits; the connection's
+                    # framing is lost: answer and close.
+                    self.done = True
+                    self.h.close_connection = True
+                    raise OssError(400, "InvalidArgument", "Bad chunked encoding: the chunk "
+                                   "size is not 1 to 16 hexadecimal digits.")
+                size = int(m.group(1), 16)
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass

@@ -1,0 +1,83 @@
+"""The sandbox survives hostile and odd requests sent over raw sockets: bad chunk sizes,
+idle and slow clients, bodies it does not want, GETs racing overwrites."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.support.sandbox import SandboxInfo
+
+
+def _connect(endpoint: str, timeout: float = 30) -> socket.socket:
+    host, port = endpoint.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=timeout)
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one response (Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        got = sock.recv(65536)
+        if not got:
+            raise ConnectionError(f"closed before a whole response: {data!r}")
+        data += got
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(rest) < length:
+        got = sock.recv(65536)
+        if not got:
+            break
+        rest += got
+    return status, headers, rest[:length]
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+@pytest.mark.parametrize("size", [b"-3", b"+5", b"5_0", b"0x5", b" -1", b"1" * 40, b"zz"])
+def test_bad_chunk_sizes_are_refused(sandbox: SandboxInfo, size: bytes) -> None:
+    with _connect(sandbox.endpoint) as sock:
+        sock.sendall(b"PUT /sandbox/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + size + b"\r\nabcde\r\n0\r\n\r\n")
+        status, _, body = _read_response(sock)
+        assert status in (400, 403), body  # refused, whichever check comes first
+        assert _closed_by_server(sock)
+    # The server still serves (no handler is stuck spinning).
+    assert sandbox.bucket_client().put_object("after", b"fine").status == 200
+
+
+def test_bad_chunk_size_in_a_signed_put_stores_nothing(sandbox: SandboxInfo) -> None:
+    bucket = sandbox.bucket_client("v1", enable_crc=False)
+    target = bucket.sign_url("PUT", "chunked", 60).split(sandbox.endpoint, 1)[1]
+    with _connect(sandbox.endpoint) as sock:
+        sock.sendall(f"PUT {target} HTTP/1.1\r\nHost: x\r\n".encode()
+                     + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n-3\r\nabc\r\n0\r\n\r\n")
+        status, _, body = _read_response(sock)
+        assert status == 400
+        assert b"<Code>InvalidArgument</Code>" in body
+    assert not bucket.object_exists("chunked")
+
+
+def test_ctrl_c_ends_the_sandbox_after_a_negative_chunk(sandbox_process, tmp_path: Path) -> None:
+    proc = sandbox_process()
+    with _connect(proc.endpoint) as sock:
+        sock.sendall(b"PUT /sandbox/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"-3\r\nabc\r\n")
+        sock.settimeout(30)
+        status, _, _ = _read_response(sock)
+        assert status in (400, 403)
+    assert proc.stop(timeout=60) == 0
+    assert "stopped" in "".join(proc.output)
