@@ -60,6 +60,9 @@ MAX_PART_NUMBER = 10_000
 MAX_PUT_SIZE = 5 * 1024**3
 MAX_KEY_BYTES = 1023
 CHUNK = 1024 * 1024
+SMALL_CHUNK = 64 * 1024  # draining unwanted bodies, reading XML bodies
+MAX_CONNECTIONS = 128  # more at once are answered 503 and closed
+IDLE_TIMEOUT = 60.0  # seconds a connection may wait for a request or stall mid-request
 FAST_CHUNK = 4 * 1024 * 1024  # benchmark modes: one buffer, filled by recv_into
 # Blob ids of bodies received in --discard mode: no file exists for them.
 DISCARDED_BLOB_PREFIX = "discarded-"
@@ -269,8 +272,29 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
-            self.connections.add(request)
+            full = len(self.connections) >= self.sandbox.max_connections
+            if not full:
+                self.connections.add(request)
+        if full:
+            self._refuse_busy(request)
+            return
         super().process_request(request, client_address)
+
+    def _refuse_busy(self, request: socket.socket) -> None:
+        """Too many connections: answer 503 at once (no thread, nothing read) and close."""
+        body = _xml("Error", [
+            _el("Code", "ServiceUnavailable"),
+            _el("Message", f"The sandbox serves at most {self.sandbox.max_connections} "
+                "connections at once; please try again later."),
+            _el("RequestId", self.sandbox.new_request_id()),
+            _el("HostId", self.sandbox.host_id()), _el("EC", "0000-00000000")])
+        head = ("HTTP/1.1 503 Service Unavailable\r\nServer: AliyunOSS\r\n"
+                f"Date: {_http_date()}\r\nContent-Type: application/xml\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+        with contextlib.suppress(OSError):
+            request.setblocking(False)  # a full send buffer must not stall the accept loop
+            request.send(head.encode("latin-1") + body)
+        socketserver.TCPServer.shutdown_request(self, request)
 
     def shutdown_request(self, request: Any) -> None:
         with self._conn_lock:
@@ -405,7 +429,7 @@ class _BodyReader:
         return total
 
     def drain(self) -> None:
-        buf = memoryview(self.h.buffers()[0])
+        buf = memoryview(bytearray(SMALL_CHUNK))
         while self.readinto(buf):
             pass
 
@@ -414,7 +438,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AliyunOSS"
     sys_version = ""
-    timeout = 300
+    timeout = IDLE_TIMEOUT  # setup() applies the server's idle_timeout
     disable_nagle_algorithm = True
     rbufsize = 256 * 1024
     server: _HTTPServer
@@ -430,6 +454,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.settimeout(self.server.sandbox.idle_timeout)
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
 
@@ -539,6 +564,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             sandbox.access_log(self.command, raw_path, raw_query, 0,
                                self._body.received if self._body else 0, self._sent)
+        finally:
+            # Body buffers live for one request: an idle connection holds none.
+            self._bufs = None
+            self._fast_buf = None
 
     def _parse(self, raw_path: str, raw_query: str, request_id: str) -> _Request:
         sandbox = self.server.sandbox
@@ -591,7 +620,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.command == "POST":
             reader = self.body()
             data = bytearray()
-            buf = memoryview(self.buffers()[0])
+            buf = memoryview(bytearray(SMALL_CHUNK))
             while n := reader.readinto(buf):
                 data += buf[:n]
             try:
@@ -744,7 +773,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def read_small_body(self, limit: int = 10 * 1024 * 1024) -> bytes:
         reader = self.body()
         data = bytearray()
-        buf = memoryview(self.buffers()[0])
+        buf = memoryview(bytearray(SMALL_CHUNK))
         while n := reader.readinto(buf):
             data += buf[:n]
             if len(data) > limit:
@@ -791,12 +820,18 @@ class SandboxServer:
         *,
         fast_etag: bool = False,
         discard: bool = False,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         """``fast_etag`` and ``discard`` are benchmark modes, off by default and NOT faithful
         to OSS (see docs/SANDBOX.md): ``fast_etag`` derives ETags from CRC-64 and size instead
         of MD5 (MD5 is computed only to check a ``Content-MD5`` the client sends);
         ``discard`` (implies ``fast_etag``) checks and counts bodies but does not store them:
-        GetObject of such an object answers ``ObjectDiscarded``."""
+        GetObject of such an object answers ``ObjectDiscarded``.
+
+        ``max_connections``: more connections at once are answered ``503`` and closed;
+        ``idle_timeout``: seconds a connection may wait for a request, or stall in one,
+        before it is closed."""
         for name in buckets:
             if not _BUCKET_RE.match(name):
                 raise ValueError(
@@ -812,6 +847,8 @@ class SandboxServer:
             test_hooks = os.environ.get(TEST_HOOKS_ENV, "") == "1"
         self.test_hooks = test_hooks
         self.discard = discard
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self.fast_etag = fast_etag or discard
         self.faults = Faults(self)
         self.stopping = threading.Event()
