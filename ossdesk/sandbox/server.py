@@ -63,6 +63,9 @@ CHUNK = 1024 * 1024
 SMALL_CHUNK = 64 * 1024  # draining unwanted bodies, reading XML bodies
 MAX_CONNECTIONS = 128  # more at once are answered 503 and closed
 IDLE_TIMEOUT = 60.0  # seconds a connection may wait for a request or stall mid-request
+DRAIN_LIMIT = 1024 * 1024  # a refused body up to this is read, to keep the connection
+LINGER_SECONDS = 2.0  # after answering a refusal early: how long unread bytes are discarded
+LINGER_BYTES = 64 * 1024 * 1024  # ... and at most how many, before the connection closes
 FAST_CHUNK = 4 * 1024 * 1024  # benchmark modes: one buffer, filled by recv_into
 # Blob ids of bodies received in --discard mode: no file exists for them.
 DISCARDED_BLOB_PREFIX = "discarded-"
@@ -478,6 +481,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.to_reset.add(self.connection)
         raise _Abort(reset=True)
 
+    def _lingering_close(self) -> None:
+        """After an answer sent before the request's body was read: stop sending, then
+        discard what the client still sends for a moment, so that closing with unread bytes
+        (a TCP reset) does not destroy the answer before the client reads it."""
+        sock = self.connection
+        buf = bytearray(SMALL_CHUNK)
+        deadline = time.monotonic() + LINGER_SECONDS
+        discarded = 0
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            while discarded < LINGER_BYTES and not self.server.sandbox.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(min(left, 0.25))
+                try:
+                    n = sock.recv_into(buf)
+                except TimeoutError:
+                    continue
+                if n == 0:
+                    break
+                discarded += n
+
     def body(self) -> _BodyReader:
         assert self._body is not None
         if self._expect_pending:
@@ -539,9 +565,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     OssError(500, "InternalError", "We encountered an internal error. "
                              "Please try again."), request_id, raw_path)
                 self.close_connection = True
+            linger = False
             if self._body is not None and not self._body.done:
                 if self._expect_pending or self.close_connection:
                     self.close_connection = True  # the client holds its body back: never read
+                elif (self.command in ("GET", "HEAD") or self._body.chunked
+                      or (self._body.remaining or 0) > DRAIN_LIMIT):
+                    # Answer now rather than after a body that may be huge, or may never
+                    # come (a GET declaring one): then close.
+                    self.close_connection = True
+                    linger = True
                 else:
                     try:
                         self._body.drain()  # read what we do not want, to keep the connection
@@ -554,6 +587,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if decision.drop_response:
                 self.reset_connection()  # handled, but the answer never leaves (logged: 0)
             self._send(response, request_id)
+            if linger:
+                self._lingering_close()
         except _Abort as abort:
             self.close_connection = True
             sandbox.access_log(self.command, raw_path, raw_query, 0,
@@ -689,10 +724,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         MD5 runs in a helper thread (hashlib releases the GIL on large buffers) while this
         thread reads the socket, updates the CRC and writes the file, so the two overlap.
         """
-        reader = self.body()
-        if reader.declared is not None and reader.declared > max_size:
+        assert self._body is not None
+        if self._body.declared is not None and self._body.declared > max_size:
+            # Before "100 Continue": the client is told at once and never sends the body.
             raise OssError(400, "EntityTooLarge",
                            "Your proposed upload exceeds the maximum allowed size.")
+        reader = self.body()
         if not md5:
             return self._receive_crc_only(reader, path, max_size)
         bufs = self.buffers()

@@ -17,22 +17,23 @@ def _connect(endpoint: str, timeout: float = 30) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=timeout)
 
 
-def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers (lower-case names) and body of one response (Content-Length)."""
+def _read_response(sock: socket.socket, head: bool = False) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one response (Content-Length; none
+    after a HEAD)."""
     data = b""
     while b"\r\n\r\n" not in data:
         got = sock.recv(65536)
         if not got:
             raise ConnectionError(f"closed before a whole response: {data!r}")
         data += got
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    top, _, rest = data.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
+    length = 0 if head else int(headers.get("content-length", "0"))
     while len(rest) < length:
         got = sock.recv(65536)
         if not got:
@@ -138,3 +139,48 @@ def test_connections_are_bounded_and_idle_ones_time_out(tmp_path: Path) -> None:
         for sock in socks:
             sock.close()
         server.stop()
+
+
+def _signed_target(sandbox: SandboxInfo, method: str, key: str) -> str:
+    bucket = sandbox.bucket_client("v1", enable_crc=False)
+    url: str = bucket.sign_url(method, key, 60)
+    return url.split(sandbox.endpoint, 1)[1]
+
+
+def test_100_continue_is_not_sent_for_an_oversized_body(sandbox: SandboxInfo) -> None:
+    target = _signed_target(sandbox, "PUT", "huge")
+    with _connect(sandbox.endpoint, timeout=20) as sock:
+        sock.sendall(f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {10 * 1024**3}\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        status, _, body = _read_response(sock)  # the first answer is the refusal
+        assert status == 400
+        assert b"<Code>EntityTooLarge</Code>" in body
+        assert _closed_by_server(sock)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_refused_large_body_is_answered_at_once(sandbox: SandboxInfo, signed: bool) -> None:
+    target = _signed_target(sandbox, "PUT", "huge") if signed else "/sandbox/huge"
+    with _connect(sandbox.endpoint, timeout=20) as sock:
+        sock.sendall(f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {6 * 1024**3}\r\n"
+                     "\r\n".encode() + b"x" * 1000)  # the rest of the body never comes
+        status, headers, body = _read_response(sock)
+        assert status == (400 if signed else 403), body
+        assert headers["connection"] == "close"
+        assert _closed_by_server(sock)
+    assert not sandbox.bucket_client().object_exists("huge")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_get_and_head_with_a_content_length_and_no_body_are_answered(
+        sandbox: SandboxInfo, method: str) -> None:
+    sandbox.bucket_client().put_object("k", b"hello")
+    target = _signed_target(sandbox, method, "k")
+    with _connect(sandbox.endpoint, timeout=20) as sock:
+        sock.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n"
+                     "\r\n".encode())
+        status, headers, body = _read_response(sock, head=method == "HEAD")
+        assert status == 200
+        assert headers["content-length"] == "5"
+        if method == "GET":
+            assert body == b"hello"
