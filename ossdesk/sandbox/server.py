@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_tz
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -238,9 +238,15 @@ class _Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-    # streamed body: (path, offset, length) pieces; overrides ``body``
-    pieces: list[tuple[Path, int, int]] | None = None
+    # streamed body: (open file, offset, length) pieces; overrides ``body``. The files are
+    # opened when the request is handled, so an overwrite or delete of the object meanwhile
+    # cannot cut the answer short; close() closes them.
+    pieces: list[tuple[BinaryIO, int, int]] | None = None
     length: int | None = None  # content length for HEAD / streamed responses
+
+    def close(self) -> None:
+        for fh, _, _ in self.pieces or ():
+            fh.close()
 
 
 @dataclass(frozen=True)
@@ -537,6 +543,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         request_id = sandbox.new_request_id()
         raw_path, _, raw_query = self.path.partition("?")
         decision = Decision()
+        response: _Response | None = None
         try:
             try:
                 try:
@@ -556,6 +563,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         raise OssError(status, code, "Please try again later (injected fault).")  # noqa: TRY301
                     response = sandbox.handle(self, req)
             except OssError as exc:
+                if response is not None:
+                    response.close()
                 response = self._error_response(exc, request_id, raw_path)
             except (_Abort, ConnectionError, TimeoutError):
                 raise
@@ -603,6 +612,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             # Body buffers live for one request: an idle connection holds none.
             self._bufs = None
             self._fast_buf = None
+            if response is not None:
+                response.close()
 
     def _parse(self, raw_path: str, raw_query: str, request_id: str) -> _Request:
         sandbox = self.server.sandbox
@@ -703,17 +714,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length == 0:
             sandbox.access_log(self.command, self.path.partition("?")[0],
                                self.path.partition("?")[2], response.status, received, 0)
-        for i, (path, offset, count) in enumerate(response.pieces):
+        for i, (fh, offset, count) in enumerate(response.pieces):
             last = i == len(response.pieces) - 1
-            with path.open("rb") as fh:
-                head = count - 1 if last else count
-                if head:
-                    self._sent += self.connection.sendfile(fh, offset, head)
-                if last:
-                    sandbox.access_log(self.command, self.path.partition("?")[0],
-                                       self.path.partition("?")[2], response.status, received,
-                                       self._sent + 1)
-                    self._sent += self.connection.sendfile(fh, offset + head, 1)
+            head = count - 1 if last else count
+            if head:
+                self._sent += self.connection.sendfile(fh, offset, head)
+            if last:
+                sandbox.access_log(self.command, self.path.partition("?")[0],
+                                   self.path.partition("?")[2], response.status, received,
+                                   self._sent + 1)
+                self._sent += self.connection.sendfile(fh, offset + head, 1)
 
     # -- body reception ---------------------------------------------------------
 
@@ -1367,9 +1377,20 @@ class SandboxServer:
 
     def _get_object(self, req: _Request, head: bool, meta_only: bool) -> _Response:
         assert req.bucket is not None
-        obj = self.store.get_object(req.bucket, req.key)
-        if obj is None:
-            raise _no_such_key(req.key)
+        # An overwrite may delete the blobs between the lookup and the opening: look again.
+        for _ in range(5):
+            obj = self.store.get_object(req.bucket, req.key)
+            if obj is None:
+                raise _no_such_key(req.key)
+            try:
+                return self._object_response(req, obj, head, meta_only)
+            except FileNotFoundError:
+                continue
+        raise OssError(503, "ServiceUnavailable", "The object kept changing while it was "
+                       "being read; please try again.")
+
+    def _object_response(self, req: _Request, obj: ObjectRecord, head: bool,
+                         meta_only: bool) -> _Response:
         headers = [
             ("ETag", _quote_etag(obj.etag)),
             ("Last-Modified", _http_date(obj.modified)),
@@ -1413,14 +1434,20 @@ class SandboxServer:
                 "mode, not OSS-faithful): its body was checked and counted but not stored. "
                 "HeadObject and GetObjectMeta report its size, ETag and CRC-64.",
                 Key=req.key)
-        pieces: list[tuple[Path, int, int]] = []
+        response = _Response(status, headers, pieces=[], length=length)
         pos = 0
-        for blob, size in obj.segments:
-            lo, hi = max(start, pos), min(end + 1, pos + size)
-            if lo < hi:
-                pieces.append((self.store.blob_path(blob), lo - pos, hi - lo))
-            pos += size
-        return _Response(status, headers, pieces=pieces, length=length)
+        try:
+            for blob, size in obj.segments:
+                lo, hi = max(start, pos), min(end + 1, pos + size)
+                if lo < hi:
+                    fh = self.store.blob_path(blob).open("rb")
+                    assert response.pieces is not None
+                    response.pieces.append((fh, lo - pos, hi - lo))
+                pos += size
+        except BaseException:
+            response.close()
+            raise
+        return response
 
     @staticmethod
     def _check_conditions(req: _Request, obj: ObjectRecord) -> bool:

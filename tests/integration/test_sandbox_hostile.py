@@ -4,11 +4,13 @@ idle and slow clients, bodies it does not want, GETs racing overwrites."""
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 
 from ossdesk.sandbox import SandboxServer
+from ossdesk.sandbox.store import ObjectRecord
 from tests.support.sandbox import SandboxInfo
 
 
@@ -184,3 +186,40 @@ def test_get_and_head_with_a_content_length_and_no_body_are_answered(
         assert headers["content-length"] == "5"
         if method == "GET":
             assert body == b"hello"
+
+
+def test_a_get_racing_an_overwrite_gets_the_whole_old_object(
+        sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sandbox.server is not None
+    store = sandbox.server.store
+    bucket = sandbox.bucket_client()
+    old = b"old!" * 256 * 1024
+    bucket.put_object("k", old)
+    looked_up = threading.Event()
+    real_get_object = store.get_object
+
+    def get_object(bucket_name: str, key: str) -> ObjectRecord | None:
+        rec = real_get_object(bucket_name, key)
+        looked_up.set()
+        return rec
+
+    monkeypatch.setattr(store, "get_object", get_object)
+    # The GET's answer is held after it is handled, long enough for the overwrite below.
+    sandbox.faults.delay(10, method="GET")
+    got: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            got.append(sandbox.bucket_client().get_object("k").read())
+        except BaseException as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert looked_up.wait(30)
+    bucket.put_object("k", b"new")
+    reader.join(60)
+    assert not errors
+    assert got == [old]
+    assert bucket.get_object("k").read() == b"new"
