@@ -578,6 +578,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if self._body is not None and not self._body.done:
                 if self._expect_pending or self.close_connection:
                     self.close_connection = True  # the client holds its body back: never read
+                elif not self._body.chunked and not self._body.remaining:
+                    pass  # "Content-Length: 0": nothing to read
                 elif (self.command in ("GET", "HEAD") or self._body.chunked
                       or (self._body.remaining or 0) > DRAIN_LIMIT):
                     # Answer now rather than after a body that may be huge, or may never

@@ -223,3 +223,15 @@ def test_a_get_racing_an_overwrite_gets_the_whole_old_object(
     assert not errors
     assert got == [old]
     assert bucket.get_object("k").read() == b"new"
+
+
+def test_a_get_with_content_length_0_keeps_the_connection(sandbox: SandboxInfo) -> None:
+    sandbox.bucket_client().put_object("k", b"hello")
+    target = _signed_target(sandbox, "GET", "k")
+    with _connect(sandbox.endpoint, timeout=20) as sock:
+        for _ in range(2):  # the same connection serves both
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                         "\r\n".encode())
+            status, headers, body = _read_response(sock)
+            assert (status, body) == (200, b"hello")
+            assert headers["connection"] == "keep-alive"
