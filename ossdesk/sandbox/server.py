@@ -1633,20 +1633,16 @@ class SandboxServer:
         uploads: list[UploadRecord] = []
         prefixes: list[str] = []
         truncated = False
-        skipping = bool(id_marker)
         for up in self.store.list_uploads(req.bucket):
             if not up.key.startswith(prefix):
                 continue
             if key_marker:
                 if up.key < key_marker:
                     continue
-                if up.key == key_marker:
-                    if not id_marker:
-                        continue
-                    if skipping:
-                        if up.upload_id == id_marker:
-                            skipping = False
-                        continue
+                # OSS: the uploads of key-marker whose upload id is greater than
+                # upload-id-marker (present or not: it may have been completed meanwhile).
+                if up.key == key_marker and (not id_marker or up.upload_id <= id_marker):
+                    continue
             if delimiter:
                 i = up.key.find(delimiter, len(prefix))
                 if i >= 0:

@@ -118,3 +118,4 @@ def test_half_a_part_request_is_not_a_put(sandbox: SandboxInfo) -> None:
             _do_object(bucket, "PUT", "k", params=params, data=b"other")
         assert info.value.status == 400
     assert bucket.get_object("k").read() == b"hello"
+
