@@ -1421,7 +1421,8 @@ class SandboxServer:
             for k, v in obj.meta.get("user", {}).items())
         start, end = 0, obj.size - 1
         status = 200
-        rng = self._parse_range(req.header("range"), obj.size)
+        standard = req.header("x-oss-range-behavior").lower() == "standard"
+        rng = self._parse_range(req.header("range"), obj.size, standard)
         if rng is not None:
             start, end = rng
             status = 206
@@ -1482,19 +1483,34 @@ class SandboxServer:
         return modified_since is not None and modified <= modified_since
 
     @staticmethod
-    def _parse_range(value: str, size: int) -> tuple[int, int] | None:
-        """OSS semantics: a range it cannot satisfy is ignored (the whole object, 200)."""
+    def _parse_range(value: str, size: int, standard: bool = False) -> tuple[int, int] | None:
+        """OSS semantics: a range it cannot satisfy is ignored (the whole object, 200).
+        With ``x-oss-range-behavior: standard`` (``standard``), HTTP's: a range running past
+        the end is cut at the end, one starting past it is ``416 InvalidRange``."""
         m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", value)
-        if not m or (not m.group(1) and not m.group(2)) or size == 0:
+        if not m or (not m.group(1) and not m.group(2)):
             return None
+        unsatisfiable = OssError(416, "InvalidRange",
+                                 "The requested range cannot be satisfied.",
+                                 RangeRequested=value.strip(), ActualObjectSize=str(size))
         if m.group(1):
             start = int(m.group(1))
             end = int(m.group(2)) if m.group(2) else size - 1
-            if start >= size or end < start or end >= size:
+            if end < start and m.group(2):
+                return None  # not a valid range: ignored, as HTTP says
+            if start >= size:
+                if standard:
+                    raise unsatisfiable
                 return None
+            if end >= size:
+                if not standard:
+                    return None
+                end = size - 1
             return start, end
         suffix = int(m.group(2))
-        if suffix == 0:
+        if suffix == 0 or size == 0:
+            if standard:
+                raise unsatisfiable
             return None
         return max(0, size - suffix), size - 1
 

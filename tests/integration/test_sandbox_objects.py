@@ -364,3 +364,30 @@ def test_forbid_overwrite(sandbox: SandboxInfo) -> None:
         bucket.put_object("once", b"2", headers={"x-oss-forbid-overwrite": "true"})
     assert (exc.value.status, exc.value.code) == (409, "FileAlreadyExists")
     assert bucket.get_object("once").read() == b"1"
+
+
+@pytest.mark.parametrize(
+    ("byte_range", "status", "expected"),
+    [((0, 999), 206, b"0123456789"), ((5, 999), 206, b"56789"), ((None, 99), 206, b"0123456789"),
+     ((2, 3), 206, b"23")],
+)
+def test_standard_range_behavior_truncates_a_range_past_the_end(
+        sandbox: SandboxInfo, byte_range: tuple[int | None, int | None], status: int,
+        expected: bytes) -> None:
+    bucket = sandbox.bucket_client()
+    bucket.put_object("r", b"0123456789")
+    got = bucket.get_object("r", byte_range=byte_range,
+                            headers={"x-oss-range-behavior": "standard"})
+    assert got.status == status
+    assert got.read() == expected
+    assert got.headers["Content-Range"].endswith("/10")
+
+
+def test_standard_range_behavior_refuses_a_range_past_the_end(sandbox: SandboxInfo) -> None:
+    bucket = sandbox.bucket_client()
+    bucket.put_object("r", b"0123456789")
+    with pytest.raises(oss2.exceptions.OssError) as info:
+        bucket.get_object("r", byte_range=(10, 20), headers={"x-oss-range-behavior": "standard"})
+    assert (info.value.status, info.value.code) == (416, "InvalidRange")
+    # Without the header, OSS's own behaviour: the whole object.
+    assert bucket.get_object("r", byte_range=(10, 20)).read() == b"0123456789"
