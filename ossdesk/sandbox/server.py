@@ -1129,8 +1129,25 @@ class SandboxServer:
         return _Response(200, [("Location", "/" + req.bucket)])
 
     def _list_buckets(self, req: _Request) -> _Response:
-        items = [self._owner(), "<Buckets>"]
-        for name, created in self.store.buckets().items():
+        prefix = req.q.get("prefix", "")
+        marker = req.q.get("marker", "")
+        max_keys = _int_param(req.q, "max-keys", 100, 1, 1000)
+        names = [(n, c) for n, c in self.store.buckets().items()
+                 if n.startswith(prefix) and n > marker]
+        page, truncated = names[:max_keys], len(names) > max_keys
+        items = []
+        if prefix:
+            items.append(_el("Prefix", prefix))
+        if marker:
+            items.append(_el("Marker", marker))
+        if "max-keys" in req.q:
+            items.append(_el("MaxKeys", max_keys))
+        if truncated:
+            items += [_el("IsTruncated", "true"), _el("NextMarker", page[-1][0])]
+        elif "max-keys" in req.q or prefix or marker:
+            items.append(_el("IsTruncated", "false"))
+        items += [self._owner(), "<Buckets>"]
+        for name, created in page:
             items.append(
                 "<Bucket>" + _el("CreationDate", _iso(created))
                 + _el("ExtranetEndpoint", self.host_id()) + _el("IntranetEndpoint", self.host_id())

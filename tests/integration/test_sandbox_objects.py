@@ -391,3 +391,18 @@ def test_standard_range_behavior_refuses_a_range_past_the_end(sandbox: SandboxIn
     assert (info.value.status, info.value.code) == (416, "InvalidRange")
     # Without the header, OSS's own behaviour: the whole object.
     assert bucket.get_object("r", byte_range=(10, 20)).read() == b"0123456789"
+
+
+def test_list_buckets_prefix_marker_and_max_keys(sandbox_factory) -> None:
+    info = sandbox_factory(buckets=("aa-1", "aa-2", "bb-1"))
+    service = info.service_client()
+    assert [b.name for b in service.list_buckets(prefix="aa").buckets] == ["aa-1", "aa-2"]
+    page = service.list_buckets(max_keys=1)
+    assert [b.name for b in page.buckets] == ["aa-1"]
+    assert page.is_truncated
+    assert page.next_marker == "aa-1"
+    assert [b.name for b in service.list_buckets(marker="aa-1").buckets] == ["aa-2", "bb-1"]
+    assert [b.name for b in oss2.BucketIterator(service, max_keys=1)] == ["aa-1", "aa-2", "bb-1"]
+    with pytest.raises(oss2.exceptions.OssError) as bad:
+        service.list_buckets(max_keys=1001)
+    assert (bad.value.status, bad.value.code) == (400, "InvalidArgument")
