@@ -90,7 +90,7 @@ _SERVED_SUBRESOURCES: dict[tuple[str, str], frozenset[str]] = {
     ("bucket", "GET"): frozenset(("bucketInfo", "location", "uploads", "continuation-token")),
     ("bucket", "POST"): frozenset(("delete",)),
     ("object", "PUT"): frozenset(("uploadId", "partNumber")),
-    ("object", "GET"): frozenset(("uploadId", "objectMeta")) | _RESPONSE_OVERRIDES,
+    ("object", "GET"): frozenset(("uploadId",)) | _RESPONSE_OVERRIDES,
     ("object", "HEAD"): frozenset(("objectMeta",)) | _RESPONSE_OVERRIDES,
     ("object", "DELETE"): frozenset(("uploadId",)),
     ("object", "POST"): frozenset(("uploads", "uploadId")),
@@ -1098,8 +1098,7 @@ class SandboxServer:
         if m in ("GET", "HEAD"):
             if "uploadId" in q and m == "GET":
                 return self._list_parts(req)
-            return self._get_object(req, head=(m == "HEAD" or "objectMeta" in q),
-                                    meta_only="objectMeta" in q)
+            return self._get_object(req, head=m == "HEAD", meta_only="objectMeta" in q)
         if m == "DELETE":
             if "uploadId" in q:
                 if not self.store.delete_upload(q["uploadId"]):
