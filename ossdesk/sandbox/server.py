@@ -192,17 +192,18 @@ def _refuse_unsupported(req: _Request, scope: str) -> None:
     """``NotImplemented`` for a sub-resource or header the sandbox does not serve on this
     route (``scope``: "service", "bucket" or "object")."""
     served = _SERVED_SUBRESOURCES.get((scope, req.method), frozenset()) | _SERVED_EVERYWHERE
+    target = {"service": "the service", "bucket": "a bucket", "object": "an object"}[scope]
     for name, _ in req.params:
         if name in OSS_SUBRESOURCES and name not in served:
             raise OssError(400, "NotImplemented",
                            f"The sandbox does not implement this operation (sub-resource "
-                           f"'{name}' on a {req.method} to a {scope}); nothing was changed.")
+                           f"'{name}' in a {req.method} to {target}); nothing was changed.")
     if req.method in ("PUT", "POST"):
         for name in req.headers:
             if name.startswith(_UNSUPPORTED_WRITE_HEADERS):
                 raise OssError(400, "NotImplemented",
-                               f"The sandbox does not implement the header '{name}' on a "
-                               f"{scope} {req.method}; nothing was changed.")
+                               f"The sandbox does not implement the header '{name}' in a "
+                               f"{req.method} to {target}; nothing was changed.")
 
 
 def _multipart_etag(etags: Sequence[str]) -> str:
