@@ -63,6 +63,7 @@ CHUNK = 1024 * 1024
 SMALL_CHUNK = 64 * 1024  # draining unwanted bodies, reading XML bodies
 MAX_CONNECTIONS = 128  # more at once are answered 503 and closed
 IDLE_TIMEOUT = 60.0  # seconds a connection may wait for a request or stall mid-request
+HEADER_TIMEOUT = 30.0  # seconds from a request's first byte to the end of its headers
 DRAIN_LIMIT = 1024 * 1024  # a refused body up to this is read, to keep the connection
 LINGER_SECONDS = 2.0  # after answering a refusal early: how long unread bytes are discarded
 LINGER_BYTES = 64 * 1024 * 1024  # ... and at most how many, before the connection closes
@@ -271,6 +272,8 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self._conn_lock = threading.Lock()
         self.connections: set[socket.socket] = set()
         self.to_reset: set[socket.socket] = set()
+        # Connections in the middle of sending a request's headers, and until when they may.
+        self.header_deadlines: dict[socket.socket, float] = {}
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -306,8 +309,28 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             request.send(head.encode("latin-1") + body)
         socketserver.TCPServer.shutdown_request(self, request)
 
+    def headers_until(self, conn: socket.socket, deadline: float | None) -> None:
+        with self._conn_lock:
+            if deadline is None:
+                self.header_deadlines.pop(conn, None)
+            else:
+                self.header_deadlines[conn] = deadline
+
+    def service_actions(self) -> None:
+        """Called by serve_forever between polls: cut off the clients whose headers are
+        late (a slow-loris holds a connection by sending them a byte at a time)."""
+        now = time.monotonic()
+        with self._conn_lock:
+            late = [c for c, deadline in self.header_deadlines.items() if now > deadline]
+            for conn in late:
+                del self.header_deadlines[conn]
+        for conn in late:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
     def shutdown_request(self, request: Any) -> None:
         with self._conn_lock:
+            self.header_deadlines.pop(request, None)
             self.connections.discard(request)
             reset = request in self.to_reset
             self.to_reset.discard(request)
@@ -468,6 +491,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
 
+    def handle_one_request(self) -> None:
+        # Wait (up to the idle timeout) for the request's first byte; from then on its
+        # headers must all arrive within the header timeout.
+        try:
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]
+                self.close_connection = True
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        self.server.headers_until(self.connection,
+                                  time.monotonic() + self.server.sandbox.header_timeout)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.headers_until(self.connection, None)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("sandbox: " + format, *args)
 
@@ -537,6 +577,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         sandbox = self.server.sandbox
+        self.server.headers_until(self.connection, None)  # the headers are in
         self._status = 0
         self._sent = 0
         self._body = None
@@ -872,6 +913,7 @@ class SandboxServer:
         discard: bool = False,
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
     ) -> None:
         """``fast_etag`` and ``discard`` are benchmark modes, off by default and NOT faithful
         to OSS (see docs/SANDBOX.md): ``fast_etag`` derives ETags from CRC-64 and size instead
@@ -881,7 +923,8 @@ class SandboxServer:
 
         ``max_connections``: more connections at once are answered ``503`` and closed;
         ``idle_timeout``: seconds a connection may wait for a request, or stall in one,
-        before it is closed."""
+        before it is closed; ``header_timeout``: seconds from a request's first byte to the
+        end of its headers, however steadily they trickle in."""
         for name in buckets:
             if not _BUCKET_RE.match(name):
                 raise ValueError(
@@ -899,6 +942,7 @@ class SandboxServer:
         self.discard = discard
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.header_timeout = header_timeout
         self.fast_etag = fast_etag or discard
         self.faults = Faults(self)
         self.stopping = threading.Event()

@@ -205,7 +205,7 @@ def test_a_get_racing_an_overwrite_gets_the_whole_old_object(
 
     monkeypatch.setattr(store, "get_object", get_object)
     # The GET's answer is held after it is handled, long enough for the overwrite below.
-    sandbox.faults.delay(10, method="GET")
+    sandbox.faults.delay(3, method="GET")
     got: list[bytes] = []
     errors: list[BaseException] = []
 
@@ -235,3 +235,34 @@ def test_a_get_with_content_length_0_keeps_the_connection(sandbox: SandboxInfo) 
             status, headers, body = _read_response(sock)
             assert (status, body) == (200, b"hello")
             assert headers["connection"] == "keep-alive"
+
+
+def test_a_client_trickling_its_headers_is_cut_off(tmp_path: Path) -> None:
+    server = SandboxServer(tmp_path / "root", test_hooks=False, header_timeout=0.5)
+    server.start()
+    try:
+        with _connect(server.endpoint, timeout=20) as sock:
+            sock.sendall(b"GET /sandbox/k HTTP/1.1\r\n")
+            closed = False
+            for _ in range(100):  # one byte at a time, never stalling for the idle timeout
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    closed = True
+                    break
+                sock.settimeout(0.2)
+                try:
+                    if sock.recv(1) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+                except ConnectionResetError:
+                    closed = True
+                    break
+            assert closed
+        with _connect(server.endpoint) as again:  # an ordinary client is still served
+            again.sendall(b"GET /sandbox/k HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read_response(again)[0] == 403
+    finally:
+        server.stop()
