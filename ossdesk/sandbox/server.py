@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_tz
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -60,6 +60,13 @@ MAX_PART_NUMBER = 10_000
 MAX_PUT_SIZE = 5 * 1024**3
 MAX_KEY_BYTES = 1023
 CHUNK = 1024 * 1024
+SMALL_CHUNK = 64 * 1024  # draining unwanted bodies, reading XML bodies
+MAX_CONNECTIONS = 128  # more at once are answered 503 and closed
+IDLE_TIMEOUT = 60.0  # seconds a connection may wait for a request or stall mid-request
+HEADER_TIMEOUT = 30.0  # seconds from a request's first byte to the end of its headers
+DRAIN_LIMIT = 1024 * 1024  # a refused body up to this is read, to keep the connection
+LINGER_SECONDS = 2.0  # after answering a refusal early: how long unread bytes are discarded
+LINGER_BYTES = 64 * 1024 * 1024  # ... and at most how many, before the connection closes
 FAST_CHUNK = 4 * 1024 * 1024  # benchmark modes: one buffer, filled by recv_into
 # Blob ids of bodies received in --discard mode: no file exists for them.
 DISCARDED_BLOB_PREFIX = "discarded-"
@@ -68,7 +75,35 @@ KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "con
                 "expires")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _CRC = anycrc.Model("CRC64-XZ")
+_CHUNK_SIZE_RE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*")
 _OWNER_ID = "1234567890123456"
+# Every sub-resource OSS defines: the query parameters a V1 signature covers (oss2's list)
+# plus operations signed otherwise. A request naming one the sandbox does not serve on its
+# route is refused with NotImplemented, never run as a plain object or bucket operation.
+OSS_SUBRESOURCES = auth.V1_SUBRESOURCES | frozenset((
+    "regions", "cleanRestoredObject", "userDefineLogFieldsConfig", "policyStatus",
+    "overwriteConfig", "dataRedundancyTransition", "accessmonitor",
+))
+_RESPONSE_OVERRIDES = frozenset("response-" + name for name in (
+    "content-type", "content-language", "cache-control", "content-encoding", "expires",
+    "content-disposition"))
+_SERVED_SUBRESOURCES: dict[tuple[str, str], frozenset[str]] = {
+    ("bucket", "GET"): frozenset(("bucketInfo", "location", "uploads", "continuation-token")),
+    ("bucket", "POST"): frozenset(("delete",)),
+    ("object", "PUT"): frozenset(("uploadId", "partNumber")),
+    ("object", "GET"): frozenset(("uploadId",)) | _RESPONSE_OVERRIDES,
+    ("object", "HEAD"): frozenset(("objectMeta",)) | _RESPONSE_OVERRIDES,
+    ("object", "DELETE"): frozenset(("uploadId",)),
+    ("object", "POST"): frozenset(("uploads", "uploadId")),
+}
+_SERVED_EVERYWHERE = frozenset(("security-token",))
+# Request headers that turn a write into an operation the sandbox does not implement
+# (CopyObject / UploadPartCopy, symlinks, encryption, ACLs, tags): such a write is refused.
+_UNSUPPORTED_WRITE_HEADERS = (
+    "x-oss-copy-source", "x-oss-metadata-directive", "x-oss-symlink-target",
+    "x-oss-server-side-encryption", "x-oss-server-side-data-encryption", "x-oss-tagging",
+    "x-oss-object-acl", "x-oss-acl",
+)
 
 
 # ====================================================================== errors
@@ -154,6 +189,24 @@ def _int_param(params: dict[str, str], name: str, default: int, lo: int, hi: int
     return value
 
 
+def _refuse_unsupported(req: _Request, scope: str) -> None:
+    """``NotImplemented`` for a sub-resource or header the sandbox does not serve on this
+    route (``scope``: "service", "bucket" or "object")."""
+    served = _SERVED_SUBRESOURCES.get((scope, req.method), frozenset()) | _SERVED_EVERYWHERE
+    target = {"service": "the service", "bucket": "a bucket", "object": "an object"}[scope]
+    for name, _ in req.params:
+        if name in OSS_SUBRESOURCES and name not in served:
+            raise OssError(400, "NotImplemented",
+                           f"The sandbox does not implement this operation (sub-resource "
+                           f"'{name}' in a {req.method} to {target}); nothing was changed.")
+    if req.method in ("PUT", "POST"):
+        for name in req.headers:
+            if name.startswith(_UNSUPPORTED_WRITE_HEADERS):
+                raise OssError(400, "NotImplemented",
+                               f"The sandbox does not implement the header '{name}' in a "
+                               f"{req.method} to {target}; nothing was changed.")
+
+
 def _multipart_etag(etags: Sequence[str]) -> str:
     digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in etags))  # noqa: S324 - OSS ETag
     return f"{digest.hexdigest().upper()}-{len(etags)}"
@@ -187,9 +240,15 @@ class _Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
-    # streamed body: (path, offset, length) pieces; overrides ``body``
-    pieces: list[tuple[Path, int, int]] | None = None
+    # streamed body: (open file, offset, length) pieces; overrides ``body``. The files are
+    # opened when the request is handled, so an overwrite or delete of the object meanwhile
+    # cannot cut the answer short; close() closes them.
+    pieces: list[tuple[BinaryIO, int, int]] | None = None
     length: int | None = None  # content length for HEAD / streamed responses
+
+    def close(self) -> None:
+        for fh, _, _ in self.pieces or ():
+            fh.close()
 
 
 @dataclass(frozen=True)
@@ -213,6 +272,8 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self._conn_lock = threading.Lock()
         self.connections: set[socket.socket] = set()
         self.to_reset: set[socket.socket] = set()
+        # Connections in the middle of sending a request's headers, and until when they may.
+        self.header_deadlines: dict[socket.socket, float] = {}
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -224,11 +285,52 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
-            self.connections.add(request)
+            full = len(self.connections) >= self.sandbox.max_connections
+            if not full:
+                self.connections.add(request)
+        if full:
+            self._refuse_busy(request)
+            return
         super().process_request(request, client_address)
+
+    def _refuse_busy(self, request: socket.socket) -> None:
+        """Too many connections: answer 503 at once (no thread, nothing read) and close."""
+        body = _xml("Error", [
+            _el("Code", "ServiceUnavailable"),
+            _el("Message", f"The sandbox serves at most {self.sandbox.max_connections} "
+                "connections at once; please try again later."),
+            _el("RequestId", self.sandbox.new_request_id()),
+            _el("HostId", self.sandbox.host_id()), _el("EC", "0000-00000000")])
+        head = ("HTTP/1.1 503 Service Unavailable\r\nServer: AliyunOSS\r\n"
+                f"Date: {_http_date()}\r\nContent-Type: application/xml\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+        with contextlib.suppress(OSError):
+            request.setblocking(False)  # a full send buffer must not stall the accept loop
+            request.send(head.encode("latin-1") + body)
+        socketserver.TCPServer.shutdown_request(self, request)
+
+    def headers_until(self, conn: socket.socket, deadline: float | None) -> None:
+        with self._conn_lock:
+            if deadline is None:
+                self.header_deadlines.pop(conn, None)
+            else:
+                self.header_deadlines[conn] = deadline
+
+    def service_actions(self) -> None:
+        """Called by serve_forever between polls: cut off the clients whose headers are
+        late (a slow-loris holds a connection by sending them a byte at a time)."""
+        now = time.monotonic()
+        with self._conn_lock:
+            late = [c for c, deadline in self.header_deadlines.items() if now > deadline]
+            for conn in late:
+                del self.header_deadlines[conn]
+        for conn in late:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def shutdown_request(self, request: Any) -> None:
         with self._conn_lock:
+            self.header_deadlines.pop(request, None)
             self.connections.discard(request)
             reset = request in self.to_reset
             self.to_reset.discard(request)
@@ -335,10 +437,15 @@ class _BodyReader:
                 line = self.rfile.readline(65537)
                 if not line:
                     raise _Abort(reset=False)
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise OssError(400, "InvalidArgument", "Bad chunked encoding.") from None
+                m = _CHUNK_SIZE_RE.fullmatch(line.split(b";", 1)[0].rstrip(b"\r\n"))
+                if m is None or not line.endswith(b"\n"):
+                    # No sign, underscore, "0x" or more than 16 digits; the connection's
+                    # framing is lost: answer and close.
+                    self.done = True
+                    self.h.close_connection = True
+                    raise OssError(400, "InvalidArgument", "Bad chunked encoding: the chunk "
+                                   "size is not 1 to 16 hexadecimal digits.")
+                size = int(m.group(1), 16)
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
@@ -359,7 +466,7 @@ class _BodyReader:
         return total
 
     def drain(self) -> None:
-        buf = memoryview(self.h.buffers()[0])
+        buf = memoryview(bytearray(SMALL_CHUNK))
         while self.readinto(buf):
             pass
 
@@ -368,7 +475,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AliyunOSS"
     sys_version = ""
-    timeout = 300
+    timeout = IDLE_TIMEOUT  # setup() applies the server's idle_timeout
     disable_nagle_algorithm = True
     rbufsize = 256 * 1024
     server: _HTTPServer
@@ -384,8 +491,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.settimeout(self.server.sandbox.idle_timeout)
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+
+    def handle_one_request(self) -> None:
+        # Wait (up to the idle timeout) for the request's first byte; from then on its
+        # headers must all arrive within the header timeout.
+        try:
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]
+                self.close_connection = True
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        self.server.headers_until(self.connection,
+                                  time.monotonic() + self.server.sandbox.header_timeout)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.headers_until(self.connection, None)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("sandbox: " + format, *args)
@@ -406,6 +531,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with self.server._conn_lock:
             self.server.to_reset.add(self.connection)
         raise _Abort(reset=True)
+
+    def _lingering_close(self) -> None:
+        """After an answer sent before the request's body was read: stop sending, then
+        discard what the client still sends for a moment, so that closing with unread bytes
+        (a TCP reset) does not destroy the answer before the client reads it."""
+        sock = self.connection
+        buf = bytearray(SMALL_CHUNK)
+        deadline = time.monotonic() + LINGER_SECONDS
+        discarded = 0
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            while discarded < LINGER_BYTES and not self.server.sandbox.stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(min(left, 0.25))
+                try:
+                    n = sock.recv_into(buf)
+                except TimeoutError:
+                    continue
+                if n == 0:
+                    break
+                discarded += n
 
     def body(self) -> _BodyReader:
         assert self._body is not None
@@ -433,6 +581,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         sandbox = self.server.sandbox
+        self.server.headers_until(self.connection, None)  # the headers are in
         self._status = 0
         self._sent = 0
         self._body = None
@@ -440,6 +589,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         request_id = sandbox.new_request_id()
         raw_path, _, raw_query = self.path.partition("?")
         decision = Decision()
+        response: _Response | None = None
         try:
             try:
                 try:
@@ -460,6 +610,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         raise OssError(status, code, "Please try again later (injected fault).")  # noqa: TRY301
                     response = sandbox.handle(self, req)
             except OssError as exc:
+                if response is not None:
+                    response.close()
                 response = self._error_response(exc, request_id, raw_path)
             except (_Abort, ConnectionError, TimeoutError):
                 raise
@@ -469,9 +621,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     OssError(500, "InternalError", "We encountered an internal error. "
                              "Please try again."), request_id, raw_path)
                 self.close_connection = True
+            linger = False
             if self._body is not None and not self._body.done:
                 if self._expect_pending or self.close_connection:
                     self.close_connection = True  # the client holds its body back: never read
+                elif not self._body.chunked and not self._body.remaining:
+                    pass  # "Content-Length: 0": nothing to read
+                elif (self.command in ("GET", "HEAD") or self._body.chunked
+                      or (self._body.remaining or 0) > DRAIN_LIMIT):
+                    # Answer now rather than after a body that may be huge, or may never
+                    # come (a GET declaring one): then close.
+                    self.close_connection = True
+                    linger = True
                 else:
                     try:
                         self._body.drain()  # read what we do not want, to keep the connection
@@ -484,6 +645,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if decision.drop_response:
                 self.reset_connection()  # handled, but the answer never leaves (logged: 0)
             self._send(response, request_id)
+            if linger:
+                self._lingering_close()
         except _Abort as abort:
             self.close_connection = True
             sandbox.access_log(self.command, raw_path, raw_query, 0,
@@ -494,6 +657,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             sandbox.access_log(self.command, raw_path, raw_query, 0,
                                self._body.received if self._body else 0, self._sent)
+        finally:
+            # Body buffers live for one request: an idle connection holds none.
+            self._bufs = None
+            self._fast_buf = None
+            if response is not None:
+                response.close()
 
     def _parse(self, raw_path: str, raw_query: str, request_id: str) -> _Request:
         sandbox = self.server.sandbox
@@ -546,7 +715,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.command == "POST":
             reader = self.body()
             data = bytearray()
-            buf = memoryview(self.buffers()[0])
+            buf = memoryview(bytearray(SMALL_CHUNK))
             while n := reader.readinto(buf):
                 data += buf[:n]
             try:
@@ -594,17 +763,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length == 0:
             sandbox.access_log(self.command, self.path.partition("?")[0],
                                self.path.partition("?")[2], response.status, received, 0)
-        for i, (path, offset, count) in enumerate(response.pieces):
+        for i, (fh, offset, count) in enumerate(response.pieces):
             last = i == len(response.pieces) - 1
-            with path.open("rb") as fh:
-                head = count - 1 if last else count
-                if head:
-                    self._sent += self.connection.sendfile(fh, offset, head)
-                if last:
-                    sandbox.access_log(self.command, self.path.partition("?")[0],
-                                       self.path.partition("?")[2], response.status, received,
-                                       self._sent + 1)
-                    self._sent += self.connection.sendfile(fh, offset + head, 1)
+            head = count - 1 if last else count
+            if head:
+                self._sent += self.connection.sendfile(fh, offset, head)
+            if last:
+                sandbox.access_log(self.command, self.path.partition("?")[0],
+                                   self.path.partition("?")[2], response.status, received,
+                                   self._sent + 1)
+                self._sent += self.connection.sendfile(fh, offset + head, 1)
 
     # -- body reception ---------------------------------------------------------
 
@@ -615,10 +783,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         MD5 runs in a helper thread (hashlib releases the GIL on large buffers) while this
         thread reads the socket, updates the CRC and writes the file, so the two overlap.
         """
-        reader = self.body()
-        if reader.declared is not None and reader.declared > max_size:
+        assert self._body is not None
+        if self._body.declared is not None and self._body.declared > max_size:
+            # Before "100 Continue": the client is told at once and never sends the body.
             raise OssError(400, "EntityTooLarge",
                            "Your proposed upload exceeds the maximum allowed size.")
+        reader = self.body()
         if not md5:
             return self._receive_crc_only(reader, path, max_size)
         bufs = self.buffers()
@@ -699,7 +869,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def read_small_body(self, limit: int = 10 * 1024 * 1024) -> bytes:
         reader = self.body()
         data = bytearray()
-        buf = memoryview(self.buffers()[0])
+        buf = memoryview(bytearray(SMALL_CHUNK))
         while n := reader.readinto(buf):
             data += buf[:n]
             if len(data) > limit:
@@ -748,12 +918,20 @@ class SandboxServer:
         *,
         fast_etag: bool = False,
         discard: bool = False,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
     ) -> None:
         """``fast_etag`` and ``discard`` are benchmark modes, off by default and NOT faithful
         to OSS (see docs/SANDBOX.md): ``fast_etag`` derives ETags from CRC-64 and size instead
         of MD5 (MD5 is computed only to check a ``Content-MD5`` the client sends);
         ``discard`` (implies ``fast_etag``) checks and counts bodies but does not store them:
-        GetObject of such an object answers ``ObjectDiscarded``."""
+        GetObject of such an object answers ``ObjectDiscarded``.
+
+        ``max_connections``: more connections at once are answered ``503`` and closed;
+        ``idle_timeout``: seconds a connection may wait for a request, or stall in one,
+        before it is closed; ``header_timeout``: seconds from a request's first byte to the
+        end of its headers, however steadily they trickle in."""
         for name in buckets:
             if not _BUCKET_RE.match(name):
                 raise ValueError(
@@ -769,6 +947,9 @@ class SandboxServer:
             test_hooks = os.environ.get(TEST_HOOKS_ENV, "") == "1"
         self.test_hooks = test_hooks
         self.discard = discard
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.header_timeout = header_timeout
         self.fast_etag = fast_etag or discard
         self.faults = Faults(self)
         self.stopping = threading.Event()
@@ -906,6 +1087,7 @@ class SandboxServer:
     def handle(self, h: _Handler, req: _Request) -> _Response:
         if req.bucket is None:
             self._authenticate(req)
+            _refuse_unsupported(req, "service")
             if req.method == "GET":
                 return self._list_buckets(req)
             raise OssError(400, "NotImplemented", "This operation is not supported here.")
@@ -913,10 +1095,12 @@ class SandboxServer:
         if req.key == "":
             if req.method == "PUT" and not req.q:
                 self._authenticate(req)
+                _refuse_unsupported(req, "bucket")
                 return self._put_bucket(h, req)
             if created is None:
                 raise _no_such_bucket(req.bucket)
             self._authenticate(req)
+            _refuse_unsupported(req, "bucket")
             return self._bucket_op(h, req, created)
         if created is None:
             raise _no_such_bucket(req.bucket)
@@ -925,6 +1109,7 @@ class SandboxServer:
             raise OssError(400, "InvalidObjectName", "The specified object is not valid.",
                            Key=req.key[:64])
         self._authenticate(req)
+        _refuse_unsupported(req, "object")
         return self._object_op(h, req)
 
     def _authenticate(self, req: _Request) -> None:
@@ -957,14 +1142,15 @@ class SandboxServer:
         if m == "PUT":
             if "uploadId" in q and "partNumber" in q:
                 return self._upload_part(h, req)
-            if req.headers.get("x-oss-copy-source"):
-                raise OssError(400, "NotImplemented", "CopyObject is not supported here.")
+            if "uploadId" in q or "partNumber" in q:
+                raise OssError(400, "InvalidArgument",
+                               "UploadPart needs both uploadId and partNumber.",
+                               ArgumentName="partNumber" if "uploadId" in q else "uploadId")
             return self._put_object(h, req)
         if m in ("GET", "HEAD"):
             if "uploadId" in q and m == "GET":
                 return self._list_parts(req)
-            return self._get_object(req, head=(m == "HEAD" or "objectMeta" in q),
-                                    meta_only="objectMeta" in q)
+            return self._get_object(req, head=m == "HEAD", meta_only="objectMeta" in q)
         if m == "DELETE":
             if "uploadId" in q:
                 if not self.store.delete_upload(q["uploadId"]):
@@ -994,8 +1180,25 @@ class SandboxServer:
         return _Response(200, [("Location", "/" + req.bucket)])
 
     def _list_buckets(self, req: _Request) -> _Response:
-        items = [self._owner(), "<Buckets>"]
-        for name, created in self.store.buckets().items():
+        prefix = req.q.get("prefix", "")
+        marker = req.q.get("marker", "")
+        max_keys = _int_param(req.q, "max-keys", 100, 1, 1000)
+        names = [(n, c) for n, c in self.store.buckets().items()
+                 if n.startswith(prefix) and n > marker]
+        page, truncated = names[:max_keys], len(names) > max_keys
+        items = []
+        if prefix:
+            items.append(_el("Prefix", prefix))
+        if marker:
+            items.append(_el("Marker", marker))
+        if "max-keys" in req.q:
+            items.append(_el("MaxKeys", max_keys))
+        if truncated:
+            items += [_el("IsTruncated", "true"), _el("NextMarker", page[-1][0])]
+        elif "max-keys" in req.q or prefix or marker:
+            items.append(_el("IsTruncated", "false"))
+        items += [self._owner(), "<Buckets>"]
+        for name, created in page:
             items.append(
                 "<Bucket>" + _el("CreationDate", _iso(created))
                 + _el("ExtranetEndpoint", self.host_id()) + _el("IntranetEndpoint", self.host_id())
@@ -1244,9 +1447,20 @@ class SandboxServer:
 
     def _get_object(self, req: _Request, head: bool, meta_only: bool) -> _Response:
         assert req.bucket is not None
-        obj = self.store.get_object(req.bucket, req.key)
-        if obj is None:
-            raise _no_such_key(req.key)
+        # An overwrite may delete the blobs between the lookup and the opening: look again.
+        for _ in range(5):
+            obj = self.store.get_object(req.bucket, req.key)
+            if obj is None:
+                raise _no_such_key(req.key)
+            try:
+                return self._object_response(req, obj, head, meta_only)
+            except FileNotFoundError:
+                continue
+        raise OssError(503, "ServiceUnavailable", "The object kept changing while it was "
+                       "being read; please try again.")
+
+    def _object_response(self, req: _Request, obj: ObjectRecord, head: bool,
+                         meta_only: bool) -> _Response:
         headers = [
             ("ETag", _quote_etag(obj.etag)),
             ("Last-Modified", _http_date(obj.modified)),
@@ -1275,7 +1489,8 @@ class SandboxServer:
             for k, v in obj.meta.get("user", {}).items())
         start, end = 0, obj.size - 1
         status = 200
-        rng = self._parse_range(req.header("range"), obj.size)
+        standard = req.header("x-oss-range-behavior").lower() == "standard"
+        rng = self._parse_range(req.header("range"), obj.size, standard)
         if rng is not None:
             start, end = rng
             status = 206
@@ -1290,14 +1505,20 @@ class SandboxServer:
                 "mode, not OSS-faithful): its body was checked and counted but not stored. "
                 "HeadObject and GetObjectMeta report its size, ETag and CRC-64.",
                 Key=req.key)
-        pieces: list[tuple[Path, int, int]] = []
+        response = _Response(status, headers, pieces=[], length=length)
         pos = 0
-        for blob, size in obj.segments:
-            lo, hi = max(start, pos), min(end + 1, pos + size)
-            if lo < hi:
-                pieces.append((self.store.blob_path(blob), lo - pos, hi - lo))
-            pos += size
-        return _Response(status, headers, pieces=pieces, length=length)
+        try:
+            for blob, size in obj.segments:
+                lo, hi = max(start, pos), min(end + 1, pos + size)
+                if lo < hi:
+                    fh = self.store.blob_path(blob).open("rb")
+                    assert response.pieces is not None
+                    response.pieces.append((fh, lo - pos, hi - lo))
+                pos += size
+        except BaseException:
+            response.close()
+            raise
+        return response
 
     @staticmethod
     def _check_conditions(req: _Request, obj: ObjectRecord) -> bool:
@@ -1330,19 +1551,34 @@ class SandboxServer:
         return modified_since is not None and modified <= modified_since
 
     @staticmethod
-    def _parse_range(value: str, size: int) -> tuple[int, int] | None:
-        """OSS semantics: a range it cannot satisfy is ignored (the whole object, 200)."""
+    def _parse_range(value: str, size: int, standard: bool = False) -> tuple[int, int] | None:
+        """OSS semantics: a range it cannot satisfy is ignored (the whole object, 200).
+        With ``x-oss-range-behavior: standard`` (``standard``), HTTP's: a range running past
+        the end is cut at the end, one starting past it is ``416 InvalidRange``."""
         m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", value)
-        if not m or (not m.group(1) and not m.group(2)) or size == 0:
+        if not m or (not m.group(1) and not m.group(2)):
             return None
+        unsatisfiable = OssError(416, "InvalidRange",
+                                 "The requested range cannot be satisfied.",
+                                 RangeRequested=value.strip(), ActualObjectSize=str(size))
         if m.group(1):
             start = int(m.group(1))
             end = int(m.group(2)) if m.group(2) else size - 1
-            if start >= size or end < start or end >= size:
+            if end < start and m.group(2):
+                return None  # not a valid range: ignored, as HTTP says
+            if start >= size:
+                if standard:
+                    raise unsatisfiable
                 return None
+            if end >= size:
+                if not standard:
+                    return None
+                end = size - 1
             return start, end
         suffix = int(m.group(2))
-        if suffix == 0:
+        if suffix == 0 or size == 0:
+            if standard:
+                raise unsatisfiable
             return None
         return max(0, size - suffix), size - 1
 
@@ -1481,20 +1717,16 @@ class SandboxServer:
         uploads: list[UploadRecord] = []
         prefixes: list[str] = []
         truncated = False
-        skipping = bool(id_marker)
         for up in self.store.list_uploads(req.bucket):
             if not up.key.startswith(prefix):
                 continue
             if key_marker:
                 if up.key < key_marker:
                     continue
-                if up.key == key_marker:
-                    if not id_marker:
-                        continue
-                    if skipping:
-                        if up.upload_id == id_marker:
-                            skipping = False
-                        continue
+                # OSS: the uploads of key-marker whose upload id is greater than
+                # upload-id-marker (present or not: it may have been completed meanwhile).
+                if up.key == key_marker and (not id_marker or up.upload_id <= id_marker):
+                    continue
             if delimiter:
                 i = up.key.find(delimiter, len(prefix))
                 if i >= 0:

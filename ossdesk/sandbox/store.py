@@ -269,7 +269,10 @@ class Store:
     # ------------------------------------------------------------ uploads
 
     def create_upload(self, bucket: str, key: str, meta: dict[str, Any]) -> UploadRecord:
-        rec = UploadRecord(uuid.uuid4().hex.upper(), bucket, key, time.time(), meta)
+        # Upload ids sort in initiation order (time first, then random), as upload-id-marker
+        # compares them: the uploads of a key listed after the marker are the later ones.
+        upload_id = f"{time.time_ns():016X}{uuid.uuid4().hex[:16].upper()}"
+        rec = UploadRecord(upload_id, bucket, key, time.time(), meta)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO uploads (upload_id, bucket, key, initiated, meta) VALUES (?,?,?,?,?)",
@@ -291,7 +294,7 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT upload_id, bucket, key, initiated, meta FROM uploads WHERE bucket = ? "
-                "ORDER BY key, initiated, upload_id", (bucket,)).fetchall()
+                "ORDER BY key, upload_id", (bucket,)).fetchall()
         return [UploadRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
     def put_part(self, upload_id: str, part: PartRecord) -> bool:

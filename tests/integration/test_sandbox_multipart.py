@@ -250,3 +250,18 @@ def test_resumable_upload_256_mib_byte_exact(sandbox: SandboxInfo, tmp_path: Pat
     assert size == 256 * MIB
     assert back.hexdigest() == digest.hexdigest()
     assert bucket.head_object("big.bin").etag.endswith("-16")
+
+
+def test_upload_id_marker_is_compared_not_searched_for(sandbox: SandboxInfo) -> None:
+    """Like OSS: with key-marker K and upload-id-marker M, the uploads of K whose upload id
+    is greater than M are listed, whether or not M still exists."""
+    bucket = sandbox.bucket_client()
+    ids = [bucket.init_multipart_upload("a").upload_id for _ in range(3)]
+    later = bucket.init_multipart_upload("b").upload_id
+    assert ids == sorted(ids)  # upload ids grow in initiation order
+    paged = [(u.key, u.upload_id) for u in oss2.MultipartUploadIterator(bucket, max_uploads=1)]
+    assert paged == [("a", i) for i in ids] + [("b", later)]
+    bucket.abort_multipart_upload("a", ids[0])  # the marker is gone: the rest still follows
+    result = bucket.list_multipart_uploads(key_marker="a", upload_id_marker=ids[0])
+    assert [(u.key, u.upload_id) for u in result.upload_list] == [
+        ("a", ids[1]), ("a", ids[2]), ("b", later)]

@@ -364,3 +364,45 @@ def test_forbid_overwrite(sandbox: SandboxInfo) -> None:
         bucket.put_object("once", b"2", headers={"x-oss-forbid-overwrite": "true"})
     assert (exc.value.status, exc.value.code) == (409, "FileAlreadyExists")
     assert bucket.get_object("once").read() == b"1"
+
+
+@pytest.mark.parametrize(
+    ("byte_range", "status", "expected"),
+    [((0, 999), 206, b"0123456789"), ((5, 999), 206, b"56789"), ((None, 99), 206, b"0123456789"),
+     ((2, 3), 206, b"23")],
+)
+def test_standard_range_behavior_truncates_a_range_past_the_end(
+        sandbox: SandboxInfo, byte_range: tuple[int | None, int | None], status: int,
+        expected: bytes) -> None:
+    bucket = sandbox.bucket_client()
+    bucket.put_object("r", b"0123456789")
+    got = bucket.get_object("r", byte_range=byte_range,
+                            headers={"x-oss-range-behavior": "standard"})
+    assert got.status == status
+    assert got.read() == expected
+    assert got.headers["Content-Range"].endswith("/10")
+
+
+def test_standard_range_behavior_refuses_a_range_past_the_end(sandbox: SandboxInfo) -> None:
+    bucket = sandbox.bucket_client()
+    bucket.put_object("r", b"0123456789")
+    with pytest.raises(oss2.exceptions.OssError) as info:
+        bucket.get_object("r", byte_range=(10, 20), headers={"x-oss-range-behavior": "standard"})
+    assert (info.value.status, info.value.code) == (416, "InvalidRange")
+    # Without the header, OSS's own behaviour: the whole object.
+    assert bucket.get_object("r", byte_range=(10, 20)).read() == b"0123456789"
+
+
+def test_list_buckets_prefix_marker_and_max_keys(sandbox_factory) -> None:
+    info = sandbox_factory(buckets=("aa-1", "aa-2", "bb-1"))
+    service = info.service_client()
+    assert [b.name for b in service.list_buckets(prefix="aa").buckets] == ["aa-1", "aa-2"]
+    page = service.list_buckets(max_keys=1)
+    assert [b.name for b in page.buckets] == ["aa-1"]
+    assert page.is_truncated
+    assert page.next_marker == "aa-1"
+    assert [b.name for b in service.list_buckets(marker="aa-1").buckets] == ["aa-2", "bb-1"]
+    assert [b.name for b in oss2.BucketIterator(service, max_keys=1)] == ["aa-1", "aa-2", "bb-1"]
+    with pytest.raises(oss2.exceptions.OssError) as bad:
+        service.list_buckets(max_keys=1001)
+    assert (bad.value.status, bad.value.code) == (400, "InvalidArgument")
