@@ -74,7 +74,14 @@ from ossdesk.core.oss import (
     RemotePart,
     Timeouts,
 )
-from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_parts, use_single_put
+from ossdesk.core.plan import (
+    DEFAULT_PART_SIZE,
+    FileTooLarge,
+    PartPlan,
+    format_size,
+    plan_parts,
+    use_single_put,
+)
 from ossdesk.core.store import (
     ENVIRONMENT,
     SKIP,
@@ -1026,6 +1033,10 @@ class Scheduler:
         # (A row queued by an older version learns the change time and identity here.)
         recorded = now != row.fingerprint
         rewritten = upload_id is not None or recorded or row.initiating_at is not None
+        if upload_id is not None and changed and \
+                now.only_change_time_differs(row.fingerprint) and \
+                self._sent_parts_unchanged(job, now):
+            changed = recorded = False  # its attributes changed, not the bytes sent
         if upload_id is not None and changed:
             self._emit(Notice(upload=job.upload, message=(
                 f"{row.source.name} changed since its upload began, so it starts over "
@@ -1116,6 +1127,51 @@ class Scheduler:
             job.pending = deque(n for n in range(1, plan.part_count + 1) if n not in confirmed)
             job.phase = "parts"
             self._cond.notify_all()
+
+    def _sent_parts_unchanged(self, job: _Job, now: Fingerprint) -> bool:
+        """Only the file's change time moved since its upload began: a ``chmod``, a new hard
+        link, extended attributes, or content rewritten with its mtime put back. Each
+        confirmed part's bytes are read again (on this worker, stopped by a pause) and
+        compared with the CRC-64 recorded when it was sent. All equal: the file as it is
+        now is recorded, said, and the upload goes on with its parts (the whole file is
+        still read again before Complete). Any difference: False, and the file starts over."""
+        row = job.row
+        if not row.part_size:
+            return False
+        try:
+            plan = plan_parts(now.size, row.part_size)
+        except FileTooLarge:
+            return False
+        stored = self.store.parts(job.upload)
+        for number, part in sorted(stored.items()):
+            if not 1 <= number <= plan.part_count:
+                return False
+            offset, length = plan.part(number)
+            if part.size != length:
+                return False
+            try:
+                crc = crc64_file(row.source, offset, length, should_stop=job.stop.is_set)
+            except ChecksumStopped:
+                raise _Stop from None
+            except EOFError:
+                return False  # it shrank: its content changed
+            except PermissionError:
+                raise _unreadable_error(unreadable(row.source)) from None
+            if crc != part.crc64:
+                return False
+        if not self._source_unchanged(job, now):
+            return False  # it changed again while it was read
+        self.store.source_seen(job.upload, now.size, now.mtime_ns, now)
+        if stored:
+            sent = format_size(sum(p.size for p in stored.values()))
+            message = (f"{row.source.name}'s attributes changed since its upload began (not "
+                       f"its content: the {sent} already sent were read again and match); "
+                       "the upload goes on")
+        else:
+            message = (f"{row.source.name} changed since its upload began, before any part of "
+                       "it was sent; the upload goes on with the file as it is now")
+        self._emit(Notice(upload=job.upload, message=message))
+        return True
 
     def _adopt_parts(self, job: _Job, plan: PartPlan,
                      remote: Sequence[RemotePart]) -> dict[int, tuple[int, str, int]]:
