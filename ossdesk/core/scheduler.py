@@ -1419,6 +1419,13 @@ class Scheduler:
             "upload it again once it is no longer being written to",
             code="SourceChanged", kind="source")
 
+    def _source_now(self, job: _Job) -> Fingerprint | None:
+        """The source as it is now; None when it cannot be looked at (gone)."""
+        try:
+            return Fingerprint.of(job.row.source.stat())
+        except OSError:
+            return None
+
     def _source_unchanged(self, job: _Job, source: Fingerprint) -> bool:
         """Size, mtime, change time and identity as ``source`` says (unknown ones aside)."""
         try:
@@ -1477,8 +1484,16 @@ class Scheduler:
     def _complete(self, job: _Job) -> None:
         assert job.plan is not None and job.client is not None and job.upload_id is not None
         row, client, upload_id = job.row, job.client, job.upload_id
-        if not self._source_unchanged(job, row.fingerprint):
+        # Only the change time moved (chmod, a hard link, xattrs): the re-read below decides,
+        # if it runs; without it the change time is all there is.
+        source = self._source_now(job)
+        rereads = self.reread_limit is None or row.size <= self.reread_limit
+        attributes = source is not None and rereads and \
+            source.only_change_time_differs(row.fingerprint)
+        if source is None or not (attributes or source.same_as(row.fingerprint)):
             self._discard_changed(job, client, upload_id)
+        assert source is not None
+        seen = source if attributes else row.fingerprint
         numbers = sorted(job.confirmed)
         if numbers != list(range(1, job.plan.part_count + 1)):
             raise UploadError(f"internal error: parts {numbers[:5]}... do not cover the file",
@@ -1489,8 +1504,14 @@ class Scheduler:
         # The parts prove what was sent; reading the file again proves that what was sent is
         # the file as it is now (not half of it rewritten in place, mtime put back).
         reread = self._read_again(job, expected, row.size)
-        if reread is False or not self._source_unchanged(job, row.fingerprint):
+        if reread is False or not self._source_unchanged(job, seen):
             self._discard_changed(job, client, upload_id)
+        if attributes and reread:
+            self.store.source_seen(job.upload, seen.size, seen.mtime_ns, seen)
+            job.row = self.store.get(job.upload) or row
+            self._emit(Notice(upload=job.upload, message=(
+                f"{row.source.name}'s attributes changed while it was being uploaded (not its "
+                "content: the whole file was read again and matches the parts sent)")))
         part_list = [(n, job.confirmed[n][1]) for n in numbers]
         try:
             result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,

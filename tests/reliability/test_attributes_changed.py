@@ -24,6 +24,7 @@ from tests.reliability.helpers import (
     cli_env,
     dest,
     object_bytes,
+    object_keys,
     ossdesk,
     part_puts,
     remote_uploads,
@@ -170,4 +171,47 @@ def test_one_sent_part_rewritten_after_sigkill_starts_over(sandbox: SandboxInfo,
     fresh = {p.upload_id for p in accepted} - {upload_id}
     assert len(fresh) == 1
     assert sorted(p.number for p in accepted if p.upload_id in fresh) == list(range(1, 18))
+    assert remote_uploads(sandbox) == []
+
+
+def test_chmod_during_the_upload_is_published_after_the_reread(sandbox: SandboxInfo,
+                                                               engine: EngineFactory,
+                                                               tmp_path: Path) -> None:
+    path = write_random(tmp_path / "m.bin", 6 * P + 9)
+    assert sandbox.server is not None
+    hold = sandbox.server.faults.delay(1.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    sched, rec = engine(part_size=P, parallel=1)
+    [upload] = sched.add([new_upload(sandbox, path)])
+    wait_until(lambda: hold.hits > 0, 30, "part 3")
+    _chmod_only(path)
+    assert sched.wait(60)
+    assert not rec.of(Failed), [f.message for f in rec.of(Failed)]
+    [done] = rec.of(Done)
+    assert done.reread
+    assert_uploaded(sandbox, "m.bin", path)
+    notices = [n.message for n in rec.of(Notice)]
+    assert ("m.bin's attributes changed while it was being uploaded (not its content: the "
+            "whole file was read again and matches the parts sent)") in notices, notices
+    accepted = [p for p in part_puts(sandbox.log_path) if p.status == 200]
+    assert sorted(p.number for p in accepted) == list(range(1, 8))  # none sent twice
+    row = sched.store.get(upload)
+    assert row is not None and row.fingerprint.ctime_ns == path.stat().st_ctime_ns
+
+
+def test_chmod_during_the_upload_without_the_reread_publishes_nothing(
+        sandbox: SandboxInfo, engine: EngineFactory, tmp_path: Path) -> None:
+    """Above the re-read limit the change time is all there is: nothing is published."""
+    path = write_random(tmp_path / "n.bin", 6 * P + 9)
+    assert sandbox.server is not None
+    hold = sandbox.server.faults.delay(1.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    sched, rec = engine(part_size=P, parallel=1, reread_limit=0)
+    sched.add([new_upload(sandbox, path)])
+    wait_until(lambda: hold.hits > 0, 30, "part 3")
+    _chmod_only(path)
+    assert sched.wait(60)
+    assert not rec.of(Done)
+    [failed] = rec.of(Failed)
+    assert failed.code == "SourceChanged", failed
+    assert "nothing was published" in failed.message
+    assert "n.bin" not in object_keys(sandbox)
     assert remote_uploads(sandbox) == []
