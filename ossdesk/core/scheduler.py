@@ -74,7 +74,14 @@ from ossdesk.core.oss import (
     RemotePart,
     Timeouts,
 )
-from ossdesk.core.plan import DEFAULT_PART_SIZE, FileTooLarge, PartPlan, plan_parts, use_single_put
+from ossdesk.core.plan import (
+    DEFAULT_PART_SIZE,
+    FileTooLarge,
+    PartPlan,
+    format_size,
+    plan_parts,
+    use_single_put,
+)
 from ossdesk.core.store import (
     ENVIRONMENT,
     SKIP,
@@ -1028,6 +1035,10 @@ class Scheduler:
         # (A row queued by an older version learns the change time and identity here.)
         recorded = now != row.fingerprint
         rewritten = upload_id is not None or recorded or row.initiating_at is not None
+        if upload_id is not None and changed and \
+                now.only_change_time_differs(row.fingerprint) and \
+                self._sent_parts_unchanged(job, now):
+            changed = recorded = False  # its attributes changed, not the bytes sent
         if upload_id is not None and changed:
             self._emit(Notice(upload=job.upload, message=(
                 f"{row.source.name} changed since its upload began, so it starts over "
@@ -1118,6 +1129,51 @@ class Scheduler:
             job.pending = deque(n for n in range(1, plan.part_count + 1) if n not in confirmed)
             job.phase = "parts"
             self._cond.notify_all()
+
+    def _sent_parts_unchanged(self, job: _Job, now: Fingerprint) -> bool:
+        """Only the file's change time moved since its upload began: a ``chmod``, a new hard
+        link, extended attributes, or content rewritten with its mtime put back. Each
+        confirmed part's bytes are read again (on this worker, stopped by a pause) and
+        compared with the CRC-64 recorded when it was sent. All equal: the file as it is
+        now is recorded, said, and the upload goes on with its parts (the whole file is
+        still read again before Complete). Any difference: False, and the file starts over."""
+        row = job.row
+        if not row.part_size:
+            return False
+        try:
+            plan = plan_parts(now.size, row.part_size)
+        except FileTooLarge:
+            return False
+        stored = self.store.parts(job.upload)
+        for number, part in sorted(stored.items()):
+            if not 1 <= number <= plan.part_count:
+                return False
+            offset, length = plan.part(number)
+            if part.size != length:
+                return False
+            try:
+                crc = crc64_file(row.source, offset, length, should_stop=job.stop.is_set)
+            except ChecksumStopped:
+                raise _Stop from None
+            except EOFError:
+                return False  # it shrank: its content changed
+            except PermissionError:
+                raise _unreadable_error(unreadable(row.source)) from None
+            if crc != part.crc64:
+                return False
+        if not self._source_unchanged(job, now):
+            return False  # it changed again while it was read
+        self.store.source_seen(job.upload, now.size, now.mtime_ns, now)
+        if stored:
+            sent = format_size(sum(p.size for p in stored.values()))
+            message = (f"{row.source.name}'s attributes changed since its upload began (not "
+                       f"its content: the {sent} already sent were read again and match); "
+                       "the upload goes on")
+        else:
+            message = (f"{row.source.name} changed since its upload began, before any part of "
+                       "it was sent; the upload goes on with the file as it is now")
+        self._emit(Notice(upload=job.upload, message=message))
+        return True
 
     def _adopt_parts(self, job: _Job, plan: PartPlan,
                      remote: Sequence[RemotePart]) -> dict[int, tuple[int, str, int]]:
@@ -1365,6 +1421,13 @@ class Scheduler:
             "upload it again once it is no longer being written to",
             code="SourceChanged", kind="source")
 
+    def _source_now(self, job: _Job) -> Fingerprint | None:
+        """The source as it is now; None when it cannot be looked at (gone)."""
+        try:
+            return Fingerprint.of(job.row.source.stat())
+        except OSError:
+            return None
+
     def _source_unchanged(self, job: _Job, source: Fingerprint) -> bool:
         """Size, mtime, change time and identity as ``source`` says (unknown ones aside)."""
         try:
@@ -1423,8 +1486,16 @@ class Scheduler:
     def _complete(self, job: _Job) -> None:
         assert job.plan is not None and job.client is not None and job.upload_id is not None
         row, client, upload_id = job.row, job.client, job.upload_id
-        if not self._source_unchanged(job, row.fingerprint):
+        # Only the change time moved (chmod, a hard link, xattrs): the re-read below decides,
+        # if it runs; without it the change time is all there is.
+        source = self._source_now(job)
+        rereads = self.reread_limit is None or row.size <= self.reread_limit
+        attributes = source is not None and rereads and \
+            source.only_change_time_differs(row.fingerprint)
+        if source is None or not (attributes or source.same_as(row.fingerprint)):
             self._discard_changed(job, client, upload_id)
+        assert source is not None
+        seen = source if attributes else row.fingerprint
         numbers = sorted(job.confirmed)
         if numbers != list(range(1, job.plan.part_count + 1)):
             raise UploadError(f"internal error: parts {numbers[:5]}... do not cover the file",
@@ -1435,8 +1506,14 @@ class Scheduler:
         # The parts prove what was sent; reading the file again proves that what was sent is
         # the file as it is now (not half of it rewritten in place, mtime put back).
         reread = self._read_again(job, expected, row.size)
-        if reread is False or not self._source_unchanged(job, row.fingerprint):
+        if reread is False or not self._source_unchanged(job, seen):
             self._discard_changed(job, client, upload_id)
+        if attributes and reread:
+            self.store.source_seen(job.upload, seen.size, seen.mtime_ns, seen)
+            job.row = self.store.get(job.upload) or row
+            self._emit(Notice(upload=job.upload, message=(
+                f"{row.source.name}'s attributes changed while it was being uploaded (not its "
+                "content: the whole file was read again and matches the parts sent)")))
         part_list = [(n, job.confirmed[n][1]) for n in numbers]
         try:
             result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,

@@ -274,6 +274,13 @@ class Fingerprint:
         return self.ino is None or other.ino is None or \
             (self.dev, self.ino) == (other.dev, other.ino)
 
+    def only_change_time_differs(self, other: Fingerprint) -> bool:
+        """Size, mtime and identity the same (or not known), the change time (known on
+        both sides) not: its attributes changed (``chmod``, a new hard link, extended
+        attributes), or its content was rewritten and its mtime put back; only reading it
+        can tell which."""
+        return not self.same_as(other) and replace(self, ctime_ns=None).same_as(other)
+
 
 @dataclass(frozen=True)
 class NewUpload:

@@ -255,6 +255,13 @@ def test_source_fingerprint_round_trip_and_comparison(tmp_path: Path) -> None:
     # Unknown (an older row, an OS that reports 0) is never a difference on its own.
     assert known.same_as(Fingerprint(10, 20))
     assert Fingerprint(10, 20).same_as(known)
+    # Only the change time differs (chmod, a hard link, xattrs): the parts are read again.
+    assert Fingerprint(10, 20, 31, 1, 2).only_change_time_differs(known)
+    assert not known.only_change_time_differs(known)
+    assert not Fingerprint(10, 20, 31, 1, 3).only_change_time_differs(known)
+    assert not Fingerprint(10, 21, 31, 1, 2).only_change_time_differs(known)
+    assert not Fingerprint(11, 20, 31, 1, 2).only_change_time_differs(known)
+    assert not Fingerprint(10, 20, 31).only_change_time_differs(Fingerprint(10, 20))
     path = tmp_path / "real"
     path.write_bytes(b"x")
     assert Fingerprint.of(path.stat()).same_as(Fingerprint.of(path.stat()))
