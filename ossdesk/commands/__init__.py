@@ -564,11 +564,14 @@ def unfinished_walks(store: Store) -> list[str]:
 
 
 _SUMMARY_SLICE = 2000
+#: Failures that trying again cannot mend: the file itself cannot be an object as it is
+#: (a special file such as those in /proc, or larger than OSS allows).
+_NOT_SENDABLE = frozenset({"NotAFile", "FileTooLarge"})
 
 
 def summarize(store: Store, ids: list[int], display: Display) -> int:
     # Read in slices: a run of 100,000 files must not hold 100,000 rows at once.
-    found = done = skipped = failed = paused = total = 0
+    found = done = skipped = failed = unsendable = paused = total = 0
     paused_reason: str | None = None
     for start in range(0, len(ids), _SUMMARY_SLICE):
         for r in store.rows_for(ids[start:start + _SUMMARY_SLICE]):
@@ -579,6 +582,7 @@ def summarize(store: Store, ids: list[int], display: Display) -> int:
                 skipped += r.skipped
             elif r.state is State.FAILED:
                 failed += 1
+                unsendable += r.error_code in _NOT_SENDABLE
             elif r.state is State.PAUSED:
                 if not paused:
                     paused_reason = r.reason
@@ -600,9 +604,12 @@ def summarize(store: Store, ids: list[int], display: Display) -> int:
                            f"({format_size(total)}{note}).")
     for line in walks:
         error(line)
-    if failed:
-        error(f"{failed} file(s) failed; fix the cause and run `ossdesk resume` to try "
-              "them again")
+    if unsendable:
+        error(f"{unsendable} file(s) cannot be uploaded as they are (see above); "
+              "`ossdesk cancel --failed` removes them from the list")
+    if failed > unsendable:
+        error(f"{failed - unsendable} file(s) failed; fix the cause and run `ossdesk resume` "
+              "to try them again")
     if paused:
         error(f"{paused} file(s) paused ({paused_reason or 'paused'}); run "
               "`ossdesk resume` to continue")

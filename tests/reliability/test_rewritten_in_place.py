@@ -190,6 +190,9 @@ def test_procfs_file_given_to_the_cli(sandbox: SandboxInfo) -> None:
     assert "done " not in result.stdout
     assert "0 of 1 files uploaded and verified" in result.stdout
     assert "proc/status" not in object_keys(sandbox)
+    # Trying again cannot mend it: no line may send the user to `ossdesk resume` for it.
+    assert "1 file(s) cannot be uploaded as they are" in result.stderr
+    assert "ossdesk resume" not in result.stderr
 
 
 def test_unchanged_file_is_still_verified_after_the_reread(sandbox: SandboxInfo,
