@@ -25,6 +25,8 @@ import keyring.errors
 
 from ossdesk.config import load_json, paths, save_json
 from ossdesk.core.oss import Credentials, Endpoint
+from ossdesk.core.store import ENVIRONMENT
+from ossdesk.core.upload import UploadError
 
 __all__ = [
     "SERVICE",
@@ -34,6 +36,7 @@ __all__ = [
     "ProfileStore",
     "SecretMissing",
     "credentials_from_env",
+    "default_credentials",
     "keyring_available",
 ]
 
@@ -374,3 +377,23 @@ class ProfileStore:
                 "enter the secret again."
             )
         return Credentials(profile.access_key_id, secret, token)
+
+
+def default_credentials(source: str) -> Credentials:
+    """Credentials for a row's ``credentials`` field: a profile name or ``environment``."""
+    if source == ENVIRONMENT:
+        creds = credentials_from_env()
+        if creds is None:
+            raise UploadError(
+                "no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
+                "OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile",
+                code="NoCredentials", kind="credentials")
+        return creds
+    try:
+        return ProfileStore().credentials(source)
+    except (LookupError, KeyringUnavailable) as exc:
+        raise UploadError(str(exc), code="NoCredentials", kind="credentials") from exc
+    except Exception as exc:  # keyring backends raise anything
+        raise UploadError(f"cannot get the secret of profile {source!r}: "
+                          f"{type(exc).__name__}", code="NoCredentials",
+                          kind="credentials") from exc

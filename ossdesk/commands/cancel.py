@@ -13,9 +13,9 @@ import shlex
 from ossdesk.commands import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, open_store
 from ossdesk.core.cleanup import abort_upload, client_for_row, failure_reason
 from ossdesk.core.oss import Credentials, OssClient, OssError
-from ossdesk.core.scheduler import default_credentials
 from ossdesk.core.store import UNFINISHED, State, Store, StoreError, UploadRow
 from ossdesk.core.upload import UploadError
+from ossdesk.credentials import default_credentials
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -18,10 +18,11 @@ from ossdesk.commands import (
     run_until_idle,
 )
 from ossdesk.commands.upload import collision_checks
-from ossdesk.core.scheduler import Scheduler, default_credentials
+from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import State, StoreError, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
+from ossdesk.credentials import default_credentials
 
 
 def final_failure(row: UploadRow) -> bool:
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         display = Display(json_mode=args.json)
         scheduler = Scheduler(store, jobs=args.jobs or 3, parallel=args.parallel or 8,
                               small_parallel=args.small_parallel, rate=args.limit_rate or 0,
-                              reread_limit=args.reread_limit)
+                              reread_limit=args.reread_limit,
+                              credentials=default_credentials)
         scheduler.add_listener(display)
         display.start()
         problems: list[WalkProblem] = []

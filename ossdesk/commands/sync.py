@@ -37,7 +37,7 @@ from ossdesk.core.checksum import crc64_file
 from ossdesk.core.names import printable
 from ossdesk.core.oss import Endpoint, ObjectInfo, OssClient, OssError
 from ossdesk.core.plan import format_size
-from ossdesk.core.scheduler import Scheduler, default_credentials
+from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import OVERWRITE, NewUpload, Store, StoreError
 from ossdesk.core.sync import (
     DEFAULT_EXCLUDES,
@@ -57,6 +57,7 @@ from ossdesk.core.sync import (
 )
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import FoundFile, WalkProblem, join_key, unique_keys, walk_folder
+from ossdesk.credentials import default_credentials
 
 _BATCH = 500
 
@@ -342,7 +343,7 @@ class _Sync:
         args = self.args
         scheduler = Scheduler(self.store, jobs=args.jobs or 3, parallel=args.parallel or 8,
                               small_parallel=args.small_parallel, rate=args.limit_rate or 0,
-                              part_size=args.part_size)
+                              part_size=args.part_size, credentials=default_credentials)
         scheduler.add_listener(self.display)
         self.display.start()
         ids: list[int] = []

@@ -37,7 +37,12 @@ from ossdesk.core.store import (
     StoreError,
 )
 from ossdesk.core.walk import FoundFile, WalkProblem, normalize_prefix
-from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
+from ossdesk.credentials import (
+    KeyringUnavailable,
+    ProfileStore,
+    credentials_from_env,
+    default_credentials,
+)
 
 #: ``--on-collision``: a later source for a key already taken is not uploaded either way;
 #: ``refuse`` makes the run fail (exit 1), ``skip`` only says so.
@@ -267,6 +272,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         rate=args.limit_rate or 0,
         part_size=args.part_size,
         reread_limit=args.reread_limit,
+        credentials=default_credentials,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued

@@ -28,9 +28,9 @@ from ossdesk.commands.upload import _destination
 from ossdesk.core.cleanup import RemoteUploadInfo, abort_upload, failure_reason, list_uploads
 from ossdesk.core.oss import Endpoint, OssClient, OssError, RemoteUpload
 from ossdesk.core.plan import format_size
-from ossdesk.core.scheduler import default_credentials
 from ossdesk.core.store import Store, StoreError
 from ossdesk.core.upload import UploadError
+from ossdesk.credentials import default_credentials
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

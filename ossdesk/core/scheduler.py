@@ -83,7 +83,6 @@ from ossdesk.core.plan import (
     use_single_put,
 )
 from ossdesk.core.store import (
-    ENVIRONMENT,
     SKIP,
     Fingerprint,
     NewUpload,
@@ -103,13 +102,11 @@ from ossdesk.core.upload import (
     UploadError,
     unreadable,
 )
-from ossdesk.credentials import KeyringUnavailable, ProfileStore, credentials_from_env
 
 __all__ = [
     "ClientFactory",
     "CredentialResolver",
     "Scheduler",
-    "default_credentials",
 ]
 
 _log = logging.getLogger(__name__)
@@ -161,26 +158,6 @@ def _crash_point(name: str) -> None:
         _CRASH_AT[name] -= 1
         if _CRASH_AT[name] <= 0:
             os._exit(137)
-
-
-def default_credentials(source: str) -> Credentials:
-    """Credentials for a row's ``credentials`` field: a profile name or ``environment``."""
-    if source == ENVIRONMENT:
-        creds = credentials_from_env()
-        if creds is None:
-            raise UploadError(
-                "no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
-                "OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile",
-                code="NoCredentials", kind="credentials")
-        return creds
-    try:
-        return ProfileStore().credentials(source)
-    except (LookupError, KeyringUnavailable) as exc:
-        raise UploadError(str(exc), code="NoCredentials", kind="credentials") from exc
-    except Exception as exc:  # keyring backends raise anything
-        raise UploadError(f"cannot get the secret of profile {source!r}: "
-                          f"{type(exc).__name__}", code="NoCredentials",
-                          kind="credentials") from exc
 
 
 def _default_client(row: UploadRow, creds: Callable[[], Credentials]) -> OssClient:
@@ -336,7 +313,7 @@ class Scheduler:
         small_parallel: int | None = None,
         rate: int = 0,
         part_size: int | None = None,
-        credentials: CredentialResolver = default_credentials,
+        credentials: CredentialResolver,
         client_factory: ClientFactory = _default_client,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,

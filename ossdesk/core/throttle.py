@@ -33,8 +33,12 @@ class TokenBucket:
     """A thread-safe token bucket of ``rate`` bytes per second (0 = unlimited).
 
     ``burst`` is how many bytes may go at once after an idle spell; by default a fifth of a
-    second's worth (at least 64 KiB), following the rate when it changes. ``clock`` is for
-    tests: a function returning seconds, like :func:`time.monotonic`.
+    second's worth (at least 64 KiB), following the rate when it changes.
+
+    ``clock`` and ``sleep`` are for tests: ``clock`` returns seconds, like
+    :func:`time.monotonic`; ``sleep(seconds)``, if given, is how a waiter waits (with the
+    bucket's lock released) instead of on the bucket's condition, which :meth:`set_rate`
+    and a leaving waiter notify at once.
     """
 
     def __init__(
@@ -43,12 +47,14 @@ class TokenBucket:
         *,
         burst: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if burst is not None and burst <= 0:
             raise ValueError(f"burst must be positive, got {burst}")
         self._check_rate(rate)
         self._cond = threading.Condition(threading.Lock())
         self._clock = clock
+        self._sleep = sleep
         self._rate = rate
         self._explicit_burst = burst
         self._burst = self._burst_for(rate)
@@ -96,6 +102,17 @@ class TokenBucket:
         cap = max(self._burst, self._queue[0].n) if self._queue else self._burst
         self._tokens = min(float(cap), self._tokens + elapsed * self._rate)
 
+    def _wait(self, timeout: float) -> None:
+        """With the lock held: wait up to ``timeout`` seconds (the lock released meanwhile)."""
+        if self._sleep is None:
+            self._cond.wait(timeout)
+            return
+        self._cond.release()
+        try:
+            self._sleep(timeout)
+        finally:
+            self._cond.acquire()
+
     def acquire(self, n: int, stop: threading.Event | None = None) -> bool:
         """Block until ``n`` bytes may be sent; False (and nothing taken) if ``stop`` is set."""
         if n < 0:
@@ -124,7 +141,7 @@ class TokenBucket:
                         timeout = min(MAX_WAIT, missing / self._rate)
                     else:
                         timeout = MAX_WAIT
-                    self._cond.wait(timeout)
+                    self._wait(timeout)
             finally:
                 self._queue.remove(waiter)
                 self._cond.notify_all()

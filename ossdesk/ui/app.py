@@ -90,7 +90,7 @@ class Sandbox:
 def credentials_resolver() -> Callable[[str], Any]:
     """Profile name -> credentials; the sandbox profile uses the sandbox's own key pair."""
     from ossdesk.core.oss import Credentials
-    from ossdesk.core.scheduler import default_credentials
+    from ossdesk.credentials import default_credentials
 
     def resolve(source: str) -> Any:
         if source == SANDBOX_PROFILE:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from ossdesk.core import events as ev
 from ossdesk.core.names import printable
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
-from ossdesk.core.scheduler import CredentialResolver, Scheduler, default_credentials
+from ossdesk.core.scheduler import CredentialResolver, Scheduler
 from ossdesk.core.store import (
     OVERWRITE,
     NewUpload,
@@ -39,6 +39,7 @@ from ossdesk.core.store import (
     UploadRow,
 )
 from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
+from ossdesk.credentials import default_credentials
 from ossdesk.ui.engine_types import (
     Destination,
     EngineUnavailable,

@@ -287,12 +287,11 @@ def test_an_engine_that_dies_is_reported_not_waited_for(
     qtbot.waitUntil(lambda: bool(window.engine_error), timeout=10_000)
     assert "stopped unexpectedly" in window.engine_error
     assert not window.act_add_files.isEnabled()
-    started = time.monotonic()
-    with pytest.raises(EngineStopped):
+    # At once, with the reason: not after a call's timeout ("did not answer in time").
+    with pytest.raises(EngineStopped, match="stopped unexpectedly"):
         engine.presigned_url(row_for(1), 60)
-    with pytest.raises(EngineStopped):
+    with pytest.raises(EngineStopped, match="stopped unexpectedly"):
         engine.find_existing([], window.destination())  # type: ignore[arg-type]
-    assert time.monotonic() - started < 1
     close_window(qtbot, window, engine)
 
 

@@ -308,18 +308,17 @@ def test_source_changed_during_upload_fails_without_publishing(sandbox: SandboxI
 # --------------------------------------------------------------------------- control
 
 
-def test_pause_takes_effect_within_a_second(sandbox: SandboxInfo, make_engine: Any,
-                                            tmp_path: Path) -> None:
+def test_pause_stops_the_parts_in_flight(sandbox: SandboxInfo, make_engine: Any,
+                                         tmp_path: Path) -> None:
     path = write_random(tmp_path / "p.bin", 4 * MiB)
     # 200 KiB/s: a 1 MiB part takes 5 s, so the pause lands mid-part.
     scheduler, rec = make_engine(part_size=1 * MiB, parallel=2, rate=200 * KiB)
     (upload,) = scheduler.add([new_upload(sandbox, path)])
     rec.wait_for(lambda e: isinstance(e, Progress) and e.sent_bytes > 100 * KiB)
-    t0 = time.monotonic()
     scheduler.pause([upload])
-    assert scheduler.wait(5)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 1.0
+    assert scheduler.wait(60)
+    # The pause did not wait for the parts being sent: none of them reached the server whole.
+    assert [status for _, _, status in part_puts(sandbox) if status == 200] == []
     paused = rec.of(Paused)
     assert [p.reason for p in paused] == ["user"]
     row = scheduler.store.get(upload)
@@ -386,14 +385,13 @@ def test_many_small_files_run_concurrently(sandbox: SandboxInfo, make_engine: An
         items.append(p)
     # Each PUT is held 50 ms by the server: one at a time that would take 15 s.
     sandbox.server.faults.delay(0.05, method="PUT", count=None)
-    scheduler, rec = make_engine(jobs=2, parallel=16)
-    t0 = time.monotonic()
+    counter = _InFlight()
+    scheduler, rec = make_engine(jobs=2, parallel=16, client_factory=counter.factory())
     scheduler.add([new_upload(sandbox, p, key=f"many/{p.name}") for p in items])
     assert scheduler.wait(120)
-    elapsed = time.monotonic() - t0
     assert len(rec.of(Done)) == 300, rec.of(Failed)[:3]
-    # Two at a time (jobs=2) would need 7.5 s; 16 workers carry 16 small files at once.
-    assert elapsed < 6.0, elapsed
+    # Not two at a time (jobs=2): the workers carry several small files at once.
+    assert counter.most["put"] > 2, counter.most
     assert object_bytes(sandbox, "many/0123.txt") == items[123].read_bytes()
 
 
@@ -596,10 +594,8 @@ def test_permanent_errors_fail_fast_without_retrying(sandbox: SandboxInfo, make_
     item = new_upload(sandbox, path)
     if fault == "missing bucket":
         item = NewUpload(**{**item.__dict__, "bucket": "no-such-bucket"})
-    t0 = time.monotonic()
     scheduler.add([item])
-    assert scheduler.wait(10)
-    assert time.monotonic() - t0 < 5
+    assert scheduler.wait(25)  # less than the first retry's delay (15 to 30 s)
     failed = rec.of(Failed)
     assert len(failed) == 1 and not failed[0].retryable
     expected = "SignatureDoesNotMatch" if fault == "wrong secret" else "NoSuchBucket"

@@ -73,10 +73,12 @@ class CountingReader:
         self.crc = 0
         self.fail_after = fail_after
         self.raised: Exception | None = None
+        self.failures = 0
 
     def read(self, n: int = -1) -> bytes:
         self.reads.append(n)
         if self.fail_after is not None and self.position >= self.fail_after:
+            self.failures += 1
             self.raised = RuntimeError("paused by the user")
             raise self.raised
         n = self.size - self.position if n is None or n < 0 else n
@@ -288,11 +290,11 @@ def test_exception_from_read_comes_out_unchanged_and_promptly(sandbox: SandboxIn
     client = make_client(sandbox)
     upload_id = client.initiate_multipart("pause.bin")
     reader = CountingReader(16 * MiB, fail_after=2 * MiB)
-    started = time.monotonic()
     with pytest.raises(RuntimeError, match="paused by the user") as err:
         client.upload_part("pause.bin", upload_id, 1, reader, size=reader.size)
     assert err.value is reader.raised
-    assert time.monotonic() - started < 2.0
+    # Promptly: the first failed read ends the request; nothing retries it or reads on.
+    assert reader.failures == 1
     assert reader.position <= 3 * MiB
     # The client (and its connection pool) still works afterwards.
     assert client.upload_part("pause.bin", upload_id, 1, b"ok", size=2).crc64 == crc64(b"ok")
@@ -474,10 +476,9 @@ def test_read_timeout_is_retryable(sandbox: SandboxInfo) -> None:
     client = make_client(sandbox, read_timeout=0.5)
     assert sandbox.server is not None
     sandbox.server.faults.delay(3.0, method="HEAD", count=1)
-    started = time.monotonic()
     with pytest.raises(OssError) as err:
         client.head_object("slow")
-    assert time.monotonic() - started < 2.5
+    # Had the client waited for the held answer, it would be a 404 NoSuchKey, not a timeout.
     assert (err.value.kind, err.value.code) == (ErrorKind.RETRYABLE, "Timeout")
 
 

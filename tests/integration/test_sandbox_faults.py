@@ -58,20 +58,19 @@ def test_delay(sandbox: SandboxInfo) -> None:
     sandbox.faults.delay(0.5, method="GET", pattern="^/sandbox/k")
     start = time.monotonic()
     assert bucket.get_object("k").read() == b"v"
+    # The real clock is what is tested: a lower bound, which a busy machine cannot break.
     assert time.monotonic() - start >= 0.5
-    start = time.monotonic()
-    bucket.get_object("k").read()
-    assert time.monotonic() - start < 0.5
+    assert sandbox.faults.rules() == []  # used up: the next GET is not held
+    assert bucket.get_object("k").read() == b"v"
 
 
 def test_delay_times_out_client(sandbox: SandboxInfo) -> None:
     bucket = sandbox.bucket_client(connect_timeout=0.3)
     bucket.put_object("k", b"v")
     sandbox.faults.delay(3, method="GET", pattern="^/sandbox/k", count=None)
-    start = time.monotonic()
+    # Had the client waited out the delay, the GET would have succeeded.
     with pytest.raises(oss2.exceptions.RequestError):
         bucket.get_object("k")
-    assert time.monotonic() - start < 3
     sandbox.faults.clear()
 
 

@@ -19,6 +19,7 @@ from ossdesk.core.events import (
     Queued,
     Started,
 )
+from tests.support.clock import FakeClock
 
 
 def test_events_serialise_to_json() -> None:
@@ -57,31 +58,23 @@ def test_a_failing_listener_does_not_stop_the_others(caplog: pytest.LogCaptureFi
     assert len(seen) == 2
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_progress_is_throttled_and_flushed() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     out: list[Event] = []
     meter = ProgressMeter(7, total=1000, confirmed=0, emit=out.append, clock=clock,
                           max_rate=10)
     for _ in range(100):  # 100 reads within 50 ms of the start: no event yet
         meter.add_sent(5)
-        clock.now += 0.0005
+        clock.advance(0.0005)
     assert out == []
-    clock.now += 0.06  # 110 ms after the start: one event
+    clock.advance(0.06)  # 110 ms after the start: one event
     meter.add_sent(0)
     assert len(out) == 1
     for _ in range(50):  # then at most one per 100 ms
         meter.add_sent(0)
-        clock.now += 0.001
+        clock.advance(0.001)
     assert len(out) == 1
-    clock.now += 0.2
+    clock.advance(0.2)
     meter.add_sent(0)
     assert len(out) == 2
     meter.confirm(500, 500)  # throttled: too soon after the last one
@@ -93,11 +86,11 @@ def test_progress_is_throttled_and_flushed() -> None:
 
 
 def test_a_file_done_within_one_interval_sends_only_its_last_progress() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     out: list[Event] = []
     meter = ProgressMeter(3, total=64, confirmed=0, emit=out.append, clock=clock)
     meter.add_sent(64)
-    clock.now += 0.01
+    clock.advance(0.01)
     meter.confirm(64, 64)
     meter.flush()
     assert len(out) == 1
@@ -107,11 +100,11 @@ def test_a_file_done_within_one_interval_sends_only_its_last_progress() -> None:
 
 
 def test_speed_and_eta() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     out: list[Event] = []
     meter = ProgressMeter(1, total=10_000, confirmed=0, emit=out.append, clock=clock)
     for _ in range(10):
-        clock.now += 0.5
+        clock.advance(0.5)
         meter.add_sent(500)  # 1000 bytes/s
     meter.confirm(5000, 5000)
     meter.flush()
