@@ -148,7 +148,7 @@ _size_texts: dict[int, str] = {}
 
 def _cached_size(num_bytes: int) -> str:
     """``format_size`` for the Size column, remembered: each visible row's size is asked
-    for on every repaint. Sizes under 1 KB are not kept (their unit is translated)."""
+    for on every repaint. Sizes under 1 KiB are cheap and not kept."""
     if num_bytes < 1024:
         return format_size(num_bytes)
     text = _size_texts.get(num_bytes)

@@ -277,10 +277,6 @@ Retryable: %4</source>
 <context>
     <name>Format</name>
     <message>
-        <source>%1 B</source>
-        <translation>%1 字节</translation>
-    </message>
-    <message>
         <source>%1/s</source>
         <translation>%1/秒</translation>
     </message>
