@@ -1460,8 +1460,14 @@ class MainWindow(QMainWindow):
         if not isinstance(totals, Totals):
             return
         parts = [self.tr("%n file(s)", "", totals.files)]
-        if totals.active:
-            parts.append(self.tr("%n uploading", "", totals.active))
+        if totals.uploading > self.settings.files_at_once:
+            # Files small enough for one request start beside the "Files at once" ones.
+            parts.append(
+                self.tr("%n uploading (small files beside the %1 at once)", "", totals.uploading)
+                .replace("%1", str(self.settings.files_at_once))
+            )
+        elif totals.uploading:
+            parts.append(self.tr("%n uploading", "", totals.uploading))
         if totals.paused:
             parts.append(self.tr("%n paused", "", totals.paused))
         if totals.failed:

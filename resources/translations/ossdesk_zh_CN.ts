@@ -716,6 +716,12 @@ Destination: %2
         </translation>
     </message>
     <message numerus="yes">
+        <source>%n uploading (small files beside the %1 at once)</source>
+        <translation>
+            <numerusform>%n 个上传中（小文件在同时上传的 %1 个之外并行）</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
         <source>%n paused</source>
         <translation>
             <numerusform>%n 个已暂停</numerusform>

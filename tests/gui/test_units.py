@@ -62,3 +62,42 @@ def test_sizes_and_speeds_use_the_command_lines_units(qtbot, language: str) -> N
         for r in range(len(cases)) for c in (Column.SIZE, Column.SPEED)
     ]:
         assert "字节" not in text and " KB" not in text and " MB" not in text
+
+
+def test_queue_time_left_is_never_shorter_than_one_of_its_rows(qtbot, language: str) -> None:
+    window = make_window(qtbot)
+    # A slow file with 100 MiB to go (1 MiB/s: 100 s) and a fast one (100 MiB/s): all the
+    # bytes at the total speed would be 1.1 s, yet the queue is not done before the slow file.
+    window.model.add_rows([
+        row(1, 200 * MIB, 1.0 * MIB, confirmed=100 * MIB, eta=100.0),
+        row(2, 20 * MIB, 100.0 * MIB, confirmed=10 * MIB, eta=0.1),
+        row(3, 5 * MIB, 0.0, state=TransferState.QUEUED),
+    ])
+    window.model.flush()
+    totals = window.model.totals()
+    assert totals.eta is not None
+    row_etas = [window.model.row(k).eta for k in (1, 2)]  # type: ignore[union-attr]
+    assert all(totals.eta >= eta for eta in row_etas if eta is not None)
+    eta_cell = window.model.index(0, Column.ETA).data(Qt.ItemDataRole.DisplayRole)
+    assert eta_cell in window.totals_label.text()  # the slowest row's time is the queue's
+    # Once the slow file speeds up, the queue's time follows its bytes again.
+    window.model.update_progress(1, 100 * MIB, 100 * MIB, 50.0 * MIB, 0.5)
+    window.model.flush()
+    total_speed = 150.0 * MIB
+    remaining = 100 * MIB + 10 * MIB + 5 * MIB
+    assert window.model.totals().eta == pytest.approx(remaining / total_speed)
+
+
+def test_uploading_counts_files_and_agrees_with_files_at_once(qtbot) -> None:
+    window = make_window(qtbot)
+    window.settings.files_at_once = 3
+    window.model.add_rows([row(i, 10 * MIB, 1.0 * MIB, eta=10.0) for i in range(2)])
+    window.model.add_rows([row(2, 10 * MIB, 0.0, state=TransferState.CHECKING),
+                           row(3, 10 * MIB, 0.0, state=TransferState.QUEUED)])
+    window.model.flush()
+    text = window.totals_label.text()
+    assert "2 uploading" in text and "small files" not in text  # Checking is not uploading
+    # Files small enough for one request start beside the three: said plainly.
+    window.model.add_rows([row(10 + i, 4 * KIB, 4.0 * KIB, eta=1.0) for i in range(57)])
+    window.model.flush()
+    assert "59 uploading (small files beside the 3 at once)" in window.totals_label.text()
