@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QStatusTipEvent
+from PySide6.QtWidgets import QApplication, QLabel, QStatusBar
 
 from ossdesk.core.plan import format_size
 from ossdesk.ui.i18n import Translations
 from ossdesk.ui.main_window import MainWindow
-from ossdesk.ui.transfer_model import Column, TransferRow, TransferState
+from ossdesk.ui.transfer_model import Column, TransferRow, TransferState, state_label
 
 KIB = 1024
 MIB = 1024**2
@@ -101,3 +104,50 @@ def test_uploading_counts_files_and_agrees_with_files_at_once(qtbot) -> None:
     window.model.add_rows([row(10 + i, 4 * KIB, 4.0 * KIB, eta=1.0) for i in range(57)])
     window.model.flush()
     assert "59 uploading (small files beside the 3 at once)" in window.totals_label.text()
+
+
+LONG_URL = ("https://team-media.oss-cn-hangzhou.aliyuncs.com/2024/launch/"
+            "%E5%B7%A5%E4%BD%9C/%E5%8F%91%E5%B8%83%E4%BC%9A/"
+            + "%E8%A7%86%E9%A2%91" * 12 + ".mp4")
+
+
+def test_status_message_and_totals_stay_apart(qtbot, language: str, tmp_path) -> None:
+    window = make_window(qtbot)
+    window.resize(900, 420)
+    window.show()
+    window.model.add_rows([row(i, 3 * 1024**3, 12.5 * MIB, confirmed=MIB, eta=250.0)
+                           for i in range(8)])
+    window.model.flush()
+    qtbot.waitExposed(window)
+    QApplication.processEvents()
+    window.statusBar().showMessage("Copied: " + LONG_URL, 6000)
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() != "", timeout=2000)
+    QApplication.processEvents()
+    bar = window.statusBar()
+    label = bar.findChild(QLabel, "statusMessage")
+    assert label is not None
+    totals = window.totals_label
+    assert totals.isVisible() and label.isVisible()
+    assert not label.geometry().intersects(totals.geometry())
+    assert label.geometry().right() < totals.geometry().left()
+    # Shortened to fit, the whole message readable in its tooltip, the address decoded.
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+    assert "…" in label.text()
+    assert "%E5" not in label.toolTip() and "工作/发布会/视频" in label.toolTip()
+    assert bar.currentMessage() == label.toolTip()
+    assert "8 " in totals.text()
+    assert window.grab().save(str(tmp_path / f"status-{language}.png"))
+    shots = os.environ.get("OSSDESK_TEST_SHOTS")  # a folder to look at the picture in
+    if shots:
+        window.grab().save(os.path.join(shots, f"status-bar-{language}.png"))
+    # A hovered action's status tip goes to the same place, never over the totals.
+    QApplication.sendEvent(window.view, QStatusTipEvent("Choose files to upload"))
+    assert label.isVisible() and label.toolTip() == "Choose files to upload"
+    assert QStatusBar.currentMessage(bar) == ""
+
+
+def test_state_column_fits_its_longest_word(qtbot, language: str) -> None:
+    window = make_window(qtbot)
+    metrics = window.view.fontMetrics()
+    longest = max(metrics.horizontalAdvance(state_label(s)) for s in TransferState)
+    assert window.view.columnWidth(Column.STATE) >= longest + 16
