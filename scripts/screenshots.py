@@ -29,6 +29,7 @@ from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
 from ossdesk.ui.dialogs.accounts import AccountsDialog
 from ossdesk.ui.dialogs.settings import SettingsDialog
+from ossdesk.ui.formatting import format_size
 from ossdesk.ui.i18n import Translations
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
@@ -128,9 +129,35 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
     window._update_problems_button()
     window.setProperty("keepMessage", True)
     window.statusBar().showMessage(
-        QCoreApplication.translate("MainWindow", "Added %n file(s)", "", 9) + " (271 GB)"
+        QCoreApplication.translate("MainWindow", "Added %n file(s)", "", 9)
+        + f" ({format_size(sum(r.size for r in sample_rows()))})"
     )
     save(window, out, "queue" + suffix)
+    return window
+
+
+def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
+    """A narrow window, a long message with a Chinese object key: the message is shortened
+    beside the totals, never run into them, and the address reads decoded."""
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1100, 420)
+    window.show()
+    settle(lambda: window.profiles_loaded)
+    rows = sample_rows()
+    rows.append(TransferRow(
+        id=10, name="subtitles-en.srt", source_path="/home/li/Videos/launch/subtitles-en.srt",
+        size=51_200, destination="oss://team-media/2024/launch/subtitles-en.srt",
+        state=TransferState.SKIPPED, confirmed_bytes=51_200, sent_bytes=51_200))
+    window.model.add_rows(rows)
+    window.model.flush()
+    window.setProperty("keepMessage", True)
+    window.statusBar().showMessage(
+        QCoreApplication.translate("MainWindow", "Copied: %1").replace(
+            "%1", "https://team-media.oss-cn-hangzhou.aliyuncs.com/2024/launch/"
+            "%E5%B7%A5%E4%BD%9C%E8%AE%B0%E5%BD%95/%E5%8F%91%E5%B8%83%E4%BC%9A"
+            "%E5%BD%95%E5%83%8F-%E7%AC%AC%E4%BA%8C%E5%A4%A9-%E5%AE%8C%E6%95%B4%E7%89%88.mp4"))
+    save(window, out, "status-bar" + suffix)
     return window
 
 
@@ -230,6 +257,7 @@ def main() -> int:
     dark = queue_window(out, "-dark")
     dark.hide()
     app.setPalette(app.style().standardPalette())
+    status_bar_window(out).hide()
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -239,6 +267,7 @@ def main() -> int:
     settle(lambda: first_zh.profiles_loaded)
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
+    status_bar_window(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

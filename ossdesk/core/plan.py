@@ -224,21 +224,24 @@ def _trim(value: float) -> str:
 
 
 def format_size(n: float) -> str:
-    """A byte count for people: ``"512 B"``, ``"8 MiB"``, ``"1.5 GiB"``, ``"12.3 MiB"``."""
+    """A byte count for people: ``"512 B"``, ``"8 MiB"``, ``"1.5 GiB"``, ``"12.3 MiB"``.
+
+    Binary multiples with their IEC names (KiB = 1024 B), at most three significant digits.
+    A value never shows as 1000 or more of a unit: from 1000 of the smaller unit the next
+    one is used (``1000 B`` is ``"0.98 KiB"``, ``1000 KiB`` is ``"0.98 MiB"``), so one
+    column never holds both ``"1000 KiB"`` and ``"1 MiB"``. The window and the command
+    line both print sizes and speeds with this function.
+    """
     if not math.isfinite(n):
         return "--"
     sign = "-" if n < 0 else ""
     value = float(abs(n))
-    if value < 1024:
-        return f"{sign}{value:.0f} B"
     index = 0
-    while index < len(_SIZE_UNITS) - 1 and value >= 1024:
+    while index < len(_SIZE_UNITS) - 1 and round(value) >= 1000:
         value /= 1024
         index += 1
-    # 1023.999 KiB shows as "1 MiB", not "1024 KiB".
-    if round(value) >= 1024 and index < len(_SIZE_UNITS) - 1:
-        value /= 1024
-        index += 1
+    if index == 0:
+        return f"{sign}{value:.0f} B"
     return f"{sign}{_trim(value)} {_SIZE_UNITS[index]}"
 
 

@@ -6,29 +6,22 @@ import math
 
 from PySide6.QtCore import QCoreApplication
 
-_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+from ossdesk.core import plan
 
 
-
-
-def format_size(num_bytes: int) -> str:
-    """``1536`` -> ``"1.5 KB"`` (binary multiples, as file managers on Windows show them)."""
-    if num_bytes < 1024:
-        return QCoreApplication.translate("Format", "%1 B").replace("%1", str(max(num_bytes, 0)))
-    value = float(num_bytes)
-    unit = 0
-    while value >= 1024 and unit < len(_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    digits = 0 if value >= 100 else 1
-    return f"{value:.{digits}f} {_UNITS[unit]}"
+def format_size(num_bytes: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``: the command line's :func:`ossdesk.core.plan.format_size`
+    (binary multiples, IEC names, three significant digits), so the window and the command
+    line count alike. The unit symbols stay as they are in every language."""
+    return plan.format_size(max(num_bytes, 0))
 
 
 def format_speed(bytes_per_second: float) -> str:
+    """``"1.5 MiB/s"`` (zh_CN: ``"1.5 MiB/秒"``); empty when nothing moves."""
     if bytes_per_second <= 0 or not math.isfinite(bytes_per_second):
         return ""
     text = QCoreApplication.translate("Format", "%1/s")
-    return text.replace("%1", format_size(round(bytes_per_second)))
+    return text.replace("%1", plan.format_size(bytes_per_second))
 
 
 def format_duration(seconds: float | None) -> str:

@@ -75,6 +75,7 @@ from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
 from ossdesk.ui.settings import Settings
+from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
     Column,
     RowKey,
@@ -82,6 +83,7 @@ from ossdesk.ui.transfer_model import (
     TransferModel,
     TransferRow,
     TransferState,
+    state_label,
 )
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
 from ossdesk.ui.worker import BackgroundCall
@@ -487,6 +489,7 @@ class MainWindow(QMainWindow):
         }
         for column, width in widths.items():
             self.view.setColumnWidth(column, width)
+        self._fit_state_column()
         for action in self.row_actions:
             self.view.addAction(action)
         self.stack.addWidget(self.view)
@@ -495,7 +498,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
+        bar = StatusBar(self)
+        self.setStatusBar(bar)
         self.totals_label = QLabel(bar)
         self.totals_label.setObjectName("totalsLabel")
         self.problems_button = QToolButton(bar)
@@ -529,9 +533,21 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
+            if hasattr(self, "view"):
+                self._fit_state_column()
         elif event.type() == QEvent.Type.PaletteChange and hasattr(self, "view"):
             self._apply_symbol_icons()
         super().changeEvent(event)
+
+    def _fit_state_column(self) -> None:
+        """Wide enough for the longest state word in the current language, icon included
+        ("Skipped (already there)" is not cut)."""
+        metrics = self.view.fontMetrics()
+        text = max(metrics.horizontalAdvance(state_label(s)) for s in TransferState)
+        style = self.view.style()
+        icon = style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, self.view)
+        margins = 4 * style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.view)
+        self.view.setColumnWidth(Column.STATE, text + icon + margins + 16)
 
     def _apply_symbol_icons(self) -> None:
         """State and media icons in the current palette's colours (light or dark)."""
@@ -1471,8 +1487,14 @@ class MainWindow(QMainWindow):
         if not isinstance(totals, Totals):
             return
         parts = [self.tr("%n file(s)", "", totals.files)]
-        if totals.active:
-            parts.append(self.tr("%n uploading", "", totals.active))
+        if totals.uploading > self.settings.files_at_once:
+            # Files small enough for one request start beside the "Files at once" ones.
+            parts.append(
+                self.tr("%n uploading (small files beside the %1 at once)", "", totals.uploading)
+                .replace("%1", str(self.settings.files_at_once))
+            )
+        elif totals.uploading:
+            parts.append(self.tr("%n uploading", "", totals.uploading))
         if totals.paused:
             parts.append(self.tr("%n paused", "", totals.paused))
         if totals.failed:

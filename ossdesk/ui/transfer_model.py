@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -76,6 +77,8 @@ class Totals:
     confirmed_bytes: int = 0
     speed: float = 0.0
     eta: float | None = None
+    #: Files being sent now (state Uploading): what the status bar calls "uploading".
+    uploading: int = 0
 
 
 class Column(enum.IntEnum):
@@ -148,7 +151,7 @@ _size_texts: dict[int, str] = {}
 
 def _cached_size(num_bytes: int) -> str:
     """``format_size`` for the Size column, remembered: each visible row's size is asked
-    for on every repaint. Sizes under 1 KB are not kept (their unit is translated)."""
+    for on every repaint. Sizes under 1 KiB are cheap and not kept."""
     if num_bytes < 1024:
         return format_size(num_bytes)
     text = _size_texts.get(num_bytes)
@@ -182,6 +185,9 @@ class TransferModel(QAbstractTableModel):
         self._flush_timer.timeout.connect(self.flush)
         self._totals = Totals()
         self._sums = [0] * 11
+        # The active rows themselves (a few dozen at most): the queue's time left is never
+        # shorter than one of theirs.
+        self._active_rows: dict[RowKey, TransferRow] = {}
         self.state_icons: dict[TransferState, QIcon] = {}
         self.last_flush_seconds = 0.0
         self.flush_count = 0
@@ -620,6 +626,10 @@ class TransferModel(QAbstractTableModel):
         if state.active:
             sums[_S_ACTIVE] += sign
             sums[_S_SPEED] += sign * round(row.speed)
+            if sign > 0:
+                self._active_rows[row.id] = row
+            else:
+                self._active_rows.pop(row.id, None)
         if state is TransferState.QUEUED:
             sums[_S_WAITING] += sign
         elif state is TransferState.PAUSED:
@@ -635,6 +645,17 @@ class TransferModel(QAbstractTableModel):
         sums = self._sums
         speed = sums[_S_SPEED]
         remaining = sums[_S_REMAINING]
+        eta = remaining / speed if speed > 0 and remaining > 0 else None
+        if eta is not None:
+            # The queue's time left: all remaining bytes (active and queued rows) at the total
+            # speed, but never less than the time left of one of its rows, which has to
+            # finish before the queue does.
+            row_etas = [r.eta for r in self._active_rows.values()
+                        if r.eta is not None and math.isfinite(r.eta)]
+            if row_etas:
+                eta = max(eta, *row_etas)
+        uploading = sum(1 for r in self._active_rows.values()
+                        if r.state is TransferState.UPLOADING)
         totals = Totals(
             files=len(self._rows),
             active=sums[_S_ACTIVE],
@@ -647,7 +668,8 @@ class TransferModel(QAbstractTableModel):
             total_bytes=sums[_S_SIZE],
             confirmed_bytes=sums[_S_CONFIRMED],
             speed=float(speed),
-            eta=remaining / speed if speed > 0 and remaining > 0 else None,
+            eta=eta,
+            uploading=uploading,
         )
         if totals != self._totals:
             self._totals = totals

@@ -67,6 +67,13 @@
         </translation>
     </message>
     <message numerus="yes">
+        <source>%n uploading (small files beside the %1 at once)</source>
+        <translation>
+            <numerusform>%n uploading (small files beside the %1 at once)</numerusform>
+            <numerusform>%n uploading (small files beside the %1 at once)</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
         <source>%n paused</source>
         <translation>
             <numerusform>%n paused</numerusform>

@@ -277,10 +277,6 @@ Retryable: %4</source>
 <context>
     <name>Format</name>
     <message>
-        <source>%1 B</source>
-        <translation>%1 字节</translation>
-    </message>
-    <message>
         <source>%1/s</source>
         <translation>%1/秒</translation>
     </message>
@@ -717,6 +713,12 @@ Destination: %2
         <source>%n uploading</source>
         <translation>
             <numerusform>%n 个上传中</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n uploading (small files beside the %1 at once)</source>
+        <translation>
+            <numerusform>%n 个上传中（小文件在同时上传的 %1 个之外并行）</numerusform>
         </translation>
     </message>
     <message numerus="yes">

@@ -33,7 +33,7 @@ from ossdesk.ui.walker import Problem, ProblemKind, SourceFile
 # Words that stay as they are in a Chinese UI: product and OSS terms, units, examples.
 _KEEP = re.compile(
     r"https?://\S+|oss://\S+|\bossdesk\b|\bOSS\b|\bBucket\b|\bAccessKey\b|\bSecret\b|\bID\b|"
-    r"\bSTS\b|\bCRC-64\b|\bEndpoint\b|\bV[14]\b|\b[KMGTP]?B\b|\bLTAI\w*|\bcn-hangzhou\b|\bmy-photos\b|"
+    r"\bSTS\b|\bCRC-64\b|\bEndpoint\b|\bV[14]\b|\b[KMGTP]?i?B\b|\bLTAI\w*|\bcn-hangzhou\b|\bmy-photos\b|"
     r"\bphotos/2024\b|\bEnglish\b|[\w.-]+\.(?:bin|txt|mp4|tar)\b"
 )
 _ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")

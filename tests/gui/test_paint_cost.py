@@ -53,7 +53,7 @@ def test_size_texts_are_formatted_once_per_size(model, monkeypatch):
     monkeypatch.setattr(tm, "format_size", counting)
     for _ in range(3):  # three repaints of 50 rows of the same size
         for row in range(model.rowCount()):
-            assert model.index(row, Column.SIZE).data() == "5.0 GB"
+            assert model.index(row, Column.SIZE).data() == "5 GiB"
     assert formatted == [5 * 1024**3]
 
 

@@ -256,7 +256,7 @@ def test_uploads_lists_ours_and_others_over_every_page_and_aborts(sandbox: Sandb
     assert set(lines) == {ours["upload_id"], *theirs}
     assert f"ours: row {ours['id']}" in lines[str(ours["upload_id"])]
     assert "mine.bin  2 parts, 200 KiB" in lines[str(ours["upload_id"])]
-    assert "other/0.bin  1 part, 1000 B" in lines[theirs[0]]
+    assert "other/0.bin  1 part, 0.98 KiB" in lines[theirs[0]]
     assert all("not in this computer's list" in lines[t] for t in theirs)
     assert "5 unfinished multipart upload(s)" in listed.stdout
 

@@ -270,7 +270,10 @@ def test_parse_size_reads_plain_integers(n: int) -> None:
 @pytest.mark.parametrize(
     ("n", "expected"),
     [
-        (0, "0 B"), (1, "1 B"), (1023, "1023 B"), (1024, "1 KiB"), (1536, "1.5 KiB"),
+        (0, "0 B"), (1, "1 B"), (999, "999 B"), (1000, "0.98 KiB"), (1023, "1 KiB"),
+        (1024, "1 KiB"), (1536, "1.5 KiB"), (999 * KiB, "999 KiB"), (1000 * KiB, "0.98 MiB"),
+        (1023 * KiB, "1 MiB"), (1000 * MiB, "0.98 GiB"), (int(10.56 * KiB), "10.6 KiB"),
+        (int(123.4 * KiB), "123 KiB"), (int(999.7 * KiB), "0.98 MiB"),
         (8 * MiB, "8 MiB"), (3 * GiB // 2, "1.5 GiB"), (int(12.34 * MiB), "12.3 MiB"),
         (100 * KiB, "100 KiB"), (MiB - 1, "1 MiB"), (MAX_OBJECT_SIZE, "48.8 TiB"),
         (-2048, "-2 KiB"),
@@ -284,6 +287,10 @@ def test_format_rate() -> None:
     assert format_rate(48 * MiB) == "48 MiB/s"
     assert format_rate(0) == "0 B/s"
     assert format_rate(1536.0) == "1.5 KiB/s"
+    # One scale per value: never "1024 KiB/s" next to "1 MiB/s" in one column.
+    assert format_rate(1000 * KiB) == "0.98 MiB/s"
+    assert format_rate(1024 * KiB) == "1 MiB/s"
+    assert format_rate(999.0) == "999 B/s"
     assert format_rate(float("nan")) == "--"
 
 

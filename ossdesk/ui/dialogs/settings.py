@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,7 +44,7 @@ class SettingsDialog(QDialog):
         self.part_size = QSpinBox()
         self.part_size.setObjectName("partSize")
         self.part_size.setRange(1, 5 * 1024)
-        self.part_size.setSuffix(" MB")
+        self.part_size.setSuffix(" MiB")
         self.part_fixed.toggled.connect(self.part_size.setEnabled)
         fixed_row = QHBoxLayout()
         fixed_row.addWidget(self.part_fixed)
@@ -56,14 +57,15 @@ class SettingsDialog(QDialog):
         self.bandwidth.setObjectName("bandwidth")
         self.bandwidth.setRange(0, 10_000_000)
         self.bandwidth.setSingleStep(256)
-        self.bandwidth.setSuffix(" KB/s")
+        self.bandwidth.setSuffix(
+            " " + QCoreApplication.translate("Format", "%1/s").replace("%1", "KiB"))
         self.bandwidth.setSpecialValueText(self.tr("Unlimited"))
         for spin in (self.files_at_once, self.parts_in_flight, self.bandwidth):
             spin.setMaximumWidth(180)
         self.reread_limit = QSpinBox()
         self.reread_limit.setObjectName("rereadLimit")
         self.reread_limit.setRange(0, 1024 * 1024)
-        self.reread_limit.setSuffix(" GB")
+        self.reread_limit.setSuffix(" GiB")
         self.reread_limit.setSpecialValueText(self.tr("Never (every file is read again)"))
         self.reread_limit.setMaximumWidth(260)
         self.reread_limit.setToolTip(
