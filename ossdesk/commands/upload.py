@@ -70,8 +70,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", metavar="P", default=None,
                         help="folder in the bucket to upload into, e.g. backups/2024/")
     parser.add_argument("--part-size", type=_size_value, metavar="SIZE", default=None,
-                        help="multipart part size, e.g. 8MiB (default; grown when a file "
-                             "would need more than 10,000 parts)")
+                        help="multipart part size, e.g. 8MiB, kept as given (default: "
+                             "sized so that a part takes about 4 s at the measured speed or "
+                             "--limit-rate, at most 8MiB; grown when a file would need more "
+                             "than 10,000 parts)")
     parser.add_argument("--profile", metavar="NAME",
                         help="a saved account (its secret stays in the system keyring); "
                              "without it OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / "

@@ -24,12 +24,15 @@ __all__ = [
     "MAX_PART_SIZE",
     "MAX_PUT_SIZE",
     "MIN_PART_SIZE",
+    "PART_SECONDS",
+    "START_PART_SIZE",
     "FileTooLarge",
     "GiB",
     "KiB",
     "MiB",
     "PartPlan",
     "TiB",
+    "adaptive_part_size",
     "format_duration",
     "format_rate",
     "format_size",
@@ -50,6 +53,10 @@ MAX_PARTS = 10_000
 MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE
 MAX_PUT_SIZE = 5 * GiB
 DEFAULT_PART_SIZE = 8 * MiB
+PART_SECONDS = 4.0
+"""How long one part should take to send, so that OSS confirms one every few seconds."""
+START_PART_SIZE = 2 * MiB
+"""The part size of a new upload before any throughput was measured."""
 
 
 class FileTooLarge(ValueError):
@@ -131,6 +138,30 @@ def plan_parts(file_size: int, part_size: int | None = None) -> PartPlan:
         # Growing the default is the planner's own choice, not a change to the user's wish.
         notice=" ".join(notices) if notices and part_size is not None else None,
     )
+
+
+def adaptive_part_size(file_size: int, rate: float | None, parallel: int, *,
+                       ceiling: int = DEFAULT_PART_SIZE,
+                       seconds: float = PART_SECONDS) -> int:
+    """The part size for a new upload so that one part takes about ``seconds`` to send.
+
+    ``rate``: the measured (or limited) throughput in bytes per second shared by the
+    ``parallel`` parts in flight; None or 0 when nothing is known yet, which gives
+    :data:`START_PART_SIZE`. The size is rounded to 64 KiB, at least the OSS minimum and at most
+    ``ceiling`` (the configured part size), and grows (to a whole MiB) when the file would
+    need more than 10,000 parts.
+    """
+    if parallel < 1:
+        raise ValueError("parallel must be at least 1")
+    ceiling = max(MIN_PART_SIZE, min(ceiling, MAX_PART_SIZE))
+    if rate is None or not math.isfinite(rate) or rate <= 0:
+        size = START_PART_SIZE
+    else:
+        size = round(rate / parallel * seconds / (64 * KiB)) * 64 * KiB
+    size = max(MIN_PART_SIZE, min(size, ceiling))
+    if _ceil_div(file_size, size) > MAX_PARTS:
+        size = min(MAX_PART_SIZE, _ceil_div(_ceil_div(file_size, MAX_PARTS), MiB) * MiB)
+    return size
 
 
 def use_single_put(file_size: int, part_size: int) -> bool:

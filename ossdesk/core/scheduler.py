@@ -78,6 +78,7 @@ from ossdesk.core.plan import (
     DEFAULT_PART_SIZE,
     FileTooLarge,
     PartPlan,
+    adaptive_part_size,
     format_size,
     plan_parts,
     use_single_put,
@@ -92,7 +93,7 @@ from ossdesk.core.store import (
     StoreError,
     UploadRow,
 )
-from ossdesk.core.throttle import TokenBucket
+from ossdesk.core.throttle import Throughput, TokenBucket
 from ossdesk.core.upload import (
     PartReader,
     RetryPolicy,
@@ -331,6 +332,8 @@ class Scheduler:
         self._running_big = 0  # tasks taking one of the ``parallel`` slots
         self._running_tiny = 0  # tiny files carried by the extra ``small_parallel`` slots
         self.bucket = TokenBucket(rate)
+        #: Bytes per second sent by every file together, for the part size of new uploads.
+        self.throughput = Throughput(clock=clock)
         self.part_size = part_size
         self._resolve = credentials
         self._client_factory = client_factory
@@ -1065,6 +1068,10 @@ class Scheduler:
             raise UploadError(str(exc), code="FileTooLarge") from exc
         if upload_id is None and plan.notice:
             self._emit(Notice(upload=job.upload, message=plan.notice))
+        if upload_id is None and part_size is None and not use_single_put(size, plan.part_size):
+            # A new multipart upload without a part size of its own: parts sized so that
+            # OSS confirms one every few seconds at the throughput measured so far.
+            plan = plan_parts(size, self._adaptive_part_size(size, plan.part_size))
         job.plan = plan
         if unrecorded and upload_id is not None:
             confirmed.update(self._adopt_parts(job, plan, unrecorded))
@@ -1151,6 +1158,19 @@ class Scheduler:
                        "it was sent; the upload goes on with the file as it is now")
         self._emit(Notice(upload=job.upload, message=message))
         return True
+
+    def _adaptive_part_size(self, size: int, ceiling: int) -> int:
+        """The part size of a new upload of ``size`` bytes: about
+        :data:`~ossdesk.core.plan.PART_SECONDS` per part at the measured throughput (or at
+        the bandwidth limit, when that is lower or nothing was measured yet), shared by the
+        ``parallel`` parts in flight; at most ``ceiling``."""
+        measured = self.throughput.rate()
+        limit = self.bucket.rate
+        if limit and (measured is None or measured > limit):
+            measured = float(limit)
+        with self._cond:
+            parallel = self._parallel
+        return adaptive_part_size(size, measured, parallel, ceiling=ceiling)
 
     def _adopt_parts(self, job: _Job, plan: PartPlan,
                      remote: Sequence[RemotePart]) -> dict[int, tuple[int, str, int]]:
@@ -1263,8 +1283,15 @@ class Scheduler:
 
     def _reader(self, job: _Job, offset: int, length: int, *, md5: bool = False) -> PartReader:
         meter = job.meter
+        throughput = self.throughput
+
+        def on_sent(n: int) -> None:
+            throughput.add(n)
+            if meter is not None:
+                meter.add_sent(n)
+
         return PartReader(job.row.source, offset, length, stop=job.stop, bucket=self.bucket,
-                          on_sent=meter.add_sent if meter is not None else None, md5=md5)
+                          on_sent=on_sent, md5=md5)
 
     def _send_part(self, job: _Job, number: int) -> None:
         assert job.plan is not None and job.client is not None and job.upload_id is not None

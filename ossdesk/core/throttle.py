@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["MAX_WAIT", "TokenBucket"]
+__all__ = ["MAX_WAIT", "Throughput", "TokenBucket"]
 
 MAX_WAIT = 0.1
 """The longest a waiter sleeps before it looks at its stop event and the rate again."""
@@ -145,3 +145,48 @@ class TokenBucket:
             finally:
                 self._queue.remove(waiter)
                 self._cond.notify_all()
+
+
+class Throughput:
+    """Bytes per second handed to the network by every transfer, over the last ``window``
+    seconds of sending (a pause longer than ``gap`` seconds starts the count anew, so an
+    idle spell does not read as a slow link). ``clock`` is for tests."""
+
+    def __init__(self, *, window: float = 10.0, gap: float = 2.0, least: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._window = window
+        self._gap = gap
+        self._least = least
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._total = 0
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, n: int) -> None:
+        """``n`` more bytes were sent."""
+        now = self._clock()
+        with self._lock:
+            samples = self._samples
+            if samples and now - samples[-1][0] > self._gap:
+                samples.clear()
+            if not samples:
+                samples.append((now, self._total))
+            self._total += n
+            if now - samples[-1][0] >= 0.1:
+                samples.append((now, self._total))
+            while len(samples) > 2 and now - samples[1][0] >= self._window:
+                samples.popleft()
+
+    def rate(self) -> float | None:
+        """The measured bytes per second, or None until ``least`` seconds of sending were
+        seen (or after a pause of more than ``gap`` seconds)."""
+        now = self._clock()
+        with self._lock:
+            samples = self._samples
+            if not samples or now - samples[-1][0] > self._gap:
+                return None
+            t0, b0 = samples[0]
+            span = now - t0
+            if span < self._least:
+                return None
+            return (self._total - b0) / span

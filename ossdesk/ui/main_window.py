@@ -1499,11 +1499,19 @@ class MainWindow(QMainWindow):
             parts.append(self.tr("%n paused", "", totals.paused))
         if totals.failed:
             parts.append(self.tr("%n failed", "", totals.failed))
-        parts.append(
-            self.tr("%1 of %2 uploaded")
-            .replace("%1", format_size(totals.confirmed_bytes))
-            .replace("%2", format_size(totals.total_bytes))
-        )
+        if totals.sent_bytes > totals.confirmed_bytes:
+            parts.append(
+                self.tr("%1 of %2 sent, %3 confirmed by OSS")
+                .replace("%1", format_size(totals.sent_bytes))
+                .replace("%2", format_size(totals.total_bytes))
+                .replace("%3", format_size(totals.confirmed_bytes))
+            )
+        else:
+            parts.append(
+                self.tr("%1 of %2 uploaded")
+                .replace("%1", format_size(totals.confirmed_bytes))
+                .replace("%2", format_size(totals.total_bytes))
+            )
         if totals.speed > 0:
             parts.append(format_speed(totals.speed))
         if totals.eta is not None:

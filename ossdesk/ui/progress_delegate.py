@@ -1,4 +1,5 @@
-"""Paints the Progress column: confirmed bytes, lighter sent-but-unconfirmed bytes, a %.
+"""Paints the Progress column: confirmed bytes solid, sent-but-unconfirmed bytes lighter,
+and the percents of both (see :func:`~ossdesk.ui.transfer_model.progress_text`).
 
 No widget per row: the delegate reads the row snapshot from the model and paints. Colours
 come from the palette for the running state and from fixed hues (picked per light/dark
@@ -11,8 +12,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, Q
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from ossdesk.ui.formatting import percent
-from ossdesk.ui.transfer_model import Role, TransferRow, TransferState
+from ossdesk.ui.transfer_model import Role, TransferRow, TransferState, progress_text
 
 # (light palette, dark palette)
 _STATE_COLOURS: dict[TransferState, tuple[str, str]] = {
@@ -148,9 +148,7 @@ class ProgressDelegate(QStyledItemDelegate):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(outline)
 
-        text = f"{percent(confirmed, size)} %"
-        if row.state is TransferState.DONE:
-            text = "100 %"
+        text = progress_text(row)
         painter.setFont(opt.font)
         text_rect = bar.toRect()
         # Text over the filled part in a contrasting colour, the rest in the normal colour.

@@ -10,6 +10,7 @@ Byte counts are Python ints end to end (sizes over 2 GiB sort correctly).
 from __future__ import annotations
 
 import enum
+import html
 import json
 import math
 import time
@@ -60,6 +61,45 @@ def state_label(state: TransferState) -> str:
     return labels[state]
 
 
+def progress_parts(row: TransferRow) -> tuple[int, int]:
+    """The whole percents of the row's bytes (sent, confirmed by OSS); sent counts the
+    confirmed bytes too, so it is never below confirmed."""
+    if row.state is TransferState.DONE:
+        return 100, 100
+    confirmed = min(max(row.confirmed_bytes, 0), max(row.size, 0))
+    sent = max(row.sent_bytes, confirmed)
+    return percent(sent, row.size), percent(confirmed, row.size)
+
+
+def progress_text(row: TransferRow) -> str:
+    """What the Progress column says: ``"12 %"`` once OSS confirmed all that was sent,
+    else the share sent and the share confirmed (``"12 % (3 % confirmed)"``)."""
+    sent, confirmed = progress_parts(row)
+    if sent == confirmed:
+        return f"{confirmed} %"
+    return QCoreApplication.translate("TransferModel", "%1 % (%2 % confirmed)").replace(
+        "%1", str(sent)).replace("%2", str(confirmed))
+
+
+def progress_tooltip(row: TransferRow) -> str:
+    """The Progress column's tooltip: the two counts, and what the bar's two shades mean."""
+    sent, confirmed = progress_parts(row)
+    translate = QCoreApplication.translate
+    size = max(row.size, 0)
+    lines = (
+        translate("TransferModel", "Sent: %1 of %2 (%3 %)").replace(
+            "%1", format_size(min(max(row.sent_bytes, row.confirmed_bytes), size)))
+        .replace("%2", format_size(size)).replace("%3", str(sent)),
+        translate("TransferModel", "Confirmed by OSS: %1 (%2 %)").replace(
+            "%1", format_size(min(row.confirmed_bytes, size))).replace("%2", str(confirmed)),
+        translate("TransferModel",
+                  "The solid bar is what OSS has confirmed; the lighter bar is sent and "
+                  "not yet confirmed (OSS confirms a part once all of it has arrived)."),
+    )
+    # Rich text: lines without a raw newline, and a long sentence wraps.
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
 _ROW_FIELDS = frozenset(f.name for f in fields(TransferRow))
 
 
@@ -75,6 +115,7 @@ class Totals:
     pausable: int = 0
     total_bytes: int = 0
     confirmed_bytes: int = 0
+    sent_bytes: int = 0  # sent, confirmed or not: at least ``confirmed_bytes``
     speed: float = 0.0
     eta: float | None = None
     #: Files being sent now (state Uploading): what the status bar calls "uploading".
@@ -114,8 +155,8 @@ _SORT_KEYS: dict[Column, Callable[[TransferRow], Any]] = {
 # Indexes into TransferModel._sums (running totals, all ints).
 (
     _S_ACTIVE, _S_WAITING, _S_PAUSED, _S_DONE, _S_FAILED, _S_SIZE, _S_CONFIRMED, _S_SPEED,
-    _S_REMAINING, _S_FINISHED, _S_PAUSABLE,
-) = range(11)
+    _S_REMAINING, _S_FINISHED, _S_PAUSABLE, _S_SENT,
+) = range(12)
 
 _COLUMNS = tuple(Column)
 _ROW_FLAGS = (
@@ -184,7 +225,7 @@ class TransferModel(QAbstractTableModel):
         self._flush_timer.setInterval(self.FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
         self._totals = Totals()
-        self._sums = [0] * 11
+        self._sums = [0] * 12
         # The active rows themselves (a few dozen at most): the queue's time left is never
         # shorter than one of theirs.
         self._active_rows: dict[RowKey, TransferRow] = {}
@@ -355,7 +396,7 @@ class TransferModel(QAbstractTableModel):
         if column is Column.SIZE:
             return _cached_size(row.size)
         if column is Column.PROGRESS:
-            return f"{percent(row.confirmed_bytes, row.size)} %"
+            return progress_text(row)
         if column is Column.SPEED:
             return format_speed(row.speed) if row.state.active else ""
         if column is Column.ETA:
@@ -374,11 +415,7 @@ class TransferModel(QAbstractTableModel):
         if column is Column.STATE and row.error:
             return printable(row.error)
         if column is Column.PROGRESS:
-            return QCoreApplication.translate(
-                "TransferModel", "%1 of %2 confirmed by OSS, %3 sent"
-            ).replace("%1", format_size(row.confirmed_bytes)).replace(
-                "%2", format_size(row.size)
-            ).replace("%3", format_size(row.sent_bytes))
+            return progress_tooltip(row)
         if column is Column.DESTINATION:
             return printable(row.destination)
         return None
@@ -623,6 +660,7 @@ class TransferModel(QAbstractTableModel):
             return
         sums[_S_SIZE] += sign * row.size
         sums[_S_CONFIRMED] += sign * min(row.confirmed_bytes, row.size)
+        sums[_S_SENT] += sign * min(max(row.sent_bytes, row.confirmed_bytes), row.size)
         if state.active:
             sums[_S_ACTIVE] += sign
             sums[_S_SPEED] += sign * round(row.speed)
@@ -667,6 +705,7 @@ class TransferModel(QAbstractTableModel):
             pausable=sums[_S_PAUSABLE],
             total_bytes=sums[_S_SIZE],
             confirmed_bytes=sums[_S_CONFIRMED],
+            sent_bytes=sums[_S_SENT],
             speed=float(speed),
             eta=eta,
             uploading=uploading,

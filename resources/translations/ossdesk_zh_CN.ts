@@ -738,6 +738,10 @@ Destination: %2
         <translation>已上传 %1 / %2</translation>
     </message>
     <message>
+        <source>%1 of %2 sent, %3 confirmed by OSS</source>
+        <translation>已发送 %1 / %2，OSS 已确认 %3</translation>
+    </message>
+    <message>
         <source>%1 left</source>
         <translation>剩余 %1</translation>
     </message>
@@ -919,6 +923,22 @@ Destination: %2
     <message>
         <source>%1 of %2 confirmed by OSS, %3 sent</source>
         <translation>OSS 已确认 %1 / %2，已发送 %3</translation>
+    </message>
+    <message>
+        <source>%1 % (%2 % confirmed)</source>
+        <translation>%1 %（已确认 %2 %）</translation>
+    </message>
+    <message>
+        <source>Sent: %1 of %2 (%3 %)</source>
+        <translation>已发送：%1 / %2（%3 %）</translation>
+    </message>
+    <message>
+        <source>Confirmed by OSS: %1 (%2 %)</source>
+        <translation>OSS 已确认：%1（%2 %）</translation>
+    </message>
+    <message>
+        <source>The solid bar is what OSS has confirmed; the lighter bar is sent and not yet confirmed (OSS confirms a part once all of it has arrived).</source>
+        <translation>实色部分是 OSS 已确认的数据；浅色部分已发送但尚未确认（OSS 在一个分片全部到达后才确认它）。</translation>
     </message>
 </context>
 <context>

@@ -304,3 +304,51 @@ def test_format_rate() -> None:
 )
 def test_format_duration(s: float, expected: str) -> None:
     assert format_duration(s) == expected
+
+
+# --- part size from the measured throughput --------------------------------------------------
+
+from ossdesk.core.plan import PART_SECONDS, START_PART_SIZE, adaptive_part_size  # noqa: E402
+
+
+def test_slow_link_gets_parts_confirmed_every_few_seconds() -> None:
+    # 2 MiB/s shared by 8 parts in flight: 256 KiB/s each, so 1 MiB parts take 4 s.
+    size = adaptive_part_size(300 * 1000**2, 2 * MiB, 8)
+    assert size == MiB
+    assert size / (2 * MiB / 8) <= PART_SECONDS
+    # The first confirmation, with every slot busy from the start, comes within 10 s.
+    assert size * 8 / (2 * MiB) < 10
+
+
+def test_fast_link_keeps_the_configured_part_size() -> None:
+    assert adaptive_part_size(10 * GiB, 500 * MiB, 8) == DEFAULT_PART_SIZE
+    assert adaptive_part_size(10 * GiB, 500 * MiB, 8, ceiling=64 * MiB) == 64 * MiB
+
+
+def test_nothing_measured_yet_starts_small() -> None:
+    assert adaptive_part_size(GiB, None, 8) == START_PART_SIZE
+    assert adaptive_part_size(GiB, 0, 8) == START_PART_SIZE
+    assert adaptive_part_size(GiB, None, 8, ceiling=MiB) == MiB
+
+
+def test_very_slow_link_never_goes_below_the_oss_minimum() -> None:
+    assert adaptive_part_size(500 * MiB, 10 * KiB, 8) == MIN_PART_SIZE
+
+
+def test_a_huge_file_on_a_slow_link_stays_within_10000_parts() -> None:
+    size = adaptive_part_size(200 * GiB, 2 * MiB, 8)
+    assert math.ceil(200 * GiB / size) <= MAX_PARTS
+    assert size % MiB == 0
+    assert plan_parts(200 * GiB, size).notice is None
+
+
+@given(file_size=st.integers(0, MAX_OBJECT_SIZE), rate=st.floats(0, 10 * GiB),
+       parallel=st.integers(1, 64), ceiling=st.integers(1, 2 * MAX_PART_SIZE))
+@settings(max_examples=300)
+def test_adaptive_sizes_are_legal(file_size: int, rate: float, parallel: int,
+                                  ceiling: int) -> None:
+    size = adaptive_part_size(file_size, rate, parallel, ceiling=ceiling)
+    assert MIN_PART_SIZE <= size <= MAX_PART_SIZE
+    assert math.ceil(file_size / size) <= MAX_PARTS
+    plan = plan_parts(file_size, size)
+    assert plan.part_size == size and plan.notice is None

@@ -281,3 +281,47 @@ def test_real_clock_smoke() -> None:
         sent += chunk
     elapsed = time.monotonic() - start
     assert elapsed >= (sent - chunk - burst) / rate
+
+
+# --- the measured throughput ------------------------------------------------------------------
+
+from ossdesk.core.throttle import Throughput  # noqa: E402
+
+
+def test_throughput_is_unknown_until_a_second_was_measured() -> None:
+    clock = FakeClock()
+    meter = Throughput(clock=clock)
+    assert meter.rate() is None
+    meter.add(64 * 1024)
+    clock.advance(0.5)
+    meter.add(64 * 1024)
+    assert meter.rate() is None
+
+
+def test_throughput_measures_bytes_per_second_over_its_window() -> None:
+    clock = FakeClock()
+    meter = Throughput(window=10.0, clock=clock)
+    for _ in range(300):  # 2 MiB/s for 30 s, in 0.1 s steps
+        meter.add(2 * 1024 * 1024 // 10)
+        clock.advance(0.1)
+    rate = meter.rate()
+    assert rate is not None
+    assert rate == pytest.approx(2 * 1024 * 1024, rel=0.05)
+    for _ in range(300):  # then 8 MiB/s: after a window, the old rate is forgotten
+        meter.add(8 * 1024 * 1024 // 10)
+        clock.advance(0.1)
+    assert meter.rate() == pytest.approx(8 * 1024 * 1024, rel=0.05)
+
+
+def test_an_idle_spell_is_not_read_as_a_slow_link() -> None:
+    clock = FakeClock()
+    meter = Throughput(window=10.0, gap=2.0, clock=clock)
+    for _ in range(20):
+        meter.add(1024 * 1024 // 10)
+        clock.advance(0.1)
+    clock.advance(30)
+    assert meter.rate() is None  # nothing sent lately: nothing known
+    for _ in range(20):
+        meter.add(1024 * 1024 // 10)
+        clock.advance(0.1)
+    assert meter.rate() == pytest.approx(1024 * 1024, rel=0.1)
