@@ -57,7 +57,7 @@ def test_sent_bytes_show_before_oss_confirms_any(model: TransferModel) -> None:
     model.flush()
     assert progress(model, Qt.ItemDataRole.DisplayRole) == "12 % (0 % confirmed)"
     tip = progress(model, Qt.ItemDataRole.ToolTipRole)
-    assert "Sent: 34.3 MB of 286 MB (12 %)" in tip
+    assert "Sent: 34.3 MiB of 286 MiB (12 %)" in tip
     assert "Confirmed by OSS: 0 B (0 %)" in tip
     assert "solid bar is what OSS has confirmed" in tip
     assert "lighter bar is sent and not yet confirmed" in tip
@@ -69,7 +69,7 @@ def test_sent_bytes_show_before_oss_confirms_any(model: TransferModel) -> None:
     model.update_progress(1, 36 * MB, 36 * MB)  # all that was sent is confirmed
     model.flush()
     assert progress(model, Qt.ItemDataRole.DisplayRole) == "12 %"
-    assert "Confirmed by OSS: 34.3 MB (12 %)" in progress(model, Qt.ItemDataRole.ToolTipRole)
+    assert "Confirmed by OSS: 34.3 MiB (12 %)" in progress(model, Qt.ItemDataRole.ToolTipRole)
     assert model.totals().confirmed_bytes == model.totals().sent_bytes == 36 * MB
 
 
@@ -106,9 +106,9 @@ def test_status_bar_says_what_is_sent_and_what_is_confirmed(
                     speed=2 * MiB, eta=150.0),
     ])
     qtbot.waitUntil(lambda: "sent" in window.totals_label.text(), timeout=3000)
-    assert "4.0 MB of 286 MB sent, 0 B confirmed by OSS" in window.totals_label.text()
+    assert "4 MiB of 286 MiB sent, 0 B confirmed by OSS" in window.totals_label.text()
     engine._post([ev.Progress(upload=ids[0], confirmed_bytes=4 * MiB, sent_bytes=0,
                               total=big, speed=2 * MiB, eta=148.0)])
     qtbot.waitUntil(lambda: "uploaded" in window.totals_label.text(), timeout=3000)
-    assert "4.0 MB of 286 MB uploaded" in window.totals_label.text()
+    assert "4 MiB of 286 MiB uploaded" in window.totals_label.text()
 
