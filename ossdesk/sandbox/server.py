@@ -109,6 +109,33 @@ _UNSUPPORTED_WRITE_HEADERS = (
 # ====================================================================== errors
 
 
+# OSS's error codes ("EC", in the error XML and the x-oss-ec header) for the errors the
+# sandbox answers, keyed by (Code, Message) for an EC that belongs to one message only,
+# (Code, None) for one that belongs to the code. Only codes seen in OSS's own answers are
+# here; an error not in this table is answered without an EC (docs/SANDBOX.md lists them).
+# Sources:
+# - NoSuchKey 0026-00000001: OSS answers quoted in aliyun-oss-java-sdk's tests
+#   (OSSException.getEC() for a missing key) and OSS's troubleshoot links
+#   (https://api.aliyun.com/troubleshoot?q=0026-00000001).
+# - NoSuchBucket 0015-00000101, SignatureDoesNotMatch 0002-00000040: the OSS answers
+#   quoted in alibabacloud-oss-go-sdk-v2's tests (client_test.go, "The specified bucket
+#   does not exist." / "The request signature we calculated does not match ...").
+# - InvalidArgument "Invalid signing region in Authorization header." 0002-00000226: an
+#   OSS answer to a V4 request scoped to another region, with its troubleshoot link
+#   (https://api.aliyun.com/troubleshoot?q=0002-00000226).
+OSS_ERROR_EC: dict[tuple[str, str | None], str] = {
+    ("NoSuchKey", None): "0026-00000001",
+    ("NoSuchBucket", None): "0015-00000101",
+    ("SignatureDoesNotMatch", None): "0002-00000040",
+    ("InvalidArgument", "Invalid signing region in Authorization header."): "0002-00000226",
+}
+
+
+def oss_error_ec(code: str, message: str) -> str | None:
+    """OSS's EC for this error, or None when no source for it is known."""
+    return OSS_ERROR_EC.get((code, message)) or OSS_ERROR_EC.get((code, None))
+
+
 class OssError(Exception):
     """An error answered to the client in OSS's XML format."""
 
@@ -300,7 +327,7 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             _el("Message", f"The sandbox serves at most {self.sandbox.max_connections} "
                 "connections at once; please try again later."),
             _el("RequestId", self.sandbox.new_request_id()),
-            _el("HostId", self.sandbox.host_id()), _el("EC", "0000-00000000")])
+            _el("HostId", self.sandbox.host_id())])
         head = ("HTTP/1.1 503 Service Unavailable\r\nServer: AliyunOSS\r\n"
                 f"Date: {_http_date()}\r\nContent-Type: application/xml\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
@@ -694,9 +721,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         items = [_el("Code", exc.code), _el("Message", exc.message), _el("RequestId", request_id),
                  _el("HostId", host)]
         items += [_el(k, v) for k, v in exc.extra.items()]
-        items.append(_el("EC", "0000-00000000"))
+        headers = [("Content-Type", "application/xml")]
+        ec = oss_error_ec(exc.code, exc.message)
+        if ec is not None:
+            items += [_el("EC", ec),
+                      _el("RecommendDoc", f"https://api.aliyun.com/troubleshoot?q={ec}")]
+            headers.append(("x-oss-ec", ec))
         body = _xml("Error", items)
-        headers = [("Content-Type", "application/xml"), ("x-oss-ec", "0000-00000000")]
         if self.command == "HEAD":
             headers.append(("x-oss-err", base64.b64encode(body).decode()))
             return _Response(exc.status, headers, b"", length=0)

@@ -1,0 +1,45 @@
+"""Where real clients look: the sandbox's answers carry what OSS's do (EC codes, the
+V4 region refusal, DeleteMultipleObjects of keys oss2 url-encodes), through the
+unmodified oss2."""
+
+from __future__ import annotations
+
+import oss2
+import pytest
+import requests
+
+from tests.support.sandbox import SandboxInfo
+
+
+def test_no_such_key_carries_oss_ec(sandbox: SandboxInfo) -> None:
+    bucket = sandbox.bucket_client()
+    with pytest.raises(oss2.exceptions.NoSuchKey) as exc:
+        bucket.get_object("missing")
+    assert exc.value.ec == "0026-00000001"
+    assert exc.value.headers["x-oss-ec"] == "0026-00000001"
+    with pytest.raises(oss2.exceptions.NotFound) as head:
+        bucket.head_object("missing")  # HEAD: the EC travels in x-oss-err and x-oss-ec
+    assert head.value.headers["x-oss-ec"] == "0026-00000001"
+    assert head.value.ec == "0026-00000001"
+
+
+def test_no_such_bucket_and_bad_signature_carry_oss_ec(sandbox: SandboxInfo) -> None:
+    with pytest.raises(oss2.exceptions.NoSuchBucket) as exc:
+        sandbox.bucket_client(bucket="absent").get_object("k")
+    assert exc.value.ec == "0015-00000101"
+    bad = sandbox.bucket_client(auth=oss2.AuthV4(sandbox.access_key_id, "wrong"))
+    with pytest.raises(oss2.exceptions.SignatureDoesNotMatch) as sig:
+        bad.put_object("k", b"v")
+    assert sig.value.ec == "0002-00000040"
+
+
+def test_error_without_a_known_ec_has_none(sandbox: SandboxInfo) -> None:
+    """No made-up EC: an error with no known OSS EC carries no EC element or header."""
+    bucket = sandbox.bucket_client()
+    with pytest.raises(oss2.exceptions.NoSuchUpload) as exc:
+        bucket.list_parts("k", "0123456789ABCDEF")
+    assert exc.value.ec == ""
+    assert "x-oss-ec" not in exc.value.headers
+    raw = requests.get(f"{sandbox.endpoint}/{sandbox.bucket}/k", timeout=10)
+    assert raw.status_code == 403
+    assert b"<EC>" not in raw.content and "x-oss-ec" not in raw.headers
