@@ -120,9 +120,9 @@ _UNSUPPORTED_WRITE_HEADERS = (
 # - NoSuchBucket 0015-00000101, SignatureDoesNotMatch 0002-00000040: the OSS answers
 #   quoted in alibabacloud-oss-go-sdk-v2's tests (client_test.go, "The specified bucket
 #   does not exist." / "The request signature we calculated does not match ...").
-# - InvalidArgument "Invalid signing region in Authorization header." 0002-00000226: an
-#   OSS answer to a V4 request scoped to another region, with its troubleshoot link
-#   (https://api.aliyun.com/troubleshoot?q=0002-00000226).
+# - InvalidArgument "Invalid signing region in Authorization header." 0002-00000226: OSS's
+#   answer (400) to a V4 request scoped to another region, quoted in
+#   https://github.com/aliyun/alibabacloud-oss-go-sdk-v2/issues/29 and #85.
 OSS_ERROR_EC: dict[tuple[str, str | None], str] = {
     ("NoSuchKey", None): "0026-00000001",
     ("NoSuchBucket", None): "0015-00000101",

@@ -4,6 +4,8 @@ unmodified oss2."""
 
 from __future__ import annotations
 
+import time
+
 import oss2
 import pytest
 import requests
@@ -43,3 +45,29 @@ def test_error_without_a_known_ec_has_none(sandbox: SandboxInfo) -> None:
     raw = requests.get(f"{sandbox.endpoint}/{sandbox.bucket}/k", timeout=10)
     assert raw.status_code == 403
     assert b"<EC>" not in raw.content and "x-oss-ec" not in raw.headers
+
+
+def test_v4_signed_url_for_another_region(sandbox: SandboxInfo) -> None:
+    sandbox.bucket_client().put_object("k", b"v")
+    other = oss2.Bucket(sandbox.auth("v4"), sandbox.endpoint, sandbox.bucket,
+                        region="cn-shanghai", session=sandbox.session())
+    answer = requests.get(other.sign_url("GET", "k", 600), timeout=10)
+    assert answer.status_code == 400
+    assert b"<Code>InvalidArgument</Code>" in answer.content
+    assert b"<Message>Invalid signing region in Authorization header.</Message>" in (
+        answer.content)
+
+
+def test_v4_empty_signing_region(sandbox: SandboxInfo) -> None:
+    """A V4 Authorization header whose credential scope has no region (raw HTTP: oss2
+    refuses to sign without one)."""
+    date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    credential = f"{sandbox.access_key_id}/{date[:8]}//oss/aliyun_v4_request"
+    answer = requests.get(f"{sandbox.endpoint}/{sandbox.bucket}/k", timeout=10, headers={
+        "x-oss-date": date, "x-oss-content-sha256": "UNSIGNED-PAYLOAD",
+        "Authorization": f"OSS4-HMAC-SHA256 Credential={credential},Signature={'0' * 64}"})
+    assert answer.status_code == 400
+    assert b"<Code>InvalidArgument</Code>" in answer.content
+    assert b"<Message>Invalid signing region in Authorization header.</Message>" in (
+        answer.content)
+    assert answer.headers["x-oss-ec"] == "0002-00000226"
