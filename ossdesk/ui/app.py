@@ -209,8 +209,8 @@ class Controller(QObject):
             text += " " + self.tr("Uploads queued to the sandbox continue there.")
         elif sandbox.rows_moved is None:
             text += " " + self.tr(
-                "Uploads queued to the sandbox before continue there the next time ossdesk "
-                "is started with --sandbox."
+                "Uploads queued to the sandbox before are moved to the new port the next "
+                "time ossdesk is started with --sandbox."
             )
         box = QMessageBox(QMessageBox.Icon.Information, self.tr("Sandbox"), text,
                           QMessageBox.StandardButton.Ok, self.window)

@@ -195,8 +195,8 @@
         <translation>排队上传到沙盒的文件会在那里继续上传。</translation>
     </message>
     <message>
-        <source>Uploads queued to the sandbox before continue there the next time ossdesk is started with --sandbox.</source>
-        <translation>之前排队上传到沙盒的文件会在下次以 --sandbox 启动 ossdesk 时在那里继续上传。</translation>
+        <source>Uploads queued to the sandbox before are moved to the new port the next time ossdesk is started with --sandbox.</source>
+        <translation>之前排队上传到沙盒的文件会在下次以 --sandbox 启动 ossdesk 时改用新端口。</translation>
     </message>
     <message>
         <source>Sandbox</source>
