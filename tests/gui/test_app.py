@@ -210,3 +210,47 @@ def test_sandbox_rows_follow_the_sandbox_when_its_port_is_taken(tmp_path: Path):
     notice = next(line for line in result.stdout.splitlines() if line.startswith("NOTICE"))
     assert f"port {port}" in notice and f"port {moved['sandbox_port']}" in notice
     assert "Uploads queued to the sandbox continue there." in notice
+
+
+def test_sandbox_button_with_its_port_taken_says_when_rows_follow(qtbot, qapp):
+    """Started from the button (the engine already holds the upload list): the sandbox
+    takes another port, keeps it, and says the rows queued before move at the next
+    ``--sandbox`` start, the moment they do."""
+    import socket
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from ossdesk.ui.app import Controller, Sandbox
+    from ossdesk.ui.i18n import Translations
+    from ossdesk.ui.main_window import MainWindow
+    from ossdesk.ui.settings import load_settings
+    from tests.gui.fake_engine import FakeEngine
+    from tests.gui.test_main_window import MemoryProfiles
+
+    sandbox = Sandbox()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        window = MainWindow(FakeEngine(), profile_store=MemoryProfiles([]))
+        qtbot.addWidget(window)
+        window.settings.sandbox_port = port
+        controller = Controller(qapp, Translations(), sandbox)
+        controller.window = window
+        controller.start_sandbox()
+        qtbot.waitUntil(
+            lambda: window.findChild(QMessageBox, "sandboxMovedNotice") is not None,
+            timeout=10_000)
+    try:
+        notice = window.findChild(QMessageBox, "sandboxMovedNotice")
+        assert notice is not None
+        new_port = sandbox.server.port
+        assert new_port != port and window.settings.sandbox_port == new_port
+        assert notice.text() == (
+            f"Another program is using port {port}, where the local sandbox usually runs. "
+            f"The sandbox now runs on port {new_port} and keeps that port from now on. "
+            "Uploads queued to the sandbox before are moved to the new port the next time "
+            "ossdesk is started with --sandbox.")
+        qtbot.waitUntil(lambda: load_settings().sandbox_port == new_port, timeout=10_000)
+    finally:
+        sandbox.stop()
