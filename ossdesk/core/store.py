@@ -901,6 +901,16 @@ class Store:
             for v in rows
         ]
 
+    def move_endpoint(self, credentials: str, endpoint: str) -> int:
+        """Point every row and request that uses ``credentials`` at ``endpoint`` (a local
+        server that moved to another port); returns how many rows changed."""
+        with self._write() as db:
+            moved = db.execute("UPDATE uploads SET endpoint = ? WHERE credentials = ? "
+                               "AND endpoint != ?", (endpoint, credentials, endpoint)).rowcount
+            db.execute("UPDATE requests SET endpoint = ? WHERE credentials = ? AND endpoint != ?",
+                       (endpoint, credentials, endpoint))
+        return int(moved)
+
     def unfinished_sources(self, endpoint: str, bucket: str,
                            keys: Iterable[str]) -> dict[str, list[Path]]:
         """For each of ``keys`` that an unfinished row (queued, running, paused, failed) of

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_tz
 
 MAX_SKEW_SECONDS = 15 * 60
+INVALID_SIGNING_REGION = "Invalid signing region in Authorization header."
 
 # Query parameters that are part of a V1 signature's canonical resource.
 V1_SUBRESOURCES = frozenset(
@@ -275,10 +276,9 @@ def _parse_credential(credential: str, creds: Credentials, region: str) -> str:
                         status=400)
     _check_key_id(parts[0], creds)
     if parts[2] != region:
-        raise AuthError(
-            "SignatureDoesNotMatch",
-            f"Invalid signing region in Credential: expected '{region}', got '{parts[2]}'.",
-        )
+        # OSS's answer to a V4 request scoped to another region (an empty one included):
+        # 400 InvalidArgument with this message (EC 0002-00000226), before the signature.
+        raise AuthError("InvalidArgument", INVALID_SIGNING_REGION, status=400)
     return "/".join(parts[1:])
 
 

@@ -51,9 +51,20 @@ class Sandbox:
     def __init__(self) -> None:
         self.server: Any = None
         self.profile: SessionProfile | None = None
+        # The kept port, when another program held it and the sandbox had to take another.
+        self.port_taken: int | None = None
+        # How many queued rows were pointed at the sandbox's new port (None: not tried).
+        self.rows_moved: int | None = None
 
-    def start(self) -> SessionProfile:
-        """BLOCKING (binds a port, creates folders)."""
+    def start(self, settings: Settings, *, move_rows: bool = False) -> SessionProfile:
+        """BLOCKING (binds a port, creates folders; with ``move_rows``, opens the upload
+        list, so only before the engine runs).
+
+        The sandbox keeps one port (``settings.sandbox_port``, chosen at its first start:
+        9000 when free), so rows queued against it resume after a restart. When another
+        program holds that port, the sandbox takes a free one and keeps that from now on;
+        ``move_rows`` then points the rows queued to the sandbox (their credentials are the
+        sandbox's own) at the new port."""
         from ossdesk.config import paths
         from ossdesk.sandbox.server import (
             DEFAULT_ACCESS_KEY_ID,
@@ -66,11 +77,15 @@ class Sandbox:
         if self.profile is not None:
             return self.profile
         root = paths().ensure().sandbox_root
-        # The same port every time, so uploads queued against it resume after a restart.
+        kept = settings.sandbox_port
         try:
-            server = SandboxServer(root, port=DEFAULT_PORT).start()
+            server = SandboxServer(root, port=kept or DEFAULT_PORT).start()
         except OSError:
             server = SandboxServer(root, port=0).start()
+        self.port_taken = kept if kept and server.port != kept else None
+        settings.sandbox_port = server.port
+        if move_rows:
+            self.rows_moved = _move_sandbox_rows(server.endpoint)
         self.server = server
         self.profile = SessionProfile(
             name=SANDBOX_PROFILE,
@@ -85,6 +100,25 @@ class Sandbox:
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+
+def _move_sandbox_rows(endpoint: str) -> int | None:
+    """Point the rows queued to the window's sandbox at ``endpoint``; None if the upload
+    list could not be opened (another ossdesk holds it)."""
+    from ossdesk.core.store import Store, StoreError
+
+    try:
+        store = Store.open()
+    except StoreError as exc:
+        _log.warning("could not point the sandbox's queued uploads at %s: %s", endpoint, exc)
+        return None
+    try:
+        return store.move_endpoint(SANDBOX_PROFILE, endpoint)
+    except StoreError as exc:
+        _log.warning("could not point the sandbox's queued uploads at %s: %s", endpoint, exc)
+        return None
+    finally:
+        store.close()
 
 
 def credentials_resolver() -> Callable[[str], Any]:
@@ -147,7 +181,10 @@ class Controller(QObject):
 
     @Slot()
     def start_sandbox(self) -> None:
-        call = BackgroundCall(self.sandbox.start, self)
+        if self.window is None:
+            return
+        settings = self.window.settings
+        call = BackgroundCall(lambda: self.sandbox.start(settings), self)
         call.succeeded.connect(self._sandbox_ready)
         call.failed.connect(self._sandbox_failed)
         call.start()
@@ -156,6 +193,31 @@ class Controller(QObject):
     def _sandbox_ready(self, profile: object) -> None:
         if self.window is not None:
             self.window.add_extra_profile(profile)
+            self.save(self.window.settings)  # the sandbox's port, kept from now on
+            self.tell_sandbox_moved()
+
+    def tell_sandbox_moved(self) -> None:
+        """Say so in the window when the sandbox could not have its usual port."""
+        sandbox = self.sandbox
+        if self.window is None or sandbox.port_taken is None or sandbox.server is None:
+            return
+        text = self.tr(
+            "Another program is using port %1, where the local sandbox usually runs. The "
+            "sandbox now runs on port %2 and keeps that port from now on."
+        ).replace("%1", str(sandbox.port_taken)).replace("%2", str(sandbox.server.port))
+        if sandbox.rows_moved:
+            text += " " + self.tr("Uploads queued to the sandbox continue there.")
+        elif sandbox.rows_moved is None:
+            text += " " + self.tr(
+                "Uploads queued to the sandbox before are moved to the new port the next "
+                "time ossdesk is started with --sandbox."
+            )
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("Sandbox"), text,
+                          QMessageBox.StandardButton.Ok, self.window)
+        box.setObjectName("sandboxMovedNotice")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
 
     @Slot(object)
     def _sandbox_failed(self, exc: object) -> None:
@@ -195,11 +257,16 @@ def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = Non
     extra = []
     if sandbox:
         try:
-            extra.append(session.start())
+            # Before the engine runs: rows queued to the sandbox follow it if it moved.
+            extra.append(session.start(settings, move_rows=True))
         except OSError as exc:
             print(f"ossdesk: the sandbox could not start: {exc}", file=sys.stderr)
             return 1
         settings.last_profile = SANDBOX_PROFILE
+        try:
+            save_settings(settings)  # the sandbox's port, kept from now on
+        except OSError as exc:
+            _log.warning("could not save the settings: %s", exc)
 
     controller = Controller(app, translations, session)
     resolver = credentials_resolver()
@@ -212,6 +279,7 @@ def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = Non
     window.profilesChanged.connect(controller.add_initial_paths)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     window.show()
+    controller.tell_sandbox_moved()
     code = app.exec()
     try:
         save_settings(window.settings)

@@ -27,6 +27,7 @@ class Settings:
     presign_expiry_seconds: int = 3600
     close_to_tray: bool = False
     reread_limit_gib: int = 0  # files above it are not read again before "done"; 0 = none
+    sandbox_port: int = 0  # the window's own sandbox listens here; 0 = not chosen yet
 
     def normalised(self) -> Settings:
         """Clamp every value to what the engine and OSS accept."""
@@ -42,6 +43,7 @@ class Settings:
             presign_expiry_seconds=min(max(int(self.presign_expiry_seconds), 60), 7 * 86_400),
             close_to_tray=bool(self.close_to_tray),
             reread_limit_gib=max(int(self.reread_limit_gib), 0),
+            sandbox_port=min(max(int(self.sandbox_port), 0), 65535),
         )
 
     @property

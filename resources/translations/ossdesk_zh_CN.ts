@@ -187,6 +187,18 @@
 <context>
     <name>Controller</name>
     <message>
+        <source>Another program is using port %1, where the local sandbox usually runs. The sandbox now runs on port %2 and keeps that port from now on.</source>
+        <translation>另一个程序正在使用本地沙盒通常所用的端口 %1。沙盒现在运行在端口 %2 上，今后将一直使用该端口。</translation>
+    </message>
+    <message>
+        <source>Uploads queued to the sandbox continue there.</source>
+        <translation>排队上传到沙盒的文件会在那里继续上传。</translation>
+    </message>
+    <message>
+        <source>Uploads queued to the sandbox before are moved to the new port the next time ossdesk is started with --sandbox.</source>
+        <translation>之前排队上传到沙盒的文件会在下次以 --sandbox 启动 ossdesk 时改用新端口。</translation>
+    </message>
+    <message>
         <source>Sandbox</source>
         <translation>本地沙盒</translation>
     </message>

@@ -44,10 +44,16 @@ def test_wrong_secret(sandbox: SandboxInfo, signature: str) -> None:
 
 
 def test_v4_wrong_region(sandbox: SandboxInfo) -> None:
+    """As OSS: 400 InvalidArgument naming the signing region, not SignatureDoesNotMatch."""
     bucket = oss2.Bucket(sandbox.auth("v4"), sandbox.endpoint, sandbox.bucket,
                          region="us-west-1", session=sandbox.session())
-    with pytest.raises(oss2.exceptions.SignatureDoesNotMatch):
+    with pytest.raises(oss2.exceptions.InvalidArgument) as exc:
         bucket.get_bucket_info()
+    assert (exc.value.status, exc.value.message, exc.value.ec) == (
+        400, "Invalid signing region in Authorization header.", "0002-00000226")
+    with pytest.raises(oss2.exceptions.ServerError) as head:
+        bucket.head_object("k")  # HEAD: the same, in x-oss-err
+    assert (head.value.status, head.value.code) == (400, "InvalidArgument")
 
 
 @pytest.mark.parametrize("signature", SIGNATURES)

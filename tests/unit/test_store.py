@@ -352,3 +352,15 @@ def test_a_crash_while_the_first_store_is_made_leaves_nothing_called_damaged(
         assert store.schema_version() == SCHEMA_VERSION
     assert path.stat().st_size > 0
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
+
+
+def test_move_endpoint_moves_only_the_rows_of_those_credentials(tmp_path: Path) -> None:
+    with Store.open() as store:
+        ids = store.add([_item(tmp_path, "a", credentials="sandbox"),
+                         _item(tmp_path, "b", credentials="work"),
+                         dataclasses.replace(_item(tmp_path, "c", credentials="sandbox"),
+                                             endpoint="http://127.0.0.1:2")])
+        assert store.move_endpoint("sandbox", "http://127.0.0.1:3") == 2
+        assert [store.get(i).endpoint for i in ids] == [  # type: ignore[union-attr]
+            "http://127.0.0.1:3", "http://127.0.0.1:1", "http://127.0.0.1:3"]
+        assert store.move_endpoint("sandbox", "http://127.0.0.1:3") == 0
