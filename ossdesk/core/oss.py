@@ -415,6 +415,11 @@ def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str],
         return make(_P, "The AccessKey secret does not match the AccessKey ID (the request "
                         f"signature was rejected). {secret_hint}; for signature V4 also check "
                         "the region.")
+    if code == "InvalidArgument" and "signing region" in server_text.lower():
+        return make(_P, "The request was signed for another region than the bucket's (OSS "
+                        f"says: {server_text}). Check the region (--region, or the account's "
+                        "region); the endpoint's name usually holds it, e.g. "
+                        "oss-cn-hangzhou -> cn-hangzhou.")
     if code == "NoSuchUpload":
         return make(
             ErrorKind.NO_SUCH_UPLOAD,

@@ -400,6 +400,17 @@ def test_wrong_secret(sandbox: SandboxInfo, signature: str) -> None:
         assert_no_secret(err.value, wrong, sandbox.access_key_secret)
 
 
+def test_wrong_region_names_the_region(sandbox: SandboxInfo) -> None:
+    endpoint = Endpoint(sandbox.endpoint, sandbox.bucket, "us-west-1", "v4")
+    client = OssClient(endpoint, Credentials(sandbox.access_key_id, sandbox.access_key_secret,
+                                             sandbox.security_token))
+    with pytest.raises(OssError) as err:
+        client.check_connection()
+    assert err.value.kind is ErrorKind.PERMANENT
+    assert err.value.code == "InvalidArgument"
+    assert "Check the region" in err.value.message
+
+
 @pytest.mark.parametrize("signature", SIGNATURES)
 def test_wrong_key_id(sandbox: SandboxInfo, signature: str) -> None:
     client = make_client(sandbox, signature, key_id="LTAInotarealkey")
