@@ -237,12 +237,16 @@ def _verify_v1_query(req: SignedRequest, creds: Credentials, q: Mapping[str, str
 
 
 def v4_canonical_request(req: SignedRequest, additional: Sequence[str], payload_hash: str,
-                         skip_params: frozenset[str] = frozenset()) -> bytes:
+                         skip_params: frozenset[str] = frozenset(), *,
+                         empty_with_equals: bool = False) -> bytes:
+    """The V4 canonical request. A parameter with an empty value is written as its name
+    alone (``marker``, as oss2 and OSS's documentation do), or with ``empty_with_equals`` as
+    ``marker=`` (as ali-oss signs it)."""
     uri = _v4_encode(f"/{req.bucket}/{req.key}" if req.bucket else "/", keep_slash=True)
     encoded = sorted(
         (_v4_encode(k, False), _v4_encode(v, False)) for k, v in req.params if k not in skip_params
     )
-    query = "&".join(k + "=" + v if v else k for k, v in encoded)
+    query = "&".join(k + "=" + v if v or empty_with_equals else k for k, v in encoded)
     extra = set(additional)
     signed = sorted(
         (k, v) for k, v in req.headers.items()
@@ -254,6 +258,10 @@ def v4_canonical_request(req: SignedRequest, additional: Sequence[str], payload_
         + headers_bytes + b"\n" + ";".join(sorted(additional)).encode() + b"\n"
         + payload_hash.encode()
     )
+
+
+def _has_empty_value(req: SignedRequest) -> bool:
+    return any(not v for _, v in req.params)
 
 
 def _v4_signature(secret: str, date_time: str, scope: str, region: str,
@@ -299,6 +307,10 @@ def _verify_v4_header(req: SignedRequest, creds: Credentials, auth: str, region:
     payload = _header(req, "x-oss-content-sha256").decode("latin-1") or "UNSIGNED-PAYLOAD"
     canonical = v4_canonical_request(req, additional, payload)
     expected, sts = _v4_signature(creds.access_key_secret, date_time, scope, region, canonical)
+    if not hmac.compare_digest(expected, fields["Signature"]) and _has_empty_value(req):
+        canonical = v4_canonical_request(req, additional, payload, empty_with_equals=True)
+        expected, sts = _v4_signature(creds.access_key_secret, date_time, scope, region,
+                                      canonical)
     if not hmac.compare_digest(expected, fields["Signature"]):
         raise AuthError(
             "SignatureDoesNotMatch",
@@ -323,9 +335,15 @@ def _verify_v4_query(req: SignedRequest, creds: Credentials, q: Mapping[str, str
     if now > signed_at + expires:
         raise AuthError("AccessDenied", "Request has expired.")
     additional = [h for h in q.get("x-oss-additional-headers", "").lower().split(";") if h]
-    canonical = v4_canonical_request(req, additional, "UNSIGNED-PAYLOAD",
-                                     skip_params=frozenset({"x-oss-signature"}))
+    skip = frozenset({"x-oss-signature"})
+    canonical = v4_canonical_request(req, additional, "UNSIGNED-PAYLOAD", skip_params=skip)
     expected, sts = _v4_signature(creds.access_key_secret, date_time, scope, region, canonical)
+    if not hmac.compare_digest(expected, q.get("x-oss-signature", "")) and \
+            _has_empty_value(req):
+        canonical = v4_canonical_request(req, additional, "UNSIGNED-PAYLOAD", skip_params=skip,
+                                         empty_with_equals=True)
+        expected, sts = _v4_signature(creds.access_key_secret, date_time, scope, region,
+                                      canonical)
     if not hmac.compare_digest(expected, q.get("x-oss-signature", "")):
         raise AuthError(
             "SignatureDoesNotMatch",
