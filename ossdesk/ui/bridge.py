@@ -78,6 +78,10 @@ class EngineAdapter(Protocol):
 
     def apply_settings(self, settings: Any) -> None: ...
 
+    def credentials_changed(self, profile: str) -> None:
+        """A profile's secret was saved: ask the resolver again and use the answer for
+        the profile's queued, paused, new and retried files."""
+
     def object_url(self, row: TransferRow) -> str:
         """The object's plain URL (pure computation, no I/O)."""
 

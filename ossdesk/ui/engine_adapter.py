@@ -417,6 +417,20 @@ class SchedulerAdapter:
     def clear_finished(self) -> None:
         self._with_scheduler(lambda s: s.clear_finished())
 
+    def credentials_changed(self, profile: str) -> None:
+        """A profile's secret was saved: its queued, paused and retried files use the new
+        one (the engine keeps each profile's credentials once it has asked for them)."""
+
+        def run(s: Scheduler) -> None:
+            try:
+                credentials = self._credentials(profile)
+            except Exception as exc:  # noqa: BLE001 - a removed profile: its files fail
+                _log.warning("cannot read the new credentials of %r: %s", profile, exc)
+                return
+            s.update_credentials(profile, credentials)
+
+        self._with_scheduler(run)
+
     def apply_settings(self, settings: Any) -> None:
         if not isinstance(settings, Settings):
             return

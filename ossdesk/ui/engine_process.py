@@ -337,6 +337,10 @@ class ProcessEngineAdapter:
     def clear_finished(self) -> None:
         self._send(("call", "clear_finished", (), {}))
 
+    def credentials_changed(self, profile: str) -> None:
+        """A profile's secret was saved: the engine asks this window for it again."""
+        self._send(("call", "credentials_changed", (profile,), {}))
+
     def apply_settings(self, settings: Any) -> None:
         if not isinstance(settings, Settings):
             return

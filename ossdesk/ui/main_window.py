@@ -1466,8 +1466,16 @@ class MainWindow(QMainWindow):
         from ossdesk.ui.dialogs.accounts import AccountsDialog
 
         dialog = AccountsDialog(store, self)
+        dialog.profileSaved.connect(self._on_profile_saved)
         dialog.exec()
         self.refresh_profiles()
+
+    @Slot(str)
+    def _on_profile_saved(self, name: str) -> None:
+        """A saved secret applies at once to the account's queued and paused files, to
+        files added next, and to failed files when they are retried."""
+        if self.engine is not None:
+            self.engine.credentials_changed(name)
 
     @Slot()
     def browse_folders(self) -> None:

@@ -164,6 +164,14 @@
         <translation>已保存。密钥存放在系统钥匙串中，未写入任何文件。</translation>
     </message>
     <message>
+        <source>Save account</source>
+        <translation>保存账号</translation>
+    </message>
+    <message>
+        <source>The last connection test with these settings failed. Files uploaded with this account will fail the same way. Save anyway?</source>
+        <translation>使用这些设置的上一次连接测试失败了。用此账号上传的文件也会同样失败。仍要保存吗？</translation>
+    </message>
+    <message>
         <source>The system keyring does not work, so the secret was not saved. Tick “Keep the secret for this session only”, enter the secret again and save.</source>
         <translation>系统钥匙串不可用，密钥未保存。请勾选“仅在本次运行期间保留密钥”，重新输入密钥后保存。</translation>
     </message>

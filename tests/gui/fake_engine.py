@@ -93,6 +93,9 @@ class FakeEngine:
     def clear_finished(self) -> None:
         self.calls.append(("clear_finished", None))
 
+    def credentials_changed(self, profile: str) -> None:
+        self.calls.append(("credentials_changed", profile))
+
     def apply_settings(self, settings: Any) -> None:
         self.calls.append(("apply_settings", settings))
 

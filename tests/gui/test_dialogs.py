@@ -241,3 +241,36 @@ def test_folder_browser_lists_the_bucket_folders(qtbot, server):
     assert bucket_lister(SandboxCredentials().credentials, destination)("photos/")[0] == [
         "photos/2023/", "photos/2024/",
     ]
+
+
+@pytest.mark.keyring
+def test_saving_after_a_failed_connection_test_asks_first(
+    qtbot, tmp_path, server, keyring_service
+):
+    store = ProfileStore(tmp_path / "profiles.json", service=keyring_service)
+    dialog = AccountsDialog(store)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.keyring_ok is True, timeout=10_000)
+    asked: list[bool] = []
+    answer = [False]
+
+    def confirm() -> bool:
+        asked.append(True)
+        return answer[0]
+
+    dialog.confirm_save_after_failed_test = confirm  # type: ignore[method-assign]
+    saved: list[str] = []
+    dialog.profileSaved.connect(saved.append)
+    fill(dialog, name="work", endpoint=server.endpoint, region=DEFAULT_REGION,
+         bucket=DEFAULT_BUCKET, key_id=DEFAULT_ACCESS_KEY_ID, secret="wrong-secret")
+    QTest.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.last_verdict_ok is False, timeout=20_000)
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert asked == [True]
+    assert store.get("work") is None and not dialog.is_busy()  # cancelled: nothing saved
+    answer[0] = True
+    QTest.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: saved == ["work"], timeout=10_000)
+    assert asked == [True, True]
+    assert store.credentials("work").access_key_secret == "wrong-secret"

@@ -261,3 +261,80 @@ def test_browse_lists_the_sandbox_bucket_folders(qtbot, engine_kind, local_sandb
         assert dialog.selected_folder() == "drop"  # the folder field's value is preselected
     finally:
         close_window(qtbot, window, engine)
+
+
+@pytest.mark.keyring
+def test_a_corrected_secret_applies_without_a_restart(
+    qtbot, engine_kind, local_sandbox, tmp_path, ossdesk_home
+):
+    import uuid
+
+    import keyring
+
+    from ossdesk.credentials import Profile, ProfileStore, keyring_available
+    from ossdesk.ui.dialogs.accounts import AccountsDialog
+
+    if not keyring_available():
+        pytest.fail("this test needs a working system keyring (scripts/with-keyring)")
+    service = f"ossdesk-gui-test-{uuid.uuid4().hex[:12]}"
+    store = ProfileStore(tmp_path / "profiles.json", service=service)
+    store.save(
+        Profile(name="work", endpoint=local_sandbox.endpoint, bucket=DEFAULT_BUCKET,
+                region=DEFAULT_REGION, prefix="drop", signature="v4",
+                access_key_id=DEFAULT_ACCESS_KEY_ID),
+        secret="a-mistyped-secret",
+    )
+    engine = make_engine(engine_kind, Settings(), store.credentials)
+    window = MainWindow(engine, settings=Settings(), profile_store=store,
+                        credentials=store.credentials)
+    qtbot.addWidget(window)
+    window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
+    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.show()
+    try:
+        qtbot.waitUntil(lambda: window.destination() is not None, timeout=10_000)
+        (tmp_path / "first.txt").write_text("first")
+        window.add_paths([str(tmp_path / "first.txt")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        first = window.model.ids()[0]
+        qtbot.waitUntil(lambda: row_of(window, first).state is TransferState.FAILED,
+                        timeout=30_000)
+        assert "secret" in row_of(window, first).error.lower()
+
+        # Accounts -> type the right secret -> Save, as a user does (the dialog is modal).
+        def correct_the_secret() -> None:
+            dialog = window.findChild(AccountsDialog)
+            assert dialog is not None
+            try:
+                qtbot.waitUntil(lambda: dialog.profile_names() == ["work"], timeout=10_000)
+                dialog.list.setCurrentRow(0)
+                assert dialog.name.text() == "work"
+                dialog.secret.setText(DEFAULT_ACCESS_KEY_SECRET)
+                dialog.save_button.click()
+                qtbot.waitUntil(lambda: dialog.last_verdict_ok is True
+                                and not dialog.is_busy(), timeout=10_000)
+            finally:
+                dialog.accept()
+
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, correct_the_secret)
+        window.open_accounts()
+        assert keyring.get_password(service, "work/secret") == DEFAULT_ACCESS_KEY_SECRET
+
+        # Retry uses the new secret...
+        window.select_ids([first])
+        window.act_retry.trigger()
+        qtbot.waitUntil(lambda: row_of(window, first).state is TransferState.DONE,
+                        timeout=30_000)
+        # ...and so does a file added next.
+        (tmp_path / "second.txt").write_text("second")
+        window.add_paths([str(tmp_path / "second.txt")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
+        second = next(i for i in window.model.ids() if i != first)
+        qtbot.waitUntil(lambda: row_of(window, second).state is TransferState.DONE,
+                        timeout=30_000)
+        assert client(local_sandbox).head_object("drop/second.txt") is not None
+    finally:
+        close_window(qtbot, window, engine)
+        store.delete("work")

@@ -105,6 +105,8 @@ class AccountsDialog(QDialog):
 
     profilesChanged = Signal()
     busyChanged = Signal(bool)
+    # A profile was saved (its name): files queued with it use what was saved.
+    profileSaved = Signal(str)
 
     def __init__(self, store: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +118,7 @@ class AccountsDialog(QDialog):
         self._busy = 0
         self._select_after_list: str | None = None
         self.last_verdict_ok: bool | None = None
+        self._test_failed = False  # the last connection test of this form failed
 
         self.setWindowTitle(self.tr("OSS accounts"))
         self.list = QListWidget()
@@ -337,6 +340,7 @@ class AccountsDialog(QDialog):
 
     def _fill(self, profile: Any) -> None:
         self._editing = profile.name
+        self._test_failed = False
         self.name.setText(profile.name)
         self.endpoint.setText(profile.endpoint or "")
         self.region.setText(getattr(profile, "region", None) or "")
@@ -353,6 +357,7 @@ class AccountsDialog(QDialog):
     @Slot()
     def new_profile(self) -> None:
         self._editing = None
+        self._test_failed = False
         self.list.clearSelection()
         self.list.setCurrentRow(-1)
         for field in (
@@ -434,6 +439,7 @@ class AccountsDialog(QDialog):
     @Slot(object)
     def _on_tested(self, bucket: object) -> None:
         self.test_button.setEnabled(True)
+        self._test_failed = False
         self._show_verdict(
             self.tr("✔ Connected: bucket “%1” can be reached with these credentials.").replace(
                 "%1", str(bucket)
@@ -444,6 +450,7 @@ class AccountsDialog(QDialog):
     @Slot(object)
     def _on_test_failed(self, exc: object) -> None:
         self.test_button.setEnabled(True)
+        self._test_failed = True
         message = getattr(exc, "message", None) or str(exc)
         self._show_verdict(self.tr("✘ %1").replace("%1", message), ok=False)
 
@@ -454,6 +461,9 @@ class AccountsDialog(QDialog):
         if problem:
             self._show_verdict(problem, ok=False)
             return
+        if self._test_failed and not self.confirm_save_after_failed_test():
+            return
+        self._test_failed = False
         from ossdesk.credentials import Profile
 
         profile = Profile(
@@ -492,6 +502,20 @@ class AccountsDialog(QDialog):
             text = self.tr("Saved. The secret is in the system keyring, not in any file.")
         self._show_verdict(text, ok=True)
         self.reload(select=str(name))
+        self.profileSaved.emit(str(name))
+
+    def confirm_save_after_failed_test(self) -> bool:
+        answer = QMessageBox.warning(
+            self,
+            self.tr("Save account"),
+            self.tr(
+                "The last connection test with these settings failed. Files uploaded with "
+                "this account will fail the same way. Save anyway?"
+            ),
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Save
 
     @Slot(object)
     def _on_save_failed(self, exc: object) -> None:
