@@ -481,7 +481,7 @@ class MainWindow(QMainWindow):
         self.view.setSortingEnabled(True)
         widths = {
             Column.SIZE: 90,
-            Column.PROGRESS: 160,
+            Column.PROGRESS: 195,  # room for "100 % (99 % confirmed)"
             Column.SPEED: 95,
             Column.ETA: 95,
             Column.STATE: 150,
