@@ -32,7 +32,12 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
-from ossdesk.commands.upload import _Destination, _destination, _size_value
+from ossdesk.commands.upload import (
+    _Destination,
+    _destination,
+    add_destination_options,
+    add_object_options,
+)
 from ossdesk.core.checksum import crc64_file
 from ossdesk.core.names import printable
 from ossdesk.core.oss import Endpoint, ObjectInfo, OssClient, OssError
@@ -65,24 +70,10 @@ _BATCH = 500
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", type=Path,
                         help="the folder whose contents the prefix is to hold")
-    parser.add_argument("--endpoint", metavar="URL",
-                        help="OSS endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com")
-    parser.add_argument("--bucket", metavar="NAME", help="the bucket to sync to")
-    parser.add_argument("--region", metavar="R",
-                        help="the bucket's region, e.g. cn-hangzhou (needed by V4 signatures)")
-    parser.add_argument("--prefix", metavar="P", default=None,
-                        help="the folder in the bucket that mirrors DIR, e.g. backups/photos/"
-                             " (DIR's own name is not added)")
-    parser.add_argument("--profile", metavar="NAME",
-                        help="a saved account (its secret stays in the system keyring); "
-                             "without it OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / "
-                             "OSS_SESSION_TOKEN are used")
-    parser.add_argument("--signature", choices=("v4", "v1"), default=None,
-                        help="request signature version (default v4)")
-    parser.add_argument("--storage-class", metavar="CLASS", default=None,
-                        help="Standard, IA, Archive, ColdArchive, ...")
-    parser.add_argument("--part-size", type=_size_value, metavar="SIZE", default=None,
-                        help="multipart part size, e.g. 8MiB (default)")
+    add_destination_options(parser, bucket_help="the bucket to sync to",
+                            prefix_help="the folder in the bucket that mirrors DIR, e.g. "
+                                        "backups/photos/ (DIR's own name is not added)")
+    add_object_options(parser)
     parser.add_argument("--delete", action="store_true",
                         help="also delete objects under the prefix that DIR no longer has "
                              "(never outside the prefix; excluded paths are kept)")

@@ -59,29 +59,41 @@ def _size_value(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path,
-                        help="files and folders (folders are uploaded with everything below)")
+def add_destination_options(parser: argparse.ArgumentParser, *, bucket_help: str,
+                            prefix_help: str, prefix_default: str | None = None) -> None:
+    """Where to reach OSS and with which credentials: --endpoint, --bucket, --region,
+    --prefix, --profile, --signature (read back by :func:`_destination`)."""
     parser.add_argument("--endpoint", metavar="URL",
                         help="OSS endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com")
-    parser.add_argument("--bucket", metavar="NAME", help="the bucket to upload to")
+    parser.add_argument("--bucket", metavar="NAME", help=bucket_help)
     parser.add_argument("--region", metavar="R",
                         help="the bucket's region, e.g. cn-hangzhou (needed by V4 signatures)")
-    parser.add_argument("--prefix", metavar="P", default=None,
-                        help="folder in the bucket to upload into, e.g. backups/2024/")
-    parser.add_argument("--part-size", type=_size_value, metavar="SIZE", default=None,
-                        help="multipart part size, e.g. 8MiB, kept as given (default: "
-                             "sized so that a part takes about 4 s at the measured speed or "
-                             "--limit-rate, at most 8MiB; grown when a file would need more "
-                             "than 10,000 parts)")
+    parser.add_argument("--prefix", metavar="P", default=prefix_default, help=prefix_help)
     parser.add_argument("--profile", metavar="NAME",
                         help="a saved account (its secret stays in the system keyring); "
                              "without it OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET / "
                              "OSS_SESSION_TOKEN are used")
     parser.add_argument("--signature", choices=("v4", "v1"), default=None,
                         help="request signature version (default v4)")
+
+
+def add_object_options(parser: argparse.ArgumentParser) -> None:
+    """How objects are written: --part-size and --storage-class."""
+    parser.add_argument("--part-size", type=_size_value, metavar="SIZE", default=None,
+                        help="multipart part size, e.g. 8MiB, kept as given (default: "
+                             "sized so that a part takes about 4 s at the measured speed or "
+                             "--limit-rate, at most 8MiB; grown when a file would need more "
+                             "than 10,000 parts)")
     parser.add_argument("--storage-class", metavar="CLASS", default=None,
                         help="Standard, IA, Archive, ColdArchive, ...")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path,
+                        help="files and folders (folders are uploaded with everything below)")
+    add_destination_options(parser, bucket_help="the bucket to upload to",
+                            prefix_help="folder in the bucket to upload into, e.g. backups/2024/")
+    add_object_options(parser)
     parser.add_argument("--meta", metavar="NAME=VALUE", action="append", default=[],
                         help="object metadata (x-oss-meta-NAME); repeatable")
     parser.add_argument("--existing", choices=(OVERWRITE, SKIP), default=OVERWRITE,

@@ -24,7 +24,7 @@ from ossdesk.commands import (
     open_store,
     positive_int,
 )
-from ossdesk.commands.upload import _destination
+from ossdesk.commands.upload import _destination, add_destination_options
 from ossdesk.core.cleanup import RemoteUploadInfo, abort_upload, failure_reason, list_uploads
 from ossdesk.core.oss import Endpoint, OssClient, OssError, RemoteUpload
 from ossdesk.core.plan import format_size
@@ -45,17 +45,9 @@ def duration(text: str) -> float:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint", metavar="URL",
-                        help="OSS endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com")
-    parser.add_argument("--bucket", metavar="NAME", help="the bucket to look in")
-    parser.add_argument("--region", metavar="R", help="the bucket's region (V4 signatures)")
-    parser.add_argument("--signature", choices=("v4", "v1"), default=None,
-                        help="request signature version (default v4)")
-    parser.add_argument("--profile", metavar="NAME",
-                        help="a saved account; without it OSS_ACCESS_KEY_ID / "
-                             "OSS_ACCESS_KEY_SECRET / OSS_SESSION_TOKEN are used")
-    parser.add_argument("--prefix", metavar="P", default="",
-                        help="only uploads whose key begins with P")
+    add_destination_options(parser, bucket_help="the bucket to look in",
+                            prefix_help="only uploads whose key begins with P",
+                            prefix_default="")
     parser.add_argument("--parts", action="store_true",
                         help="also count each upload's parts and bytes (one request each)")
     parser.add_argument("--older-than", type=duration, metavar="AGE", default=None,
