@@ -1150,9 +1150,9 @@ class Scheduler:
         self.store.source_seen(job.upload, now.size, now.mtime_ns, now)
         if stored:
             sent = format_size(sum(p.size for p in stored.values()))
-            message = (f"{row.source.name}'s attributes changed since its upload began (not "
-                       f"its content: the {sent} already sent were read again and match); "
-                       "the upload goes on")
+            message = (f"{row.source.name} was touched since its upload began (its change "
+                       f"time moved); the {sent} already sent were read again and still match "
+                       "the file, so the upload goes on")
         else:
             message = (f"{row.source.name} changed since its upload began, before any part of "
                        "it was sent; the upload goes on with the file as it is now")
@@ -1516,8 +1516,8 @@ class Scheduler:
             self.store.source_seen(job.upload, seen.size, seen.mtime_ns, seen)
             job.row = self.store.get(job.upload) or row
             self._emit(Notice(upload=job.upload, message=(
-                f"{row.source.name}'s attributes changed while it was being uploaded (not its "
-                "content: the whole file was read again and matches the parts sent)")))
+                f"{row.source.name} changed while it was being uploaded (its change time "
+                "moved); the whole file was read again and is exactly what was sent")))
         part_list = [(n, job.confirmed[n][1]) for n in numbers]
         try:
             result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,

@@ -97,8 +97,9 @@ def test_chmod_after_sigkill_resumes_without_sending_parts_again(sandbox: Sandbo
     assert resumed.returncode == 0, said
     assert_uploaded(sandbox, "a.bin", path)
     sent = format_size(len(confirmed) * P)
-    assert (f"a.bin's attributes changed since its upload began (not its content: the {sent} "
-            "already sent were read again and match); the upload goes on") in said, said
+    assert (f"a.bin was touched since its upload began (its change time moved); the {sent} "
+            "already sent were read again and still match the file, so the upload goes "
+            "on") in said, said
     assert "starts over" not in said, said
     # One upload throughout, and no confirmed part went twice.
     accepted = [p for p in part_puts(sandbox.log_path) if p.status == 200]
@@ -108,7 +109,7 @@ def test_chmod_after_sigkill_resumes_without_sending_parts_again(sandbox: Sandbo
     assert remote_uploads(sandbox) == []
     # The change time now recorded is the file's: a second resume has nothing to say.
     again = ossdesk("resume", env=cli_env(sandbox))
-    assert "attributes changed" not in again.stdout + again.stderr
+    assert "change time moved" not in again.stdout + again.stderr
 
 
 def test_chmod_while_paused_keeps_the_parts(sandbox: SandboxInfo, engine: EngineFactory,
@@ -136,8 +137,9 @@ def test_chmod_while_paused_keeps_the_parts(sandbox: SandboxInfo, engine: Engine
     assert_uploaded(sandbox, "p.bin", path)
     notices = [n.message for n in rec.of(Notice)]
     sent = format_size(len(kept) * P)
-    assert (f"p.bin's attributes changed since its upload began (not its content: the {sent} "
-            "already sent were read again and match); the upload goes on") in notices, notices
+    assert (f"p.bin was touched since its upload began (its change time moved); the {sent} "
+            "already sent were read again and still match the file, so the upload goes "
+            "on") in notices, notices
     assert not [n for n in notices if "starts over" in n], notices
     resumed = [s for s in rec.of(Started) if s.resumed]
     assert [s.confirmed_bytes for s in resumed] == [len(kept) * P]
@@ -165,7 +167,7 @@ def test_one_sent_part_rewritten_after_sigkill_starts_over(sandbox: SandboxInfo,
     assert object_bytes(sandbox, "r.bin")[0] == now
     assert_uploaded(sandbox, "r.bin", path)
     assert "r.bin changed since its upload began, so it starts over" in said, said
-    assert "attributes changed" not in said, said
+    assert "change time moved" not in said, said
     # A new upload from the first part; the old one was aborted, nothing of it published.
     accepted = [p for p in part_puts(sandbox.log_path) if p.status == 200]
     fresh = {p.upload_id for p in accepted} - {upload_id}
@@ -190,12 +192,33 @@ def test_chmod_during_the_upload_is_published_after_the_reread(sandbox: SandboxI
     assert done.reread
     assert_uploaded(sandbox, "m.bin", path)
     notices = [n.message for n in rec.of(Notice)]
-    assert ("m.bin's attributes changed while it was being uploaded (not its content: the "
-            "whole file was read again and matches the parts sent)") in notices, notices
+    assert ("m.bin changed while it was being uploaded (its change time moved); the whole "
+            "file was read again and is exactly what was sent") in notices, notices
     accepted = [p for p in part_puts(sandbox.log_path) if p.status == 200]
     assert sorted(p.number for p in accepted) == list(range(1, 8))  # none sent twice
     row = sched.store.get(upload)
     assert row is not None and row.fingerprint.ctime_ns == path.stat().st_ctime_ns
+
+
+def test_bytes_not_yet_sent_rewritten_during_the_upload_are_not_called_unchanged(
+        sandbox: SandboxInfo, engine: EngineFactory, tmp_path: Path) -> None:
+    """The last part rewritten in place (mtime put back) while part 3 is held: the object is
+    the file as it is now, and no notice may claim the content did not change."""
+    path = write_random(tmp_path / "u.bin", 6 * P + 9)
+    assert sandbox.server is not None
+    hold = sandbox.server.faults.delay(1.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    sched, rec = engine(part_size=P, parallel=1)
+    sched.add([new_upload(sandbox, path)])
+    wait_until(lambda: hold.hits > 0, 30, "part 3")
+    _change_one_byte_keeping_mtime(path, 6 * P + 4)  # in part 7, not read yet
+    assert sched.wait(60)
+    assert not rec.of(Failed), [f.message for f in rec.of(Failed)]
+    assert rec.of(Done)
+    assert_uploaded(sandbox, "u.bin", path)
+    notices = [n.message for n in rec.of(Notice)]
+    assert not [n for n in notices if "not its content" in n], notices
+    assert ("u.bin changed while it was being uploaded (its change time moved); the whole "
+            "file was read again and is exactly what was sent") in notices, notices
 
 
 def test_chmod_during_the_upload_without_the_reread_publishes_nothing(
