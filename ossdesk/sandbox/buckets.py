@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 from ossdesk.sandbox.errors import OssError
 from ossdesk.sandbox.formats import (
     el,
+    encoding_type,
     escape_controls,
     iso_time,
     key_encoder,
@@ -72,9 +73,7 @@ def delete_multiple(sandbox: SandboxServer, h: Handler, req: Request) -> Respons
             from None
     quiet = (root.findtext("Quiet") or "false").lower() == "true"
     enc = key_encoder(req.q)
-    items = []
-    if req.q.get("encoding-type") == "url":
-        items.append(el("EncodingType", "url"))
+    items = encoding_type(req.q)
     for node in root.findall("Object"):
         key = unescape_controls(node.findtext("Key") or "")
         sandbox.store.delete_object(req.bucket, key)

@@ -64,6 +64,11 @@ def key_encoder(params: dict[str, str]) -> Callable[[str], str]:
     return lambda s: s
 
 
+def encoding_type(params: dict[str, str]) -> list[str]:
+    """``<EncodingType>url</EncodingType>`` when the request asked for URL-encoded keys."""
+    return [el("EncodingType", "url")] if params.get("encoding-type") == "url" else []
+
+
 def int_param(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":

@@ -5,16 +5,70 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ossdesk.sandbox.buckets import owner_xml
 from ossdesk.sandbox.errors import OssError
-from ossdesk.sandbox.formats import el, int_param, iso_time, key_encoder, quote_etag, xml_doc
+from ossdesk.sandbox.formats import (
+    el,
+    encoding_type,
+    int_param,
+    iso_time,
+    key_encoder,
+    quote_etag,
+    xml_doc,
+)
 from ossdesk.sandbox.httpd import Request, Response
-from ossdesk.sandbox.store import ObjectRecord, UploadRecord
 
 if TYPE_CHECKING:
     from ossdesk.sandbox.server import SandboxServer
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_Keyed)
+
+
+@dataclass
+class _Page(Generic[_K]):
+    entries: list[_K] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    last: str = ""  # the last key or common prefix on the page
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) + len(self.prefixes)
+
+
+def _page(records: Iterable[_K], prefix: str, delimiter: str, after: str | None,
+          limit: int) -> _Page[_K]:
+    """One page of a listing, as OSS pages it: a key with ``delimiter`` after ``prefix`` stands
+    as its common prefix (once, and not when that prefix is at or before ``after``); entries
+    and common prefixes together count against ``limit``."""
+    page: _Page[_K] = _Page()
+    for record in records:
+        key = record.key
+        i = key.find(delimiter, len(prefix)) if delimiter else -1
+        cp = key[: i + len(delimiter)] if i >= 0 else None
+        if cp is not None and ((after and cp <= after)
+                               or (page.prefixes and page.prefixes[-1] == cp)):
+            continue
+        if page.count >= limit:
+            page.truncated = True
+            break
+        if cp is None:
+            page.entries.append(record)
+            page.last = key
+        else:
+            page.prefixes.append(cp)
+            page.last = cp
+    return page
 
 
 def list_buckets(sandbox: SandboxServer, req: Request) -> Response:
@@ -67,28 +121,8 @@ def list_objects(sandbox: SandboxServer, req: Request, v2: bool) -> Response:
             after = start_after or None
     else:
         after = q.get("marker") or None
-    contents: list[ObjectRecord] = []
-    prefixes: list[str] = []
-    truncated = False
-    last = ""
-    for obj in sandbox.store.iter_objects(req.bucket, prefix, after):
-        if delimiter:
-            i = obj.key.find(delimiter, len(prefix))
-            if i >= 0:
-                cp = obj.key[: i + len(delimiter)]
-                if (after is not None and cp <= after) or (prefixes and prefixes[-1] == cp):
-                    continue
-                if len(contents) + len(prefixes) >= max_keys:
-                    truncated = True
-                    break
-                prefixes.append(cp)
-                last = cp
-                continue
-        if len(contents) + len(prefixes) >= max_keys:
-            truncated = True
-            break
-        contents.append(obj)
-        last = obj.key
+    page = _page(sandbox.store.iter_objects(req.bucket, prefix, after), prefix, delimiter,
+                 after, max_keys)
     items = [el("Name", req.bucket), el("Prefix", enc(prefix))]
     if v2:
         if q.get("continuation-token"):
@@ -99,26 +133,25 @@ def list_objects(sandbox: SandboxServer, req: Request, v2: bool) -> Response:
         items.append(el("Marker", enc(q.get("marker", ""))))
     items.append(el("MaxKeys", max_keys))
     items.append(el("Delimiter", enc(delimiter)))
-    if q.get("encoding-type") == "url":
-        items.append(el("EncodingType", "url"))
-    items.append(el("IsTruncated", "true" if truncated else "false"))
-    if truncated:
+    items += encoding_type(q)
+    items.append(el("IsTruncated", "true" if page.truncated else "false"))
+    if page.truncated:
         if v2:
-            token = base64.urlsafe_b64encode(last.encode("utf-8")).decode()
+            token = base64.urlsafe_b64encode(page.last.encode("utf-8")).decode()
             items.append(el("NextContinuationToken", token))
         else:
-            items.append(el("NextMarker", enc(last)))
+            items.append(el("NextMarker", enc(page.last)))
     if v2:
-        items.append(el("KeyCount", len(contents) + len(prefixes)))
+        items.append(el("KeyCount", page.count))
     owner = owner_xml() if (not v2 or q.get("fetch-owner") == "true") else ""
-    for obj in contents:
+    for obj in page.entries:
         items.append(
             "<Contents>" + el("Key", enc(obj.key)) + el("LastModified", iso_time(obj.modified))
             + el("ETag", quote_etag(obj.etag)) + el("Type", obj.type)
             + el("Size", obj.size)
             + el("StorageClass", obj.meta.get("storage-class", "Standard"))
             + owner + "</Contents>")
-    for cp in prefixes:
+    for cp in page.prefixes:
         items.append("<CommonPrefixes>" + el("Prefix", enc(cp)) + "</CommonPrefixes>")
     return Response(200, [("Content-Type", "application/xml")],
                     xml_doc("ListBucketResult", items))
@@ -133,54 +166,33 @@ def list_uploads(sandbox: SandboxServer, req: Request) -> Response:
     key_marker = q.get("key-marker", "")
     id_marker = q.get("upload-id-marker", "")
     max_uploads = int_param(q, "max-uploads", 1000, 0, 1000)
-    uploads: list[UploadRecord] = []
-    prefixes: list[str] = []
-    truncated = False
-    for up in sandbox.store.list_uploads(req.bucket):
-        if not up.key.startswith(prefix):
-            continue
-        if key_marker:
-            if up.key < key_marker:
-                continue
-            # OSS: the uploads of key-marker whose upload id is greater than
-            # upload-id-marker (present or not: it may have been completed meanwhile).
-            if up.key == key_marker and (not id_marker or up.upload_id <= id_marker):
-                continue
-        if delimiter:
-            i = up.key.find(delimiter, len(prefix))
-            if i >= 0:
-                cp = up.key[: i + len(delimiter)]
-                if (key_marker and cp <= key_marker) or (prefixes and prefixes[-1] == cp):
-                    continue
-                if len(uploads) + len(prefixes) >= max_uploads:
-                    truncated = True
-                    break
-                prefixes.append(cp)
-                continue
-        if len(uploads) + len(prefixes) >= max_uploads:
-            truncated = True
-            break
-        uploads.append(up)
+    # OSS: after key-marker, the uploads of key-marker whose upload id is greater than
+    # upload-id-marker (present or not: it may have been completed meanwhile).
+    wanted = (
+        up for up in sandbox.store.list_uploads(req.bucket)
+        if up.key.startswith(prefix)
+        and (not key_marker or up.key > key_marker
+             or (up.key == key_marker and bool(id_marker) and up.upload_id > id_marker)))
+    page = _page(wanted, prefix, delimiter, key_marker, max_uploads)
+    uploads, prefixes = page.entries, page.prefixes
     next_key = uploads[-1].key if uploads else ""
     next_id = uploads[-1].upload_id if uploads else ""
     if prefixes and (not uploads or prefixes[-1] > next_key):
         next_key, next_id = prefixes[-1], ""
-    items = []
-    if q.get("encoding-type") == "url":
-        items.append(el("EncodingType", "url"))
+    items = encoding_type(q)
     items += [
         el("Bucket", req.bucket), el("KeyMarker", enc(key_marker)),
         el("UploadIdMarker", id_marker), el("NextKeyMarker", enc(next_key)),
         el("NextUploadIdMarker", next_id), el("Delimiter", enc(delimiter)),
         el("Prefix", enc(prefix)), el("MaxUploads", max_uploads),
-        el("IsTruncated", "true" if truncated else "false"),
+        el("IsTruncated", "true" if page.truncated else "false"),
     ]
     for up in uploads:
         items.append(
             "<Upload>" + el("Key", enc(up.key)) + el("UploadId", up.upload_id)
             + el("StorageClass", up.meta.get("storage-class", "Standard"))
             + el("Initiated", iso_time(up.initiated)) + "</Upload>")
-    for cp in prefixes:
+    for cp in page.prefixes:
         items.append("<CommonPrefixes>" + el("Prefix", enc(cp)) + "</CommonPrefixes>")
     return Response(200, [("Content-Type", "application/xml")],
                     xml_doc("ListMultipartUploadsResult", items))

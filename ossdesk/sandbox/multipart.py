@@ -13,7 +13,16 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 from ossdesk.sandbox.errors import OssError, no_such_upload
-from ossdesk.sandbox.formats import CRC, el, int_param, iso_time, key_encoder, quote_etag, xml_doc
+from ossdesk.sandbox.formats import (
+    CRC,
+    el,
+    encoding_type,
+    int_param,
+    iso_time,
+    key_encoder,
+    quote_etag,
+    xml_doc,
+)
 from ossdesk.sandbox.httpd import Handler, Request, Response
 from ossdesk.sandbox.objects import (
     MAX_PUT_SIZE,
@@ -22,6 +31,7 @@ from ossdesk.sandbox.objects import (
     etag_of,
     object_meta,
     receive,
+    refuse_overwrite,
 )
 from ossdesk.sandbox.store import ObjectRecord, PartRecord, UploadRecord
 
@@ -45,6 +55,11 @@ def _combine_crcs(parts: Sequence[tuple[int, int]]) -> int:
 
 
 
+def _malformed() -> OssError:
+    return OssError(400, "MalformedXML", "The XML you provided was not well-formed or did not "
+                    "validate against our published schema.")
+
+
 def _find_upload(sandbox: SandboxServer, req: Request) -> UploadRecord:
     upload_id = req.q.get("uploadId", "")
     up = sandbox.store.get_upload(upload_id)
@@ -59,9 +74,7 @@ def initiate(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
     h.read_small_body()
     up = sandbox.store.create_upload(req.bucket, req.key, meta)
     enc = key_encoder(req.q)
-    items = []
-    if req.q.get("encoding-type") == "url":
-        items.append(el("EncodingType", "url"))
+    items = encoding_type(req.q)
     items += [el("Bucket", req.bucket), el("Key", enc(req.key)),
               el("UploadId", up.upload_id)]
     return Response(200, [("Content-Type", "application/xml")],
@@ -86,9 +99,7 @@ def list_parts(sandbox: SandboxServer, req: Request) -> Response:
     parts = [p for p in sandbox.store.list_parts(up.upload_id) if p.part_number > marker]
     page, truncated = parts[:max_parts], len(parts) > max_parts
     enc = key_encoder(req.q)
-    items = []
-    if req.q.get("encoding-type") == "url":
-        items.append(el("EncodingType", "url"))
+    items = encoding_type(req.q)
     items += [
         el("Bucket", req.bucket), el("Key", enc(req.key)), el("UploadId", up.upload_id),
         el("StorageClass", up.meta.get("storage-class", "Standard")),
@@ -126,11 +137,9 @@ def complete(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
                 for node in root.findall("Part")
             ]
         except (ElementTree.ParseError, ValueError):
-            raise OssError(400, "MalformedXML", "The XML you provided was not well-formed "
-                           "or did not validate against our published schema.") from None
+            raise _malformed() from None
     if not wanted:
-        raise OssError(400, "MalformedXML", "The XML you provided was not well-formed or "
-                       "did not validate against our published schema.")
+        raise _malformed()
     for (a, _), (b, _) in itertools.pairwise(wanted):
         if b <= a:
             raise OssError(400, "InvalidPartOrder",
@@ -151,9 +160,7 @@ def complete(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
                            "Your proposed upload is smaller than the minimum allowed size.",
                            PartNumber=str(part.part_number),
                            MinSizeAllowed=str(MIN_PART_SIZE))
-    if (req.header("x-oss-forbid-overwrite").lower() == "true"
-            and sandbox.store.object_exists(req.bucket, req.key)):
-        raise OssError(409, "FileAlreadyExists", "The object you specified already exists.")
+    refuse_overwrite(sandbox, req)
     etag = _multipart_etag([p.etag for p in used])
     crc = _combine_crcs([(int(p.crc64), p.size) for p in used])
     rec = ObjectRecord(req.bucket, req.key, sum(p.size for p in used), etag, str(crc),
@@ -161,9 +168,7 @@ def complete(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
     if not sandbox.store.complete_upload(up.upload_id, used, rec):
         raise no_such_upload(up.upload_id)
     enc = key_encoder(req.q)
-    items = []
-    if req.q.get("encoding-type") == "url":
-        items.append(el("EncodingType", "url"))
+    items = encoding_type(req.q)
     items += [el("Location", f"{sandbox.endpoint}/{req.bucket}/{quote(req.key)}"),
               el("Bucket", req.bucket), el("Key", enc(req.key)),
               el("ETag", quote_etag(etag))]

@@ -53,8 +53,12 @@ def object_meta(req: Request) -> dict[str, Any]:
 def check_md5_of(body: bytes, req: Request) -> None:
     expected = _content_md5(req)
     if expected is not None and hashlib.md5(body).digest() != expected:  # noqa: S324
-        raise OssError(400, "InvalidDigest",
-                       "The Content-MD5 you specified did not match what we received.")
+        raise _md5_mismatch()
+
+
+def _md5_mismatch() -> OssError:
+    return OssError(400, "InvalidDigest",
+                    "The Content-MD5 you specified did not match what we received.")
 
 
 def _content_md5(req: Request) -> bytes | None:
@@ -120,20 +124,25 @@ def receive(sandbox: SandboxServer, h: Handler, req: Request,
 def _check_digests(got: Received, expected_md5: bytes | None,
                    expected_crc: int | None) -> None:
     if expected_md5 is not None and got.md5 != expected_md5:
-        raise OssError(400, "InvalidDigest",
-                       "The Content-MD5 you specified did not match what we received.")
+        raise _md5_mismatch()
     if expected_crc is not None and got.crc64 != expected_crc:
         raise OssError(400, "InvalidDigest",
                        "The CRC64 you specified did not match what we received.",
                        ClientCRC=str(expected_crc), ServerCRC=str(got.crc64))
 
 
-def put_object(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
+def refuse_overwrite(sandbox: SandboxServer, req: Request) -> None:
+    """``x-oss-forbid-overwrite: true`` and the key exists: 409 FileAlreadyExists."""
     assert req.bucket is not None
-    meta = object_meta(req)
     if (req.header("x-oss-forbid-overwrite").lower() == "true"
             and sandbox.store.object_exists(req.bucket, req.key)):
         raise OssError(409, "FileAlreadyExists", "The object you specified already exists.")
+
+
+def put_object(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
+    assert req.bucket is not None
+    meta = object_meta(req)
+    refuse_overwrite(sandbox, req)
     blob, got = receive(sandbox, h, req, MAX_PUT_SIZE)
     etag = etag_of(sandbox, got)
     rec = ObjectRecord(req.bucket, req.key, got.size, etag, str(got.crc64), time.time(),
