@@ -51,6 +51,10 @@ FAST_CHUNK = 4 * 1024 * 1024  # benchmark modes: one buffer, filled by recv_into
 _CHUNK_SIZE_RE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*")
 
 
+def _too_large() -> OssError:
+    return OssError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+
+
 class Abort(Exception):
     """Stop handling the request and drop the connection (no response)."""
 
@@ -403,21 +407,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return self._body
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
     # -- one request ----------------------------------------------------------
 
     def _dispatch(self) -> None:
@@ -505,6 +494,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if response is not None:
                 response.close()
 
+    # BaseHTTPRequestHandler calls do_<METHOD>; every method OSS serves goes one way.
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _dispatch
+
     def _parse(self, raw_path: str, raw_query: str, request_id: str) -> Request:
         sandbox = self.server.sandbox
         try:
@@ -558,11 +550,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sandbox.faults.clear()
             result = None
         elif self.command == "POST":
-            reader = self.body()
-            data = bytearray()
-            buf = memoryview(bytearray(SMALL_CHUNK))
-            while n := reader.readinto(buf):
-                data += buf[:n]
+            data = self.read_small_body(limit=None)
             try:
                 payload = json.loads(data or b"{}")
                 result = sandbox.faults.apply_json(payload)
@@ -631,8 +619,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         assert self._body is not None
         if self._body.declared is not None and self._body.declared > max_size:
             # Before "100 Continue": the client is told at once and never sends the body.
-            raise OssError(400, "EntityTooLarge",
-                           "Your proposed upload exceeds the maximum allowed size.")
+            raise _too_large()
         reader = self.body()
         if not md5:
             return self._receive_crc_only(reader, path, max_size)
@@ -672,8 +659,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         out.write(data)
                     size += n
                     if size > max_size:
-                        raise OssError(400, "EntityTooLarge",
-                                       "Your proposed upload exceeds the maximum allowed size.")
+                        raise _too_large()
                     i = (i + 1) % len(bufs)
                     free.acquire()
                     mv = memoryview(bufs[i])
@@ -702,8 +688,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 crc = calc(data, crc) if size else calc(data)
                 size += n
                 if size > max_size:
-                    raise OssError(400, "EntityTooLarge",
-                                   "Your proposed upload exceeds the maximum allowed size.")
+                    raise _too_large()
                 while fd >= 0 and data:
                     data = data[os.write(fd, data):]
         finally:
@@ -711,12 +696,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 os.close(fd)
         return Received(size, None, crc)
 
-    def read_small_body(self, limit: int = 10 * 1024 * 1024) -> bytes:
+    def read_small_body(self, limit: int | None = 10 * 1024 * 1024) -> bytes:
+        """The whole body in memory (an XML or JSON document); over ``limit``: MalformedXML."""
         reader = self.body()
         data = bytearray()
         buf = memoryview(bytearray(SMALL_CHUNK))
         while n := reader.readinto(buf):
             data += buf[:n]
-            if len(data) > limit:
+            if limit is not None and len(data) > limit:
                 raise OssError(400, "MalformedXML", "The XML you provided was too large.")
         return bytes(data)
