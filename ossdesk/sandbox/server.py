@@ -242,7 +242,10 @@ class SandboxServer:
     # -- the API --------------------------------------------------------------------
 
     def handle(self, h: Handler, req: Request) -> Response:
+        """A parsed request, answered by the OSS operation it names (see ``routes``)."""
         return routes.handle(self, h, req)
+
+    # -- benchmark modes ----------------------------------------------------------------
 
     @property
     def faithful(self) -> bool:
