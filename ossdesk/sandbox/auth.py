@@ -68,6 +68,12 @@ class AuthError(Exception):
         self.extra: dict[str, str] = dict(extra or {})
 
 
+def _signature_mismatch(extra: Mapping[str, str]) -> AuthError:
+    return AuthError("SignatureDoesNotMatch",
+                     "The request signature we calculated does not match the signature you "
+                     "provided. Check your key and signing method.", extra=extra)
+
+
 @dataclass
 class Credentials:
     """What the sandbox accepts. Never printed by ``repr`` beyond the key id."""
@@ -202,12 +208,8 @@ def _verify_v1_header(req: SignedRequest, creds: Credentials, auth: str, now: fl
     _check_skew(_http_date_to_epoch(date.decode("latin-1")), now)
     to_sign = v1_string_to_sign(req, date)
     if not hmac.compare_digest(_v1_sign(creds.access_key_secret, to_sign), signature):
-        raise AuthError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            extra={"StringToSign": to_sign.decode("utf-8", "replace"), "OSSAccessKeyId": ak},
-        )
+        raise _signature_mismatch({"StringToSign": to_sign.decode("utf-8", "replace"),
+                                   "OSSAccessKeyId": ak})
 
 
 def _verify_v1_query(req: SignedRequest, creds: Credentials, q: Mapping[str, str],
@@ -225,12 +227,8 @@ def _verify_v1_query(req: SignedRequest, creds: Credentials, q: Mapping[str, str
                         extra={"Expires": expires})
     to_sign = v1_string_to_sign(req, expires.encode())
     if not hmac.compare_digest(_v1_sign(creds.access_key_secret, to_sign), q.get("Signature", "")):
-        raise AuthError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            extra={"StringToSign": to_sign.decode("utf-8", "replace"), "OSSAccessKeyId": ak},
-        )
+        raise _signature_mismatch({"StringToSign": to_sign.decode("utf-8", "replace"),
+                                   "OSSAccessKeyId": ak})
 
 
 # ---------------------------------------------------------------- V4
@@ -312,12 +310,8 @@ def _verify_v4_header(req: SignedRequest, creds: Credentials, auth: str, region:
         expected, sts = _v4_signature(creds.access_key_secret, date_time, scope, region,
                                       canonical)
     if not hmac.compare_digest(expected, fields["Signature"]):
-        raise AuthError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            extra={"StringToSign": sts, "CanonicalRequest": canonical.decode("utf-8", "replace")},
-        )
+        raise _signature_mismatch({"StringToSign": sts,
+                                   "CanonicalRequest": canonical.decode("utf-8", "replace")})
 
 
 def _verify_v4_query(req: SignedRequest, creds: Credentials, q: Mapping[str, str], region: str,
@@ -345,12 +339,7 @@ def _verify_v4_query(req: SignedRequest, creds: Credentials, q: Mapping[str, str
         expected, sts = _v4_signature(creds.access_key_secret, date_time, scope, region,
                                       canonical)
     if not hmac.compare_digest(expected, q.get("x-oss-signature", "")):
-        raise AuthError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            extra={"StringToSign": sts},
-        )
+        raise _signature_mismatch({"StringToSign": sts})
 
 
 def verify(req: SignedRequest, creds: Credentials, region: str, now: float | None = None) -> None:

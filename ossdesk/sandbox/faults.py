@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ossdesk.sandbox.formats import quote_etag
+
 if TYPE_CHECKING:
     from ossdesk.sandbox.server import SandboxServer
 
@@ -197,3 +199,23 @@ class Faults:
         if isinstance(result, Rule):
             return result.describe()
         return result
+
+
+def corrupt_headers(headers: list[tuple[str, str]],
+                    fields: frozenset[str]) -> list[tuple[str, str]]:
+    out = []
+    for name, value in headers:
+        low = name.lower()
+        new = value
+        if low == "x-oss-hash-crc64ecma" and "omit-crc64" in fields:
+            continue
+        if low == "x-oss-hash-crc64ecma" and "crc64" in fields:
+            new = str((int(value) + 1) % 2**64)
+        elif low == "etag" and "etag" in fields:
+            inner = value.strip('"')
+            new = quote_etag(("0" if inner[0] != "0" else "1") + inner[1:])
+        out.append((name, new))
+    return out
+
+
+# ====================================================================== the sandbox

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ossdesk import config
 from ossdesk.core.checksum import crc64, crc64_file
 from tests.support.sandbox import SandboxInfo, read_access_log
 
@@ -106,6 +108,24 @@ def snapshot_store(db: Path) -> StoreSnapshot:
     finally:
         conn.close()
     return StoreSnapshot(rows, confirmed)
+
+
+def upload_killed_after_parts(sb: SandboxInfo, path: Path, out: Path, part_size: int,
+                              parts: int = 3) -> StoreSnapshot:
+    """A real ``ossdesk upload`` of ``path`` (one part at a time, 512 KiB/s) SIGKILLed once
+    ``parts`` parts are confirmed; what its checkpoint database holds after the kill."""
+    db = config.paths().database
+    with out.open("w") as fh:
+        child = spawn(["upload", str(path), *dest(sb), "--part-size", str(part_size),
+                       "--parallel", "1", "--limit-rate", "512KiB"], cli_env(sb), fh)
+        try:
+            wait_until(lambda: len(snapshot_store(db).confirmed) >= parts, 60,
+                       f"{parts} confirmed parts")
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.wait(30)
+    assert child.returncode == -signal.SIGKILL
+    return snapshot_store(db)
 
 
 # ------------------------------------------------------------------------- the sandbox log

@@ -8,13 +8,11 @@ was rewritten (same size, mtime put back) starts over, whichever of its parts ch
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from ossdesk import config
 from ossdesk.core.events import Done, Failed, Notice, Started
 from ossdesk.core.plan import format_size
 from tests.reliability.conftest import EngineFactory, new_upload
@@ -22,14 +20,12 @@ from tests.reliability.helpers import (
     KiB,
     assert_uploaded,
     cli_env,
-    dest,
     object_bytes,
     object_keys,
     ossdesk,
     part_puts,
     remote_uploads,
-    snapshot_store,
-    spawn,
+    upload_killed_after_parts,
     wait_until,
     write_random,
 )
@@ -69,18 +65,7 @@ def _change_one_byte_keeping_mtime(path: Path, offset: int) -> bytes:
 def _kill_after_parts(sandbox: SandboxInfo, path: Path, out: Path) -> tuple[str, set[int]]:
     """A real ``ossdesk upload`` SIGKILLed once three parts are confirmed: (its upload id,
     the parts confirmed when it died)."""
-    db = config.paths().database
-    with out.open("w") as fh:
-        child = spawn(["upload", str(path), *dest(sandbox), "--part-size", str(P),
-                       "--parallel", "1", "--limit-rate", "512KiB"], cli_env(sandbox), fh)
-        try:
-            wait_until(lambda: len(snapshot_store(db).confirmed) >= 3, 60,
-                       "three confirmed parts")
-            child.send_signal(signal.SIGKILL)
-        finally:
-            child.wait(30)
-    assert child.returncode == -signal.SIGKILL
-    snap = snapshot_store(db)
+    snap = upload_killed_after_parts(sandbox, path, out, P)
     [row] = snap.rows
     assert row["state"] == "running" and row["upload_id"]
     return row["upload_id"], {number for _, number in snap.confirmed}

@@ -6,7 +6,6 @@ time (``cp -p``, ``rsync -t``, ``tar x``), and files whose stated size is not wh
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from tests.reliability.helpers import (
     object_keys,
     ossdesk,
     snapshot_store,
-    spawn,
+    upload_killed_after_parts,
     wait_until,
     write_random,
 )
@@ -105,26 +104,11 @@ def test_single_put_rewritten_with_same_size_and_mtime(sandbox: SandboxInfo,
                for n in rec.of(Notice))
 
 
-def _kill_mid_upload(sandbox: SandboxInfo, path: Path, out: Path) -> None:
-    """A real ``ossdesk upload`` SIGKILLed once three parts are confirmed."""
-    db = config.paths().database
-    with out.open("w") as fh:
-        child = spawn(["upload", str(path), *dest(sandbox), "--part-size", str(P),
-                       "--parallel", "1", "--limit-rate", "512KiB"], cli_env(sandbox), fh)
-        try:
-            wait_until(lambda: len(snapshot_store(db).confirmed) >= 3, 60,
-                       "three confirmed parts")
-            child.send_signal(signal.SIGKILL)
-        finally:
-            child.wait(30)
-    assert child.returncode == -signal.SIGKILL
-
-
 def test_rewritten_between_sigkill_and_resume(sandbox: SandboxInfo, tmp_path: Path) -> None:
     path = write_random(tmp_path / "k.bin", 16 * P + 5)
     env = cli_env(sandbox)
     db = config.paths().database
-    _kill_mid_upload(sandbox, path, tmp_path / "upload.out")
+    upload_killed_after_parts(sandbox, path, tmp_path / "upload.out", P)
     [row] = snapshot_store(db).rows
     assert row["state"] == "running" and row["upload_id"]
     now = _rewrite_keeping_mtime(path, seed=9)
@@ -143,7 +127,7 @@ def test_row_of_an_older_version_is_protected_by_the_reread(sandbox: SandboxInfo
     """A row queued by a version that recorded no change time or identity: after the
     rewrite only the CRC-64 re-read before Complete can tell, and it does."""
     path = write_random(tmp_path / "o.bin", 16 * P + 5)
-    _kill_mid_upload(sandbox, path, tmp_path / "upload.out")
+    upload_killed_after_parts(sandbox, path, tmp_path / "upload.out", P)
     db = config.paths().database
     conn = sqlite3.connect(db)
     with conn:
