@@ -67,6 +67,7 @@ from ossdesk.core.file_steps import (
 from ossdesk.core.oss import Credentials, Endpoint, OssClient, OssError, Timeouts
 from ossdesk.core.plan import DEFAULT_PART_SIZE, use_single_put
 from ossdesk.core.store import NewUpload, Request, State, Store, StoreError, UploadRow
+from ossdesk.core.threads import StartThread, ThreadHandle, start_thread
 from ossdesk.core.throttle import Throughput, TokenBucket
 from ossdesk.core.upload import RetryPolicy, Stopped, UploadError
 
@@ -129,6 +130,9 @@ class Scheduler(FileSteps):
     (network gone, server down) is *paused* with reason ``network`` and queued again after
     that long, for as long as it takes — what a window wants. When None (the command line),
     such a file fails (retryable) and ``ossdesk resume`` continues it.
+
+    ``start_thread``: starts each worker and each timer (see :mod:`ossdesk.core.threads`);
+    plain daemon threads by default, QThreads in the window.
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class Scheduler(FileSteps):
         progress_rate: float = 10.0,
         network_retry: float | None = None,
         reread_limit: int | None = None,
+        start_thread: StartThread = start_thread,
     ) -> None:
         if jobs < 1 or parallel < 1:
             raise ValueError("jobs and parallel must be at least 1")
@@ -178,7 +183,8 @@ class Scheduler(FileSteps):
         self._clients: dict[tuple[str, ...], OssClient] = {}
         self._creds: dict[str, Credentials] = {}
         self._expired: set[str] = set()
-        self._threads: list[threading.Thread] = []
+        self._start_thread = start_thread
+        self._threads: list[ThreadHandle] = []
         self._alive = 0
         self._closing = False
         self._started = False
@@ -189,7 +195,9 @@ class Scheduler(FileSteps):
         #: file is). Left out, a change that keeps size, mtime, change time and identity
         #: (rare) is not noticed; the Done event and the row say the file was not read again.
         self.reread_limit = reread_limit
-        self._timers: set[threading.Timer] = set()
+        #: Timers waiting (each on its own started thread); setting one's event cancels it.
+        self._timers: set[threading.Event] = set()
+        self._timer_count = itertools.count(1)
 
     # -- listeners -------------------------------------------------------------------------
 
@@ -420,10 +428,8 @@ class Scheduler(FileSteps):
     def _spawn(self) -> None:
         while self._alive < self.small_parallel:
             self._alive += 1
-            thread = threading.Thread(target=self._worker, name=f"ossdesk-worker-{self._alive}",
-                                      daemon=True)
-            self._threads.append(thread)
-            thread.start()
+            self._threads.append(
+                self._start_thread(self._worker, f"ossdesk-worker-{self._alive}"))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or moving; False on timeout."""
@@ -446,7 +452,7 @@ class Scheduler(FileSteps):
             timers = list(self._timers)
             self._timers.clear()
         for timer in timers:
-            timer.cancel()
+            timer.set()
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
@@ -672,20 +678,24 @@ class Scheduler(FileSteps):
         self._fail(job, error)
 
     def _later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after ``delay`` seconds on a started thread, unless closed first."""
+        cancelled = threading.Event()
+
         def run() -> None:
+            if cancelled.wait(delay):
+                return
             with self._cond:
-                self._timers.discard(timer)
+                self._timers.discard(cancelled)
                 if self._closing:
                     return
             fn()
 
-        timer = threading.Timer(delay, run)
-        timer.daemon = True
         with self._cond:
             if self._closing:
                 return
-            self._timers.add(timer)
-        timer.start()
+            self._timers.add(cancelled)
+            name = f"ossdesk-timer-{next(self._timer_count)}"
+        self._start_thread(run, name)
 
     def _retry_network(self, upload: int) -> None:
         row = self.store.get(upload)
