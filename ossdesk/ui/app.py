@@ -146,9 +146,10 @@ def make_engine(settings: Settings, resolver: Callable[[str], Any]) -> Any:
 
     if in_process_requested():
         from ossdesk.ui.engine_adapter import SchedulerAdapter
+        from ossdesk.ui.qthreads import start_qthread
 
-        _log.info("the upload engine runs in the window's process")
-        return SchedulerAdapter(settings, credentials=resolver)
+        _log.info("the upload engine runs in the window's process, in QThreads")
+        return SchedulerAdapter(settings, credentials=resolver, start_thread=start_qthread)
     return ProcessEngineAdapter(settings, credentials=resolver)
 
 
