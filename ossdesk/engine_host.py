@@ -13,6 +13,8 @@ Window -> engine:
     ("start", settings, database | None, log_level, busy_wait)
     ("call", method, args, kwargs)          fire and forget (enqueue, pause, move, ...)
     ("ask", request_id, method, args, kwargs)   answered by ("answer", ...)
+        (``method``: one of ``ENGINE_REQUESTS`` in :mod:`ossdesk.ui.engine_types`, of that
+        kind; anything else is refused, never looked up on the adapter)
     ("credentials", request_id, ok, Credentials | (message, code, kind, retryable))
     ("shutdown", pause)
 Engine -> window:
@@ -320,6 +322,11 @@ class EngineHost:
         return self.adapter
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        from ossdesk.ui.engine_types import is_request
+
+        if not is_request(method, answered=False):
+            _log.error("the window sent %r, which is not a request of the engine", method)
+            return
         if self.adapter is None:
             return
         try:
@@ -329,6 +336,13 @@ class EngineHost:
 
     def _ask(self, request: int, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> None:
+        from ossdesk.ui.engine_types import is_request
+
+        if not is_request(method, answered=True):
+            self.outbox.control(("answer", request, False, (
+                "UnknownRequest", f"{method!r} is not a request the engine answers")))
+            return
+
         def run() -> None:
             try:
                 value = getattr(self._adapter(), method)(*args, **kwargs)

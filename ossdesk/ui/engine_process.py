@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from ossdesk.engine_host import encode_frame, read_frame
-from ossdesk.ui.engine_types import Destination, EngineUnavailable, RowKey, SourceFile, TransferRow
+from ossdesk.ui.engine_types import (
+    Destination,
+    EngineUnavailable,
+    RowKey,
+    SourceFile,
+    TransferRow,
+    is_request,
+)
 from ossdesk.ui.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -259,7 +266,15 @@ class ProcessEngineAdapter:
         else:
             self._send(("credentials", request, True, creds))
 
+    def _request(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Send a request the window does not wait for (one of ``ENGINE_REQUESTS``)."""
+        if not is_request(method, answered=False):
+            raise ValueError(f"{method!r} is not an engine request sent without waiting")
+        self._send(("call", method, args, kwargs))
+
     def _ask(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
+        if not is_request(method, answered=True):
+            raise ValueError(f"{method!r} is not an engine request the window waits for")
         future: concurrent.futures.Future[tuple[bool, Any]] = concurrent.futures.Future()
         with self._lock:
             if self._stopped is not None:
@@ -304,17 +319,16 @@ class ProcessEngineAdapter:
 
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
                 existing: str = "overwrite", drop: int | None = None) -> None:
-        self._send(("call", "enqueue", (list(files), destination),
-                    {"existing": existing, "drop": drop}))
+        self._request("enqueue", list(files), destination, existing=existing, drop=drop)
 
     def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
-        self._send(("call", "begin_drop", (drop, list(roots), destination), {}))
+        self._request("begin_drop", drop, list(roots), destination)
 
     def end_drop(self, drop: int) -> None:
-        self._send(("call", "end_drop", (drop,), {}))
+        self._request("end_drop", drop)
 
     def _ids_call(self, method: str, ids: Sequence[RowKey], **kwargs: Any) -> None:
-        self._send(("call", method, ([int(i) for i in ids],), kwargs))
+        self._request(method, [int(i) for i in ids], **kwargs)
 
     def pause(self, ids: Sequence[RowKey]) -> None:
         self._ids_call("pause", ids)
@@ -335,17 +349,17 @@ class ProcessEngineAdapter:
         self._ids_call("move", ids, top=top)
 
     def clear_finished(self) -> None:
-        self._send(("call", "clear_finished", (), {}))
+        self._request("clear_finished")
 
     def credentials_changed(self, profile: str) -> None:
         """A profile's secret was saved: the engine asks this window for it again."""
-        self._send(("call", "credentials_changed", (profile,), {}))
+        self._request("credentials_changed", profile)
 
     def apply_settings(self, settings: Any) -> None:
         if not isinstance(settings, Settings):
             return
         self.settings = settings
-        self._send(("call", "apply_settings", (settings,), {}))
+        self._request("apply_settings", settings)
 
     def object_url(self, row: TransferRow) -> str:
         """The object's plain URL (the engine knows each row's endpoint: a quick answer)."""

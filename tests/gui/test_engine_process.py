@@ -12,6 +12,7 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -20,6 +21,7 @@ from ossdesk.core import events as ev
 from ossdesk.core.checksum import crc64
 from ossdesk.core.store import State, Store
 from ossdesk.credentials import Profile, ProfileStore
+from ossdesk.engine_host import encode_frame, read_frame
 from ossdesk.sandbox.server import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from ossdesk.ui.app import SANDBOX_PROFILE, credentials_resolver, make_engine
 from ossdesk.ui.engine_adapter import SchedulerAdapter
@@ -31,6 +33,7 @@ from ossdesk.ui.engine_process import (
     engine_command,
 )
 from ossdesk.ui.engine_types import (
+    ENGINE_REQUESTS,
     Destination,
     EngineUnavailable,
     RowsRestored,
@@ -324,7 +327,68 @@ def test_the_engine_logs_through_the_window(engines, caplog):
         engine.wait_idle(30)
     records = [r for r in caplog.records if r.name == "ossdesk.engine_host"]
     assert records and "no_such_request" in records[0].getMessage()
-    assert records[0].levelno == logging.ERROR and "AttributeError" in (records[0].exc_text or "")
+    assert records[0].levelno == logging.ERROR
+
+
+def _frames_until_answer(process: subprocess.Popen[bytes], request: int) -> tuple[Any, ...]:
+    assert process.stdout is not None
+    while True:
+        message: tuple[Any, ...] | None = read_frame(process.stdout)
+        assert message is not None, "the engine ended without answering"
+        if message[0] == "answer" and message[1] == request:
+            return message
+
+
+def test_the_engine_process_runs_only_the_requests_of_the_one_list(tmp_path):
+    """The pipe names a method; the engine runs it only if it is one of ENGINE_REQUESTS, of
+    the kind asked (answered or not), never another method of its adapter (``shutdown``
+    outside the lifecycle, ``_open``, ...)."""
+    env = {**os.environ, "OSSDESK_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(engine_command(), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=env)
+    assert process.stdin is not None
+    try:
+        def send(message: tuple[Any, ...]) -> None:
+            assert process.stdin is not None
+            process.stdin.write(encode_frame(message))
+            process.stdin.flush()
+
+        send(("start", Settings(), str(tmp_path / "uploads.db"), logging.WARNING, 0.0))
+        send(("ask", 1, "shutdown", (), {"pause": True}))
+        answer = _frames_until_answer(process, 1)
+        assert answer[2] is False and answer[3][0] == "UnknownRequest"
+        send(("ask", 2, "enqueue", ([], None), {}))  # a request the window does not wait for
+        answer = _frames_until_answer(process, 2)
+        assert answer[2] is False and answer[3][0] == "UnknownRequest"
+        # The engine is still there and serves what the list has.
+        send(("ask", 3, "wait_idle", (5.0,), {}))
+        assert _frames_until_answer(process, 3)[2] is True
+        send(("ask", 4, "object_url", (TransferRow(id=1, name="", source_path="", size=0,
+                                                   destination=""),), {}))
+        assert _frames_until_answer(process, 4)[2] is False  # unknown row: an error answer
+    finally:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        code = process.wait(30)
+        process.stdout.close()
+    assert code == 0
+
+
+def test_every_engine_request_is_on_both_sides():
+    """One list: each request of ENGINE_REQUESTS is a method of the window's protocol and
+    of both adapters, and every method of the protocol is one of them (or the start and
+    shutdown of the engine)."""
+    from ossdesk.ui.bridge import EngineAdapter
+
+    protocol = {name for name in vars(EngineAdapter)
+                if not name.startswith("_") and callable(getattr(EngineAdapter, name))}
+    assert protocol - set(ENGINE_REQUESTS) == {"start", "shutdown"}
+    for name in ENGINE_REQUESTS:
+        assert callable(getattr(SchedulerAdapter, name, None)), name
+        assert callable(getattr(ProcessEngineAdapter, name, None)), name
+    engine = ProcessEngineAdapter(Settings(), credentials=credentials_resolver())
+    with pytest.raises(ValueError, match="not an engine request"):
+        engine._request("shutdown", pause=True)
 
 
 def test_a_new_engine_waits_for_the_previous_one_to_let_go(engines):
