@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.engine_host import encode_frame, read_frame
 from ossdesk.ui.engine_types import (
     Destination,
@@ -98,8 +99,12 @@ class ProcessEngineAdapter:
         database: Path | None = None,
         command: Sequence[str] | None = None,
         busy_wait: float | None = None,
+        start_thread: StartThread = start_thread,
     ) -> None:
+        """``start_thread`` starts the pipe's writer and reader threads: QThreads in the
+        window (:func:`ossdesk.ui.qthreads.start_qthread`), plain threads by default."""
         self.settings = settings
+        self._start_thread = start_thread
         self._credentials = credentials
         self._database = database
         self._command = list(command) if command is not None else engine_command()
@@ -158,9 +163,8 @@ class ProcessEngineAdapter:
             return
         self.process = process
         assert process.stdin is not None and process.stdout is not None
-        reader = threading.Thread(target=self._read_loop, args=(process, process.stdout),
-                                  name="ossdesk-engine-in", daemon=True)
-        reader.start()
+        stdout = process.stdout
+        self._start_thread(lambda: self._read_loop(process, stdout), "ossdesk-engine-in")
         stdin: IO[bytes] = process.stdin
         while True:
             message = self._outgoing.get()
@@ -308,8 +312,7 @@ class ProcessEngineAdapter:
         level = logging.getLogger().getEffectiveLevel()
         database = str(self._database) if self._database is not None else None
         self._send(("start", self.settings, database, level, self._busy_wait))
-        threading.Thread(target=self._write_loop, name="ossdesk-engine-out",
-                         daemon=True).start()
+        self._start_thread(self._write_loop, "ossdesk-engine-out")
 
     def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
         """BLOCKING (network, in the engine process)."""

@@ -322,13 +322,14 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings(files_at_once=args.big, parts_in_flight=args.big,
                                 bandwidth_limit_kib=args.rate // 1024)
             engine: SchedulerAdapter | ProcessEngineAdapter
-            if args.in_process:
-                from ossdesk.ui.qthreads import start_qthread
+            from ossdesk.ui.qthreads import start_qthread
 
+            if args.in_process:
                 engine = SchedulerAdapter(settings, credentials=credentials_resolver(),
                                           start_thread=start_qthread)
             else:
-                engine = ProcessEngineAdapter(settings, credentials=credentials_resolver())
+                engine = ProcessEngineAdapter(settings, credentials=credentials_resolver(),
+                                              start_thread=start_qthread)
             profile = SessionProfile(name=SANDBOX_PROFILE, endpoint=sink.endpoint,
                                      bucket="bench", region="cn-hangzhou")
             window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),

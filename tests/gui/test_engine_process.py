@@ -404,3 +404,34 @@ def test_a_new_engine_waits_for_the_previous_one_to_let_go(engines):
         owner.close()
     restored = rec.wait_for(lambda e: isinstance(e, (RowsRestored, EngineUnavailable)))
     assert isinstance(restored, RowsRestored)
+
+
+def test_the_pipe_threads_of_the_window_are_started_as_it_says(engines, sandbox, tmp_path):
+    """The window's side of the pipe (the writer that starts the engine process and the
+    reader of its events) runs on threads the given ``start_thread`` starts: QThreads in
+    the window (``make_engine``)."""
+    import threading
+
+    from PySide6.QtCore import QThread
+
+    from ossdesk.ui.qthreads import EngineThread, start_qthread
+
+    started: list[str] = []
+    readers: list[bool] = []
+
+    def start(target: Any, name: str) -> EngineThread:
+        started.append(name)
+        return start_qthread(target, name)
+
+    engine = engines(start_thread=start)
+    rec = Recorder()
+
+    def listener(event: object) -> None:
+        readers.append(isinstance(QThread.currentThread(), EngineThread)
+                       and threading.current_thread() is not threading.main_thread())
+        rec(event)  # type: ignore[arg-type]
+
+    engine.start(listener)
+    rec.wait_for(lambda e: isinstance(e, RowsRestored))
+    assert sorted(started) == ["ossdesk-engine-in", "ossdesk-engine-out"]
+    assert readers and all(readers)

@@ -63,7 +63,8 @@ def profile_for(server: SandboxServer) -> SessionProfile:
 
 def make_engine(kind: str, settings: Settings, resolver: Any, **kwargs: Any) -> Engine:
     if kind == "process":
-        return ProcessEngineAdapter(settings, credentials=resolver, **kwargs)
+        return ProcessEngineAdapter(settings, credentials=resolver, start_thread=start_qthread,
+                                    **kwargs)
     return SchedulerAdapter(settings, credentials=resolver, start_thread=start_qthread)
 
 
