@@ -34,6 +34,19 @@ from typing import IO, Any
 
 from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.engine_host import encode_frame, read_frame
+from ossdesk.ui.engine_messages import (
+    TO_WINDOW,
+    Answer,
+    Ask,
+    Call,
+    Closed,
+    CredentialsAnswer,
+    CredentialsQuestion,
+    Events,
+    LogRecord,
+    Shutdown,
+    Start,
+)
 from ossdesk.ui.engine_types import (
     Destination,
     EngineUnavailable,
@@ -128,7 +141,7 @@ class ProcessEngineAdapter:
 
     # ---- plumbing -----------------------------------------------------------------------
 
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def _send(self, message: Call | Ask | CredentialsAnswer | Start | Shutdown) -> None:
         if self._stopped is None:
             self._outgoing.put(message)
 
@@ -174,7 +187,7 @@ class ProcessEngineAdapter:
                 frame = encode_frame(message)
             except Exception:  # noqa: BLE001 - a request that cannot be sent is dropped
                 _log.exception("cannot send the %r request to the upload engine",
-                               message[1] if isinstance(message, tuple) else message)
+                               getattr(message, "method", type(message).__name__))
                 continue
             try:
                 stdin.write(frame)
@@ -188,7 +201,7 @@ class ProcessEngineAdapter:
         problem = ""
         while True:
             try:
-                message = read_frame(stdout)
+                message = read_frame(stdout, TO_WINDOW)
             except Exception as exc:  # noqa: BLE001 - a broken pipe ends the engine
                 problem = str(exc)
                 break
@@ -197,7 +210,8 @@ class ProcessEngineAdapter:
             try:
                 self._dispatch(message)
             except Exception:  # noqa: BLE001 - keep reading
-                _log.exception("could not handle the engine's message %r", message[:1])
+                _log.exception("could not handle the engine's %s message",
+                               type(message).__name__)
         with contextlib.suppress(OSError):
             stdout.close()
         try:
@@ -232,27 +246,26 @@ class ProcessEngineAdapter:
         self._asker.shutdown(wait=False, cancel_futures=True)
         self._exited.set()
 
-    def _dispatch(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "events":
+    def _dispatch(self, message: object) -> None:
+        if isinstance(message, Events):
             listener = self._listener
             if listener is not None:
-                for event in message[1]:
+                for event in message.events:
                     listener(event)
-        elif kind == "answer":
+        elif isinstance(message, Answer):
             with self._lock:
-                future = self._pending.pop(message[1], None)
+                future = self._pending.pop(message.request, None)
             if future is not None and not future.done():
-                future.set_result((message[2], message[3]))
-        elif kind == "credentials?":
+                future.set_result((message.ok, message.value))
+        elif isinstance(message, CredentialsQuestion):
             with contextlib.suppress(RuntimeError):  # stopping
-                self._asker.submit(self._answer_credentials, message[1], message[2])
-        elif kind == "log":
-            record = logging.makeLogRecord(message[1])
+                self._asker.submit(self._answer_credentials, message.request, message.profile)
+        elif isinstance(message, LogRecord):
+            record = logging.makeLogRecord(message.record)
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)
-        elif kind == "closed":
+        elif isinstance(message, Closed):
             self._said_closed = True
 
     def _answer_credentials(self, request: int, profile: str) -> None:
@@ -261,20 +274,20 @@ class ProcessEngineAdapter:
         try:
             creds = self._credentials(profile)
         except UploadError as exc:
-            self._send(("credentials", request, False,
-                        (exc.message, exc.code, exc.kind, exc.retryable)))
+            self._send(CredentialsAnswer(request, False,
+                                         (exc.message, exc.code, exc.kind, exc.retryable)))
         except Exception as exc:  # noqa: BLE001 - keyrings raise anything; said to the user
             message = str(exc) or f"cannot get the secret of profile {profile!r}"
-            self._send(("credentials", request, False,
-                        (message, "NoCredentials", "credentials", False)))
+            self._send(CredentialsAnswer(request, False,
+                                         (message, "NoCredentials", "credentials", False)))
         else:
-            self._send(("credentials", request, True, creds))
+            self._send(CredentialsAnswer(request, True, creds))
 
     def _request(self, method: str, *args: Any, **kwargs: Any) -> None:
         """Send a request the window does not wait for (one of ``ENGINE_REQUESTS``)."""
         if not is_request(method, answered=False):
             raise ValueError(f"{method!r} is not an engine request sent without waiting")
-        self._send(("call", method, args, kwargs))
+        self._send(Call(method, args, kwargs))
 
     def _ask(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
         if not is_request(method, answered=True):
@@ -287,7 +300,7 @@ class ProcessEngineAdapter:
                 raise EngineStopped("the upload engine has not been started")
             request = next(self._ids)
             self._pending[request] = future
-        self._send(("ask", request, method, args, kwargs))
+        self._send(Ask(request, method, args, kwargs))
         try:
             ok, value = future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -311,7 +324,7 @@ class ProcessEngineAdapter:
             self._started = True
         level = logging.getLogger().getEffectiveLevel()
         database = str(self._database) if self._database is not None else None
-        self._send(("start", self.settings, database, level, self._busy_wait))
+        self._send(Start(self.settings, database, level, self._busy_wait))
         self._start_thread(self._write_loop, "ossdesk-engine-out")
 
     def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
@@ -388,7 +401,7 @@ class ProcessEngineAdapter:
         if not started:
             self._ended("the upload engine has stopped", notify=False)
             return
-        self._send(("shutdown", pause))
+        self._send(Shutdown(pause))
         self._outgoing.put(_CLOSE)
 
     def wait_closed(self, timeout: float | None = None) -> bool:
