@@ -9,7 +9,7 @@ A QThread object must outlive its thread: Qt ends the process ("QThread: Destroy
 thread is still running") when one is deleted while it runs. So every started thread is
 kept here until it has finished, and when the interpreter exits, threads still running
 (a request waiting on a dead link, say) get a few seconds to end; then the process ends
-without deleting them.
+without deleting them, with exit status 1 and a warning in the log.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _at_exit() -> None:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
-        os._exit(0)
+        os._exit(1)  # not a clean end: the exit status says so
 
 
 atexit.register(_at_exit)

@@ -382,3 +382,36 @@ def test_in_process_engine_runs_in_qthreads(qtbot, local_sandbox, tmp_path):
     finally:
         close_window(qtbot, window, engine)
     qtbot.waitUntil(lambda: live_threads() == [], timeout=10_000)
+
+
+_EXIT_SCRIPT = """
+import logging, sys, threading
+logging.basicConfig()
+from PySide6.QtCore import QCoreApplication
+from ossdesk.ui import qthreads
+qthreads.EXIT_WAIT = 1.0
+app = QCoreApplication([])
+stop = threading.Event()
+qthreads.start_qthread(lambda: stop.wait(60), "ossdesk-worker-1")
+if sys.argv[1] == "ends":
+    stop.set()
+"""
+
+
+@pytest.mark.parametrize("case", ["ends", "stuck"])
+def test_engine_qthreads_never_abort_the_exit(case):
+    """A QThread deleted while it runs aborts the process ("QThread: Destroyed while thread
+    is still running"). An engine thread that ends is waited for (exit status 0); one
+    still running after the wait leaves the process with status 1 and a warning, not an
+    abort."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, case], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert "Destroyed while thread" not in done.stderr
+    if case == "ends":
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == 1, done.stderr
+        assert "engine threads still running: ossdesk-worker-1" in done.stderr
