@@ -6,21 +6,18 @@ and answers go out on stdout. The engine is the same :class:`SchedulerAdapter` t
 can also run in-process; here it gets the process (and its interpreter lock) to itself, so
 the window's GUI thread never waits for the upload threads. No Qt is imported here.
 
-Wire format: a frame is a 4-byte big-endian length and a pickled tuple. Only our own
-window talks to this process, over pipes nobody else holds.
+Wire format: a frame is a 4-byte big-endian length and one pickled message, a dataclass
+of :mod:`ossdesk.ui.engine_messages` (``TO_ENGINE`` one way, ``TO_WINDOW`` the other;
+:func:`read_frame` refuses anything else). Only our own window talks to this process, over
+pipes nobody else holds.
 
-Window -> engine:
-    ("start", settings, database | None, log_level, busy_wait)
-    ("call", method, args, kwargs)          fire and forget (enqueue, pause, move, ...)
-    ("ask", request_id, method, args, kwargs)   answered by ("answer", ...)
-    ("credentials", request_id, ok, Credentials | (message, code, kind, retryable))
-    ("shutdown", pause)
-Engine -> window:
-    ("events", [event, ...])   gathered for up to BATCH_SECONDS; progress coalesced
-    ("answer", request_id, ok, value | (exception name, message))
-    ("credentials?", request_id, profile)   the window owns every secret and answers
-    ("log", record dict)        log records, handled by the window's logging
-    ("closed",)                 after a shutdown request: the engine has stopped
+Window -> engine: ``Start`` (first), ``Call`` (fire and forget: enqueue, pause, move, ...),
+``Ask`` (answered by an ``Answer``), ``CredentialsAnswer``, ``Shutdown``. The method of a
+``Call`` or ``Ask`` must be one of ``ENGINE_REQUESTS`` (:mod:`ossdesk.ui.engine_types`) of
+that kind; anything else is refused, never looked up on the adapter.
+Engine -> window: ``Events`` (gathered for up to BATCH_SECONDS; progress coalesced),
+``Answer``, ``CredentialsQuestion`` (the window owns every secret and answers),
+``LogRecord`` (handled by the window's logging), ``Closed`` (after ``Shutdown``).
 
 Lifecycle: stdin at its end (the window closed it, crashed or was killed) means "pause
 everything and leave", like ``shutdown(pause=True)``: rows keep their state for the next
@@ -43,6 +40,20 @@ import threading
 import time
 import traceback
 from typing import IO, Any
+
+from ossdesk.ui.engine_messages import (
+    TO_ENGINE,
+    Answer,
+    Ask,
+    Call,
+    Closed,
+    CredentialsAnswer,
+    CredentialsQuestion,
+    Events,
+    LogRecord,
+    Shutdown,
+    Start,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -92,8 +103,9 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next message, or None at the end of the stream."""
+def read_frame(stream: IO[bytes], expected: tuple[type, ...]) -> Any:
+    """The next message, one of the ``expected`` types, or None at the end of the stream
+    (:class:`ProtocolError` for anything else)."""
     header = _read_exactly(stream, _HEADER.size)
     if header is None:
         return None
@@ -103,7 +115,10 @@ def read_frame(stream: IO[bytes]) -> Any:
     data = _read_exactly(stream, size)
     if data is None:
         return None
-    return pickle.loads(data)  # noqa: S301 - our own window, over our own pipe
+    message = pickle.loads(data)  # noqa: S301 - our own window, over our own pipe
+    if not isinstance(message, expected):
+        raise ProtocolError(f"a {type(message).__name__} is not a message of this pipe")
+    return message
 
 
 class _Control:
@@ -111,7 +126,7 @@ class _Control:
 
     __slots__ = ("message",)
 
-    def __init__(self, message: tuple[Any, ...]) -> None:
+    def __init__(self, message: object) -> None:
         self.message = message
 
 
@@ -139,7 +154,7 @@ class Outbox:
         """The engine's listener: safe from any thread."""
         self._queue.put(event)
 
-    def control(self, message: tuple[Any, ...]) -> None:
+    def control(self, message: object) -> None:
         self._queue.put(_Control(message))
 
     def close(self, timeout: float = 5.0) -> None:
@@ -154,7 +169,7 @@ class Outbox:
             frame = encode_frame(message)
         except Exception as exc:  # noqa: BLE001 - drop what cannot be sent, keep the rest
             # (not through logging: its handler sends through this very thread)
-            kind = message[0] if isinstance(message, tuple) else type(message).__name__
+            kind = type(message).__name__
             print(f"ossdesk engine: cannot send a {kind!r} message: {exc!r}", file=sys.stderr)
             return
         try:
@@ -173,7 +188,7 @@ class Outbox:
 
         def flush() -> None:
             for start in range(0, len(pending), MAX_EVENTS_PER_FRAME):
-                self._write(("events", pending[start : start + MAX_EVENTS_PER_FRAME]))
+                self._write(Events(pending[start : start + MAX_EVENTS_PER_FRAME]))
             pending.clear()
             last_progress.clear()
 
@@ -231,7 +246,7 @@ class PipeLogHandler(logging.Handler):
                 data["exc_text"] = "".join(traceback.format_exception(*record.exc_info))
             data["exc_info"] = None
             data["processName"] = "ossdesk-engine"
-            self._outbox.control(("log", data))
+            self._outbox.control(LogRecord(data))
         except Exception:  # noqa: BLE001 - logging must never stop an upload
             self.handleError(record)
 
@@ -263,7 +278,7 @@ class EngineHost:
                                   code="NoCredentials", kind="credentials")
             request = next(self._ids)
             self._waiting[request] = future
-        self.outbox.control(("credentials?", request, profile))
+        self.outbox.control(CredentialsQuestion(request, profile))
         try:
             ok, value = future.result(CREDENTIALS_TIMEOUT)
         except concurrent.futures.TimeoutError:
@@ -320,6 +335,11 @@ class EngineHost:
         return self.adapter
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        from ossdesk.ui.engine_types import is_request
+
+        if not is_request(method, answered=False):
+            _log.error("the window sent %r, which is not a request of the engine", method)
+            return
         if self.adapter is None:
             return
         try:
@@ -329,20 +349,27 @@ class EngineHost:
 
     def _ask(self, request: int, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> None:
+        from ossdesk.ui.engine_types import is_request
+
+        if not is_request(method, answered=True):
+            self.outbox.control(Answer(request, False, (
+                "UnknownRequest", f"{method!r} is not a request the engine answers")))
+            return
+
         def run() -> None:
             try:
                 value = getattr(self._adapter(), method)(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - the window raises it for the caller
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-                self.outbox.control(("answer", request, False, (type(exc).__name__, message)))
+                self.outbox.control(Answer(request, False, (type(exc).__name__, message)))
             else:
-                self.outbox.control(("answer", request, True, value))
+                self.outbox.control(Answer(request, True, value))
 
         try:
             self._blocking.submit(run)
         except RuntimeError:  # stopping
             self.outbox.control(
-                ("answer", request, False, ("RuntimeError", "the upload engine is stopping"))
+                Answer(request, False, ("RuntimeError", "the upload engine is stopping"))
             )
 
     def _stop(self, *, pause: bool) -> None:
@@ -356,7 +383,7 @@ class EngineHost:
         """Handle the window's requests until it says stop or its pipe ends."""
         while True:
             try:
-                message = read_frame(stream)
+                message = read_frame(stream, TO_ENGINE)
             except (OSError, ProtocolError, pickle.UnpicklingError, EOFError) as exc:
                 _log.warning("the window's pipe failed: %s", exc)
                 message = None
@@ -364,21 +391,19 @@ class EngineHost:
                 self._window_gone()
                 self._stop(pause=True)
                 return 0
-            kind = message[0]
-            if kind == "call":
-                self._call(message[1], message[2], message[3])
-            elif kind == "ask":
-                self._ask(message[1], message[2], message[3], message[4])
-            elif kind == "credentials":
-                self._answer_credentials(message[1], message[2], message[3])
-            elif kind == "start":
-                self._start(*message[1:])
-            elif kind == "shutdown":
-                self._stop(pause=bool(message[1]))
-                self.outbox.control(("closed",))
+            if isinstance(message, Call):
+                self._call(message.method, message.args, message.kwargs)
+            elif isinstance(message, Ask):
+                self._ask(message.request, message.method, message.args, message.kwargs)
+            elif isinstance(message, CredentialsAnswer):
+                self._answer_credentials(message.request, message.ok, message.value)
+            elif isinstance(message, Start):
+                self._start(message.settings, message.database, message.log_level,
+                            message.busy_wait)
+            elif isinstance(message, Shutdown):
+                self._stop(pause=message.pause)
+                self.outbox.control(Closed())
                 return 0
-            else:
-                _log.warning("unknown request %r from the window", kind)
 
 
 def _binary(fd: int, mode: str) -> IO[bytes]:

@@ -143,13 +143,14 @@ def make_engine(settings: Settings, resolver: Callable[[str], Any]) -> Any:
     """The engine the window drives: in its own process (so the window's interpreter lock
     is the GUI's), or in-process with ``OSSDESK_ENGINE_IN_PROCESS=1`` (diagnosis)."""
     from ossdesk.ui.engine_process import ProcessEngineAdapter, in_process_requested
+    from ossdesk.ui.qthreads import start_qthread
 
     if in_process_requested():
         from ossdesk.ui.engine_adapter import SchedulerAdapter
 
-        _log.info("the upload engine runs in the window's process")
-        return SchedulerAdapter(settings, credentials=resolver)
-    return ProcessEngineAdapter(settings, credentials=resolver)
+        _log.info("the upload engine runs in the window's process, in QThreads")
+        return SchedulerAdapter(settings, credentials=resolver, start_thread=start_qthread)
+    return ProcessEngineAdapter(settings, credentials=resolver, start_thread=start_qthread)
 
 
 class Controller(QObject):

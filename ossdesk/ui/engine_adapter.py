@@ -38,6 +38,7 @@ from ossdesk.core.store import (
     StoreError,
     UploadRow,
 )
+from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 from ossdesk.credentials import default_credentials
 from ossdesk.ui.engine_types import (
@@ -121,14 +122,18 @@ class SchedulerAdapter:
         credentials: CredentialResolver = default_credentials,
         scheduler_factory: Callable[[Store], Scheduler] | None = None,
         busy_wait: float = 0.0,
+        start_thread: StartThread = start_thread,
     ) -> None:
         """``busy_wait``: seconds to keep trying when another process holds the upload list
-        (an engine process of a window that just ended is still pausing its uploads)."""
+        (an engine process of a window that just ended is still pausing its uploads).
+        ``start_thread`` starts the scheduler's workers and timers: QThreads in the window's
+        process (:func:`ossdesk.ui.qthreads.start_qthread`), plain threads elsewhere."""
         self.settings = settings
         self._busy_wait = busy_wait
         self._database = database
         self._credentials = credentials
         self._factory = scheduler_factory
+        self._start_thread = start_thread
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="ossdesk-engine"
         )
@@ -207,6 +212,7 @@ class SchedulerAdapter:
                 part_size=s.part_size_bytes,
                 credentials=self._credentials,
                 reread_limit=s.reread_limit_bytes,
+                start_thread=self._start_thread,
             )
         self.scheduler = scheduler
         assert self._listener is not None

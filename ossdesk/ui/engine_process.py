@@ -32,8 +32,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.engine_host import encode_frame, read_frame
-from ossdesk.ui.engine_types import Destination, EngineUnavailable, RowKey, SourceFile, TransferRow
+from ossdesk.ui.engine_messages import (
+    TO_WINDOW,
+    Answer,
+    Ask,
+    Call,
+    Closed,
+    CredentialsAnswer,
+    CredentialsQuestion,
+    Events,
+    LogRecord,
+    Shutdown,
+    Start,
+)
+from ossdesk.ui.engine_types import (
+    Destination,
+    EngineUnavailable,
+    RowKey,
+    SourceFile,
+    TransferRow,
+    is_request,
+)
 from ossdesk.ui.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -91,8 +112,12 @@ class ProcessEngineAdapter:
         database: Path | None = None,
         command: Sequence[str] | None = None,
         busy_wait: float | None = None,
+        start_thread: StartThread = start_thread,
     ) -> None:
+        """``start_thread`` starts the pipe's writer and reader threads: QThreads in the
+        window (:func:`ossdesk.ui.qthreads.start_qthread`), plain threads by default."""
         self.settings = settings
+        self._start_thread = start_thread
         self._credentials = credentials
         self._database = database
         self._command = list(command) if command is not None else engine_command()
@@ -116,7 +141,7 @@ class ProcessEngineAdapter:
 
     # ---- plumbing -----------------------------------------------------------------------
 
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def _send(self, message: Call | Ask | CredentialsAnswer | Start | Shutdown) -> None:
         if self._stopped is None:
             self._outgoing.put(message)
 
@@ -151,9 +176,8 @@ class ProcessEngineAdapter:
             return
         self.process = process
         assert process.stdin is not None and process.stdout is not None
-        reader = threading.Thread(target=self._read_loop, args=(process, process.stdout),
-                                  name="ossdesk-engine-in", daemon=True)
-        reader.start()
+        stdout = process.stdout
+        self._start_thread(lambda: self._read_loop(process, stdout), "ossdesk-engine-in")
         stdin: IO[bytes] = process.stdin
         while True:
             message = self._outgoing.get()
@@ -163,7 +187,7 @@ class ProcessEngineAdapter:
                 frame = encode_frame(message)
             except Exception:  # noqa: BLE001 - a request that cannot be sent is dropped
                 _log.exception("cannot send the %r request to the upload engine",
-                               message[1] if isinstance(message, tuple) else message)
+                               getattr(message, "method", type(message).__name__))
                 continue
             try:
                 stdin.write(frame)
@@ -177,7 +201,7 @@ class ProcessEngineAdapter:
         problem = ""
         while True:
             try:
-                message = read_frame(stdout)
+                message = read_frame(stdout, TO_WINDOW)
             except Exception as exc:  # noqa: BLE001 - a broken pipe ends the engine
                 problem = str(exc)
                 break
@@ -186,7 +210,8 @@ class ProcessEngineAdapter:
             try:
                 self._dispatch(message)
             except Exception:  # noqa: BLE001 - keep reading
-                _log.exception("could not handle the engine's message %r", message[:1])
+                _log.exception("could not handle the engine's %s message",
+                               type(message).__name__)
         with contextlib.suppress(OSError):
             stdout.close()
         try:
@@ -221,27 +246,26 @@ class ProcessEngineAdapter:
         self._asker.shutdown(wait=False, cancel_futures=True)
         self._exited.set()
 
-    def _dispatch(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "events":
+    def _dispatch(self, message: object) -> None:
+        if isinstance(message, Events):
             listener = self._listener
             if listener is not None:
-                for event in message[1]:
+                for event in message.events:
                     listener(event)
-        elif kind == "answer":
+        elif isinstance(message, Answer):
             with self._lock:
-                future = self._pending.pop(message[1], None)
+                future = self._pending.pop(message.request, None)
             if future is not None and not future.done():
-                future.set_result((message[2], message[3]))
-        elif kind == "credentials?":
+                future.set_result((message.ok, message.value))
+        elif isinstance(message, CredentialsQuestion):
             with contextlib.suppress(RuntimeError):  # stopping
-                self._asker.submit(self._answer_credentials, message[1], message[2])
-        elif kind == "log":
-            record = logging.makeLogRecord(message[1])
+                self._asker.submit(self._answer_credentials, message.request, message.profile)
+        elif isinstance(message, LogRecord):
+            record = logging.makeLogRecord(message.record)
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)
-        elif kind == "closed":
+        elif isinstance(message, Closed):
             self._said_closed = True
 
     def _answer_credentials(self, request: int, profile: str) -> None:
@@ -250,16 +274,24 @@ class ProcessEngineAdapter:
         try:
             creds = self._credentials(profile)
         except UploadError as exc:
-            self._send(("credentials", request, False,
-                        (exc.message, exc.code, exc.kind, exc.retryable)))
+            self._send(CredentialsAnswer(request, False,
+                                         (exc.message, exc.code, exc.kind, exc.retryable)))
         except Exception as exc:  # noqa: BLE001 - keyrings raise anything; said to the user
             message = str(exc) or f"cannot get the secret of profile {profile!r}"
-            self._send(("credentials", request, False,
-                        (message, "NoCredentials", "credentials", False)))
+            self._send(CredentialsAnswer(request, False,
+                                         (message, "NoCredentials", "credentials", False)))
         else:
-            self._send(("credentials", request, True, creds))
+            self._send(CredentialsAnswer(request, True, creds))
+
+    def _request(self, method: str, *args: Any, **kwargs: Any) -> None:
+        """Send a request the window does not wait for (one of ``ENGINE_REQUESTS``)."""
+        if not is_request(method, answered=False):
+            raise ValueError(f"{method!r} is not an engine request sent without waiting")
+        self._send(Call(method, args, kwargs))
 
     def _ask(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
+        if not is_request(method, answered=True):
+            raise ValueError(f"{method!r} is not an engine request the window waits for")
         future: concurrent.futures.Future[tuple[bool, Any]] = concurrent.futures.Future()
         with self._lock:
             if self._stopped is not None:
@@ -268,7 +300,7 @@ class ProcessEngineAdapter:
                 raise EngineStopped("the upload engine has not been started")
             request = next(self._ids)
             self._pending[request] = future
-        self._send(("ask", request, method, args, kwargs))
+        self._send(Ask(request, method, args, kwargs))
         try:
             ok, value = future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -292,9 +324,8 @@ class ProcessEngineAdapter:
             self._started = True
         level = logging.getLogger().getEffectiveLevel()
         database = str(self._database) if self._database is not None else None
-        self._send(("start", self.settings, database, level, self._busy_wait))
-        threading.Thread(target=self._write_loop, name="ossdesk-engine-out",
-                         daemon=True).start()
+        self._send(Start(self.settings, database, level, self._busy_wait))
+        self._start_thread(self._write_loop, "ossdesk-engine-out")
 
     def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
         """BLOCKING (network, in the engine process)."""
@@ -304,17 +335,16 @@ class ProcessEngineAdapter:
 
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
                 existing: str = "overwrite", drop: int | None = None) -> None:
-        self._send(("call", "enqueue", (list(files), destination),
-                    {"existing": existing, "drop": drop}))
+        self._request("enqueue", list(files), destination, existing=existing, drop=drop)
 
     def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
-        self._send(("call", "begin_drop", (drop, list(roots), destination), {}))
+        self._request("begin_drop", drop, list(roots), destination)
 
     def end_drop(self, drop: int) -> None:
-        self._send(("call", "end_drop", (drop,), {}))
+        self._request("end_drop", drop)
 
     def _ids_call(self, method: str, ids: Sequence[RowKey], **kwargs: Any) -> None:
-        self._send(("call", method, ([int(i) for i in ids],), kwargs))
+        self._request(method, [int(i) for i in ids], **kwargs)
 
     def pause(self, ids: Sequence[RowKey]) -> None:
         self._ids_call("pause", ids)
@@ -335,17 +365,17 @@ class ProcessEngineAdapter:
         self._ids_call("move", ids, top=top)
 
     def clear_finished(self) -> None:
-        self._send(("call", "clear_finished", (), {}))
+        self._request("clear_finished")
 
     def credentials_changed(self, profile: str) -> None:
         """A profile's secret was saved: the engine asks this window for it again."""
-        self._send(("call", "credentials_changed", (profile,), {}))
+        self._request("credentials_changed", profile)
 
     def apply_settings(self, settings: Any) -> None:
         if not isinstance(settings, Settings):
             return
         self.settings = settings
-        self._send(("call", "apply_settings", (settings,), {}))
+        self._request("apply_settings", settings)
 
     def object_url(self, row: TransferRow) -> str:
         """The object's plain URL (the engine knows each row's endpoint: a quick answer)."""
@@ -371,7 +401,7 @@ class ProcessEngineAdapter:
         if not started:
             self._ended("the upload engine has stopped", notify=False)
             return
-        self._send(("shutdown", pause))
+        self._send(Shutdown(pause))
         self._outgoing.put(_CLOSE)
 
     def wait_closed(self, timeout: float | None = None) -> bool:

@@ -2,13 +2,19 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m tests.bench.run_window
         [--rows 10000] [--big 8] [--big-size 4GiB] [--drop 100000] [--seconds 20]
-        [--in-process]
+        [--in-process] [--rate 125MB] [--compare N]
 
 The real window (``MainWindow``) over the real engine uploading to the loopback sink
 (``sink.py``), in a scratch ``OSSDESK_HOME``. The engine runs as the window runs it: in its
 own process (``ProcessEngineAdapter`` -> ``ossdesk _engine`` -> ``SchedulerAdapter`` ->
 ``Scheduler``); ``--in-process`` drives ``SchedulerAdapter`` inside the window's process
-(the window's engine before issue 7, and ``OSSDESK_ENGINE_IN_PROCESS=1``).
+(the window's engine before issue 7, and ``OSSDESK_ENGINE_IN_PROCESS=1``), its workers in
+QThreads as the window runs them. ``--rate`` is the engine's bandwidth limit for everything
+(the window's setting), e.g. ``125MB`` for a 1 Gbit/s uplink.
+
+``--compare N`` measures both engines side by side: N runs of each, alternating (process,
+in-process, process, ...), each in a fresh interpreter with the other arguments, then the
+medians of the figures below.
 
 1. **Stalls.** A ``QTimer`` probe fires every 5 ms on the GUI thread and records the gaps
    between its ticks; a gap beyond 5 ms is the time the event loop could not run. BIG sparse
@@ -40,6 +46,53 @@ from tests.bench.benchlib import GiB, Row, Sink, exit_cleanly_on_sigterm, machin
 from tests.bench.run_loopback import parse_size
 
 PROBE_MS = 5
+#: Printed by each run, one line per figure: ``FIGURE <name> <value>``, for ``--compare``.
+FIGURE = "FIGURE"
+RATE_UNITS = {"KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2,
+              "GB": 1000**3, "B": 1}
+
+
+def parse_rate(text: str) -> int:
+    """Bytes per second: ``125MB`` (10**6), ``100MiB``, or a plain number of bytes."""
+    for unit in sorted(RATE_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * RATE_UNITS[unit])
+    return int(text)
+
+
+def compare(argv: list[str], runs: int) -> int:
+    """Run both engines ``runs`` times each, alternating; print the medians side by side."""
+    import subprocess
+
+    figures: dict[str, dict[str, list[float]]] = {"process": {}, "in-process": {}}
+    for i in range(runs):
+        for kind in ("process", "in-process"):
+            cmd = [sys.executable, "-m", "tests.bench.run_window", *argv]
+            if kind == "in-process":
+                cmd.append("--in-process")
+            print(f"== run {i + 1} of {runs}, engine {kind}", flush=True)
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            for line in done.stdout.splitlines():
+                if line.startswith(FIGURE + " "):
+                    _, name, value = line.split(" ", 2)
+                    figures[kind].setdefault(name, []).append(float(value))
+                elif not line.startswith("|"):
+                    print("   " + line, flush=True)
+            if done.returncode != 0:
+                print(done.stderr[-2000:], flush=True)
+                return done.returncode
+    names = list(dict.fromkeys([*figures["process"], *figures["in-process"]]))
+    print()
+    print("| figure | process engine: median (runs) | in-process engine: median (runs) |")
+    print("|---|---|---|")
+    for name in names:
+        cells = []
+        for kind in ("process", "in-process"):
+            values = figures[kind].get(name, [])
+            runs_text = ", ".join(f"{v:.1f}" for v in values)
+            cells.append(f"{statistics.median(values):.1f} ({runs_text})" if values else "-")
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
+    return 0
 
 
 def make_files(folder: Path, count: int) -> None:
@@ -49,6 +102,10 @@ def make_files(folder: Path, count: int) -> None:
         if i % 1000 == 0:
             sub.mkdir()
         (sub / f"f{i:06d}").write_bytes(b"x")
+
+
+def figure(name: str, value: float) -> None:
+    print(f"{FIGURE} {name} {value:.3f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +123,23 @@ def main(argv: list[str] | None = None) -> int:
                              "is not the user's in real use)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the engine in the window's process (SchedulerAdapter)")
+    parser.add_argument("--rate", type=parse_rate, default=0, metavar="BYTES/S",
+                        help="the engine's bandwidth limit in total (e.g. 125MB: 1 Gbit/s)")
+    parser.add_argument("--compare", type=int, default=0, metavar="N",
+                        help="N runs of each engine, alternating, then the medians")
     args = parser.parse_args(argv)
+    if args.compare:
+        given = list(sys.argv[1:] if argv is None else argv)
+        rest: list[str] = []
+        skip = False
+        for item in given:
+            if skip:
+                skip = False
+            elif item == "--compare":
+                skip = True
+            elif not item.startswith("--compare=") and item != "--in-process":
+                rest.append(item)
+        return compare(rest, args.compare)
     exit_cleanly_on_sigterm()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -84,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     from ossdesk.ui.settings import Settings
 
     print(f"machine: {machine()}", flush=True)
-    print("engine: " + ("in the window's process (SchedulerAdapter)" if args.in_process
-                        else "its own process (ProcessEngineAdapter)"), flush=True)
+    print("engine: " + ("in the window's process (SchedulerAdapter, QThreads)"
+                        if args.in_process else "its own process (ProcessEngineAdapter)")
+          + (f", limited to {args.rate / 1e6:,.1f} MB/s in total" if args.rate else ""),
+          flush=True)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     ticks: list[float] = []
     # tick -> the GUI thread's (CPU time, run-queue wait) then, in seconds. The wait (Linux
@@ -244,12 +319,17 @@ def main(argv: list[str] | None = None) -> int:
                     fh.truncate(args.big_size)
             small = tmp / "queued"
             make_files(small, args.rows)
-            settings = Settings(files_at_once=args.big, parts_in_flight=args.big)
+            settings = Settings(files_at_once=args.big, parts_in_flight=args.big,
+                                bandwidth_limit_kib=args.rate // 1024)
             engine: SchedulerAdapter | ProcessEngineAdapter
+            from ossdesk.ui.qthreads import start_qthread
+
             if args.in_process:
-                engine = SchedulerAdapter(settings, credentials=credentials_resolver())
+                engine = SchedulerAdapter(settings, credentials=credentials_resolver(),
+                                          start_thread=start_qthread)
             else:
-                engine = ProcessEngineAdapter(settings, credentials=credentials_resolver())
+                engine = ProcessEngineAdapter(settings, credentials=credentials_resolver(),
+                                              start_thread=start_qthread)
             profile = SessionProfile(name=SANDBOX_PROFILE, endpoint=sink.endpoint,
                                      bucket="bench", region="cn-hangzhou")
             window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),
@@ -280,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
                 states = [window.model.current_state(k) for k in big_ids]
                 return sum(1 for s in states if s is not None and s.finished) >= int(args.big)
 
-            def gap_rows(label: str, start: float, end: float) -> None:
+            moved_before = [0]
+
+            def gap_rows(label: str, start: float, end: float, short: str) -> None:
                 gaps = gaps_ms(start, end)
                 moved = sum(r.confirmed_bytes for r in window.model.rows()
                             if r.size == args.big_size)
@@ -293,18 +375,23 @@ def main(argv: list[str] | None = None) -> int:
                       f"> 50 ms: {sum(1 for g in gaps if g > 50)}; big files so far "
                       f"{moved / 1e6:,.0f} MB; {long_gap_cpu(start, end)}; "
                       f"{gc_summary(start, end)}", flush=True)
+                figure(f"{short}:gap-p99-ms", q[98])
+                figure(f"{short}:gap-max-ms", max(gaps))
+                figure(f"{short}:confirmed-MB/s",
+                       (moved - moved_before[0]) / 1e6 / max(end - start, 1e-9))
+                moved_before[0] = moved
                 rows.append(Row(f"GUI gap p99, {label}", "limit", 16.0, q[98], "ms",
                                 "<= 100%"))
                 rows.append(Row(f"GUI gap max, {label}", "limit", 50.0, max(gaps), "ms",
                                 "<= 100%"))
 
-            gap_rows(f"adding {args.rows:,} rows, {args.big} uploads", t0, t_rows)
+            gap_rows(f"adding {args.rows:,} rows, {args.big} uploads", t0, t_rows, "adding")
             if big_done():
                 print("the big files finished before the rows were in: use a larger "
                       "--big-size for the steady phase", flush=True)
             wait_until(big_done, args.seconds)
             t1 = time.perf_counter()
-            gap_rows(f"{args.rows:,} rows queued, {args.big} uploads", t_rows, t1)
+            gap_rows(f"{args.rows:,} rows queued, {args.big} uploads", t_rows, t1, "queued")
             # pause everything that is left, so the drop below is measured on its own
             engine.pause([r.id for r in window.model.rows() if not r.state.finished])
             engine.wait_idle(120)  # the pause of 10,000 rows must not delay the drop's rows

@@ -12,6 +12,7 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -20,9 +21,20 @@ from ossdesk.core import events as ev
 from ossdesk.core.checksum import crc64
 from ossdesk.core.store import State, Store
 from ossdesk.credentials import Profile, ProfileStore
+from ossdesk.engine_host import ProtocolError, encode_frame, read_frame
 from ossdesk.sandbox.server import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from ossdesk.ui.app import SANDBOX_PROFILE, credentials_resolver, make_engine
 from ossdesk.ui.engine_adapter import SchedulerAdapter
+from ossdesk.ui.engine_messages import (
+    TO_ENGINE,
+    TO_WINDOW,
+    Answer,
+    Ask,
+    Call,
+    Events,
+    LogRecord,
+    Start,
+)
 from ossdesk.ui.engine_process import (
     IN_PROCESS_ENV,
     EngineRequestFailed,
@@ -31,6 +43,7 @@ from ossdesk.ui.engine_process import (
     engine_command,
 )
 from ossdesk.ui.engine_types import (
+    ENGINE_REQUESTS,
     Destination,
     EngineUnavailable,
     RowsRestored,
@@ -320,11 +333,72 @@ def test_the_engine_logs_through_the_window(engines, caplog):
     rec = Recorder()
     engine.start(rec)
     with caplog.at_level(logging.WARNING):
-        engine._send(("call", "no_such_request", (), {}))
+        engine._send(Call("no_such_request"))
         engine.wait_idle(30)
     records = [r for r in caplog.records if r.name == "ossdesk.engine_host"]
     assert records and "no_such_request" in records[0].getMessage()
-    assert records[0].levelno == logging.ERROR and "AttributeError" in (records[0].exc_text or "")
+    assert records[0].levelno == logging.ERROR
+
+
+def _frames_until_answer(process: subprocess.Popen[bytes], request: int) -> tuple[Any, ...]:
+    assert process.stdout is not None
+    while True:
+        message = read_frame(process.stdout, TO_WINDOW)
+        assert message is not None, "the engine ended without answering"
+        if isinstance(message, Answer) and message.request == request:
+            return (message.ok, message.value)
+
+
+def test_the_engine_process_runs_only_the_requests_of_the_one_list(tmp_path):
+    """The pipe names a method; the engine runs it only if it is one of ENGINE_REQUESTS, of
+    the kind asked (answered or not), never another method of its adapter (``shutdown``
+    outside the lifecycle, ``_open``, ...)."""
+    env = {**os.environ, "OSSDESK_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(engine_command(), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=env)
+    assert process.stdin is not None
+    try:
+        def send(message: object) -> None:
+            assert process.stdin is not None
+            process.stdin.write(encode_frame(message))
+            process.stdin.flush()
+
+        send(Start(Settings(), str(tmp_path / "uploads.db"), logging.WARNING, 0.0))
+        send(Ask(1, "shutdown", (), {"pause": True}))
+        ok, value = _frames_until_answer(process, 1)
+        assert ok is False and value[0] == "UnknownRequest"
+        send(Ask(2, "enqueue", ([], None)))  # a request the window does not wait for
+        ok, value = _frames_until_answer(process, 2)
+        assert ok is False and value[0] == "UnknownRequest"
+        # The engine is still there and serves what the list has.
+        send(Ask(3, "wait_idle", (5.0,)))
+        assert _frames_until_answer(process, 3)[0] is True
+        send(Ask(4, "object_url", (TransferRow(id=1, name="", source_path="", size=0,
+                                               destination=""),)))
+        assert _frames_until_answer(process, 4)[0] is False  # unknown row: an error answer
+    finally:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.close()
+        code = process.wait(30)
+        process.stdout.close()
+    assert code == 0
+
+
+def test_every_engine_request_is_on_both_sides():
+    """One list: each request of ENGINE_REQUESTS is a method of the window's protocol and
+    of both adapters, and every method of the protocol is one of them (or the start and
+    shutdown of the engine)."""
+    from ossdesk.ui.bridge import EngineAdapter
+
+    protocol = {name for name in vars(EngineAdapter)
+                if not name.startswith("_") and callable(getattr(EngineAdapter, name))}
+    assert protocol - set(ENGINE_REQUESTS) == {"start", "shutdown"}
+    for name in ENGINE_REQUESTS:
+        assert callable(getattr(SchedulerAdapter, name, None)), name
+        assert callable(getattr(ProcessEngineAdapter, name, None)), name
+    engine = ProcessEngineAdapter(Settings(), credentials=credentials_resolver())
+    with pytest.raises(ValueError, match="not an engine request"):
+        engine._request("shutdown", pause=True)
 
 
 def test_a_new_engine_waits_for_the_previous_one_to_let_go(engines):
@@ -340,3 +414,62 @@ def test_a_new_engine_waits_for_the_previous_one_to_let_go(engines):
         owner.close()
     restored = rec.wait_for(lambda e: isinstance(e, (RowsRestored, EngineUnavailable)))
     assert isinstance(restored, RowsRestored)
+
+
+def test_the_pipe_threads_of_the_window_are_started_as_it_says(engines, sandbox, tmp_path):
+    """The window's side of the pipe (the writer that starts the engine process and the
+    reader of its events) runs on threads the given ``start_thread`` starts: QThreads in
+    the window (``make_engine``)."""
+    import threading
+
+    from PySide6.QtCore import QThread
+
+    from ossdesk.ui.qthreads import EngineThread, start_qthread
+
+    started: list[str] = []
+    readers: list[bool] = []
+
+    def start(target: Any, name: str) -> EngineThread:
+        started.append(name)
+        return start_qthread(target, name)
+
+    engine = engines(start_thread=start)
+    rec = Recorder()
+
+    def listener(event: object) -> None:
+        readers.append(isinstance(QThread.currentThread(), EngineThread)
+                       and threading.current_thread() is not threading.main_thread())
+        rec(event)  # type: ignore[arg-type]
+
+    engine.start(listener)
+    rec.wait_for(lambda e: isinstance(e, RowsRestored))
+    assert sorted(started) == ["ossdesk-engine-in", "ossdesk-engine-out"]
+    assert readers and all(readers)
+
+
+def test_a_frame_that_is_not_a_message_of_its_direction_is_refused(tmp_path):
+    """Each side reads only its list of messages (TO_ENGINE / TO_WINDOW): a bare tuple, or
+    a message of the other direction, is a protocol error, not something to guess at."""
+    import io
+
+    assert read_frame(io.BytesIO(encode_frame(Call("pause", ([1],)))), TO_ENGINE) == \
+        Call("pause", ([1],))
+    for message, expected in ((("call", "pause", ([1],), {}), TO_ENGINE),
+                              (Events([]), TO_ENGINE), (Call("pause"), TO_WINDOW)):
+        with pytest.raises(ProtocolError, match="not a message of this pipe"):
+            read_frame(io.BytesIO(encode_frame(message)), expected)
+    # The engine process itself: a bare tuple ends its reading like a broken pipe (it
+    # pauses and exits); it is never run.
+    env = {**os.environ, "OSSDESK_HOME": str(tmp_path / "home")}
+    done = subprocess.run(engine_command(), input=encode_frame(
+        Start(Settings(), str(tmp_path / "uploads.db"), logging.WARNING, 0.0))
+        + encode_frame(("ask", 1, "wait_idle", (5.0,), {})), capture_output=True, env=env,
+        timeout=60, check=False)
+    assert done.returncode == 0
+    answers = []
+    out = io.BytesIO(done.stdout)
+    while (message := read_frame(out, TO_WINDOW)) is not None:
+        answers.append(message)
+    assert not [m for m in answers if isinstance(m, Answer)]
+    logged = [m.record["msg"] for m in answers if isinstance(m, LogRecord)]
+    assert any("not a message of this pipe" in text for text in logged), logged

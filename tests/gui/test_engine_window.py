@@ -28,6 +28,7 @@ from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
 from ossdesk.ui.engine_adapter import SchedulerAdapter, object_url
 from ossdesk.ui.engine_process import ProcessEngineAdapter
 from ossdesk.ui.main_window import MainWindow
+from ossdesk.ui.qthreads import start_qthread
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import RowKey, TransferRow, TransferState
 
@@ -62,8 +63,9 @@ def profile_for(server: SandboxServer) -> SessionProfile:
 
 def make_engine(kind: str, settings: Settings, resolver: Any, **kwargs: Any) -> Engine:
     if kind == "process":
-        return ProcessEngineAdapter(settings, credentials=resolver, **kwargs)
-    return SchedulerAdapter(settings, credentials=resolver)
+        return ProcessEngineAdapter(settings, credentials=resolver, start_thread=start_qthread,
+                                    **kwargs)
+    return SchedulerAdapter(settings, credentials=resolver, start_thread=start_qthread)
 
 
 def open_window(
@@ -338,3 +340,78 @@ def test_a_corrected_secret_applies_without_a_restart(
     finally:
         close_window(qtbot, window, engine)
         store.delete("work")
+
+
+def test_in_process_engine_runs_in_qthreads(qtbot, local_sandbox, tmp_path):
+    """In the window's process the engine's workers are QThreads: every part, progress and
+    done event of an upload comes from an :class:`EngineThread`, and none is left running
+    once the window closed."""
+    from PySide6.QtCore import QThread
+
+    from ossdesk.core import events as ev
+    from ossdesk.ui.qthreads import EngineThread, live_threads
+
+    folder = tmp_path / "threads"
+    folder.mkdir()
+    data = os.urandom(3 * MIB + 7)
+    (folder / "big.bin").write_bytes(data)
+    settings = Settings(part_size_mib=1, files_at_once=1, parts_in_flight=2)
+    window, engine = open_window(qtbot, local_sandbox, settings, "in-process")
+    assert isinstance(engine, SchedulerAdapter)
+    qtbot.waitUntil(lambda: engine.scheduler is not None, timeout=10_000)
+    assert engine.scheduler is not None
+    threads: dict[str, set[str]] = {}
+
+    def record(event: Any) -> None:
+        if isinstance(event, (ev.Progress, ev.Done)):
+            current = QThread.currentThread()
+            kind = "engine" if isinstance(current, EngineThread) else type(current).__name__
+            threads.setdefault(type(event).__name__, set()).add(kind)
+
+    engine.scheduler.add_listener(record)
+    try:
+        window.add_paths([str(folder)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        qtbot.waitUntil(
+            lambda: all(r.state is TransferState.DONE for r in window.model.rows()),
+            timeout=60_000,
+        )
+        info = client(local_sandbox).head_object("drop/threads/big.bin")
+        assert info is not None and info.crc64 == crc64(data)
+        assert threads == {"Progress": {"engine"}, "Done": {"engine"}}
+    finally:
+        close_window(qtbot, window, engine)
+    qtbot.waitUntil(lambda: live_threads() == [], timeout=10_000)
+
+
+_EXIT_SCRIPT = """
+import logging, sys, threading
+logging.basicConfig()
+from PySide6.QtCore import QCoreApplication
+from ossdesk.ui import qthreads
+qthreads.EXIT_WAIT = 1.0
+app = QCoreApplication([])
+stop = threading.Event()
+qthreads.start_qthread(lambda: stop.wait(60), "ossdesk-worker-1")
+if sys.argv[1] == "ends":
+    stop.set()
+"""
+
+
+@pytest.mark.parametrize("case", ["ends", "stuck"])
+def test_engine_qthreads_never_abort_the_exit(case):
+    """A QThread deleted while it runs aborts the process ("QThread: Destroyed while thread
+    is still running"). An engine thread that ends is waited for (exit status 0); one
+    still running after the wait leaves the process with status 1 and a warning, not an
+    abort."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, case], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert "Destroyed while thread" not in done.stderr
+    if case == "ends":
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == 1, done.stderr
+        assert "engine threads still running: ossdesk-worker-1" in done.stderr

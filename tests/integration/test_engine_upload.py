@@ -735,3 +735,52 @@ def test_no_secret_reaches_the_store(sandbox: SandboxInfo, make_engine: Any,
         data = file.read_bytes()
         assert sandbox.access_key_secret.encode() not in data, file
         assert wrong.encode() not in data, file
+
+
+class _Started:
+    """A ``start_thread`` that records what it starts (plain threads, as the CLI's)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.ran: set[int] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, target: Any, name: str) -> threading.Thread:
+        def run() -> None:
+            with self._lock:
+                self.ran.add(threading.get_ident())
+            target()
+
+        with self._lock:
+            self.names.append(name)
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        return thread
+
+
+def test_workers_and_timers_start_through_the_given_start_thread(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    """Every worker and every timer (the window's "trying again in n s") runs on a thread the
+    caller's ``start_thread`` started, so the window can give QThreads; no other thread ever
+    sends a request or writes a row."""
+    assert sandbox.server is not None
+    path = write_random(tmp_path / "threads.bin", 3 * 100 * KiB)
+    started = _Started()
+    sandbox.server.faults.fail(503, count=None)
+    scheduler, rec = make_engine(part_size=100 * KiB, parallel=2, small_parallel=3,
+                                 network_retry=0.05, start_thread=started,
+                                 retry=RetryPolicy(tries=2, base=0.01, cap=0.02))
+    seen: set[int] = set()
+    scheduler.add_listener(lambda _event: seen.add(threading.get_ident()))
+    scheduler.add([new_upload(sandbox, path)])
+    rec.wait_for(lambda e: isinstance(e, Paused))
+    sandbox.server.faults.clear()
+    rec.wait_for(lambda e: isinstance(e, Done))
+    assert_uploaded(sandbox, path.name, path)
+    workers = [n for n in started.names if n.startswith("ossdesk-worker-")]
+    timers = [n for n in started.names if n.startswith("ossdesk-timer")]
+    assert len(workers) == 3  # small_parallel workers, no more
+    assert timers  # the network retry waited on a started thread
+    # Events come from the test's thread (add) or from threads the factory started.
+    assert seen - {threading.get_ident()} <= started.ran
+    scheduler.close()
