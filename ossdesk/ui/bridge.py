@@ -19,74 +19,39 @@ import logging
 import os
 import queue
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
+from ossdesk.ui.engine_messages import EngineQuery, EngineRequest
 
 # The engine's messages are defined Qt-free (the engine process sends them); re-exported.
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
 from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRestored as RowsRestored  # noqa: PLC0414
-from ossdesk.ui.engine_types import SourceFile
 from ossdesk.ui.transfer_model import RowKey, TransferModel, TransferRow, TransferState
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class EngineAdapter(Protocol):
-    """What the window needs from the engine (see the module docstring on blocking)."""
+    """What the window needs from the engine: requests and queries are the dataclasses of
+    :mod:`ossdesk.ui.engine_messages` (see the module docstring on blocking)."""
 
     def start(self, listener: Callable[[Any], None]) -> None:
         """Begin delivering events (``ossdesk.core.events``, :class:`RowsRestored`,
-        :class:`RowsRemoved`) to
-        ``listener`` from any thread; restore the unfinished queue from the store."""
+        :class:`RowsRemoved`) to ``listener`` from any thread; restore the unfinished
+        queue from the store."""
 
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = "overwrite", drop: int | None = None) -> None:
-        """Queue files; each becomes a row when its ``Queued`` event arrives. ``existing``:
-        ``"overwrite"`` an object already at the key, or ``"skip"`` the file when that
-        object has the same size and CRC-64 (the engine checks before sending). ``drop``:
-        the drop (see :meth:`begin_drop`) the files were found by."""
+    def send(self, request: EngineRequest) -> None:
+        """Hand ``request`` to the engine's threads; returns at once."""
 
-    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
-        """Record what was dropped before its walk starts, so that a walk cut short (the
-        window closed, a crash) is finished when the engine starts next time."""
-
-    def end_drop(self, drop: int) -> None:
-        """Every file of the drop is queued (or the user declined the rest)."""
-
-    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
-        """BLOCKING (network): the keys among ``files`` that already exist as objects."""
-
-    def pause(self, ids: Sequence[RowKey]) -> None: ...
-
-    def resume(self, ids: Sequence[RowKey]) -> None: ...
-
-    def cancel(self, ids: Sequence[RowKey]) -> None: ...
-
-    def retry(self, ids: Sequence[RowKey]) -> None: ...
-
-    def remove(self, ids: Sequence[RowKey]) -> None: ...
-
-    def move(self, ids: Sequence[RowKey], *, top: bool) -> None: ...
-
-    def clear_finished(self) -> None: ...
-
-    def apply_settings(self, settings: Any) -> None: ...
-
-    def credentials_changed(self, profile: str) -> None:
-        """A profile's secret was saved: ask the resolver again and use the answer for
-        the profile's queued, paused, new and retried files."""
-
-    def object_url(self, row: TransferRow) -> str:
-        """The object's plain URL (pure computation, no I/O)."""
-
-    def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
-        """BLOCKING (reads credentials): a pre-signed GET link valid for that long."""
+    def ask(self, query: EngineQuery[_T]) -> _T:
+        """The answer; BLOCKING for the queries that say so (called from a worker)."""
 
     def shutdown(self, *, pause: bool) -> None:
         """Stop workers; with ``pause`` every moving upload keeps its place for next time."""

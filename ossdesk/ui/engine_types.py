@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Final
 
 RowKey = int | str
 
@@ -135,33 +132,3 @@ class EngineUnavailable:
     unexpectedly: say why."""
 
     message: str
-
-
-#: Every request the window makes of the engine, the one list both sides check: the name
-#: (a method of :class:`~ossdesk.ui.bridge.EngineAdapter`, and so of ``SchedulerAdapter``
-#: and ``ProcessEngineAdapter``) -> True when the window waits for the answer (network,
-#: credentials), False when it does not. Starting and shutting the engine down are the
-#: pipe's own messages, not requests. A new request is added here and in the protocol.
-ENGINE_REQUESTS: Final[Mapping[str, bool]] = MappingProxyType({
-    "enqueue": False,
-    "begin_drop": False,
-    "end_drop": False,
-    "pause": False,
-    "resume": False,
-    "cancel": False,
-    "retry": False,
-    "remove": False,
-    "move": False,
-    "clear_finished": False,
-    "credentials_changed": False,
-    "apply_settings": False,
-    "find_existing": True,
-    "object_url": True,
-    "presigned_url": True,
-    "wait_idle": True,
-})
-
-
-def is_request(name: str, *, answered: bool) -> bool:
-    """``name`` is an engine request of that kind (answered, or fire and forget)."""
-    return ENGINE_REQUESTS.get(name) is answered
