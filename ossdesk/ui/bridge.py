@@ -1,11 +1,13 @@
 """Engine events -> the window, and the window -> the engine.
 
-The engine calls its listeners from worker threads. :class:`EventBridge` is such a
-listener: calling it only puts the event on a thread-safe queue. A GUI-thread timer drains
-the queue a few times a second, merges progress per upload (the last one wins) and
-updates the :class:`~ossdesk.ui.transfer_model.TransferModel`; a tick does a few
-milliseconds of work at most, and a backlog is worked off in ticks 16 ms apart. No Qt
-object is touched from a worker thread, and byte counts stay Python ints (64-bit safe).
+The engine calls its listeners from other threads (the reader QThread of the engine's
+pipe hands it each read as one batch). :class:`EventBridge` is such a listener: it emits
+the events as its ``received`` signal (typed ``object``: byte counts stay Python ints,
+64-bit safe), queued into the GUI thread, where the first batch to arrive starts a short
+timer; its tick merges progress per upload (the last one wins) and updates the
+:class:`~ossdesk.ui.transfer_model.TransferModel`, a few milliseconds of work at most,
+and a backlog is worked off in ticks 16 ms apart. No Qt object but the signal is touched
+from another thread.
 
 :class:`EngineAdapter` is everything the window asks of the engine. Its methods must not
 block the GUI thread (they hand the request to the engine's own threads), except those
@@ -17,12 +19,11 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import queue
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
 from ossdesk.ui.engine_messages import EngineQuery, EngineRequest
@@ -85,8 +86,13 @@ class EventBridge(QObject):
     queueIdle = Signal()
     engineFailed = Signal(str)
     drained = Signal(int)  # events applied in one tick
+    #: Engine events (a list: one read of the engine's pipe, or one event of the engine's
+    #: threads), emitted from any thread; queued into the GUI thread.
+    received = Signal(object)
 
-    DRAIN_INTERVAL_MS = 200
+    #: Events that arrive are applied this long after the first of them (so a stream of
+    #: small batches is applied a few times a second, with paints between).
+    DRAIN_INTERVAL_MS = 100
     #: With events still waiting after a tick, the next one comes this soon.
     BACKLOG_INTERVAL_MS = 16
     #: A timer tick stops applying events after about this long (seconds) ...
@@ -97,22 +103,32 @@ class EventBridge(QObject):
     def __init__(self, model: TransferModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._model = model
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._backlog: collections.deque[Any] = collections.deque()  # GUI thread only
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(self.DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
-        self._timer.start()
+        self._stopped = False
+        self.received.connect(self._receive)
         # Rows showing "Retrying ...": their confirmed bytes then (cleared when they grow).
         self._retrying: dict[RowKey, int] = {}
 
     def __call__(self, event: Any) -> None:
-        """The engine listener: safe from any thread; touches no Qt object."""
-        self._queue.put(event)
+        """The engine listener: safe from any thread."""
+        self.received.emit([event])
 
-    post = __call__
+    def post_batch(self, events: list[Any]) -> None:
+        """Events of one read of the engine's pipe: safe from any thread."""
+        self.received.emit(events)
+
+    @Slot(object)
+    def _receive(self, events: list[Any]) -> None:
+        self._backlog.extend(events)
+        if not self._stopped and not self._timer.isActive():
+            self._timer.start()
 
     def stop(self) -> None:
+        self._stopped = True
         self._timer.stop()
 
     @Slot()
@@ -132,13 +148,9 @@ class EventBridge(QObject):
         events: list[Any] = []
         weight = 0
         while weight < limit:
-            if self._backlog:
-                event = self._backlog.popleft()
-            else:
-                try:
-                    event = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            if not self._backlog:
+                break
+            event = self._backlog.popleft()
             if isinstance(event, RowsRestored) and len(event.rows) > limit:
                 self._backlog.appendleft(RowsRestored(event.rows[limit:]))
                 event = RowsRestored(event.rows[:limit])
@@ -151,6 +163,8 @@ class EventBridge(QObject):
 
     def _drain(self, *, budget: float | None) -> int:
         started = time.perf_counter()
+        # Batches emitted by other threads and not yet delivered are taken in first.
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
         applied = 0
         while True:
             events = self._take(self.DRAIN_CHUNK)
@@ -160,11 +174,11 @@ class EventBridge(QObject):
             applied += len(events)
             if budget is not None and time.perf_counter() - started >= budget:
                 break
-        if budget is not None and self._timer.isActive():
-            more = bool(self._backlog) or not self._queue.empty()
-            interval = self.BACKLOG_INTERVAL_MS if more else self.DRAIN_INTERVAL_MS
-            if self._timer.interval() != interval:
-                self._timer.setInterval(interval)
+        if not self._stopped:
+            more = bool(self._backlog)
+            self._timer.setInterval(self.BACKLOG_INTERVAL_MS if more else self.DRAIN_INTERVAL_MS)
+            if more:
+                self._timer.start()
         if applied:
             self._model.flush()
             self.drained.emit(applied)

@@ -6,11 +6,11 @@ speed no longer make a paint wait. Requests go down the child's stdin, events an
 come back on its stdout (see :mod:`ossdesk.engine_host` for the messages).
 
 Threads here: the GUI thread only queues requests; one writer thread starts the child and
-pickles the requests to it; one reader thread hands the child's event batches to the
-listener (the :class:`EventBridge`, which only enqueues them), completes the futures of
-blocking calls and passes credential questions to a small pool that asks the window's
-resolver (the keyring, the session-only secrets, the sandbox's key pair), the one place
-secrets come from. Secrets go down the pipe only: never argv, environment or logs.
+pickles the requests to it; one reader thread hands each batch of the child's events to
+the listener (the :class:`EventBridge`, which emits it as one queued Qt signal), completes
+the futures of blocking calls and passes credential questions to a small pool that asks
+the window's resolver (the keyring, the session-only secrets, the sandbox's key pair),
+the one place secrets come from. Secrets go down the pipe only: never argv, environment or logs.
 
 If the child ends unexpectedly the listener gets :class:`EngineUnavailable`, and blocking
 calls raise :class:`EngineStopped` instead of waiting. A window that is killed closes the
@@ -30,7 +30,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.engine_host import encode_frame, read_frame
@@ -60,6 +60,15 @@ _log = logging.getLogger(__name__)
 IN_PROCESS_ENV = "OSSDESK_ENGINE_IN_PROCESS"
 
 _CLOSE = object()
+
+
+@runtime_checkable
+class BatchListener(Protocol):
+    """A listener that takes a whole read of the pipe at once (the window's EventBridge)."""
+
+    def __call__(self, event: Any) -> None: ...
+
+    def post_batch(self, events: list[Any]) -> None: ...
 
 
 class EngineStopped(RuntimeError):
@@ -242,7 +251,9 @@ class ProcessEngineAdapter:
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Events):
             listener = self._listener
-            if listener is not None:
+            if isinstance(listener, BatchListener):
+                listener.post_batch(message.events)  # the window's bridge: one Qt signal
+            elif listener is not None:
                 for event in message.events:
                     listener(event)
         elif isinstance(message, Answer):

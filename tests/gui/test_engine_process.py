@@ -484,3 +484,53 @@ def test_a_frame_that_is_not_a_message_of_its_direction_is_refused(tmp_path):
     assert not [m for m in answers if isinstance(m, Answer)]
     logged = [m.record["msg"] for m in answers if isinstance(m, LogRecord)]
     assert any("not a message of this pipe" in text for text in logged), logged
+
+
+def test_the_engine_events_reach_the_model_as_one_queued_signal_per_read(
+    qtbot: QtBot, engines, sandbox, tmp_path
+):
+    """The reader QThread of the pipe hands each read to the window's bridge, which emits
+    it as one Qt signal (a list of events, typed ``object``) queued into the GUI thread:
+    rows reach the model through the event loop, with no queue polled by the test."""
+    import threading
+
+    from PySide6.QtCore import QThread
+
+    from ossdesk.ui.bridge import EventBridge
+    from ossdesk.ui.qthreads import EngineThread, start_qthread
+    from ossdesk.ui.transfer_model import TransferModel
+
+    emitted: list[tuple[bool, int]] = []  # (from the reader QThread, events in the read)
+    received: list[bool] = []  # the slot ran on the GUI thread
+
+    class Bridge(EventBridge):
+        def post_batch(self, events: list[Any]) -> None:
+            emitted.append((isinstance(QThread.currentThread(), EngineThread), len(events)))
+            super().post_batch(events)
+
+        def _receive(self, events: list[Any]) -> None:
+            received.append(threading.current_thread() is threading.main_thread())
+            super()._receive(events)
+
+    model = TransferModel()
+    bridge = Bridge(model)
+    engine = engines(start_thread=start_qthread)
+    try:
+        engine.start(bridge)
+        folder = tmp_path / "small"
+        folder.mkdir()
+        files = []
+        for i in range(300):
+            path = folder / f"f{i:03d}.txt"
+            path.write_bytes(b"x" * (i + 1))
+            files.append(source_file(path, f"sig/f{i:03d}.txt"))
+        engine.send(rq.Enqueue(files, destination(sandbox)))
+        qtbot.waitUntil(lambda: model.rowCount() == 300, timeout=30_000)
+        qtbot.waitUntil(lambda: all(r.state is TransferState.DONE for r in model.rows()),
+                        timeout=60_000)
+    finally:
+        bridge.stop()
+    assert emitted and all(from_reader for from_reader, _ in emitted)
+    assert max(size for _, size in emitted) > 1  # batched per read, not one signal an event
+    assert received and all(received)
+    assert model.row(model.ids()[-1]).confirmed_bytes == 300  # type: ignore[union-attr]
