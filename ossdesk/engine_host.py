@@ -7,7 +7,7 @@ can also run in-process; here it gets the process (and its interpreter lock) to 
 the window's GUI thread never waits for the upload threads. No Qt is imported here.
 
 Wire format: a frame is a 4-byte big-endian length and one pickled message, a dataclass
-of :mod:`ossdesk.ui.engine_messages` (``TO_ENGINE`` one way, ``TO_WINDOW`` the other;
+of :mod:`ossdesk.ui.engine_types` (``TO_ENGINE`` one way, ``TO_WINDOW`` the other;
 :func:`read_frame` refuses anything else). Only our own window talks to this process, over
 pipes nobody else holds.
 
@@ -41,7 +41,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from ossdesk.ui.engine_messages import (
+from ossdesk.ui.engine_types import (
     TO_ENGINE,
     Answer,
     Ask,
@@ -335,7 +335,7 @@ class EngineHost:
         return self.adapter
 
     def _call(self, request: object) -> None:
-        from ossdesk.ui.engine_messages import refusal
+        from ossdesk.ui.engine_types import refusal
 
         why = refusal(request, answered=False)
         if why is not None:
@@ -349,7 +349,7 @@ class EngineHost:
             _log.exception("engine request %s failed", type(request).__name__)
 
     def _ask(self, request: int, query: object) -> None:
-        from ossdesk.ui.engine_messages import refusal
+        from ossdesk.ui.engine_types import refusal
 
         why = refusal(query, answered=True)
         if why is not None:

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ossdesk import APP_NAME, __version__
 from ossdesk.ui.i18n import Translations, choose_language, resources_dir
+from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.settings import Settings, load_settings, save_settings
-from ossdesk.ui.worker import BackgroundCall
 
 _log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -26,10 +27,10 @@ from typing import Any, Protocol, TypeVar
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
-from ossdesk.ui.engine_messages import EngineQuery, EngineRequest
 
 # The engine's messages are defined Qt-free (the engine process sends them); re-exported.
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
+from ossdesk.ui.engine_types import EngineQuery, EngineRequest
 from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRestored as RowsRestored  # noqa: PLC0414
@@ -41,7 +42,7 @@ _T = TypeVar("_T")
 
 class EngineAdapter(Protocol):
     """What the window needs from the engine: requests and queries are the dataclasses of
-    :mod:`ossdesk.ui.engine_messages` (see the module docstring on blocking)."""
+    :mod:`ossdesk.ui.engine_types` (see the module docstring on blocking)."""
 
     def start(self, listener: Callable[[Any], None]) -> None:
         """Begin delivering events (``ossdesk.core.events``, :class:`RowsRestored`,
@@ -86,13 +87,13 @@ class EventBridge(QObject):
     queueIdle = Signal()
     engineFailed = Signal(str)
     drained = Signal(int)  # events applied in one tick
-    #: Engine events (a list: one read of the engine's pipe, or one event of the engine's
-    #: threads), emitted from any thread; queued into the GUI thread.
+    #: Engine events (a list: one read of the engine's pipe, or the single events gathered
+    #: since the GUI thread last took them), emitted from any thread, queued to the GUI.
     received = Signal(object)
 
     #: Events that arrive are applied this long after the first of them (so a stream of
     #: small batches is applied a few times a second, with paints between).
-    DRAIN_INTERVAL_MS = 100
+    DRAIN_INTERVAL_MS = 200
     #: With events still waiting after a tick, the next one comes this soon.
     BACKLOG_INTERVAL_MS = 16
     #: A timer tick stops applying events after about this long (seconds) ...
@@ -109,13 +110,20 @@ class EventBridge(QObject):
         self._timer.setInterval(self.DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
         self._stopped = False
+        self._lock = threading.Lock()
+        self._gathered: list[Any] = []  # single events not taken by the GUI thread yet
         self.received.connect(self._receive)
         # Rows showing "Retrying ...": their confirmed bytes then (cleared when they grow).
         self._retrying: dict[RowKey, int] = {}
 
     def __call__(self, event: Any) -> None:
-        """The engine listener: safe from any thread."""
-        self.received.emit([event])
+        """The listener of single events (the in-process engine's threads): safe from any
+        thread; one signal wakes the GUI thread, which takes all gathered by then."""
+        with self._lock:
+            self._gathered.append(event)
+            if len(self._gathered) > 1:
+                return
+        self.received.emit([])
 
     def post_batch(self, events: list[Any]) -> None:
         """Events of one read of the engine's pipe: safe from any thread."""
@@ -123,6 +131,9 @@ class EventBridge(QObject):
 
     @Slot(object)
     def _receive(self, events: list[Any]) -> None:
+        with self._lock:
+            gathered, self._gathered = self._gathered, []
+        self._backlog.extend(gathered)
         self._backlog.extend(events)
         if not self._stopped and not self._timer.isActive():
             self._timer.start()

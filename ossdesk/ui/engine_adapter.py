@@ -40,26 +40,7 @@ from ossdesk.core.store import (
 from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 from ossdesk.credentials import default_credentials
-from ossdesk.ui.engine_messages import (
-    ApplySettings,
-    BeginDrop,
-    Cancel,
-    ClearFinished,
-    CredentialsChanged,
-    EndDrop,
-    EngineQuery,
-    EngineRequest,
-    Enqueue,
-    FindExisting,
-    Move,
-    ObjectUrl,
-    Pause,
-    PresignedUrl,
-    Remove,
-    Resume,
-    Retry,
-    WaitIdle,
-)
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.engine_types import (
     EngineUnavailable,
     RowKey,
@@ -129,7 +110,7 @@ _R = TypeVar("_R")
 _T = TypeVar("_T")
 _Handler = Callable[["SchedulerAdapter", Any], Any]
 
-#: The one handler table: each request type of :mod:`ossdesk.ui.engine_messages` -> the
+#: The one handler table: each request type of :mod:`ossdesk.ui.engine_types` -> the
 #: method of :class:`SchedulerAdapter` that serves it (in the engine process and in-process).
 HANDLERS: dict[type, _Handler] = {}
 
@@ -213,10 +194,10 @@ class SchedulerAdapter:
 
     # ---- EngineAdapter ------------------------------------------------------------------
 
-    def send(self, request: EngineRequest) -> None:
+    def send(self, request: rq.EngineRequest) -> None:
         self.handle(request)
 
-    def ask(self, query: EngineQuery[_T]) -> _T:
+    def ask(self, query: rq.EngineQuery[_T]) -> _T:
         """The answer (BLOCKING for the queries that say so)."""
         return cast(_T, self.handle(query))
 
@@ -324,15 +305,15 @@ class SchedulerAdapter:
                     printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
 
-    @handles(WaitIdle)
-    def _wait_idle(self, r: WaitIdle) -> None:
+    @handles(rq.WaitIdle)
+    def _wait_idle(self, r: rq.WaitIdle) -> None:
         """Wait until every request submitted so far has been handled (tests, shutdown)."""
         future = self._submit(lambda: None)
         if future is not None:
             future.result(r.seconds)
 
-    @handles(BeginDrop)
-    def _begin_drop(self, r: BeginDrop) -> None:
+    @handles(rq.BeginDrop)
+    def _begin_drop(self, r: rq.BeginDrop) -> None:
         drop, destination = r.drop, r.destination
         asked = Request(
             roots=tuple(Path(os.path.abspath(p)) for p in r.roots),
@@ -348,8 +329,8 @@ class SchedulerAdapter:
 
         self._submit(run)
 
-    @handles(EndDrop)
-    def _end_drop(self, r: EndDrop) -> None:
+    @handles(rq.EndDrop)
+    def _end_drop(self, r: rq.EndDrop) -> None:
         def run() -> None:
             request = self._requests.pop(r.drop, None)
             if request is not None and request.id is not None and self._store is not None:
@@ -357,8 +338,8 @@ class SchedulerAdapter:
 
         self._submit(run)
 
-    @handles(FindExisting)
-    def _find_existing(self, r: FindExisting) -> list[str]:
+    @handles(rq.FindExisting)
+    def _find_existing(self, r: rq.FindExisting) -> list[str]:
         """BLOCKING: which keys of ``files`` exist in the bucket (a ranged listing; called
         by the window from a background thread)."""
         destination = r.destination
@@ -371,8 +352,8 @@ class SchedulerAdapter:
         with OssClient(endpoint, self._credentials(destination.profile)) as client:
             return sorted(client.existing_keys(f.key for f in r.files))
 
-    @handles(Enqueue)
-    def _enqueue(self, r: Enqueue) -> None:
+    @handles(rq.Enqueue)
+    def _enqueue(self, r: rq.Enqueue) -> None:
         # The upload records are built on the engine's thread, not the GUI thread; the
         # first few reach the scheduler on their own, so the first rows of a big drop
         # show up while the rest of the batch is still being stored.
@@ -419,18 +400,18 @@ class SchedulerAdapter:
 
         self._submit(run)
 
-    @handles(Pause)
-    def _pause(self, r: Pause) -> None:
+    @handles(rq.Pause)
+    def _pause(self, r: rq.Pause) -> None:
         uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.pause(uploads))
 
-    @handles(Resume)
-    def _resume(self, r: Resume) -> None:
+    @handles(rq.Resume)
+    def _resume(self, r: rq.Resume) -> None:
         uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.resume(uploads))
 
-    @handles(Retry)
-    def _retry(self, r: Retry) -> None:
+    @handles(rq.Retry)
+    def _retry(self, r: rq.Retry) -> None:
         """Failed uploads continue; cancelled ones (forgotten by the engine) start over."""
         uploads = [int(i) for i in r.ids]
 
@@ -463,18 +444,18 @@ class SchedulerAdapter:
 
         self._with_scheduler(run)
 
-    @handles(Cancel)
-    def _cancel(self, r: Cancel) -> None:
+    @handles(rq.Cancel)
+    def _cancel(self, r: rq.Cancel) -> None:
         uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.cancel(uploads))
 
-    @handles(Remove)
-    def _remove(self, r: Remove) -> None:
+    @handles(rq.Remove)
+    def _remove(self, r: rq.Remove) -> None:
         uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.remove(uploads))
 
-    @handles(Move)
-    def _move(self, r: Move) -> None:
+    @handles(rq.Move)
+    def _move(self, r: rq.Move) -> None:
         uploads, top = [int(i) for i in r.ids], r.top
 
         def run(s: Scheduler) -> None:
@@ -487,12 +468,12 @@ class SchedulerAdapter:
 
         self._with_scheduler(run)
 
-    @handles(ClearFinished)
-    def _clear_finished(self, r: ClearFinished) -> None:
+    @handles(rq.ClearFinished)
+    def _clear_finished(self, r: rq.ClearFinished) -> None:
         self._with_scheduler(lambda s: s.clear_finished())
 
-    @handles(CredentialsChanged)
-    def _credentials_changed(self, r: CredentialsChanged) -> None:
+    @handles(rq.CredentialsChanged)
+    def _credentials_changed(self, r: rq.CredentialsChanged) -> None:
         """A profile's secret was saved: its queued, paused and retried files use the new
         one (the engine keeps each profile's credentials once it has asked for them)."""
         profile = r.profile
@@ -507,8 +488,8 @@ class SchedulerAdapter:
 
         self._with_scheduler(run)
 
-    @handles(ApplySettings)
-    def _apply_settings(self, r: ApplySettings) -> None:
+    @handles(rq.ApplySettings)
+    def _apply_settings(self, r: rq.ApplySettings) -> None:
         self.settings = settings = r.settings
 
         def run(s: Scheduler) -> None:
@@ -529,13 +510,13 @@ class SchedulerAdapter:
             raise LookupError(f"upload {row.id} is not known")
         return where
 
-    @handles(ObjectUrl)
-    def _object_url(self, r: ObjectUrl) -> str:
+    @handles(rq.ObjectUrl)
+    def _object_url(self, r: rq.ObjectUrl) -> str:
         where = self._where_of(r.row)
         return object_url(where.endpoint, where.bucket, where.key)
 
-    @handles(PresignedUrl)
-    def _presigned_url(self, r: PresignedUrl) -> str:
+    @handles(rq.PresignedUrl)
+    def _presigned_url(self, r: rq.PresignedUrl) -> str:
         where = self._where_of(r.row)
         endpoint = Endpoint(
             url=where.endpoint,

@@ -34,7 +34,7 @@ from typing import IO, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.engine_host import encode_frame, read_frame
-from ossdesk.ui.engine_messages import (
+from ossdesk.ui.engine_types import (
     TO_WINDOW,
     Answer,
     Ask,
@@ -44,12 +44,12 @@ from ossdesk.ui.engine_messages import (
     CredentialsQuestion,
     EngineQuery,
     EngineRequest,
+    EngineUnavailable,
     Events,
     LogRecord,
     Shutdown,
     Start,
 )
-from ossdesk.ui.engine_types import EngineUnavailable
 from ossdesk.ui.settings import Settings
 
 _T = TypeVar("_T")

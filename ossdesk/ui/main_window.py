@@ -70,11 +70,12 @@ from PySide6.QtWidgets import (
 
 from ossdesk.core.names import printable
 from ossdesk.ui import collector
-from ossdesk.ui import engine_messages as rq
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
+from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
@@ -87,7 +88,6 @@ from ossdesk.ui.transfer_model import (
     state_label,
 )
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
-from ossdesk.ui.worker import BackgroundCall
 
 
 def local_paths(urls: Sequence[QUrl]) -> list[str]:

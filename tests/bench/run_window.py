@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ossdesk.ui import engine_messages as rq
+    from ossdesk.ui import engine_types as rq
     from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
     from ossdesk.ui.engine_adapter import SchedulerAdapter
     from ossdesk.ui.engine_process import ProcessEngineAdapter

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from ossdesk.core import events as ev
-from ossdesk.ui import engine_messages as rq
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination
 from ossdesk.ui.transfer_model import RowKey, TransferRow
 from ossdesk.ui.walker import SourceFile

@@ -23,19 +23,9 @@ from ossdesk.core.store import State, Store
 from ossdesk.credentials import Profile, ProfileStore
 from ossdesk.engine_host import ProtocolError, encode_frame, read_frame
 from ossdesk.sandbox.server import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-from ossdesk.ui import engine_messages as rq
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.app import SANDBOX_PROFILE, credentials_resolver, make_engine
 from ossdesk.ui.engine_adapter import HANDLERS, SchedulerAdapter
-from ossdesk.ui.engine_messages import (
-    TO_ENGINE,
-    TO_WINDOW,
-    Answer,
-    Ask,
-    Call,
-    Events,
-    LogRecord,
-    Start,
-)
 from ossdesk.ui.engine_process import (
     IN_PROCESS_ENV,
     EngineRequestFailed,
@@ -44,10 +34,18 @@ from ossdesk.ui.engine_process import (
     engine_command,
 )
 from ossdesk.ui.engine_types import (
+    TO_ENGINE,
+    TO_WINDOW,
+    Answer,
+    Ask,
+    Call,
     Destination,
     EngineUnavailable,
+    Events,
+    LogRecord,
     RowsRestored,
     SourceFile,
+    Start,
     TransferRow,
     TransferState,
 )
@@ -227,7 +225,7 @@ _KILLED_WINDOW = textwrap.dedent(
     from ossdesk.core import events as ev
     from ossdesk.ui.app import credentials_resolver
     from ossdesk.ui.engine_process import ProcessEngineAdapter
-    from ossdesk.ui import engine_messages as rq
+    from ossdesk.ui import engine_types as rq
     from ossdesk.ui.engine_types import Destination, SourceFile
     from ossdesk.ui.settings import Settings
 

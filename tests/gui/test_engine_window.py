@@ -23,7 +23,7 @@ from ossdesk.sandbox.server import (
     DEFAULT_REGION,
     SandboxServer,
 )
-from ossdesk.ui import engine_messages as rq
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
 from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
 from ossdesk.ui.engine_adapter import SchedulerAdapter, object_url
@@ -415,4 +415,4 @@ def test_engine_qthreads_never_abort_the_exit(case):
         assert done.returncode == 0, done.stderr
     else:
         assert done.returncode == 1, done.stderr
-        assert "engine threads still running: ossdesk-worker-1" in done.stderr
+        assert "threads still running: ossdesk-worker-1" in done.stderr
