@@ -85,6 +85,7 @@ from ossdesk.ui.transfer_model import (
     TransferState,
     state_label,
 )
+from ossdesk.ui.tray import TrayStatus
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
 from ossdesk.ui.worker import BackgroundCall
 
@@ -299,6 +300,7 @@ class MainWindow(QMainWindow):
         self.engine_error = ""
         self.model = TransferModel(self)
         self.bridge = EventBridge(self.model, self)
+        self.tray_status = TrayStatus(self, QApplication.windowIcon())
         self.setAcceptDrops(True)
         self.resize(1100, 640)
         self.setMinimumSize(QSize(720, 420))
@@ -314,6 +316,7 @@ class MainWindow(QMainWindow):
 
         if engine is not None:
             engine.start(self.bridge)
+        self.show_tray()
         self.refresh_profiles()
         # Modules, Qt wrappers and the window live as long as the process: out of the
         # garbage collector's full walks from now on (before any row; see collector).
@@ -512,6 +515,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.model.totalsChanged.connect(self._on_totals)
+        self.model.totalsChanged.connect(self.tray_status.show_totals)
         self.model.rowsDragged.connect(self._on_rows_dragged)
         self.model.rowsInserted.connect(self._on_rows_changed)
         self.model.rowsRemoved.connect(self._on_rows_changed)
@@ -1532,7 +1536,7 @@ class MainWindow(QMainWindow):
         if isinstance(row, TransferRow):
             message = self.tr("%1 failed: %2").replace("%1", row.name).replace("%2", row.error)
             self.statusBar().showMessage(message, 10_000)
-            self._notify(self.tr("Upload failed"), message, warning=True)
+            self.tray_status.file_failed(row.name, row.error)
 
     @Slot(str)
     def _on_engine_failed(self, message: str) -> None:
@@ -1620,10 +1624,17 @@ class MainWindow(QMainWindow):
 
     def to_tray(self) -> bool:
         """Hide into the system tray; uploads go on. False when there is no tray."""
+        if not self.show_tray():
+            return False
+        self.hide()
+        return True
+
+    def show_tray(self) -> bool:
+        """Show the tray icon (the queue's progress in its tooltip); False without a tray."""
         if not QSystemTrayIcon.isSystemTrayAvailable():
             return False
         if self.tray is None:
-            tray = QSystemTrayIcon(QApplication.windowIcon(), self)
+            tray = self.tray_status.icon  # its tooltip tells the queue's progress
             menu = QMenu(self)
             show = menu.addAction(self.tr("Show ossdesk"))
             show.triggered.connect(self.show_from_tray)
@@ -1633,11 +1644,9 @@ class MainWindow(QMainWindow):
             leave = menu.addAction(self.tr("Pause and quit"))
             leave.triggered.connect(self.quit_now)
             tray.setContextMenu(menu)
-            tray.setToolTip("ossdesk")
             tray.activated.connect(self._on_tray_activated)
             self.tray = tray
         self.tray.show()
-        self.hide()
         return True
 
     @Slot()
@@ -1654,19 +1663,7 @@ class MainWindow(QMainWindow):
         ):
             self.show_from_tray()
 
-    def _notify(self, title: str, text: str, *, warning: bool = False) -> None:
-        if self.tray is not None and self.tray.isVisible() and not self.isVisible():
-            icon = (
-                QSystemTrayIcon.MessageIcon.Warning
-                if warning
-                else QSystemTrayIcon.MessageIcon.Information
-            )
-            self.tray.showMessage(title, text, icon)
-
     @Slot()
     def _on_queue_idle(self) -> None:
-        totals = self.model.totals()
-        text = self.tr("All uploads are finished.")
-        if totals.failed:
-            text = self.tr("The queue has stopped: %n upload(s) failed.", "", totals.failed)
-        self._notify(self.tr("ossdesk"), text, warning=bool(totals.failed))
+        self.model.flush()  # the totals as the engine left them
+        self.tray_status.queue_idle()
