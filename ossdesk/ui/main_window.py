@@ -260,6 +260,11 @@ class _Drop:
     #: The walk was stopped before its end (the window closing): the engine finishes the
     #: drop when it starts next time, so it is not told that the drop is complete.
     cut_short: bool = False
+    # What the drop put in the queue, and the items it left out: told once it is complete
+    # (never while a question about it is still open).
+    added: int = 0
+    added_bytes: int = 0
+    skipped: int = 0
 
 
 class MainWindow(QMainWindow):
@@ -904,6 +909,7 @@ class MainWindow(QMainWindow):
                 return []
             drop.skip_collisions = True
         if clashes:
+            drop.skipped += len(clashes)
             self.problems.extend(
                 Problem(f.path, ProblemKind.COLLISION, f"{f.key}; {first}")
                 for f, first in clashes)
@@ -948,11 +954,10 @@ class MainWindow(QMainWindow):
         return skip
 
     def _check_or_queue(self, number: int, drop: _Drop, keyed: list[SourceFile]) -> None:
-        destination = drop.destination
         if self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
             return
         if drop.policy is not None and not drop.pending and not drop.checking:
-            self.engine.enqueue(keyed, destination, existing=drop.policy, drop=number)
+            self._enqueue(number, drop, keyed, drop.policy)
             return
         drop.pending.append(keyed)
         self._check_next(number)
@@ -970,8 +975,7 @@ class MainWindow(QMainWindow):
             batches, drop.pending = drop.pending, []
             if drop.policy != EXISTING_CANCEL:
                 for batch in batches:
-                    engine.enqueue(batch, drop.destination, existing=drop.policy,
-                                   drop=drop_key)
+                    self._enqueue(drop_key, drop, batch, drop.policy)
             self._forget_drop_if_done(drop_key)
             return
         drop.checking = True
@@ -1013,10 +1017,15 @@ class MainWindow(QMainWindow):
                         "and replace what is there.").replace("%1", problem), 10_000)
         drop.checking = False
         if batch and policy != EXISTING_CANCEL:
-            self.engine.enqueue(batch, drop.destination, existing=policy or EXISTING_OVERWRITE,
-                                drop=drop_key)
+            self._enqueue(drop_key, drop, batch, policy or EXISTING_OVERWRITE)
         self.existingChecked.emit()
         self._check_next(drop_key)
+
+    def _enqueue(self, number: int, drop: _Drop, batch: list[SourceFile], existing: str) -> None:
+        if self.engine is not None:
+            self.engine.enqueue(batch, drop.destination, existing=existing, drop=number)
+            drop.added += len(batch)
+            drop.added_bytes += sum(f.size for f in batch)
 
     def _forget_drop_if_done(self, drop_key: int) -> None:
         drop = self._drops.get(drop_key)
@@ -1025,6 +1034,22 @@ class MainWindow(QMainWindow):
             del self._drops[drop_key]
             if self.engine is not None and not drop.cut_short:
                 self.engine.end_drop(drop_key)
+            self._tell_added(drop)
+
+    def _tell_added(self, drop: _Drop) -> None:
+        """What a complete drop put in the queue (after every question about it)."""
+        if drop.policy == EXISTING_CANCEL:
+            message = self.tr("The drop was cancelled.")
+            if drop.added:
+                message += " " + self.tr("%n file(s) of it had been added before.", "",
+                                         drop.added)
+        else:
+            message = self.tr("Added %n file(s)", "", drop.added)
+            if drop.added:
+                message += " (" + format_size(drop.added_bytes) + ")"
+            if drop.skipped:
+                message += "; " + self.tr("%n item(s) skipped", "", drop.skipped)
+        self.statusBar().showMessage(message, 8000)
 
     def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:
         """The question asked once per drop when some of its files already exist."""
@@ -1076,17 +1101,12 @@ class MainWindow(QMainWindow):
                 drop.job = None
                 drop.cut_short = (isinstance(summary, WalkSummary) and summary.cancelled
                                   and drop.policy != EXISTING_CANCEL)
-                self._forget_drop_if_done(number)
+                if isinstance(summary, WalkSummary):
+                    drop.skipped += summary.problems
+                self._forget_drop_if_done(number)  # says what was added once it is complete
             if job in self.walk_jobs:
                 self.walk_jobs.remove(job)
             job.deleteLater()
-        if isinstance(summary, WalkSummary):
-            message = self.tr("Added %n file(s)", "", summary.files)
-            if summary.files:
-                message += " (" + format_size(summary.bytes) + ")"
-            if summary.problems:
-                message += "; " + self.tr("%n item(s) skipped", "", summary.problems)
-            self.statusBar().showMessage(message, 8000)
 
     def _update_problems_button(self) -> None:
         count = len(self.problems)

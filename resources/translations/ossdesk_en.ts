@@ -94,6 +94,13 @@
             <numerusform>%n uploads are still running.</numerusform>
         </translation>
     </message>
+    <message numerus="yes">
+        <source>%n file(s) of it had been added before.</source>
+        <translation>
+            <numerusform>%n file of it had been added before.</numerusform>
+            <numerusform>%n files of it had been added before.</numerusform>
+        </translation>
+    </message>
 </context>
 <context>
     <name>TrayStatus</name>

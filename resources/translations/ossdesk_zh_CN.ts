@@ -803,6 +803,12 @@ Destination: %2
         <source>Show ossdesk</source>
         <translation>显示 ossdesk</translation>
     </message>
+    <message numerus="yes">
+        <source>%n file(s) of it had been added before.</source>
+        <translation>
+            <numerusform>其中 %n 个文件已在此之前添加。</numerusform>
+        </translation>
+    </message>
 </context>
 <context>
     <name>SettingsDialog</name>
