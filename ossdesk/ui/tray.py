@@ -104,7 +104,10 @@ class TrayStatus(QObject):
             title = self.tr("Uploads paused")
         else:
             title = self.tr("Uploads finished")
-        return title, " ".join(lines), bool(totals.failed)
+        text = lines[0]
+        for line in lines[1:]:
+            text = self.tr("%1 %2", "two sentences").replace("%1", text).replace("%2", line)
+        return title, text, bool(totals.failed)
 
     @Slot()
     def queue_idle(self) -> None:

@@ -1090,5 +1090,10 @@ Destination: %2
         <source>Uploads failed</source>
         <translation>上传失败</translation>
     </message>
+    <message>
+        <source>%1 %2</source>
+        <comment>two sentences</comment>
+        <translation>%1%2</translation>
+    </message>
 </context>
 </TS>
