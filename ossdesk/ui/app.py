@@ -296,9 +296,10 @@ def _hand_over(name: str, data_dir: Path, sandbox: bool, paths: list[str]) -> in
     if handoff.outcome == "queued":
         if paths:
             note = f" ({handoff.text})" if handoff.text else ""
-            count = f"{len(paths)} item{'s' if len(paths) != 1 else ''}"
-            print(f"ossdesk: {count} handed to the ossdesk window already open; it adds them to "
-                  f"its queue{note}", flush=True)
+            one = len(paths) == 1
+            count = f"{len(paths)} item{'' if one else 's'}"
+            print(f"ossdesk: {count} handed to the ossdesk window already open; it adds "
+                  f"{'it' if one else 'them'} to its queue{note}", flush=True)
         else:
             print("ossdesk: an ossdesk window is already open for this data folder; it was "
                   "brought forward", flush=True)

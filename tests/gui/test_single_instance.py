@@ -119,7 +119,7 @@ def test_a_second_start_hands_its_file_to_the_open_window_and_exits(
         child = start_ossdesk(str(source))
         out, err = finish(qtbot, child, 30_000)
         assert child.returncode == 0, err
-        assert "1 item handed to the ossdesk window already open" in out
+        assert "1 item handed to the ossdesk window already open; it adds it to its queue" in out
         assert "Traceback" not in err
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         qtbot.waitUntil(
