@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from ossdesk import APP_NAME, __version__
 from ossdesk.ui.i18n import Translations, choose_language, resources_dir
@@ -133,6 +133,16 @@ def _move_sandbox_rows(endpoint: str) -> int | None:
         store.close()
 
 
+def bring_forward(window: QWidget) -> None:
+    """Show the window in front as it was (out of the tray, no longer minimised; a maximised
+    window stays maximised)."""
+    if window.isMinimized():
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
 def credentials_resolver() -> Callable[[str], Any]:
     """Profile name -> credentials; the sandbox profile uses the sandbox's own key pair."""
     from ossdesk.core.oss import Credentials
@@ -245,7 +255,7 @@ class Controller(QObject):
         window = self.window
         if window is None:
             return Answer(False, "the window is still starting")
-        window.show_from_tray()
+        bring_forward(window)
         if window.engine_error:
             return Answer(False, window.engine_error)
         if not request.paths and not request.sandbox:

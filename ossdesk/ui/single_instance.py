@@ -247,7 +247,10 @@ class InstanceServer(QObject):
             socket.deleteLater()
             return
         self._readers[socket] = MessageReader()  # one request per connection
-        answer = self.handler(request)
+        try:
+            answer = self.handler(request)
+        except Exception as exc:  # noqa: BLE001 - the second start is told, not left waiting
+            answer = Answer(False, f"the window could not take them: {exc}")
         socket.write(encode(answer.message()))
         socket.flush()
         self.requestAnswered.emit(request, answer)

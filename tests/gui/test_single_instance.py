@@ -267,3 +267,37 @@ def test_a_window_that_does_not_answer_is_reported_not_waited_for(tmp_path: Path
     assert "already open for this data folder" in result.stderr
     assert "did not answer within 5 s" in result.stderr
     assert "nothing was added" in result.stderr
+
+
+def test_a_maximised_window_stays_maximised_when_brought_forward(
+    qtbot: QtBot, qapp: QApplication, window: MainWindow, english: Translations,
+):
+    controller = Controller(qapp, english, Sandbox())
+    controller.window = window
+    window.showMaximized()
+    qtbot.waitUntil(window.isMaximized, timeout=5000)
+    answer = controller.take_request(Request(paths=[], sandbox=False))
+    assert answer.queued
+    assert window.isMaximized() and window.isVisible()
+
+
+def test_a_window_that_fails_to_take_the_files_says_so(qtbot: QtBot, tmp_path: Path):
+    data_dir = paths().ensure().data_dir
+    lock = InstanceLock(data_dir)
+    assert lock.acquire()
+
+    def broken(request: Request) -> Answer:
+        raise RuntimeError("no room")
+
+    server = InstanceServer(server_name(data_dir), broken)
+    assert server.listen()
+    source = tmp_path / "a.txt"
+    source.write_text("a")
+    try:
+        child = start_ossdesk(str(source))
+        _, err = finish(qtbot, child, 30_000)
+    finally:
+        server.close()
+        lock.release()
+    assert child.returncode == 1
+    assert "did not take the files: the window could not take them: no room" in err
