@@ -60,6 +60,8 @@ class TrayStatus(QObject):
         moving = totals.active + totals.waiting
         counted = totals.done + totals.failed + totals.paused + moving
         if counted == 0:
+            if totals.files:  # only cancelled rows and files already in the bucket
+                return self.tr("Nothing left to upload")
             return self.tr("No uploads in the queue")
         share = f"{percent(totals.confirmed_bytes, totals.total_bytes)} %"
         of_files = self.tr("%1 of %n file(s) uploaded", "", counted).replace(

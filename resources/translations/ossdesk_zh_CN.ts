@@ -998,6 +998,10 @@ Destination: %2
         <source>No uploads in the queue</source>
         <translation>队列中没有上传</translation>
     </message>
+    <message>
+        <source>Nothing left to upload</source>
+        <translation>没有需要上传的文件</translation>
+    </message>
     <message numerus="yes">
         <source>%1 of %n file(s) uploaded</source>
         <translation>

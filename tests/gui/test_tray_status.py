@@ -75,6 +75,8 @@ def test_the_tooltip_words_for_each_state_of_the_queue(window: MainWindow):
     done = Totals(files=13, done=12, finished=13, total_bytes=1000, confirmed_bytes=1000)
     assert tray.summary(done) == "12 files uploaded and verified"  # one was cancelled
     assert tray.summary(Totals()) == "No uploads in the queue"
+    cancelled = Totals(files=2, finished=2)  # cancelled, or already in the bucket
+    assert tray.summary(cancelled) == "Nothing left to upload"
 
 
 @pytest.mark.slow
