@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import enum
 import http.client
+import re
 import socket
 import ssl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import oss2.exceptions
-import requests
 import urllib3.exceptions
 
-from ossdesk.core import http11
+from ossdesk.core import transport
 
 __all__ = ["ErrorKind", "OssError", "classify"]
 
@@ -275,22 +275,61 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                 todo.append(value)
 
 
-def _classify_transport(exc: BaseException, where: str) -> OssError:
+_PROXY_HINT = "Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY."
+_PROXY_407 = (
+    "The proxy {proxy} refused the request: it wants a user name and password, or refused "
+    "the ones given. Put them in the proxy address (http://USER:PASSWORD@HOST:PORT in "
+    "HTTPS_PROXY / HTTP_PROXY).")
+
+
+def _trust_hint(trust: str | None) -> str:
+    """Where the certificate authority that vouches for a server must be."""
+    if trust == "bundle":
+        return ("if your network inspects HTTPS traffic, its certificate authority must be in "
+                "the file REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) names.")
+    if trust == "certifi":
+        return ("if your network inspects HTTPS traffic, name a file with its certificate "
+                "authority in REQUESTS_CA_BUNDLE (this system's certificate store could not "
+                "be used).")
+    return ("if your network inspects HTTPS traffic, its certificate authority must be "
+            "installed on this computer.")
+
+
+def _classify_transport(exc: BaseException, where: str, trust: str | None = None,
+                        proxy: str | None = None) -> OssError:
     chain = list(_chain(exc))
-    texts = " ".join(
-        str(e) for e in chain if isinstance(e, ssl.SSLError | requests.RequestException)
-    )
+    texts = " ".join(str(e) for e in chain if isinstance(e, ssl.SSLError))
 
     def any_of(*types: type[BaseException]) -> bool:
         return any(isinstance(e, types) for e in chain)
 
+    for item in chain:
+        if isinstance(item, transport.BadTarget):
+            return OssError(_P, "InvalidRequest",
+                            f"The request to {where} could not be made: {item}.")
+    if any_of(urllib3.exceptions.ProxySchemeUnknown):
+        return OssError(
+            _P, "ProxyNotSupported",
+            "The proxy address is not an http:// or https:// proxy (the only kinds ossdesk "
+            f"uses). {_PROXY_HINT}")
+    if proxy and any_of(urllib3.exceptions.ProxyError):
+        if re.search(r"\b40[17]\b", " ".join(str(e) for e in chain)):
+            return OssError(_P, "ProxyAuthenticationRequired", _PROXY_407.format(proxy=proxy))
+        detail = next((e.strerror for e in chain if isinstance(e, OSError) and e.strerror),
+                      None)
+        reason = f"the proxy {proxy} could not carry the request" + (
+            f" ({detail})" if detail else "")
+        return OssError(
+            _R, "ProxyFailed",
+            f"The proxy {proxy} could not carry the request to {where}"
+            + (f" ({detail})" if detail else "") + f". {_PROXY_HINT}",
+            reason=reason)
     if any_of(ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in texts:
         return OssError(
             _P,
             "CertificateNotTrusted",
             f"The HTTPS certificate of {where} is not trusted, so nothing was sent. Check the "
-            "endpoint address; if your network inspects HTTPS traffic, its certificate "
-            "authority must be installed on this computer.",
+            f"endpoint address; {_trust_hint(trust)}",
         )
     if "WRONG_VERSION_NUMBER" in texts or "wrong version number" in texts:
         return OssError(
@@ -307,7 +346,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             "network connection.",
             reason=f"cannot look up the address of {where}",
         )
-    if any_of(http11.NotHttp):
+    if any(isinstance(e, http.client.BadStatusLine | http.client.LineTooLong)
+           and not isinstance(e, http.client.RemoteDisconnected) for e in chain):
         return OssError(
             _P,
             "NotOss",
@@ -315,6 +355,15 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             "and port.",
             reason=f"{where} does not speak OSS (its answer is not HTTP)",
         )
+    for item in chain:
+        if isinstance(item, transport.BadAnswer | urllib3.exceptions.InvalidHeader):
+            return OssError(
+                _P,
+                "BadAnswer",
+                f"{where} sent an answer that breaks HTTP ({item}). Check the endpoint "
+                "address and port; if they are right, tell the server's operator.",
+                reason=f"{where} sent an answer that breaks HTTP",
+            )
     if any_of(ConnectionRefusedError):
         return OssError(
             _R,
@@ -324,11 +373,8 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             reason=f"cannot connect to {where}: connection refused",
         )
     # urllib3's NewConnectionError (refused, unreachable) is a ConnectTimeoutError too.
-    if any_of(requests.exceptions.ConnectTimeout, http11.ConnectTimeout) or any(
-        isinstance(e, urllib3.exceptions.ConnectTimeoutError)
-        and not isinstance(e, urllib3.exceptions.NewConnectionError)
-        for e in chain
-    ):
+    if any(isinstance(e, urllib3.exceptions.ConnectTimeoutError)
+           and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
         return OssError(
             _R,
             "ConnectTimeout",
@@ -336,18 +382,16 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             reason=f"cannot connect to {where}: no answer in time",
         )
     for item in chain:
-        if isinstance(item, http11.ConnectFailed):
-            cause = item.__cause__
-            reason = (cause.strerror if isinstance(cause, OSError) else None) or str(item)
+        if isinstance(item, urllib3.exceptions.NewConnectionError):
+            reason = next((e.strerror for e in chain if isinstance(e, OSError) and e.strerror),
+                          None) or "the connection failed"
             return OssError(
                 _R,
                 "ConnectFailed",
                 f"Could not connect to {where} ({reason}). Check the network connection.",
                 reason=f"cannot connect to {where}: {reason}",
             )
-    if any_of(
-        requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout
-    ):
+    if any_of(urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout):
         return OssError(
             _R, "Timeout", f"{where} did not answer in time.",
             reason=f"{where} did not answer in time",
@@ -357,8 +401,6 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
         http.client.HTTPException,
         urllib3.exceptions.ProtocolError,
         urllib3.exceptions.IncompleteRead,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ConnectionError,
         ssl.SSLError,
     ):
         return OssError(
@@ -367,17 +409,11 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
             f"The connection to {where} was lost.",
             reason=f"the connection to {where} was lost",
         )
-    if any_of(
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.InvalidHeader,
-        requests.exceptions.URLRequired,
-    ):
+    if any_of(urllib3.exceptions.LocationValueError):
         return OssError(
             _P, "InvalidRequest", f"The request to {where} could not be made: check the endpoint."
         )
-    if any_of(requests.RequestException, urllib3.exceptions.HTTPError):
+    if any_of(urllib3.exceptions.HTTPError):
         return OssError(
             _R,
             "NetworkError",
@@ -400,19 +436,21 @@ def _classify_transport(exc: BaseException, where: str) -> OssError:
 
 def classify(
     exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = (),
-    source: str | None = None,
+    source: str | None = None, trust: str | None = None, proxy: str | None = None,
 ) -> OssError:
     """Turn any exception from an OSS request into an :class:`OssError`.
 
     ``endpoint`` names the server in network messages; any of ``secrets`` found in text
-    taken from a server response is masked.
+    taken from a server response is masked. ``trust`` (what the TLS context trusts:
+    ``"system"``, ``"bundle"`` or ``"certifi"``) and ``proxy`` (the proxy's address without
+    its password) make the certificate and proxy messages say where to look.
     """
     if isinstance(exc, OssError):
         return exc
     secrets = tuple(s for s in secrets if s)
     where = endpoint or "the OSS endpoint"
     if isinstance(exc, oss2.exceptions.RequestError):
-        return _classify_transport(exc.exception, where)
+        return _classify_transport(exc.exception, where, trust, proxy)
     if isinstance(exc, oss2.exceptions.ClientError):
         body = str(exc.body or "").removeprefix("ClientError: ")
         return OssError(
@@ -425,8 +463,13 @@ def classify(
             "Data arrived damaged (checksum mismatch).",
             request_id=str(exc.request_id or "") or None,
         )
+    if isinstance(exc, oss2.exceptions.OssError) and int(exc.status) in (401, 407) and proxy:
+        # OSS refuses with 403; a 401 or 407 is the proxy's (tinyproxy answers a wrong
+        # password with 401).
+        return OssError(_P, "ProxyAuthenticationRequired", _PROXY_407.format(proxy=proxy),
+                        status=int(exc.status))
     if isinstance(exc, oss2.exceptions.OssError) and int(exc.status) > 0:
         return _classify_server(exc, secrets, source)
     if isinstance(exc, oss2.exceptions.OssError):
         return OssError(_P, "ClientError", "The request could not be made.")
-    return _classify_transport(exc, where)
+    return _classify_transport(exc, where, trust, proxy)

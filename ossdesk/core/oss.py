@@ -3,20 +3,23 @@ its errors say is in :mod:`ossdesk.core.errors` (``OssError``, ``ErrorKind`` and
 ``classify`` are re-exported here).
 
 Everything else in ossdesk sees plain dataclasses and :class:`OssError`, never an ``oss2``
-or ``requests`` type. Choices made here, and why:
+or ``urllib3`` type. Choices made here, and why:
 
 - ``oss2``'s own CRC check is off (``enable_crc=False``): the engine computes CRC-64 itself
   with ``anycrc`` (25x faster) and compares it with ``x-oss-hash-crc64ecma``.
-- No silent retries: the HTTP adapter retries nothing, and pages are fetched one request at
-  a time, so the engine's backoff is the only retry loop and sees every failure.
+- One HTTP stack: :mod:`ossdesk.core.transport` (urllib3, the system's trust store through
+  truststore, proxies from the environment) carries every request oss2 builds.
+- No silent retries: the transport sends nothing twice (but an idempotent request whose
+  kept-alive connection the server had closed), and pages are fetched one request at a
+  time, so the engine's backoff is the only retry loop and sees every failure.
 - Request bodies are streamed with a ``Content-Length`` (never chunked, never read whole
   into memory); an exception raised by the body's ``read()`` comes out unchanged.
 - Signature V4 by default (it needs the region), V1 selectable; STS tokens and refreshed
   credentials are re-read for every request.
 - HTTPS certificates are always verified; plain HTTP is refused except for loopback unless
   the caller explicitly allows it.
-- Error messages are built (in ``errors.py``) from the error code, HTTP status and request id, so a
-  secret or token can never travel inside one; ``oss2``'s own logging (which prints request
+- Error messages are built (in ``errors.py``) from the error code, HTTP status and request
+  id, so a secret or token can never travel inside one; ``oss2``'s own logging (which prints request
   headers) is kept at WARNING.
 """
 
@@ -28,25 +31,18 @@ import ipaddress
 import logging
 import os
 import re
-import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import certifi
 import oss2
 import oss2.credentials
 import oss2.exceptions
-import oss2.http
 import oss2.models
-import requests
-import requests.adapters
-import requests.utils
-from urllib3.util.retry import Retry
 
 from ossdesk import __version__
-from ossdesk.core import http11
+from ossdesk.core import transport
 from ossdesk.core.errors import ErrorKind, OssError, classify
 from ossdesk.core.upload import parse_settings
 
@@ -71,7 +67,7 @@ __all__ = [
 # (which can echo the string that was signed) at INFO: keep both out of every log.
 logging.getLogger("oss2").setLevel(logging.WARNING)
 
-_BLOCKSIZE = 256 * 1024
+_BLOCKSIZE = transport.BLOCKSIZE
 """Bytes read from a request body per socket write."""
 
 _LIST_PAGE = 1000
@@ -234,8 +230,8 @@ Body = bytes | bytearray | memoryview | Readable | Iterable[bytes]
 class _Body:
     """Exactly ``size`` bytes of the caller's body, read on demand, with a known length.
 
-    ``requests`` sees ``__len__`` and sends a ``Content-Length``; ``urllib3`` calls ``read``
-    in blocks. An exception from the source is remembered so the client can re-raise it.
+    The transport sends ``__len__`` as the ``Content-Length`` and calls ``read`` in blocks.
+    An exception from the source is remembered so the client can re-raise it.
     """
 
     def __init__(self, source: Body,
@@ -252,19 +248,29 @@ class _Body:
             view = memoryview(source).cast("B")
             if len(view) != size:
                 raise ValueError(f"the body has {len(view)} bytes, not size={size}")
-            offset = 0
-
-            def read_view(n: int) -> bytes:
-                nonlocal offset
-                chunk = bytes(view[offset : offset + n])
-                offset += len(chunk)
-                return chunk
-
-            self._read, self._iter = read_view, None
+            self._view: memoryview | None = view
+            self._offset = 0
+            self._read, self._iter = self._read_view, None
         elif hasattr(source, "read"):
+            self._view = None
             self._read, self._iter = source.read, None
         else:
+            self._view = None
             self._read, self._iter = None, iter(source)
+
+    def _read_view(self, n: int) -> bytes:
+        assert self._view is not None
+        chunk = bytes(self._view[self._offset : self._offset + n])
+        self._offset += len(chunk)
+        return chunk
+
+    def rewind(self) -> bool:
+        """Start again from the first byte, if the source allows it (bytes do; a file or
+        part reader does not): the transport may then send the request once more."""
+        if self._view is None:
+            return False
+        self._offset, self._remaining, self._pending, self.error = 0, self._size, b"", None
+        return True
 
     def __len__(self) -> int:
         return self._size
@@ -317,103 +323,6 @@ class _Body:
 # --- the client ------------------------------------------------------------------------------
 
 
-class _Adapter(requests.adapters.HTTPAdapter):
-    """A connection pool that never retries and writes bodies in large blocks."""
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        pool_kwargs.setdefault("blocksize", _BLOCKSIZE)
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-
-
-def _query(params: Mapping[str, Any]) -> str:
-    """The query string ``requests`` would make of oss2's parameters (None values left out,
-    lists repeated, everything quoted as a form)."""
-    pairs: list[tuple[str, Any]] = []
-    for name, value in params.items():
-        values = [value] if isinstance(value, str | bytes) or not hasattr(
-            value, "__iter__") else value
-        pairs.extend((name, v) for v in values if v is not None)
-    return urlencode(pairs)
-
-
-class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hints
-    """``oss2``'s transport, with :mod:`ossdesk.core.http11` underneath instead of
-    ``requests``.
-
-    ``requests`` (and urllib3 under it) cost more CPU per request than everything else
-    together: the URL parsed again, settings merged and hooks run, every header checked
-    one by one, the answer's headers parsed by the ``email`` package. For thousands of
-    small files that is the limit. oss2 still builds and signs each request and parses
-    each answer, handed to it in the shape it reads. With a proxy, requests (which knows
-    proxies) carries the request.
-    """
-
-    def __init__(self, adapter: requests.adapters.HTTPAdapter, pool_size: int,
-                 verify: bool | str) -> None:
-        super().__init__(adapter=adapter)
-        certs = certifi.where() if verify is True else str(verify)
-        folder = os.path.isdir(certs)
-        self._certs = (None, certs) if folder else (certs, None)
-        self.connections = http11.Connections(None, maxsize=pool_size, blocksize=_BLOCKSIZE)
-        self.timeouts = Timeouts()
-
-    def _use_tls(self) -> None:
-        """Give the connections their TLS settings (the trusted certificates are read once,
-        on the first https request)."""
-        cafile, capath = self._certs
-        context = ssl.create_default_context(cafile=cafile, capath=capath)
-        context.set_alpn_protocols(["http/1.1"])
-        self.connections.context = context
-
-    def do_request(self, req: oss2.http.Request, timeout: Any) -> oss2.http.Response:
-        if req.proxies:
-            return super().do_request(req, timeout)
-        url = req.url
-        if req.params:
-            query = _query(req.params)
-            if query:
-                url += ("&" if "?" in url else "?") + query
-        if url[:6].lower() == "https:" and self.connections.context is None:
-            self._use_tls()
-        headers = {k: v for k, v in req.headers.items() if v is not None}
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        length = len(req.data) if req.data is not None and hasattr(req.data, "__len__") else 0
-        try:
-            answer = self.connections.request(
-                req.method, requests.utils.requote_uri(url), headers=headers, body=req.data,
-                connect_timeout=connect, read_timeout=read,
-                answer_timeout=self.timeouts.answer_for(length),
-            )
-        except (OSError, ValueError) as exc:
-            raise oss2.exceptions.RequestError(exc) from exc
-        return oss2.http.Response(_Answer(answer))
-
-    def close(self) -> None:
-        self.connections.clear()
-        self.session.close()
-
-
-class _Answer:
-    """What ``oss2.http.Response`` reads of an answer (``status_code``, ``headers``,
-    ``iter_content``), with network errors as oss2's ``RequestError``."""
-
-    def __init__(self, answer: http11.Answer) -> None:
-        self.answer = answer
-        self.status_code = answer.status_code
-        self.headers = answer.headers
-
-    def iter_content(self, size: int) -> Iterator[bytes]:
-        try:
-            yield from self.answer.iter_content(size)
-        except OSError as exc:
-            raise oss2.exceptions.RequestError(exc) from exc
-
-    def close(self) -> None:
-        self.answer.close()
-
-
 class _Provider:
     """An ``oss2`` credentials provider reading our current credentials on every request."""
 
@@ -463,19 +372,10 @@ def _crc_header(headers: Mapping[str, str]) -> int | None:
         return None
 
 
-def _environment(url: str) -> tuple[dict[str, str], bool | str]:
-    """The proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the CA bundle
-    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) the environment sets for ``url``, as
-    ``requests`` would find them."""
-    proxies = dict(requests.utils.get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    return proxies, bundle or True
-
-
 class OssClient:
     """One bucket at one endpoint. Thread-safe; share one client across transfers.
 
-    Every method raises :class:`OssError` (never an ``oss2`` or ``requests`` exception),
+    Every method raises :class:`OssError` (never an ``oss2`` or ``urllib3`` exception),
     except that an exception raised by a request body's ``read()`` is re-raised unchanged.
     """
 
@@ -530,20 +430,10 @@ class OssClient:
             if endpoint.signature == "v4"
             else oss2.ProviderAuth(self._provider)
         )
-        adapter = _Adapter(
-            pool_connections=pool_size,
-            pool_maxsize=pool_size,
-            max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0),
-        )
-        proxies, verify = _environment(where)
-        session = _Session(adapter, pool_size, verify)
+        session = transport.Session(where, pool_size=pool_size)
         if timeouts is not None:  # it sets all of them
             connect_timeout, read_timeout = timeouts.connect, timeouts.idle
-            session.timeouts = timeouts
-        # requests would read the proxy variables (and ~/.netrc) again for every request;
-        # they are read once here, for this endpoint.
-        session.session.trust_env = False
-        session.session.verify = verify
+        session.answer_for = (timeouts or Timeouts()).answer_for
         self._session = session
         self._where = endpoint.host + (f":{urlsplit(where).port}" if urlsplit(where).port else "")
         try:
@@ -557,7 +447,6 @@ class OssClient:
                 enable_crc=False,
                 region=region,
                 is_path_style=path_style,
-                proxies=proxies or None,
             )
         except oss2.exceptions.ClientError:
             raise OssError(
@@ -591,7 +480,9 @@ class OssClient:
         return tuple(s for s in (creds.access_key_secret, creds.security_token) if s)
 
     def _error(self, exc: Exception) -> OssError:
-        return classify(exc, endpoint=self._where, secrets=self._secrets(), source=self.source)
+        return classify(exc, endpoint=self._where, secrets=self._secrets(), source=self.source,
+                        trust=self._session.trust,
+                        proxy=transport.proxy_shown(self._session.proxy))
 
     def _call(self, fn: Callable[[], Any], body: _Body | None = None) -> Any:
         try:
