@@ -371,6 +371,8 @@ class Session:
                               "blocksize": BLOCKSIZE, "retries": False}
         if self._tls:
             kw["ssl_context"], self.trust = trust_context(self.bundle)
+        if self.proxy and self.proxy.lower().startswith("https:"):
+            kw["proxy_ssl_context"] = trust_context(self.bundle)[0]  # TLS to the proxy too
         manager = (_proxy_manager(self.proxy, **kw) if self.proxy
                    else urllib3.PoolManager(**kw))
         manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}

@@ -132,6 +132,35 @@ def test_a_proxy_that_is_not_there_is_named(
     assert PASSWORD not in str(err.value) and PASSWORD not in err.value.reason
 
 
+def test_an_https_proxy_is_reached_over_tls(
+        sandbox: SandboxInfo, https_sandbox: tuple[str, Path],
+        tinyproxy: Callable[..., Proxy], env: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The proxy itself behind TLS (https://PROXY): plain http forwarded through it, and an
+    https endpoint through a CONNECT tunnel inside it; both trust the bundle named."""
+    url, cert = https_sandbox
+    proxy = tinyproxy()
+    env.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    with https_front(proxy.port, cert, cert.parent / "key.pem") as front:
+        env.setenv("HTTP_PROXY", front)
+        env.setenv("HTTPS_PROXY", front)
+        with _client(sandbox) as client:
+            client.put_object("plain.txt", b"hello", size=5)
+        with _client(sandbox, url) as client:
+            client.put_object("tunnel.txt", b"hello", size=5)
+    assert proxy.carried() == [f"PUT {sandbox.endpoint}/{sandbox.bucket}/plain.txt",
+                               f"CONNECT 127.0.0.1:{url.rsplit(':', 1)[1]}"]
+
+
+def test_a_proxy_of_another_kind_is_refused_with_a_clear_message(
+        sandbox: SandboxInfo, env: pytest.MonkeyPatch) -> None:
+    env.setenv("HTTP_PROXY", f"socks5://bob:{PASSWORD}@127.0.0.1:1080")
+    with _client(sandbox) as client, pytest.raises(OssError) as err:
+        client.put_object("k.txt", b"hello", size=5)
+    assert err.value.code == "ProxyNotSupported" and not err.value.retryable
+    assert "not an http:// or https:// proxy" in err.value.message
+    assert PASSWORD not in str(err.value)
+
+
 def test_the_cli_uploads_through_an_authenticating_proxy_and_keeps_no_password(
         sandbox: SandboxInfo, https_sandbox: tuple[str, Path],
         tinyproxy: Callable[..., Proxy], tmp_path: Path,  # noqa: F811
