@@ -7,7 +7,8 @@ Each check prints one line; the command exits 0 only when every check passed.
 - ``version``: the package metadata is there (a frozen app without it reports no version).
 - ``crc64``: the compiled CRC-64 module loads and computes the catalogued check value.
 - ``modules``: every module of the engine, the sandbox and the command line imports.
-- ``tls``: the CA certificates that verify HTTPS endpoints are bundled and load.
+- ``tls``: HTTPS endpoints are verified against the system's certificate store
+  (truststore), and certifi's CA certificates, the fallback, are bundled and load.
 - ``keyring``: keyring's backends are registered and this platform's native backend imports.
 - ``qt``: in a child process, Qt starts on its ``offscreen`` platform plugin, paints text and
   builds a widget, the window's modules import, its icons decode and its translations load
@@ -384,11 +385,18 @@ def check_modules(context: Context) -> str:
 
 
 def check_tls(context: Context) -> str:
-    """The CA certificates that HTTPS to OSS is verified with are there and load."""
+    """HTTPS to OSS is verified against this system's certificate store (truststore), and
+    certifi's CA certificates, the fallback, are there and load."""
     import ssl
 
-    import certifi  # what requests (and so oss2) verifies HTTPS with
+    import certifi  # the fallback where truststore cannot load
 
+    try:
+        import truststore
+    except ImportError as exc:
+        raise CheckFailed(f"truststore cannot be imported ({exc}): HTTPS would trust only "
+                          "certifi's bundle, not this system's certificates") from None
+    truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     bundle = Path(certifi.where())
     if not bundle.is_file():
         raise CheckFailed(f"no CA certificates at {bundle}: HTTPS endpoints cannot be verified")
@@ -397,7 +405,8 @@ def check_tls(context: Context) -> str:
     if count < 50:
         raise CheckFailed(f"only {count} CA certificates in {bundle}")
     where = f"{bundle.parent.name}/{bundle.name}"
-    return f"{count} CA certificates load ({where}), {ssl.OPENSSL_VERSION}"
+    return (f"the system's certificate store (truststore {truststore.__version__}); fallback "
+            f"{count} CA certificates load ({where}), {ssl.OPENSSL_VERSION}")
 
 
 def _native_keyring() -> tuple[str, str, list[str]]:

@@ -23,7 +23,15 @@ os.environ["OSSDESK_HOME"] = tempfile.mkdtemp(prefix="ossdesk-screens-")
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtGui import QColor, QCursor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QStyleFactory,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
@@ -33,7 +41,7 @@ from ossdesk.ui.formatting import format_size
 from ossdesk.ui.i18n import Translations
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
-from ossdesk.ui.transfer_model import TransferRow, TransferState
+from ossdesk.ui.transfer_model import Totals, TransferRow, TransferState
 from ossdesk.ui.walker import Problem, ProblemKind
 
 GIB = 1024**3
@@ -161,6 +169,65 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
     return window
 
 
+def tray_scene(out: Path, suffix: str = "") -> QWidget:
+    """What the tray says: its tooltip while the queue moves and once it stopped with a
+    paused upload, and the notifications (texts from TrayStatus; the operating system draws
+    the real ones, here they are plain labels in its likeness)."""
+    window = MainWindow(None, profile_store=Profiles([]))
+    tray = window.tray_status
+    moving = Totals(files=12, active=3, waiting=6, done=3, paused=0, total_bytes=12 * GIB,
+                    confirmed_bytes=int(4.9 * GIB), eta=131.0)
+    paused = Totals(files=12, done=11, paused=1, total_bytes=12 * GIB,
+                    confirmed_bytes=int(11.4 * GIB))
+    tray.show_totals(moving)
+    tray.show_totals(Totals(files=12, done=11, paused=1))  # the run: 8 more done
+    stopped = tray.queue_stopped_message(paused)
+    failed = Totals(files=12, done=10, failed=2, total_bytes=12 * GIB,
+                    confirmed_bytes=10 * GIB)
+    stopped_failed = tray.queue_stopped_message(failed)
+    assert stopped is not None and stopped_failed is not None
+    first = tray.tr("%1 failed: %2").replace("%1", "launch-day2-full.mp4").replace(
+        "%2", QCoreApplication.translate("MainWindow", "cannot be read"))
+    one_failed = (tray.tr("Upload failed"), first, True)
+
+    scene = QWidget()
+    scene.setWindowTitle("ossdesk tray")
+    layout = QVBoxLayout(scene)
+    palette = scene.palette()
+
+    def tip(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setStyleSheet(
+            f"QLabel {{ background: {palette.toolTipBase().color().name()}; "
+            f"color: {palette.toolTipText().color().name()}; border: 1px solid #888; "
+            "padding: 4px 6px; }")
+        return label
+
+    def card(title: str, text: str, warning: bool) -> QFrame:
+        frame = QFrame()
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        row = QHBoxLayout(frame)
+        icon = QLabel()
+        kind = (scene.style().StandardPixmap.SP_MessageBoxWarning if warning
+                else scene.style().StandardPixmap.SP_MessageBoxInformation)
+        icon.setPixmap(scene.style().standardIcon(kind).pixmap(32, 32))
+        row.addWidget(icon)
+        words = QLabel(f"<b>{title}</b><br>{text}")
+        words.setWordWrap(True)
+        row.addWidget(words, 1)
+        return frame
+
+    layout.addWidget(tip(tray.tooltip(moving)))
+    layout.addWidget(tip(tray.tooltip(paused)))
+    for title, text, warning in (stopped, one_failed, stopped_failed):
+        layout.addWidget(card(title, text, warning))
+    scene.resize(460, scene.sizeHint().height())
+    scene.show()
+    save(scene, out, "tray" + suffix)
+    window.deleteLater()
+    return scene
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     roles = {
@@ -258,6 +325,7 @@ def main() -> int:
     dark.hide()
     app.setPalette(app.style().standardPalette())
     status_bar_window(out).hide()
+    tray_scene(out).hide()
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -268,6 +336,7 @@ def main() -> int:
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")
+    tray_scene(out, "-zh_CN").hide()
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

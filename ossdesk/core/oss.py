@@ -1,55 +1,49 @@
-"""The one module that talks to OSS (through ``oss2``): client, authentication, errors.
+"""The one module that talks to OSS (through ``oss2``): client and authentication; what
+its errors say is in :mod:`ossdesk.core.errors` (``OssError``, ``ErrorKind`` and
+``classify`` are re-exported here).
 
 Everything else in ossdesk sees plain dataclasses and :class:`OssError`, never an ``oss2``
-or ``requests`` type. Choices made here, and why:
+or ``urllib3`` type. Choices made here, and why:
 
 - ``oss2``'s own CRC check is off (``enable_crc=False``): the engine computes CRC-64 itself
   with ``anycrc`` (25x faster) and compares it with ``x-oss-hash-crc64ecma``.
-- No silent retries: the HTTP adapter retries nothing, and pages are fetched one request at
-  a time, so the engine's backoff is the only retry loop and sees every failure.
+- One HTTP stack: :mod:`ossdesk.core.transport` (urllib3, the system's trust store through
+  truststore, proxies from the environment) carries every request oss2 builds.
+- No silent retries: the transport sends nothing twice (but an idempotent request whose
+  kept-alive connection the server had closed), and pages are fetched one request at a
+  time, so the engine's backoff is the only retry loop and sees every failure.
 - Request bodies are streamed with a ``Content-Length`` (never chunked, never read whole
   into memory); an exception raised by the body's ``read()`` comes out unchanged.
 - Signature V4 by default (it needs the region), V1 selectable; STS tokens and refreshed
   credentials are re-read for every request.
 - HTTPS certificates are always verified; plain HTTP is refused except for loopback unless
   the caller explicitly allows it.
-- Error messages are built here from the error code, HTTP status and request id, so a
-  secret or token can never travel inside one; ``oss2``'s own logging (which prints request
+- Error messages are built (in ``errors.py``) from the error code, HTTP status and request
+  id, so a secret or token can never travel inside one; ``oss2``'s own logging (which prints request
   headers) is kept at WARNING.
 """
 
 from __future__ import annotations
 
 import base64
-import enum
 import functools
-import http.client
 import ipaddress
 import logging
 import os
 import re
-import socket
-import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import certifi
 import oss2
 import oss2.credentials
 import oss2.exceptions
-import oss2.http
 import oss2.models
-import requests
-import requests.adapters
-import requests.utils
-import urllib3
-import urllib3.exceptions
-from urllib3.util.retry import Retry
 
 from ossdesk import __version__
-from ossdesk.core import http11
+from ossdesk.core import transport
+from ossdesk.core.errors import ErrorKind, OssError, classify
 from ossdesk.core.upload import parse_settings
 
 __all__ = [
@@ -73,10 +67,12 @@ __all__ = [
 # (which can echo the string that was signed) at INFO: keep both out of every log.
 logging.getLogger("oss2").setLevel(logging.WARNING)
 
-_BLOCKSIZE = 256 * 1024
+_BLOCKSIZE = transport.BLOCKSIZE
 """Bytes read from a request body per socket write."""
 
 _LIST_PAGE = 1000
+
+_P = ErrorKind.PERMANENT
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -182,66 +178,6 @@ class Timeouts:
         return replace(cls(), **values)
 
 
-class ErrorKind(enum.Enum):
-    RETRYABLE = "retryable"
-    """Try again later (with backoff): network trouble, timeouts, 5xx, throttling."""
-    PERMANENT = "permanent"
-    """Trying again will not help until the user changes something."""
-    CREDENTIALS_EXPIRED = "credentials_expired"
-    """The STS token expired: wait for new credentials, then go on."""
-    NO_SUCH_UPLOAD = "no_such_upload"
-    """The multipart upload id is gone (aborted, expired or completed)."""
-    NOT_FOUND = "not_found"
-    """The object does not exist."""
-
-
-class OssError(Exception):
-    """Any failure of an OSS request, classified, with a message for the user.
-
-    ``message`` says what happened and what to do; ``str()`` adds the error code, HTTP
-    status and request id (what OSS support asks for). Neither ever holds a secret.
-    """
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        request_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.code = code
-        self.message = message
-        self.status = status
-        self.request_id = request_id
-        self.reason = reason or (
-            f"OSS answered HTTP {status}" + (f" ({code})" if code else "")
-            if status is not None else message)
-        """What failed, in a few words (a retry line: "cannot connect to HOST: refused")."""
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind is ErrorKind.RETRYABLE
-
-    def __str__(self) -> str:
-        extra = [self.code] if self.code else []
-        if self.status is not None:
-            extra.append(f"HTTP {self.status}")
-        if self.request_id:
-            extra.append(f"request id {self.request_id}")
-        return f"{self.message} [{', '.join(extra)}]" if extra else self.message
-
-    def __repr__(self) -> str:
-        return (
-            f"OssError({self.kind.name}, code={self.code!r}, status={self.status!r}, "
-            f"request_id={self.request_id!r}, message={self.message!r})"
-        )
-
-
 class BodyTooShort(OssError):
     """The request body ended before ``size`` bytes: the source changed while it was read."""
 
@@ -278,354 +214,6 @@ class RemoteUpload:
     initiated: int | None
 
 
-# --- classification --------------------------------------------------------------------------
-
-_R, _P = ErrorKind.RETRYABLE, ErrorKind.PERMANENT
-_DIGEST_MISMATCH = (
-    _P,
-    "The data OSS received does not match its checksum: the file may have changed while it "
-    "was read. Upload it again.",
-)
-_SLOW_DOWN = (_R, "OSS asks to slow down (too many requests).")
-
-_CODE_MESSAGES: dict[str, tuple[ErrorKind, str]] = {
-    "AccessDenied": (
-        _P,
-        "These credentials are not allowed to do this in the bucket. Ask the bucket's owner "
-        "for permission (a RAM policy), or use other credentials.",
-    ),
-    "NoSuchBucket": (
-        _P,
-        "The bucket does not exist at this endpoint. Check the bucket name and the endpoint "
-        "(region).",
-    ),
-    "InvalidBucketName": (_P, "The bucket name is not valid. Check the bucket name."),
-    "InvalidObjectName": (
-        _P,
-        "OSS does not accept this object name: it must be 1 to 1023 bytes of UTF-8 and must "
-        "not start with '/' or '\\'. Rename the file or change the prefix.",
-    ),
-    "KeyTooLong": (
-        _P,
-        "The object name is longer than 1023 bytes. Use a shorter prefix or file name.",
-    ),
-    "RequestTimeTooSkewed": (
-        _P,
-        "This computer's clock differs from OSS's by more than 15 minutes. Correct the "
-        "computer's date, time and time zone, then try again.",
-    ),
-    "InvalidArgument": (_P, "OSS rejected an argument of the request."),
-    "EntityTooLarge": (_P, "The object or part is larger than OSS accepts."),
-    "EntityTooSmall": (
-        _P,
-        "A part is smaller than the OSS minimum of 100 KiB (only the last part may be). "
-        "Upload the file again.",
-    ),
-    "InvalidPart": (
-        _P,
-        "OSS does not have a part as recorded (missing, or a different ETag). Upload the "
-        "file again.",
-    ),
-    "InvalidPartOrder": (_P, "The part list is not in ascending order."),
-    "InvalidDigest": _DIGEST_MISMATCH,
-    "BadDigest": _DIGEST_MISMATCH,
-    "FileAlreadyExists": (
-        _P,
-        "An object with this name already exists and the upload may not overwrite it.",
-    ),
-    "ServiceUnavailable": (_R, "OSS is temporarily unavailable."),
-    "InternalError": (_R, "OSS had an internal error."),
-    "RequestTimeout": (
-        _R,
-        "OSS waited too long for data from this computer.",
-    ),
-    "IncompleteBody": (
-        _R,
-        "OSS received less data than announced (the connection was cut).",
-    ),
-    "SlowDown": _SLOW_DOWN,
-    "TooManyRequests": _SLOW_DOWN,
-}
-
-_EXPIRED_MESSAGE = (
-    "The temporary (STS) credentials have expired. Provide new credentials: uploads wait "
-    "and go on from where they stopped."
-)
-
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _server_message(details: Mapping[str, Any], secrets: Iterable[str]) -> str:
-    raw = details.get("Message") or ""
-    text = _scrub(" ".join(str(raw).split()), secrets)
-    return text[:300]
-
-
-_ENVIRONMENT = "environment"  # the credentials source of OSS_ACCESS_KEY_ID & co (store.py)
-
-
-def _credential_hints(source: str | None) -> tuple[str, str, str]:
-    """Where to fix the AccessKey ID, the secret and the STS token, for credentials from
-    ``source`` (``"environment"``, a profile name, or None: not known)."""
-    if source == _ENVIRONMENT:
-        return ("Check OSS_ACCESS_KEY_ID in the environment.",
-                "Check OSS_ACCESS_KEY_SECRET in the environment",
-                "Check OSS_SESSION_TOKEN in the environment: set it only for temporary "
-                "credentials, together with the AccessKey pair it was issued with.")
-    if source:
-        return (f"Check the AccessKey ID in the profile {source!r}.",
-                f"Enter the secret of the profile {source!r} again",
-                f"Check the STS token of the profile {source!r} (only temporary credentials "
-                "have one), or get new temporary credentials.")
-    return ("Check the AccessKey ID.", "Enter the secret again",
-            "Check the STS token (only temporary credentials have one), or get new "
-            "temporary credentials.")
-
-
-def _classify_server(exc: oss2.exceptions.OssError, secrets: Sequence[str],
-                     source: str | None = None) -> OssError:
-    status = int(exc.status)
-    details: Mapping[str, Any] = exc.details or {}
-    code = str(details.get("Code") or "")
-    request_id = str(exc.request_id or "") or None
-
-    def make(kind: ErrorKind, message: str, code: str = code) -> OssError:
-        return OssError(kind, code, message, status=status, request_id=request_id)
-
-    server_text = _server_message(details, secrets)
-    if code == "SecurityTokenExpired" or (
-        code in ("InvalidSecurityToken", "InvalidAccessKeyId", "AccessDenied")
-        and "expire" in server_text.lower()
-    ):
-        return make(ErrorKind.CREDENTIALS_EXPIRED, _EXPIRED_MESSAGE)
-    key_hint, secret_hint, token_hint = _credential_hints(source)
-    if code == "InvalidSecurityToken" or (
-            code == "InvalidAccessKeyId" and "security token" in server_text.lower()):
-        return make(_P, "OSS rejected the security token (STS): it is wrong, missing, or "
-                        f"given where none is expected. {token_hint}")
-    if code == "InvalidAccessKeyId":
-        return make(_P, "OSS does not know this AccessKey ID (or the key is disabled). "
-                        f"{key_hint}")
-    if code == "SignatureDoesNotMatch":
-        return make(_P, "The AccessKey secret does not match the AccessKey ID (the request "
-                        f"signature was rejected). {secret_hint}; for signature V4 also check "
-                        "the region.")
-    if code == "InvalidArgument" and "signing region" in server_text.lower():
-        return make(_P, "The request was signed for another region than the bucket's (OSS "
-                        f"says: {server_text}). Check the region (--region, or the account's "
-                        "region); the endpoint's name usually holds it, e.g. "
-                        "oss-cn-hangzhou -> cn-hangzhou.")
-    if code == "NoSuchUpload":
-        return make(
-            ErrorKind.NO_SUCH_UPLOAD,
-            "OSS no longer knows this multipart upload (it was aborted, completed or expired).",
-        )
-    if code == "NoSuchKey" or (status == 404 and not code):
-        return make(ErrorKind.NOT_FOUND, "The object does not exist.", code or "NoSuchKey")
-    if code == "AccessDenied" and details.get("Endpoint"):
-        endpoint = _scrub(str(details.get("Endpoint")), secrets)[:200]
-        return make(
-            _P,
-            f"This bucket must be reached through the endpoint {endpoint}. Change the "
-            "profile's endpoint (and region) to that one.",
-        )
-    if code in _CODE_MESSAGES:
-        kind, message = _CODE_MESSAGES[code]
-        if kind is _P and code in ("InvalidArgument", "EntityTooLarge") and server_text:
-            message = f"{message} OSS says: {server_text}"
-        return make(kind, message)
-    if code.startswith("Throttl") or status in (429, 408) or status >= 500:
-        return make(
-            _R,
-            f"OSS could not handle the request right now (HTTP {status}).",
-            code or f"HTTP{status}",
-        )
-    if status == 403 and not code:
-        return make(_P, _CODE_MESSAGES["AccessDenied"][1], "AccessDenied")
-    message = "OSS refused the request"
-    message += f": {server_text}" if server_text else f" (HTTP {status})."
-    return make(_P, message, code or f"HTTP{status}")
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and every exception it wraps (causes, contexts, urllib3 reasons)."""
-    seen: set[int] = set()
-    todo = [exc]
-    while todo and len(seen) < 32:
-        item = todo.pop(0)
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
-        for attr in ("reason", "exception", "__cause__", "__context__"):
-            value = getattr(item, attr, None)
-            if isinstance(value, BaseException):
-                todo.append(value)
-
-
-def _classify_transport(exc: BaseException, where: str) -> OssError:
-    chain = list(_chain(exc))
-    texts = " ".join(
-        str(e) for e in chain if isinstance(e, ssl.SSLError | requests.RequestException)
-    )
-
-    def any_of(*types: type[BaseException]) -> bool:
-        return any(isinstance(e, types) for e in chain)
-
-    if any_of(ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in texts:
-        return OssError(
-            _P,
-            "CertificateNotTrusted",
-            f"The HTTPS certificate of {where} is not trusted, so nothing was sent. Check the "
-            "endpoint address; if your network inspects HTTPS traffic, its certificate "
-            "authority must be installed on this computer.",
-        )
-    if "WRONG_VERSION_NUMBER" in texts or "wrong version number" in texts:
-        return OssError(
-            _P,
-            "NotHttps",
-            f"{where} does not answer HTTPS. Check the endpoint address (https:// or http://, "
-            "and the port).",
-        )
-    if any_of(urllib3.exceptions.NameResolutionError, socket.gaierror):
-        return OssError(
-            _R,
-            "NameResolutionFailed",
-            f"The address of {where} could not be looked up. Check the endpoint and the "
-            "network connection.",
-            reason=f"cannot look up the address of {where}",
-        )
-    if any_of(http11.NotHttp):
-        return OssError(
-            _P,
-            "NotOss",
-            f"{where} does not speak OSS (its answer is not HTTP). Check the endpoint address "
-            "and port.",
-            reason=f"{where} does not speak OSS (its answer is not HTTP)",
-        )
-    if any_of(ConnectionRefusedError):
-        return OssError(
-            _R,
-            "ConnectionRefused",
-            f"{where} refused the connection (nothing listens there, or a firewall blocks it). "
-            "Check the endpoint.",
-            reason=f"cannot connect to {where}: connection refused",
-        )
-    # urllib3's NewConnectionError (refused, unreachable) is a ConnectTimeoutError too.
-    if any_of(requests.exceptions.ConnectTimeout, http11.ConnectTimeout) or any(
-        isinstance(e, urllib3.exceptions.ConnectTimeoutError)
-        and not isinstance(e, urllib3.exceptions.NewConnectionError)
-        for e in chain
-    ):
-        return OssError(
-            _R,
-            "ConnectTimeout",
-            f"Connecting to {where} timed out. Check the network connection.",
-            reason=f"cannot connect to {where}: no answer in time",
-        )
-    for item in chain:
-        if isinstance(item, http11.ConnectFailed):
-            cause = item.__cause__
-            reason = (cause.strerror if isinstance(cause, OSError) else None) or str(item)
-            return OssError(
-                _R,
-                "ConnectFailed",
-                f"Could not connect to {where} ({reason}). Check the network connection.",
-                reason=f"cannot connect to {where}: {reason}",
-            )
-    if any_of(
-        requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError, socket.timeout
-    ):
-        return OssError(
-            _R, "Timeout", f"{where} did not answer in time.",
-            reason=f"{where} did not answer in time",
-        )
-    if any_of(
-        ConnectionError,
-        http.client.HTTPException,
-        urllib3.exceptions.ProtocolError,
-        urllib3.exceptions.IncompleteRead,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ConnectionError,
-        ssl.SSLError,
-    ):
-        return OssError(
-            _R,
-            "ConnectionLost",
-            f"The connection to {where} was lost.",
-            reason=f"the connection to {where} was lost",
-        )
-    if any_of(
-        requests.exceptions.InvalidURL,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.InvalidHeader,
-        requests.exceptions.URLRequired,
-    ):
-        return OssError(
-            _P, "InvalidRequest", f"The request to {where} could not be made: check the endpoint."
-        )
-    if any_of(requests.RequestException, urllib3.exceptions.HTTPError):
-        return OssError(
-            _R,
-            "NetworkError",
-            f"A network error occurred talking to {where}.",
-            reason=f"network error talking to {where}",
-        )
-    for item in chain:
-        if isinstance(item, OSError):
-            reason = item.strerror or type(item).__name__
-            name = f" ({item.filename})" if item.filename else ""
-            return OssError(
-                _P, "LocalError", f"A local error stopped the transfer: {reason}{name}."
-            )
-    return OssError(
-        _P,
-        "UnexpectedError",
-        f"An unexpected error stopped the request ({type(exc).__name__}). Please report it.",
-    )
-
-
-def classify(
-    exc: BaseException, *, endpoint: str | None = None, secrets: Iterable[str] = (),
-    source: str | None = None,
-) -> OssError:
-    """Turn any exception from an OSS request into an :class:`OssError`.
-
-    ``endpoint`` names the server in network messages; any of ``secrets`` found in text
-    taken from a server response is masked.
-    """
-    if isinstance(exc, OssError):
-        return exc
-    secrets = tuple(s for s in secrets if s)
-    where = endpoint or "the OSS endpoint"
-    if isinstance(exc, oss2.exceptions.RequestError):
-        return _classify_transport(exc.exception, where)
-    if isinstance(exc, oss2.exceptions.ClientError):
-        body = str(exc.body or "").removeprefix("ClientError: ")
-        return OssError(
-            _P, "InvalidRequest", f"The request is not valid: {_scrub(body, secrets)[:300]}"
-        )
-    if isinstance(exc, oss2.exceptions.InconsistentError):
-        return OssError(
-            _R,
-            "InconsistentData",
-            "Data arrived damaged (checksum mismatch).",
-            request_id=str(exc.request_id or "") or None,
-        )
-    if isinstance(exc, oss2.exceptions.OssError) and int(exc.status) > 0:
-        return _classify_server(exc, secrets, source)
-    if isinstance(exc, oss2.exceptions.OssError):
-        return OssError(_P, "ClientError", "The request could not be made.")
-    return _classify_transport(exc, where)
-
-
 # --- request bodies ----------------------------------------------------------------------------
 
 
@@ -642,8 +230,8 @@ Body = bytes | bytearray | memoryview | Readable | Iterable[bytes]
 class _Body:
     """Exactly ``size`` bytes of the caller's body, read on demand, with a known length.
 
-    ``requests`` sees ``__len__`` and sends a ``Content-Length``; ``urllib3`` calls ``read``
-    in blocks. An exception from the source is remembered so the client can re-raise it.
+    The transport sends ``__len__`` as the ``Content-Length`` and calls ``read`` in blocks.
+    An exception from the source is remembered so the client can re-raise it.
     """
 
     def __init__(self, source: Body,
@@ -660,19 +248,29 @@ class _Body:
             view = memoryview(source).cast("B")
             if len(view) != size:
                 raise ValueError(f"the body has {len(view)} bytes, not size={size}")
-            offset = 0
-
-            def read_view(n: int) -> bytes:
-                nonlocal offset
-                chunk = bytes(view[offset : offset + n])
-                offset += len(chunk)
-                return chunk
-
-            self._read, self._iter = read_view, None
+            self._view: memoryview | None = view
+            self._offset = 0
+            self._read, self._iter = self._read_view, None
         elif hasattr(source, "read"):
+            self._view = None
             self._read, self._iter = source.read, None
         else:
+            self._view = None
             self._read, self._iter = None, iter(source)
+
+    def _read_view(self, n: int) -> bytes:
+        assert self._view is not None
+        chunk = bytes(self._view[self._offset : self._offset + n])
+        self._offset += len(chunk)
+        return chunk
+
+    def rewind(self) -> bool:
+        """Start again from the first byte, if the source allows it (bytes do; a file or
+        part reader does not): the transport may then send the request once more."""
+        if self._view is None:
+            return False
+        self._offset, self._remaining, self._pending, self.error = 0, self._size, b"", None
+        return True
 
     def __len__(self) -> int:
         return self._size
@@ -725,103 +323,6 @@ class _Body:
 # --- the client ------------------------------------------------------------------------------
 
 
-class _Adapter(requests.adapters.HTTPAdapter):
-    """A connection pool that never retries and writes bodies in large blocks."""
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        pool_kwargs.setdefault("blocksize", _BLOCKSIZE)
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-
-
-def _query(params: Mapping[str, Any]) -> str:
-    """The query string ``requests`` would make of oss2's parameters (None values left out,
-    lists repeated, everything quoted as a form)."""
-    pairs: list[tuple[str, Any]] = []
-    for name, value in params.items():
-        values = [value] if isinstance(value, str | bytes) or not hasattr(
-            value, "__iter__") else value
-        pairs.extend((name, v) for v in values if v is not None)
-    return urlencode(pairs)
-
-
-class _Session(oss2.http.Session):  # type: ignore[misc]  # oss2 has no type hints
-    """``oss2``'s transport, with :mod:`ossdesk.core.http11` underneath instead of
-    ``requests``.
-
-    ``requests`` (and urllib3 under it) cost more CPU per request than everything else
-    together: the URL parsed again, settings merged and hooks run, every header checked
-    one by one, the answer's headers parsed by the ``email`` package. For thousands of
-    small files that is the limit. oss2 still builds and signs each request and parses
-    each answer, handed to it in the shape it reads. With a proxy, requests (which knows
-    proxies) carries the request.
-    """
-
-    def __init__(self, adapter: requests.adapters.HTTPAdapter, pool_size: int,
-                 verify: bool | str) -> None:
-        super().__init__(adapter=adapter)
-        certs = certifi.where() if verify is True else str(verify)
-        folder = os.path.isdir(certs)
-        self._certs = (None, certs) if folder else (certs, None)
-        self.connections = http11.Connections(None, maxsize=pool_size, blocksize=_BLOCKSIZE)
-        self.timeouts = Timeouts()
-
-    def _use_tls(self) -> None:
-        """Give the connections their TLS settings (the trusted certificates are read once,
-        on the first https request)."""
-        cafile, capath = self._certs
-        context = ssl.create_default_context(cafile=cafile, capath=capath)
-        context.set_alpn_protocols(["http/1.1"])
-        self.connections.context = context
-
-    def do_request(self, req: oss2.http.Request, timeout: Any) -> oss2.http.Response:
-        if req.proxies:
-            return super().do_request(req, timeout)
-        url = req.url
-        if req.params:
-            query = _query(req.params)
-            if query:
-                url += ("&" if "?" in url else "?") + query
-        if url[:6].lower() == "https:" and self.connections.context is None:
-            self._use_tls()
-        headers = {k: v for k, v in req.headers.items() if v is not None}
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        length = len(req.data) if req.data is not None and hasattr(req.data, "__len__") else 0
-        try:
-            answer = self.connections.request(
-                req.method, requests.utils.requote_uri(url), headers=headers, body=req.data,
-                connect_timeout=connect, read_timeout=read,
-                answer_timeout=self.timeouts.answer_for(length),
-            )
-        except (OSError, ValueError) as exc:
-            raise oss2.exceptions.RequestError(exc) from exc
-        return oss2.http.Response(_Answer(answer))
-
-    def close(self) -> None:
-        self.connections.clear()
-        self.session.close()
-
-
-class _Answer:
-    """What ``oss2.http.Response`` reads of an answer (``status_code``, ``headers``,
-    ``iter_content``), with network errors as oss2's ``RequestError``."""
-
-    def __init__(self, answer: http11.Answer) -> None:
-        self.answer = answer
-        self.status_code = answer.status_code
-        self.headers = answer.headers
-
-    def iter_content(self, size: int) -> Iterator[bytes]:
-        try:
-            yield from self.answer.iter_content(size)
-        except OSError as exc:
-            raise oss2.exceptions.RequestError(exc) from exc
-
-    def close(self) -> None:
-        self.answer.close()
-
-
 class _Provider:
     """An ``oss2`` credentials provider reading our current credentials on every request."""
 
@@ -871,19 +372,10 @@ def _crc_header(headers: Mapping[str, str]) -> int | None:
         return None
 
 
-def _environment(url: str) -> tuple[dict[str, str], bool | str]:
-    """The proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the CA bundle
-    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) the environment sets for ``url``, as
-    ``requests`` would find them."""
-    proxies = dict(requests.utils.get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    return proxies, bundle or True
-
-
 class OssClient:
     """One bucket at one endpoint. Thread-safe; share one client across transfers.
 
-    Every method raises :class:`OssError` (never an ``oss2`` or ``requests`` exception),
+    Every method raises :class:`OssError` (never an ``oss2`` or ``urllib3`` exception),
     except that an exception raised by a request body's ``read()`` is re-raised unchanged.
     """
 
@@ -938,20 +430,10 @@ class OssClient:
             if endpoint.signature == "v4"
             else oss2.ProviderAuth(self._provider)
         )
-        adapter = _Adapter(
-            pool_connections=pool_size,
-            pool_maxsize=pool_size,
-            max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0),
-        )
-        proxies, verify = _environment(where)
-        session = _Session(adapter, pool_size, verify)
+        session = transport.Session(where, pool_size=pool_size)
         if timeouts is not None:  # it sets all of them
             connect_timeout, read_timeout = timeouts.connect, timeouts.idle
-            session.timeouts = timeouts
-        # requests would read the proxy variables (and ~/.netrc) again for every request;
-        # they are read once here, for this endpoint.
-        session.session.trust_env = False
-        session.session.verify = verify
+        session.answer_for = (timeouts or Timeouts()).answer_for
         self._session = session
         self._where = endpoint.host + (f":{urlsplit(where).port}" if urlsplit(where).port else "")
         try:
@@ -965,7 +447,6 @@ class OssClient:
                 enable_crc=False,
                 region=region,
                 is_path_style=path_style,
-                proxies=proxies or None,
             )
         except oss2.exceptions.ClientError:
             raise OssError(
@@ -999,7 +480,9 @@ class OssClient:
         return tuple(s for s in (creds.access_key_secret, creds.security_token) if s)
 
     def _error(self, exc: Exception) -> OssError:
-        return classify(exc, endpoint=self._where, secrets=self._secrets(), source=self.source)
+        return classify(exc, endpoint=self._where, secrets=self._secrets(), source=self.source,
+                        trust=self._session.trust,
+                        proxy=transport.proxy_shown(self._session.proxy))
 
     def _call(self, fn: Callable[[], Any], body: _Body | None = None) -> Any:
         try:

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from ossdesk import APP_NAME, __version__
 from ossdesk.ui.i18n import Translations, choose_language, resources_dir
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.settings import Settings, load_settings, save_settings
+from ossdesk.ui.single_instance import (
+    HANDOFF_TIMEOUT_MS,
+    Answer,
+    FileOpenFilter,
+    InstanceLock,
+    InstanceServer,
+    Request,
+    hand_over,
+    server_name,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -119,6 +131,16 @@ def _move_sandbox_rows(endpoint: str) -> int | None:
         return None
     finally:
         store.close()
+
+
+def bring_forward(window: QWidget) -> None:
+    """Show the window in front as it was (out of the tray, no longer minimised; a maximised
+    window stays maximised)."""
+    if window.isMinimized():
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
 
 
 def credentials_resolver() -> Callable[[str], Any]:
@@ -228,6 +250,48 @@ class Controller(QObject):
             self.tr("The local sandbox could not start: %1").replace("%1", str(exc)),
         )
 
+    def take_request(self, request: Request) -> Answer:
+        """Paths handed over by a second ``ossdesk`` start (or opened with ossdesk on
+        macOS): bring the window forward and add them to the queue."""
+        window = self.window
+        if window is None:
+            return Answer(False, "the window is still starting")
+        bring_forward(window)
+        if window.engine_error:
+            return Answer(False, window.engine_error)
+        if not request.paths and not request.sandbox:
+            return Answer(True)
+        destination = window.destination()
+        wants_sandbox = request.sandbox and (
+            destination is None or destination.profile != SANDBOX_PROFILE)
+        if destination is not None and not self.paths and not wants_sandbox:
+            window.add_paths(request.paths)
+            return Answer(True)
+        self.paths.extend(request.paths)
+        if wants_sandbox:
+            sandbox = next((p for p in window.extra_profiles if p.name == SANDBOX_PROFILE), None)
+            if sandbox is not None:
+                window.add_extra_profile(sandbox)  # selects it; the paths follow
+            else:
+                self.start_sandbox()
+            return Answer(True)
+        if window.profiles_loaded and not window.profiles:
+            return Answer(True, "the window has no account yet: they are added to the queue "
+                                "once one is added")
+        return Answer(True)
+
+    def install_file_open(self, app: QApplication) -> FileOpenFilter:
+        """Take macOS's "open with ossdesk" events (files dropped on the Dock icon, Finder's
+        Open With) like a second start's paths."""
+        handler = FileOpenFilter(self._opened, self)
+        app.installEventFilter(handler)
+        return handler
+
+    def _opened(self, paths: list[str]) -> None:
+        answer = self.take_request(Request(paths=paths, sandbox=False))
+        if not answer.queued and self.window is not None:
+            self.window.statusBar().showMessage(answer.text, 10_000)
+
     @Slot()
     def add_initial_paths(self) -> None:
         if self.window is None or not self.paths:
@@ -237,12 +301,53 @@ class Controller(QObject):
             self.window.add_paths(paths)
 
 
+def _hand_over(name: str, data_dir: Path, sandbox: bool, paths: list[str]) -> int:
+    """Another window runs for this data folder: give it the paths; the exit code."""
+    handoff = hand_over(name, paths, sandbox=sandbox)
+    if handoff.outcome == "queued":
+        if paths:
+            note = f" ({handoff.text})" if handoff.text else ""
+            one = len(paths) == 1
+            count = f"{len(paths)} item{'' if one else 's'}"
+            print(f"ossdesk: {count} handed to the ossdesk window already open; it adds "
+                  f"{'it' if one else 'them'} to its queue{note}", flush=True)
+        else:
+            print("ossdesk: an ossdesk window is already open for this data folder; it was "
+                  "brought forward", flush=True)
+        return 0
+    if handoff.outcome == "refused":
+        print(f"ossdesk: the ossdesk window already open did not take the files: "
+              f"{handoff.text}", file=sys.stderr)
+        return 1
+    what = "nothing was added" if paths else "it was not brought forward"
+    print(f"ossdesk: an ossdesk window is already open for this data folder ({data_dir}) but "
+          f"did not answer within {HANDOFF_TIMEOUT_MS // 1000} s ({handoff.text}); {what}. "
+          "If it is stuck, end that ossdesk process and try again.", file=sys.stderr)
+    return 1
+
+
 def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = None) -> int:
-    """Open the window; returns the process exit code."""
-    from ossdesk.ui.main_window import MainWindow
+    """Open the window (or hand ``paths`` to the one already open for this data folder);
+    returns the process exit code."""
+    from ossdesk.config import paths as ossdesk_paths
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(argv or [APP_NAME])
+    data_dir = ossdesk_paths().ensure().data_dir
+    lock = InstanceLock(data_dir)
+    name = server_name(data_dir)
+    if not lock.acquire():
+        return _hand_over(name, data_dir, sandbox, [os.path.abspath(p) for p in paths or []])
+    try:
+        return _run_window(app, name, sandbox=sandbox, paths=paths)
+    finally:
+        lock.release()
+
+
+def _run_window(app: QApplication, name: str, *, sandbox: bool,
+                paths: list[str] | None) -> int:
+    from ossdesk.ui.main_window import MainWindow
+
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName("ossdesk")
     app.setOrganizationName(APP_NAME)
@@ -281,7 +386,14 @@ def run(argv: list[str], *, sandbox: bool = False, paths: list[str] | None = Non
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     window.show()
     controller.tell_sandbox_moved()
+    instance = InstanceServer(name, controller.take_request, controller)
+    if not instance.listen():
+        _log.warning("a second ossdesk start cannot hand its files to this window: %s",
+                     instance.server.errorString())
+    if sys.platform == "darwin":
+        controller.install_file_open(app)
     code = app.exec()
+    instance.close()
     try:
         save_settings(window.settings)
     except OSError as exc:

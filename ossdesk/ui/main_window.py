@@ -87,6 +87,7 @@ from ossdesk.ui.transfer_model import (
     TransferState,
     state_label,
 )
+from ossdesk.ui.tray import TrayStatus
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
 
 
@@ -260,6 +261,11 @@ class _Drop:
     #: The walk was stopped before its end (the window closing): the engine finishes the
     #: drop when it starts next time, so it is not told that the drop is complete.
     cut_short: bool = False
+    # What the drop put in the queue, and the items it left out: told once it is complete
+    # (never while a question about it is still open).
+    added: int = 0
+    added_bytes: int = 0
+    skipped: int = 0
 
 
 class MainWindow(QMainWindow):
@@ -300,6 +306,7 @@ class MainWindow(QMainWindow):
         self.engine_error = ""
         self.model = TransferModel(self)
         self.bridge = EventBridge(self.model, self)
+        self.tray_status = TrayStatus(self, QApplication.windowIcon())
         self.setAcceptDrops(True)
         self.resize(1100, 640)
         self.setMinimumSize(QSize(720, 420))
@@ -315,6 +322,7 @@ class MainWindow(QMainWindow):
 
         if engine is not None:
             engine.start(self.bridge)
+        self.show_tray()
         self.refresh_profiles()
         # Modules, Qt wrappers and the window live as long as the process: out of the
         # garbage collector's full walks from now on (before any row; see collector).
@@ -513,6 +521,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.model.totalsChanged.connect(self._on_totals)
+        self.model.totalsChanged.connect(self.tray_status.show_totals)
         self.model.rowsDragged.connect(self._on_rows_dragged)
         self.model.rowsInserted.connect(self._on_rows_changed)
         self.model.rowsRemoved.connect(self._on_rows_changed)
@@ -901,6 +910,7 @@ class MainWindow(QMainWindow):
                 return []
             drop.skip_collisions = True
         if clashes:
+            drop.skipped += len(clashes)
             self.problems.extend(
                 Problem(f.path, ProblemKind.COLLISION, f"{f.key}; {first}")
                 for f, first in clashes)
@@ -945,11 +955,10 @@ class MainWindow(QMainWindow):
         return skip
 
     def _check_or_queue(self, number: int, drop: _Drop, keyed: list[SourceFile]) -> None:
-        destination = drop.destination
         if self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
             return
         if drop.policy is not None and not drop.pending and not drop.checking:
-            self.engine.send(rq.Enqueue(keyed, destination, drop.policy, number))
+            self._enqueue(number, drop, keyed, drop.policy)
             return
         drop.pending.append(keyed)
         self._check_next(number)
@@ -967,8 +976,7 @@ class MainWindow(QMainWindow):
             batches, drop.pending = drop.pending, []
             if drop.policy != EXISTING_CANCEL:
                 for batch in batches:
-                    engine.send(rq.Enqueue(batch, drop.destination, drop.policy,
-                                               drop_key))
+                    self._enqueue(drop_key, drop, batch, drop.policy)
             self._forget_drop_if_done(drop_key)
             return
         drop.checking = True
@@ -1010,10 +1018,15 @@ class MainWindow(QMainWindow):
                         "and replace what is there.").replace("%1", problem), 10_000)
         drop.checking = False
         if batch and policy != EXISTING_CANCEL:
-            self.engine.send(rq.Enqueue(batch, drop.destination,
-                                        policy or EXISTING_OVERWRITE, drop_key))
+            self._enqueue(drop_key, drop, batch, policy or EXISTING_OVERWRITE)
         self.existingChecked.emit()
         self._check_next(drop_key)
+
+    def _enqueue(self, number: int, drop: _Drop, batch: list[SourceFile], existing: str) -> None:
+        if self.engine is not None:
+            self.engine.send(rq.Enqueue(batch, drop.destination, existing, number))
+            drop.added += len(batch)
+            drop.added_bytes += sum(f.size for f in batch)
 
     def _forget_drop_if_done(self, drop_key: int) -> None:
         drop = self._drops.get(drop_key)
@@ -1022,6 +1035,22 @@ class MainWindow(QMainWindow):
             del self._drops[drop_key]
             if self.engine is not None and not drop.cut_short:
                 self.engine.send(rq.EndDrop(drop_key))
+            self._tell_added(drop)
+
+    def _tell_added(self, drop: _Drop) -> None:
+        """What a complete drop put in the queue (after every question about it)."""
+        if drop.policy == EXISTING_CANCEL:
+            message = self.tr("The drop was cancelled.")
+            if drop.added:
+                message += " " + self.tr("%n file(s) of it had been added before.", "",
+                                         drop.added)
+        else:
+            message = self.tr("Added %n file(s)", "", drop.added)
+            if drop.added:
+                message += " (" + format_size(drop.added_bytes) + ")"
+            if drop.skipped:
+                message += "; " + self.tr("%n item(s) skipped", "", drop.skipped)
+        self.statusBar().showMessage(message, 8000)
 
     def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:
         """The question asked once per drop when some of its files already exist."""
@@ -1073,17 +1102,12 @@ class MainWindow(QMainWindow):
                 drop.job = None
                 drop.cut_short = (isinstance(summary, WalkSummary) and summary.cancelled
                                   and drop.policy != EXISTING_CANCEL)
-                self._forget_drop_if_done(number)
+                if isinstance(summary, WalkSummary):
+                    drop.skipped += summary.problems
+                self._forget_drop_if_done(number)  # says what was added once it is complete
             if job in self.walk_jobs:
                 self.walk_jobs.remove(job)
             job.deleteLater()
-        if isinstance(summary, WalkSummary):
-            message = self.tr("Added %n file(s)", "", summary.files)
-            if summary.files:
-                message += " (" + format_size(summary.bytes) + ")"
-            if summary.problems:
-                message += "; " + self.tr("%n item(s) skipped", "", summary.problems)
-            self.statusBar().showMessage(message, 8000)
 
     def _update_problems_button(self) -> None:
         count = len(self.problems)
@@ -1533,7 +1557,7 @@ class MainWindow(QMainWindow):
         if isinstance(row, TransferRow):
             message = self.tr("%1 failed: %2").replace("%1", row.name).replace("%2", row.error)
             self.statusBar().showMessage(message, 10_000)
-            self._notify(self.tr("Upload failed"), message, warning=True)
+            self.tray_status.file_failed(row.name, row.error)
 
     @Slot(str)
     def _on_engine_failed(self, message: str) -> None:
@@ -1621,10 +1645,17 @@ class MainWindow(QMainWindow):
 
     def to_tray(self) -> bool:
         """Hide into the system tray; uploads go on. False when there is no tray."""
+        if not self.show_tray():
+            return False
+        self.hide()
+        return True
+
+    def show_tray(self) -> bool:
+        """Show the tray icon (the queue's progress in its tooltip); False without a tray."""
         if not QSystemTrayIcon.isSystemTrayAvailable():
             return False
         if self.tray is None:
-            tray = QSystemTrayIcon(QApplication.windowIcon(), self)
+            tray = self.tray_status.icon  # its tooltip tells the queue's progress
             menu = QMenu(self)
             show = menu.addAction(self.tr("Show ossdesk"))
             show.triggered.connect(self.show_from_tray)
@@ -1634,11 +1665,9 @@ class MainWindow(QMainWindow):
             leave = menu.addAction(self.tr("Pause and quit"))
             leave.triggered.connect(self.quit_now)
             tray.setContextMenu(menu)
-            tray.setToolTip("ossdesk")
             tray.activated.connect(self._on_tray_activated)
             self.tray = tray
         self.tray.show()
-        self.hide()
         return True
 
     @Slot()
@@ -1655,19 +1684,7 @@ class MainWindow(QMainWindow):
         ):
             self.show_from_tray()
 
-    def _notify(self, title: str, text: str, *, warning: bool = False) -> None:
-        if self.tray is not None and self.tray.isVisible() and not self.isVisible():
-            icon = (
-                QSystemTrayIcon.MessageIcon.Warning
-                if warning
-                else QSystemTrayIcon.MessageIcon.Information
-            )
-            self.tray.showMessage(title, text, icon)
-
     @Slot()
     def _on_queue_idle(self) -> None:
-        totals = self.model.totals()
-        text = self.tr("All uploads are finished.")
-        if totals.failed:
-            text = self.tr("The queue has stopped: %n upload(s) failed.", "", totals.failed)
-        self._notify(self.tr("ossdesk"), text, warning=bool(totals.failed))
+        self.model.flush()  # the totals as the engine left them
+        self.tray_status.queue_idle()

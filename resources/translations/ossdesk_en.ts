@@ -95,10 +95,83 @@
         </translation>
     </message>
     <message numerus="yes">
-        <source>The queue has stopped: %n upload(s) failed.</source>
+        <source>%n file(s) of it had been added before.</source>
         <translation>
-            <numerusform>The queue has stopped: %n upload failed.</numerusform>
-            <numerusform>The queue has stopped: %n uploads failed.</numerusform>
+            <numerusform>%n file of it had been added before.</numerusform>
+            <numerusform>%n files of it had been added before.</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>TrayStatus</name>
+    <message numerus="yes">
+        <source>%1 of %n file(s) uploaded</source>
+        <translation>
+            <numerusform>%1 of %n file uploaded</numerusform>
+            <numerusform>%1 of %n files uploaded</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n paused</source>
+        <translation>
+            <numerusform>%n paused</numerusform>
+            <numerusform>%n paused</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) paused</source>
+        <translation>
+            <numerusform>%n upload paused</numerusform>
+            <numerusform>%n uploads paused</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%1 of %n file(s) uploaded and verified</source>
+        <translation>
+            <numerusform>%1 of %n file uploaded and verified</numerusform>
+            <numerusform>%1 of %n files uploaded and verified</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) uploaded and verified</source>
+        <translation>
+            <numerusform>%n file uploaded and verified</numerusform>
+            <numerusform>%n files uploaded and verified</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n failed</source>
+        <translation>
+            <numerusform>%n failed</numerusform>
+            <numerusform>%n failed</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) uploaded and verified.</source>
+        <translation>
+            <numerusform>%n file uploaded and verified.</numerusform>
+            <numerusform>%n files uploaded and verified.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) failed.</source>
+        <translation>
+            <numerusform>%n upload failed.</numerusform>
+            <numerusform>%n uploads failed.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) paused.</source>
+        <translation>
+            <numerusform>%n upload paused.</numerusform>
+            <numerusform>%n uploads paused.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) failed. The first: %1</source>
+        <translation>
+            <numerusform>%n upload failed. The first: %1</numerusform>
+            <numerusform>%n uploads failed. The first: %1</numerusform>
         </translation>
     </message>
 </context>

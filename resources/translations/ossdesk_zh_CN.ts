@@ -770,10 +770,6 @@ Destination: %2
         <translation>%1 上传失败：%2</translation>
     </message>
     <message>
-        <source>Upload failed</source>
-        <translation>上传失败</translation>
-    </message>
-    <message>
         <source>Uploads cannot start</source>
         <translation>无法开始上传</translation>
     </message>
@@ -807,19 +803,11 @@ Destination: %2
         <source>Show ossdesk</source>
         <translation>显示 ossdesk</translation>
     </message>
-    <message>
-        <source>All uploads are finished.</source>
-        <translation>所有上传均已完成。</translation>
-    </message>
     <message numerus="yes">
-        <source>The queue has stopped: %n upload(s) failed.</source>
+        <source>%n file(s) of it had been added before.</source>
         <translation>
-            <numerusform>队列已停止：%n 个上传失败。</numerusform>
+            <numerusform>其中 %n 个文件已在此之前添加。</numerusform>
         </translation>
-    </message>
-    <message>
-        <source>ossdesk</source>
-        <translation>ossdesk</translation>
     </message>
 </context>
 <context>
@@ -1002,6 +990,114 @@ Destination: %2
     <message>
         <source>Retrying</source>
         <translation>等待重试</translation>
+    </message>
+</context>
+<context>
+    <name>TrayStatus</name>
+    <message>
+        <source>No uploads in the queue</source>
+        <translation>队列中没有上传</translation>
+    </message>
+    <message>
+        <source>Nothing left to upload</source>
+        <translation>没有需要上传的文件</translation>
+    </message>
+    <message numerus="yes">
+        <source>%1 of %n file(s) uploaded</source>
+        <translation>
+            <numerusform>已上传 %1/%n 个文件</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>%1 left</source>
+        <translation>剩余 %1</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n paused</source>
+        <translation>
+            <numerusform>%n 个已暂停</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) paused</source>
+        <translation>
+            <numerusform>%n 个上传已暂停</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%1 of %n file(s) uploaded and verified</source>
+        <translation>
+            <numerusform>%n 个文件中 %1 个已上传并校验</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) uploaded and verified</source>
+        <translation>
+            <numerusform>%n 个文件已上传并校验</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n failed</source>
+        <translation>
+            <numerusform>%n 个失败</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>, </source>
+        <translation>，</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) uploaded and verified.</source>
+        <translation>
+            <numerusform>%n 个文件已上传并校验。</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) failed.</source>
+        <translation>
+            <numerusform>%n 个上传失败。</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) paused.</source>
+        <translation>
+            <numerusform>%n 个上传已暂停。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Uploads stopped</source>
+        <translation>上传已停止</translation>
+    </message>
+    <message>
+        <source>Uploads paused</source>
+        <translation>上传已暂停</translation>
+    </message>
+    <message>
+        <source>Uploads finished</source>
+        <translation>上传已完成</translation>
+    </message>
+    <message>
+        <source>%1 failed: %2</source>
+        <translation>%1 上传失败：%2</translation>
+    </message>
+    <message>
+        <source>Upload failed</source>
+        <translation>上传失败</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n upload(s) failed. The first: %1</source>
+        <translation>
+            <numerusform>%n 个上传失败。第一个：%1</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Uploads failed</source>
+        <translation>上传失败</translation>
+    </message>
+    <message>
+        <source>%1 %2</source>
+        <comment>two sentences</comment>
+        <translation>%1%2</translation>
     </message>
 </context>
 </TS>

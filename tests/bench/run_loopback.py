@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -84,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sink's ETag: a cheap stand-in from CRC-64 and size (default;"
                              " MD5 would cap the sink near 270 MB/s on 2 cores) or real MD5")
     parser.add_argument("--only", default="",
-                        help="comma-separated subset: oss2,oss2x8,ossdesk,curl")
+                        help="comma-separated subset: oss2,oss2x8,ossdesk,curl,baseline,"
+                             "pycurl (ossdesk over pycurl: tests/bench/ossdesk_pycurl.py)")
     parser.add_argument("--ossdesk-args", default="", help="extra arguments for ossdesk upload")
     parser.add_argument("--chunk", type=parse_size, default=0,
                         help="experiment: run ossdesk with this read/write block size "
                              "(tests/bench/ossdesk_variant.py) instead of the engine's")
     parser.add_argument("--json-out", type=Path, default=None, help="write every run here")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run ossdesk from this source tree (e.g. made with `git "
+                             "archive main ossdesk | tar -x -C /tmp/base`), side by side")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
 
@@ -112,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
                 env_o["OSSDESK_BENCH_CHUNK"] = str(args.chunk)
             return measure("ossdesk", cmd, args.size, env=env_o, sink=sink)
 
+        def baseline() -> Run:
+            home = Path(tmp) / f"home-{next(counter)}"
+            cmd = ossdesk_upload_cmd([path], sink.endpoint, extra=args.ossdesk_args.split())
+            cmd[:1] = [PYTHON, "-m", "ossdesk"]
+            env_b = client_env(home)
+            env_b["PYTHONPATH"] = f"{args.baseline}{os.pathsep}{env_b['PYTHONPATH']}"
+            return measure("ossdesk baseline", cmd, args.size, env=env_b, sink=sink)
+
         clients: dict[str, Callable[[], Run]] = {
             "oss2": lambda: measure(
                 "oss2 defaults", oss2_peer_cmd(path, sink.endpoint, threads=1, part_size=None),
@@ -123,11 +136,23 @@ def main(argv: list[str] | None = None) -> int:
             "ossdesk": ossdesk,
             "curl": lambda: measure_curl(path, sink.endpoint, args.size, sink=sink),
         }
+        if args.baseline is not None:
+            clients["baseline"] = baseline
+
+        def curl_engine() -> Run:
+            home = Path(tmp) / f"home-{next(counter)}"
+            cmd = ossdesk_upload_cmd([path], sink.endpoint, extra=args.ossdesk_args.split())
+            cmd[:1] = [PYTHON, "-m", "tests.bench.ossdesk_pycurl"]
+            return measure("ossdesk pycurl", cmd, args.size, env=client_env(home), sink=sink)
+
+        if "pycurl" in args.only.split(","):  # needs `pip install pycurl`: asked for only
+            clients["pycurl"] = curl_engine
         if args.only:
             wanted = [c.strip() for c in args.only.split(",")]
             clients = {k: v for k, v in clients.items() if k in wanted}
         names = {"oss2": "oss2 defaults", "oss2x8": "oss2 8 threads 8 MiB",
-                 "ossdesk": "ossdesk", "curl": "curl -T"}
+                 "ossdesk": "ossdesk", "curl": "curl -T", "baseline": "ossdesk baseline",
+                 "pycurl": "ossdesk pycurl"}
         runs: dict[str, list[Run]] = {names[k]: [] for k in clients}
         order = list(clients)
         for round_no in range(args.repeat):
@@ -166,6 +191,20 @@ def main(argv: list[str] | None = None) -> int:
         if "curl -T" in runs:
             rows.append(Row(f"loopback {size_label}: share of the link", "curl -T",
                             fig("curl -T", "mb_s"), ours_tp, "MB/s", ""))
+        if "ossdesk pycurl" in runs:
+            rows += [
+                Row(f"loopback {size_label}: throughput", "ossdesk pycurl",
+                    fig("ossdesk pycurl", "mb_s"), ours_tp, "MB/s", ""),
+                Row(f"loopback {size_label}: client CPU per GiB", "ossdesk pycurl",
+                    fig("ossdesk pycurl", "cpu_per_gib"), ours_cpu, "CPU-s", ""),
+            ]
+        if "ossdesk baseline" in runs:
+            rows += [
+                Row(f"loopback {size_label}: throughput", "ossdesk baseline",
+                    fig("ossdesk baseline", "mb_s"), ours_tp, "MB/s", ""),
+                Row(f"loopback {size_label}: client CPU per GiB", "ossdesk baseline",
+                    fig("ossdesk baseline", "cpu_per_gib"), ours_cpu, "CPU-s", ""),
+            ]
     print()
     print(f"median of {args.repeat} round(s); MB/s = 10^6 bytes/s of the transfer phase")
     print(table(rows))

@@ -215,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", action="store_true",
                         help="also curl -T and oss2 defaults on the big files")
     parser.add_argument("--kit", type=Path, default=Path("/work/shared/wan"))
+    parser.add_argument("--pycurl", action="store_true",
+                        help="small50: also run ossdesk over pycurl (tests/bench/ossdesk_pycurl.py;"
+                             " needs `pip install pycurl`)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="small50: also run ossdesk from this source tree (e.g. made with "
+                             "`git archive main ossdesk | tar -x -C /tmp/base`), side by side")
     parser.add_argument("--ossdesk-args", default="", help="extra arguments for ossdesk upload")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -305,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.files, args.small_size)
                 total = args.files * args.small_size
                 with Link(args.kit, 50, args.rate) as link, wan_sink() as sink:
-                    ours, peer = [], []
+                    ours, peer, base, curled = [], [], [], []
                     raw: dict[int, list[float]] = {32: [], 64: []}
                     for _ in range(args.repeat):
                         r = one("ossdesk", ossdesk_upload_cmd([folder], sink.endpoint,
@@ -313,6 +319,22 @@ def main(argv: list[str] | None = None) -> int:
                                 total, sink, link)
                         if r.returncode == 0:
                             ours.append(r.mb_s)
+                        if args.baseline is not None:
+                            env_b = client_env(home())
+                            env_b["PYTHONPATH"] = f"{args.baseline}{os.pathsep}" + env_b[
+                                "PYTHONPATH"]
+                            b = one("ossdesk baseline", ossdesk_upload_cmd(
+                                [folder], sink.endpoint, extra=extra, wan=True),
+                                total, sink, link, env=env_b)
+                            if b.returncode == 0:
+                                base.append(b.mb_s)
+                        if args.pycurl:
+                            cmd = ossdesk_upload_cmd([folder], sink.endpoint, extra=extra,
+                                                     wan=True)
+                            cmd[:3] = [PYTHON, "-m", "tests.bench.ossdesk_pycurl"]
+                            c = one("ossdesk pycurl", cmd, total, sink, link)
+                            if c.returncode == 0:
+                                curled.append(c.mb_s)
                         o = one("oss2 8 threads", oss2_peer_cmd(folder, sink.endpoint,
                                                                 threads=8, part_size=None,
                                                                 many=True),
@@ -328,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
                                     rate_bps / 1e6, median(ours), "MB/s", ">= 85%"))
                     rows.append(Row(f"{label}: vs oss2", "oss2 8 threads", median(peer),
                                     median(ours), "MB/s", ""))
+                    if base:
+                        rows.append(Row(f"{label}: vs baseline", "ossdesk baseline",
+                                        median(base), median(ours), "MB/s", ""))
+                    if curled:
+                        rows.append(Row(f"{label}: vs pycurl", "ossdesk pycurl",
+                                        median(curled), median(ours), "MB/s", ""))
                     for conns, figures in raw.items():
                         if figures:
                             rows.append(Row(f"{label}: vs bare PUTs", f"bare PUTs, {conns} conn.",

@@ -19,9 +19,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _HERE in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.gui)
-            # The offscreen platform cannot pass size hints to a window manager it lacks.
+            # The offscreen platform cannot pass size hints to a window manager it lacks,
+            # nor raise a window that is brought forward.
             item.add_marker(
-                pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+                pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints",
+                                          r"This plugin does not support raise\(\)")
             )
 
 

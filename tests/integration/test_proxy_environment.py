@@ -101,10 +101,10 @@ def test_a_ca_bundle_variable_is_kept(
         sandbox: SandboxInfo, clean_environment: pytest.MonkeyPatch) -> None:
     clean_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ossdesk-test/ca.pem")
     with _client(sandbox) as client:
-        assert client._session.session.verify == "/etc/ossdesk-test/ca.pem"
+        assert client._session.bundle == "/etc/ossdesk-test/ca.pem"
     clean_environment.delenv("REQUESTS_CA_BUNDLE")
     with _client(sandbox) as client:
-        assert client._session.session.verify is True
+        assert client._session.bundle is None
 
 
 @pytest.fixture
