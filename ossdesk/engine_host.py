@@ -7,14 +7,14 @@ can also run in-process; here it gets the process (and its interpreter lock) to 
 the window's GUI thread never waits for the upload threads. No Qt is imported here.
 
 Wire format: a frame is a 4-byte big-endian length and one pickled message, a dataclass
-of :mod:`ossdesk.ui.engine_messages` (``TO_ENGINE`` one way, ``TO_WINDOW`` the other;
+of :mod:`ossdesk.ui.engine_types` (``TO_ENGINE`` one way, ``TO_WINDOW`` the other;
 :func:`read_frame` refuses anything else). Only our own window talks to this process, over
 pipes nobody else holds.
 
-Window -> engine: ``Start`` (first), ``Call`` (fire and forget: enqueue, pause, move, ...),
-``Ask`` (answered by an ``Answer``), ``CredentialsAnswer``, ``Shutdown``. The method of a
-``Call`` or ``Ask`` must be one of ``ENGINE_REQUESTS`` (:mod:`ossdesk.ui.engine_types`) of
-that kind; anything else is refused, never looked up on the adapter.
+Window -> engine: ``Start`` (first), ``Call`` (an ``EngineRequest``: fire and forget),
+``Ask`` (an ``EngineQuery``, answered by an ``Answer``), ``CredentialsAnswer``,
+``Shutdown``. A request of an unknown type, of the other kind or with a field of the wrong
+type is refused (``refusal``); the rest go to the adapter's one handler table.
 Engine -> window: ``Events`` (gathered for up to BATCH_SECONDS; progress coalesced),
 ``Answer``, ``CredentialsQuestion`` (the window owns every secret and answers),
 ``LogRecord`` (handled by the window's logging), ``Closed`` (after ``Shutdown``).
@@ -41,7 +41,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from ossdesk.ui.engine_messages import (
+from ossdesk.ui.engine_types import (
     TO_ENGINE,
     Answer,
     Ask,
@@ -334,31 +334,31 @@ class EngineHost:
             raise RuntimeError("the upload engine has not started")
         return self.adapter
 
-    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        from ossdesk.ui.engine_types import is_request
+    def _call(self, request: object) -> None:
+        from ossdesk.ui.engine_types import refusal
 
-        if not is_request(method, answered=False):
-            _log.error("the window sent %r, which is not a request of the engine", method)
+        why = refusal(request, answered=False)
+        if why is not None:
+            _log.error("the window sent a request the engine refuses: %s", why)
             return
         if self.adapter is None:
             return
         try:
-            getattr(self.adapter, method)(*args, **kwargs)
+            self.adapter.handle(request)
         except Exception:  # noqa: BLE001 - one bad request must not end the engine
-            _log.exception("engine request %s failed", method)
+            _log.exception("engine request %s failed", type(request).__name__)
 
-    def _ask(self, request: int, method: str, args: tuple[Any, ...],
-             kwargs: dict[str, Any]) -> None:
-        from ossdesk.ui.engine_types import is_request
+    def _ask(self, request: int, query: object) -> None:
+        from ossdesk.ui.engine_types import refusal
 
-        if not is_request(method, answered=True):
-            self.outbox.control(Answer(request, False, (
-                "UnknownRequest", f"{method!r} is not a request the engine answers")))
+        why = refusal(query, answered=True)
+        if why is not None:
+            self.outbox.control(Answer(request, False, ("UnknownRequest", why)))
             return
 
         def run() -> None:
             try:
-                value = getattr(self._adapter(), method)(*args, **kwargs)
+                value = self._adapter().handle(query)
             except Exception as exc:  # noqa: BLE001 - the window raises it for the caller
                 message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 self.outbox.control(Answer(request, False, (type(exc).__name__, message)))
@@ -392,9 +392,9 @@ class EngineHost:
                 self._stop(pause=True)
                 return 0
             if isinstance(message, Call):
-                self._call(message.method, message.args, message.kwargs)
+                self._call(message.request)
             elif isinstance(message, Ask):
-                self._ask(message.request, message.method, message.args, message.kwargs)
+                self._ask(message.request, message.query)
             elif isinstance(message, CredentialsAnswer):
                 self._answer_credentials(message.request, message.ok, message.value)
             elif isinstance(message, Start):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from ossdesk import APP_NAME, __version__
 from ossdesk.ui.i18n import Translations, choose_language, resources_dir
+from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.settings import Settings, load_settings, save_settings
 from ossdesk.ui.single_instance import (
     HANDOFF_TIMEOUT_MS,
@@ -27,7 +28,6 @@ from ossdesk.ui.single_instance import (
     hand_over,
     server_name,
 )
-from ossdesk.ui.worker import BackgroundCall
 
 _log = logging.getLogger(__name__)
 

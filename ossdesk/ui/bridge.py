@@ -1,11 +1,13 @@
 """Engine events -> the window, and the window -> the engine.
 
-The engine calls its listeners from worker threads. :class:`EventBridge` is such a
-listener: calling it only puts the event on a thread-safe queue. A GUI-thread timer drains
-the queue a few times a second, merges progress per upload (the last one wins) and
-updates the :class:`~ossdesk.ui.transfer_model.TransferModel`; a tick does a few
-milliseconds of work at most, and a backlog is worked off in ticks 16 ms apart. No Qt
-object is touched from a worker thread, and byte counts stay Python ints (64-bit safe).
+The engine calls its listeners from other threads (the reader QThread of the engine's
+pipe hands it each read as one batch). :class:`EventBridge` is such a listener: it emits
+the events as its ``received`` signal (typed ``object``: byte counts stay Python ints,
+64-bit safe), queued into the GUI thread, where the first batch to arrive starts a short
+timer; its tick merges progress per upload (the last one wins) and updates the
+:class:`~ossdesk.ui.transfer_model.TransferModel`, a few milliseconds of work at most,
+and a backlog is worked off in ticks 16 ms apart. No Qt object but the signal is touched
+from another thread.
 
 :class:`EngineAdapter` is everything the window asks of the engine. Its methods must not
 block the GUI thread (they hand the request to the engine's own threads), except those
@@ -17,76 +19,41 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
 
 # The engine's messages are defined Qt-free (the engine process sends them); re-exported.
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
+from ossdesk.ui.engine_types import EngineQuery, EngineRequest
 from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRestored as RowsRestored  # noqa: PLC0414
-from ossdesk.ui.engine_types import SourceFile
 from ossdesk.ui.transfer_model import RowKey, TransferModel, TransferRow, TransferState
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class EngineAdapter(Protocol):
-    """What the window needs from the engine (see the module docstring on blocking)."""
+    """What the window needs from the engine: requests and queries are the dataclasses of
+    :mod:`ossdesk.ui.engine_types` (see the module docstring on blocking)."""
 
     def start(self, listener: Callable[[Any], None]) -> None:
         """Begin delivering events (``ossdesk.core.events``, :class:`RowsRestored`,
-        :class:`RowsRemoved`) to
-        ``listener`` from any thread; restore the unfinished queue from the store."""
+        :class:`RowsRemoved`) to ``listener`` from any thread; restore the unfinished
+        queue from the store."""
 
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = "overwrite", drop: int | None = None) -> None:
-        """Queue files; each becomes a row when its ``Queued`` event arrives. ``existing``:
-        ``"overwrite"`` an object already at the key, or ``"skip"`` the file when that
-        object has the same size and CRC-64 (the engine checks before sending). ``drop``:
-        the drop (see :meth:`begin_drop`) the files were found by."""
+    def send(self, request: EngineRequest) -> None:
+        """Hand ``request`` to the engine's threads; returns at once."""
 
-    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
-        """Record what was dropped before its walk starts, so that a walk cut short (the
-        window closed, a crash) is finished when the engine starts next time."""
-
-    def end_drop(self, drop: int) -> None:
-        """Every file of the drop is queued (or the user declined the rest)."""
-
-    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
-        """BLOCKING (network): the keys among ``files`` that already exist as objects."""
-
-    def pause(self, ids: Sequence[RowKey]) -> None: ...
-
-    def resume(self, ids: Sequence[RowKey]) -> None: ...
-
-    def cancel(self, ids: Sequence[RowKey]) -> None: ...
-
-    def retry(self, ids: Sequence[RowKey]) -> None: ...
-
-    def remove(self, ids: Sequence[RowKey]) -> None: ...
-
-    def move(self, ids: Sequence[RowKey], *, top: bool) -> None: ...
-
-    def clear_finished(self) -> None: ...
-
-    def apply_settings(self, settings: Any) -> None: ...
-
-    def credentials_changed(self, profile: str) -> None:
-        """A profile's secret was saved: ask the resolver again and use the answer for
-        the profile's queued, paused, new and retried files."""
-
-    def object_url(self, row: TransferRow) -> str:
-        """The object's plain URL (pure computation, no I/O)."""
-
-    def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
-        """BLOCKING (reads credentials): a pre-signed GET link valid for that long."""
+    def ask(self, query: EngineQuery[_T]) -> _T:
+        """The answer; BLOCKING for the queries that say so (called from a worker)."""
 
     def shutdown(self, *, pause: bool) -> None:
         """Stop workers; with ``pause`` every moving upload keeps its place for next time."""
@@ -120,7 +87,12 @@ class EventBridge(QObject):
     queueIdle = Signal()
     engineFailed = Signal(str)
     drained = Signal(int)  # events applied in one tick
+    #: Engine events (a list: one read of the engine's pipe, or the single events gathered
+    #: since the GUI thread last took them), emitted from any thread, queued to the GUI.
+    received = Signal(object)
 
+    #: Events that arrive are applied this long after the first of them (so a stream of
+    #: small batches is applied a few times a second, with paints between).
     DRAIN_INTERVAL_MS = 200
     #: With events still waiting after a tick, the next one comes this soon.
     BACKLOG_INTERVAL_MS = 16
@@ -132,22 +104,42 @@ class EventBridge(QObject):
     def __init__(self, model: TransferModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._model = model
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._backlog: collections.deque[Any] = collections.deque()  # GUI thread only
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(self.DRAIN_INTERVAL_MS)
         self._timer.timeout.connect(self._tick)
-        self._timer.start()
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._gathered: list[Any] = []  # single events not taken by the GUI thread yet
+        self.received.connect(self._receive)
         # Rows showing "Retrying ...": their confirmed bytes then (cleared when they grow).
         self._retrying: dict[RowKey, int] = {}
 
     def __call__(self, event: Any) -> None:
-        """The engine listener: safe from any thread; touches no Qt object."""
-        self._queue.put(event)
+        """The listener of single events (the in-process engine's threads): safe from any
+        thread; one signal wakes the GUI thread, which takes all gathered by then."""
+        with self._lock:
+            self._gathered.append(event)
+            if len(self._gathered) > 1:
+                return
+        self.received.emit([])
 
-    post = __call__
+    def post_batch(self, events: list[Any]) -> None:
+        """Events of one read of the engine's pipe: safe from any thread."""
+        self.received.emit(events)
+
+    @Slot(object)
+    def _receive(self, events: list[Any]) -> None:
+        with self._lock:
+            gathered, self._gathered = self._gathered, []
+        self._backlog.extend(gathered)
+        self._backlog.extend(events)
+        if not self._stopped and not self._timer.isActive():
+            self._timer.start()
 
     def stop(self) -> None:
+        self._stopped = True
         self._timer.stop()
 
     @Slot()
@@ -167,13 +159,9 @@ class EventBridge(QObject):
         events: list[Any] = []
         weight = 0
         while weight < limit:
-            if self._backlog:
-                event = self._backlog.popleft()
-            else:
-                try:
-                    event = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            if not self._backlog:
+                break
+            event = self._backlog.popleft()
             if isinstance(event, RowsRestored) and len(event.rows) > limit:
                 self._backlog.appendleft(RowsRestored(event.rows[limit:]))
                 event = RowsRestored(event.rows[:limit])
@@ -186,6 +174,8 @@ class EventBridge(QObject):
 
     def _drain(self, *, budget: float | None) -> int:
         started = time.perf_counter()
+        # Batches emitted by other threads and not yet delivered are taken in first.
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
         applied = 0
         while True:
             events = self._take(self.DRAIN_CHUNK)
@@ -195,11 +185,11 @@ class EventBridge(QObject):
             applied += len(events)
             if budget is not None and time.perf_counter() - started >= budget:
                 break
-        if budget is not None and self._timer.isActive():
-            more = bool(self._backlog) or not self._queue.empty()
-            interval = self.BACKLOG_INTERVAL_MS if more else self.DRAIN_INTERVAL_MS
-            if self._timer.interval() != interval:
-                self._timer.setInterval(interval)
+        if not self._stopped:
+            more = bool(self._backlog)
+            self._timer.setInterval(self.BACKLOG_INTERVAL_MS if more else self.DRAIN_INTERVAL_MS)
+            if more:
+                self._timer.start()
         if applied:
             self._model.flush()
             self.drained.emit(applied)

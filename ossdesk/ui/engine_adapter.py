@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from ossdesk.core import events as ev
@@ -29,7 +29,6 @@ from ossdesk.core.names import printable
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler
 from ossdesk.core.store import (
-    OVERWRITE,
     NewUpload,
     Request,
     State,
@@ -41,13 +40,12 @@ from ossdesk.core.store import (
 from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
 from ossdesk.credentials import default_credentials
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.engine_types import (
-    Destination,
     EngineUnavailable,
     RowKey,
     RowsRemoved,
     RowsRestored,
-    SourceFile,
     TransferRow,
     TransferState,
 )
@@ -106,6 +104,30 @@ def object_url(endpoint: str, bucket: str, key: str) -> str:
         return f"{where.url}/{bucket}/{path}"
     port = where.url.split("://", 1)[1].removeprefix(where.host)
     return f"{where.scheme}://{bucket}.{where.host}{port}/{path}"
+
+
+_R = TypeVar("_R")
+_T = TypeVar("_T")
+_Handler = Callable[["SchedulerAdapter", Any], Any]
+
+#: The one handler table: each request type of :mod:`ossdesk.ui.engine_types` -> the
+#: method of :class:`SchedulerAdapter` that serves it (in the engine process and in-process).
+HANDLERS: dict[type, _Handler] = {}
+
+
+def handles(kind: type[_R]) -> Callable[[Callable[[SchedulerAdapter, _R], _T]],
+                                        Callable[[SchedulerAdapter, _R], _T]]:
+    """Registers the decorated method as the handler of ``kind``."""
+
+    def register(fn: Callable[[SchedulerAdapter, _R], _T]) -> Callable[[SchedulerAdapter, _R], _T]:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+class UnknownRequest(LookupError):
+    """A request no handler serves."""
 
 
 class SchedulerAdapter:
@@ -170,13 +192,21 @@ class SchedulerAdapter:
                     r.credentials,
                 )
 
-    def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until every request submitted so far has been handled (tests, shutdown)."""
-        future = self._submit(lambda: None)
-        if future is not None:
-            future.result(timeout)
-
     # ---- EngineAdapter ------------------------------------------------------------------
+
+    def send(self, request: rq.EngineRequest) -> None:
+        self.handle(request)
+
+    def ask(self, query: rq.EngineQuery[_T]) -> _T:
+        """The answer (BLOCKING for the queries that say so)."""
+        return cast(_T, self.handle(query))
+
+    def handle(self, request: object) -> Any:
+        """Serve ``request`` by its handler in :data:`HANDLERS`."""
+        handler = HANDLERS.get(type(request))
+        if handler is None:
+            raise UnknownRequest(f"no engine request {type(request).__name__}")
+        return handler(self, request)
 
     def start(self, listener: Callable[[Any], None]) -> None:
         self._listener = listener
@@ -275,9 +305,18 @@ class SchedulerAdapter:
                     printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
 
-    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
+    @handles(rq.WaitIdle)
+    def _wait_idle(self, r: rq.WaitIdle) -> None:
+        """Wait until every request submitted so far has been handled (tests, shutdown)."""
+        future = self._submit(lambda: None)
+        if future is not None:
+            future.result(r.seconds)
+
+    @handles(rq.BeginDrop)
+    def _begin_drop(self, r: rq.BeginDrop) -> None:
+        drop, destination = r.drop, r.destination
         asked = Request(
-            roots=tuple(Path(os.path.abspath(r)) for r in roots),
+            roots=tuple(Path(os.path.abspath(p)) for p in r.roots),
             endpoint=destination.endpoint, bucket=destination.bucket,
             credentials=destination.profile, region=destination.region,
             signature=destination.signature, prefix=destination.prefix,
@@ -290,17 +329,20 @@ class SchedulerAdapter:
 
         self._submit(run)
 
-    def end_drop(self, drop: int) -> None:
+    @handles(rq.EndDrop)
+    def _end_drop(self, r: rq.EndDrop) -> None:
         def run() -> None:
-            request = self._requests.pop(drop, None)
+            request = self._requests.pop(r.drop, None)
             if request is not None and request.id is not None and self._store is not None:
                 self._store.finish_request(request.id)
 
         self._submit(run)
 
-    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
+    @handles(rq.FindExisting)
+    def _find_existing(self, r: rq.FindExisting) -> list[str]:
         """BLOCKING: which keys of ``files`` exist in the bucket (a ranged listing; called
         by the window from a background thread)."""
+        destination = r.destination
         endpoint = Endpoint(
             url=destination.endpoint,
             bucket=destination.bucket,
@@ -308,14 +350,14 @@ class SchedulerAdapter:
             signature="v1" if destination.signature == "v1" else "v4",
         )
         with OssClient(endpoint, self._credentials(destination.profile)) as client:
-            return sorted(client.existing_keys(f.key for f in files))
+            return sorted(client.existing_keys(f.key for f in r.files))
 
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = OVERWRITE, drop: int | None = None) -> None:
+    @handles(rq.Enqueue)
+    def _enqueue(self, r: rq.Enqueue) -> None:
         # The upload records are built on the engine's thread, not the GUI thread; the
         # first few reach the scheduler on their own, so the first rows of a big drop
         # show up while the rest of the batch is still being stored.
-        batch = list(files)
+        batch, destination, existing, drop = list(r.files), r.destination, r.existing, r.drop
         part_size = self.settings.part_size_bytes
 
         def add() -> None:
@@ -358,17 +400,20 @@ class SchedulerAdapter:
 
         self._submit(run)
 
-    def pause(self, ids: Sequence[RowKey]) -> None:
-        uploads = [int(i) for i in ids]
+    @handles(rq.Pause)
+    def _pause(self, r: rq.Pause) -> None:
+        uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.pause(uploads))
 
-    def resume(self, ids: Sequence[RowKey]) -> None:
-        uploads = [int(i) for i in ids]
+    @handles(rq.Resume)
+    def _resume(self, r: rq.Resume) -> None:
+        uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.resume(uploads))
 
-    def retry(self, ids: Sequence[RowKey]) -> None:
+    @handles(rq.Retry)
+    def _retry(self, r: rq.Retry) -> None:
         """Failed uploads continue; cancelled ones (forgotten by the engine) start over."""
-        uploads = [int(i) for i in ids]
+        uploads = [int(i) for i in r.ids]
 
         def run(s: Scheduler) -> None:
             store = self._store
@@ -399,16 +444,19 @@ class SchedulerAdapter:
 
         self._with_scheduler(run)
 
-    def cancel(self, ids: Sequence[RowKey]) -> None:
-        uploads = [int(i) for i in ids]
+    @handles(rq.Cancel)
+    def _cancel(self, r: rq.Cancel) -> None:
+        uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.cancel(uploads))
 
-    def remove(self, ids: Sequence[RowKey]) -> None:
-        uploads = [int(i) for i in ids]
+    @handles(rq.Remove)
+    def _remove(self, r: rq.Remove) -> None:
+        uploads = [int(i) for i in r.ids]
         self._with_scheduler(lambda s: s.remove(uploads))
 
-    def move(self, ids: Sequence[RowKey], *, top: bool) -> None:
-        uploads = [int(i) for i in ids]
+    @handles(rq.Move)
+    def _move(self, r: rq.Move) -> None:
+        uploads, top = [int(i) for i in r.ids], r.top
 
         def run(s: Scheduler) -> None:
             if top:
@@ -420,12 +468,15 @@ class SchedulerAdapter:
 
         self._with_scheduler(run)
 
-    def clear_finished(self) -> None:
+    @handles(rq.ClearFinished)
+    def _clear_finished(self, r: rq.ClearFinished) -> None:
         self._with_scheduler(lambda s: s.clear_finished())
 
-    def credentials_changed(self, profile: str) -> None:
+    @handles(rq.CredentialsChanged)
+    def _credentials_changed(self, r: rq.CredentialsChanged) -> None:
         """A profile's secret was saved: its queued, paused and retried files use the new
         one (the engine keeps each profile's credentials once it has asked for them)."""
+        profile = r.profile
 
         def run(s: Scheduler) -> None:
             try:
@@ -437,10 +488,9 @@ class SchedulerAdapter:
 
         self._with_scheduler(run)
 
-    def apply_settings(self, settings: Any) -> None:
-        if not isinstance(settings, Settings):
-            return
-        self.settings = settings
+    @handles(rq.ApplySettings)
+    def _apply_settings(self, r: rq.ApplySettings) -> None:
+        self.settings = settings = r.settings
 
         def run(s: Scheduler) -> None:
             s.set_limits(
@@ -460,12 +510,14 @@ class SchedulerAdapter:
             raise LookupError(f"upload {row.id} is not known")
         return where
 
-    def object_url(self, row: TransferRow) -> str:
-        where = self._where_of(row)
+    @handles(rq.ObjectUrl)
+    def _object_url(self, r: rq.ObjectUrl) -> str:
+        where = self._where_of(r.row)
         return object_url(where.endpoint, where.bucket, where.key)
 
-    def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
-        where = self._where_of(row)
+    @handles(rq.PresignedUrl)
+    def _presigned_url(self, r: rq.PresignedUrl) -> str:
+        where = self._where_of(r.row)
         endpoint = Endpoint(
             url=where.endpoint,
             bucket=where.bucket,
@@ -474,7 +526,7 @@ class SchedulerAdapter:
         )
         credentials: Credentials = self._credentials(where.credentials)
         with OssClient(endpoint, credentials) as client:
-            return client.presign_get(where.key, expires_seconds)
+            return client.presign_get(where.key, r.expires_seconds)
 
     def shutdown(self, *, pause: bool) -> None:
         def close() -> None:

@@ -6,11 +6,11 @@ speed no longer make a paint wait. Requests go down the child's stdin, events an
 come back on its stdout (see :mod:`ossdesk.engine_host` for the messages).
 
 Threads here: the GUI thread only queues requests; one writer thread starts the child and
-pickles the requests to it; one reader thread hands the child's event batches to the
-listener (the :class:`EventBridge`, which only enqueues them), completes the futures of
-blocking calls and passes credential questions to a small pool that asks the window's
-resolver (the keyring, the session-only secrets, the sandbox's key pair), the one place
-secrets come from. Secrets go down the pipe only: never argv, environment or logs.
+pickles the requests to it; one reader thread hands each batch of the child's events to
+the listener (the :class:`EventBridge`, which emits it as one queued Qt signal), completes
+the futures of blocking calls and passes credential questions to a small pool that asks
+the window's resolver (the keyring, the session-only secrets, the sandbox's key pair),
+the one place secrets come from. Secrets go down the pipe only: never argv, environment or logs.
 
 If the child ends unexpectedly the listener gets :class:`EngineUnavailable`, and blocking
 calls raise :class:`EngineStopped` instead of waiting. A window that is killed closes the
@@ -30,11 +30,11 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from ossdesk.core.threads import StartThread, start_thread
 from ossdesk.engine_host import encode_frame, read_frame
-from ossdesk.ui.engine_messages import (
+from ossdesk.ui.engine_types import (
     TO_WINDOW,
     Answer,
     Ask,
@@ -42,20 +42,17 @@ from ossdesk.ui.engine_messages import (
     Closed,
     CredentialsAnswer,
     CredentialsQuestion,
+    EngineQuery,
+    EngineRequest,
+    EngineUnavailable,
     Events,
     LogRecord,
     Shutdown,
     Start,
 )
-from ossdesk.ui.engine_types import (
-    Destination,
-    EngineUnavailable,
-    RowKey,
-    SourceFile,
-    TransferRow,
-    is_request,
-)
 from ossdesk.ui.settings import Settings
+
+_T = TypeVar("_T")
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +60,15 @@ _log = logging.getLogger(__name__)
 IN_PROCESS_ENV = "OSSDESK_ENGINE_IN_PROCESS"
 
 _CLOSE = object()
+
+
+@runtime_checkable
+class BatchListener(Protocol):
+    """A listener that takes a whole read of the pipe at once (the window's EventBridge)."""
+
+    def __call__(self, event: Any) -> None: ...
+
+    def post_batch(self, events: list[Any]) -> None: ...
 
 
 class EngineStopped(RuntimeError):
@@ -99,10 +105,6 @@ class ProcessEngineAdapter:
     #: Seconds the child keeps trying when the previous engine still holds the upload list
     #: (a window that was just killed: its engine is pausing its uploads).
     BUSY_WAIT = 10.0
-    #: Seconds a blocking request may take before the window gives up on it.
-    FIND_TIMEOUT = 600.0
-    PRESIGN_TIMEOUT = 600.0
-    URL_TIMEOUT = 5.0
 
     def __init__(
         self,
@@ -249,7 +251,9 @@ class ProcessEngineAdapter:
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Events):
             listener = self._listener
-            if listener is not None:
+            if isinstance(listener, BatchListener):
+                listener.post_batch(message.events)  # the window's bridge: one Qt signal
+            elif listener is not None:
                 for event in message.events:
                     listener(event)
         elif isinstance(message, Answer):
@@ -283,15 +287,18 @@ class ProcessEngineAdapter:
         else:
             self._send(CredentialsAnswer(request, True, creds))
 
-    def _request(self, method: str, *args: Any, **kwargs: Any) -> None:
-        """Send a request the window does not wait for (one of ``ENGINE_REQUESTS``)."""
-        if not is_request(method, answered=False):
-            raise ValueError(f"{method!r} is not an engine request sent without waiting")
-        self._send(Call(method, args, kwargs))
+    # ---- EngineAdapter ------------------------------------------------------------------
 
-    def _ask(self, timeout: float | None, method: str, *args: Any, **kwargs: Any) -> Any:
-        if not is_request(method, answered=True):
-            raise ValueError(f"{method!r} is not an engine request the window waits for")
+    def send(self, request: EngineRequest) -> None:
+        """Send a request the window does not wait for."""
+        if not isinstance(request, EngineRequest):
+            raise TypeError(f"a {type(request).__name__} is not an engine request")
+        self._send(Call(request))
+
+    def ask(self, query: EngineQuery[_T]) -> _T:
+        """BLOCKING: the engine's answer within ``query.wait()`` seconds."""
+        if not isinstance(query, EngineQuery):
+            raise TypeError(f"a {type(query).__name__} is not an engine query")
         future: concurrent.futures.Future[tuple[bool, Any]] = concurrent.futures.Future()
         with self._lock:
             if self._stopped is not None:
@@ -300,20 +307,18 @@ class ProcessEngineAdapter:
                 raise EngineStopped("the upload engine has not been started")
             request = next(self._ids)
             self._pending[request] = future
-        self._send(Ask(request, method, args, kwargs))
+        self._send(Ask(request, query))
         try:
-            ok, value = future.result(timeout)
+            ok, value = future.result(query.wait())
         except concurrent.futures.TimeoutError:
             raise EngineStopped("the upload engine did not answer in time") from None
         finally:
             with self._lock:
                 self._pending.pop(request, None)
         if ok:
-            return value
+            return cast(_T, value)
         kind, message = value
         raise EngineRequestFailed(kind, message)
-
-    # ---- EngineAdapter ------------------------------------------------------------------
 
     def start(self, listener: Callable[[Any], None]) -> None:
         """Start the engine process (off the calling thread) and restore the queue."""
@@ -326,70 +331,6 @@ class ProcessEngineAdapter:
         database = str(self._database) if self._database is not None else None
         self._send(Start(self.settings, database, level, self._busy_wait))
         self._start_thread(self._write_loop, "ossdesk-engine-out")
-
-    def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
-        """BLOCKING (network, in the engine process)."""
-        result: list[str] = self._ask(self.FIND_TIMEOUT, "find_existing", list(files),
-                                      destination)
-        return result
-
-    def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
-                existing: str = "overwrite", drop: int | None = None) -> None:
-        self._request("enqueue", list(files), destination, existing=existing, drop=drop)
-
-    def begin_drop(self, drop: int, roots: Sequence[str], destination: Destination) -> None:
-        self._request("begin_drop", drop, list(roots), destination)
-
-    def end_drop(self, drop: int) -> None:
-        self._request("end_drop", drop)
-
-    def _ids_call(self, method: str, ids: Sequence[RowKey], **kwargs: Any) -> None:
-        self._request(method, [int(i) for i in ids], **kwargs)
-
-    def pause(self, ids: Sequence[RowKey]) -> None:
-        self._ids_call("pause", ids)
-
-    def resume(self, ids: Sequence[RowKey]) -> None:
-        self._ids_call("resume", ids)
-
-    def cancel(self, ids: Sequence[RowKey]) -> None:
-        self._ids_call("cancel", ids)
-
-    def retry(self, ids: Sequence[RowKey]) -> None:
-        self._ids_call("retry", ids)
-
-    def remove(self, ids: Sequence[RowKey]) -> None:
-        self._ids_call("remove", ids)
-
-    def move(self, ids: Sequence[RowKey], *, top: bool) -> None:
-        self._ids_call("move", ids, top=top)
-
-    def clear_finished(self) -> None:
-        self._request("clear_finished")
-
-    def credentials_changed(self, profile: str) -> None:
-        """A profile's secret was saved: the engine asks this window for it again."""
-        self._request("credentials_changed", profile)
-
-    def apply_settings(self, settings: Any) -> None:
-        if not isinstance(settings, Settings):
-            return
-        self.settings = settings
-        self._request("apply_settings", settings)
-
-    def object_url(self, row: TransferRow) -> str:
-        """The object's plain URL (the engine knows each row's endpoint: a quick answer)."""
-        result: str = self._ask(self.URL_TIMEOUT, "object_url", row)
-        return result
-
-    def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
-        """BLOCKING (credentials are asked of this process's resolver)."""
-        result: str = self._ask(self.PRESIGN_TIMEOUT, "presigned_url", row, expires_seconds)
-        return result
-
-    def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until the engine has handled every request sent so far (tests, benchmarks)."""
-        self._ask(None if timeout is None else timeout + 5, "wait_idle", timeout)
 
     def shutdown(self, *, pause: bool) -> None:
         """Ask the engine to stop (pausing what moves); returns at once."""

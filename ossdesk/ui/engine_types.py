@@ -1,19 +1,26 @@
-"""The queue's plain data, shared by the window and the engine process (no Qt here).
+"""Everything the window and the engine exchange, one dataclass each (no Qt here: the
+engine process imports it): the queue's plain data (rows, files, destinations), the
+engine's requests (:class:`EngineRequest`, :class:`EngineQuery`) and the pipe's messages.
 
-The window's engine adapter and the engine process exchange these objects (pickled over a
-pipe), so they live in a module that imports no Qt: the engine process stays lean.
-:mod:`ossdesk.ui.transfer_model`, :mod:`ossdesk.ui.bridge` and :mod:`ossdesk.ui.walker`
-re-export them under their historical names.
+Over the pipe, requests travel inside :class:`Call` / :class:`Ask`; a frame is a 4-byte
+big-endian length and one pickled message (:func:`ossdesk.engine_host.read_frame` refuses
+anything not in the list it is given; :func:`refusal` refuses a request of an unknown type
+or with a field not of its declared type). :mod:`ossdesk.ui.transfer_model`,
+:mod:`ossdesk.ui.bridge` and :mod:`ossdesk.ui.walker` re-export some under their
+historical names.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Final
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from types import UnionType
+from typing import Any, ClassVar, Generic, TypeVar, Union, cast, get_args, get_origin
+from typing import get_type_hints as hints_of
+
+from ossdesk.ui.settings import Settings
 
 RowKey = int | str
 
@@ -137,31 +144,283 @@ class EngineUnavailable:
     message: str
 
 
-#: Every request the window makes of the engine, the one list both sides check: the name
-#: (a method of :class:`~ossdesk.ui.bridge.EngineAdapter`, and so of ``SchedulerAdapter``
-#: and ``ProcessEngineAdapter``) -> True when the window waits for the answer (network,
-#: credentials), False when it does not. Starting and shutting the engine down are the
-#: pipe's own messages, not requests. A new request is added here and in the protocol.
-ENGINE_REQUESTS: Final[Mapping[str, bool]] = MappingProxyType({
-    "enqueue": False,
-    "begin_drop": False,
-    "end_drop": False,
-    "pause": False,
-    "resume": False,
-    "cancel": False,
-    "retry": False,
-    "remove": False,
-    "move": False,
-    "clear_finished": False,
-    "credentials_changed": False,
-    "apply_settings": False,
-    "find_existing": True,
-    "object_url": True,
-    "presigned_url": True,
-    "wait_idle": True,
-})
+# ---- the engine's requests: one dataclass each -------------------------------------------
+# Adding an engine call = one dataclass here + one ``@handles`` method of SchedulerAdapter
+# (ossdesk.ui.engine_adapter). The window calls ``engine.send(Pause(ids))`` or
+# ``engine.ask(FindExisting(files, destination))``; mypy checks the fields and the answer.
+
+_Answer = TypeVar("_Answer")
 
 
-def is_request(name: str, *, answered: bool) -> bool:
-    """``name`` is an engine request of that kind (answered, or fire and forget)."""
-    return ENGINE_REQUESTS.get(name) is answered
+class EngineRequest:
+    """A request the window does not wait for."""
+
+    __slots__ = ()
+
+
+class EngineQuery(Generic[_Answer]):
+    """A request the window waits for; answers an ``_Answer``."""
+
+    __slots__ = ()
+    #: Seconds the window waits for the answer (None: as long as it takes).
+    timeout: ClassVar[float | None] = 5.0
+
+    def wait(self) -> float | None:
+        return self.timeout
+
+
+def _ints(ids: Sequence[RowKey]) -> tuple[int, ...]:
+    return tuple(int(i) for i in ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue(EngineRequest):
+    """Queue files; ``existing``: "overwrite" or "skip" an object of the same size and
+    CRC-64; ``drop``: the drop (:class:`BeginDrop`) the files were found by."""
+
+    files: Sequence[SourceFile]
+    destination: Destination
+    existing: str = "overwrite"
+    drop: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "files", tuple(self.files))
+
+
+@dataclass(frozen=True, slots=True)
+class BeginDrop(EngineRequest):
+    """What was dropped, recorded before its walk, so a walk cut short is finished later."""
+
+    drop: int
+    roots: Sequence[str]
+    destination: Destination
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roots", tuple(self.roots))
+
+
+@dataclass(frozen=True, slots=True)
+class EndDrop(EngineRequest):
+    """Every file of the drop is queued (or the user declined the rest)."""
+
+    drop: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows(EngineRequest):
+    ids: Sequence[RowKey]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", _ints(self.ids))
+
+
+class Pause(_Rows):
+    __slots__ = ()
+
+
+class Resume(_Rows):
+    __slots__ = ()
+
+
+class Cancel(_Rows):
+    __slots__ = ()
+
+
+class Retry(_Rows):
+    """Failed uploads continue; cancelled ones start over."""
+
+    __slots__ = ()
+
+
+class Remove(_Rows):
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Move(EngineRequest):
+    ids: Sequence[RowKey]
+    top: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", _ints(self.ids))
+
+
+@dataclass(frozen=True, slots=True)
+class ClearFinished(EngineRequest):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsChanged(EngineRequest):
+    """A profile's secret was saved: its queued, paused, new and retried files use it."""
+
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySettings(EngineRequest):
+    settings: Settings
+
+
+@dataclass(frozen=True, slots=True)
+class FindExisting(EngineQuery[list[str]]):
+    """BLOCKING (network): the keys among ``files`` that already exist as objects."""
+
+    timeout: ClassVar[float | None] = 600.0
+    files: Sequence[SourceFile]
+    destination: Destination
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "files", tuple(self.files))
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectUrl(EngineQuery[str]):
+    """The object's plain URL (no I/O)."""
+
+    row: TransferRow
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUrl(EngineQuery[str]):
+    """BLOCKING (reads credentials): a pre-signed GET link valid for that long."""
+
+    timeout: ClassVar[float | None] = 600.0
+    row: TransferRow
+    expires_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class WaitIdle(EngineQuery[None]):
+    """Every request sent before this one has been handled (tests, benchmarks)."""
+
+    seconds: float | None = None
+
+    def wait(self) -> float | None:
+        return None if self.seconds is None else self.seconds + 5
+
+
+#: Every request, both kinds: the engine's handler table has one handler for each.
+REQUESTS: tuple[type, ...] = (
+    Enqueue, BeginDrop, EndDrop, Pause, Resume, Cancel, Retry, Remove, Move, ClearFinished,
+    CredentialsChanged, ApplySettings, FindExisting, ObjectUrl, PresignedUrl, WaitIdle,
+)
+
+
+def _fits(value: object, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, UnionType):
+        return any(_fits(value, a) for a in args)
+    if origin in (Sequence, tuple, list):
+        return isinstance(value, (tuple, list)) and all(_fits(v, args[0]) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint if origin is None else origin)
+
+
+def refusal(request: object, *, answered: bool) -> str | None:
+    """Why ``request`` is not one the engine serves (of that kind), or None."""
+    base = EngineQuery if answered else EngineRequest
+    if type(request) not in REQUESTS or not isinstance(request, base):
+        kind = "answers" if answered else "takes without an answer"
+        return f"a {type(request).__name__} is not a request the engine {kind}"
+    hints = hints_of(type(request))
+    for f in fields(cast(Any, request)):
+        if not _fits(getattr(request, f.name), hints[f.name]):
+            hint = hints[f.name]
+            name = hint.__name__ if isinstance(hint, type) else str(hint)
+            return f"{type(request).__name__}.{f.name} is not a {name}"
+    return None
+
+
+# ---- window -> engine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Open the upload list and start the engine (the first message)."""
+
+    settings: Settings
+    database: str | None
+    log_level: int
+    busy_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A request the window does not wait for."""
+
+    request: EngineRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A query; answered by an :class:`Answer` of that ``request`` number."""
+
+    request: int
+    query: EngineQuery[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsAnswer:
+    """The window's answer to a :class:`CredentialsQuestion`: ``Credentials`` when ``ok``,
+    else ``(message, code, kind, retryable)`` of the error."""
+
+    request: int
+    ok: bool
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Stop (pausing what moves when ``pause``); answered by :class:`Closed`."""
+
+    pause: bool
+
+
+# ---- engine -> window -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Engine events gathered for a few milliseconds (progress of one upload coalesced)."""
+
+    events: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to an :class:`Ask`: its value when ``ok``, else ``(error name, message)``."""
+
+    request: int
+    ok: bool
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsQuestion:
+    """The engine needs a profile's credentials: the window owns every secret."""
+
+    request: int
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """A log record of the engine (``logging.LogRecord.__dict__``, made plain)."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """After a :class:`Shutdown`: the engine has stopped."""
+
+
+#: What the window may send, and what the engine may send: nothing else is read.
+TO_ENGINE: tuple[type, ...] = (Start, Call, Ask, CredentialsAnswer, Shutdown)
+TO_WINDOW: tuple[type, ...] = (Events, Answer, CredentialsQuestion, LogRecord, Closed)

@@ -70,10 +70,12 @@ from PySide6.QtWidgets import (
 
 from ossdesk.core.names import printable
 from ossdesk.ui import collector
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
+from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
@@ -87,7 +89,6 @@ from ossdesk.ui.transfer_model import (
 )
 from ossdesk.ui.tray import TrayStatus
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
-from ossdesk.ui.worker import BackgroundCall
 
 
 def local_paths(urls: Sequence[QUrl]) -> list[str]:
@@ -827,7 +828,7 @@ class MainWindow(QMainWindow):
         claims = {r.key: r.source_path for r in unfinished}
         self._drops[number] = _Drop(destination, job=job, claims=claims)
         if self.engine is not None:  # recorded before the walk starts
-            self.engine.begin_drop(number, list(paths), destination)
+            self.engine.send(rq.BeginDrop(number, list(paths), destination))
         self._drop_of_job[id(job)] = number
         job.batchReady.connect(self._on_walk_batch)
         job.problemsFound.connect(self._on_walk_problems)
@@ -983,7 +984,7 @@ class MainWindow(QMainWindow):
 
         def check() -> tuple[int, list[str] | None, str]:
             try:
-                return drop_key, engine.find_existing(batch, destination), ""
+                return drop_key, engine.ask(rq.FindExisting(batch, destination)), ""
             except Exception as exc:  # noqa: BLE001 - the files are queued anyway, said so
                 return drop_key, None, str(exc)
 
@@ -1023,7 +1024,7 @@ class MainWindow(QMainWindow):
 
     def _enqueue(self, number: int, drop: _Drop, batch: list[SourceFile], existing: str) -> None:
         if self.engine is not None:
-            self.engine.enqueue(batch, drop.destination, existing=existing, drop=number)
+            self.engine.send(rq.Enqueue(batch, drop.destination, existing, number))
             drop.added += len(batch)
             drop.added_bytes += sum(f.size for f in batch)
 
@@ -1033,7 +1034,7 @@ class MainWindow(QMainWindow):
                 and not drop.asking and not drop.held:
             del self._drops[drop_key]
             if self.engine is not None and not drop.cut_short:
-                self.engine.end_drop(drop_key)
+                self.engine.send(rq.EndDrop(drop_key))
             self._tell_added(drop)
 
     def _tell_added(self, drop: _Drop) -> None:
@@ -1245,13 +1246,13 @@ class MainWindow(QMainWindow):
     def pause_selected(self) -> None:
         ids = self._ids(lambda s: s.can_pause)
         if ids and self.engine is not None:
-            self.engine.pause(ids)
+            self.engine.send(rq.Pause(ids))
 
     @Slot()
     def resume_selected(self) -> None:
         ids = self._ids(lambda s: s.can_resume)
         if ids and self.engine is not None:
-            self.engine.resume(ids)
+            self.engine.send(rq.Resume(ids))
 
     @Slot()
     def retry_selected(self) -> None:
@@ -1259,7 +1260,7 @@ class MainWindow(QMainWindow):
         if ids and self.engine is not None:
             for key in ids:
                 self.model.update(key, state=TransferState.QUEUED, error="", error_detail="")
-            self.engine.retry(ids)
+            self.engine.send(rq.Retry(ids))
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask a yes/no question (a seam tests replace)."""
@@ -1287,7 +1288,7 @@ class MainWindow(QMainWindow):
             ),
         ):
             return
-        self.engine.cancel([r.id for r in rows])
+        self.engine.send(rq.Cancel([r.id for r in rows]))
 
     @Slot()
     def remove_selected(self) -> None:
@@ -1307,7 +1308,7 @@ class MainWindow(QMainWindow):
             return
         ids = [r.id for r in rows]
         if self.engine is not None:
-            self.engine.remove(ids)
+            self.engine.send(rq.Remove(ids))
         self.model.remove(ids)
 
     @Slot()
@@ -1329,7 +1330,7 @@ class MainWindow(QMainWindow):
         else:
             self.model.move_to_bottom(ids)
         if self.engine is not None:
-            self.engine.move(ids, top=top)
+            self.engine.send(rq.Move(ids, top))
         first = self.model.index_of(ids[0])
         if first is not None:
             self.view.scrollTo(self.model.index(first, 0))
@@ -1341,7 +1342,7 @@ class MainWindow(QMainWindow):
         if self.engine is not None and isinstance(tail, list) and tail:
             # Sending each row from the first moved one to the end to the back, in the
             # new order, gives the engine exactly the order shown.
-            self.engine.move(tail, top=False)
+            self.engine.send(rq.Move(tail, False))
 
     @Slot()
     def open_containing_folder(self) -> None:
@@ -1356,7 +1357,7 @@ class MainWindow(QMainWindow):
         rows = self.selected_rows()
         if len(rows) != 1 or self.engine is None:
             return
-        url = self.engine.object_url(rows[0])
+        url = self.engine.ask(rq.ObjectUrl(rows[0]))
         QGuiApplication.clipboard().setText(url)
         self.statusBar().showMessage(self.tr("Copied: %1").replace("%1", url), 6000)
 
@@ -1396,7 +1397,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.presign_expiry_seconds = expires
         engine, row = self.engine, rows[0]
-        call = BackgroundCall(lambda: engine.presigned_url(row, expires), self)
+        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(row, expires)), self)
         call.succeeded.connect(self._on_presigned)
         call.failed.connect(self._on_presign_failed)
         call.start()
@@ -1452,19 +1453,19 @@ class MainWindow(QMainWindow):
     def pause_all(self) -> None:
         ids = [r.id for r in self.model.rows() if r.state.can_pause]
         if ids and self.engine is not None:
-            self.engine.pause(ids)
+            self.engine.send(rq.Pause(ids))
 
     @Slot()
     def resume_all(self) -> None:
         ids = [r.id for r in self.model.rows() if r.state.can_resume]
         if ids and self.engine is not None:
-            self.engine.resume(ids)
+            self.engine.send(rq.Resume(ids))
 
     @Slot()
     def clear_finished(self) -> None:
         self.model.clear_finished()
         if self.engine is not None:
-            self.engine.clear_finished()
+            self.engine.send(rq.ClearFinished())
 
     # ---- dialogs ------------------------------------------------------------------------
 
@@ -1476,7 +1477,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.settings = dialog.result_settings()
             if self.engine is not None:
-                self.engine.apply_settings(self.settings)
+                self.engine.send(rq.ApplySettings(self.settings))
             self.settingsChanged.emit(self.settings)
 
     @Slot()
@@ -1499,7 +1500,7 @@ class MainWindow(QMainWindow):
         """A saved secret applies at once to the account's queued and paused files, to
         files added next, and to failed files when they are retried."""
         if self.engine is not None:
-            self.engine.credentials_changed(name)
+            self.engine.send(rq.CredentialsChanged(name))
 
     @Slot()
     def browse_folders(self) -> None:

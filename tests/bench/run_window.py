@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from ossdesk.ui import engine_types as rq
     from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
     from ossdesk.ui.engine_adapter import SchedulerAdapter
     from ossdesk.ui.engine_process import ProcessEngineAdapter
@@ -393,8 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.perf_counter()
             gap_rows(f"{args.rows:,} rows queued, {args.big} uploads", t_rows, t1, "queued")
             # pause everything that is left, so the drop below is measured on its own
-            engine.pause([r.id for r in window.model.rows() if not r.state.finished])
-            engine.wait_idle(120)  # the pause of 10,000 rows must not delay the drop's rows
+            engine.send(rq.Pause([r.id for r in window.model.rows() if not r.state.finished]))
+            engine.ask(rq.WaitIdle(120))  # the pause of 10,000 rows must not delay the drop's rows
             run_for(1000)
 
             # 2. a drop of DROP files

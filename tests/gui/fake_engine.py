@@ -6,12 +6,15 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from ossdesk.core import events as ev
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination
 from ossdesk.ui.transfer_model import RowKey, TransferRow
 from ossdesk.ui.walker import SourceFile
+
+_T = TypeVar("_T")
 
 
 class FakeEngine:
@@ -38,6 +41,37 @@ class FakeEngine:
     def start(self, listener: Callable[[Any], None]) -> None:
         self.listener = listener
         self.calls.append(("start", None))
+
+    def send(self, r: rq.EngineRequest) -> None:
+        match r:
+            case rq.Enqueue():
+                self.enqueue(r.files, r.destination, existing=r.existing, drop=r.drop)
+            case rq.BeginDrop():
+                self.begin_drop(r.drop, r.roots, r.destination)
+            case rq.EndDrop():
+                self.end_drop(r.drop)
+            case rq.Move():
+                self.move(r.ids, top=r.top)
+            case rq.Pause() | rq.Resume() | rq.Cancel() | rq.Retry() | rq.Remove():
+                getattr(self, type(r).__name__.lower())(r.ids)
+            case rq.ClearFinished():
+                self.clear_finished()
+            case rq.CredentialsChanged():
+                self.credentials_changed(r.profile)
+            case rq.ApplySettings():
+                self.apply_settings(r.settings)
+            case _:
+                raise TypeError(r)
+
+    def ask(self, q: rq.EngineQuery[_T]) -> _T:
+        match q:
+            case rq.FindExisting():
+                return cast(_T, self.find_existing(q.files, q.destination))
+            case rq.ObjectUrl():
+                return cast(_T, self.object_url(q.row))
+            case rq.PresignedUrl():
+                return cast(_T, self.presigned_url(q.row, q.expires_seconds))
+        raise TypeError(q)
 
     def find_existing(self, files: Sequence[SourceFile], destination: Destination) -> list[str]:
         self.checked.append([f.key for f in files])

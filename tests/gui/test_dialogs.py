@@ -274,3 +274,35 @@ def test_saving_after_a_failed_connection_test_asks_first(
     qtbot.waitUntil(lambda: saved == ["work"], timeout=10_000)
     assert asked == [True, True]
     assert store.credentials("work").access_key_secret == "wrong-secret"
+
+
+def test_a_background_call_runs_in_a_qthread_and_answers_on_the_gui_thread(qtbot):
+    """Dialogs' blocking calls run on the same kind of thread as the engine's pipe: a
+    QThread the exit hook knows (ossdesk.ui.qthreads), the answer queued to the GUI."""
+    import threading
+
+    from PySide6.QtCore import QThread
+
+    from ossdesk.ui.qthreads import BackgroundCall, EngineThread
+
+    ran_in: list[object] = []
+    answered_in: list[bool] = []
+
+    def work() -> int:
+        ran_in.append(QThread.currentThread())
+        return 42
+
+    call = BackgroundCall(work)
+    results: list[object] = []
+
+    def succeeded(value: object) -> None:
+        results.append(value)
+        answered_in.append(threading.current_thread() is threading.main_thread())
+
+    call.succeeded.connect(succeeded)
+    with qtbot.waitSignal(call.finished, timeout=5000):
+        call.start()
+    assert call.wait(5)
+    assert isinstance(ran_in[0], EngineThread)
+    qtbot.waitUntil(lambda: results == [42], timeout=5000)
+    assert answered_in == [True]

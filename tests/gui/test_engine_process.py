@@ -12,7 +12,7 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -23,18 +23,9 @@ from ossdesk.core.store import State, Store
 from ossdesk.credentials import Profile, ProfileStore
 from ossdesk.engine_host import ProtocolError, encode_frame, read_frame
 from ossdesk.sandbox.server import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.app import SANDBOX_PROFILE, credentials_resolver, make_engine
-from ossdesk.ui.engine_adapter import SchedulerAdapter
-from ossdesk.ui.engine_messages import (
-    TO_ENGINE,
-    TO_WINDOW,
-    Answer,
-    Ask,
-    Call,
-    Events,
-    LogRecord,
-    Start,
-)
+from ossdesk.ui.engine_adapter import HANDLERS, SchedulerAdapter
 from ossdesk.ui.engine_process import (
     IN_PROCESS_ENV,
     EngineRequestFailed,
@@ -43,11 +34,18 @@ from ossdesk.ui.engine_process import (
     engine_command,
 )
 from ossdesk.ui.engine_types import (
-    ENGINE_REQUESTS,
+    TO_ENGINE,
+    TO_WINDOW,
+    Answer,
+    Ask,
+    Call,
     Destination,
     EngineUnavailable,
+    Events,
+    LogRecord,
     RowsRestored,
     SourceFile,
+    Start,
     TransferRow,
     TransferState,
 )
@@ -134,24 +132,24 @@ def test_session_only_credentials_are_asked_of_the_window(engines, sandbox, tmp_
     engine.start(rec)
     rec.wait_for(lambda e: isinstance(e, RowsRestored))
     where = destination(sandbox, "session-acct")
-    assert engine.find_existing([source_file(path, "s/session.bin")], where) == []
-    engine.enqueue([source_file(path, "s/session.bin")], where)
+    assert engine.ask(rq.FindExisting([source_file(path, "s/session.bin")], where)) == []
+    engine.send(rq.Enqueue([source_file(path, "s/session.bin")], where))
     upload = queued_id(rec, "s/session.bin")
     done = rec.wait_for(lambda e: isinstance(e, (ev.Done, ev.Failed)) and e.upload == upload)
     assert isinstance(done, ev.Done), done
     info = sandbox.bucket_client().head_object("s/session.bin")
     assert int(info.headers["x-oss-hash-crc64ecma"]) == crc64(data)
     # The blocking requests answer through the pipe.
-    assert engine.find_existing([source_file(path, "s/session.bin")], where) == [
+    assert engine.ask(rq.FindExisting([source_file(path, "s/session.bin")], where)) == [
         "s/session.bin"]
-    link = engine.presigned_url(row_for(upload), 600)
+    link = engine.ask(rq.PresignedUrl(row_for(upload), 600))
     assert link.startswith(f"{sandbox.endpoint}/{sandbox.bucket}/")
     with urllib.request.urlopen(link, timeout=10) as response:  # 127.0.0.1 only
         assert response.read() == data
-    assert engine.object_url(row_for(upload)) == (
+    assert engine.ask(rq.ObjectUrl(row_for(upload))) == (
         f"{sandbox.endpoint}/{sandbox.bucket}/s/session.bin")
     with pytest.raises(EngineRequestFailed, match="not known"):
-        engine.presigned_url(row_for(upload + 1000), 600)
+        engine.ask(rq.PresignedUrl(row_for(upload + 1000), 600))
     # The secret never left through the command line, the environment or a file.
     secret = DEFAULT_ACCESS_KEY_SECRET.encode()
     assert engine.process is not None
@@ -173,12 +171,12 @@ def test_a_profile_without_credentials_fails_its_file_not_the_engine(engines, sa
     engine = engines()
     rec = Recorder()
     engine.start(rec)
-    engine.enqueue([source_file(path, "a.txt")], destination(sandbox, "no-such-profile"))
+    engine.send(rq.Enqueue([source_file(path, "a.txt")], destination(sandbox, "no-such-profile")))
     upload = queued_id(rec, "a.txt")
     failed = rec.wait_for(lambda e: isinstance(e, (ev.Done, ev.Failed)) and e.upload == upload)
     assert isinstance(failed, ev.Failed) and "no-such-profile" in failed.message
     with pytest.raises(EngineRequestFailed, match="nobody"):
-        engine.find_existing([source_file(path, "a.txt")], destination(sandbox, "nobody"))
+        engine.ask(rq.FindExisting([source_file(path, "a.txt")], destination(sandbox, "nobody")))
 
 
 def test_closed_pipe_pauses_the_uploads_and_a_restart_finishes_them(engines, sandbox, tmp_path):
@@ -188,7 +186,7 @@ def test_closed_pipe_pauses_the_uploads_and_a_restart_finishes_them(engines, san
     engine = engines(Settings(part_size_mib=1, bandwidth_limit_kib=1024))
     rec = Recorder()
     engine.start(rec)
-    engine.enqueue([source_file(path, "slow.bin")], destination(sandbox))
+    engine.send(rq.Enqueue([source_file(path, "slow.bin")], destination(sandbox)))
     upload = queued_id(rec, "slow.bin")
     rec.wait_for(lambda e: isinstance(e, ev.Progress) and e.upload == upload
                  and e.confirmed_bytes >= MIB)
@@ -197,7 +195,7 @@ def test_closed_pipe_pauses_the_uploads_and_a_restart_finishes_them(engines, san
     assert engine.returncode == 0
     assert not any(isinstance(e, EngineUnavailable) for e in rec.events)
     with pytest.raises(EngineStopped):
-        engine.find_existing([source_file(path, "slow.bin")], destination(sandbox))
+        engine.ask(rq.FindExisting([source_file(path, "slow.bin")], destination(sandbox)))
     store = Store.open(owner=False)
     try:
         row = store.get(upload)
@@ -227,6 +225,7 @@ _KILLED_WINDOW = textwrap.dedent(
     from ossdesk.core import events as ev
     from ossdesk.ui.app import credentials_resolver
     from ossdesk.ui.engine_process import ProcessEngineAdapter
+    from ossdesk.ui import engine_types as rq
     from ossdesk.ui.engine_types import Destination, SourceFile
     from ossdesk.ui.settings import Settings
 
@@ -237,8 +236,8 @@ _KILLED_WINDOW = textwrap.dedent(
         if isinstance(event, ev.Progress) and event.confirmed_bytes >= 1024 * 1024:
             print("moving", engine.process.pid, flush=True)
     engine.start(listener)
-    engine.enqueue([SourceFile(path, "killed.bin", int(size), int(mtime_ns))],
-                   Destination("sandbox", endpoint, bucket, region=region))
+    engine.send(rq.Enqueue([SourceFile(path, "killed.bin", int(size), int(mtime_ns))],
+                           Destination("sandbox", endpoint, bucket, region=region)))
     time.sleep(120)
     """
 )
@@ -302,9 +301,9 @@ def test_an_engine_that_dies_is_reported_not_waited_for(
     assert not window.act_add_files.isEnabled()
     # At once, with the reason: not after a call's timeout ("did not answer in time").
     with pytest.raises(EngineStopped, match="stopped unexpectedly"):
-        engine.presigned_url(row_for(1), 60)
+        engine.ask(rq.PresignedUrl(row_for(1), 60))
     with pytest.raises(EngineStopped, match="stopped unexpectedly"):
-        engine.find_existing([], window.destination())  # type: ignore[arg-type]
+        engine.ask(rq.FindExisting([], window.destination()))  # type: ignore[arg-type]
     close_window(qtbot, window, engine)
 
 
@@ -333,10 +332,10 @@ def test_the_engine_logs_through_the_window(engines, caplog):
     rec = Recorder()
     engine.start(rec)
     with caplog.at_level(logging.WARNING):
-        engine._send(Call("no_such_request"))
-        engine.wait_idle(30)
+        engine._send(Call(rq.Move([1], top=cast(Any, "yes"))))
+        engine.ask(rq.WaitIdle(30))
     records = [r for r in caplog.records if r.name == "ossdesk.engine_host"]
-    assert records and "no_such_request" in records[0].getMessage()
+    assert records and "Move.top is not a bool" in records[0].getMessage()
     assert records[0].levelno == logging.ERROR
 
 
@@ -349,33 +348,38 @@ def _frames_until_answer(process: subprocess.Popen[bytes], request: int) -> tupl
             return (message.ok, message.value)
 
 
-def test_the_engine_process_runs_only_the_requests_of_the_one_list(tmp_path):
-    """The pipe names a method; the engine runs it only if it is one of ENGINE_REQUESTS, of
-    the kind asked (answered or not), never another method of its adapter (``shutdown``
-    outside the lifecycle, ``_open``, ...)."""
+def test_the_engine_process_refuses_unknown_and_ill_typed_requests(tmp_path):
+    """A request reaches the handler table only if it is one of ``rq.REQUESTS``, of the
+    kind asked (answered or not) and with every field of its declared type: a pipe frame
+    built by hand is refused with a reason, and the engine goes on serving."""
     env = {**os.environ, "OSSDESK_HOME": str(tmp_path / "home")}
     process = subprocess.Popen(engine_command(), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env=env)
     assert process.stdin is not None
+    row = TransferRow(id=1, name="", source_path="", size=0, destination="")
     try:
-        def send(message: object) -> None:
+        def ask(request: int, query: object) -> tuple[Any, ...]:
             assert process.stdin is not None
-            process.stdin.write(encode_frame(message))
+            process.stdin.write(encode_frame(Ask(request, cast(Any, query))))
             process.stdin.flush()
+            return _frames_until_answer(process, request)
 
-        send(Start(Settings(), str(tmp_path / "uploads.db"), logging.WARNING, 0.0))
-        send(Ask(1, "shutdown", (), {"pause": True}))
-        ok, value = _frames_until_answer(process, 1)
+        assert process.stdin is not None
+        process.stdin.write(encode_frame(
+            Start(Settings(), str(tmp_path / "uploads.db"), logging.WARNING, 0.0)))
+        ok, value = ask(1, rq.Pause([1]))  # a request the window does not wait for
+        assert ok is False and value == (
+            "UnknownRequest", "a Pause is not a request the engine answers")
+        ok, value = ask(2, row)  # not a request at all
         assert ok is False and value[0] == "UnknownRequest"
-        send(Ask(2, "enqueue", ([], None)))  # a request the window does not wait for
-        ok, value = _frames_until_answer(process, 2)
-        assert ok is False and value[0] == "UnknownRequest"
-        # The engine is still there and serves what the list has.
-        send(Ask(3, "wait_idle", (5.0,)))
-        assert _frames_until_answer(process, 3)[0] is True
-        send(Ask(4, "object_url", (TransferRow(id=1, name="", source_path="", size=0,
-                                               destination=""),)))
-        assert _frames_until_answer(process, 4)[0] is False  # unknown row: an error answer
+        ok, value = ask(3, rq.ObjectUrl(cast(Any, "oss://b/k")))
+        assert ok is False and value == ("UnknownRequest", "ObjectUrl.row is not a TransferRow")
+        ok, value = ask(4, rq.PresignedUrl(row, cast(Any, "600")))
+        assert ok is False and value[1] == "PresignedUrl.expires_seconds is not a int"
+        # The engine is still there and serves well-typed queries.
+        assert ask(5, rq.WaitIdle(5.0)) == (True, None)
+        ok, value = ask(6, rq.ObjectUrl(row))
+        assert ok is False and value[0] == "LookupError"  # unknown row: an error answer
     finally:
         assert process.stdin is not None and process.stdout is not None
         process.stdin.close()
@@ -384,21 +388,26 @@ def test_the_engine_process_runs_only_the_requests_of_the_one_list(tmp_path):
     assert code == 0
 
 
-def test_every_engine_request_is_on_both_sides():
-    """One list: each request of ENGINE_REQUESTS is a method of the window's protocol and
-    of both adapters, and every method of the protocol is one of them (or the start and
-    shutdown of the engine)."""
+def test_every_engine_request_has_one_handler():
+    """Adding an engine call is one dataclass and one handler: the table covers every
+    request type and nothing else, the window's protocol has no per-request method, and
+    both engines refuse what is not a request."""
     from ossdesk.ui.bridge import EngineAdapter
+    from ossdesk.ui.engine_adapter import UnknownRequest
 
+    assert set(HANDLERS) == set(rq.REQUESTS)
+    for kind in rq.REQUESTS:
+        assert issubclass(kind, rq.EngineRequest) != issubclass(kind, rq.EngineQuery), kind
     protocol = {name for name in vars(EngineAdapter)
                 if not name.startswith("_") and callable(getattr(EngineAdapter, name))}
-    assert protocol - set(ENGINE_REQUESTS) == {"start", "shutdown"}
-    for name in ENGINE_REQUESTS:
-        assert callable(getattr(SchedulerAdapter, name, None)), name
-        assert callable(getattr(ProcessEngineAdapter, name, None)), name
+    assert protocol == {"start", "send", "ask", "shutdown"}
+    with pytest.raises(UnknownRequest, match="no engine request TransferRow"):
+        SchedulerAdapter(Settings()).handle(row_for(1))
     engine = ProcessEngineAdapter(Settings(), credentials=credentials_resolver())
-    with pytest.raises(ValueError, match="not an engine request"):
-        engine._request("shutdown", pause=True)
+    with pytest.raises(TypeError, match="not an engine query"):
+        engine.ask(cast(Any, rq.Pause([1])))
+    with pytest.raises(TypeError, match="not an engine request"):
+        engine.send(cast(Any, rq.WaitIdle()))
 
 
 def test_a_new_engine_waits_for_the_previous_one_to_let_go(engines):
@@ -452,10 +461,10 @@ def test_a_frame_that_is_not_a_message_of_its_direction_is_refused(tmp_path):
     a message of the other direction, is a protocol error, not something to guess at."""
     import io
 
-    assert read_frame(io.BytesIO(encode_frame(Call("pause", ([1],)))), TO_ENGINE) == \
-        Call("pause", ([1],))
+    assert read_frame(io.BytesIO(encode_frame(Call(rq.Pause([1])))), TO_ENGINE) == \
+        Call(rq.Pause([1]))
     for message, expected in ((("call", "pause", ([1],), {}), TO_ENGINE),
-                              (Events([]), TO_ENGINE), (Call("pause"), TO_WINDOW)):
+                              (Events([]), TO_ENGINE), (Call(rq.Pause([1])), TO_WINDOW)):
         with pytest.raises(ProtocolError, match="not a message of this pipe"):
             read_frame(io.BytesIO(encode_frame(message)), expected)
     # The engine process itself: a bare tuple ends its reading like a broken pipe (it
@@ -473,3 +482,53 @@ def test_a_frame_that_is_not_a_message_of_its_direction_is_refused(tmp_path):
     assert not [m for m in answers if isinstance(m, Answer)]
     logged = [m.record["msg"] for m in answers if isinstance(m, LogRecord)]
     assert any("not a message of this pipe" in text for text in logged), logged
+
+
+def test_the_engine_events_reach_the_model_as_one_queued_signal_per_read(
+    qtbot: QtBot, engines, sandbox, tmp_path
+):
+    """The reader QThread of the pipe hands each read to the window's bridge, which emits
+    it as one Qt signal (a list of events, typed ``object``) queued into the GUI thread:
+    rows reach the model through the event loop, with no queue polled by the test."""
+    import threading
+
+    from PySide6.QtCore import QThread
+
+    from ossdesk.ui.bridge import EventBridge
+    from ossdesk.ui.qthreads import EngineThread, start_qthread
+    from ossdesk.ui.transfer_model import TransferModel
+
+    emitted: list[tuple[bool, int]] = []  # (from the reader QThread, events in the read)
+    received: list[bool] = []  # the slot ran on the GUI thread
+
+    class Bridge(EventBridge):
+        def post_batch(self, events: list[Any]) -> None:
+            emitted.append((isinstance(QThread.currentThread(), EngineThread), len(events)))
+            super().post_batch(events)
+
+        def _receive(self, events: list[Any]) -> None:
+            received.append(threading.current_thread() is threading.main_thread())
+            super()._receive(events)
+
+    model = TransferModel()
+    bridge = Bridge(model)
+    engine = engines(start_thread=start_qthread)
+    try:
+        engine.start(bridge)
+        folder = tmp_path / "small"
+        folder.mkdir()
+        files = []
+        for i in range(300):
+            path = folder / f"f{i:03d}.txt"
+            path.write_bytes(b"x" * (i + 1))
+            files.append(source_file(path, f"sig/f{i:03d}.txt"))
+        engine.send(rq.Enqueue(files, destination(sandbox)))
+        qtbot.waitUntil(lambda: model.rowCount() == 300, timeout=30_000)
+        qtbot.waitUntil(lambda: all(r.state is TransferState.DONE for r in model.rows()),
+                        timeout=60_000)
+    finally:
+        bridge.stop()
+    assert emitted and all(from_reader for from_reader, _ in emitted)
+    assert max(size for _, size in emitted) > 1  # batched per read, not one signal an event
+    assert received and all(received)
+    assert model.row(model.ids()[-1]).confirmed_bytes == 300  # type: ignore[union-attr]

@@ -23,6 +23,7 @@ from ossdesk.sandbox.server import (
     DEFAULT_REGION,
     SandboxServer,
 )
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.app import SANDBOX_PROFILE, SessionProfile, credentials_resolver
 from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
 from ossdesk.ui.engine_adapter import SchedulerAdapter, object_url
@@ -129,9 +130,9 @@ def test_dropped_folder_uploads_to_done_and_verified(qtbot, engine_kind, local_s
         row = next(r for r in window.model.rows() if r.name == "part.bin")
         assert row.confirmed_bytes == row.size == len(contents["sub/part.bin"])
         assert "3 files" in window.totals_label.text()
-        url = engine.object_url(row)
+        url = engine.ask(rq.ObjectUrl(row))
         assert url == object_url(local_sandbox.endpoint, DEFAULT_BUCKET, "drop/mixed/sub/part.bin")
-        link = engine.presigned_url(row, 600)
+        link = engine.ask(rq.PresignedUrl(row, 600))
         assert link.startswith(local_sandbox.endpoint + "/")
         with urllib.request.urlopen(link, timeout=10) as response:  # 127.0.0.1 only
             assert response.read() == contents["sub/part.bin"]
@@ -215,7 +216,7 @@ def test_cancel_aborts_and_retry_starts_over(qtbot, engine_kind, local_sandbox, 
         )
         qtbot.waitUntil(lambda: client(local_sandbox).list_multipart_uploads() == [],
                         timeout=10_000)
-        engine.apply_settings(Settings(part_size_mib=1))  # full speed for the retry
+        engine.send(rq.ApplySettings(Settings(part_size_mib=1)))  # full speed for the retry
         window.select_ids([upload])
         window.act_retry.trigger()
         # The same row continues, or (once the engine forgot it) a new one replaces it.
@@ -414,4 +415,4 @@ def test_engine_qthreads_never_abort_the_exit(case):
         assert done.returncode == 0, done.stderr
     else:
         assert done.returncode == 1, done.stderr
-        assert "engine threads still running: ossdesk-worker-1" in done.stderr
+        assert "threads still running: ossdesk-worker-1" in done.stderr

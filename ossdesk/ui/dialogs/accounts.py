@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ossdesk.ui.worker import BackgroundCall
+from ossdesk.ui.qthreads import BackgroundCall
 
 
 @dataclass(frozen=True)

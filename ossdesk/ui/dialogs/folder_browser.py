@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ossdesk.ui.bridge import Destination
-from ossdesk.ui.worker import BackgroundCall
+from ossdesk.ui.qthreads import BackgroundCall
 
 Lister = Callable[[str], tuple[list[str], list[Any]]]
 
