@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 from ossdesk.core.store import SKIP, Store, StoreError, WatchedFolder
 from ossdesk.core.sync import KeyFilter
 from ossdesk.core.watch import DEFAULT_RESCAN, DEFAULT_SETTLE, FolderWatch, Step, observe
-from ossdesk.ui.engine_types import Destination, SourceFile, TransferRow
+from ossdesk.ui.engine_types import Destination, SourceFile, TransferRow, TransferState
 
 __all__ = ["WatchManager", "WatchState", "WatchedFolderModel", "WatchedFoldersPanel",
            "WatchedFoldersUi"]
@@ -302,10 +302,10 @@ class WatchManager(QObject):
 
     @Slot()
     def refresh_counts(self) -> None:
-        """Each folder's "uploading N": its files in the queue that are not finished."""
+        """Each folder's "uploading N": its files in the queue waiting or being sent."""
         if not self.entries:
             return
-        rows = [r for r in self._rows() if not r.state.finished]
+        rows = [r for r in self._rows() if r.state.active or r.state is TransferState.QUEUED]
         changed = False
         for entry in self.entries:
             folder = str(entry.spec.folder)
