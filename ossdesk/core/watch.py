@@ -58,8 +58,8 @@ Signature = tuple[int, int]  # (size, mtime_ns)
 class Change(enum.Enum):
     """What a notification says about a path."""
 
-    CHANGED = "changed"  # created or written
-    ARRIVED = "arrived"  # moved here (complete: nobody is writing it)
+    CHANGED = "changed"  # written
+    ARRIVED = "arrived"  # created or moved here (no write seen yet)
     CLOSED = "closed"  # a writer closed it (inotify's IN_CLOSE_WRITE)
     REMOVED = "removed"  # deleted or moved away
 
@@ -383,8 +383,12 @@ def observe(watch: FolderWatch) -> Any:
                 watch.notify(as_path(event.src_path), Change.CLOSED)
             elif kind == "deleted":
                 watch.notify(as_path(event.src_path), Change.REMOVED)
-            elif kind == "created" or (kind == "modified" and not event.is_directory):
-                watch.notify(as_path(event.src_path), Change.CHANGED)
+            elif kind == "modified" and not event.is_directory:
+                watch.notify(as_path(event.src_path), Change.CHANGED)  # written
+            elif kind == "created":
+                # A file moved in from outside the folder arrives as "created", with no
+                # write and no close to wait for; a file being written also sends writes.
+                watch.notify(as_path(event.src_path), Change.ARRIVED)
 
     observer = Observer()
     observer.schedule(Handler(), os.fspath(watch.folder), recursive=True)

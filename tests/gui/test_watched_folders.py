@@ -108,7 +108,7 @@ def test_the_dialog_says_what_is_missing_and_builds_the_watched_folder(qtbot, tm
 
 
 def test_files_of_a_watched_folder_are_uploaded_and_a_vanished_folder_deletes_nothing(
-        qtbot, engine_kind, local_sandbox, tmp_path) -> None:
+        qtbot, engine_kind, local_sandbox, tmp_path) -> None:  # noqa: F811 - fixtures
     folder = tmp_path / "disk"
     folder.mkdir()
     (folder / "first.bin").write_bytes(b"1" * 5000)

@@ -179,3 +179,30 @@ def test_a_file_saved_by_replacing_it_is_not_gone(tmp_path: Path) -> None:
     clock.advance(3)
     step = watch.step()
     assert step.gone == [] and [(f.key, f.size) for f in step.ready] == [("backup/doc.txt", 3)]
+
+
+def test_a_file_moved_in_whole_waits_for_no_close_notification(tmp_path: Path) -> None:
+    """Through the OS's real notifications: a file renamed into the folder brings no write
+    and no close, so only its quiet time counts (not the lost-close limit)."""
+    import time
+
+    from ossdesk.core.watch import observe
+
+    clock = FakeClock()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    watch = FolderWatch(folder, "", KeyFilter(), settle=3, rescan=3600, clock=clock)
+    observer = observe(watch)
+    try:
+        _write(tmp_path / "outside.bin", b"whole", 10**18)
+        (tmp_path / "outside.bin").rename(folder / "moved.bin")
+        deadline = time.monotonic() + 10
+        while not watch.settling and time.monotonic() < deadline:  # the notification lands
+            watch.step()
+            time.sleep(0.02)
+        assert watch.settling == 1
+        clock.advance(3)
+        assert [f.key for f in watch.step().ready] == ["moved.bin"]
+    finally:
+        observer.stop()
+        observer.join(5)
