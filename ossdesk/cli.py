@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("ossdesk.commands.resume", "continue every unfinished upload"),
     "sync": ("ossdesk.commands.sync",
              "make a folder in a bucket hold what a local folder holds (one way)"),
+    "watch": ("ossdesk.commands.watch",
+              "sync a folder, then upload each file that appears or changes in it"),
     "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
     "cancel": ("ossdesk.commands.cancel",
                "cancel uploads in the list: abort them on the server and remove them"),

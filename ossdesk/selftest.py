@@ -10,6 +10,7 @@ Each check prints one line; the command exits 0 only when every check passed.
 - ``tls``: HTTPS endpoints are verified against the system's certificate store
   (truststore), and certifi's CA certificates, the fallback, are bundled and load.
 - ``keyring``: keyring's backends are registered and this platform's native backend imports.
+- ``watch``: the system's change notifications (watchdog's observer) report a new file.
 - ``qt``: in a child process, Qt starts on its ``offscreen`` platform plugin, paints text and
   builds a widget, the window's modules import, its icons decode and its translations load
   (a frozen app missing a plugin or a resource is broken).
@@ -748,12 +749,38 @@ def _event_text(event: object) -> str:
     return f"{type(event).__name__.lower()} {code}: {message}".strip()
 
 
+def check_watch(context: Context) -> str:
+    """The system's change notifications (watchdog's observer for this platform) arrive."""
+    from ossdesk.core.sync import KeyFilter
+    from ossdesk.core.watch import FolderWatch, observe
+
+    folder = context.workdir / "watched"
+    folder.mkdir()
+    watch = FolderWatch(folder, "", KeyFilter(), settle=1.0, rescan=3600.0, clock=time.monotonic)
+    observer = observe(watch)
+    try:
+        (folder / "new.txt").write_bytes(b"watched")
+        deadline = time.monotonic() + 10
+        while not watch.settling and time.monotonic() < deadline:
+            watch.step()
+            time.sleep(0.05)
+    finally:
+        observer.stop()
+        observer.join(5)
+    name = type(observer).__name__
+    if not watch.settling:
+        raise CheckFailed(f"{name} reported no change within 10 s; `ossdesk watch` would "
+                          "find changes only by its rescans")
+    return f"{name} reports changes"
+
+
 CHECKS: list[tuple[str, Callable[[Context], str]]] = [
     ("version", check_version),
     ("crc64", check_crc64),
     ("modules", check_modules),
     ("tls", check_tls),
     ("keyring", check_keyring),
+    ("watch", check_watch),
     ("qt", check_qt),
     ("upload", check_upload),
 ]

@@ -226,6 +226,45 @@ def tray_scene(out: Path, suffix: str = "") -> QWidget:
     save(scene, out, "tray" + suffix)
     window.deleteLater()
     return scene
+def watched_window(out: Path, suffix: str = "") -> MainWindow:
+    """The queue with the watched folders under it: one uploading (its files are the queue's
+    waiting and moving rows), one watching, one on a card that was taken out, one paused;
+    and the "Watch a folder" dialog."""
+    from ossdesk.core.store import Store, WatchedFolder
+    from ossdesk.ui.watched import WatchState, _Entry
+
+    with Store.open() as store:  # the upload list the watched folders are kept in
+        for kept in store.watched_folders():  # the other language's scene
+            assert kept.id is not None
+            store.remove_watched_folder(kept.id)
+    window = queue_window(out, "-watch-base" + suffix)
+    manager = window.watched.manager
+    folders = [
+        ("/home/li/Videos/launch", "2024/launch/", WatchState.WATCHING, ""),
+        ("/home/li/Pictures/exports", "photos/exports/", WatchState.WATCHING, ""),
+        ("/media/li/CAMERA-SD/DCIM", "camera/", WatchState.MISSING, ""),
+        ("/home/li/Documents/contracts", "legal/contracts/", WatchState.PAUSED, ""),
+    ]
+    for folder, prefix, state, error in folders:
+        spec = manager.store().add_watched_folder(WatchedFolder(
+            Path(folder), PROFILE.name, PROFILE.endpoint, PROFILE.bucket, prefix,
+            PROFILE.region, "v4", (), (), state is WatchState.PAUSED))
+        manager.entries.append(_Entry(spec, state, error=error))  # no watch thread: a picture
+    manager.refresh_counts()
+    manager.changed.emit()
+    window.resize(1280, 760)
+    window.watched.panel.select_row(0)
+    save(window, out, "watched-folders" + suffix)
+    (out / f"queue-watch-base{suffix}.png").unlink(missing_ok=True)
+    dialog = window.watched.dialog()
+    dialog.folder.setText("/home/li/Renders/shot-04")
+    dialog.prefix.setText("renders/shot-04")
+    dialog.includes.setPlainText("*.exr\n*.mov")
+    dialog.excludes.setPlainText("proxies\n*.lock")
+    dialog.show()
+    save(dialog, out, "watch-folder" + suffix)
+    dialog.close()
+    return window
 
 
 def dark_palette() -> QPalette:
@@ -326,6 +365,7 @@ def main() -> int:
     app.setPalette(app.style().standardPalette())
     status_bar_window(out).hide()
     tray_scene(out).hide()
+    watched_window(out).hide()
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -337,6 +377,7 @@ def main() -> int:
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")
     tray_scene(out, "-zh_CN").hide()
+    watched_window(out, "-zh_CN").hide()
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

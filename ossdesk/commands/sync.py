@@ -68,6 +68,15 @@ _BATCH = 500
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    add_sync_options(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="only say what would be uploaded and deleted; change nothing")
+    add_limit_options(parser)
+
+
+def add_sync_options(parser: argparse.ArgumentParser) -> None:
+    """The folder, destination, object, ``--delete``, comparison and filter options (shared
+    with ``ossdesk watch``)."""
     parser.add_argument("folder", metavar="DIR", type=Path,
                         help="the folder whose contents the prefix is to hold")
     add_destination_options(parser, bucket_help="the bucket to sync to",
@@ -77,8 +86,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delete", action="store_true",
                         help="also delete objects under the prefix that DIR no longer has "
                              "(never outside the prefix; excluded paths are kept)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="only say what would be uploaded and deleted; change nothing")
     parser.add_argument("--checksum", action="store_true",
                         help="compare every same-size file by CRC-64 with the object (reads "
                              "each such file and asks OSS for each object's CRC-64)")
@@ -93,7 +100,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-default-excludes", action="store_true",
                         help="also sync " + ", ".join(DEFAULT_EXCLUDES)
                              + " (left out by default)")
-    add_limit_options(parser)
 
 
 @dataclass
@@ -111,9 +117,24 @@ class _Plan:
 
 
 def run(args: argparse.Namespace) -> int:
+    opened = open_sync(args, "sync")
+    if isinstance(opened, int):
+        return opened
+    keys, dest, store, client = opened
+    try:
+        return _Sync(args, store, dest, client, keys).run()
+    finally:
+        client.close()
+        store.close()
+
+
+def open_sync(args: argparse.Namespace, command: str,
+              ) -> tuple[KeyFilter, _Destination, Store, OssClient] | int:
+    """The filters, destination, upload list and client of a sync (or watch), checked; an
+    exit code after an error line."""
     folder: Path = args.folder
     if not folder.is_dir():
-        error(f"{folder}: not a folder (sync takes one folder; use `ossdesk upload` for "
+        error(f"{folder}: not a folder ({command} takes one folder; use `ossdesk upload` for "
               "files)")
         return EXIT_USAGE
     excludes = list(args.exclude)
@@ -136,13 +157,8 @@ def run(args: argparse.Namespace) -> int:
     opened = open_store()
     if isinstance(opened, int):
         return opened
-    store = opened
     client = OssClient(Endpoint(dest.endpoint, dest.bucket, dest.region, dest.signature), creds)
-    try:
-        return _Sync(args, store, dest, client, keys).run()
-    finally:
-        client.close()
-        store.close()
+    return keys, dest, opened, client
 
 
 class _Sync:

@@ -69,6 +69,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "UploadRow",
+    "WatchedFolder",
 ]
 
 #: ``PRAGMA application_id`` of an ossdesk store ("OSSd").
@@ -208,6 +209,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE uploads ADD COLUMN request INTEGER REFERENCES requests(id) ON DELETE SET NULL;
     CREATE INDEX uploads_request ON uploads(request);
+    """,
+    # 9: the window's watched folders (a table of their own: nothing else refers to it).
+    # includes / excludes: JSON lists of glob patterns (relative paths, as sync's filters).
+    """
+    CREATE TABLE watched_folders (
+        id          INTEGER PRIMARY KEY,
+        folder      TEXT    NOT NULL,
+        credentials TEXT    NOT NULL,
+        endpoint    TEXT    NOT NULL,
+        bucket      TEXT    NOT NULL,
+        region      TEXT,
+        signature   TEXT    NOT NULL DEFAULT 'v4',
+        prefix      TEXT    NOT NULL DEFAULT '',
+        includes    TEXT    NOT NULL DEFAULT '[]',
+        excludes    TEXT    NOT NULL DEFAULT '[]',
+        paused      INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+        created_at  REAL    NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -583,6 +602,24 @@ def _set_aside(path: Path) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class WatchedFolder:
+    """A folder the window watches: each file that appears or changes in it goes to
+    ``oss://bucket/prefix/`` (see :mod:`ossdesk.core.watch`)."""
+
+    folder: Path
+    credentials: str
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+    region: str | None = None
+    signature: str = "v4"
+    includes: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    paused: bool = False
+    id: int | None = None
+
+
 class Store:
     """The SQLite checkpoint and queue store. Safe to use from several threads."""
 
@@ -926,6 +963,40 @@ class Store:
             for key, source in self._query(sql, [*chunk, bucket, endpoint, *states]):
                 found.setdefault(key, []).append(Path(source))
         return found
+
+    # -- watched folders -------------------------------------------------------------------
+
+    def watched_folders(self) -> list[WatchedFolder]:
+        """The watched folders, in the order they were added."""
+        return [WatchedFolder(Path(r[1]), r[2], r[3], r[4], r[7], r[5], r[6],
+                              tuple(json.loads(r[8])), tuple(json.loads(r[9])), bool(r[10]),
+                              r[0])
+                for r in self._query(
+                    "SELECT id, folder, credentials, endpoint, bucket, region, signature, "
+                    "prefix, includes, excludes, paused FROM watched_folders ORDER BY id")]
+
+    def add_watched_folder(self, watched: WatchedFolder) -> WatchedFolder:
+        """Save a watched folder; returns it with its id."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO watched_folders (folder, credentials, endpoint, bucket, region, "
+                "signature, prefix, includes, excludes, paused, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(watched.folder), watched.credentials, watched.endpoint, watched.bucket,
+                 watched.region, watched.signature, watched.prefix,
+                 json.dumps(list(watched.includes)), json.dumps(list(watched.excludes)),
+                 int(watched.paused), time.time()))
+            new_id = cursor.lastrowid
+        return replace(watched, id=new_id)
+
+    def set_watched_paused(self, watched_id: int, paused: bool) -> None:
+        with self._write() as db:
+            db.execute("UPDATE watched_folders SET paused = ? WHERE id = ?",
+                       (int(paused), watched_id))
+
+    def remove_watched_folder(self, watched_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM watched_folders WHERE id = ?", (watched_id,))
 
     def last_done(self, endpoint: str, bucket: str,
                   keys: Iterable[str]) -> dict[str, UploadRow]:

@@ -89,6 +89,7 @@ from ossdesk.ui.transfer_model import (
 )
 from ossdesk.ui.tray import TrayStatus
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
+from ossdesk.ui.watched import WatchedFoldersUi
 
 
 def local_paths(urls: Sequence[QUrl]) -> list[str]:
@@ -315,6 +316,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_central()
         self._build_status_bar()
+        self.watched = WatchedFoldersUi(self, engine, self.model.rows)
         self._connect()
         self.retranslate()
         self._update_actions()
@@ -323,6 +325,7 @@ class MainWindow(QMainWindow):
         if engine is not None:
             engine.start(self.bridge)
         self.show_tray()
+        self.watched.manager.load()
         self.refresh_profiles()
         # Modules, Qt wrappers and the window live as long as the process: out of the
         # garbage collector's full walks from now on (before any row; see collector).
@@ -1610,6 +1613,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         totals = self.model.totals()
         moving = totals.active + totals.waiting
+        if not moving and not self._quitting and self.watched.manager.watching() \
+                and self.to_tray():  # the tray keeps watching
+            event.ignore()
+            return
         if moving and not self._quitting:
             choice = self.ask_quit(moving)
             if choice == "stay":
@@ -1619,6 +1626,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._quitting = True
+        self.watched.manager.shutdown()
         for job in list(self.walk_jobs):
             job.cancel()
         self.bridge.stop()

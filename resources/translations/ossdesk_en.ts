@@ -175,4 +175,14 @@
         </translation>
     </message>
 </context>
+<context>
+    <name>WatchedFolderModel</name>
+    <message numerus="yes">
+        <source>Uploading %n file(s)</source>
+        <translation>
+            <numerusform>Uploading %n file</numerusform>
+            <numerusform>Uploading %n files</numerusform>
+        </translation>
+    </message>
+</context>
 </TS>

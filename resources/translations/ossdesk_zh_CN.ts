@@ -1100,4 +1100,162 @@ Destination: %2
         <translation>%1%2</translation>
     </message>
 </context>
+<context>
+    <name>WatchFolderDialog</name>
+    <message>
+        <source>Watch a folder</source>
+        <translation>监视文件夹</translation>
+    </message>
+    <message>
+        <source>Choose…</source>
+        <translation>选择…</translation>
+    </message>
+    <message>
+        <source>e.g. backups/renders</source>
+        <translation>例如 backups/renders</translation>
+    </message>
+    <message>
+        <source>Everything (one pattern a line, e.g. *.mov)</source>
+        <translation>全部（每行一个模式，例如 *.mov）</translation>
+    </message>
+    <message>
+        <source>Nothing more (one pattern a line, e.g. cache)</source>
+        <translation>不再排除其他（每行一个模式，例如 cache）</translation>
+    </message>
+    <message>
+        <source>Leave out hidden and temporary files (%1)</source>
+        <translation>排除隐藏文件和临时文件（%1）</translation>
+    </message>
+    <message>
+        <source>Folder on this computer:</source>
+        <translation>本机文件夹：</translation>
+    </message>
+    <message>
+        <source>Account:</source>
+        <translation>账户：</translation>
+    </message>
+    <message>
+        <source>Bucket:</source>
+        <translation>存储桶：</translation>
+    </message>
+    <message>
+        <source>Folder in the bucket:</source>
+        <translation>存储桶中的文件夹：</translation>
+    </message>
+    <message>
+        <source>Only files matching:</source>
+        <translation>仅包含匹配的文件：</translation>
+    </message>
+    <message>
+        <source>Leave out:</source>
+        <translation>排除：</translation>
+    </message>
+    <message>
+        <source>Each file that appears or changes in the folder is uploaded once it has stopped changing for a few seconds. Nothing is ever deleted from the bucket.</source>
+        <translation>文件夹中新出现或有改动的文件，在停止变化几秒后上传。不会删除存储桶中的任何内容。</translation>
+    </message>
+    <message>
+        <source>Watch</source>
+        <translation>监视</translation>
+    </message>
+    <message>
+        <source>Choose a folder to watch</source>
+        <translation>选择要监视的文件夹</translation>
+    </message>
+    <message>
+        <source>Choose the folder to watch.</source>
+        <translation>请选择要监视的文件夹。</translation>
+    </message>
+    <message>
+        <source>%1 is not a folder.</source>
+        <translation>%1 不是文件夹。</translation>
+    </message>
+    <message>
+        <source>Add an account first (Accounts).</source>
+        <translation>请先添加账户（账户）。</translation>
+    </message>
+    <message>
+        <source>Enter the bucket.</source>
+        <translation>请输入存储桶。</translation>
+    </message>
+</context>
+<context>
+    <name>WatchedFolderModel</name>
+    <message>
+        <source>Folder</source>
+        <translation>文件夹</translation>
+    </message>
+    <message>
+        <source>Uploads to</source>
+        <translation>上传到</translation>
+    </message>
+    <message>
+        <source>State</source>
+        <translation>状态</translation>
+    </message>
+    <message numerus="yes">
+        <source>Uploading %n file(s)</source>
+        <translation>
+            <numerusform>正在上传 %n 个文件</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Paused</source>
+        <translation>已暂停</translation>
+    </message>
+    <message>
+        <source>Folder missing (unplugged or moved?): waiting for it</source>
+        <translation>文件夹不见了（已拔出或已移动？）：等待它回来</translation>
+    </message>
+    <message>
+        <source>Error: %1</source>
+        <translation>错误：%1</translation>
+    </message>
+    <message>
+        <source>Watching</source>
+        <translation>监视中</translation>
+    </message>
+</context>
+<context>
+    <name>WatchedFoldersPanel</name>
+    <message>
+        <source>Watch a folder…</source>
+        <translation>监视文件夹…</translation>
+    </message>
+    <message>
+        <source>Pause watching</source>
+        <translation>暂停监视</translation>
+    </message>
+    <message>
+        <source>Resume watching</source>
+        <translation>继续监视</translation>
+    </message>
+    <message>
+        <source>Stop watching</source>
+        <translation>停止监视</translation>
+    </message>
+    <message>
+        <source>Removes the folder from this list. Nothing is deleted, here or in the bucket.</source>
+        <translation>从列表中移除该文件夹。本机和存储桶中的内容都不会被删除。</translation>
+    </message>
+</context>
+<context>
+    <name>WatchedFoldersUi</name>
+    <message>
+        <source>Watch a folder…</source>
+        <translation>监视文件夹…</translation>
+    </message>
+    <message>
+        <source>Upload each file that appears or changes in a folder, once it stops changing</source>
+        <translation>文件夹中新出现或有改动的文件，停止变化后即上传</translation>
+    </message>
+    <message>
+        <source>Watched folders</source>
+        <translation>监视的文件夹</translation>
+    </message>
+    <message>
+        <source>Could not save the watched folder: %1</source>
+        <translation>无法保存监视的文件夹：%1</translation>
+    </message>
+</context>
 </TS>

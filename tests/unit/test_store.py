@@ -24,6 +24,7 @@ from ossdesk.core.store import (
     Store,
     StoreBusy,
     StoreError,
+    WatchedFolder,
 )
 
 
@@ -124,7 +125,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert store.schema_version() == SCHEMA_VERSION == 9
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -324,7 +325,7 @@ def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert store.schema_version() == SCHEMA_VERSION == 9
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 
@@ -364,3 +365,27 @@ def test_move_endpoint_moves_only_the_rows_of_those_credentials(tmp_path: Path) 
         assert [store.get(i).endpoint for i in ids] == [  # type: ignore[union-attr]
             "http://127.0.0.1:3", "http://127.0.0.1:1", "http://127.0.0.1:3"]
         assert store.move_endpoint("sandbox", "http://127.0.0.1:3") == 0
+
+
+def test_watched_folders_are_kept_across_opens_and_reader_writes_them(tmp_path: Path) -> None:
+    folder = tmp_path / "renders"
+    with Store.open() as store:
+        assert store.watched_folders() == []
+        saved = store.add_watched_folder(WatchedFolder(
+            folder, "work", "https://oss-cn-hangzhou.aliyuncs.com", "b", "renders/",
+            "cn-hangzhou", "v4", ("*.exr",), ("*.lock", "cache")))
+        assert saved.id is not None
+    # The window writes the list while its engine process owns the upload list.
+    with Store.open() as owner, Store.open(owner=False) as window:
+        second = window.add_watched_folder(WatchedFolder(tmp_path / "b", "environment",
+                                                         "http://e", "b2"))
+        window.set_watched_paused(saved.id, True)
+        assert [w.id for w in owner.watched_folders()] == [saved.id, second.id]
+    with Store.open() as store:
+        first, other = store.watched_folders()
+        assert first == dataclasses.replace(saved, paused=True)
+        assert (other.folder, other.prefix, other.includes, other.paused) == \
+            (tmp_path / "b", "", (), False)
+        assert other.id is not None
+        store.remove_watched_folder(other.id)
+        assert [w.id for w in store.watched_folders()] == [saved.id]
