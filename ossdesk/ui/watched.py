@@ -49,6 +49,8 @@ from PySide6.QtWidgets import (
 from ossdesk.core.store import SKIP, Store, StoreError, WatchedFolder
 from ossdesk.core.sync import KeyFilter
 from ossdesk.core.watch import DEFAULT_RESCAN, DEFAULT_SETTLE, FolderWatch, Step, observe
+from ossdesk.ui import engine_types as rq
+from ossdesk.ui.bridge import EngineAdapter
 from ossdesk.ui.engine_types import Destination, SourceFile, TransferRow, TransferState
 
 __all__ = ["WatchManager", "WatchState", "WatchedFolderModel", "WatchedFoldersPanel",
@@ -90,7 +92,7 @@ class WatchManager(QObject):
     changed = Signal()  # the list or a state changed (the model refreshes)
     queued = Signal(int)  # files queued (tests wait on it)
 
-    def __init__(self, engine: Any, rows: Callable[[], Sequence[TransferRow]], *,
+    def __init__(self, engine: EngineAdapter | None, rows: Callable[[], Sequence[TransferRow]], *,
                  open_store: Callable[[], Store] | None = None,
                  settle: float = DEFAULT_SETTLE, rescan: float = DEFAULT_RESCAN,
                  poll: float = 0.25, parent: QObject | None = None) -> None:
@@ -297,7 +299,7 @@ class WatchManager(QObject):
         destination = Destination(profile=spec.credentials, endpoint=spec.endpoint,
                                   bucket=spec.bucket, prefix="", region=spec.region,
                                   signature=spec.signature)
-        self.engine.enqueue(todo, destination, existing=SKIP)
+        self.engine.send(rq.Enqueue(todo, destination, existing=SKIP))
         self.queued.emit(len(todo))
 
     @Slot()
@@ -491,7 +493,7 @@ class WatchedFoldersUi(QObject):
     """What the main window gets: the "Watch a folder…" action (in its toolbar), the panel
     (a dock under the queue, shown while any folder is watched) and the manager."""
 
-    def __init__(self, window: QMainWindow, engine: Any,
+    def __init__(self, window: QMainWindow, engine: EngineAdapter | None,
                  rows: Callable[[], Sequence[TransferRow]], **manager_options: Any) -> None:
         super().__init__(window)
         # Weak: the window owns this object, and a cycle would keep a closed window alive.
