@@ -486,10 +486,13 @@ class MainWindow(QMainWindow):
             Column.ETA: 95,
             Column.STATE: 150,
             Column.DESTINATION: 260,
+            Column.ACCOUNT: 120,
         }
         for column, width in widths.items():
             self.view.setColumnWidth(column, width)
         self._fit_state_column()
+        # Shown once rows of two accounts are in the queue (see _on_totals).
+        self.view.setColumnHidden(Column.ACCOUNT, True)
         for action in self.row_actions:
             self.view.addAction(action)
         self.stack.addWidget(self.view)
@@ -1494,6 +1497,7 @@ class MainWindow(QMainWindow):
     def _on_totals(self, totals: object) -> None:
         if not isinstance(totals, Totals):
             return
+        self.view.setColumnHidden(Column.ACCOUNT, totals.accounts < 2)
         parts = [self.tr("%n file(s)", "", totals.files)]
         if totals.uploading > self.settings.files_at_once:
             # Files small enough for one request start beside the "Files at once" ones.

@@ -960,6 +960,10 @@ Destination: %2
         <source>The solid bar is what OSS has confirmed; the lighter bar is sent and not yet confirmed (OSS confirms a part once all of it has arrived).</source>
         <translation>实色部分是 OSS 已确认的数据；浅色部分已发送但尚未确认（OSS 在一个分片全部到达后才确认它）。</translation>
     </message>
+    <message>
+        <source>Account</source>
+        <translation>账号</translation>
+    </message>
 </context>
 <context>
     <name>TransferState</name>
