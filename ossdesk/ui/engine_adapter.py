@@ -212,7 +212,9 @@ class SchedulerAdapter:
         assert self._listener is not None
         scheduler.add_listener(self._listener)
         self._finish_walks(store)
-        rows = store.unfinished()
+        # The whole list in queue order: the unfinished rows, and the finished ones as
+        # history until the user clears them ("Clear finished" deletes them from the store).
+        rows = store.rows()
         self._remember(rows)
         if not s.auto_resume:
             waiting = [r.id for r in rows if r.state in (State.QUEUED, State.RUNNING)]
