@@ -74,6 +74,7 @@ from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
+from ossdesk.ui.queue_filter import FilterBar, QueueFilter
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
@@ -469,7 +470,11 @@ class MainWindow(QMainWindow):
         self.first_run = FirstRunPanel(self.stack)
         self.view = QueueView(self.stack)
         self.view.setObjectName("queueView")
-        self.view.setModel(self.model)
+        # The view shows the queue through the state filters and the name search.
+        self.queue_filter = QueueFilter(self.model, self)
+        self.filter_bar = FilterBar(self.queue_filter, central)
+        layout.addWidget(self.filter_bar)
+        self.view.setModel(self.queue_filter)
         self.view.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.view))
         self._apply_symbol_icons()
         header = self.view.horizontalHeader()
@@ -1134,7 +1139,8 @@ class MainWindow(QMainWindow):
 
     def selected_rows(self) -> list[TransferRow]:
         self.model.flush()
-        numbers = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        to_source = self.queue_filter.to_source_row
+        numbers = sorted({to_source(i) for i in self.view.selectionModel().selectedRows()})
         return [self.model.row_at(n) for n in numbers if 0 <= n < self.model.rowCount()]
 
     def select_ids(self, ids: Sequence[RowKey]) -> None:
@@ -1145,7 +1151,7 @@ class MainWindow(QMainWindow):
             n = self.model.index_of(key)
             if n is not None:
                 selection.select(
-                    self.model.index(n, 0),
+                    self.queue_filter.from_source_row(n),
                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
                 )
 
@@ -1209,7 +1215,7 @@ class MainWindow(QMainWindow):
 
     @Slot(QModelIndex)
     def _on_double_clicked(self, index: QModelIndex) -> None:
-        row = self.model.row_at(index.row())
+        row = self.model.row_at(self.queue_filter.to_source_row(index))
         if row.error:
             self.show_error_details()
         elif row.state.can_resume:
@@ -1311,7 +1317,7 @@ class MainWindow(QMainWindow):
             self.engine.move(ids, top=top)
         first = self.model.index_of(ids[0])
         if first is not None:
-            self.view.scrollTo(self.model.index(first, 0))
+            self.view.scrollTo(self.queue_filter.from_source_row(first))
 
     @Slot(object, object)
     def _on_rows_dragged(self, moved: object, tail: object) -> None:

@@ -130,6 +130,8 @@ class Totals:
     uploading: int = 0
     #: How many accounts the rows belong to (the Account column shows when more than one).
     accounts: int = 0
+    skipped: int = 0
+    cancelled: int = 0
 
 
 class Column(enum.IntEnum):
@@ -239,6 +241,7 @@ class TransferModel(QAbstractTableModel):
         self._totals = Totals()
         self._sums = [0] * 12
         self._accounts: dict[str, int] = {}  # rows per account
+        self._skipped = self._cancelled = 0
         # The active rows themselves (a few dozen at most): the queue's time left is never
         # shorter than one of theirs.
         self._active_rows: dict[RowKey, TransferRow] = {}
@@ -674,6 +677,10 @@ class TransferModel(QAbstractTableModel):
             accounts[row.profile] = left
         else:
             accounts.pop(row.profile, None)
+        if state is TransferState.SKIPPED:
+            self._skipped += sign
+        elif state is TransferState.CANCELLED:
+            self._cancelled += sign
         if state.finished:
             sums[_S_FINISHED] += sign
         if state.can_pause:
@@ -732,6 +739,8 @@ class TransferModel(QAbstractTableModel):
             eta=eta,
             uploading=uploading,
             accounts=len(self._accounts),
+            skipped=self._skipped,
+            cancelled=self._cancelled,
         )
         if totals != self._totals:
             self._totals = totals

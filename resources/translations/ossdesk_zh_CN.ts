@@ -1008,4 +1008,31 @@ Destination: %2
         <translation>等待重试</translation>
     </message>
 </context>
+<context>
+    <name>QueueFilter</name>
+    <message>
+        <source>All</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Active</source>
+        <translation>进行中</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>Search by name</source>
+        <translation>按名称搜索</translation>
+    </message>
+    <message>
+        <source>Show only the files whose name contains this text</source>
+        <translation>只显示名称包含此文字的文件</translation>
+    </message>
+</context>
 </TS>
