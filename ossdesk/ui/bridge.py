@@ -31,7 +31,7 @@ from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
 from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRestored as RowsRestored  # noqa: PLC0414
-from ossdesk.ui.engine_types import SourceFile
+from ossdesk.ui.engine_types import SourceFile, UploadDetails
 from ossdesk.ui.transfer_model import RowKey, TransferModel, TransferRow, TransferState
 
 _log = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ class EngineAdapter(Protocol):
 
     def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
         """BLOCKING (reads credentials): a pre-signed GET link valid for that long."""
+
+    def details(self, row: TransferRow) -> UploadDetails | None:
+        """What the upload list knows of the row (None: it is no longer in the list)."""
 
     def shutdown(self, *, pause: bool) -> None:
         """Stop workers; with ``pause`` every moving upload keeps its place for next time."""
@@ -314,6 +317,7 @@ class EventBridge(QObject):
             model.update(
                 event.upload,
                 state=TransferState.SKIPPED if event.skipped else TransferState.DONE,
+                check="" if event.skipped else event.check,
                 confirmed_bytes=event.size,
                 sent_bytes=event.size,
                 size=event.size,

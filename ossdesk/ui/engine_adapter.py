@@ -49,6 +49,7 @@ from ossdesk.ui.engine_types import (
     SourceFile,
     TransferRow,
     TransferState,
+    UploadDetails,
 )
 from ossdesk.ui.settings import Settings
 
@@ -94,13 +95,35 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         bucket=row.bucket,
         key=row.key,
         profile=row.credentials,
+        check=(row.checked_by or "") if state is TransferState.DONE else "",
     )
 
 
+#: What stays as it is in the path of a copied URL besides letters and digits: the path
+#: separator and the unreserved and sub-delimiter characters of RFC 3986, except "+" (some
+#: servers read it as a space) and "&", "'" (they break URLs pasted into mails and shells).
+_URL_SAFE = "/-._~!$()*,;=:@"
+
+
+def readable_path(key: str) -> str:
+    """An object key as a URL path a user can read (an IRI, RFC 3987): letters of any
+    script stay as they are ("相册/照片.jpg"), while spaces, "#", "?", "%", "+", control and
+    other characters that would change or break the address are percent-encoded. A
+    browser sends the non-ASCII letters as UTF-8 escapes, which is what OSS expects."""
+    out: list[str] = []
+    for char in key:
+        if char.isascii() or not char.isprintable() or char.isspace():
+            out.append(quote(char, safe=_URL_SAFE))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def object_url(endpoint: str, bucket: str, key: str) -> str:
-    """``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` (path style for a local sandbox)."""
+    """``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` (path style for a local sandbox),
+    readable: see :func:`readable_path`."""
     where = Endpoint(url=endpoint, bucket=bucket)
-    path = quote(key, safe="/")
+    path = readable_path(key)
     if where.is_loopback:
         return f"{where.url}/{bucket}/{path}"
     port = where.url.split("://", 1)[1].removeprefix(where.host)
@@ -459,6 +482,26 @@ class SchedulerAdapter:
     def object_url(self, row: TransferRow) -> str:
         where = self._where_of(row)
         return object_url(where.endpoint, where.bucket, where.key)
+
+    def details(self, row: TransferRow) -> UploadDetails | None:
+        store = self._store
+        if store is None or not isinstance(row.id, int):
+            return None
+        found = store.get(row.id)
+        if found is None:
+            return None
+        done = found.state is State.DONE
+        return UploadDetails(
+            source=str(found.source), size=found.size, account=found.credentials,
+            endpoint=found.endpoint, bucket=found.bucket, key=found.key,
+            url=object_url(found.endpoint, found.bucket, found.key),
+            state=found.state.value, skipped=found.skipped, check=found.checked_by,
+            crc64=found.crc64, etag=found.etag,
+            upload_id=found.done_upload_id if done else found.upload_id,
+            parts=found.done_parts if done else found.confirmed_parts,
+            part_size=found.part_size, queued_at=found.created_at,
+            started_at=found.started_at, finished_at=found.finished_at,
+        )
 
     def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
         where = self._where_of(row)

@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from ossdesk.engine_host import encode_frame, read_frame
-from ossdesk.ui.engine_types import Destination, EngineUnavailable, RowKey, SourceFile, TransferRow
+from ossdesk.ui.engine_types import (
+    Destination,
+    EngineUnavailable,
+    RowKey,
+    SourceFile,
+    TransferRow,
+    UploadDetails,
+)
 from ossdesk.ui.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -350,6 +357,11 @@ class ProcessEngineAdapter:
     def object_url(self, row: TransferRow) -> str:
         """The object's plain URL (the engine knows each row's endpoint: a quick answer)."""
         result: str = self._ask(self.URL_TIMEOUT, "object_url", row)
+        return result
+
+    def details(self, row: TransferRow) -> UploadDetails | None:
+        """What the upload list knows of the row (a quick read of the engine's store)."""
+        result: UploadDetails | None = self._ask(self.URL_TIMEOUT, "details", row)
         return result
 
     def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:

@@ -77,6 +77,8 @@ class TransferRow:
     key: str = ""
     profile: str = ""
     added_at: float = field(default_factory=time.time)
+    #: How a done row was verified: "crc64" or "md5" ("" when not known or not done).
+    check: str = ""
 
     def __post_init__(self) -> None:
         self.state = TransferState(self.state)
@@ -110,6 +112,30 @@ class Destination:
 
     def display(self, key: str) -> str:
         return f"oss://{self.bucket}/{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadDetails:
+    """What the upload list knows of one row, for its details (None: not known)."""
+
+    source: str
+    size: int
+    account: str
+    endpoint: str
+    bucket: str
+    key: str
+    url: str
+    state: str  # the store's state: queued, running, paused, done, failed
+    skipped: bool
+    check: str | None  # crc64 / md5
+    crc64: int | None
+    etag: str | None
+    upload_id: str | None  # the current one, or the one it was completed with
+    parts: int | None  # confirmed so far, or what it was completed with
+    part_size: int | None
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ from PySide6.QtWidgets import (
 from ossdesk.core.names import printable
 from ossdesk.ui import collector
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
+from ossdesk.ui.dialogs.details import DetailsDialog
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
@@ -85,6 +86,7 @@ from ossdesk.ui.transfer_model import (
     TransferRow,
     TransferState,
     state_label,
+    verified_label,
 )
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
 from ossdesk.ui.worker import BackgroundCall
@@ -381,6 +383,7 @@ class MainWindow(QMainWindow):
         self.act_error_details = self._action(
             "errorDetails", self.show_error_details, sp.SP_MessageBoxWarning, "Ctrl+I"
         )
+        self.act_details = self._action("details", self.show_details, None, "Alt+Return")
         self.act_move_top = self._action(
             "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, "Ctrl+Home"
         )
@@ -397,6 +400,7 @@ class MainWindow(QMainWindow):
             self.act_copy_url,
             self.act_copy_presigned,
             self.act_error_details,
+            self.act_details,
             self.act_move_top,
             self.act_move_bottom,
         ]
@@ -551,7 +555,9 @@ class MainWindow(QMainWindow):
         """Wide enough for the longest state word in the current language, icon included
         ("Skipped (already there)" is not cut)."""
         metrics = self.view.fontMetrics()
-        text = max(metrics.horizontalAdvance(state_label(s)) for s in TransferState)
+        labels = [state_label(s) for s in TransferState]
+        labels += [verified_label("crc64"), verified_label("md5")]
+        text = max(metrics.horizontalAdvance(label) for label in labels)
         style = self.view.style()
         icon = style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, self.view)
         margins = 4 * style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.view)
@@ -628,6 +634,8 @@ class MainWindow(QMainWindow):
                 self.tr("Show the local file in the file manager"),
             ),
             (self.act_copy_url, self.tr("Copy object URL"), self.tr("Copy the object's address")),
+            (self.act_details, self.tr("Details…"),
+             self.tr("How the file was verified, its checksum, upload id, parts and times")),
             (
                 self.act_copy_presigned,
                 self.tr("Copy pre-signed link…"),
@@ -1184,6 +1192,7 @@ class MainWindow(QMainWindow):
             len(rows) == 1 and rows[0].state is TransferState.DONE and self.engine is not None
         )
         self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
+        self.act_details.setEnabled(len(rows) == 1)
         self.act_move_top.setEnabled(bool(rows))
         self.act_move_bottom.setEnabled(bool(rows))
         totals = self.model.totals()  # kept current in O(1) per change: no walk of the queue
@@ -1209,6 +1218,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_copy_presigned)
         menu.addAction(self.act_open_folder)
         menu.addAction(self.act_error_details)
+        menu.addAction(self.act_details)
         menu.addSeparator()
         menu.addAction(self.act_remove)
         return menu
@@ -1222,6 +1232,8 @@ class MainWindow(QMainWindow):
             self.resume_selected()
         elif row.state.can_retry:
             self.retry_selected()
+        else:
+            self.show_details()
 
     def _ids(self, predicate: Callable[[TransferState], bool]) -> list[RowKey]:
         return [r.id for r in self.selected_rows() if predicate(r.state)]
@@ -1423,6 +1435,16 @@ class MainWindow(QMainWindow):
         )
         box.setStandardButtons(QMessageBox.StandardButton.Close)
         return box
+
+    def details_dialog(self, row: TransferRow) -> DetailsDialog:
+        """The row's details, read from the upload list (a seam tests use)."""
+        return DetailsDialog.for_row(self.engine, row, self)
+
+    @Slot()
+    def show_details(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) == 1:
+            self.details_dialog(rows[0]).exec()
 
     @Slot()
     def show_error_details(self) -> None:

@@ -61,6 +61,16 @@ def state_label(state: TransferState) -> str:
     return labels[state]
 
 
+def verified_label(check: str) -> str:
+    """What the State column says of a done row, by how it was verified."""
+    translate = QCoreApplication.translate
+    if check == "crc64":
+        return translate("TransferState", "Verified (CRC-64)")
+    if check == "md5":
+        return translate("TransferState", "Verified (MD5)")
+    return state_label(TransferState.DONE)
+
+
 def progress_parts(row: TransferRow) -> tuple[int, int]:
     """The whole percents of the row's bytes (sent, confirmed by OSS); sent counts the
     confirmed bytes too, so it is never below confirmed."""
@@ -422,6 +432,8 @@ class TransferModel(QAbstractTableModel):
             if row.state is TransferState.UPLOADING and row.error:
                 # A request failed and waits for its next try (the tooltip says why).
                 return QCoreApplication.translate("TransferState", "Retrying")
+            if row.state is TransferState.DONE:
+                return verified_label(row.check)
             return state_label(row.state)
         if column is Column.ACCOUNT:
             return printable(row.profile)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ossdesk.core import events as ev
 from ossdesk.ui.bridge import Destination
+from ossdesk.ui.engine_types import UploadDetails
 from ossdesk.ui.transfer_model import RowKey, TransferRow
 from ossdesk.ui.walker import SourceFile
 
@@ -101,6 +102,9 @@ class FakeEngine:
 
     def object_url(self, row: TransferRow) -> str:
         return f"https://{row.bucket}.example.invalid/{row.key}"
+
+    def details(self, row: TransferRow) -> UploadDetails | None:
+        return None
 
     def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
         self.calls.append(("presign", (row.id, expires_seconds)))
