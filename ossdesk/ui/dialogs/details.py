@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QLocale, Qt
+from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -57,7 +57,6 @@ class DetailsDialog(QDialog):
             field = QLabel(value, self)
             field.setObjectName(f"detail_{name}")
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            field.setWordWrap(True)
             form.addRow(label, field)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.button(QDialogButtonBox.StandardButton.Close).setText(self.tr("Close"))
@@ -68,6 +67,9 @@ class DetailsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.setMinimumWidth(560)
+        # Wide enough for the longest value (a long URL or path).
+        hint = self.sizeHint()
+        self.resize(max(560, hint.width()), hint.height())
 
     def copy_url(self) -> None:
         QGuiApplication.clipboard().setText(self.url)
@@ -75,8 +77,9 @@ class DetailsDialog(QDialog):
     def _when(self, seconds: float | None) -> str:
         if seconds is None:
             return "—"
+        # Local time, to the second, in a form that reads the same in every language.
         moment = QDateTime.fromMSecsSinceEpoch(round(seconds * 1000))
-        return QLocale().toString(moment, QLocale.FormatType.ShortFormat)
+        return moment.toString("yyyy-MM-dd HH:mm:ss")
 
     def _fields(self, row: TransferRow,
                 details: UploadDetails | None) -> list[tuple[str, str, str]]:
