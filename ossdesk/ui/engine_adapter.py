@@ -235,9 +235,7 @@ class SchedulerAdapter:
         assert self._listener is not None
         scheduler.add_listener(self._listener)
         self._finish_walks(store)
-        # The whole list in queue order: the unfinished rows, and the finished ones as
-        # history until the user clears them ("Clear finished" deletes them from the store).
-        rows = store.rows()
+        rows = store.unfinished()
         self._remember(rows)
         if not s.auto_resume:
             waiting = [r.id for r in rows if r.state in (State.QUEUED, State.RUNNING)]
@@ -248,6 +246,15 @@ class SchedulerAdapter:
         )
         if s.auto_resume:
             scheduler.restore()
+        # Then the finished rows, as history until the user clears them ("Clear finished"
+        # deletes them from the store): after the unfinished ones and their restart, so
+        # 20,000 of them delay neither.
+        history = store.rows([State.DONE])
+        if history:
+            self._remember(history)
+            self._listener(
+                RowsRestored(tuple(transfer_row(r, auto_resume=s.auto_resume) for r in history))
+            )
 
     def _finish_walks(self, store: Store) -> None:
         """Drops whose walk was cut short (the window closed, a crash) are walked again:
