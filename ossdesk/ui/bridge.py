@@ -112,6 +112,7 @@ def row_from_queued(event: ev.Queued) -> TransferRow:
         destination=f"oss://{event.bucket}/{event.key}",
         bucket=event.bucket,
         key=event.key,
+        profile=event.account,
     )
 
 

@@ -46,6 +46,8 @@ def test_done_says_verified_and_the_url_is_readable(qtbot: QtBot, sandbox: Sandb
         row = window.model.rows()[0]
         state = window.model.index(0, Column.STATE).data()
         assert state == "Verified (CRC-64)"
+        # The row knows its account (the Account column tells two accounts apart).
+        assert window.model.index(0, Column.ACCOUNT).data() == SANDBOX_PROFILE
 
         window.select_ids([row.id])
         window.act_copy_url.trigger()
