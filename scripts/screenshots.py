@@ -265,6 +265,56 @@ def watched_window(out: Path, suffix: str = "") -> MainWindow:
     save(dialog, out, "watch-folder" + suffix)
     dialog.close()
     return window
+def history_scenes(out: Path, suffix: str = "") -> None:
+    """The filters with their counts (2,000 finished rows of two accounts, one failed),
+    the Failed filter clicked, a search, and a done row's details."""
+    from ossdesk.ui.dialogs.details import DetailsDialog
+    from ossdesk.ui.engine_types import UploadDetails
+    from ossdesk.ui.queue_filter import Show
+
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1280, 560)
+    window.show()
+    settle(lambda: window.profiles_loaded)
+    rows = sample_rows()
+    for r in rows:
+        r.profile = "work"
+        if r.state is TransferState.DONE:
+            r.check = "crc64"
+    rows[2].state = TransferState.CANCELLED
+    for n in range(2000):
+        name = f"相册 2024/照片-{n:04d}.jpg" if n % 2 else f"photos/IMG_{n:04d}.jpg"
+        rows.append(TransferRow(
+            id=100 + n, name=name.rsplit("/", 1)[1], source_path=f"/home/li/Pictures/{name}",
+            size=3 * MIB + n * 1024, destination=f"oss://family-photos/{name}",
+            state=TransferState.DONE, confirmed_bytes=3 * MIB + n * 1024,
+            sent_bytes=3 * MIB + n * 1024, profile="home", check="crc64"))
+    window.model.add_rows(rows)
+    window.model.flush()
+    save(window, out, "filters" + suffix)
+    window.filter_bar.show_only(Show.FAILED)
+    window.select_ids([4])
+    save(window, out, "filters-failed" + suffix)
+    window.filter_bar.show_only(Show.DONE)
+    window.filter_bar.search_edit.setText("照片-19")
+    window.filter_bar.apply_search()
+    window.view.clearSelection()
+    save(window, out, "filters-search" + suffix)
+    done = rows[4]
+    details = UploadDetails(
+        source=done.source_path, size=done.size, account="work",
+        endpoint="https://oss-cn-hangzhou.aliyuncs.com", bucket="team-media", key=done.key,
+        url="https://team-media.oss-cn-hangzhou.aliyuncs.com/" + done.key, state="done",
+        skipped=False, check="crc64", crc64=11_602_384_190_722_531_485,
+        etag='"5B3D1A0E6C8F4E2A9D7B1C3E5F7A9B1D-47"', upload_id="0004B9895DBBB6EC98E36",
+        parts=47, part_size=16 * MIB, queued_at=1_764_842_400.0, started_at=1_764_842_403.5,
+        finished_at=1_764_842_461.2)
+    dialog = DetailsDialog(done, details, details.url, window)
+    dialog.show()
+    save(dialog, out, "details" + suffix)
+    dialog.close()
+    window.hide()
 
 
 def dark_palette() -> QPalette:
@@ -366,6 +416,7 @@ def main() -> int:
     status_bar_window(out).hide()
     tray_scene(out).hide()
     watched_window(out).hide()
+    history_scenes(out)
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -378,6 +429,7 @@ def main() -> int:
     status_bar_window(out, "-zh_CN")
     tray_scene(out, "-zh_CN").hide()
     watched_window(out, "-zh_CN").hide()
+    history_scenes(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

@@ -82,6 +82,8 @@ class Queued(Event):
     key: str
     size: int
     bucket: str
+    #: Whose credentials upload it: an account (profile) name, or "environment".
+    account: str = ""
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  REAL    NOT NULL
     );
     """,
+    # 10: what a done row's details show after its parts are forgotten: when it was first
+    # started, and the multipart upload id and number of parts it was completed with
+    # (0 parts: sent in one request; NULL: skipped, or done before this version).
+    """
+    ALTER TABLE uploads ADD COLUMN started_at REAL;
+    ALTER TABLE uploads ADD COLUMN done_upload_id TEXT;
+    ALTER TABLE uploads ADD COLUMN done_parts INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -416,6 +424,12 @@ class UploadRow:
                            self.file_ino)
     checked_by: str | None = None
     """``crc64`` or ``md5``: how the data was (or is being) verified; None before that."""
+    #: When the upload was first started (None: not yet, or before migration 10).
+    started_at: float | None = None
+    #: Done rows: the multipart upload id and part count it was completed with (no id and
+    #: 0 parts: sent in one request; None: skipped, or done before migration 10).
+    done_upload_id: str | None = None
+    done_parts: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -443,7 +457,8 @@ _ROW_COLUMNS = (
     "u.updated_at, u.finished_at, "
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
     "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
-    "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by"
+    "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by, u.started_at, "
+    "u.done_upload_id, u.done_parts"
 )
 
 
@@ -484,6 +499,9 @@ def _row(values: Sequence[Any]) -> UploadRow:
         file_ino=_to_u64(values[31]),
         reread=None if values[32] is None else bool(values[32]),
         checked_by=values[33],
+        started_at=values[34],
+        done_upload_id=values[35],
+        done_parts=values[36],
     )
 
 
@@ -1082,8 +1100,10 @@ class Store:
     def mark_running(self, upload: int) -> None:
         """queued -> running (a pause or failure recorded meanwhile is left alone)."""
         with self._write() as conn:
-            conn.execute("UPDATE uploads SET state = 'running', updated_at = ? "
-                         "WHERE id = ? AND state IN ('queued', 'running')", (time.time(), upload))
+            now = time.time()
+            conn.execute("UPDATE uploads SET state = 'running', updated_at = ?, "
+                         "started_at = COALESCE(started_at, ?) "
+                         "WHERE id = ? AND state IN ('queued', 'running')", (now, now, upload))
 
     def source_seen(self, upload: int, size: int, mtime_ns: int,
                     source: Fingerprint | None = None) -> None:
@@ -1107,7 +1127,7 @@ class Store:
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
             conn.execute(
                 "UPDATE uploads SET upload_id = ?, part_size = ?, updated_at = ?, "
-                "initiating_at = NULL, "
+                "initiating_at = NULL, started_at = COALESCE(started_at, updated_at), "
                 "state = CASE WHEN state = 'queued' THEN 'running' ELSE state END WHERE id = ?",
                 (upload_id, part_size, time.time(), upload),
             )
@@ -1171,11 +1191,16 @@ class Store:
             raise ValueError(f"checked_by must be 'crc64' or 'md5', not {checked_by!r}")
         now = time.time()
         with self._write() as conn:
+            # The upload id and part count are kept for the row's details (the update reads
+            # the old upload_id before it is cleared).
             conn.execute(
                 "UPDATE uploads SET state = 'done', reason = ?, error = NULL, "
-                "error_code = NULL, crc64 = ?, etag = ?, upload_id = NULL, finished_at = ?, "
+                "error_code = NULL, crc64 = ?, etag = ?, done_upload_id = upload_id, "
+                "done_parts = CASE WHEN ? THEN NULL WHEN upload_id IS NULL THEN 0 ELSE "
+                "(SELECT COUNT(*) FROM parts p WHERE p.upload = uploads.id) END, "
+                "upload_id = NULL, finished_at = ?, "
                 "updated_at = ?, reread = ?, checked_by = ? WHERE id = ?",
-                (SKIPPED if skipped else None, _to_i64(crc64), etag, now, now,
+                (SKIPPED if skipped else None, _to_i64(crc64), etag, int(skipped), now, now,
                  None if reread is None else int(reread), checked_by, upload),
             )
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))

@@ -76,6 +76,7 @@ def row_from_queued(event: ev.Queued) -> TransferRow:
         destination=f"oss://{event.bucket}/{event.key}",
         bucket=event.bucket,
         key=event.key,
+        profile=event.account,
     )
 
 
@@ -304,6 +305,7 @@ class EventBridge(QObject):
             model.update(
                 event.upload,
                 state=TransferState.SKIPPED if event.skipped else TransferState.DONE,
+                check="" if event.skipped else event.check,
                 confirmed_bytes=event.size,
                 sent_bytes=event.size,
                 size=event.size,

@@ -48,6 +48,7 @@ from ossdesk.ui.engine_types import (
     RowsRestored,
     TransferRow,
     TransferState,
+    UploadDetails,
 )
 from ossdesk.ui.settings import Settings
 
@@ -93,13 +94,35 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         bucket=row.bucket,
         key=row.key,
         profile=row.credentials,
+        check=(row.checked_by or "") if state is TransferState.DONE else "",
     )
 
 
+#: What stays as it is in the path of a copied URL besides letters and digits: the path
+#: separator and the unreserved and sub-delimiter characters of RFC 3986, except "+" (some
+#: servers read it as a space) and "&", "'" (they break URLs pasted into mails and shells).
+_URL_SAFE = "/-._~!$()*,;=:@"
+
+
+def readable_path(key: str) -> str:
+    """An object key as a URL path a user can read (an IRI, RFC 3987): letters of any
+    script stay as they are ("相册/照片.jpg"), while spaces, "#", "?", "%", "+", control and
+    other characters that would change or break the address are percent-encoded. A
+    browser sends the non-ASCII letters as UTF-8 escapes, which is what OSS expects."""
+    out: list[str] = []
+    for char in key:
+        if char.isascii() or not char.isprintable() or char.isspace():
+            out.append(quote(char, safe=_URL_SAFE))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def object_url(endpoint: str, bucket: str, key: str) -> str:
-    """``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` (path style for a local sandbox)."""
+    """``https://bucket.oss-cn-hangzhou.aliyuncs.com/key`` (path style for a local sandbox),
+    readable: see :func:`readable_path`."""
     where = Endpoint(url=endpoint, bucket=bucket)
-    path = quote(key, safe="/")
+    path = readable_path(key)
     if where.is_loopback:
         return f"{where.url}/{bucket}/{path}"
     port = where.url.split("://", 1)[1].removeprefix(where.host)
@@ -259,6 +282,15 @@ class SchedulerAdapter:
         )
         if s.auto_resume:
             scheduler.restore()
+        # Then the finished rows, as history until the user clears them ("Clear finished"
+        # deletes them from the store): after the unfinished ones and their restart, so
+        # 20,000 of them delay neither.
+        history = store.rows([State.DONE])
+        if history:
+            self._remember(history)
+            self._listener(
+                RowsRestored(tuple(transfer_row(r, auto_resume=s.auto_resume) for r in history))
+            )
 
     def _finish_walks(self, store: Store) -> None:
         """Drops whose walk was cut short (the window closed, a crash) are walked again:
@@ -514,6 +546,28 @@ class SchedulerAdapter:
     def _object_url(self, r: rq.ObjectUrl) -> str:
         where = self._where_of(r.row)
         return object_url(where.endpoint, where.bucket, where.key)
+
+    @handles(rq.Details)
+    def _details(self, r: rq.Details) -> UploadDetails | None:
+        store = self._store
+        row = r.row
+        if store is None or not isinstance(row.id, int):
+            return None
+        found = store.get(row.id)
+        if found is None:
+            return None
+        done = found.state is State.DONE
+        return UploadDetails(
+            source=str(found.source), size=found.size, account=found.credentials,
+            endpoint=found.endpoint, bucket=found.bucket, key=found.key,
+            url=object_url(found.endpoint, found.bucket, found.key),
+            state=found.state.value, skipped=found.skipped, check=found.checked_by,
+            crc64=found.crc64, etag=found.etag,
+            upload_id=found.done_upload_id if done else found.upload_id,
+            parts=found.done_parts if done else found.confirmed_parts,
+            part_size=found.part_size, queued_at=found.created_at,
+            started_at=found.started_at, finished_at=found.finished_at,
+        )
 
     @handles(rq.PresignedUrl)
     def _presigned_url(self, r: rq.PresignedUrl) -> str:

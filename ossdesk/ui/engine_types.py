@@ -87,6 +87,8 @@ class TransferRow:
     key: str = ""
     profile: str = ""
     added_at: float = field(default_factory=time.time)
+    #: How a done row was verified: "crc64" or "md5" ("" when not known or not done).
+    check: str = ""
 
     def __post_init__(self) -> None:
         self.state = TransferState(self.state)
@@ -120,6 +122,30 @@ class Destination:
 
     def display(self, key: str) -> str:
         return f"oss://{self.bucket}/{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadDetails:
+    """What the upload list knows of one row, for its details (None: not known)."""
+
+    source: str
+    size: int
+    account: str
+    endpoint: str
+    bucket: str
+    key: str
+    url: str
+    state: str  # the store's state: queued, running, paused, done, failed
+    skipped: bool
+    check: str | None  # crc64 / md5
+    crc64: int | None
+    etag: str | None
+    upload_id: str | None  # the current one, or the one it was completed with
+    parts: int | None  # confirmed so far, or what it was completed with
+    part_size: int | None
+    queued_at: float
+    started_at: float | None
+    finished_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +308,13 @@ class ObjectUrl(EngineQuery[str]):
 
 
 @dataclass(frozen=True, slots=True)
+class Details(EngineQuery["UploadDetails | None"]):
+    """What the upload list knows of the row (None: it is no longer in the list)."""
+
+    row: TransferRow
+
+
+@dataclass(frozen=True, slots=True)
 class PresignedUrl(EngineQuery[str]):
     """BLOCKING (reads credentials): a pre-signed GET link valid for that long."""
 
@@ -303,7 +336,8 @@ class WaitIdle(EngineQuery[None]):
 #: Every request, both kinds: the engine's handler table has one handler for each.
 REQUESTS: tuple[type, ...] = (
     Enqueue, BeginDrop, EndDrop, Pause, Resume, Cancel, Retry, Remove, Move, ClearFinished,
-    CredentialsChanged, ApplySettings, FindExisting, ObjectUrl, PresignedUrl, WaitIdle,
+    CredentialsChanged, ApplySettings, FindExisting, ObjectUrl, Details, PresignedUrl,
+    WaitIdle,
 )
 
 

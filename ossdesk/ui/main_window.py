@@ -72,10 +72,12 @@ from ossdesk.core.names import printable
 from ossdesk.ui import collector
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
+from ossdesk.ui.dialogs.details import DetailsDialog
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
 from ossdesk.ui.qthreads import BackgroundCall
+from ossdesk.ui.queue_filter import FilterBar, QueueFilter
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
@@ -86,6 +88,7 @@ from ossdesk.ui.transfer_model import (
     TransferRow,
     TransferState,
     state_label,
+    verified_label,
 )
 from ossdesk.ui.tray import TrayStatus
 from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
@@ -392,6 +395,7 @@ class MainWindow(QMainWindow):
         self.act_error_details = self._action(
             "errorDetails", self.show_error_details, sp.SP_MessageBoxWarning, "Ctrl+I"
         )
+        self.act_details = self._action("details", self.show_details, None, "Alt+Return")
         self.act_move_top = self._action(
             "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, "Ctrl+Home"
         )
@@ -408,6 +412,7 @@ class MainWindow(QMainWindow):
             self.act_copy_url,
             self.act_copy_presigned,
             self.act_error_details,
+            self.act_details,
             self.act_move_top,
             self.act_move_bottom,
         ]
@@ -481,7 +486,11 @@ class MainWindow(QMainWindow):
         self.first_run = FirstRunPanel(self.stack)
         self.view = QueueView(self.stack)
         self.view.setObjectName("queueView")
-        self.view.setModel(self.model)
+        # The view shows the queue through the state filters and the name search.
+        self.queue_filter = QueueFilter(self.model, self)
+        self.filter_bar = FilterBar(self.queue_filter, central)
+        layout.addWidget(self.filter_bar)
+        self.view.setModel(self.queue_filter)
         self.view.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.view))
         self._apply_symbol_icons()
         header = self.view.horizontalHeader()
@@ -498,10 +507,13 @@ class MainWindow(QMainWindow):
             Column.ETA: 95,
             Column.STATE: 150,
             Column.DESTINATION: 260,
+            Column.ACCOUNT: 120,
         }
         for column, width in widths.items():
             self.view.setColumnWidth(column, width)
         self._fit_state_column()
+        # Shown once rows of two accounts are in the queue (see _on_totals).
+        self.view.setColumnHidden(Column.ACCOUNT, True)
         for action in self.row_actions:
             self.view.addAction(action)
         self.stack.addWidget(self.view)
@@ -556,7 +568,9 @@ class MainWindow(QMainWindow):
         """Wide enough for the longest state word in the current language, icon included
         ("Skipped (already there)" is not cut)."""
         metrics = self.view.fontMetrics()
-        text = max(metrics.horizontalAdvance(state_label(s)) for s in TransferState)
+        labels = [state_label(s) for s in TransferState]
+        labels += [verified_label("crc64"), verified_label("md5")]
+        text = max(metrics.horizontalAdvance(label) for label in labels)
         style = self.view.style()
         icon = style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, self.view)
         margins = 4 * style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self.view)
@@ -633,6 +647,8 @@ class MainWindow(QMainWindow):
                 self.tr("Show the local file in the file manager"),
             ),
             (self.act_copy_url, self.tr("Copy object URL"), self.tr("Copy the object's address")),
+            (self.act_details, self.tr("Details…"),
+             self.tr("How the file was verified, its checksum, upload id, parts and times")),
             (
                 self.act_copy_presigned,
                 self.tr("Copy pre-signed link…"),
@@ -1159,7 +1175,8 @@ class MainWindow(QMainWindow):
 
     def selected_rows(self) -> list[TransferRow]:
         self.model.flush()
-        numbers = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        to_source = self.queue_filter.to_source_row
+        numbers = sorted({to_source(i) for i in self.view.selectionModel().selectedRows()})
         return [self.model.row_at(n) for n in numbers if 0 <= n < self.model.rowCount()]
 
     def select_ids(self, ids: Sequence[RowKey]) -> None:
@@ -1170,7 +1187,7 @@ class MainWindow(QMainWindow):
             n = self.model.index_of(key)
             if n is not None:
                 selection.select(
-                    self.model.index(n, 0),
+                    self.queue_filter.from_source_row(n),
                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
                 )
 
@@ -1203,6 +1220,7 @@ class MainWindow(QMainWindow):
             len(rows) == 1 and rows[0].state is TransferState.DONE and self.engine is not None
         )
         self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
+        self.act_details.setEnabled(len(rows) == 1)
         self.act_move_top.setEnabled(bool(rows))
         self.act_move_bottom.setEnabled(bool(rows))
         totals = self.model.totals()  # kept current in O(1) per change: no walk of the queue
@@ -1228,19 +1246,22 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_copy_presigned)
         menu.addAction(self.act_open_folder)
         menu.addAction(self.act_error_details)
+        menu.addAction(self.act_details)
         menu.addSeparator()
         menu.addAction(self.act_remove)
         return menu
 
     @Slot(QModelIndex)
     def _on_double_clicked(self, index: QModelIndex) -> None:
-        row = self.model.row_at(index.row())
+        row = self.model.row_at(self.queue_filter.to_source_row(index))
         if row.error:
             self.show_error_details()
         elif row.state.can_resume:
             self.resume_selected()
         elif row.state.can_retry:
             self.retry_selected()
+        else:
+            self.show_details()
 
     def _ids(self, predicate: Callable[[TransferState], bool]) -> list[RowKey]:
         return [r.id for r in self.selected_rows() if predicate(r.state)]
@@ -1336,7 +1357,7 @@ class MainWindow(QMainWindow):
             self.engine.send(rq.Move(ids, top))
         first = self.model.index_of(ids[0])
         if first is not None:
-            self.view.scrollTo(self.model.index(first, 0))
+            self.view.scrollTo(self.queue_filter.from_source_row(first))
 
     @Slot(object, object)
     def _on_rows_dragged(self, moved: object, tail: object) -> None:
@@ -1443,6 +1464,16 @@ class MainWindow(QMainWindow):
         box.setStandardButtons(QMessageBox.StandardButton.Close)
         return box
 
+    def details_dialog(self, row: TransferRow) -> DetailsDialog:
+        """The row's details, read from the upload list (a seam tests use)."""
+        return DetailsDialog.for_row(self.engine, row, self)
+
+    @Slot()
+    def show_details(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) == 1:
+            self.details_dialog(rows[0]).exec()
+
     @Slot()
     def show_error_details(self) -> None:
         rows = self.selected_rows()
@@ -1522,6 +1553,7 @@ class MainWindow(QMainWindow):
     def _on_totals(self, totals: object) -> None:
         if not isinstance(totals, Totals):
             return
+        self.view.setColumnHidden(Column.ACCOUNT, totals.accounts < 2)
         parts = [self.tr("%n file(s)", "", totals.files)]
         if totals.uploading > self.settings.files_at_once:
             # Files small enough for one request start beside the "Files at once" ones.

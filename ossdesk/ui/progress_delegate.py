@@ -119,10 +119,14 @@ class ProgressDelegate(QStyledItemDelegate):
         sent = min(max(row.sent_bytes, confirmed), size)
         if row.state is TransferState.DONE:
             confirmed = sent = size
+        if row.state is TransferState.CANCELLED:
+            confirmed = sent = 0  # its parts were discarded
         if size:
             fraction_confirmed = confirmed / size
         else:
-            fraction_confirmed = 1.0 if row.state is TransferState.DONE else 0.0
+            # An empty file: a full bar once it is there, an empty one before.
+            whole = row.state in (TransferState.DONE, TransferState.SKIPPED)
+            fraction_confirmed = 1.0 if whole else 0.0
         fraction_sent = sent / size if size else fraction_confirmed
 
         colours = self._colours_for(palette)

@@ -61,11 +61,26 @@ def state_label(state: TransferState) -> str:
     return labels[state]
 
 
+def verified_label(check: str) -> str:
+    """What the State column says of a done row, by how it was verified."""
+    translate = QCoreApplication.translate
+    if check == "crc64":
+        return translate("TransferState", "Verified (CRC-64)")
+    if check == "md5":
+        return translate("TransferState", "Verified (MD5)")
+    return state_label(TransferState.DONE)
+
+
 def progress_parts(row: TransferRow) -> tuple[int, int]:
     """The whole percents of the row's bytes (sent, confirmed by OSS); sent counts the
     confirmed bytes too, so it is never below confirmed."""
     if row.state is TransferState.DONE:
         return 100, 100
+    if row.state is TransferState.CANCELLED:
+        return 0, 0  # its parts were discarded: nothing of it stays in OSS
+    if row.size <= 0:
+        # An empty file is whole once it is there, not before.
+        return (100, 100) if row.state is TransferState.SKIPPED else (0, 0)
     confirmed = min(max(row.confirmed_bytes, 0), max(row.size, 0))
     sent = max(row.sent_bytes, confirmed)
     return percent(sent, row.size), percent(confirmed, row.size)
@@ -73,7 +88,10 @@ def progress_parts(row: TransferRow) -> tuple[int, int]:
 
 def progress_text(row: TransferRow) -> str:
     """What the Progress column says: ``"12 %"`` once OSS confirmed all that was sent,
-    else the share sent and the share confirmed (``"12 % (3 % confirmed)"``)."""
+    else the share sent and the share confirmed (``"12 % (3 % confirmed)"``); nothing for a
+    cancelled row."""
+    if row.state is TransferState.CANCELLED:
+        return ""
     sent, confirmed = progress_parts(row)
     if sent == confirmed:
         return f"{confirmed} %"
@@ -120,6 +138,10 @@ class Totals:
     eta: float | None = None
     #: Files being sent now (state Uploading): what the status bar calls "uploading".
     uploading: int = 0
+    #: How many accounts the rows belong to (the Account column shows when more than one).
+    accounts: int = 0
+    skipped: int = 0
+    cancelled: int = 0
 
 
 class Column(enum.IntEnum):
@@ -130,6 +152,7 @@ class Column(enum.IntEnum):
     ETA = 4
     STATE = 5
     DESTINATION = 6
+    ACCOUNT = 7
 
 
 class Role(enum.IntEnum):
@@ -150,6 +173,7 @@ _SORT_KEYS: dict[Column, Callable[[TransferRow], Any]] = {
     Column.ETA: lambda r: (r.eta is None, r.eta or 0.0),
     Column.STATE: lambda r: list(TransferState).index(r.state),
     Column.DESTINATION: lambda r: r.destination.casefold(),
+    Column.ACCOUNT: lambda r: r.profile.casefold(),
 }
 
 # Indexes into TransferModel._sums (running totals, all ints).
@@ -226,6 +250,8 @@ class TransferModel(QAbstractTableModel):
         self._flush_timer.timeout.connect(self.flush)
         self._totals = Totals()
         self._sums = [0] * 12
+        self._accounts: dict[str, int] = {}  # rows per account
+        self._skipped = self._cancelled = 0
         # The active rows themselves (a few dozen at most): the queue's time left is never
         # shorter than one of theirs.
         self._active_rows: dict[RowKey, TransferRow] = {}
@@ -271,6 +297,7 @@ class TransferModel(QAbstractTableModel):
             Column.ETA: translate("TransferModel", "Time left"),
             Column.STATE: translate("TransferModel", "State"),
             Column.DESTINATION: translate("TransferModel", "Destination"),
+            Column.ACCOUNT: translate("TransferModel", "Account"),
         }[column]
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
@@ -405,7 +432,11 @@ class TransferModel(QAbstractTableModel):
             if row.state is TransferState.UPLOADING and row.error:
                 # A request failed and waits for its next try (the tooltip says why).
                 return QCoreApplication.translate("TransferState", "Retrying")
+            if row.state is TransferState.DONE:
+                return verified_label(row.check)
             return state_label(row.state)
+        if column is Column.ACCOUNT:
+            return printable(row.profile)
         return printable(row.destination)
 
     @staticmethod
@@ -559,7 +590,7 @@ class TransferModel(QAbstractTableModel):
             else:
                 full_rows.append(i)
         self._emit_ranges(live_rows, Column.SIZE, Column.ETA)
-        self._emit_ranges(full_rows, Column.NAME, Column.DESTINATION)
+        self._emit_ranges(full_rows, Column.NAME, Column.ACCOUNT)
         self._update_totals()
         self.flush_count += 1
         self.last_flush_seconds = time.perf_counter() - started
@@ -652,6 +683,16 @@ class TransferModel(QAbstractTableModel):
         flush costs the same with 10 rows or 100,000."""
         state = row.state
         sums = self._sums
+        accounts = self._accounts
+        left = accounts.get(row.profile, 0) + sign
+        if left > 0:
+            accounts[row.profile] = left
+        else:
+            accounts.pop(row.profile, None)
+        if state is TransferState.SKIPPED:
+            self._skipped += sign
+        elif state is TransferState.CANCELLED:
+            self._cancelled += sign
         if state.finished:
             sums[_S_FINISHED] += sign
         if state.can_pause:
@@ -709,6 +750,9 @@ class TransferModel(QAbstractTableModel):
             speed=float(speed),
             eta=eta,
             uploading=uploading,
+            accounts=len(self._accounts),
+            skipped=self._skipped,
+            cancelled=self._cancelled,
         )
         if totals != self._totals:
             self._totals = totals

@@ -809,6 +809,18 @@ Destination: %2
             <numerusform>其中 %n 个文件已在此之前添加。</numerusform>
         </translation>
     </message>
+    <message>
+        <source>ossdesk</source>
+        <translation>ossdesk</translation>
+    </message>
+    <message>
+        <source>Details…</source>
+        <translation>详细信息…</translation>
+    </message>
+    <message>
+        <source>How the file was verified, its checksum, upload id, parts and times</source>
+        <translation>文件的校验方式、校验值、上传 ID、分片和时间</translation>
+    </message>
 </context>
 <context>
     <name>SettingsDialog</name>
@@ -948,6 +960,10 @@ Destination: %2
         <source>The solid bar is what OSS has confirmed; the lighter bar is sent and not yet confirmed (OSS confirms a part once all of it has arrived).</source>
         <translation>实色部分是 OSS 已确认的数据；浅色部分已发送但尚未确认（OSS 在一个分片全部到达后才确认它）。</translation>
     </message>
+    <message>
+        <source>Account</source>
+        <translation>账号</translation>
+    </message>
 </context>
 <context>
     <name>TransferState</name>
@@ -990,6 +1006,148 @@ Destination: %2
     <message>
         <source>Retrying</source>
         <translation>等待重试</translation>
+    </message>
+    <message>
+        <source>Verified (CRC-64)</source>
+        <translation>已验证（CRC-64）</translation>
+    </message>
+    <message>
+        <source>Verified (MD5)</source>
+        <translation>已验证（MD5）</translation>
+    </message>
+</context>
+<context>
+    <name>QueueFilter</name>
+    <message>
+        <source>All</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Active</source>
+        <translation>进行中</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>Search by name</source>
+        <translation>按名称搜索</translation>
+    </message>
+    <message>
+        <source>Show only the files whose name contains this text</source>
+        <translation>只显示名称包含此文字的文件</translation>
+    </message>
+</context>
+<context>
+    <name>DetailsDialog</name>
+    <message>
+        <source>Details of %1</source>
+        <translation>%1 的详细信息</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Copy URL</source>
+        <translation>复制 URL</translation>
+    </message>
+    <message>
+        <source>File:</source>
+        <translation>文件：</translation>
+    </message>
+    <message>
+        <source>Destination:</source>
+        <translation>目标：</translation>
+    </message>
+    <message>
+        <source>URL:</source>
+        <translation>URL：</translation>
+    </message>
+    <message>
+        <source>Account:</source>
+        <translation>账号：</translation>
+    </message>
+    <message>
+        <source>Size:</source>
+        <translation>大小：</translation>
+    </message>
+    <message>
+        <source>%1 (%2 bytes)</source>
+        <translation>%1（%2 字节）</translation>
+    </message>
+    <message>
+        <source>State:</source>
+        <translation>状态：</translation>
+    </message>
+    <message>
+        <source>Note:</source>
+        <translation>说明：</translation>
+    </message>
+    <message>
+        <source>The upload list no longer holds this file: only what the window shows is known.</source>
+        <translation>上传列表中已没有此文件：只知道窗口中显示的信息。</translation>
+    </message>
+    <message>
+        <source>Not sent: an object with the same size and CRC-64 was already there</source>
+        <translation>未发送：已有大小和 CRC-64 都相同的对象</translation>
+    </message>
+    <message>
+        <source>MD5 of each part (the server gave no CRC-64)</source>
+        <translation>每个分片的 MD5（服务器未提供 CRC-64）</translation>
+    </message>
+    <message>
+        <source>CRC-64: the object&apos;s CRC-64 equals the file&apos;s</source>
+        <translation>CRC-64：对象的 CRC-64 与文件的一致</translation>
+    </message>
+    <message>
+        <source>Not verified yet</source>
+        <translation>尚未校验</translation>
+    </message>
+    <message>
+        <source>None (sent in one request)</source>
+        <translation>无（一次请求上传）</translation>
+    </message>
+    <message>
+        <source>Verified by:</source>
+        <translation>校验方式：</translation>
+    </message>
+    <message>
+        <source>CRC-64:</source>
+        <translation>CRC-64：</translation>
+    </message>
+    <message>
+        <source>ETag:</source>
+        <translation>ETag：</translation>
+    </message>
+    <message>
+        <source>Upload id:</source>
+        <translation>上传 ID：</translation>
+    </message>
+    <message>
+        <source>Parts:</source>
+        <translation>分片数：</translation>
+    </message>
+    <message>
+        <source>Part size:</source>
+        <translation>分片大小：</translation>
+    </message>
+    <message>
+        <source>Queued:</source>
+        <translation>加入队列：</translation>
+    </message>
+    <message>
+        <source>Started:</source>
+        <translation>开始：</translation>
+    </message>
+    <message>
+        <source>Finished:</source>
+        <translation>完成：</translation>
     </message>
 </context>
 <context>

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, cast
 from ossdesk.core import events as ev
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination
+from ossdesk.ui.engine_types import UploadDetails
 from ossdesk.ui.transfer_model import RowKey, TransferRow
 from ossdesk.ui.walker import SourceFile
 
@@ -69,6 +70,8 @@ class FakeEngine:
                 return cast(_T, self.find_existing(q.files, q.destination))
             case rq.ObjectUrl():
                 return cast(_T, self.object_url(q.row))
+            case rq.Details():
+                return cast(_T, self.details(q.row))
             case rq.PresignedUrl():
                 return cast(_T, self.presigned_url(q.row, q.expires_seconds))
         raise TypeError(q)
@@ -135,6 +138,9 @@ class FakeEngine:
 
     def object_url(self, row: TransferRow) -> str:
         return f"https://{row.bucket}.example.invalid/{row.key}"
+
+    def details(self, row: TransferRow) -> UploadDetails | None:
+        return None
 
     def presigned_url(self, row: TransferRow, expires_seconds: int) -> str:
         self.calls.append(("presign", (row.id, expires_seconds)))

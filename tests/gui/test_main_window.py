@@ -291,7 +291,9 @@ def test_delegate_paints_states_in_their_colours(qtbot, window, engine, tmp_path
 
     def bar_image(row_id: RowKey) -> QImage:
         n = window.model.index_of(row_id)
-        rect = window.view.visualRect(window.model.index(n, Column.PROGRESS))
+        assert n is not None
+        index = window.queue_filter.from_source_row(n, Column.PROGRESS)  # the view's index
+        rect = window.view.visualRect(index)
         image: QImage = window.view.viewport().grab(rect).toImage()
         return image
 

@@ -83,7 +83,7 @@ def test_state_change_repaints_the_whole_row(model):
     model.dataChanged.connect(lambda tl, br, roles=(): seen.append((tl.column(), br.column())))
     model.update(1, state=TransferState.FAILED, error="AccessDenied: no permission")
     model.flush()
-    assert seen == [(Column.NAME, Column.DESTINATION)]
+    assert seen == [(Column.NAME, Column.ACCOUNT)]
     assert model.index(1, Column.STATE).data() == "Failed"
     assert model.index(1, Column.STATE).data(Qt.ItemDataRole.ToolTipRole) == (
         "AccessDenied: no permission"

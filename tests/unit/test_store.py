@@ -125,7 +125,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 9
+        assert store.schema_version() == SCHEMA_VERSION == 10
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -325,7 +325,7 @@ def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 9
+        assert store.schema_version() == SCHEMA_VERSION == 10
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 

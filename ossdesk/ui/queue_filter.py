@@ -1,0 +1,229 @@
+"""Finding rows in a long queue: the state filters (with their counts) and a name search.
+
+:class:`QueueFilter` sits between the queue model and the view. It filters in Python with
+one cheap test per row (the row's state and, while a search is typed, its name), so adding
+20,000 rows with a filter on costs one pass over the new rows; the counts on the filter
+buttons come from the model's running totals (kept in O(1) per change), never from a walk
+of the rows. Sorting is left to the model (64-bit sizes, the queue order kept apart).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLineEdit,
+    QToolButton,
+    QWidget,
+)
+
+from ossdesk.ui.transfer_model import Totals, TransferModel, TransferState
+
+
+class Show(enum.IntEnum):
+    """Which rows the queue shows."""
+
+    ALL = 0
+    ACTIVE = 1  # still to do: waiting, checking, uploading, verifying, paused
+    FAILED = 2
+    DONE = 3  # uploaded and verified, or already there (skipped)
+
+
+_STATES: dict[Show, frozenset[TransferState]] = {
+    Show.ACTIVE: frozenset({
+        TransferState.QUEUED, TransferState.CHECKING, TransferState.UPLOADING,
+        TransferState.VERIFYING, TransferState.PAUSED,
+    }),
+    Show.FAILED: frozenset({TransferState.FAILED}),
+    Show.DONE: frozenset({TransferState.DONE, TransferState.SKIPPED}),
+}
+
+
+def count_of(show: Show, totals: Totals) -> int:
+    """How many rows a filter shows, from the model's running totals."""
+    if show is Show.ALL:
+        return totals.files
+    if show is Show.ACTIVE:
+        return totals.active + totals.waiting + totals.paused
+    if show is Show.FAILED:
+        return totals.failed
+    return totals.done + totals.skipped
+
+
+def show_label(show: Show) -> str:
+    translate = QCoreApplication.translate
+    return {
+        Show.ALL: translate("QueueFilter", "All"),
+        Show.ACTIVE: translate("QueueFilter", "Active"),
+        Show.FAILED: translate("QueueFilter", "Failed"),
+        Show.DONE: translate("QueueFilter", "Done"),
+    }[show]
+
+
+class QueueFilter(QSortFilterProxyModel):
+    """The rows of one filter whose name contains the search text (case-insensitive)."""
+
+    def __init__(self, source: TransferModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queue = source
+        self._show = Show.ALL
+        self._states: frozenset[TransferState] | None = None
+        self._needle = ""
+        self.setSourceModel(source)
+        # Rows whose state changes join or leave the filter at once.
+        self.setDynamicSortFilter(True)
+
+    @property
+    def queue(self) -> TransferModel:
+        return self._queue
+
+    def show_only(self, show: Show) -> None:
+        if show is self._show:
+            return
+        self.beginFilterChange()
+        self._show = show
+        self._states = _STATES.get(show)
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def shown(self) -> Show:
+        return self._show
+
+    def set_search(self, text: str) -> None:
+        needle = text.strip().casefold()
+        if needle == self._needle:
+            return
+        self.beginFilterChange()
+        self._needle = needle
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def search(self) -> str:
+        return self._needle
+
+    def is_filtering(self) -> bool:
+        return self._states is not None or bool(self._needle)
+
+    def filterAcceptsRow(
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        states, needle = self._states, self._needle
+        if states is None and not needle:
+            return True
+        row = self._queue.row_at(source_row)
+        if states is not None and row.state not in states:
+            return False
+        return not needle or needle in row.name.casefold()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        # The model sorts (in Python, 64-bit sizes as ints); this proxy keeps its order.
+        self._queue.sort(column, order)
+
+    def to_source_row(self, index: QModelIndex | QPersistentModelIndex) -> int:
+        return self.mapToSource(index).row()
+
+    def from_source_row(self, row: int, column: int = 0) -> QModelIndex:
+        """The view's index of a model row (invalid while the filter hides it)."""
+        return self.mapFromSource(self._queue.index(row, column))
+
+
+class FilterBar(QWidget):
+    """All / Active / Failed / Done, each with its count, and a search line."""
+
+    showChanged = Signal(int)  # Show
+
+    SEARCH_DELAY_MS = 150
+
+    def __init__(self, queue_filter: QueueFilter, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("filterBar")
+        self._filter = queue_filter
+        self._totals = queue_filter.queue.totals()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        self.group = QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.buttons: dict[Show, QToolButton] = {}
+        for show in Show:
+            button = QToolButton(self)
+            button.setObjectName(f"filter{show.name.title()}")
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            self.group.addButton(button, int(show))
+            self.buttons[show] = button
+            layout.addWidget(button)
+        self.buttons[Show.ALL].setChecked(True)
+        layout.addStretch(1)
+        self.search_edit = QLineEdit(self)
+        self.search_edit.setObjectName("searchEdit")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMinimumWidth(220)
+        layout.addWidget(self.search_edit)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(self.SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.apply_search)
+        self.search_edit.textChanged.connect(self._search_timer.start)
+        self.group.idClicked.connect(self._on_clicked)
+        queue_filter.queue.totalsChanged.connect(self._on_totals)
+        self.find_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), parent or self)
+        self.find_shortcut.activated.connect(self.focus_search)
+        self.retranslate()
+
+    def focus_search(self) -> None:
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
+
+    def apply_search(self) -> None:
+        self._search_timer.stop()
+        self._filter.set_search(self.search_edit.text())
+
+    def show_only(self, show: Show) -> None:
+        self.buttons[show].setChecked(True)
+        self._on_clicked(int(show))
+
+    def _on_clicked(self, show_id: int) -> None:
+        show = Show(show_id)
+        self._filter.show_only(show)
+        self.showChanged.emit(int(show))
+
+    def _on_totals(self, totals: object) -> None:
+        if isinstance(totals, Totals):
+            self._totals = totals
+            self._update_counts()
+
+    def _update_counts(self) -> None:
+        for show, button in self.buttons.items():
+            text = f"{show_label(show)} ({count_of(show, self._totals)})"
+            if button.text() != text:
+                button.setText(text)
+
+    def button_text(self, show: Show) -> str:
+        return self.buttons[show].text()
+
+    def retranslate(self) -> None:
+        self.search_edit.setPlaceholderText(
+            QCoreApplication.translate("QueueFilter", "Search by name"))
+        self.search_edit.setToolTip(
+            QCoreApplication.translate("QueueFilter", "Show only the files whose name "
+                                       "contains this text"))
+        self._update_counts()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)
