@@ -74,6 +74,7 @@ from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
+from ossdesk.ui.refusals import refusal_text
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
@@ -813,7 +814,7 @@ class MainWindow(QMainWindow):
             if not r.state.finished and r.bucket == destination.bucket
         ]
         in_queue = frozenset(r.source_path for r in unfinished)
-        job = WalkJob(paths, skip_paths=in_queue, parent=self)
+        job = WalkJob(paths, prefix=destination.prefix, skip_paths=in_queue, parent=self)
         number = next(self._drop_numbers)
         claims = {r.key: r.source_path for r in unfinished}
         self._drops[number] = _Drop(destination, job=job, claims=claims)
@@ -835,13 +836,7 @@ class MainWindow(QMainWindow):
         drop = self._drops.get(number)
         if drop is None or not isinstance(files, list):
             return
-        destination = drop.destination
-        keyed = [
-            SourceFile(f.path, destination.key_for(f.key), f.size, f.mtime_ns)
-            for f in files
-            if isinstance(f, SourceFile)
-        ]
-        self._take_batch(number, keyed)
+        self._take_batch(number, [f for f in files if isinstance(f, SourceFile)])
 
     def _take_batch(self, number: int, keyed: list[SourceFile]) -> None:
         """Queue a batch of the drop: collisions first, then the "already there" check."""
@@ -901,7 +896,7 @@ class MainWindow(QMainWindow):
             drop.skip_collisions = True
         if clashes:
             self.problems.extend(
-                Problem(f.path, ProblemKind.COLLISION, f"{f.key}; {first}")
+                Problem(f.path, ProblemKind.COLLISION, f.key, other=first)
                 for f, first in clashes)
             self._update_problems_button()
         drop.claims.update(mine)
@@ -1091,16 +1086,17 @@ class MainWindow(QMainWindow):
         self.problems_button.setToolTip(self.tr("Show what was not added and why"))
 
     def problem_text(self, problem: Problem) -> str:
+        if problem.kind in (ProblemKind.BAD_KEY, ProblemKind.COLLISION):
+            return printable(refusal_text(problem))
         reasons = {
             ProblemKind.LOOP: self.tr("link loop (a link to a folder that contains it)"),
             ProblemKind.UNREADABLE: self.tr("cannot be read"),
             ProblemKind.DUPLICATE: self.tr("already added"),
             ProblemKind.MISSING: self.tr("no longer exists"),
             ProblemKind.SPECIAL: self.tr("not a regular file"),
-            ProblemKind.COLLISION: self.tr("another file goes to the same name in the bucket"),
             ProblemKind.BAD_NAME: self.tr("the name is not valid UTF-8; rename it to upload it"),
         }
-        reason = reasons[problem.kind]
+        reason = reasons.get(problem.kind, self.tr("not added"))
         if problem.detail:
             reason += f" ({problem.detail})"
         return printable(f"{problem.path}: {reason}")

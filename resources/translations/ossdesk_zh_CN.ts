@@ -624,12 +624,12 @@ Retryable: %4</source>
         <translation>不是普通文件</translation>
     </message>
     <message>
-        <source>another file goes to the same name in the bucket</source>
-        <translation>另一个文件要上传到存储空间中的同一名称</translation>
-    </message>
-    <message>
         <source>the name is not valid UTF-8; rename it to upload it</source>
         <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
+    </message>
+    <message>
+        <source>not added</source>
+        <translation>未添加</translation>
     </message>
     <message>
         <source>Items not added</source>
@@ -820,6 +820,41 @@ Destination: %2
     <message>
         <source>ossdesk</source>
         <translation>ossdesk</translation>
+    </message>
+</context>
+<context>
+    <name>Refusals</name>
+    <message>
+        <source>%1 and %2 both go to %3; %1 is not uploaded</source>
+        <translation>%1 和 %2 都要上传到 %3；%1 不上传</translation>
+    </message>
+    <message>
+        <source>the object key %1 contains control characters, which OSS does not take; rename the file to upload it</source>
+        <translation>对象名 %1 含有控制字符，OSS 不接受；请重命名文件后再上传</translation>
+    </message>
+    <message>
+        <source>the object key %1 contains a &apos;.&apos; or &apos;..&apos; segment, which OSS does not take; choose another folder in the bucket</source>
+        <translation>对象名 %1 含有“.”或“..”路径段，OSS 不接受；请在存储空间中选择其他文件夹</translation>
+    </message>
+    <message>
+        <source>the object key is %1 bytes long; OSS allows at most %2 (UTF-8): use a shorter folder or file name</source>
+        <translation>对象名长 %1 字节；OSS 最多允许 %2 字节（UTF-8）：请使用更短的文件夹名或文件名</translation>
+    </message>
+    <message>
+        <source>the object key %1 starts with a slash, which OSS does not take; rename the file to upload it</source>
+        <translation>对象名 %1 以斜杠开头，OSS 不接受；请重命名文件后再上传</translation>
+    </message>
+    <message>
+        <source>the object key %1 is not in NFC form</source>
+        <translation>对象名 %1 不是 NFC 形式</translation>
+    </message>
+    <message>
+        <source>the object key would be empty</source>
+        <translation>对象名将为空</translation>
+    </message>
+    <message>
+        <source>the name is not valid UTF-8; rename it to upload it</source>
+        <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
     </message>
 </context>
 <context>

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from ossdesk.core.checksum import crc64
+from ossdesk.core.walk import WalkBatch
 from ossdesk.sandbox.server import SandboxServer
 from ossdesk.ui import walker
 from ossdesk.ui.main_window import MainWindow
@@ -49,15 +50,15 @@ def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
 @pytest.fixture
 def slow_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 100 files, 0.15 s apart: each reaches the window on its own."""
-    original = walker.walk
+    original = walker.walk_batches
 
-    def paced(*args: Any, **kw: Any) -> Iterator[walker.Batch]:
+    def paced(*args: Any, **kw: Any) -> Iterator[WalkBatch]:
         kw["batch_size"] = 100
         for batch in original(*args, **kw):
             yield batch
             time.sleep(0.15)
 
-    monkeypatch.setattr(walker, "walk", paced)
+    monkeypatch.setattr(walker, "walk_batches", paced)
 
 
 class Responder(QObject):
