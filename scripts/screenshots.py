@@ -23,8 +23,9 @@ os.environ["OSSDESK_HOME"] = tempfile.mkdtemp(prefix="ossdesk-screens-")
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtGui import QColor, QCursor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
+from PySide6.QtWidgets import QApplication, QMessageBox, QStyleFactory, QWidget
 
+from ossdesk.core.upload import KeyFault
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
 from ossdesk.ui.dialogs.accounts import AccountsDialog
@@ -161,6 +162,42 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
     return window
 
 
+def refused_names_box(out: Path, suffix: str = "") -> None:
+    """What a drop left out and why: names OSS cannot take, a loop, two files for one
+    name (the details shown, as after a click on "Show Details...")."""
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1100, 420)
+    window.show()
+    settle(lambda: window.profiles_loaded)
+    home = "/home/li/Videos/launch"
+    key = "2024/launch/launch"
+    deep = "/".join(f"{c * 8} take {n:02} - {'raw footage ' * 9}" for n, c in
+                    enumerate("abcdefgh"))
+    window.problems = [
+        Problem(f"{home}/notes\x07.txt", ProblemKind.BAD_KEY, f"{key}/notes\x07.txt",
+                KeyFault.CONTROL),
+        Problem(f"{home}/caf\udce9.txt", ProblemKind.BAD_NAME),
+        Problem(f"{home}/old/loop", ProblemKind.LOOP),
+        Problem(f"{home}/copy/poster.psd", ProblemKind.COLLISION, f"{key}/poster.psd",
+                other=f"{home}/poster.psd"),
+        Problem(f"{home}/{deep}/cut.mov", ProblemKind.BAD_KEY, f"{key}/{deep}/cut.mov",
+                KeyFault.TOO_LONG),
+    ]
+    window._update_problems_button()
+    box = window.problems_box()
+    box.show()
+    for button in box.buttons():
+        if box.buttonRole(button) == QMessageBox.ButtonRole.ActionRole:
+            button.click()  # "Show Details..."
+    settle()
+    box.adjustSize()
+    settle()
+    save(box, out, "refused-names" + suffix)
+    box.close()
+    window.hide()
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     roles = {
@@ -258,6 +295,7 @@ def main() -> int:
     dark.hide()
     app.setPalette(app.style().standardPalette())
     status_bar_window(out).hide()
+    refused_names_box(out)
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -268,6 +306,7 @@ def main() -> int:
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")
+    refused_names_box(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

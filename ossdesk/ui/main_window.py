@@ -1101,9 +1101,10 @@ class MainWindow(QMainWindow):
             reason += f" ({problem.detail})"
         return printable(f"{problem.path}: {reason}")
 
-    @Slot()
-    def show_problems(self) -> None:
+    def problems_box(self) -> QMessageBox:
+        """What was left out of the drops and why, one line a file."""
         box = QMessageBox(self)
+        box.setObjectName("problemsBox")
         box.setIcon(QMessageBox.Icon.Information)
         box.setWindowTitle(self.tr("Items not added"))
         box.setText(
@@ -1111,17 +1112,28 @@ class MainWindow(QMainWindow):
         )
         box.setInformativeText(
             self.tr(
-                "Links that loop, unreadable entries and files that are already in the "
-                "queue are skipped; everything else was added."
+                "Links that loop, unreadable entries, files already in the queue, names that "
+                "OSS cannot take as object keys and later files for a name another file goes "
+                "to are left out; each line of the details says why."
             )
         )
         box.setDetailedText("\n".join(self.problem_text(p) for p in self.problems[:5000]))
         clear = box.addButton(self.tr("Forget these"), QMessageBox.ButtonRole.ResetRole)
+        clear.setObjectName("forgetProblems")
+        # One line a file, with long paths: room to read them when the details are open.
+        box.setStyleSheet("QTextEdit { min-width: 40em; }")
         box.addButton(QMessageBox.StandardButton.Close)
+        return box
+
+    @Slot()
+    def show_problems(self) -> None:
+        box = self.problems_box()
         box.exec()
-        if box.clickedButton() is clear:
+        clicked = box.clickedButton()
+        if clicked is not None and clicked.objectName() == "forgetProblems":
             self.problems.clear()
             self._update_problems_button()
+        box.deleteLater()
 
     # ---- selection and row actions ------------------------------------------------------
 

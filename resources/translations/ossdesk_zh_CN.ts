@@ -642,8 +642,8 @@ Retryable: %4</source>
         </translation>
     </message>
     <message>
-        <source>Links that loop, unreadable entries and files that are already in the queue are skipped; everything else was added.</source>
-        <translation>循环链接、无法读取的项目以及已在队列中的文件会被跳过；其余文件均已添加。</translation>
+        <source>Links that loop, unreadable entries, files already in the queue, names that OSS cannot take as object keys and later files for a name another file goes to are left out; each line of the details says why.</source>
+        <translation>循环链接、无法读取的项目、已在队列中的文件、OSS 不接受作为对象名的名称，以及与其他文件上传到同一名称的后来文件均未添加；详细信息中每一行都说明了原因。</translation>
     </message>
     <message>
         <source>Forget these</source>
