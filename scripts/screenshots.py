@@ -127,10 +127,10 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
         Problem("/home/li/Videos/launch/old/loop", ProblemKind.LOOP),
         Problem("/home/li/Videos/launch/locked", ProblemKind.UNREADABLE, "permission denied"),
     ]
-    window._update_problems_button()
+    window.drops.update_problems_button()
     window.setProperty("keepMessage", True)
     window.statusBar().showMessage(
-        QCoreApplication.translate("MainWindow", "Added %n file(s)", "", 9)
+        QCoreApplication.translate("DropFlow", "Added %n file(s)", "", 9)
         + f" ({format_size(sum(r.size for r in sample_rows()))})"
     )
     save(window, out, "queue" + suffix)
@@ -184,8 +184,8 @@ def refused_names_box(out: Path, suffix: str = "") -> None:
         Problem(f"{home}/{deep}/cut.mov", ProblemKind.BAD_KEY, f"{key}/{deep}/cut.mov",
                 KeyFault.TOO_LONG),
     ]
-    window._update_problems_button()
-    box = window.problems_box()
+    window.drops.update_problems_button()
+    box = window.drops.problems_box()
     box.show()
     for button in box.buttons():
         if box.buttonRole(button) == QMessageBox.ButtonRole.ActionRole:

@@ -107,7 +107,7 @@ def many_files(root: Path, n: int) -> Path:
 
 
 def settle(qtbot: QtBot, window: MainWindow, rows: int) -> None:
-    qtbot.waitUntil(lambda: not window.walk_jobs and not window._drops, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.walk_jobs and not window.drops._drops, timeout=10_000)
     qtbot.waitUntil(lambda: window.model.rowCount() == rows, timeout=10_000)
 
 
@@ -165,7 +165,7 @@ def test_cancel_the_drop_adds_nothing(qtbot: QtBot, window: MainWindow, engine: 
     engine.remote_keys = {"inbox/many/0000.txt"}
     responder = answer(respond, "cancelDrop")
     drop(window, [many_files(tmp_path, 1000)])
-    qtbot.waitUntil(lambda: not window.walk_jobs and not window._drops, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.walk_jobs and not window.drops._drops, timeout=10_000)
     assert len(responder.texts) == 1
     assert engine.policies == []
     assert window.model.rowCount() == 0

@@ -94,7 +94,7 @@ def test_refused_names_never_reach_the_bucket_and_the_window_says_why(
         assert window.problems_button.isVisible()
         assert str(len(refused)) in window.problems_button.text()
         assert f"{len(refused)} items skipped" in window.statusBar().currentMessage()
-        box = window.problems_box()
+        box = window.drops.problems_box()
         assert box.detailedText().splitlines() == [window.problem_text(p)
                                                    for p in window.problems]
         assert "names that OSS cannot take" in box.informativeText()
@@ -121,7 +121,7 @@ def test_refused_names_never_reach_the_bucket_and_the_window_says_why(
             text = window.problem_text(problem)
             assert text != in_english and CJK.search(text), text
             assert text.startswith(printable(problem.path)), text
-        box = window.problems_box()
+        box = window.drops.problems_box()
         assert CJK.search(box.informativeText()) and CJK.search(box.windowTitle())
         box.deleteLater()
     finally:
