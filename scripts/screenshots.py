@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QStyleFactory,
     QVBoxLayout,
     QWidget,
 )
 
+from ossdesk.core.upload import KeyFault
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
 from ossdesk.ui.dialogs.accounts import AccountsDialog
@@ -134,10 +136,10 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
         Problem("/home/li/Videos/launch/old/loop", ProblemKind.LOOP),
         Problem("/home/li/Videos/launch/locked", ProblemKind.UNREADABLE, "permission denied"),
     ]
-    window._update_problems_button()
+    window.drops.update_problems_button()
     window.setProperty("keepMessage", True)
     window.statusBar().showMessage(
-        QCoreApplication.translate("MainWindow", "Added %n file(s)", "", 9)
+        QCoreApplication.translate("DropFlow", "Added %n file(s)", "", 9)
         + f" ({format_size(sum(r.size for r in sample_rows()))})"
     )
     save(window, out, "queue" + suffix)
@@ -317,6 +319,42 @@ def history_scenes(out: Path, suffix: str = "") -> None:
     window.hide()
 
 
+def refused_names_box(out: Path, suffix: str = "") -> None:
+    """What a drop left out and why: names OSS cannot take, a loop, two files for one
+    name (the details shown, as after a click on "Show Details...")."""
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1100, 420)
+    window.show()
+    settle(lambda: window.profiles_loaded)
+    home = "/home/li/Videos/launch"
+    key = "2024/launch/launch"
+    deep = "/".join(f"{c * 8} take {n:02} - {'raw footage ' * 9}" for n, c in
+                    enumerate("abcdefgh"))
+    window.problems = [
+        Problem(f"{home}/notes\x07.txt", ProblemKind.BAD_KEY, f"{key}/notes\x07.txt",
+                KeyFault.CONTROL),
+        Problem(f"{home}/caf\udce9.txt", ProblemKind.BAD_NAME),
+        Problem(f"{home}/old/loop", ProblemKind.LOOP),
+        Problem(f"{home}/copy/poster.psd", ProblemKind.COLLISION, f"{key}/poster.psd",
+                other=f"{home}/poster.psd"),
+        Problem(f"{home}/{deep}/cut.mov", ProblemKind.BAD_KEY, f"{key}/{deep}/cut.mov",
+                KeyFault.TOO_LONG),
+    ]
+    window.drops.update_problems_button()
+    box = window.drops.problems_box()
+    box.show()
+    for button in box.buttons():
+        if box.buttonRole(button) == QMessageBox.ButtonRole.ActionRole:
+            button.click()  # "Show Details..."
+    settle()
+    box.adjustSize()
+    settle()
+    save(box, out, "refused-names" + suffix)
+    box.close()
+    window.hide()
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     roles = {
@@ -417,6 +455,7 @@ def main() -> int:
     tray_scene(out).hide()
     watched_window(out).hide()
     history_scenes(out)
+    refused_names_box(out)
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -430,6 +469,7 @@ def main() -> int:
     tray_scene(out, "-zh_CN").hide()
     watched_window(out, "-zh_CN").hide()
     history_scenes(out, "-zh_CN")
+    refused_names_box(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

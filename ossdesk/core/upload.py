@@ -16,6 +16,7 @@ pieces it is built from.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import io
 import os
@@ -33,6 +34,7 @@ from ossdesk.core.throttle import TokenBucket
 
 __all__ = [
     "MAX_KEY_BYTES",
+    "KeyFault",
     "PartReader",
     "RetryPolicy",
     "SourceChanged",
@@ -40,6 +42,7 @@ __all__ = [
     "Stopped",
     "UploadError",
     "check_key",
+    "key_fault",
     "parse_settings",
 ]
 
@@ -223,22 +226,54 @@ class PartReader:
         self.close()
 
 
+class KeyFault(enum.StrEnum):
+    """Why a name cannot be an OSS object key (one rule for the window and the CLI)."""
+
+    EMPTY = "empty"
+    NOT_UTF8 = "not-utf8"
+    NOT_NFC = "not-nfc"
+    LEADING_SLASH = "leading-slash"
+    TOO_LONG = "too-long"
+    DOT_SEGMENT = "dot-segment"
+    CONTROL = "control"
+
+
+def key_fault(key: str) -> KeyFault | None:
+    """What is wrong with ``key`` as an OSS object key, or None when nothing is."""
+    if not key:
+        return KeyFault.EMPTY
+    if not is_utf8(key):
+        return KeyFault.NOT_UTF8
+    if key != unicodedata.normalize("NFC", key):
+        return KeyFault.NOT_NFC
+    if key[0] in "/\\":
+        return KeyFault.LEADING_SLASH
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return KeyFault.TOO_LONG
+    if any(part in (".", "..") for part in key.split("/")):
+        return KeyFault.DOT_SEGMENT
+    if any(ord(c) < 32 for c in key):
+        return KeyFault.CONTROL
+    return None
+
+
 def check_key(key: str) -> str | None:
     """Why ``key`` cannot be an OSS object key, or None when it can."""
-    if not key:
+    fault = key_fault(key)
+    if fault is None:
+        return None
+    if fault is KeyFault.EMPTY:
         return "an object key cannot be empty"
-    if not is_utf8(key):
+    if fault is KeyFault.NOT_UTF8:
         return f"the object key '{printable(key)}' is not valid UTF-8"
-    if key != unicodedata.normalize("NFC", key):
+    if fault is KeyFault.NOT_NFC:
         return f"the object key {key!r} is not in NFC form"
-    if key[0] in "/\\":
+    if fault is KeyFault.LEADING_SLASH:
         return f"the object key {key!r} starts with {key[0]!r}, which OSS does not allow"
-    size = len(key.encode("utf-8"))
-    if size > MAX_KEY_BYTES:
+    if fault is KeyFault.TOO_LONG:
+        size = len(key.encode("utf-8"))
         return (f"the object key for {key[:40]!r}... is {size} bytes long; OSS allows at most "
                 f"{MAX_KEY_BYTES} (UTF-8): use a shorter prefix or file name")
-    if any(part in (".", "..") for part in key.split("/")):
+    if fault is KeyFault.DOT_SEGMENT:
         return f"the object key {key!r} contains a '.' or '..' segment"
-    if any(ord(c) < 32 for c in key):
-        return f"the object key {key!r} contains control characters"
-    return None
+    return f"the object key {key!r} contains control characters"

@@ -1,7 +1,8 @@
 """The main window: destination bar, the queue, toolbar and per-row actions, totals.
 
-The window owns no upload logic. Dropped paths are walked by a :class:`WalkJob` (worker
-thread) and handed to the :class:`EngineAdapter`; the engine's events come back through
+The window owns no upload logic. Dropped paths go to its :class:`DropFlow` (walked by a
+:class:`WalkJob` in a worker thread, checked against the bucket, then handed to the
+:class:`EngineAdapter`); the engine's events come back through
 the :class:`EventBridge` into the :class:`TransferModel`. Profile lists, pre-signed links
 and folder listings are fetched with :class:`BackgroundCall`, so the GUI thread does no
 file or network I/O.
@@ -9,10 +10,8 @@ file or network I/O.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import (
@@ -68,11 +67,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ossdesk.core.names import printable
 from ossdesk.ui import collector
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.dialogs.details import DetailsDialog
+from ossdesk.ui.drop_flow import DropFlow
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
@@ -91,7 +90,7 @@ from ossdesk.ui.transfer_model import (
     verified_label,
 )
 from ossdesk.ui.tray import TrayStatus
-from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
+from ossdesk.ui.walker import Problem, WalkJob
 from ossdesk.ui.watched import WatchedFoldersUi
 
 
@@ -235,47 +234,9 @@ class FirstRunPanel(QFrame):
         )
 
 
-# What to do with files of a drop whose key already exists in the bucket.
-EXISTING_SKIP = "skip"  # skip those whose object is identical (size + CRC-64); send the rest
-EXISTING_OVERWRITE = "overwrite"
-EXISTING_CANCEL = "cancel"  # the rest of the drop is not added
-
-
-@dataclass
-class _Drop:
-    """One drop (or Add files / Add folder) while its files are walked and checked.
-
-    Until the user has been asked, each batch is checked against the bucket (off the GUI
-    thread) before it is queued; the first batch with keys that exist asks once, and the
-    answer applies to the rest of the drop. Batches wait in ``pending``, in order.
-    """
-
-    destination: Destination
-    policy: str | None = None
-    pending: list[list[SourceFile]] = field(default_factory=list)
-    checking: bool = False
-    walking: bool = True
-    job: WalkJob | None = None
-    # object key -> the source that has it: unfinished rows of the bucket when the drop
-    # began, then every file this drop queued. A later source for a key is a collision.
-    claims: dict[str, str] = field(default_factory=dict)
-    skip_collisions: bool = False  # the user chose "skip the later ones" for this drop
-    asking: bool = False  # the collision question is open; batches wait in ``held``
-    held: list[list[SourceFile]] = field(default_factory=list)
-    #: The walk was stopped before its end (the window closing): the engine finishes the
-    #: drop when it starts next time, so it is not told that the drop is complete.
-    cut_short: bool = False
-    # What the drop put in the queue, and the items it left out: told once it is complete
-    # (never while a question about it is still open).
-    added: int = 0
-    added_bytes: int = 0
-    skipped: int = 0
-
-
 class MainWindow(QMainWindow):
     """The ossdesk window."""
 
-    existingChecked = Signal()  # a drop's batch was checked and handled (tests wait on it)
 
     sandboxRequested = Signal()
     settingsChanged = Signal(object)  # Settings
@@ -300,11 +261,7 @@ class MainWindow(QMainWindow):
         self.profiles: list[Any] = []
         self.extra_profiles: list[Any] = list(extra_profiles)
         self.profiles_loaded = False
-        self.walk_jobs: list[WalkJob] = []
-        self._drops: dict[int, _Drop] = {}  # by drop number
-        self._drop_of_job: dict[int, int] = {}  # id(WalkJob) -> drop number, while it walks
-        self._drop_numbers = itertools.count(1)
-        self.problems: list[Problem] = []
+        self.drops = DropFlow(self)
         self._quitting = False
         self.tray: QSystemTrayIcon | None = None
         self.engine_error = ""
@@ -530,7 +487,7 @@ class MainWindow(QMainWindow):
         self.problems_button.setObjectName("problemsButton")
         self.problems_button.setAutoRaise(True)
         self.problems_button.setVisible(False)
-        self.problems_button.clicked.connect(self.show_problems)
+        self.problems_button.clicked.connect(self.drops.show_problems)
         bar.addPermanentWidget(self.problems_button)
         bar.addPermanentWidget(self.totals_label)
 
@@ -686,7 +643,7 @@ class MainWindow(QMainWindow):
         )
         self.view.viewport().update()
         self.first_run.retranslate()
-        self._update_problems_button()
+        self.drops.update_problems_button()
         self._on_totals(self.model.totals())
 
     # ---- profiles and destination -------------------------------------------------------
@@ -829,347 +786,23 @@ class MainWindow(QMainWindow):
 
     def add_paths(self, paths: Sequence[str]) -> WalkJob | None:
         """Walk ``paths`` off the GUI thread and queue every file found."""
-        destination = self.destination()
-        if destination is None:
-            self.statusBar().showMessage(
-                self.tr("Choose an account and a bucket before adding files."), 10_000
-            )
-            if not self.profiles:
-                self.stack.setCurrentWidget(self.first_run)
-            return None
-        unfinished = [
-            r for r in self.model.rows()
-            if not r.state.finished and r.bucket == destination.bucket
-        ]
-        in_queue = frozenset(r.source_path for r in unfinished)
-        job = WalkJob(paths, skip_paths=in_queue, parent=self)
-        number = next(self._drop_numbers)
-        claims = {r.key: r.source_path for r in unfinished}
-        self._drops[number] = _Drop(destination, job=job, claims=claims)
-        if self.engine is not None:  # recorded before the walk starts
-            self.engine.send(rq.BeginDrop(number, list(paths), destination))
-        self._drop_of_job[id(job)] = number
-        job.batchReady.connect(self._on_walk_batch)
-        job.problemsFound.connect(self._on_walk_problems)
-        job.finished.connect(self._on_walk_finished)
-        self.walk_jobs.append(job)
-        self.stack.setCurrentWidget(self.view)
-        self.statusBar().showMessage(self.tr("Looking for files…"))
-        job.start()
-        return job
+        return self.drops.add_paths(paths)
 
-    @Slot(object)
-    def _on_walk_batch(self, files: object) -> None:
-        number = self._drop_of_job.get(id(self.sender()), 0)
-        drop = self._drops.get(number)
-        if drop is None or not isinstance(files, list):
-            return
-        destination = drop.destination
-        keyed = [
-            SourceFile(f.path, destination.key_for(f.key), f.size, f.mtime_ns)
-            for f in files
-            if isinstance(f, SourceFile)
-        ]
-        self._take_batch(number, keyed)
+    @property
+    def walk_jobs(self) -> list[WalkJob]:
+        return self.drops.walk_jobs
 
-    def _take_batch(self, number: int, keyed: list[SourceFile]) -> None:
-        """Queue a batch of the drop: collisions first, then the "already there" check."""
-        drop = self._drops.get(number)
-        if drop is None or self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
-            return
-        if drop.asking:
-            drop.held.append(keyed)
-            return
-        keyed = self._without_collisions(number, drop, keyed)
-        if keyed:
-            self._check_or_queue(number, drop, keyed)
-        while drop.held and not drop.asking and drop.policy != EXISTING_CANCEL:
-            self._take_batch(number, drop.held.pop(0))
-        self._forget_drop_if_done(number)
+    @property
+    def problems(self) -> list[Problem]:
+        """What the drops left out, and why."""
+        return self.drops.problems
 
-    def _claimed(self, drop: _Drop, key: str) -> str | None:
-        """The source that already goes to ``key`` (this drop, the queue, or another drop
-        into the same bucket still being added), or None."""
-        first = drop.claims.get(key)
-        if first is None:
-            for other in self._drops.values():
-                if other is not drop and other.destination.bucket == drop.destination.bucket:
-                    first = other.claims.get(key)
-                    if first is not None:
-                        break
-        return first
-
-    def _without_collisions(self, number: int, drop: _Drop,
-                            files: list[SourceFile]) -> list[SourceFile]:
-        """``files`` less those whose key another source has; the user is asked once per
-        drop whether to skip those (and go on) or cancel the drop."""
-        fresh: list[SourceFile] = []
-        clashes: list[tuple[SourceFile, str]] = []
-        mine: dict[str, str] = {}
-        for f in files:
-            first = mine.get(f.key) or self._claimed(drop, f.key)
-            if first is not None and first != f.path:
-                clashes.append((f, first))
-            else:
-                mine.setdefault(f.key, f.path)
-                fresh.append(f)
-        if clashes and not drop.skip_collisions:
-            drop.asking = True
-            try:
-                skip = self.ask_collisions(clashes)
-            finally:
-                drop.asking = False
-            if not skip:
-                drop.policy = EXISTING_CANCEL
-                drop.pending.clear()
-                drop.held.clear()
-                if drop.job is not None:
-                    drop.job.cancel()
-                self.statusBar().showMessage(self.tr("The drop was cancelled."), 10_000)
-                return []
-            drop.skip_collisions = True
-        if clashes:
-            drop.skipped += len(clashes)
-            self.problems.extend(
-                Problem(f.path, ProblemKind.COLLISION, f"{f.key}; {first}")
-                for f, first in clashes)
-            self._update_problems_button()
-        drop.claims.update(mine)
-        return fresh
-
-    def collision_lines(self, clashes: Sequence[tuple[SourceFile, str]]) -> list[str]:
-        return [self.tr("%1 and %2 both go to %3").replace("%1", printable(f.path))
-                .replace("%2", printable(first)).replace("%3", printable(f.key))
-                for f, first in clashes]
-
-    def collision_box(self, clashes: Sequence[tuple[SourceFile, str]]) -> QMessageBox:
-        """The question asked once per drop when two of its files (or one of its files and
-        an unfinished upload) would go to one object key."""
-        box = QMessageBox(self)
-        box.setObjectName("collisionBox")
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(self.tr("Two files for one name"))
-        box.setText(self.tr("%n file(s) would go to a name in the bucket that another file "
-                            "already goes to.", "", len(clashes)))
-        box.setInformativeText(self.tr(
-            "One object can hold only one of them. Skip the later ones: the first file for "
-            "each name is uploaded and the others are not added. Cancel the drop: nothing "
-            "more of it is added."))
-        box.setDetailedText("\n".join(self.collision_lines(clashes[:1000])))
-        skip = box.addButton(self.tr("Skip the later ones"), QMessageBox.ButtonRole.AcceptRole)
-        skip.setObjectName("skipLater")
-        cancel = box.addButton(self.tr("Cancel the drop"), QMessageBox.ButtonRole.RejectRole)
-        cancel.setObjectName("cancelDrop")
-        box.setDefaultButton(skip)
-        box.setEscapeButton(cancel)
-        return box
-
-    def ask_collisions(self, clashes: Sequence[tuple[SourceFile, str]]) -> bool:
-        """True to skip the later files of each key and go on; False to cancel the drop."""
-        box = self.collision_box(clashes)
-        box.exec()
-        clicked = box.clickedButton()
-        skip = clicked is not None and clicked.objectName() == "skipLater"
-        box.deleteLater()
-        return skip
-
-    def _check_or_queue(self, number: int, drop: _Drop, keyed: list[SourceFile]) -> None:
-        if self.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
-            return
-        if drop.policy is not None and not drop.pending and not drop.checking:
-            self._enqueue(number, drop, keyed, drop.policy)
-            return
-        drop.pending.append(keyed)
-        self._check_next(number)
-
-    def _check_next(self, drop_key: int) -> None:
-        """Check the drop's next waiting batch against the bucket, off the GUI thread."""
-        drop = self._drops.get(drop_key)
-        engine = self.engine
-        if drop is None or drop.checking or engine is None:
-            return
-        if not drop.pending:
-            self._forget_drop_if_done(drop_key)
-            return
-        if drop.policy is not None:  # decided meanwhile: the rest goes as decided
-            batches, drop.pending = drop.pending, []
-            if drop.policy != EXISTING_CANCEL:
-                for batch in batches:
-                    self._enqueue(drop_key, drop, batch, drop.policy)
-            self._forget_drop_if_done(drop_key)
-            return
-        drop.checking = True
-        batch, destination = drop.pending[0], drop.destination
-
-        def check() -> tuple[int, list[str] | None, str]:
-            try:
-                return drop_key, engine.ask(rq.FindExisting(batch, destination)), ""
-            except Exception as exc:  # noqa: BLE001 - the files are queued anyway, said so
-                return drop_key, None, str(exc)
-
-        call = BackgroundCall(check, self)
-        call.succeeded.connect(self._on_existing_checked)
-        call.start()
-
-    @Slot(object)
-    def _on_existing_checked(self, result: object) -> None:
-        if not isinstance(result, tuple):
-            return
-        drop_key: int = result[0]
-        existing: list[str] | None = result[1]
-        problem: str = result[2]
-        drop = self._drops.get(drop_key)
-        if drop is None or self.engine is None:
-            return
-        batch = drop.pending.pop(0) if drop.pending else []
-        policy = drop.policy
-        if policy is None and existing:
-            # Still "checking" while the question is open: batches that arrive meanwhile
-            # wait for the answer instead of asking again.
-            policy = drop.policy = self.ask_existing(len(existing), existing)
-            if policy == EXISTING_CANCEL:
-                drop.pending.clear()
-                if drop.job is not None:
-                    drop.job.cancel()
-        elif policy is None and existing is None:
-            self.statusBar().showMessage(
-                self.tr("Could not check which files already exist (%1); they are uploaded "
-                        "and replace what is there.").replace("%1", problem), 10_000)
-        drop.checking = False
-        if batch and policy != EXISTING_CANCEL:
-            self._enqueue(drop_key, drop, batch, policy or EXISTING_OVERWRITE)
-        self.existingChecked.emit()
-        self._check_next(drop_key)
-
-    def _enqueue(self, number: int, drop: _Drop, batch: list[SourceFile], existing: str) -> None:
-        if self.engine is not None:
-            self.engine.send(rq.Enqueue(batch, drop.destination, existing, number))
-            drop.added += len(batch)
-            drop.added_bytes += sum(f.size for f in batch)
-
-    def _forget_drop_if_done(self, drop_key: int) -> None:
-        drop = self._drops.get(drop_key)
-        if drop is not None and not drop.walking and not drop.pending and not drop.checking \
-                and not drop.asking and not drop.held:
-            del self._drops[drop_key]
-            if self.engine is not None and not drop.cut_short:
-                self.engine.send(rq.EndDrop(drop_key))
-            self._tell_added(drop)
-
-    def _tell_added(self, drop: _Drop) -> None:
-        """What a complete drop put in the queue (after every question about it)."""
-        if drop.policy == EXISTING_CANCEL:
-            message = self.tr("The drop was cancelled.")
-            if drop.added:
-                message += " " + self.tr("%n file(s) of it had been added before.", "",
-                                         drop.added)
-        else:
-            message = self.tr("Added %n file(s)", "", drop.added)
-            if drop.added:
-                message += " (" + format_size(drop.added_bytes) + ")"
-            if drop.skipped:
-                message += "; " + self.tr("%n item(s) skipped", "", drop.skipped)
-        self.statusBar().showMessage(message, 8000)
-
-    def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:
-        """The question asked once per drop when some of its files already exist."""
-        box = QMessageBox(self)
-        box.setObjectName("existingBox")
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle(self.tr("Files already in the bucket"))
-        box.setText(self.tr("%n file(s) of what you added already exist in the bucket.", "",
-                            count))
-        box.setInformativeText(self.tr(
-            "Skip identical: a file whose object has the same size and CRC-64 is not sent "
-            "again; a file that differs replaces its object. Overwrite all: every file is "
-            "sent. Your choice applies to the rest of this drop."))
-        box.setDetailedText("\n".join(keys[:1000]))
-        skip = box.addButton(self.tr("Skip identical"), QMessageBox.ButtonRole.AcceptRole)
-        skip.setObjectName("skipIdentical")
-        overwrite = box.addButton(self.tr("Overwrite all"), QMessageBox.ButtonRole.DestructiveRole)
-        overwrite.setObjectName("overwriteAll")
-        cancel = box.addButton(self.tr("Cancel the drop"), QMessageBox.ButtonRole.RejectRole)
-        cancel.setObjectName("cancelDrop")
-        box.setDefaultButton(skip)
-        box.setEscapeButton(cancel)
-        return box
-
-    def ask_existing(self, count: int, keys: Sequence[str]) -> str:
-        """Ask what to do with existing keys: skip identical, overwrite all, cancel the drop."""
-        box = self.existing_box(count, keys)
-        box.exec()
-        clicked = box.clickedButton()
-        name = clicked.objectName() if clicked is not None else "cancelDrop"
-        box.deleteLater()
-        return {"skipIdentical": EXISTING_SKIP, "overwriteAll": EXISTING_OVERWRITE}.get(
-            name, EXISTING_CANCEL)
-
-    @Slot(object)
-    def _on_walk_problems(self, problems: object) -> None:
-        if isinstance(problems, list):
-            self.problems.extend(p for p in problems if isinstance(p, Problem))
-            self._update_problems_button()
-
-    @Slot(object)
-    def _on_walk_finished(self, summary: object) -> None:
-        job = self.sender()
-        if isinstance(job, WalkJob):
-            number = self._drop_of_job.pop(id(job), 0)
-            drop = self._drops.get(number)
-            if drop is not None:
-                drop.walking = False
-                drop.job = None
-                drop.cut_short = (isinstance(summary, WalkSummary) and summary.cancelled
-                                  and drop.policy != EXISTING_CANCEL)
-                if isinstance(summary, WalkSummary):
-                    drop.skipped += summary.problems
-                self._forget_drop_if_done(number)  # says what was added once it is complete
-            if job in self.walk_jobs:
-                self.walk_jobs.remove(job)
-            job.deleteLater()
-
-    def _update_problems_button(self) -> None:
-        count = len(self.problems)
-        self.problems_button.setVisible(count > 0)
-        self.problems_button.setText(self.tr("%n item(s) skipped", "", count))
-        self.problems_button.setToolTip(self.tr("Show what was not added and why"))
+    @problems.setter
+    def problems(self, problems: list[Problem]) -> None:
+        self.drops.problems = problems
 
     def problem_text(self, problem: Problem) -> str:
-        reasons = {
-            ProblemKind.LOOP: self.tr("link loop (a link to a folder that contains it)"),
-            ProblemKind.UNREADABLE: self.tr("cannot be read"),
-            ProblemKind.DUPLICATE: self.tr("already added"),
-            ProblemKind.MISSING: self.tr("no longer exists"),
-            ProblemKind.SPECIAL: self.tr("not a regular file"),
-            ProblemKind.COLLISION: self.tr("another file goes to the same name in the bucket"),
-            ProblemKind.BAD_NAME: self.tr("the name is not valid UTF-8; rename it to upload it"),
-        }
-        reason = reasons[problem.kind]
-        if problem.detail:
-            reason += f" ({problem.detail})"
-        return printable(f"{problem.path}: {reason}")
-
-    @Slot()
-    def show_problems(self) -> None:
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Information)
-        box.setWindowTitle(self.tr("Items not added"))
-        box.setText(
-            self.tr("%n item(s) were not added to the queue.", "", len(self.problems))
-        )
-        box.setInformativeText(
-            self.tr(
-                "Links that loop, unreadable entries and files that are already in the "
-                "queue are skipped; everything else was added."
-            )
-        )
-        box.setDetailedText("\n".join(self.problem_text(p) for p in self.problems[:5000]))
-        clear = box.addButton(self.tr("Forget these"), QMessageBox.ButtonRole.ResetRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        box.exec()
-        if box.clickedButton() is clear:
-            self.problems.clear()
-            self._update_problems_button()
+        return self.drops.problem_text(problem)
 
     # ---- selection and row actions ------------------------------------------------------
 

@@ -2,7 +2,7 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="en_US">
 <context>
-    <name>MainWindow</name>
+    <name>DropFlow</name>
     <message numerus="yes">
         <source>%n file(s) would go to a name in the bucket that another file already goes to.</source>
         <translation>
@@ -38,6 +38,16 @@
             <numerusform>%n items were not added to the queue.</numerusform>
         </translation>
     </message>
+    <message numerus="yes">
+        <source>%n file(s) of it had been added before.</source>
+        <translation>
+            <numerusform>%n file of it had been added before.</numerusform>
+            <numerusform>%n files of it had been added before.</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
     <message numerus="yes">
         <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
         <translation>

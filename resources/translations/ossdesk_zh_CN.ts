@@ -216,6 +216,141 @@
     </message>
 </context>
 <context>
+    <name>DropFlow</name>
+    <message>
+        <source>Choose an account and a bucket before adding files.</source>
+        <translation>添加文件前，请先选择账号和 Bucket。</translation>
+    </message>
+    <message>
+        <source>Looking for files…</source>
+        <translation>正在查找文件…</translation>
+    </message>
+    <message>
+        <source>The drop was cancelled.</source>
+        <translation>已取消本次添加。</translation>
+    </message>
+    <message>
+        <source>%1 and %2 both go to %3</source>
+        <translation>%1 和 %2 都要上传到 %3</translation>
+    </message>
+    <message>
+        <source>Two files for one name</source>
+        <translation>两个文件对应同一个名称</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) would go to a name in the bucket that another file already goes to.</source>
+        <translation>
+            <numerusform>有 %n 个文件要上传到的名称已被另一个文件占用。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>One object can hold only one of them. Skip the later ones: the first file for each name is uploaded and the others are not added. Cancel the drop: nothing more of it is added.</source>
+        <translation>一个对象只能保存其中一个文件。跳过后来的：每个名称只上传第一个文件，其余文件不添加。取消本次添加：本次添加的其余内容都不再添加。</translation>
+    </message>
+    <message>
+        <source>Skip the later ones</source>
+        <translation>跳过后来的</translation>
+    </message>
+    <message>
+        <source>Could not check which files already exist (%1); they are uploaded and replace what is there.</source>
+        <translation>无法检查哪些文件已存在（%1）；这些文件将照常上传并替换已有的对象。</translation>
+    </message>
+    <message>
+        <source>Files already in the bucket</source>
+        <translation>文件已在存储空间中</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) of what you added already exist in the bucket.</source>
+        <translation>
+            <numerusform>您添加的文件中有 %n 个已存在于存储空间中。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Skip identical: a file whose object has the same size and CRC-64 is not sent again; a file that differs replaces its object. Overwrite all: every file is sent. Your choice applies to the rest of this drop.</source>
+        <translation>跳过相同文件：对象大小和 CRC-64 都相同的文件不再上传；内容不同的文件会替换其对象。全部覆盖：所有文件都上传。您的选择适用于本次拖放的其余文件。</translation>
+    </message>
+    <message>
+        <source>Skip identical</source>
+        <translation>跳过相同文件</translation>
+    </message>
+    <message>
+        <source>Overwrite all</source>
+        <translation>全部覆盖</translation>
+    </message>
+    <message>
+        <source>Cancel the drop</source>
+        <translation>取消本次添加</translation>
+    </message>
+    <message numerus="yes">
+        <source>Added %n file(s)</source>
+        <translation>
+            <numerusform>已添加 %n 个文件</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n item(s) skipped</source>
+        <translation>
+            <numerusform>已跳过 %n 项</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Show what was not added and why</source>
+        <translation>查看哪些项目未添加及原因</translation>
+    </message>
+    <message>
+        <source>link loop (a link to a folder that contains it)</source>
+        <translation>链接循环（指向包含它自身的文件夹的链接）</translation>
+    </message>
+    <message>
+        <source>cannot be read</source>
+        <translation>无法读取</translation>
+    </message>
+    <message>
+        <source>already added</source>
+        <translation>已添加过</translation>
+    </message>
+    <message>
+        <source>no longer exists</source>
+        <translation>已不存在</translation>
+    </message>
+    <message>
+        <source>not a regular file</source>
+        <translation>不是普通文件</translation>
+    </message>
+    <message>
+        <source>the name is not valid UTF-8; rename it to upload it</source>
+        <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
+    </message>
+    <message>
+        <source>not added</source>
+        <translation>未添加</translation>
+    </message>
+    <message>
+        <source>Items not added</source>
+        <translation>未添加的项目</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n item(s) were not added to the queue.</source>
+        <translation>
+            <numerusform>有 %n 项未添加到队列。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Links that loop, unreadable entries, files already in the queue, names that OSS cannot take as object keys and later files for a name another file goes to are left out; each line of the details says why.</source>
+        <translation>循环链接、无法读取的项目、已在队列中的文件、OSS 不接受作为对象名的名称，以及与其他文件上传到同一名称的后来文件均未添加；详细信息中每一行都说明了原因。</translation>
+    </message>
+    <message>
+        <source>Forget these</source>
+        <translation>清除这些记录</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) of it had been added before.</source>
+        <translation>
+            <numerusform>其中 %n 个文件已在此之前添加。</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>EventBridge</name>
     <message>
         <source>Retrying in %1 s (attempt %2 of %3): %4</source>
@@ -524,132 +659,6 @@ Retryable: %4</source>
         <translation>无法读取账号：%1</translation>
     </message>
     <message>
-        <source>Choose an account and a bucket before adding files.</source>
-        <translation>添加文件前，请先选择账号和 Bucket。</translation>
-    </message>
-    <message>
-        <source>Looking for files…</source>
-        <translation>正在查找文件…</translation>
-    </message>
-    <message>
-        <source>The drop was cancelled.</source>
-        <translation>已取消本次添加。</translation>
-    </message>
-    <message>
-        <source>%1 and %2 both go to %3</source>
-        <translation>%1 和 %2 都要上传到 %3</translation>
-    </message>
-    <message>
-        <source>Two files for one name</source>
-        <translation>两个文件对应同一个名称</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n file(s) would go to a name in the bucket that another file already goes to.</source>
-        <translation>
-            <numerusform>有 %n 个文件要上传到的名称已被另一个文件占用。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>One object can hold only one of them. Skip the later ones: the first file for each name is uploaded and the others are not added. Cancel the drop: nothing more of it is added.</source>
-        <translation>一个对象只能保存其中一个文件。跳过后来的：每个名称只上传第一个文件，其余文件不添加。取消本次添加：本次添加的其余内容都不再添加。</translation>
-    </message>
-    <message>
-        <source>Skip the later ones</source>
-        <translation>跳过后来的</translation>
-    </message>
-    <message>
-        <source>Could not check which files already exist (%1); they are uploaded and replace what is there.</source>
-        <translation>无法检查哪些文件已存在（%1）；这些文件将照常上传并替换已有的对象。</translation>
-    </message>
-    <message>
-        <source>Files already in the bucket</source>
-        <translation>文件已在存储空间中</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n file(s) of what you added already exist in the bucket.</source>
-        <translation>
-            <numerusform>您添加的文件中有 %n 个已存在于存储空间中。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Skip identical: a file whose object has the same size and CRC-64 is not sent again; a file that differs replaces its object. Overwrite all: every file is sent. Your choice applies to the rest of this drop.</source>
-        <translation>跳过相同文件：对象大小和 CRC-64 都相同的文件不再上传；内容不同的文件会替换其对象。全部覆盖：所有文件都上传。您的选择适用于本次拖放的其余文件。</translation>
-    </message>
-    <message>
-        <source>Skip identical</source>
-        <translation>跳过相同文件</translation>
-    </message>
-    <message>
-        <source>Overwrite all</source>
-        <translation>全部覆盖</translation>
-    </message>
-    <message>
-        <source>Cancel the drop</source>
-        <translation>取消本次添加</translation>
-    </message>
-    <message numerus="yes">
-        <source>Added %n file(s)</source>
-        <translation>
-            <numerusform>已添加 %n 个文件</numerusform>
-        </translation>
-    </message>
-    <message numerus="yes">
-        <source>%n item(s) skipped</source>
-        <translation>
-            <numerusform>已跳过 %n 项</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Show what was not added and why</source>
-        <translation>查看哪些项目未添加及原因</translation>
-    </message>
-    <message>
-        <source>link loop (a link to a folder that contains it)</source>
-        <translation>链接循环（指向包含它自身的文件夹的链接）</translation>
-    </message>
-    <message>
-        <source>cannot be read</source>
-        <translation>无法读取</translation>
-    </message>
-    <message>
-        <source>already added</source>
-        <translation>已添加过</translation>
-    </message>
-    <message>
-        <source>no longer exists</source>
-        <translation>已不存在</translation>
-    </message>
-    <message>
-        <source>not a regular file</source>
-        <translation>不是普通文件</translation>
-    </message>
-    <message>
-        <source>another file goes to the same name in the bucket</source>
-        <translation>另一个文件要上传到存储空间中的同一名称</translation>
-    </message>
-    <message>
-        <source>the name is not valid UTF-8; rename it to upload it</source>
-        <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
-    </message>
-    <message>
-        <source>Items not added</source>
-        <translation>未添加的项目</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n item(s) were not added to the queue.</source>
-        <translation>
-            <numerusform>有 %n 项未添加到队列。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Links that loop, unreadable entries and files that are already in the queue are skipped; everything else was added.</source>
-        <translation>循环链接、无法读取的项目以及已在队列中的文件会被跳过；其余文件均已添加。</translation>
-    </message>
-    <message>
-        <source>Forget these</source>
-        <translation>清除这些记录</translation>
-    </message>
-    <message>
         <source>Cancel uploads</source>
         <translation>取消上传</translation>
     </message>
@@ -820,6 +829,41 @@ Destination: %2
     <message>
         <source>How the file was verified, its checksum, upload id, parts and times</source>
         <translation>文件的校验方式、校验值、上传 ID、分片和时间</translation>
+    </message>
+</context>
+<context>
+    <name>Refusals</name>
+    <message>
+        <source>%1 and %2 both go to %3; %1 is not uploaded</source>
+        <translation>%1 和 %2 都要上传到 %3；%1 不上传</translation>
+    </message>
+    <message>
+        <source>the object key %1 contains control characters, which OSS does not take; rename the file to upload it</source>
+        <translation>对象名 %1 含有控制字符，OSS 不接受；请重命名文件后再上传</translation>
+    </message>
+    <message>
+        <source>the object key %1 contains a &apos;.&apos; or &apos;..&apos; segment, which OSS does not take; choose another folder in the bucket</source>
+        <translation>对象名 %1 含有“.”或“..”路径段，OSS 不接受；请在存储空间中选择其他文件夹</translation>
+    </message>
+    <message>
+        <source>the object key is %1 bytes long; OSS allows at most %2 (UTF-8): use a shorter folder or file name</source>
+        <translation>对象名长 %1 字节；OSS 最多允许 %2 字节（UTF-8）：请使用更短的文件夹名或文件名</translation>
+    </message>
+    <message>
+        <source>the object key %1 starts with a slash, which OSS does not take; rename the file to upload it</source>
+        <translation>对象名 %1 以斜杠开头，OSS 不接受；请重命名文件后再上传</translation>
+    </message>
+    <message>
+        <source>the object key %1 is not in NFC form</source>
+        <translation>对象名 %1 不是 NFC 形式</translation>
+    </message>
+    <message>
+        <source>the object key would be empty</source>
+        <translation>对象名将为空</translation>
+    </message>
+    <message>
+        <source>the name is not valid UTF-8; rename it to upload it</source>
+        <translation>名称不是有效的 UTF-8；请重命名后再上传</translation>
     </message>
 </context>
 <context>

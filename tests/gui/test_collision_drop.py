@@ -110,7 +110,7 @@ def test_cancel_the_drop_queues_none_of_it(qtbot: QtBot, window: MainWindow,
     responder = Responder("cancelDrop")
     answer.append(responder)
     drop(window, list(_two_folders(tmp_path)))
-    qtbot.waitUntil(lambda: not window.walk_jobs and not window._drops, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.walk_jobs and not window.drops._drops, timeout=10_000)
     assert len(responder.texts) == 1
     assert _enqueued(engine) == []
     assert window.model.rowCount() == 0

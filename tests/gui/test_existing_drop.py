@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from ossdesk.core.checksum import crc64
+from ossdesk.core.walk import WalkBatch
 from ossdesk.sandbox.server import SandboxServer
 from ossdesk.ui import walker
 from ossdesk.ui.main_window import MainWindow
@@ -49,15 +50,15 @@ def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
 @pytest.fixture
 def slow_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of 100 files, 0.15 s apart: each reaches the window on its own."""
-    original = walker.walk
+    original = walker.walk_batches
 
-    def paced(*args: Any, **kw: Any) -> Iterator[walker.Batch]:
+    def paced(*args: Any, **kw: Any) -> Iterator[WalkBatch]:
         kw["batch_size"] = 100
         for batch in original(*args, **kw):
             yield batch
             time.sleep(0.15)
 
-    monkeypatch.setattr(walker, "walk", paced)
+    monkeypatch.setattr(walker, "walk_batches", paced)
 
 
 class Responder(QObject):
@@ -106,7 +107,7 @@ def many_files(root: Path, n: int) -> Path:
 
 
 def settle(qtbot: QtBot, window: MainWindow, rows: int) -> None:
-    qtbot.waitUntil(lambda: not window.walk_jobs and not window._drops, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.walk_jobs and not window.drops._drops, timeout=10_000)
     qtbot.waitUntil(lambda: window.model.rowCount() == rows, timeout=10_000)
 
 
@@ -164,7 +165,7 @@ def test_cancel_the_drop_adds_nothing(qtbot: QtBot, window: MainWindow, engine: 
     engine.remote_keys = {"inbox/many/0000.txt"}
     responder = answer(respond, "cancelDrop")
     drop(window, [many_files(tmp_path, 1000)])
-    qtbot.waitUntil(lambda: not window.walk_jobs and not window._drops, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.walk_jobs and not window.drops._drops, timeout=10_000)
     assert len(responder.texts) == 1
     assert engine.policies == []
     assert window.model.rowCount() == 0

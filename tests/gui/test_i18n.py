@@ -127,7 +127,7 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     ])
     window.model.flush()
     window.problems = [Problem("/x", ProblemKind.LOOP)]
-    window._update_problems_button()
+    window.drops.update_problems_button()
     bad = untranslated(visible_texts(window))
     for row in range(window.model.rowCount()):
         for column in Column:
@@ -145,10 +145,10 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
     box = window.error_details_box(window.model.row_at(states.index(TransferState.FAILED)))
     bad += untranslated(visible_texts(box))
-    existing = window.existing_box(2, ["a.txt", "b.txt"])
+    existing = window.drops.existing_box(2, ["a.txt", "b.txt"])
     bad += untranslated(visible_texts(existing))
     bad += untranslated(iter([("existing.informative", existing.informativeText())]))
-    collision = window.collision_box([(SourceFile("/b/x.txt", "in/x.txt", 1, 1), "/a/x.txt")])
+    collision = window.drops.collision_box([(SourceFile("/b/x.txt", "in/x.txt", 1, 1), "/a/x.txt")])
     bad += untranslated(visible_texts(collision))
     bad += untranslated(iter([("collision.informative", collision.informativeText())]))
     assert bad == []

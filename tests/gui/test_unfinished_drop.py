@@ -17,6 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from ossdesk import config
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
+from ossdesk.core.walk import WalkBatch
 from ossdesk.sandbox.server import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -40,18 +41,18 @@ FILES = 600
 def paced_walk(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """Batches of 100 files; after the first, the walk waits while ``hold[0]`` is true (or
     until it is cancelled), so the window can be closed in the middle of it."""
-    original = walker.walk
+    original = walker.walk_batches
     hold = [True]
 
-    def paced(*args: Any, **kw: Any) -> Iterator[walker.Batch]:
+    def paced(*args: Any, **kw: Any) -> Iterator[WalkBatch]:
         kw["batch_size"] = 100
         cancel = kw.get("cancel")
         for batch in original(*args, **kw):
             yield batch
-            while hold[0] and not (cancel is not None and cancel.is_set()):
+            while hold[0] and not (cancel is not None and cancel()):
                 time.sleep(0.02)
 
-    monkeypatch.setattr(walker, "walk", paced)
+    monkeypatch.setattr(walker, "walk_batches", paced)
     yield hold
 
 
