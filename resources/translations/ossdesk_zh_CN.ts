@@ -468,6 +468,22 @@ Retryable: %4</source>
         <translation>最后上传这些文件</translation>
     </message>
     <message>
+        <source>Move up</source>
+        <translation>上移</translation>
+    </message>
+    <message>
+        <source>Upload these one place sooner</source>
+        <translation>把这些文件提前一位上传</translation>
+    </message>
+    <message>
+        <source>Move down</source>
+        <translation>下移</translation>
+    </message>
+    <message>
+        <source>Upload these one place later</source>
+        <translation>把这些文件推后一位上传</translation>
+    </message>
+    <message>
         <source>Main toolbar</source>
         <translation>主工具栏</translation>
     </message>
