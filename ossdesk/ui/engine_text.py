@@ -1,0 +1,267 @@
+"""The engine's messages in the window's language.
+
+The engine (Qt-free, shared with the CLI) writes its messages in English; its events carry
+the error code and kind beside them. Here each message the engine can write is a template
+with ``%1``, ``%2``... where its parameters go (a host, a file name, a profile, a server's
+own words); the window matches the engine's text against the templates, asks the
+translator for the template (context ``EngineText``) and puts the same parameters in.
+Parameters that are themselves engine phrases (a hint, a retry's reason) are translated
+the same way.
+
+In English, or when a message is not known here, the text stays exactly as the engine
+wrote it: the CLI prints the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from PySide6.QtCore import QCoreApplication
+
+CONTEXT = "EngineText"
+
+
+def _n(text: str) -> str:
+    """A template for the translator (context ``EngineText``), as it is."""
+    return text
+
+
+# Every template is written exactly as the engine writes the message (ossdesk/core).
+TEMPLATES: tuple[str, ...] = (
+    # Credentials (core/oss.py, _classify_server and _credential_hints).
+    _n(
+        "The AccessKey secret does not match the AccessKey ID (the request signature was "
+        "rejected). %1; for signature V4 also check the region.",
+    ),
+    _n(
+        "OSS does not know this AccessKey ID (or the key is disabled). %1"
+    ),
+    _n(
+        "OSS rejected the security token (STS): it is wrong, missing, or given where none is "
+        "expected. %1",
+    ),
+    _n("Enter the secret of the profile %1 again"),
+    _n("Enter the secret again"),
+    _n("Check OSS_ACCESS_KEY_SECRET in the environment"),
+    _n("Check the AccessKey ID in the profile %1."),
+    _n("Check the AccessKey ID."),
+    _n("Check OSS_ACCESS_KEY_ID in the environment."),
+    _n(
+        "Check the STS token of the profile %1 (only temporary credentials have one), or get "
+        "new temporary credentials.",
+    ),
+    _n(
+        "Check the STS token (only temporary credentials have one), or get new temporary "
+        "credentials.",
+    ),
+    _n(
+        "Check OSS_SESSION_TOKEN in the environment: set it only for temporary credentials, "
+        "together with the AccessKey pair it was issued with.",
+    ),
+    _n(
+        "The temporary (STS) credentials have expired. Provide new credentials: uploads wait "
+        "and go on from where they stopped.",
+    ),
+    _n(
+        "This bucket must be reached through the endpoint %1. Change the profile's endpoint "
+        "(and region) to that one.",
+    ),
+    _n(
+        "The request was signed for another region than the bucket's (OSS says: %1). Check "
+        "the region (--region, or the account's region); the endpoint's name usually holds "
+        "it, e.g. oss-cn-hangzhou -> cn-hangzhou.",
+    ),
+    # OSS error codes (core/oss.py, _CODE_MESSAGES).
+    _n(
+        "These credentials are not allowed to do this in the bucket. Ask the bucket's owner "
+        "for permission (a RAM policy), or use other credentials.",
+    ),
+    _n(
+        "The bucket does not exist at this endpoint. Check the bucket name and the endpoint "
+        "(region).",
+    ),
+    _n("The bucket name is not valid. Check the bucket name."),
+    _n(
+        "OSS does not accept this object name: it must be 1 to 1023 bytes of UTF-8 and must "
+        "not start with '/' or '\\'. Rename the file or change the prefix.",
+    ),
+    _n(
+        "The object name is longer than 1023 bytes. Use a shorter prefix or file name.",
+    ),
+    _n(
+        "This computer's clock differs from OSS's by more than 15 minutes. Correct the "
+        "computer's date, time and time zone, then try again.",
+    ),
+    _n("OSS rejected an argument of the request. OSS says: %1"),
+    _n("OSS rejected an argument of the request."),
+    _n(
+        "The object or part is larger than OSS accepts. OSS says: %1"
+    ),
+    _n("The object or part is larger than OSS accepts."),
+    _n(
+        "A part is smaller than the OSS minimum of 100 KiB (only the last part may be). "
+        "Upload the file again.",
+    ),
+    _n(
+        "OSS does not have a part as recorded (missing, or a different ETag). Upload the file "
+        "again.",
+    ),
+    _n("The part list is not in ascending order."),
+    _n(
+        "The data OSS received does not match its checksum: the file may have changed while "
+        "it was read. Upload it again.",
+    ),
+    _n(
+        "An object with this name already exists and the upload may not overwrite it.",
+    ),
+    _n("OSS is temporarily unavailable."),
+    _n("OSS had an internal error."),
+    _n("OSS waited too long for data from this computer."),
+    _n(
+        "OSS received less data than announced (the connection was cut)."
+    ),
+    _n("OSS asks to slow down (too many requests)."),
+    _n(
+        "OSS no longer knows this multipart upload (it was aborted, completed or expired).",
+    ),
+    _n("The object does not exist."),
+    _n("OSS could not handle the request right now (HTTP %1)."),
+    _n("OSS refused the request (HTTP %1)."),
+    _n("OSS refused the request: %1"),
+    # The network (core/oss.py, _classify_transport): messages and retry reasons.
+    _n(
+        "The HTTPS certificate of %1 is not trusted, so nothing was sent. Check the endpoint "
+        "address; if your network inspects HTTPS traffic, its certificate authority must be "
+        "installed on this computer.",
+    ),
+    _n(
+        "%1 does not answer HTTPS. Check the endpoint address (https:// or http://, and the "
+        "port).",
+    ),
+    _n(
+        "The address of %1 could not be looked up. Check the endpoint and the network "
+        "connection.",
+    ),
+    _n("cannot look up the address of %1"),
+    _n(
+        "%1 does not speak OSS (its answer is not HTTP). Check the endpoint address and port.",
+    ),
+    _n("%1 does not speak OSS (its answer is not HTTP)"),
+    _n(
+        "%1 refused the connection (nothing listens there, or a firewall blocks it). Check "
+        "the endpoint.",
+    ),
+    _n("cannot connect to %1: connection refused"),
+    _n("Connecting to %1 timed out. Check the network connection."),
+    _n("cannot connect to %1: no answer in time"),
+    _n(
+        "Could not connect to %1 (%2). Check the network connection."
+    ),
+    _n("%1 did not answer in time."),
+    _n("%1 did not answer in time"),
+    _n("The connection to %1 was lost."),
+    _n("the connection to %1 was lost"),
+    _n("The request to %1 could not be made: check the endpoint."),
+    _n("A network error occurred talking to %1."),
+    _n("network error talking to %1"),
+    _n("A local error stopped the transfer: %1."),
+    _n(
+        "An unexpected error stopped the request (%1). Please report it."
+    ),
+    _n("OSS answered HTTP %1 (%2)"),
+    _n("OSS answered HTTP %1"),
+    _n("cannot connect to %1: %2"),
+    # Notices (core/file_steps.py).
+    _n(
+        "%1 changed since its upload began, so it starts over (the parts already sent were "
+        "discarded)",
+    ),
+    _n(
+        "The unfinished upload of %1 is no longer on the server (it expired or was cleaned "
+        "up), so it starts over",
+    ),
+    _n(
+        "%1 was touched since its upload began (its change time moved); the %2 already sent "
+        "were read again and still match the file, so the upload goes on",
+    ),
+    _n(
+        "%1 changed since its upload began, before any part of it was sent; the upload goes "
+        "on with the file as it is now",
+    ),
+    _n(
+        "skipped: already in OSS, identical (%1: same size and CRC-64)"
+    ),
+    _n(
+        "%1 changed while it was being uploaded (its change time moved); the whole file was "
+        "read again and is exactly what was sent",
+    ),
+)
+
+# The kinds of ossdesk.core.oss.ErrorKind, as the row's details name them.
+KIND_LABELS: dict[str, str] = {
+    "retryable": _n("temporary (tried again)"),
+    "permanent": _n("needs a change before trying again"),
+    "credentials_expired": _n("temporary credentials expired"),
+    "no_such_upload": _n("the multipart upload is gone"),
+    "not_found": _n("the object does not exist"),
+}
+
+_PLACEHOLDER = re.compile(r"%(\d)")
+
+
+@dataclass(frozen=True)
+class _Template:
+    source: str
+    pattern: re.Pattern[str]
+    numbers: tuple[str, ...]  # the placeholder numbers, in the order they appear
+
+
+@cache
+def _templates() -> tuple[_Template, ...]:
+    compiled = []
+    for source in TEMPLATES:
+        pieces = _PLACEHOLDER.split(source)
+        regex = "".join(
+            "(.+?)" if i % 2 else re.escape(piece) for i, piece in enumerate(pieces)
+        )
+        compiled.append(
+            _Template(source, re.compile(regex + r"\Z", re.DOTALL), tuple(pieces[1::2]))
+        )
+    # The longest templates first: the most specific wording wins.
+    return tuple(sorted(compiled, key=lambda t: -len(t.source)))
+
+
+def engine_text(message: str, *, depth: int = 0) -> str:
+    """``message`` (as the engine wrote it) in the window's language; unchanged in English
+    or when the message is not one of the engine's known ones."""
+    if not message or depth > 2:
+        return message
+    for template in _templates():
+        match = template.pattern.match(message)
+        if match is None:
+            continue
+        translated = QCoreApplication.translate(CONTEXT, template.source)
+        if translated == template.source:
+            return message
+        values = {
+            number: engine_text(value, depth=depth + 1)
+            for number, value in zip(template.numbers, match.groups(), strict=True)
+        }
+        return _fill(translated, values)
+    return message
+
+
+def _fill(translated: str, values: dict[str, str]) -> str:
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), translated)
+
+
+def kind_text(kind: str) -> str:
+    """An ErrorKind's value in words of the window's language (the value itself if not
+    known)."""
+    label = KIND_LABELS.get(kind)
+    if label is None:
+        return kind
+    translated = QCoreApplication.translate(CONTEXT, label)
+    return kind if translated == label else translated
