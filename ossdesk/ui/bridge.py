@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
-from ossdesk.ui.engine_text import engine_text, kind_text
+from ossdesk.ui.engine_text import engine_text, kind_text, restored_row
 
 # The engine's messages are defined Qt-free (the engine process sends them); re-exported.
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
@@ -225,7 +225,7 @@ class EventBridge(QObject):
                     progress[event.upload] = event
                     continue
                 if isinstance(event, RowsRestored):
-                    new_rows.extend(event.rows)
+                    new_rows.extend(restored_row(r) for r in event.rows)
                     new_ids.update(r.id for r in event.rows)
                     continue
                 if isinstance(event, EngineUnavailable):

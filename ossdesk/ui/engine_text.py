@@ -15,10 +15,12 @@ wrote it: the CLI prints the same words.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from PySide6.QtCore import QCoreApplication
+
+from ossdesk.ui.transfer_model import TransferRow
 
 CONTEXT = "EngineText"
 
@@ -197,6 +199,41 @@ TEMPLATES: tuple[str, ...] = (
         "%1 changed while it was being uploaded (its change time moved); the whole file was "
         "read again and is exactly what was sent",
     ),
+    # Composed by the engine around the messages above (core/file_steps.py, scheduler.py).
+    _n("%1 Tried %2 times."),
+    _n("%1 Tried 1 time."),
+    _n("%1 `ossdesk resume` tries it again."),
+    _n("%1 (trying again in %2 s)"),
+    _n("the credentials expired: give new ones and the upload goes on from where it stopped"),
+    _n("%1 is gone: it was moved or deleted before it could be uploaded"),
+    _n("%1 is gone; its unfinished upload was aborted on the server"),
+    _n(
+        "%1 changed while it was being uploaded, so nothing was published; upload it again "
+        "once it is no longer being written to",
+    ),
+    _n("%1 can no longer be read: permission denied"),
+    _n("cannot read the file: %1"),
+    _n(
+        "%1 keeps changing while it is uploaded; the object %2 may not match it: upload it "
+        "again when it is not being written to",
+    ),
+    _n(
+        "%1 was deleted or moved while it was being uploaded; the object %2 holds the file as "
+        "it was read before that",
+    ),
+    _n(
+        "the CRC64 OSS reports for %1 (%2) does not match the file's (%3); the object must "
+        "not be trusted: upload it again",
+    ),
+    _n("OSS keeps losing parts of %1; try again later"),
+    _n("OSS keeps losing the upload of %1 (%2); try again later"),
+    _n("%1: %2, so it starts over"),
+    _n("%1 is %2, not a regular file, and is not uploaded"),
+    _n("a folder"),
+    _n("a device"),
+    _n("a pipe (FIFO)"),
+    _n("a socket"),
+    _n("a special file"),
 )
 
 # The kinds of ossdesk.core.oss.ErrorKind, as the row's details name them.
@@ -206,6 +243,8 @@ KIND_LABELS: dict[str, str] = {
     "credentials_expired": _n("temporary credentials expired"),
     "no_such_upload": _n("the multipart upload is gone"),
     "not_found": _n("the object does not exist"),
+    "source": _n("the file on this computer"),
+    "store": _n("the upload list on this computer"),
 }
 
 _PLACEHOLDER = re.compile(r"%(\d)")
@@ -236,7 +275,7 @@ def _templates() -> tuple[_Template, ...]:
 def engine_text(message: str, *, depth: int = 0) -> str:
     """``message`` (as the engine wrote it) in the window's language; unchanged in English
     or when the message is not one of the engine's known ones."""
-    if not message or depth > 2:
+    if not message or depth > 4:
         return message
     for template in _templates():
         match = template.pattern.match(message)
@@ -265,3 +304,14 @@ def kind_text(kind: str) -> str:
         return kind
     translated = QCoreApplication.translate(CONTEXT, label)
     return kind if translated == label else translated
+
+
+def restored_row(row: TransferRow) -> TransferRow:
+    """A row read back from the upload list after a restart, its error in the window's
+    language (the list keeps the engine's words)."""
+    if not row.error:
+        return row
+    text = engine_text(row.error)
+    if text == row.error:
+        return row
+    return replace(row, error=text, error_detail=row.error_detail.replace(row.error, text, 1))

@@ -1414,5 +1414,101 @@ Destination: %2
         <source>the object does not exist</source>
         <translation>对象不存在</translation>
     </message>
+    <message>
+        <source>%1 Tried %2 times.</source>
+        <translation>%1 已尝试 %2 次。</translation>
+    </message>
+    <message>
+        <source>%1 Tried 1 time.</source>
+        <translation>%1 已尝试 1 次。</translation>
+    </message>
+    <message>
+        <source>%1 `ossdesk resume` tries it again.</source>
+        <translation>%1 用 `ossdesk resume` 可再次尝试。</translation>
+    </message>
+    <message>
+        <source>%1 (trying again in %2 s)</source>
+        <translation>%1（%2 秒后重试）</translation>
+    </message>
+    <message>
+        <source>the credentials expired: give new ones and the upload goes on from where it stopped</source>
+        <translation>凭证已过期：提供新的凭证后，上传将从停下的地方继续</translation>
+    </message>
+    <message>
+        <source>%1 is gone: it was moved or deleted before it could be uploaded</source>
+        <translation>%1 已不存在：它在上传前被移动或删除了</translation>
+    </message>
+    <message>
+        <source>%1 is gone; its unfinished upload was aborted on the server</source>
+        <translation>%1 已不存在；其未完成的上传已在服务器上取消</translation>
+    </message>
+    <message>
+        <source>%1 changed while it was being uploaded, so nothing was published; upload it again once it is no longer being written to</source>
+        <translation>%1 在上传过程中被修改，因此没有生成对象；请在它不再被写入后重新上传</translation>
+    </message>
+    <message>
+        <source>%1 can no longer be read: permission denied</source>
+        <translation>%1 已无法读取：权限被拒绝</translation>
+    </message>
+    <message>
+        <source>cannot read the file: %1</source>
+        <translation>无法读取文件：%1</translation>
+    </message>
+    <message>
+        <source>%1 keeps changing while it is uploaded; the object %2 may not match it: upload it again when it is not being written to</source>
+        <translation>%1 在上传过程中不断变化；对象 %2 可能与它不一致：请在它不再被写入时重新上传</translation>
+    </message>
+    <message>
+        <source>%1 was deleted or moved while it was being uploaded; the object %2 holds the file as it was read before that</source>
+        <translation>%1 在上传过程中被删除或移动；对象 %2 保存的是此前读取到的文件内容</translation>
+    </message>
+    <message>
+        <source>the CRC64 OSS reports for %1 (%2) does not match the file's (%3); the object must not be trusted: upload it again</source>
+        <translation>OSS 报告的 %1 的 CRC64（%2）与文件的（%3）不一致；该对象不可信：请重新上传</translation>
+    </message>
+    <message>
+        <source>OSS keeps losing parts of %1; try again later</source>
+        <translation>OSS 一再丢失 %1 的分片；请稍后再试</translation>
+    </message>
+    <message>
+        <source>OSS keeps losing the upload of %1 (%2); try again later</source>
+        <translation>OSS 一再丢失 %1 的上传（%2）；请稍后再试</translation>
+    </message>
+    <message>
+        <source>%1: %2, so it starts over</source>
+        <translation>%1：%2，因此从头开始上传</translation>
+    </message>
+    <message>
+        <source>%1 is %2, not a regular file, and is not uploaded</source>
+        <translation>%1 是%2，不是普通文件，不会上传</translation>
+    </message>
+    <message>
+        <source>a folder</source>
+        <translation>文件夹</translation>
+    </message>
+    <message>
+        <source>a device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>a pipe (FIFO)</source>
+        <translation>管道（FIFO）</translation>
+    </message>
+    <message>
+        <source>a socket</source>
+        <translation>套接字</translation>
+    </message>
+    <message>
+        <source>a special file</source>
+        <translation>特殊文件</translation>
+    </message>
+    <message>
+        <source>the file on this computer</source>
+        <translation>本机上的文件</translation>
+    </message>
+    <message>
+        <source>the upload list on this computer</source>
+        <translation>本机上的上传列表</translation>
+    </message>
 </context>
 </TS>

@@ -117,6 +117,18 @@ def test_real_failures_read_in_chinese(qtbot, chinese, sandbox, tmp_path, kind, 
             assert not english_left(text), (text, english_left(text))
     finally:
         close_window(qtbot, window, engine)
+    if case == "closed port":
+        return
+    # The next start reads the failure back from the upload list: Chinese too.
+    window, engine = open_window(qtbot, endpoint, secret, kind)
+    try:
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        assert row_of(window, upload).state is TransferState.FAILED
+        assert row_of(window, upload).error
+        for text in shown_texts(window, upload):
+            assert not english_left(text), (text, english_left(text))
+    finally:
+        close_window(qtbot, window, engine)
 
 
 def test_the_connection_test_reads_in_chinese(qtbot, chinese, sandbox, tmp_path):
@@ -139,12 +151,21 @@ def test_the_connection_test_reads_in_chinese(qtbot, chinese, sandbox, tmp_path)
 
 def test_every_template_and_kind_has_a_chinese_text(qapp, chinese):
     for template in (*TEMPLATES, *KIND_LABELS.values()):
-        sample = template.replace("%1", "'x.txt'").replace("%2", "'y'")
+        sample = (template.replace("%1", "'x.txt'").replace("%2", "'y'")
+                  .replace("%3", "'z'"))
         text = engine_text(sample)
         if template in KIND_LABELS.values():
             continue
         assert text != sample, template
         assert not english_left(text), (template, text)
+
+
+def test_a_composed_failure_is_translated_part_by_part(qapp, chinese):
+    message = ("127.0.0.1:9 refused the connection (nothing listens there, or a firewall "
+               "blocks it). Check the endpoint. Tried 5 times. `ossdesk resume` tries it again.")
+    text = engine_text(message)
+    assert "127.0.0.1:9" in text and "5" in text
+    assert not english_left(text), text
 
 
 def test_english_stays_exactly_as_the_engine_wrote_it(qapp):
