@@ -64,5 +64,10 @@ class Translations:
         if qt_base.load(f"qtbase_{language}", qt_dir) or qt_base.load(f"qt_{language}", qt_dir):
             app.installTranslator(qt_base)
             self._installed.append(qt_base)
+        # Qt's strings that Qt's own catalogue lacks (e.g. the file dialog's "&Look in:").
+        supplement = QTranslator(app)
+        if supplement.load(f"qt_supplement_{language}", str(translations_dir())):
+            app.installTranslator(supplement)
+            self._installed.append(supplement)
         self.language = language
         return True

@@ -1,0 +1,17 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<!-- Qt's own strings that Qt's qtbase_zh_CN.qm lacks (its Chinese catalogue predates
+     these wordings): the file dialog's labels. Loaded after Qt's catalogue (ossdesk/ui/i18n.py). -->
+<context>
+    <name>QFileDialog</name>
+    <message>
+        <source>&amp;Look in:</source>
+        <translation>查找范围(&amp;L)：</translation>
+    </message>
+    <message>
+        <source>Files of &amp;type:</source>
+        <translation>文件类型(&amp;T)：</translation>
+    </message>
+</context>
+</TS>
