@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QPushButton, QToolButton
+from PySide6.QtCore import QFileInfo, QLocale, QTimer
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFileIconProvider,
+    QLabel,
+    QPushButton,
+    QToolButton,
+)
 
 from ossdesk.ui.main_window import MainWindow
 from tests.gui.fake_engine import FakeEngine
@@ -67,3 +74,12 @@ def test_the_add_folder_dialog_is_chinese_in_the_chinese_window(qtbot, qapp, eng
 
 def visible_texts_of(texts: dict[str, str]) -> Iterator[tuple[str, str]]:
     return iter(texts.items())
+
+
+def test_the_file_dialog_names_folders_and_dates_in_chinese(qapp, english, tmp_path):
+    assert english.install(qapp, "zh_CN")
+    assert QFileIconProvider().type(QFileInfo(str(tmp_path))) == "文件夹"
+    assert QLocale().name() == "zh_CN"
+    assert english.install(qapp, "en")
+    assert QFileIconProvider().type(QFileInfo(str(tmp_path))) == "Folder"
+    assert QLocale().name() == QLocale.system().name()
