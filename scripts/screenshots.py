@@ -25,6 +25,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtGui import QColor, QCursor, QFont, QPalette
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.core import events as ev
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
 from ossdesk.ui.dialogs.accounts import AccountsDialog
@@ -228,6 +230,44 @@ def tray_scene(out: Path, suffix: str = "") -> QWidget:
     return scene
 
 
+def engine_text_scene(out: Path, suffix: str = "") -> None:
+    """A failure, a retry note and the queue's context menu as the engine reports them (its
+    English words, through the window's bridge), and Qt's own file dialog."""
+    window = queue_window(out, "-engine" + suffix)
+    window.bridge(ev.Failed(
+        upload=4, code="SignatureDoesNotMatch", retryable=False, error_kind="permanent",
+        message="The AccessKey secret does not match the AccessKey ID (the request signature "
+        "was rejected). Enter the secret of the profile 'work' again; for signature V4 also "
+        "check the region."))
+    window.bridge(ev.Retrying(
+        upload=2, reason="cannot connect to oss-cn-hangzhou.aliyuncs.com: connection refused",
+        code="ConnectionRefused", attempt=2, tries=5, delay=4.0, at=time.time() + 4))
+    settle(lambda: "AccessKey" in window.model.row_at(3).error)
+    save(window, out, "queue-engine" + suffix)
+    box = window.error_details_box(window.model.row_at(3))
+    box.show()
+    save(box, out, "error-details-engine" + suffix)
+    box.close()
+    window.select_ids([2])
+    window._update_actions()
+    menu = window.context_menu()
+    menu.popup(window.mapToGlobal(QPoint(300, 300)))
+    save(menu, out, "context-menu-reorder" + suffix)
+    menu.close()
+    window.hide()
+    for name, mode in (("file-dialog", QFileDialog.FileMode.ExistingFiles),
+                       ("folder-dialog", QFileDialog.FileMode.Directory)):
+        dialog = QFileDialog(None, QCoreApplication.translate("MainWindow",
+                                                              "Choose files to upload"))
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setFileMode(mode)
+        dialog.setDirectory(str(Path(__file__).resolve().parents[1]))
+        dialog.resize(900, 460)
+        dialog.show()
+        save(dialog, out, name + suffix)
+        dialog.close()
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     roles = {
@@ -326,6 +366,7 @@ def main() -> int:
     app.setPalette(app.style().standardPalette())
     status_bar_window(out).hide()
     tray_scene(out).hide()
+    engine_text_scene(out)
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -337,6 +378,7 @@ def main() -> int:
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")
     tray_scene(out, "-zh_CN").hide()
+    engine_text_scene(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")
