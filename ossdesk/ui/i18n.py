@@ -51,8 +51,8 @@ class Translations:
             app.removeTranslator(translator)
         self._installed.clear()
         self.language = "en"
-        # Dates, and the file types Qt's file dialog names, in the window's language too
-        # (English keeps the system's own conventions).
+        # What Qt formats with the default locale (and the file types its file dialog names)
+        # in the window's language too; English keeps the system's own conventions.
         QLocale.setDefault(QLocale(language) if language != "en" else QLocale.system())
         ours = QTranslator(app)
         if not ours.load(f"ossdesk_{language}", str(translations_dir())):
