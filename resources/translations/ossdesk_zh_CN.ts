@@ -1416,15 +1416,15 @@ Destination: %2
     </message>
     <message>
         <source>%1 Tried %2 times.</source>
-        <translation>%1 已尝试 %2 次。</translation>
+        <translation>%1已尝试 %2 次。</translation>
     </message>
     <message>
         <source>%1 Tried 1 time.</source>
-        <translation>%1 已尝试 1 次。</translation>
+        <translation>%1已尝试 1 次。</translation>
     </message>
     <message>
         <source>%1 `ossdesk resume` tries it again.</source>
-        <translation>%1 用 `ossdesk resume` 可再次尝试。</translation>
+        <translation>%1用 `ossdesk resume` 可再次尝试。</translation>
     </message>
     <message>
         <source>%1 (trying again in %2 s)</source>

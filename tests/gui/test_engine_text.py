@@ -165,6 +165,7 @@ def test_a_composed_failure_is_translated_part_by_part(qapp, chinese):
                "blocks it). Check the endpoint. Tried 5 times. `ossdesk resume` tries it again.")
     text = engine_text(message)
     assert "127.0.0.1:9" in text and "5" in text
+    assert "\u3002 " not in text, text  # Chinese sentences follow each other without a space
     assert not english_left(text), text
 
 
