@@ -827,7 +827,7 @@ def _qt_probe() -> int:
 
 def _probe_resources() -> str:
     """The window's icons decode (PNG built in, SVG through its plugin); its .qm files load."""
-    from PySide6.QtCore import QTranslator
+    from PySide6.QtCore import QLibraryInfo, QTranslator
     from PySide6.QtGui import QImage
 
     try:
@@ -845,4 +845,13 @@ def _probe_resources() -> str:
     unreadable = [p.name for p in catalogs if not QTranslator().load(str(p))]
     if unreadable:
         raise CheckFailed(f"Qt cannot load the translations {', '.join(unreadable)}")
-    return f"{len(icons)} icons and {len(catalogs)} translations load"
+    # Qt's own strings (file dialogs, standard buttons) for every language the app ships.
+    qt_dir = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    languages = sorted({p.stem.removeprefix("ossdesk_") for p in catalogs
+                        if p.stem.startswith("ossdesk_")} - {"en"})
+    missing = [lang for lang in languages if not QTranslator().load(f"qtbase_{lang}", qt_dir)]
+    if missing:
+        raise CheckFailed(f"Qt's own translations are missing for {', '.join(missing)} "
+                          f"(qtbase_*.qm in {qt_dir})")
+    return (f"{len(icons)} icons and {len(catalogs)} translations load, "
+            f"Qt's own for {', '.join(languages) or 'no other language'}")

@@ -25,6 +25,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtGui import QColor, QCursor, QFont, QPalette
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.core import events as ev
 from ossdesk.core.upload import KeyFault
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
@@ -355,6 +357,44 @@ def refused_names_box(out: Path, suffix: str = "") -> None:
     window.hide()
 
 
+def engine_text_scene(out: Path, suffix: str = "") -> None:
+    """A failure, a retry note and the queue's context menu as the engine reports them (its
+    English words, through the window's bridge), and Qt's own file dialog."""
+    window = queue_window(out, "-engine" + suffix)
+    window.bridge(ev.Failed(
+        upload=4, code="SignatureDoesNotMatch", retryable=False, error_kind="permanent",
+        message="The AccessKey secret does not match the AccessKey ID (the request signature "
+        "was rejected). Enter the secret of the profile 'work' again; for signature V4 also "
+        "check the region."))
+    window.bridge(ev.Retrying(
+        upload=2, reason="cannot connect to oss-cn-hangzhou.aliyuncs.com: connection refused",
+        code="ConnectionRefused", attempt=2, tries=5, delay=4.0, at=time.time() + 4))
+    settle(lambda: "AccessKey" in window.model.row_at(3).error)
+    save(window, out, "queue-engine" + suffix)
+    box = window.error_details_box(window.model.row_at(3))
+    box.show()
+    save(box, out, "error-details-engine" + suffix)
+    box.close()
+    window.select_ids([2])
+    window._update_actions()
+    menu = window.context_menu()
+    menu.popup(window.mapToGlobal(QPoint(300, 300)))
+    save(menu, out, "context-menu-reorder" + suffix)
+    menu.close()
+    window.hide()
+    for name, mode in (("file-dialog", QFileDialog.FileMode.ExistingFiles),
+                       ("folder-dialog", QFileDialog.FileMode.Directory)):
+        dialog = QFileDialog(None, QCoreApplication.translate("MainWindow",
+                                                              "Choose files to upload"))
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setFileMode(mode)
+        dialog.setDirectory(str(Path(__file__).resolve().parents[1]))
+        dialog.resize(900, 460)
+        dialog.show()
+        save(dialog, out, name + suffix)
+        dialog.close()
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     roles = {
@@ -456,6 +496,7 @@ def main() -> int:
     watched_window(out).hide()
     history_scenes(out)
     refused_names_box(out)
+    engine_text_scene(out)
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -470,6 +511,7 @@ def main() -> int:
     watched_window(out, "-zh_CN").hide()
     history_scenes(out, "-zh_CN")
     refused_names_box(out, "-zh_CN")
+    engine_text_scene(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from ossdesk.core import events as ev
+from ossdesk.ui.engine_text import engine_text, kind_text, restored_row
 
 # The engine's messages are defined Qt-free (the engine process sends them); re-exported.
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
@@ -215,7 +216,7 @@ class EventBridge(QObject):
                     progress[event.upload] = event
                     continue
                 if isinstance(event, RowsRestored):
-                    new_rows.extend(event.rows)
+                    new_rows.extend(restored_row(r) for r in event.rows)
                     new_ids.update(r.id for r in event.rows)
                     continue
                 if isinstance(event, EngineUnavailable):
@@ -281,7 +282,7 @@ class EventBridge(QObject):
                 .replace("%1", str(max(1, round(event.delay))))
                 .replace("%2", str(event.attempt))
                 .replace("%3", str(event.tries))
-                .replace("%4", event.reason)
+                .replace("%4", engine_text(event.reason))
             )
             model.update(event.upload, speed=0.0, eta=None, error=note, error_detail=note)
             self._retrying[event.upload] = model.current_confirmed(event.upload) or 0
@@ -296,7 +297,7 @@ class EventBridge(QObject):
                 error_detail="",
             )
         elif isinstance(event, ev.Paused) and event.upload is not None:
-            note = "" if event.reason == ev.PauseReason.USER else event.message
+            note = "" if event.reason == ev.PauseReason.USER else engine_text(event.message)
             model.update(
                 event.upload, state=TransferState.PAUSED, speed=0.0, eta=None, error=note,
                 error_detail=note,
@@ -316,10 +317,11 @@ class EventBridge(QObject):
             )
         elif isinstance(event, ev.Failed) and event.upload is not None:
             detail = translate("EventBridge", "%1\n\nError code: %2\nKind: %3\nRetryable: %4")
+            message = engine_text(event.message)
             detail = (
-                detail.replace("%1", event.message)
+                detail.replace("%1", message)
                 .replace("%2", event.code or "-")
-                .replace("%3", event.error_kind or "-")
+                .replace("%3", kind_text(event.error_kind) or "-")
                 .replace(
                     "%4",
                     translate("EventBridge", "yes") if event.retryable
@@ -328,7 +330,7 @@ class EventBridge(QObject):
             )
             model.update(
                 event.upload, state=TransferState.FAILED, speed=0.0, eta=None,
-                error=event.message, error_detail=detail,
+                error=message, error_detail=detail,
             )
             row = model.row(event.upload)
             if row is not None:
@@ -336,6 +338,6 @@ class EventBridge(QObject):
         elif isinstance(event, ev.Cancelled) and event.upload is not None:
             model.update(event.upload, state=TransferState.CANCELLED, speed=0.0, eta=None)
         elif isinstance(event, ev.Notice):
-            self.noticeReceived.emit(event.upload, event.message)
+            self.noticeReceived.emit(event.upload, engine_text(event.message))
         elif isinstance(event, ev.Idle):
             self.queueIdle.emit()

@@ -51,6 +51,9 @@ class Translations:
             app.removeTranslator(translator)
         self._installed.clear()
         self.language = "en"
+        # What Qt formats with the default locale (and the file types its file dialog names)
+        # in the window's language too; English keeps the system's own conventions.
+        QLocale.setDefault(QLocale(language) if language != "en" else QLocale.system())
         ours = QTranslator(app)
         if not ours.load(f"ossdesk_{language}", str(translations_dir())):
             return language == "en"
@@ -64,5 +67,10 @@ class Translations:
         if qt_base.load(f"qtbase_{language}", qt_dir) or qt_base.load(f"qt_{language}", qt_dir):
             app.installTranslator(qt_base)
             self._installed.append(qt_base)
+        # Qt's strings that Qt's own catalogue lacks (e.g. the file dialog's "&Look in:").
+        supplement = QTranslator(app)
+        if supplement.load(f"qt_supplement_{language}", str(translations_dir())):
+            app.installTranslator(supplement)
+            self._installed.append(supplement)
         self.language = language
         return True

@@ -77,6 +77,15 @@ from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.queue_filter import FilterBar, QueueFilter
+from ossdesk.ui.queue_order import (
+    MOVE_BOTTOM_KEYS,
+    MOVE_DOWN_KEYS,
+    MOVE_TOP_KEYS,
+    MOVE_UP_KEYS,
+    StayPut,
+    step_target,
+    whole_row_modifiers,
+)
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
@@ -123,6 +132,11 @@ class QueueView(QTableView):
         self.setDropIndicatorShown(True)
         self.hint_title = ""
         self.hint_detail = ""
+
+    def moveCursor(
+        self, cursorAction: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier
+    ) -> QModelIndex:
+        return super().moveCursor(cursorAction, whole_row_modifiers(cursorAction, modifiers))
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
@@ -354,10 +368,14 @@ class MainWindow(QMainWindow):
         )
         self.act_details = self._action("details", self.show_details, None, "Alt+Return")
         self.act_move_top = self._action(
-            "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, "Ctrl+Home"
+            "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, MOVE_TOP_KEYS
         )
         self.act_move_bottom = self._action(
-            "moveBottom", self.move_selected_to_bottom, sp.SP_ArrowDown, "Ctrl+End"
+            "moveBottom", self.move_selected_to_bottom, sp.SP_ArrowDown, MOVE_BOTTOM_KEYS
+        )
+        self.act_move_up = self._action("moveUp", self.move_selected_up, None, MOVE_UP_KEYS)
+        self.act_move_down = self._action(
+            "moveDown", self.move_selected_down, None, MOVE_DOWN_KEYS
         )
         self.row_actions = [
             self.act_pause,
@@ -371,6 +389,8 @@ class MainWindow(QMainWindow):
             self.act_error_details,
             self.act_details,
             self.act_move_top,
+            self.act_move_up,
+            self.act_move_down,
             self.act_move_bottom,
         ]
         for action in self.row_actions:
@@ -617,6 +637,8 @@ class MainWindow(QMainWindow):
                 self.tr("Why this upload failed"),
             ),
             (self.act_move_top, self.tr("Move to top"), self.tr("Upload these next")),
+            (self.act_move_up, self.tr("Move up"), self.tr("Upload these one place sooner")),
+            (self.act_move_down, self.tr("Move down"), self.tr("Upload these one place later")),
             (self.act_move_bottom, self.tr("Move to bottom"), self.tr("Upload these last")),
         ]
         for action, text, tip in texts:
@@ -854,8 +876,9 @@ class MainWindow(QMainWindow):
         )
         self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
         self.act_details.setEnabled(len(rows) == 1)
-        self.act_move_top.setEnabled(bool(rows))
-        self.act_move_bottom.setEnabled(bool(rows))
+        for action in (self.act_move_top, self.act_move_up, self.act_move_down,
+                       self.act_move_bottom):
+            action.setEnabled(bool(rows))
         totals = self.model.totals()  # kept current in O(1) per change: no walk of the queue
         self.act_pause_all.setEnabled(totals.pausable > 0)
         self.act_resume_all.setEnabled(totals.paused > 0)
@@ -873,6 +896,8 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.act_move_top)
+        menu.addAction(self.act_move_up)
+        menu.addAction(self.act_move_down)
         menu.addAction(self.act_move_bottom)
         menu.addSeparator()
         menu.addAction(self.act_copy_url)
@@ -975,6 +1000,27 @@ class MainWindow(QMainWindow):
     @Slot()
     def move_selected_to_bottom(self) -> None:
         self._move_selected(top=False)
+
+    @Slot()
+    def move_selected_up(self) -> None:
+        self._step_selected(up=True)
+
+    @Slot()
+    def move_selected_down(self) -> None:
+        self._step_selected(up=False)
+
+    def _step_selected(self, *, up: bool) -> None:
+        rows = self.selected_rows()
+        numbers = [n for n in (self.model.index_of(r.id) for r in rows) if n is not None]
+        try:
+            before = step_target(numbers, self.model.rowCount(), up=up)
+        except StayPut:
+            return
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.model.move_before([r.id for r in rows], before)  # the engine hears rowsDragged
+        first = self.model.index_of(rows[0].id)
+        if first is not None:
+            self.view.scrollTo(self.model.index(first, 0))
 
     def _move_selected(self, *, top: bool) -> None:
         ids = [r.id for r in self.selected_rows()]

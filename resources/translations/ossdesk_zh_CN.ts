@@ -603,6 +603,22 @@ Retryable: %4</source>
         <translation>最后上传这些文件</translation>
     </message>
     <message>
+        <source>Move up</source>
+        <translation>上移</translation>
+    </message>
+    <message>
+        <source>Upload these one place sooner</source>
+        <translation>把这些文件提前一位上传</translation>
+    </message>
+    <message>
+        <source>Move down</source>
+        <translation>下移</translation>
+    </message>
+    <message>
+        <source>Upload these one place later</source>
+        <translation>把这些文件推后一位上传</translation>
+    </message>
+    <message>
         <source>Main toolbar</source>
         <translation>主工具栏</translation>
     </message>
@@ -1458,6 +1474,401 @@ Destination: %2
     <message>
         <source>Could not save the watched folder: %1</source>
         <translation>无法保存监视的文件夹：%1</translation>
+    </message>
+</context>
+<context>
+    <name>EngineText</name>
+    <message>
+        <source>The AccessKey secret does not match the AccessKey ID (the request signature was rejected). %1; for signature V4 also check the region.</source>
+        <translation>AccessKey Secret 与 AccessKey ID 不匹配（请求签名被拒绝）。%1；如使用 V4 签名，还请检查地域。</translation>
+    </message>
+    <message>
+        <source>OSS does not know this AccessKey ID (or the key is disabled). %1</source>
+        <translation>OSS 不认识此 AccessKey ID（或该密钥已停用）。%1</translation>
+    </message>
+    <message>
+        <source>OSS rejected the security token (STS): it is wrong, missing, or given where none is expected. %1</source>
+        <translation>OSS 拒绝了安全令牌（STS）：令牌有误、缺失，或在不需要令牌时提供了令牌。%1</translation>
+    </message>
+    <message>
+        <source>Enter the secret of the profile %1 again</source>
+        <translation>请重新输入账户 %1 的 Secret</translation>
+    </message>
+    <message>
+        <source>Enter the secret again</source>
+        <translation>请重新输入 Secret</translation>
+    </message>
+    <message>
+        <source>Check OSS_ACCESS_KEY_SECRET in the environment</source>
+        <translation>请检查环境变量 OSS_ACCESS_KEY_SECRET</translation>
+    </message>
+    <message>
+        <source>Check the AccessKey ID in the profile %1.</source>
+        <translation>请检查账户 %1 的 AccessKey ID。</translation>
+    </message>
+    <message>
+        <source>Check the AccessKey ID.</source>
+        <translation>请检查 AccessKey ID。</translation>
+    </message>
+    <message>
+        <source>Check OSS_ACCESS_KEY_ID in the environment.</source>
+        <translation>请检查环境变量 OSS_ACCESS_KEY_ID。</translation>
+    </message>
+    <message>
+        <source>Check the STS token of the profile %1 (only temporary credentials have one), or get new temporary credentials.</source>
+        <translation>请检查账户 %1 的 STS 令牌（只有临时凭证才有），或获取新的临时凭证。</translation>
+    </message>
+    <message>
+        <source>Check the STS token (only temporary credentials have one), or get new temporary credentials.</source>
+        <translation>请检查 STS 令牌（只有临时凭证才有），或获取新的临时凭证。</translation>
+    </message>
+    <message>
+        <source>Check OSS_SESSION_TOKEN in the environment: set it only for temporary credentials, together with the AccessKey pair it was issued with.</source>
+        <translation>请检查环境变量 OSS_SESSION_TOKEN：仅在使用临时凭证时设置，并与签发它的 AccessKey 一同使用。</translation>
+    </message>
+    <message>
+        <source>The temporary (STS) credentials have expired. Provide new credentials: uploads wait and go on from where they stopped.</source>
+        <translation>临时（STS）凭证已过期。请提供新的凭证：上传会等待，并从停下的地方继续。</translation>
+    </message>
+    <message>
+        <source>This bucket must be reached through the endpoint %1. Change the profile's endpoint (and region) to that one.</source>
+        <translation>此存储桶须通过 Endpoint %1 访问。请将账户的 Endpoint（及地域）改为该地址。</translation>
+    </message>
+    <message>
+        <source>The request was signed for another region than the bucket's (OSS says: %1). Check the region (--region, or the account's region); the endpoint's name usually holds it, e.g. oss-cn-hangzhou -&gt; cn-hangzhou.</source>
+        <translation>请求签名所用的地域与存储桶的地域不同（OSS 返回：%1）。请检查地域（--region 或账户的地域）；Endpoint 名称中通常含有地域，例如 oss-cn-hangzhou -&gt; cn-hangzhou。</translation>
+    </message>
+    <message>
+        <source>These credentials are not allowed to do this in the bucket. Ask the bucket's owner for permission (a RAM policy), or use other credentials.</source>
+        <translation>此凭证无权在该存储桶中执行此操作。请向存储桶所有者申请权限（RAM 策略），或使用其他凭证。</translation>
+    </message>
+    <message>
+        <source>The bucket does not exist at this endpoint. Check the bucket name and the endpoint (region).</source>
+        <translation>此 Endpoint 下不存在该存储桶。请检查存储桶名称和 Endpoint（地域）。</translation>
+    </message>
+    <message>
+        <source>The bucket name is not valid. Check the bucket name.</source>
+        <translation>存储桶名称无效。请检查存储桶名称。</translation>
+    </message>
+    <message>
+        <source>OSS does not accept this object name: it must be 1 to 1023 bytes of UTF-8 and must not start with '/' or '\'. Rename the file or change the prefix.</source>
+        <translation>OSS 不接受此对象名：它必须是 1 到 1023 字节的 UTF-8，且不能以 '/' 或 '\' 开头。请重命名文件或更改前缀。</translation>
+    </message>
+    <message>
+        <source>The object name is longer than 1023 bytes. Use a shorter prefix or file name.</source>
+        <translation>对象名超过 1023 字节。请使用更短的前缀或文件名。</translation>
+    </message>
+    <message>
+        <source>This computer's clock differs from OSS's by more than 15 minutes. Correct the computer's date, time and time zone, then try again.</source>
+        <translation>本机时钟与 OSS 相差超过 15 分钟。请校正本机的日期、时间和时区后重试。</translation>
+    </message>
+    <message>
+        <source>OSS rejected an argument of the request. OSS says: %1</source>
+        <translation>OSS 拒绝了请求中的一个参数。OSS 返回：%1</translation>
+    </message>
+    <message>
+        <source>OSS rejected an argument of the request.</source>
+        <translation>OSS 拒绝了请求中的一个参数。</translation>
+    </message>
+    <message>
+        <source>The object or part is larger than OSS accepts. OSS says: %1</source>
+        <translation>对象或分片超过了 OSS 允许的大小。OSS 返回：%1</translation>
+    </message>
+    <message>
+        <source>The object or part is larger than OSS accepts.</source>
+        <translation>对象或分片超过了 OSS 允许的大小。</translation>
+    </message>
+    <message>
+        <source>A part is smaller than the OSS minimum of 100 KiB (only the last part may be). Upload the file again.</source>
+        <translation>有分片小于 OSS 的最小值 100 KiB（只有最后一个分片可以更小）。请重新上传该文件。</translation>
+    </message>
+    <message>
+        <source>OSS does not have a part as recorded (missing, or a different ETag). Upload the file again.</source>
+        <translation>OSS 上的分片与记录不符（缺失或 ETag 不同）。请重新上传该文件。</translation>
+    </message>
+    <message>
+        <source>The part list is not in ascending order.</source>
+        <translation>分片列表未按升序排列。</translation>
+    </message>
+    <message>
+        <source>The data OSS received does not match its checksum: the file may have changed while it was read. Upload it again.</source>
+        <translation>OSS 收到的数据与其校验值不符：文件可能在读取时被修改。请重新上传。</translation>
+    </message>
+    <message>
+        <source>An object with this name already exists and the upload may not overwrite it.</source>
+        <translation>同名对象已存在，且本次上传不允许覆盖它。</translation>
+    </message>
+    <message>
+        <source>OSS is temporarily unavailable.</source>
+        <translation>OSS 暂时不可用。</translation>
+    </message>
+    <message>
+        <source>OSS had an internal error.</source>
+        <translation>OSS 发生内部错误。</translation>
+    </message>
+    <message>
+        <source>OSS waited too long for data from this computer.</source>
+        <translation>OSS 等待本机数据的时间过长。</translation>
+    </message>
+    <message>
+        <source>OSS received less data than announced (the connection was cut).</source>
+        <translation>OSS 收到的数据少于声明的长度（连接被中断）。</translation>
+    </message>
+    <message>
+        <source>OSS asks to slow down (too many requests).</source>
+        <translation>OSS 要求降低请求速度（请求过多）。</translation>
+    </message>
+    <message>
+        <source>OSS no longer knows this multipart upload (it was aborted, completed or expired).</source>
+        <translation>OSS 上已没有这个分片上传（已被取消、已完成或已过期）。</translation>
+    </message>
+    <message>
+        <source>The object does not exist.</source>
+        <translation>对象不存在。</translation>
+    </message>
+    <message>
+        <source>OSS could not handle the request right now (HTTP %1).</source>
+        <translation>OSS 暂时无法处理该请求（HTTP %1）。</translation>
+    </message>
+    <message>
+        <source>OSS refused the request (HTTP %1).</source>
+        <translation>OSS 拒绝了该请求（HTTP %1）。</translation>
+    </message>
+    <message>
+        <source>OSS refused the request: %1</source>
+        <translation>OSS 拒绝了该请求：%1</translation>
+    </message>
+    <message>
+        <source>The HTTPS certificate of %1 is not trusted, so nothing was sent. Check the endpoint address; if your network inspects HTTPS traffic, its certificate authority must be installed on this computer.</source>
+        <translation>%1 的 HTTPS 证书不受信任，因此没有发送任何数据。请检查 Endpoint 地址；如果你的网络会检查 HTTPS 流量，须在本机安装其证书颁发机构。</translation>
+    </message>
+    <message>
+        <source>%1 does not answer HTTPS. Check the endpoint address (https:// or http://, and the port).</source>
+        <translation>%1 不响应 HTTPS。请检查 Endpoint 地址（https:// 还是 http://，以及端口）。</translation>
+    </message>
+    <message>
+        <source>The address of %1 could not be looked up. Check the endpoint and the network connection.</source>
+        <translation>无法解析 %1 的地址。请检查 Endpoint 和网络连接。</translation>
+    </message>
+    <message>
+        <source>cannot look up the address of %1</source>
+        <translation>无法解析 %1 的地址</translation>
+    </message>
+    <message>
+        <source>%1 does not speak OSS (its answer is not HTTP). Check the endpoint address and port.</source>
+        <translation>%1 不是 OSS 服务（其响应不是 HTTP）。请检查 Endpoint 地址和端口。</translation>
+    </message>
+    <message>
+        <source>%1 does not speak OSS (its answer is not HTTP)</source>
+        <translation>%1 不是 OSS 服务（其响应不是 HTTP）</translation>
+    </message>
+    <message>
+        <source>%1 refused the connection (nothing listens there, or a firewall blocks it). Check the endpoint.</source>
+        <translation>%1 拒绝了连接（该处没有服务在监听，或被防火墙阻止）。请检查 Endpoint。</translation>
+    </message>
+    <message>
+        <source>cannot connect to %1: connection refused</source>
+        <translation>无法连接到 %1：连接被拒绝</translation>
+    </message>
+    <message>
+        <source>Connecting to %1 timed out. Check the network connection.</source>
+        <translation>连接 %1 超时。请检查网络连接。</translation>
+    </message>
+    <message>
+        <source>cannot connect to %1: no answer in time</source>
+        <translation>无法连接到 %1：未及时响应</translation>
+    </message>
+    <message>
+        <source>Could not connect to %1 (%2). Check the network connection.</source>
+        <translation>无法连接到 %1（%2）。请检查网络连接。</translation>
+    </message>
+    <message>
+        <source>%1 did not answer in time.</source>
+        <translation>%1 未及时响应。</translation>
+    </message>
+    <message>
+        <source>%1 did not answer in time</source>
+        <translation>%1 未及时响应</translation>
+    </message>
+    <message>
+        <source>The connection to %1 was lost.</source>
+        <translation>与 %1 的连接已断开。</translation>
+    </message>
+    <message>
+        <source>the connection to %1 was lost</source>
+        <translation>与 %1 的连接已断开</translation>
+    </message>
+    <message>
+        <source>The request to %1 could not be made: check the endpoint.</source>
+        <translation>无法向 %1 发出请求：请检查 Endpoint。</translation>
+    </message>
+    <message>
+        <source>A network error occurred talking to %1.</source>
+        <translation>与 %1 通信时发生网络错误。</translation>
+    </message>
+    <message>
+        <source>network error talking to %1</source>
+        <translation>与 %1 通信时发生网络错误</translation>
+    </message>
+    <message>
+        <source>A local error stopped the transfer: %1.</source>
+        <translation>本机错误使传输停止：%1。</translation>
+    </message>
+    <message>
+        <source>An unexpected error stopped the request (%1). Please report it.</source>
+        <translation>意外错误使请求停止（%1）。请报告此问题。</translation>
+    </message>
+    <message>
+        <source>OSS answered HTTP %1 (%2)</source>
+        <translation>OSS 返回 HTTP %1（%2）</translation>
+    </message>
+    <message>
+        <source>OSS answered HTTP %1</source>
+        <translation>OSS 返回 HTTP %1</translation>
+    </message>
+    <message>
+        <source>cannot connect to %1: %2</source>
+        <translation>无法连接到 %1：%2</translation>
+    </message>
+    <message>
+        <source>%1 changed since its upload began, so it starts over (the parts already sent were discarded)</source>
+        <translation>%1 在上传开始后被修改，因此从头开始上传（已发送的分片已丢弃）</translation>
+    </message>
+    <message>
+        <source>The unfinished upload of %1 is no longer on the server (it expired or was cleaned up), so it starts over</source>
+        <translation>%1 未完成的上传已不在服务器上（已过期或被清理），因此从头开始上传</translation>
+    </message>
+    <message>
+        <source>%1 was touched since its upload began (its change time moved); the %2 already sent were read again and still match the file, so the upload goes on</source>
+        <translation>%1 在上传开始后被改动过（其修改时间变了）；已发送的 %2 重新读取后仍与文件一致，因此继续上传</translation>
+    </message>
+    <message>
+        <source>%1 changed since its upload began, before any part of it was sent; the upload goes on with the file as it is now</source>
+        <translation>%1 在上传开始后、任何分片发送前被修改；将按文件的当前内容继续上传</translation>
+    </message>
+    <message>
+        <source>skipped: already in OSS, identical (%1: same size and CRC-64)</source>
+        <translation>已跳过：OSS 中已有相同的对象（%1：大小和 CRC-64 相同）</translation>
+    </message>
+    <message>
+        <source>%1 changed while it was being uploaded (its change time moved); the whole file was read again and is exactly what was sent</source>
+        <translation>%1 在上传过程中被改动过（其修改时间变了）；已重新读取整个文件，内容与已发送的完全一致</translation>
+    </message>
+    <message>
+        <source>temporary (tried again)</source>
+        <translation>临时错误（会重试）</translation>
+    </message>
+    <message>
+        <source>needs a change before trying again</source>
+        <translation>须先做修改才能重试</translation>
+    </message>
+    <message>
+        <source>temporary credentials expired</source>
+        <translation>临时凭证已过期</translation>
+    </message>
+    <message>
+        <source>the multipart upload is gone</source>
+        <translation>分片上传已不存在</translation>
+    </message>
+    <message>
+        <source>the object does not exist</source>
+        <translation>对象不存在</translation>
+    </message>
+    <message>
+        <source>%1 Tried %2 times.</source>
+        <translation>%1已尝试 %2 次。</translation>
+    </message>
+    <message>
+        <source>%1 Tried 1 time.</source>
+        <translation>%1已尝试 1 次。</translation>
+    </message>
+    <message>
+        <source>%1 `ossdesk resume` tries it again.</source>
+        <translation>%1用 `ossdesk resume` 可再次尝试。</translation>
+    </message>
+    <message>
+        <source>%1 (trying again in %2 s)</source>
+        <translation>%1（%2 秒后重试）</translation>
+    </message>
+    <message>
+        <source>the credentials expired: give new ones and the upload goes on from where it stopped</source>
+        <translation>凭证已过期：提供新的凭证后，上传将从停下的地方继续</translation>
+    </message>
+    <message>
+        <source>%1 is gone: it was moved or deleted before it could be uploaded</source>
+        <translation>%1 已不存在：它在上传前被移动或删除了</translation>
+    </message>
+    <message>
+        <source>%1 is gone; its unfinished upload was aborted on the server</source>
+        <translation>%1 已不存在；其未完成的上传已在服务器上取消</translation>
+    </message>
+    <message>
+        <source>%1 changed while it was being uploaded, so nothing was published; upload it again once it is no longer being written to</source>
+        <translation>%1 在上传过程中被修改，因此没有生成对象；请在它不再被写入后重新上传</translation>
+    </message>
+    <message>
+        <source>%1 can no longer be read: permission denied</source>
+        <translation>%1 已无法读取：权限被拒绝</translation>
+    </message>
+    <message>
+        <source>cannot read the file: %1</source>
+        <translation>无法读取文件：%1</translation>
+    </message>
+    <message>
+        <source>%1 keeps changing while it is uploaded; the object %2 may not match it: upload it again when it is not being written to</source>
+        <translation>%1 在上传过程中不断变化；对象 %2 可能与它不一致：请在它不再被写入时重新上传</translation>
+    </message>
+    <message>
+        <source>%1 was deleted or moved while it was being uploaded; the object %2 holds the file as it was read before that</source>
+        <translation>%1 在上传过程中被删除或移动；对象 %2 保存的是此前读取到的文件内容</translation>
+    </message>
+    <message>
+        <source>the CRC64 OSS reports for %1 (%2) does not match the file's (%3); the object must not be trusted: upload it again</source>
+        <translation>OSS 报告的 %1 的 CRC64（%2）与文件的（%3）不一致；该对象不可信：请重新上传</translation>
+    </message>
+    <message>
+        <source>OSS keeps losing parts of %1; try again later</source>
+        <translation>OSS 一再丢失 %1 的分片；请稍后再试</translation>
+    </message>
+    <message>
+        <source>OSS keeps losing the upload of %1 (%2); try again later</source>
+        <translation>OSS 一再丢失 %1 的上传（%2）；请稍后再试</translation>
+    </message>
+    <message>
+        <source>%1: %2, so it starts over</source>
+        <translation>%1：%2，因此从头开始上传</translation>
+    </message>
+    <message>
+        <source>%1 is %2, not a regular file, and is not uploaded</source>
+        <translation>%1 是%2，不是普通文件，不会上传</translation>
+    </message>
+    <message>
+        <source>a folder</source>
+        <translation>文件夹</translation>
+    </message>
+    <message>
+        <source>a device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>a pipe (FIFO)</source>
+        <translation>管道（FIFO）</translation>
+    </message>
+    <message>
+        <source>a socket</source>
+        <translation>套接字</translation>
+    </message>
+    <message>
+        <source>a special file</source>
+        <translation>特殊文件</translation>
+    </message>
+    <message>
+        <source>the file on this computer</source>
+        <translation>本机上的文件</translation>
+    </message>
+    <message>
+        <source>the upload list on this computer</source>
+        <translation>本机上的上传列表</translation>
     </message>
 </context>
 </TS>

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.qthreads import BackgroundCall
 
 
@@ -451,7 +452,7 @@ class AccountsDialog(QDialog):
     def _on_test_failed(self, exc: object) -> None:
         self.test_button.setEnabled(True)
         self._test_failed = True
-        message = getattr(exc, "message", None) or str(exc)
+        message = engine_text(getattr(exc, "message", None) or str(exc))
         self._show_verdict(self.tr("✘ %1").replace("%1", message), ok=False)
 
     @Slot()
@@ -531,7 +532,7 @@ class AccountsDialog(QDialog):
                 ok=False,
             )
             return
-        message = getattr(exc, "message", None) or str(exc)
+        message = engine_text(getattr(exc, "message", None) or str(exc))
         self._show_verdict(self.tr("Not saved: %1").replace("%1", message), ok=False)
 
     def confirm_remove(self, name: str) -> bool:

@@ -1,0 +1,65 @@
+"""Retry keeps a row where it is in the queue: in the window, and in the upload list that
+the next start reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from ossdesk.core.store import Store
+from ossdesk.sandbox.server import SandboxServer
+from ossdesk.ui.settings import Settings
+from ossdesk.ui.transfer_model import TransferState
+from tests.gui.test_engine_window import close_window, open_window, row_of
+
+
+@pytest.fixture(params=["in-process", "process"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def local_sandbox(tmp_path):
+    server = SandboxServer(tmp_path / "sandbox-root", port=0).start()
+    yield server
+    server.stop()
+
+
+def test_retrying_a_failed_row_in_the_middle_leaves_it_in_the_middle(
+    qtbot, engine_kind, local_sandbox, tmp_path
+):
+    for name in ("first", "middle", "last"):
+        (tmp_path / f"{name}.txt").write_text(name)
+    window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
+    try:
+        window.add_paths([str(tmp_path / "first.txt")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        good = window.bucket_edit.text()
+        window.bucket_edit.setText("no-such-bucket")
+        window.add_paths([str(tmp_path / "middle.txt")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
+        window.bucket_edit.setText(good)
+        window.add_paths([str(tmp_path / "last.txt")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
+        middle = window.model.ids()[1]
+        qtbot.waitUntil(lambda: row_of(window, middle).state is TransferState.FAILED,
+                        timeout=30_000)
+        window.select_ids([middle])
+        window.act_retry.trigger()
+        qtbot.waitUntil(lambda: window.model.current_state(middle) is TransferState.FAILED,
+                        timeout=30_000)
+        order = window.model.ids()
+        assert order[1] == middle, order
+        assert [row_of(window, k).name for k in order] == [
+            "first.txt", "middle.txt", "last.txt"]
+    finally:
+        close_window(qtbot, window, engine)
+
+    # The next start reads the same order from the upload list.
+    store = Store.open(owner=False)
+    try:
+        names = [r.source.name for r in store.rows()]
+    finally:
+        store.close()
+    assert names == ["first.txt", "middle.txt", "last.txt"]
+
