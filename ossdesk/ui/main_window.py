@@ -1020,7 +1020,7 @@ class MainWindow(QMainWindow):
         self.model.move_before([r.id for r in rows], before)  # the engine hears rowsDragged
         first = self.model.index_of(rows[0].id)
         if first is not None:
-            self.view.scrollTo(self.model.index(first, 0))
+            self.view.scrollTo(self.queue_filter.from_source_row(first))
 
     def _move_selected(self, *, top: bool) -> None:
         ids = [r.id for r in self.selected_rows()]
