@@ -30,12 +30,12 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_tz
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import parse_qsl, quote, unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -91,19 +91,27 @@ _SERVED_SUBRESOURCES: dict[tuple[str, str], frozenset[str]] = {
     ("bucket", "GET"): frozenset(("bucketInfo", "location", "uploads", "continuation-token")),
     ("bucket", "POST"): frozenset(("delete",)),
     ("object", "PUT"): frozenset(("uploadId", "partNumber")),
-    ("object", "GET"): frozenset(("uploadId",)) | _RESPONSE_OVERRIDES,
+    ("object", "GET"): frozenset(("uploadId", "acl", "tagging")) | _RESPONSE_OVERRIDES,
     ("object", "HEAD"): frozenset(("objectMeta",)) | _RESPONSE_OVERRIDES,
     ("object", "DELETE"): frozenset(("uploadId",)),
     ("object", "POST"): frozenset(("uploads", "uploadId")),
 }
 _SERVED_EVERYWHERE = frozenset(("security-token",))
 # Request headers that turn a write into an operation the sandbox does not implement
-# (CopyObject / UploadPartCopy, symlinks, encryption, ACLs, tags): such a write is refused.
+# (CopyObject / UploadPartCopy, symlinks, SM4 data encryption, bucket ACLs): such a write is
+# refused.
 _UNSUPPORTED_WRITE_HEADERS = (
     "x-oss-copy-source", "x-oss-metadata-directive", "x-oss-symlink-target",
-    "x-oss-server-side-encryption", "x-oss-server-side-data-encryption", "x-oss-tagging",
-    "x-oss-object-acl", "x-oss-acl",
+    "x-oss-server-side-data-encryption", "x-oss-acl",
 )
+# Headers that describe the object a PutObject or InitiateMultipartUpload creates: stored and
+# answered (HeadObject, GetObject, GetObjectAcl, GetObjectTagging). The object ACL is also
+# taken by CompleteMultipartUpload. Anywhere else they are refused as not implemented.
+_OBJECT_ACL = "x-oss-object-acl"
+_CREATION_HEADERS = (_OBJECT_ACL, "x-oss-tagging", "x-oss-server-side-encryption")
+OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
+SSE_ALGORITHMS = ("AES256", "KMS")
+MAX_OBJECT_TAGS = 10
 
 
 # ====================================================================== errors
@@ -245,11 +253,57 @@ def _refuse_unsupported(req: _Request, scope: str) -> None:
                            f"The sandbox does not implement this operation (sub-resource "
                            f"'{name}' in a {req.method} to {target}); nothing was changed.")
     if req.method in ("PUT", "POST"):
+        creates = scope == "object" and (
+            (req.method == "PUT" and "uploadId" not in req.q and "partNumber" not in req.q)
+            or (req.method == "POST" and "uploads" in req.q))
+        completes = scope == "object" and req.method == "POST" and "uploadId" in req.q
         for name in req.headers:
-            if name.startswith(_UNSUPPORTED_WRITE_HEADERS):
+            taken = creates or (completes and name == _OBJECT_ACL)
+            if name.startswith(_UNSUPPORTED_WRITE_HEADERS) or (
+                    name.startswith(_CREATION_HEADERS) and not taken):
                 raise OssError(400, "NotImplemented",
                                f"The sandbox does not implement the header '{name}' in a "
                                f"{req.method} to {target}; nothing was changed.")
+
+
+def _object_acl(req: _Request) -> str | None:
+    """The ``x-oss-object-acl`` of a request (None without one); a name OSS does not know
+    is refused."""
+    if _OBJECT_ACL not in req.headers:
+        return None
+    acl = req.header(_OBJECT_ACL)
+    if acl not in OBJECT_ACLS:
+        raise OssError(400, "InvalidArgument", "no such object access control exists",
+                       ArgumentName=_OBJECT_ACL, ArgumentValue=acl)
+    return acl
+
+
+def _object_tags(text: str) -> list[list[str]]:
+    """``x-oss-tagging`` (URL-encoded ``k=v&k2=v2``) as pairs, checked as OSS does."""
+    pairs: list[list[str]] = []
+    for item in text.split("&") if text else []:
+        name, _, value = item.partition("=")
+        key, val = unquote(name), unquote(value)
+        if not key or len(key) > 128 or len(val) > 256 or key in (p[0] for p in pairs):
+            raise OssError(400, "InvalidArgument", "The tag provided was not a valid tag.",
+                           ArgumentName="x-oss-tagging", ArgumentValue=text)
+        pairs.append([key, val])
+    if len(pairs) > MAX_OBJECT_TAGS:
+        raise OssError(400, "BadRequest", "Object tags cannot be greater than 10",
+                       ArgumentName="x-oss-tagging")
+    return pairs
+
+
+def _creation_headers(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What HeadObject and GetObject answer about tags and server-side encryption."""
+    headers: list[tuple[str, str]] = []
+    if meta.get("sse"):
+        headers.append(("x-oss-server-side-encryption", meta["sse"]))
+    if meta.get("sse-key-id"):
+        headers.append(("x-oss-server-side-encryption-key-id", meta["sse-key-id"]))
+    if meta.get("tags"):
+        headers.append(("x-oss-tagging-count", str(len(meta["tags"]))))
+    return headers
 
 
 def _multipart_etag(etags: Sequence[str]) -> str:
@@ -1199,6 +1253,10 @@ class SandboxServer:
         if m in ("GET", "HEAD"):
             if "uploadId" in q and m == "GET":
                 return self._list_parts(req)
+            if "acl" in q and m == "GET":
+                return self._get_object_acl(req)
+            if "tagging" in q and m == "GET":
+                return self._get_object_tagging(req)
             return self._get_object(req, head=m == "HEAD", meta_only="objectMeta" in q)
         if m == "DELETE":
             if "uploadId" in q:
@@ -1394,7 +1452,49 @@ class SandboxServer:
         kept = {k: req.header(k) for k in KEPT_HEADERS if k in req.headers}
         if kept:
             meta["headers"] = kept
+        acl = _object_acl(req)
+        if acl is not None:
+            meta["acl"] = acl
+        if "x-oss-tagging" in req.headers:
+            meta["tags"] = _object_tags(req.header("x-oss-tagging"))
+        sse = req.header("x-oss-server-side-encryption")
+        key_id = req.header("x-oss-server-side-encryption-key-id")
+        if sse:
+            if sse not in SSE_ALGORITHMS:
+                if sse == "SM4":
+                    raise OssError(400, "NotImplemented", "The sandbox does not implement SM4 "
+                                   "server-side encryption; nothing was changed.")
+                raise OssError(400, "InvalidEncryptionAlgorithmError",
+                               "The Encryption request you specified is not valid. Supported "
+                               "value: AES256/KMS/SM4", ArgumentValue=sse)
+            meta["sse"] = sse
+        if key_id:
+            if sse != "KMS":
+                raise OssError(400, "InvalidArgument", "x-oss-server-side-encryption-key-id is "
+                               "valid only with x-oss-server-side-encryption: KMS.",
+                               ArgumentName="x-oss-server-side-encryption-key-id")
+            meta["sse-key-id"] = key_id
         return meta
+
+    def _get_object_acl(self, req: _Request) -> _Response:
+        assert req.bucket is not None
+        obj = self.store.get_object(req.bucket, req.key)
+        if obj is None:
+            raise _no_such_key(req.key)
+        return _Response(200, [("Content-Type", "application/xml")], _xml(
+            "AccessControlPolicy", [self._owner(), "<AccessControlList>"
+                                    + _el("Grant", obj.meta.get("acl", "default"))
+                                    + "</AccessControlList>"]))
+
+    def _get_object_tagging(self, req: _Request) -> _Response:
+        assert req.bucket is not None
+        obj = self.store.get_object(req.bucket, req.key)
+        if obj is None:
+            raise _no_such_key(req.key)
+        tags = "".join("<Tag>" + _el("Key", k) + _el("Value", v) + "</Tag>"
+                       for k, v in obj.meta.get("tags", []))
+        return _Response(200, [("Content-Type", "application/xml")],
+                         _xml("Tagging", ["<TagSet>" + tags + "</TagSet>"]))
 
     def _check_md5_of(self, body: bytes, req: _Request) -> None:
         expected = self._content_md5(req)
@@ -1531,6 +1631,7 @@ class SandboxServer:
             ("x-oss-object-type", obj.type),
             ("x-oss-storage-class", obj.meta.get("storage-class", "Standard")),
         ]
+        headers += _creation_headers(obj.meta)
         kept = dict(obj.meta.get("headers", {}))
         for name in KEPT_HEADERS:
             override = req.q.get("response-" + name)
@@ -1743,8 +1844,12 @@ class SandboxServer:
             raise OssError(409, "FileAlreadyExists", "The object you specified already exists.")
         etag = _multipart_etag([p.etag for p in used])
         crc = _combine_crcs([(int(p.crc64), p.size) for p in used])
+        meta = dict(up.meta)
+        acl = _object_acl(req)
+        if acl is not None:
+            meta["acl"] = acl
         rec = ObjectRecord(req.bucket, req.key, sum(p.size for p in used), etag, str(crc),
-                           time.time(), "Multipart", up.meta, [(p.blob, p.size) for p in used])
+                           time.time(), "Multipart", meta, [(p.blob, p.size) for p in used])
         if not self.store.complete_upload(up.upload_id, used, rec):
             raise _no_such_upload(up.upload_id)
         enc = _encoder(req.q)
