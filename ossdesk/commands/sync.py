@@ -37,9 +37,12 @@ from ossdesk.commands.upload import (
     _destination,
     add_destination_options,
     add_object_options,
+    object_options,
+    user_metadata,
 )
 from ossdesk.core.checksum import crc64_file
 from ossdesk.core.names import printable
+from ossdesk.core.object_options import ObjectOptions, OptionError
 from ossdesk.core.oss import Endpoint, ObjectInfo, OssClient, OssError
 from ossdesk.core.plan import format_size
 from ossdesk.core.scheduler import Scheduler
@@ -125,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     keys = KeyFilter(tuple(args.include),
                      patterns(excludes, defaults=not args.no_default_excludes))
+    try:
+        metadata = user_metadata(args)
+        options = object_options(args)
+    except OptionError as exc:
+        error(f"{exc}; nothing was sent")
+        return EXIT_USAGE
     dest = _destination(args)
     if dest is None:
         return EXIT_USAGE
@@ -139,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     store = opened
     client = OssClient(Endpoint(dest.endpoint, dest.bucket, dest.region, dest.signature), creds)
     try:
-        return _Sync(args, store, dest, client, keys).run()
+        return _Sync(args, store, dest, client, keys, metadata=metadata,
+                     options=options).run()
     finally:
         client.close()
         store.close()
@@ -147,8 +157,11 @@ def run(args: argparse.Namespace) -> int:
 
 class _Sync:
     def __init__(self, args: argparse.Namespace, store: Store, dest: _Destination,
-                 client: OssClient, keys: KeyFilter) -> None:
+                 client: OssClient, keys: KeyFilter, *, metadata: dict[str, str],
+                 options: ObjectOptions) -> None:
         self.args = args
+        self.metadata = metadata
+        self.options = options
         self.store = store
         self.dest = dest
         self.client = client
@@ -382,8 +395,9 @@ class _Sync:
                          key=file.key, endpoint=d.endpoint, bucket=d.bucket,
                          credentials=d.source, region=d.region, signature=d.signature,
                          part_size=self.args.part_size,
-                         metadata={MTIME_META: str(file.mtime_ns)},
-                         storage_class=self.args.storage_class, existing=OVERWRITE)
+                         metadata={**self.metadata, MTIME_META: str(file.mtime_ns)},
+                         storage_class=self.args.storage_class, existing=OVERWRITE,
+                         options=self.options)
 
 
 def _same_path(a: Path, b: Path) -> bool:
