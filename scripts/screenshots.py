@@ -25,9 +25,11 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint
 from PySide6.QtGui import QColor, QCursor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
+from ossdesk.core.object_options import ObjectOptions
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
 from ossdesk.ui.dialogs.accounts import AccountsDialog
+from ossdesk.ui.dialogs.object_options import ObjectOptionsDialog, UploadOptions
 from ossdesk.ui.dialogs.settings import SettingsDialog
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.i18n import Translations
@@ -161,6 +163,23 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
     return window
 
 
+def upload_options_dialogs(out: Path, suffix: str = "") -> None:
+    """The upload options of a destination: filled in, and refusing a bad tag."""
+    chosen = UploadOptions(
+        storage_class="IA", metadata=(("origin", "lab"), ("project", "atlas")),
+        options=ObjectOptions(acl="private", cache_control="max-age=3600",
+                              content_disposition="attachment",
+                              tags=(("team", "media"), ("year", "2026")), encryption="KMS",
+                              kms_key_id="key-0a1b2c3d"))
+    dialog = ObjectOptionsDialog("oss://team-media/", chosen)
+    dialog.show()
+    save(dialog, out, f"upload-options{suffix}")
+    dialog.tags.setText("team=media;video")
+    dialog.accept()
+    save(dialog, out, f"upload-options-refused{suffix}")
+    dialog.close()
+
+
 def dark_palette() -> QPalette:
     palette = QPalette()
     roles = {
@@ -251,6 +270,7 @@ def main() -> int:
     accounts._show_verdict("", ok=None)
     save(accounts, out, "accounts-no-keyring")
     accounts.close()
+    upload_options_dialogs(out)
 
     # 5. Dark palette: the bar colours must read on it too.
     app.setPalette(dark_palette())
@@ -276,6 +296,7 @@ def main() -> int:
     settle(lambda: bool(accounts_zh.profile_names()) and accounts_zh.keyring_ok is not None)
     accounts_zh.list.setCurrentRow(0)
     save(accounts_zh, out, "accounts-zh_CN")
+    upload_options_dialogs(out, "-zh_CN")
     for widget in app.topLevelWidgets():
         widget.hide()  # closing would ask about the (pretend) running uploads
     settle()

@@ -39,19 +39,26 @@ _TAG_CHARS = frozenset(" +-=._:/")
 
 
 class OptionError(ValueError):
-    """An object option that cannot be sent; ``str(exc)`` is a message for the user."""
+    """An object option that cannot be sent; ``str(exc)`` is a message for the user and
+    ``field`` names the option (``acl``, ``tags``, ``encryption``, ``kms_key_id``,
+    ``content_type``, ``cache_control``, ``content_disposition``, ``metadata``), so that a
+    window can say it in its own language."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _check_tag_text(what: str, text: str, limit: int, *, empty: bool) -> None:
     if not text and not empty:
-        raise OptionError(f"object tag {what} is empty")
+        raise OptionError(f"object tag {what} is empty", "tags")
     if len(text) > limit:
         raise OptionError(f"object tag {what} {text[:20]!r}... is longer than {limit} "
-                          "characters")
+                          "characters", "tags")
     bad = sorted({c for c in text if not (c.isalnum() or c in _TAG_CHARS)})
     if bad:
         raise OptionError(f"object tag {what} {text!r} holds {''.join(bad)!r}: tags may hold "
-                          "letters, digits, spaces and + - = . _ : /")
+                          "letters, digits, spaces and + - = . _ : /", "tags")
 
 
 def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
@@ -63,7 +70,8 @@ def parse_tags(text: str) -> tuple[tuple[str, str], ...]:
     for item in text.split("&"):
         name, sep, value = item.partition("=")
         if not sep:
-            raise OptionError(f"object tag {item!r}: write KEY=VALUE (several joined by &)")
+            raise OptionError(f"object tag {item!r}: write KEY=VALUE (several joined by &)",
+                              "tags")
         pairs.append((urllib.parse.unquote(name.strip()),
                       urllib.parse.unquote(value.strip())))
     return tuple(pairs)
@@ -75,14 +83,15 @@ def tags_text(tags: tuple[tuple[str, str], ...]) -> str:
                     for k, v in tags)
 
 
-def _header_value(name: str, value: str) -> None:
+def _header_value(name: str, value: str, field: str) -> None:
     if any(c in value for c in "\r\n\0"):
-        raise OptionError(f"{name}: a line break or NUL cannot be sent in a header")
+        raise OptionError(f"{name}: a line break or NUL cannot be sent in a header", field)
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
         raise OptionError(f"{name} {value!r}: only Latin-1 characters can be sent in this "
-                          "header (encode a file name as filename*=UTF-8''...)") from None
+                          "header (encode a file name as filename*=UTF-8''...)",
+                          field) from None
 
 
 @dataclass(frozen=True)
@@ -106,26 +115,27 @@ class ObjectOptions:
         acl = (self.acl or "").strip() or None
         if acl is not None and acl not in ACLS:
             raise OptionError(f"object ACL {acl!r} is not one OSS knows: use "
-                              + ", ".join(ACLS))
+                              + ", ".join(ACLS), "acl")
         encryption = (self.encryption or "").strip() or None
         if encryption is not None:
             upper = encryption.upper()
             if upper not in ENCRYPTIONS:
                 raise OptionError(f"server-side encryption {encryption!r} is not one OSS "
-                                  "knows: use AES256 or KMS")
+                                  "knows: use AES256 or KMS", "encryption")
             encryption = upper
         key_id = (self.kms_key_id or "").strip() or None
         if key_id is not None and encryption != "KMS":
             raise OptionError("a KMS key id is used only with KMS encryption "
-                              "(choose KMS, or leave the key id out)")
+                              "(choose KMS, or leave the key id out)", "kms_key_id")
         if len(self.tags) > MAX_TAGS:
-            raise OptionError(f"{len(self.tags)} object tags: OSS takes at most {MAX_TAGS}")
+            raise OptionError(f"{len(self.tags)} object tags: OSS takes at most {MAX_TAGS}",
+                              "tags")
         seen: set[str] = set()
         for key, value in self.tags:
             _check_tag_text("key", key, MAX_TAG_KEY, empty=False)
             _check_tag_text("value", value, MAX_TAG_VALUE, empty=True)
             if key in seen:
-                raise OptionError(f"object tag key {key!r} is given twice")
+                raise OptionError(f"object tag key {key!r} is given twice", "tags")
             seen.add(key)
         values: dict[str, str | None] = {
             "Content-Type": (self.content_type or "").strip() or None,
@@ -133,9 +143,10 @@ class ObjectOptions:
             "Content-Disposition": (self.content_disposition or "").strip() or None,
             "KMS key id": key_id,
         }
-        for name, given in values.items():
+        fields = ("content_type", "cache_control", "content_disposition", "kms_key_id")
+        for (name, given), field in zip(values.items(), fields, strict=True):
             if given is not None:
-                _header_value(name, given)
+                _header_value(name, given, field)
         return ObjectOptions(acl=acl, content_type=values["Content-Type"],
                              cache_control=values["Cache-Control"],
                              content_disposition=values["Content-Disposition"],

@@ -12,6 +12,8 @@ import enum
 import time
 from dataclasses import dataclass, field
 
+from ossdesk.core.object_options import ObjectOptions
+
 RowKey = int | str
 
 
@@ -103,6 +105,10 @@ class Destination:
     prefix: str = ""
     region: str | None = None
     signature: str = "v4"
+    #: How the objects are written (the window's upload options for this destination).
+    storage_class: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    options: ObjectOptions = field(default_factory=ObjectOptions)
 
     def key_for(self, relative_key: str) -> str:
         folder = self.prefix.strip("/")

@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
+    QDialog,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -71,6 +72,12 @@ from PySide6.QtWidgets import (
 from ossdesk.core.names import printable
 from ossdesk.ui import collector
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
+from ossdesk.ui.dialogs.object_options import (
+    ObjectOptionsDialog,
+    load_upload_options,
+    save_upload_options,
+    with_upload_options,
+)
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
@@ -462,6 +469,10 @@ class MainWindow(QMainWindow):
         dest.addWidget(self.lbl_folder)
         dest.addWidget(self.folder_edit, 1)
         dest.addWidget(self.browse_button)
+        self.options_button = QToolButton(self.destination_bar)
+        self.options_button.setObjectName("optionsButton")
+        self.options_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        dest.addWidget(self.options_button)
         layout.addWidget(self.destination_bar)
 
         # Queue, or the first-run panel.
@@ -521,6 +532,7 @@ class MainWindow(QMainWindow):
         self.view.doubleClicked.connect(self._on_double_clicked)
         self.account_combo.currentIndexChanged.connect(self._on_profile_changed)
         self.browse_button.clicked.connect(self.browse_folders)
+        self.options_button.clicked.connect(self.edit_upload_options)
         self.first_run.addAccountRequested.connect(self.open_accounts)
         self.first_run.sandboxRequested.connect(self.sandboxRequested)
         self.bridge.uploadFailed.connect(self._on_upload_failed)
@@ -650,6 +662,10 @@ class MainWindow(QMainWindow):
         )
         self.browse_button.setText(self.tr("Browse…"))
         self.browse_button.setToolTip(self.tr("Pick a folder of the bucket"))
+        self.options_button.setText(self.tr("Options…"))
+        self.options_button.setToolTip(self.tr(
+            "Storage class, ACL, headers, metadata, tags and encryption of the files added "
+            "to this bucket"))
         self.view.hint_title = self.tr("Drop files or folders here")
         self.view.hint_detail = self.tr(
             "or use Add files / Add folder above. Each file is uploaded to the bucket and "
@@ -738,7 +754,8 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(
             self.view if has_profile or self.model.rowCount() else self.first_run
         )
-        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button):
+        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button,
+                       self.options_button):
             widget.setEnabled(has_profile)
         if profile is None:
             self.bucket_edit.clear()
@@ -755,14 +772,31 @@ class MainWindow(QMainWindow):
             return None
         endpoint = str(profile.endpoint)
         folder = self.folder_edit.text().strip().replace("\\", "/").strip("/")
-        return Destination(
+        return with_upload_options(Destination(
             profile=profile.name,
             endpoint=endpoint,
             bucket=bucket,
             prefix=folder,
             region=getattr(profile, "region", None),
             signature=getattr(profile, "signature", "v4"),
-        )
+        ))
+
+    def upload_options_dialog(self) -> ObjectOptionsDialog | None:
+        """The options of the current account and bucket, to edit (None: no destination)."""
+        dest = self.destination()
+        if dest is None:
+            return None
+        return ObjectOptionsDialog(f"oss://{dest.bucket}/",
+                                   load_upload_options(dest.profile, dest.bucket), self)
+
+    @Slot()
+    def edit_upload_options(self) -> None:
+        dialog = self.upload_options_dialog()
+        dest = self.destination()
+        if dialog is None or dest is None:
+            return
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            save_upload_options(dest.profile, dest.bucket, dialog.result_options)
 
     # ---- adding files -------------------------------------------------------------------
 
