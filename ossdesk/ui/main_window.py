@@ -364,6 +364,8 @@ class MainWindow(QMainWindow):
             "settings", self.open_settings, sp.SP_FileDialogDetailedView, "Ctrl+,"
         )
         self.act_accounts = self._action("accounts", self.open_accounts, sp.SP_DirHomeIcon)
+        self.act_unfinished = self._action("unfinishedUploads", self.show_unfinished_uploads,
+                                           sp.SP_FileDialogContentsView)
 
         # Per-row actions: context menu, row buttons and keyboard (while the queue has focus).
         self.act_pause = self._action("pause", self.pause_selected, sp.SP_MediaPause, "Ctrl+P")
@@ -424,6 +426,7 @@ class MainWindow(QMainWindow):
         spacer = QWidget(bar)
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
+        bar.addAction(self.act_unfinished)
         bar.addAction(self.act_accounts)
         bar.addAction(self.act_settings)
         self.toolbar = bar
@@ -663,6 +666,9 @@ class MainWindow(QMainWindow):
         self.browse_button.setText(self.tr("Browse…"))
         self.browse_button.setToolTip(self.tr("Pick a folder of the bucket"))
         self.options_button.setText(self.tr("Options…"))
+        self.act_unfinished.setText(self.tr("Unfinished uploads…"))
+        self.act_unfinished.setToolTip(self.tr(
+            "Multipart uploads left unfinished in this bucket, by ossdesk or other programs"))
         self.options_button.setToolTip(self.tr(
             "Storage class, ACL, headers, metadata, tags and encryption of the files added "
             "to this bucket"))
@@ -797,6 +803,22 @@ class MainWindow(QMainWindow):
             return
         if dialog.exec() == QDialog.DialogCode.Accepted:
             save_upload_options(dest.profile, dest.bucket, dialog.result_options)
+
+    def unfinished_uploads_dialog(self) -> QDialog | None:
+        """The bucket's unfinished multipart uploads (None: no destination chosen)."""
+        dest = self.destination()
+        if dest is None:
+            return None
+        from ossdesk.config import paths
+        from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
+
+        return UnfinishedUploadsDialog(self._credentials_for, dest, paths().database, self)
+
+    @Slot()
+    def show_unfinished_uploads(self) -> None:
+        dialog = self.unfinished_uploads_dialog()
+        if dialog is not None:
+            dialog.exec()
 
     # ---- adding files -------------------------------------------------------------------
 

@@ -516,6 +516,14 @@ Retryable: %4</source>
         <translation>选项…</translation>
     </message>
     <message>
+        <source>Unfinished uploads…</source>
+        <translation>未完成的上传…</translation>
+    </message>
+    <message>
+        <source>Multipart uploads left unfinished in this bucket, by ossdesk or other programs</source>
+        <translation>此 Bucket 中由 ossdesk 或其他程序留下的未完成分片上传</translation>
+    </message>
+    <message>
         <source>Storage class, ACL, headers, metadata, tags and encryption of the files added to this bucket</source>
         <translation>添加到此 Bucket 的文件的存储类型、读写权限、请求头、元数据、标签和加密方式</translation>
     </message>
@@ -1046,6 +1054,93 @@ Destination: %2
     <message>
         <source>Cancel</source>
         <translation>取消</translation>
+    </message>
+</context>
+<context>
+    <name>UnfinishedUploadsDialog</name>
+    <message>
+        <source>Unfinished uploads in %1</source>
+        <translation>%1 中未完成的上传</translation>
+    </message>
+    <message>
+        <source>Multipart uploads that were started and never completed or aborted. OSS keeps their parts, and bills them, until they are aborted.</source>
+        <translation>已开始但从未完成或取消的分片上传。在取消之前，OSS 会一直保留（并计费）它们的分片。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Started</source>
+        <translation>开始时间</translation>
+    </message>
+    <message>
+        <source>Parts</source>
+        <translation>分片数</translation>
+    </message>
+    <message>
+        <source>Size so far</source>
+        <translation>已上传大小</translation>
+    </message>
+    <message>
+        <source>Started by</source>
+        <translation>发起者</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>刷新</translation>
+    </message>
+    <message>
+        <source>Abort selected…</source>
+        <translation>取消所选…</translation>
+    </message>
+    <message>
+        <source>Asking OSS…</source>
+        <translation>正在查询 OSS…</translation>
+    </message>
+    <message>
+        <source>The unfinished uploads could not be listed: %1</source>
+        <translation>无法列出未完成的上传：%1</translation>
+    </message>
+    <message>
+        <source>ossdesk (row %1)</source>
+        <translation>ossdesk（第 %1 行）</translation>
+    </message>
+    <message>
+        <source>Another program</source>
+        <translation>其他程序</translation>
+    </message>
+    <message>
+        <source>%1 unfinished upload(s), %2 of them started by ossdesk on this computer.</source>
+        <translation>共 %1 个未完成的上传，其中 %2 个由本机的 ossdesk 发起。</translation>
+    </message>
+    <message>
+        <source>No unfinished upload in this bucket.</source>
+        <translation>此 Bucket 中没有未完成的上传。</translation>
+    </message>
+    <message>
+        <source>Abort uploads</source>
+        <translation>取消上传</translation>
+    </message>
+    <message>
+        <source>Abort %1 unfinished upload(s)? Their parts are deleted from OSS; this cannot be undone.</source>
+        <translation>取消 %1 个未完成的上传？其分片将从 OSS 删除，且无法恢复。</translation>
+    </message>
+    <message>
+        <source>%1 of the chosen uploads belong to files in ossdesk's upload list (rows %2) and were not aborted: cancel those files in the queue, which aborts their uploads.</source>
+        <translation>所选上传中有 %1 个属于 ossdesk 上传列表中的文件（第 %2 行），未被取消：请在队列中取消这些文件，这会同时取消它们的上传。</translation>
+    </message>
+    <message>
+        <source>Aborting…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>%1 upload(s) aborted.</source>
+        <translation>已取消 %1 个上传。</translation>
+    </message>
+    <message>
+        <source>%1 could not be aborted (%2); it is still on OSS.</source>
+        <translation>%1 无法取消（%2），它仍在 OSS 上。</translation>
     </message>
 </context>
 <context>
