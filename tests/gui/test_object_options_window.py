@@ -26,7 +26,13 @@ from ossdesk.ui.dialogs.object_options import (
 )
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import TransferState
-from tests.gui.test_engine_window import close_window, engine_kind, local_sandbox, open_window
+from tests.gui.test_engine_window import (
+    close_window,
+    engine_kind,
+    local_sandbox,
+    open_window,
+    row_of,
+)
 
 __all__ = ["engine_kind", "local_sandbox"]  # fixtures
 
@@ -140,3 +146,39 @@ def test_the_dialog_in_chinese_has_no_english_left_but_oss_names(qtbot: QtBot, q
         assert dialog.acl.itemText(1) == "私有 (private)"
     finally:
         english.install(qapp, "en")
+
+
+def test_a_cancelled_upload_tried_again_keeps_its_options(qtbot: QtBot, monkeypatch: Any,
+                                                          local_sandbox: SandboxServer,
+                                                          tmp_path: Any) -> None:
+    source = tmp_path / "again.dat"
+    source.write_bytes(os.urandom(3 * MIB))
+    settings = Settings(part_size_mib=1, bandwidth_limit_kib=768)
+    window, engine = open_window(qtbot, local_sandbox, settings)
+    try:
+        seen: list[ObjectOptionsDialog] = []
+        monkeypatch.setattr(ObjectOptionsDialog, "exec", _exec_filling("team=data", seen))
+        window.edit_upload_options()
+        window.add_paths([str(source)])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        upload = window.model.ids()[0]
+        qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
+        window.select_ids([upload])
+        window.act_cancel.trigger()
+        qtbot.waitUntil(lambda: row_of(window, upload).state is TransferState.CANCELLED,
+                        timeout=15_000)
+        # Options changed meanwhile apply to new files, not to this one.
+        monkeypatch.setattr(ObjectOptionsDialog, "exec", _exec_filling("team=other", seen))
+        window.edit_upload_options()
+        engine.apply_settings(Settings(part_size_mib=1))
+        window.select_ids([upload])
+        window.act_retry.trigger()
+        qtbot.waitUntil(
+            lambda: [r.state for r in window.model.rows()] == [TransferState.DONE],
+            timeout=60_000)
+    finally:
+        close_window(qtbot, window, engine)
+    bucket = oss2.Bucket(oss2.Auth(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+                         local_sandbox.endpoint, DEFAULT_BUCKET)
+    assert bucket.get_object_tagging("drop/again.dat").tag_set.tagging_rule == {"team": "data"}
+    assert bucket.get_object_acl("drop/again.dat").acl == "public-read"
