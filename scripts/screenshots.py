@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -36,11 +37,24 @@ from PySide6.QtWidgets import (
 )
 
 from ossdesk.core import events as ev
+from ossdesk.core.object_options import ObjectOptions
+from ossdesk.core.oss import Credentials
+from ossdesk.core.store import NewUpload, Store
 from ossdesk.core.upload import KeyFault
+from ossdesk.sandbox.server import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_BUCKET,
+    DEFAULT_REGION,
+    SandboxServer,
+)
 from ossdesk.ui.app import SessionProfile, app_icon
 from ossdesk.ui.dialogs import accounts as accounts_module
 from ossdesk.ui.dialogs.accounts import AccountsDialog
+from ossdesk.ui.dialogs.object_options import ObjectOptionsDialog, UploadOptions
 from ossdesk.ui.dialogs.settings import SettingsDialog
+from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
+from ossdesk.ui.engine_types import Destination
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.i18n import Translations
 from ossdesk.ui.main_window import MainWindow
@@ -393,6 +407,58 @@ def engine_text_scene(out: Path, suffix: str = "") -> None:
         dialog.show()
         save(dialog, out, name + suffix)
         dialog.close()
+def upload_options_dialogs(out: Path, suffix: str = "") -> None:
+    """The upload options of a destination: filled in, and refusing a bad tag."""
+    chosen = UploadOptions(
+        storage_class="IA", metadata=(("origin", "lab"), ("project", "atlas")),
+        options=ObjectOptions(acl="private", cache_control="max-age=3600",
+                              content_disposition="attachment",
+                              tags=(("team", "media"), ("year", "2026")), encryption="KMS",
+                              kms_key_id="key-0a1b2c3d"))
+    dialog = ObjectOptionsDialog("oss://team-media/", chosen)
+    dialog.show()
+    save(dialog, out, f"upload-options{suffix}")
+    dialog.tags.setText("team=media;video")
+    dialog.accept()
+    save(dialog, out, f"upload-options-refused{suffix}")
+    dialog.close()
+
+
+def unfinished_uploads_sandbox(root: Path) -> tuple[SandboxServer, Destination, Path]:
+    """A sandbox holding unfinished uploads of another program and one of ossdesk's."""
+    import oss2
+
+    server = SandboxServer(root / "sandbox", port=0).start()
+    bucket = oss2.Bucket(oss2.Auth(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+                         server.endpoint, DEFAULT_BUCKET)
+    for key, parts in (("2024/launch/keynote-4k-master.mov", 3), ("backup/db-2026-03.tar", 1),
+                       ("tmp/upload-test.bin", 0)):
+        upload_id = bucket.init_multipart_upload(key).upload_id
+        for n in range(1, parts + 1):
+            bucket.upload_part(key, upload_id, n, b"x" * (256 * 1024))
+    ours = bucket.init_multipart_upload("2024/launch/b-roll-drone.mp4").upload_id
+    bucket.upload_part("2024/launch/b-roll-drone.mp4", ours, 1, b"y" * (512 * 1024))
+    database = root / "uploads.sqlite3"
+    with Store.open(database) as store:
+        [row] = store.add([NewUpload(source=root / "b-roll-drone.mp4", size=7 * 1024**3,
+                                     mtime_ns=1, key="2024/launch/b-roll-drone.mp4",
+                                     endpoint=server.endpoint, bucket=DEFAULT_BUCKET)])
+        store.begin_multipart(row, ours, 512 * 1024)
+    destination = Destination(profile="work", endpoint=server.endpoint, bucket=DEFAULT_BUCKET,
+                              region=DEFAULT_REGION)
+    return server, destination, database
+
+
+def unfinished_uploads_dialog(out: Path, place: tuple[Destination, Path],
+                              suffix: str = "") -> None:
+    destination, database = place
+    dialog = UnfinishedUploadsDialog(
+        lambda profile: Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+        destination, database)
+    dialog.show()
+    settle(lambda: dialog.parts_loaded, seconds=10)
+    save(dialog, out, f"unfinished-uploads{suffix}")
+    dialog.close()
 
 
 def dark_palette() -> QPalette:
@@ -485,6 +551,10 @@ def main() -> int:
     accounts._show_verdict("", ok=None)
     save(accounts, out, "accounts-no-keyring")
     accounts.close()
+    upload_options_dialogs(out)
+    scratch = Path(tempfile.mkdtemp(prefix="ossdesk-shots-"))
+    server, destination, database = unfinished_uploads_sandbox(scratch)
+    unfinished_uploads_dialog(out, (destination, database))
 
     # 5. Dark palette: the bar colours must read on it too.
     app.setPalette(dark_palette())
@@ -520,6 +590,10 @@ def main() -> int:
     settle(lambda: bool(accounts_zh.profile_names()) and accounts_zh.keyring_ok is not None)
     accounts_zh.list.setCurrentRow(0)
     save(accounts_zh, out, "accounts-zh_CN")
+    upload_options_dialogs(out, "-zh_CN")
+    unfinished_uploads_dialog(out, (destination, database), "-zh_CN")
+    server.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
     for widget in app.topLevelWidgets():
         widget.hide()  # closing would ask about the (pretend) running uploads
     settle()

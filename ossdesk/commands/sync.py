@@ -37,9 +37,12 @@ from ossdesk.commands.upload import (
     _destination,
     add_destination_options,
     add_object_options,
+    object_options,
+    user_metadata,
 )
 from ossdesk.core.checksum import crc64_file
 from ossdesk.core.names import printable
+from ossdesk.core.object_options import ObjectOptions, OptionError
 from ossdesk.core.oss import Endpoint, ObjectInfo, OssClient, OssError
 from ossdesk.core.plan import format_size
 from ossdesk.core.scheduler import Scheduler
@@ -146,6 +149,12 @@ def open_sync(args: argparse.Namespace, command: str,
             return EXIT_USAGE
     keys = KeyFilter(tuple(args.include),
                      patterns(excludes, defaults=not args.no_default_excludes))
+    try:  # checked before anything is opened; _Sync reads them again
+        user_metadata(args)
+        object_options(args)
+    except OptionError as exc:
+        error(f"{exc}; nothing was sent")
+        return EXIT_USAGE
     dest = _destination(args)
     if dest is None:
         return EXIT_USAGE
@@ -165,6 +174,9 @@ class _Sync:
     def __init__(self, args: argparse.Namespace, store: Store, dest: _Destination,
                  client: OssClient, keys: KeyFilter) -> None:
         self.args = args
+        # Checked by open_sync before anything was opened, so they read without error here.
+        self.metadata = user_metadata(args)
+        self.options: ObjectOptions = object_options(args)
         self.store = store
         self.dest = dest
         self.client = client
@@ -398,8 +410,9 @@ class _Sync:
                          key=file.key, endpoint=d.endpoint, bucket=d.bucket,
                          credentials=d.source, region=d.region, signature=d.signature,
                          part_size=self.args.part_size,
-                         metadata={MTIME_META: str(file.mtime_ns)},
-                         storage_class=self.args.storage_class, existing=OVERWRITE)
+                         metadata={**self.metadata, MTIME_META: str(file.mtime_ns)},
+                         storage_class=self.args.storage_class, existing=OVERWRITE,
+                         options=self.options)
 
 
 def _same_path(a: Path, b: Path) -> bool:

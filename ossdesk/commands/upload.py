@@ -23,6 +23,14 @@ from ossdesk.commands import (
     unfinished_walks,
 )
 from ossdesk.core.names import is_utf8
+from ossdesk.core.object_options import (
+    ACLS,
+    ENCRYPTIONS,
+    MAX_TAGS,
+    ObjectOptions,
+    OptionError,
+    parse_tags,
+)
 from ossdesk.core.oss import Credentials, Endpoint, ErrorKind, OssClient, OssError, Timeouts
 from ossdesk.core.plan import parse_size
 from ossdesk.core.scheduler import Scheduler
@@ -78,7 +86,8 @@ def add_destination_options(parser: argparse.ArgumentParser, *, bucket_help: str
 
 
 def add_object_options(parser: argparse.ArgumentParser) -> None:
-    """How objects are written: --part-size and --storage-class."""
+    """How objects are written: part size, storage class, metadata, ACL, headers, tags and
+    server-side encryption (checked by :func:`object_options` before anything is sent)."""
     parser.add_argument("--part-size", type=_size_value, metavar="SIZE", default=None,
                         help="multipart part size, e.g. 8MiB, kept as given (default: "
                              "sized so that a part takes about 4 s at the measured speed or "
@@ -86,6 +95,45 @@ def add_object_options(parser: argparse.ArgumentParser) -> None:
                              "than 10,000 parts)")
     parser.add_argument("--storage-class", metavar="CLASS", default=None,
                         help="Standard, IA, Archive, ColdArchive, ...")
+    parser.add_argument("--meta", metavar="NAME=VALUE", action="append", default=[],
+                        help="object metadata (x-oss-meta-NAME); repeatable")
+    parser.add_argument("--acl", choices=ACLS, default=None,
+                        help="the object's ACL (x-oss-object-acl); default: the bucket's")
+    parser.add_argument("--content-type", metavar="TYPE", default=None,
+                        help="Content-Type of every object (default: from each file's name)")
+    parser.add_argument("--cache-control", metavar="VALUE", default=None,
+                        help="Cache-Control of the objects, e.g. 'max-age=3600'")
+    parser.add_argument("--content-disposition", metavar="VALUE", default=None,
+                        help="Content-Disposition of the objects, e.g. 'attachment'")
+    parser.add_argument("--tags", metavar="K=V&K2=V2", action="append", default=[],
+                        help="object tags (x-oss-tagging), URL-encoded or plain; repeatable; "
+                             f"at most {MAX_TAGS}")
+    parser.add_argument("--sse", choices=ENCRYPTIONS, default=None,
+                        help="server-side encryption (x-oss-server-side-encryption)")
+    parser.add_argument("--kms-key-id", metavar="ID", default=None,
+                        help="the KMS key to encrypt with (with --sse KMS; default: OSS's)")
+
+
+def object_options(args: argparse.Namespace) -> ObjectOptions:
+    """The object options given on the command line, checked (:class:`OptionError`)."""
+    tags: list[tuple[str, str]] = []
+    for text in args.tags:
+        tags.extend(parse_tags(text))
+    return ObjectOptions(acl=args.acl, content_type=args.content_type,
+                         cache_control=args.cache_control,
+                         content_disposition=args.content_disposition, tags=tuple(tags),
+                         encryption=args.sse, kms_key_id=args.kms_key_id).checked()
+
+
+def user_metadata(args: argparse.Namespace) -> dict[str, str]:
+    """``--meta NAME=VALUE`` as a dict (:class:`OptionError` for a bad one)."""
+    metadata: dict[str, str] = {}
+    for item in args.meta:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise OptionError(f"--meta {item!r}: write NAME=VALUE")
+        metadata[name.strip().lower()] = value
+    return metadata
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -94,8 +142,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_destination_options(parser, bucket_help="the bucket to upload to",
                             prefix_help="folder in the bucket to upload into, e.g. backups/2024/")
     add_object_options(parser)
-    parser.add_argument("--meta", metavar="NAME=VALUE", action="append", default=[],
-                        help="object metadata (x-oss-meta-NAME); repeatable")
     parser.add_argument("--existing", choices=(OVERWRITE, SKIP), default=OVERWRITE,
                         help="when the key already exists: overwrite it (default), or skip "
                              "the file if the object has the same size and CRC-64 (checked "
@@ -186,22 +232,21 @@ def _destination(args: argparse.Namespace) -> _Destination | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        metadata = user_metadata(args)
+        options = object_options(args)
+    except OptionError as exc:
+        error(f"{exc}; nothing was sent")
+        return EXIT_USAGE
     dest = _destination(args)
     if dest is None:
         return EXIT_USAGE
-    metadata: dict[str, str] = {}
-    for item in args.meta:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            error(f"--meta {item!r}: write NAME=VALUE")
-            return EXIT_USAGE
-        metadata[name.strip().lower()] = value
     opened = open_store()
     if isinstance(opened, int):
         return opened
     store = opened
     try:
-        return _run(args, store, dest, metadata)
+        return _run(args, store, dest, metadata, options)
     finally:
         store.close()
 
@@ -249,7 +294,7 @@ def collision_checks(store: Store, endpoint: str, bucket: str,
 
 
 def _run(args: argparse.Namespace, store: Store, dest: _Destination,
-         metadata: dict[str, str]) -> int:
+         metadata: dict[str, str], options: ObjectOptions) -> int:
     display = Display(json_mode=args.json)
     problems: list[WalkProblem] = []
 
@@ -272,7 +317,8 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
             roots=tuple(p.absolute() for p in args.paths), endpoint=dest.endpoint,
             bucket=dest.bucket, credentials=dest.source, region=dest.region,
             signature=dest.signature, prefix=dest.prefix, part_size=args.part_size,
-            metadata=metadata, storage_class=args.storage_class, existing=args.existing))
+            metadata=metadata, storage_class=args.storage_class, existing=args.existing,
+            options=options))
     except StoreError as exc:
         error(str(exc))
         error("nothing of this upload was queued (`ossdesk resume` does not know it): run "

@@ -154,7 +154,13 @@ def _headers(row: UploadRow) -> dict[str, str]:
         headers[f"x-oss-meta-{name}"] = value
     if row.storage_class:
         headers["x-oss-storage-class"] = row.storage_class
+    headers.update(row.options.headers())
     return headers
+
+
+def _put_headers(row: UploadRow) -> dict[str, str]:
+    """A single PutObject creates the object: it carries the ACL too."""
+    return {**_headers(row), **row.options.complete_headers()}
 
 
 def _error_of(exc: BaseException) -> UploadError:
@@ -810,8 +816,8 @@ class FileSteps:
                 "moved); the whole file was read again and is exactly what was sent")))
         part_list = [(n, job.confirmed[n][1]) for n in numbers]
         try:
-            result = self._call(job, lambda: client.complete_multipart(row.key, upload_id,
-                                                                        part_list))
+            result = self._call(job, lambda: client.complete_multipart(
+                row.key, upload_id, part_list, headers=row.options.complete_headers()))
         except OssError as exc:
             if exc.kind is not ErrorKind.NO_SUCH_UPLOAD:
                 raise
@@ -922,7 +928,7 @@ class FileSteps:
         assert job.client is not None and job.meter is not None
         row, client, meter = job.row, job.client, job.meter
         size = source.size
-        headers = _headers(row)
+        headers = _put_headers(row)
         restarts = 0
         attempt = 0
         while True:

@@ -565,12 +565,16 @@ class OssClient:
             marker = str(page.next_marker)
 
     def complete_multipart(
-        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]],
+        headers: Mapping[str, str] | None = None,
     ) -> PutResult:
-        """Assemble the object from ``(number, etag)`` pairs; ``crc64`` is the whole object's."""
+        """Assemble the object from ``(number, etag)`` pairs; ``crc64`` is the whole object's.
+        ``headers``: what applies to the object made (``x-oss-object-acl``)."""
         infos = [oss2.models.PartInfo(number, etag) for number, etag in sorted(parts)]
+        sent = dict(headers or {})
         result = self._call(
-            lambda: self._bucket.complete_multipart_upload(key, upload_id, infos)
+            lambda: self._bucket.complete_multipart_upload(key, upload_id, infos,
+                                                           headers=sent or None)
         )
         return self._result(result)
 

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from ossdesk import config
+from ossdesk.core.object_options import ObjectOptions
 
 __all__ = [
     "APPLICATION_ID",
@@ -236,6 +237,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN done_upload_id TEXT;
     ALTER TABLE uploads ADD COLUMN done_parts INTEGER;
     """,
+    # 11: how the object is written besides its bytes (ACL, Content-Type, Cache-Control,
+    # Content-Disposition, tags, server-side encryption): JSON of ObjectOptions, NULL for
+    # none; kept so that a resume sends the same headers.
+    """
+    ALTER TABLE uploads ADD COLUMN options TEXT;
+    ALTER TABLE requests ADD COLUMN options TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -331,6 +339,7 @@ class NewUpload:
     ctime_ns: int | None = None
     file_dev: int | None = None
     file_ino: int | None = None
+    options: ObjectOptions = field(default_factory=ObjectOptions)
 
     def __post_init__(self) -> None:
         if self.existing not in (OVERWRITE, SKIP):
@@ -358,6 +367,7 @@ class Request:
     metadata: dict[str, str] = field(default_factory=dict)
     storage_class: str | None = None
     existing: str = OVERWRITE
+    options: ObjectOptions = field(default_factory=ObjectOptions)
     id: int | None = None
     walk_finished: bool = False
     created_at: float = 0.0
@@ -374,7 +384,7 @@ class Request:
                          signature=self.signature, part_size=self.part_size,
                          metadata=dict(self.metadata), storage_class=self.storage_class,
                          existing=self.existing, ctime_ns=ctime_ns, file_dev=file_dev,
-                         file_ino=file_ino)
+                         file_ino=file_ino, options=self.options)
 
 
 @dataclass(frozen=True)
@@ -430,6 +440,7 @@ class UploadRow:
     #: 0 parts: sent in one request; None: skipped, or done before migration 10).
     done_upload_id: str | None = None
     done_parts: int | None = None
+    options: ObjectOptions = field(default_factory=ObjectOptions)
 
     @property
     def finished(self) -> bool:
@@ -458,7 +469,7 @@ _ROW_COLUMNS = (
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
     "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
     "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by, u.started_at, "
-    "u.done_upload_id, u.done_parts"
+    "u.done_upload_id, u.done_parts, u.options"
 )
 
 
@@ -502,6 +513,7 @@ def _row(values: Sequence[Any]) -> UploadRow:
         started_at=values[34],
         done_upload_id=values[35],
         done_parts=values[36],
+        options=ObjectOptions.from_json(values[37]),
     )
 
 
@@ -870,15 +882,16 @@ class Store:
                     "INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
                     "region, signature, key, part_size, state, position, content_type, metadata, "
                     "storage_class, created_at, updated_at, existing, ctime_ns, file_dev, "
-                    "file_ino, request) "
+                    "file_ino, request, options) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (str(item.source), item.size, item.mtime_ns, item.credentials, item.endpoint,
                      item.bucket, item.region, item.signature, item.key, item.part_size,
                      position, item.content_type,
                      json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
                      item.storage_class, now, now, item.existing, item.ctime_ns,
-                     _to_i64(item.file_dev), _to_i64(item.file_ino), rid),
+                     _to_i64(item.file_dev), _to_i64(item.file_ino), rid,
+                     item.options.to_json()),
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
@@ -893,15 +906,15 @@ class Store:
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO requests (roots, credentials, endpoint, bucket, region, signature, "
-                "prefix, part_size, metadata, storage_class, existing, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "prefix, part_size, metadata, storage_class, existing, created_at, options) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 # ASCII JSON: a name that is not UTF-8 (kept by Python as lone surrogates)
                 # is stored escaped and read back as it was, for the walk to report it.
                 (json.dumps(roots, ensure_ascii=True), request.credentials, request.endpoint,
                  request.bucket, request.region, request.signature, request.prefix,
                  request.part_size,
                  json.dumps(request.metadata, sort_keys=True) if request.metadata else None,
-                 request.storage_class, request.existing, now),
+                 request.storage_class, request.existing, now, request.options.to_json()),
             )
             assert cur.lastrowid is not None
             rid = cur.lastrowid
@@ -945,14 +958,14 @@ class Store:
         rows = self._query(
             "SELECT r.id, r.roots, r.credentials, r.endpoint, r.bucket, r.region, r.signature, "
             "r.prefix, r.part_size, r.metadata, r.storage_class, r.existing, r.created_at, "
-            "(SELECT COUNT(*) FROM uploads u WHERE u.request = r.id) "
+            "(SELECT COUNT(*) FROM uploads u WHERE u.request = r.id), r.options "
             "FROM requests r WHERE r.walk_finished = 0 ORDER BY r.id")
         return [
             Request(roots=tuple(Path(p) for p in json.loads(v[1])), credentials=v[2],
                     endpoint=v[3], bucket=v[4], region=v[5], signature=v[6], prefix=v[7],
                     part_size=v[8], metadata=json.loads(v[9]) if v[9] else {},
                     storage_class=v[10], existing=v[11], id=v[0], walk_finished=False,
-                    created_at=v[12], queued=v[13])
+                    created_at=v[12], queued=v[13], options=ObjectOptions.from_json(v[14]))
             for v in rows
         ]
 

@@ -14,6 +14,7 @@ from ossdesk.sandbox.formats import (
     escape_controls,
     iso_time,
     key_encoder,
+    owner_xml,
     unescape_controls,
     xml_doc,
 )
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
     from ossdesk.sandbox.server import SandboxServer
 
 BUCKET_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_OWNER_ID = "1234567890123456"
-
-
-def owner_xml() -> str:
-    return "<Owner>" + el("ID", _OWNER_ID) + el("DisplayName", _OWNER_ID) + "</Owner>"
 
 
 def put_bucket(sandbox: SandboxServer, h: Handler, req: Request) -> Response:

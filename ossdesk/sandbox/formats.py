@@ -15,6 +15,7 @@ import anycrc
 from ossdesk.sandbox.errors import OssError
 
 CRC = anycrc.Model("CRC64-XZ")
+_OWNER_ID = "1234567890123456"
 
 
 def xml_doc(root: str, body: Iterable[str]) -> bytes:
@@ -24,6 +25,11 @@ def xml_doc(root: str, body: Iterable[str]) -> bytes:
 
 def el(tag: str, value: object) -> str:
     return f"<{tag}>{escape(str(value))}</{tag}>"
+
+
+def owner_xml() -> str:
+    """The ``<Owner>`` every listing and ACL names (the sandbox has one account)."""
+    return "<Owner>" + el("ID", _OWNER_ID) + el("DisplayName", _OWNER_ID) + "</Owner>"
 
 
 # Control characters XML 1.0 forbids (even as character references), and the escape that

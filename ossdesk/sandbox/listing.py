@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from ossdesk.sandbox.buckets import owner_xml
 from ossdesk.sandbox.errors import OssError
 from ossdesk.sandbox.formats import (
     el,
@@ -17,6 +16,7 @@ from ossdesk.sandbox.formats import (
     int_param,
     iso_time,
     key_encoder,
+    owner_xml,
     quote_etag,
     xml_doc,
 )

@@ -29,6 +29,7 @@ from ossdesk.sandbox.objects import (
     check_md5_of,
     digest_headers,
     etag_of,
+    object_acl,
     object_meta,
     receive,
     refuse_overwrite,
@@ -163,8 +164,12 @@ def complete(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
     refuse_overwrite(sandbox, req)
     etag = _multipart_etag([p.etag for p in used])
     crc = _combine_crcs([(int(p.crc64), p.size) for p in used])
+    meta = dict(up.meta)
+    acl = object_acl(req)
+    if acl is not None:
+        meta["acl"] = acl
     rec = ObjectRecord(req.bucket, req.key, sum(p.size for p in used), etag, str(crc),
-                       time.time(), "Multipart", up.meta, [(p.blob, p.size) for p in used])
+                       time.time(), "Multipart", meta, [(p.blob, p.size) for p in used])
     if not sandbox.store.complete_upload(up.upload_id, used, rec):
         raise no_such_upload(up.upload_id)
     enc = key_encoder(req.q)

@@ -11,11 +11,13 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_tz
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from ossdesk.sandbox.errors import OssError, no_such_key
-from ossdesk.sandbox.formats import http_date, quote_etag
+from ossdesk.sandbox.formats import el, http_date, owner_xml, quote_etag, xml_doc
 from ossdesk.sandbox.httpd import Handler, Received, Request, Response
 from ossdesk.sandbox.store import ObjectRecord
 
@@ -28,6 +30,14 @@ DISCARDED_BLOB_PREFIX = "discarded-"
 STORAGE_CLASSES = ("Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive")
 KEPT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language",
                 "expires")
+# Headers that describe the object a PutObject or InitiateMultipartUpload creates: stored and
+# answered (HeadObject, GetObject, GetObjectAcl, GetObjectTagging). The object ACL is also
+# taken by CompleteMultipartUpload. Anywhere else they are refused as not implemented.
+OBJECT_ACL = "x-oss-object-acl"
+CREATION_HEADERS = (OBJECT_ACL, "x-oss-tagging", "x-oss-server-side-encryption")
+OBJECT_ACLS = ("default", "private", "public-read", "public-read-write")
+SSE_ALGORITHMS = ("AES256", "KMS")
+MAX_OBJECT_TAGS = 10
 
 
 def object_meta(req: Request) -> dict[str, Any]:
@@ -47,7 +57,91 @@ def object_meta(req: Request) -> dict[str, Any]:
     kept = {k: req.header(k) for k in KEPT_HEADERS if k in req.headers}
     if kept:
         meta["headers"] = kept
+    acl = object_acl(req)
+    if acl is not None:
+        meta["acl"] = acl
+    if "x-oss-tagging" in req.headers:
+        meta["tags"] = _object_tags(req.header("x-oss-tagging"))
+    sse = req.header("x-oss-server-side-encryption")
+    key_id = req.header("x-oss-server-side-encryption-key-id")
+    if sse:
+        if sse not in SSE_ALGORITHMS:
+            if sse == "SM4":
+                raise OssError(400, "NotImplemented", "The sandbox does not implement SM4 "
+                               "server-side encryption; nothing was changed.")
+            raise OssError(400, "InvalidEncryptionAlgorithmError",
+                           "The Encryption request you specified is not valid. Supported "
+                           "value: AES256/KMS/SM4", ArgumentValue=sse)
+        meta["sse"] = sse
+    if key_id:
+        if sse != "KMS":
+            raise OssError(400, "InvalidArgument", "x-oss-server-side-encryption-key-id is "
+                           "valid only with x-oss-server-side-encryption: KMS.",
+                           ArgumentName="x-oss-server-side-encryption-key-id")
+        meta["sse-key-id"] = key_id
     return meta
+
+
+def object_acl(req: Request) -> str | None:
+    """The ``x-oss-object-acl`` of a request (None without one); a name OSS does not know
+    is refused."""
+    if OBJECT_ACL not in req.headers:
+        return None
+    acl = req.header(OBJECT_ACL)
+    if acl not in OBJECT_ACLS:
+        raise OssError(400, "InvalidArgument", "no such object access control exists",
+                       ArgumentName=OBJECT_ACL, ArgumentValue=acl)
+    return acl
+
+
+def _object_tags(text: str) -> list[list[str]]:
+    """``x-oss-tagging`` (URL-encoded ``k=v&k2=v2``) as pairs, checked as OSS does."""
+    pairs: list[list[str]] = []
+    for item in text.split("&") if text else []:
+        name, _, value = item.partition("=")
+        key, val = unquote(name), unquote(value)
+        if not key or len(key) > 128 or len(val) > 256 or key in (p[0] for p in pairs):
+            raise OssError(400, "InvalidArgument", "The tag provided was not a valid tag.",
+                           ArgumentName="x-oss-tagging", ArgumentValue=text)
+        pairs.append([key, val])
+    if len(pairs) > MAX_OBJECT_TAGS:
+        raise OssError(400, "BadRequest", "Object tags cannot be greater than 10",
+                       ArgumentName="x-oss-tagging")
+    return pairs
+
+
+def _creation_headers(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What HeadObject and GetObject answer about tags and server-side encryption."""
+    headers: list[tuple[str, str]] = []
+    if meta.get("sse"):
+        headers.append(("x-oss-server-side-encryption", meta["sse"]))
+    if meta.get("sse-key-id"):
+        headers.append(("x-oss-server-side-encryption-key-id", meta["sse-key-id"]))
+    if meta.get("tags"):
+        headers.append(("x-oss-tagging-count", str(len(meta["tags"]))))
+    return headers
+
+
+def get_object_acl(sandbox: SandboxServer, req: Request) -> Response:
+    assert req.bucket is not None
+    obj = sandbox.store.get_object(req.bucket, req.key)
+    if obj is None:
+        raise no_such_key(req.key)
+    return Response(200, [("Content-Type", "application/xml")], xml_doc(
+        "AccessControlPolicy", [owner_xml(), "<AccessControlList>"
+                                + el("Grant", obj.meta.get("acl", "default"))
+                                + "</AccessControlList>"]))
+
+
+def get_object_tagging(sandbox: SandboxServer, req: Request) -> Response:
+    assert req.bucket is not None
+    obj = sandbox.store.get_object(req.bucket, req.key)
+    if obj is None:
+        raise no_such_key(req.key)
+    tags = "".join("<Tag>" + el("Key", k) + el("Value", v) + "</Tag>"
+                   for k, v in obj.meta.get("tags", []))
+    return Response(200, [("Content-Type", "application/xml")],
+                    xml_doc("Tagging", ["<TagSet>" + tags + "</TagSet>"]))
 
 
 def check_md5_of(body: bytes, req: Request) -> None:
@@ -185,6 +279,7 @@ def _object_response(sandbox: SandboxServer, req: Request, obj: ObjectRecord, he
         ("x-oss-object-type", obj.type),
         ("x-oss-storage-class", obj.meta.get("storage-class", "Standard")),
     ]
+    headers += _creation_headers(obj.meta)
     kept = dict(obj.meta.get("headers", {}))
     for name in KEPT_HEADERS:
         override = req.q.get("response-" + name)

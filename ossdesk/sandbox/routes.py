@@ -13,7 +13,14 @@ from ossdesk.sandbox.formats import xml_doc
 from ossdesk.sandbox.httpd import Handler, Request, Response
 from ossdesk.sandbox.listing import list_buckets, list_objects, list_uploads
 from ossdesk.sandbox.multipart import complete, initiate, list_parts, upload_part
-from ossdesk.sandbox.objects import get_object, put_object
+from ossdesk.sandbox.objects import (
+    CREATION_HEADERS,
+    OBJECT_ACL,
+    get_object,
+    get_object_acl,
+    get_object_tagging,
+    put_object,
+)
 
 if TYPE_CHECKING:
     from ossdesk.sandbox.server import SandboxServer
@@ -33,18 +40,18 @@ _SERVED_SUBRESOURCES: dict[tuple[str, str], frozenset[str]] = {
     ("bucket", "GET"): frozenset(("bucketInfo", "location", "uploads", "continuation-token")),
     ("bucket", "POST"): frozenset(("delete",)),
     ("object", "PUT"): frozenset(("uploadId", "partNumber")),
-    ("object", "GET"): frozenset(("uploadId",)) | _RESPONSE_OVERRIDES,
+    ("object", "GET"): frozenset(("uploadId", "acl", "tagging")) | _RESPONSE_OVERRIDES,
     ("object", "HEAD"): frozenset(("objectMeta",)) | _RESPONSE_OVERRIDES,
     ("object", "DELETE"): frozenset(("uploadId",)),
     ("object", "POST"): frozenset(("uploads", "uploadId")),
 }
 _SERVED_EVERYWHERE = frozenset(("security-token",))
 # Request headers that turn a write into an operation the sandbox does not implement
-# (CopyObject / UploadPartCopy, symlinks, encryption, ACLs, tags): such a write is refused.
+# (CopyObject / UploadPartCopy, symlinks, SM4 data encryption, bucket ACLs): such a write is
+# refused.
 _UNSUPPORTED_WRITE_HEADERS = (
     "x-oss-copy-source", "x-oss-metadata-directive", "x-oss-symlink-target",
-    "x-oss-server-side-encryption", "x-oss-server-side-data-encryption", "x-oss-tagging",
-    "x-oss-object-acl", "x-oss-acl",
+    "x-oss-server-side-data-encryption", "x-oss-acl",
 )
 
 
@@ -60,8 +67,14 @@ def _refuse_unsupported(req: Request, scope: str) -> None:
                            f"The sandbox does not implement this operation (sub-resource "
                            f"'{name}' in a {req.method} to {target}); nothing was changed.")
     if req.method in ("PUT", "POST"):
+        creates = scope == "object" and (
+            (req.method == "PUT" and "uploadId" not in req.q and "partNumber" not in req.q)
+            or (req.method == "POST" and "uploads" in req.q))
+        completes = scope == "object" and req.method == "POST" and "uploadId" in req.q
         for name in req.headers:
-            if name.startswith(_UNSUPPORTED_WRITE_HEADERS):
+            taken = creates or (completes and name == OBJECT_ACL)
+            if name.startswith(_UNSUPPORTED_WRITE_HEADERS) or (
+                    name.startswith(CREATION_HEADERS) and not taken):
                 raise OssError(400, "NotImplemented",
                                f"The sandbox does not implement the header '{name}' in a "
                                f"{req.method} to {target}; nothing was changed.")
@@ -136,6 +149,10 @@ def _object_op(sandbox: SandboxServer, h: Handler, req: Request) -> Response:
     if m in ("GET", "HEAD"):
         if "uploadId" in q and m == "GET":
             return list_parts(sandbox, req)
+        if "acl" in q and m == "GET":
+            return get_object_acl(sandbox, req)
+        if "tagging" in q and m == "GET":
+            return get_object_tagging(sandbox, req)
         return get_object(sandbox, req, head=m == "HEAD", meta_only="objectMeta" in q)
     if m == "DELETE":
         if "uploadId" in q:

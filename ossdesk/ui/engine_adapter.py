@@ -19,13 +19,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from ossdesk.core import events as ev
 from ossdesk.core.names import printable
+from ossdesk.core.object_options import ObjectOptions
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler
 from ossdesk.core.store import (
@@ -64,6 +65,10 @@ class _Where:
     region: str | None
     signature: str
     credentials: str
+    # How the object is written: a cancelled upload tried again keeps it.
+    storage_class: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    options: ObjectOptions = field(default_factory=ObjectOptions)
 
 
 def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
@@ -212,7 +217,7 @@ class SchedulerAdapter:
             for r in rows:
                 self._where[r.id] = _Where(
                     Path(r.source), r.endpoint, r.bucket, r.key, r.region, r.signature,
-                    r.credentials,
+                    r.credentials, r.storage_class, dict(r.metadata), r.options,
                 )
 
     # ---- EngineAdapter ------------------------------------------------------------------
@@ -352,7 +357,8 @@ class SchedulerAdapter:
             endpoint=destination.endpoint, bucket=destination.bucket,
             credentials=destination.profile, region=destination.region,
             signature=destination.signature, prefix=destination.prefix,
-            part_size=self.settings.part_size_bytes,
+            part_size=self.settings.part_size_bytes, metadata=dict(destination.metadata),
+            storage_class=destination.storage_class, options=destination.options,
         )
 
         def run() -> None:
@@ -413,6 +419,9 @@ class SchedulerAdapter:
                         signature=destination.signature,
                         part_size=part_size,
                         existing=existing,
+                        metadata=dict(destination.metadata),
+                        storage_class=destination.storage_class,
+                        options=destination.options,
                     )
                     for f in batch[start : start + chunk]
                 ]
@@ -468,6 +477,8 @@ class SchedulerAdapter:
                     key=where.key, endpoint=where.endpoint, bucket=where.bucket,
                     credentials=where.credentials, region=where.region,
                     signature=where.signature, part_size=self.settings.part_size_bytes,
+                    storage_class=where.storage_class, metadata=dict(where.metadata),
+                    options=where.options,
                 )))
             if again and self._listener is not None:
                 self._listener(RowsRemoved(tuple(old for old, _ in again)))

@@ -20,6 +20,7 @@ from types import UnionType
 from typing import Any, ClassVar, Generic, TypeVar, Union, cast, get_args, get_origin
 from typing import get_type_hints as hints_of
 
+from ossdesk.core.object_options import ObjectOptions
 from ossdesk.ui.settings import Settings
 
 RowKey = int | str
@@ -115,6 +116,10 @@ class Destination:
     prefix: str = ""
     region: str | None = None
     signature: str = "v4"
+    #: How the objects are written (the window's upload options for this destination).
+    storage_class: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    options: ObjectOptions = field(default_factory=ObjectOptions)
 
     def key_for(self, relative_key: str) -> str:
         folder = self.prefix.strip("/")

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
+    QDialog,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -71,6 +72,12 @@ from ossdesk.ui import collector
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
 from ossdesk.ui.dialogs.details import DetailsDialog
+from ossdesk.ui.dialogs.object_options import (
+    ObjectOptionsDialog,
+    load_upload_options,
+    save_upload_options,
+    with_upload_options,
+)
 from ossdesk.ui.drop_flow import DropFlow
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
@@ -343,6 +350,8 @@ class MainWindow(QMainWindow):
             "settings", self.open_settings, sp.SP_FileDialogDetailedView, "Ctrl+,"
         )
         self.act_accounts = self._action("accounts", self.open_accounts, sp.SP_DirHomeIcon)
+        self.act_unfinished = self._action("unfinishedUploads", self.show_unfinished_uploads,
+                                           sp.SP_FileDialogContentsView)
 
         # Per-row actions: context menu, row buttons and keyboard (while the queue has focus).
         self.act_pause = self._action("pause", self.pause_selected, sp.SP_MediaPause, "Ctrl+P")
@@ -411,6 +420,7 @@ class MainWindow(QMainWindow):
         spacer = QWidget(bar)
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
+        bar.addAction(self.act_unfinished)
         bar.addAction(self.act_accounts)
         bar.addAction(self.act_settings)
         self.toolbar = bar
@@ -456,6 +466,10 @@ class MainWindow(QMainWindow):
         dest.addWidget(self.lbl_folder)
         dest.addWidget(self.folder_edit, 1)
         dest.addWidget(self.browse_button)
+        self.options_button = QToolButton(self.destination_bar)
+        self.options_button.setObjectName("optionsButton")
+        self.options_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        dest.addWidget(self.options_button)
         layout.addWidget(self.destination_bar)
 
         # Queue, or the first-run panel.
@@ -523,6 +537,7 @@ class MainWindow(QMainWindow):
         self.view.doubleClicked.connect(self._on_double_clicked)
         self.account_combo.currentIndexChanged.connect(self._on_profile_changed)
         self.browse_button.clicked.connect(self.browse_folders)
+        self.options_button.clicked.connect(self.edit_upload_options)
         self.first_run.addAccountRequested.connect(self.open_accounts)
         self.first_run.sandboxRequested.connect(self.sandboxRequested)
         self.bridge.uploadFailed.connect(self._on_upload_failed)
@@ -658,6 +673,13 @@ class MainWindow(QMainWindow):
         )
         self.browse_button.setText(self.tr("Browse…"))
         self.browse_button.setToolTip(self.tr("Pick a folder of the bucket"))
+        self.options_button.setText(self.tr("Options…"))
+        self.act_unfinished.setText(self.tr("Unfinished uploads…"))
+        self.act_unfinished.setToolTip(self.tr(
+            "Multipart uploads left unfinished in this bucket, by ossdesk or other programs"))
+        self.options_button.setToolTip(self.tr(
+            "Storage class, ACL, headers, metadata, tags and encryption of the files added "
+            "to this bucket"))
         self.view.hint_title = self.tr("Drop files or folders here")
         self.view.hint_detail = self.tr(
             "or use Add files / Add folder above. Each file is uploaded to the bucket and "
@@ -746,7 +768,8 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(
             self.view if has_profile or self.model.rowCount() else self.first_run
         )
-        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button):
+        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button,
+                       self.options_button):
             widget.setEnabled(has_profile)
         if profile is None:
             self.bucket_edit.clear()
@@ -763,14 +786,47 @@ class MainWindow(QMainWindow):
             return None
         endpoint = str(profile.endpoint)
         folder = self.folder_edit.text().strip().replace("\\", "/").strip("/")
-        return Destination(
+        return with_upload_options(Destination(
             profile=profile.name,
             endpoint=endpoint,
             bucket=bucket,
             prefix=folder,
             region=getattr(profile, "region", None),
             signature=getattr(profile, "signature", "v4"),
-        )
+        ))
+
+    def upload_options_dialog(self) -> ObjectOptionsDialog | None:
+        """The options of the current account and bucket, to edit (None: no destination)."""
+        dest = self.destination()
+        if dest is None:
+            return None
+        return ObjectOptionsDialog(f"oss://{dest.bucket}/",
+                                   load_upload_options(dest.profile, dest.bucket), self)
+
+    @Slot()
+    def edit_upload_options(self) -> None:
+        dialog = self.upload_options_dialog()
+        dest = self.destination()
+        if dialog is None or dest is None:
+            return
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            save_upload_options(dest.profile, dest.bucket, dialog.result_options)
+
+    def unfinished_uploads_dialog(self) -> QDialog | None:
+        """The bucket's unfinished multipart uploads (None: no destination chosen)."""
+        dest = self.destination()
+        if dest is None:
+            return None
+        from ossdesk.config import paths
+        from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
+
+        return UnfinishedUploadsDialog(self._credentials_for, dest, paths().database, self)
+
+    @Slot()
+    def show_unfinished_uploads(self) -> None:
+        dialog = self.unfinished_uploads_dialog()
+        if dialog is not None:
+            dialog.exec()
 
     # ---- adding files -------------------------------------------------------------------
 

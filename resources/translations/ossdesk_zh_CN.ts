@@ -176,8 +176,8 @@
         <translation>系统钥匙串不可用，密钥未保存。请勾选“仅在本次运行期间保留密钥”，重新输入密钥后保存。</translation>
     </message>
     <message>
-        <source>Not saved: %1</source>
-        <translation>未保存：%1</translation>
+        <source>Not saved. %1</source>
+        <translation>未保存。%1</translation>
     </message>
     <message>
         <source>Remove account</source>
@@ -663,6 +663,22 @@ Retryable: %4</source>
         <translation>选择 Bucket 中的文件夹</translation>
     </message>
     <message>
+        <source>Options…</source>
+        <translation>选项…</translation>
+    </message>
+    <message>
+        <source>Unfinished uploads…</source>
+        <translation>未完成的上传…</translation>
+    </message>
+    <message>
+        <source>Multipart uploads left unfinished in this bucket, by ossdesk or other programs</source>
+        <translation>此 Bucket 中由 ossdesk 或其他程序留下的未完成分片上传</translation>
+    </message>
+    <message>
+        <source>Storage class, ACL, headers, metadata, tags and encryption of the files added to this bucket</source>
+        <translation>添加到此 Bucket 的文件的存储类型、读写权限、请求头、元数据、标签和加密方式</translation>
+    </message>
+    <message>
         <source>Drop files or folders here</source>
         <translation>将文件或文件夹拖放到这里</translation>
     </message>
@@ -883,6 +899,137 @@ Destination: %2
     </message>
 </context>
 <context>
+    <name>ObjectOptionsDialog</name>
+    <message>
+        <source>%1 can hold neither line breaks nor characters outside Latin-1 (for a file name write filename*=UTF-8''...).</source>
+        <translation>%1 不能包含换行符或 Latin-1 以外的字符（文件名请写成 filename*=UTF-8''...）。</translation>
+    </message>
+    <message>
+        <source>Tags: write KEY=VALUE, several joined by &amp;; at most 10 tags, no key twice; keys of up to 128 and values of up to 256 characters, made of letters, digits, spaces and + - = . _ : /</source>
+        <translation>标签：请写成 键=值，多个用 &amp; 连接；最多 10 个标签，键不能重复；键最长 128 个字符，值最长 256 个字符，只能包含字母、数字、空格和 + - = . _ : /</translation>
+    </message>
+    <message>
+        <source>Metadata: write NAME=VALUE, one a line; a name holds letters, digits and - only.</source>
+        <translation>元数据：请写成 名称=值，每行一个；名称只能包含字母、数字和 -。</translation>
+    </message>
+    <message>
+        <source>The KMS key ID can hold neither line breaks nor characters outside Latin-1.</source>
+        <translation>KMS 密钥 ID 不能包含换行符或 Latin-1 以外的字符。</translation>
+    </message>
+    <message>
+        <source>Standard</source>
+        <translation>标准存储</translation>
+    </message>
+    <message>
+        <source>Infrequent Access (IA)</source>
+        <translation>低频访问（IA）</translation>
+    </message>
+    <message>
+        <source>Archive</source>
+        <translation>归档存储</translation>
+    </message>
+    <message>
+        <source>Cold Archive</source>
+        <translation>冷归档存储</translation>
+    </message>
+    <message>
+        <source>Deep Cold Archive</source>
+        <translation>深度冷归档存储</translation>
+    </message>
+    <message>
+        <source>Private</source>
+        <translation>私有</translation>
+    </message>
+    <message>
+        <source>Public read</source>
+        <translation>公共读</translation>
+    </message>
+    <message>
+        <source>Public read and write</source>
+        <translation>公共读写</translation>
+    </message>
+    <message>
+        <source>Managed by OSS (AES256)</source>
+        <translation>OSS 完全托管（AES256）</translation>
+    </message>
+    <message>
+        <source>KMS</source>
+        <translation>KMS</translation>
+    </message>
+    <message>
+        <source>Upload options</source>
+        <translation>上传选项</translation>
+    </message>
+    <message>
+        <source>Files added to %1 are uploaded with these options. Uploads already in the queue keep theirs.</source>
+        <translation>添加到 %1 的文件将按这些选项上传。已在队列中的上传保留其原有选项。</translation>
+    </message>
+    <message>
+        <source>Bucket default</source>
+        <translation>Bucket 默认</translation>
+    </message>
+    <message>
+        <source>From the file name</source>
+        <translation>根据文件名</translation>
+    </message>
+    <message>
+        <source>NAME=VALUE, one a line</source>
+        <translation>名称=值，每行一个</translation>
+    </message>
+    <message>
+        <source>None (bucket default)</source>
+        <translation>不加密（Bucket 默认）</translation>
+    </message>
+    <message>
+        <source>OSS's default key</source>
+        <translation>OSS 默认密钥</translation>
+    </message>
+    <message>
+        <source>Storage class:</source>
+        <translation>存储类型：</translation>
+    </message>
+    <message>
+        <source>Access (ACL):</source>
+        <translation>读写权限（ACL）：</translation>
+    </message>
+    <message>
+        <source>Content-Type:</source>
+        <translation>Content-Type：</translation>
+    </message>
+    <message>
+        <source>Cache-Control:</source>
+        <translation>Cache-Control：</translation>
+    </message>
+    <message>
+        <source>Content-Disposition:</source>
+        <translation>Content-Disposition：</translation>
+    </message>
+    <message>
+        <source>Metadata:</source>
+        <translation>元数据：</translation>
+    </message>
+    <message>
+        <source>Tags:</source>
+        <translation>标签：</translation>
+    </message>
+    <message>
+        <source>Server-side encryption:</source>
+        <translation>服务端加密：</translation>
+    </message>
+    <message>
+        <source>KMS key ID:</source>
+        <translation>KMS 密钥 ID：</translation>
+    </message>
+    <message>
+        <source>Clear all</source>
+        <translation>全部清除</translation>
+    </message>
+    <message>
+        <source>Not saved. %1</source>
+        <translation>未保存。%1</translation>
+    </message>
+</context>
+<context>
     <name>SettingsDialog</name>
     <message>
         <source>Settings</source>
@@ -967,6 +1114,93 @@ Destination: %2
     <message>
         <source>Cancel</source>
         <translation>取消</translation>
+    </message>
+</context>
+<context>
+    <name>UnfinishedUploadsDialog</name>
+    <message>
+        <source>Unfinished uploads in %1</source>
+        <translation>%1 中未完成的上传</translation>
+    </message>
+    <message>
+        <source>Multipart uploads that were started and never completed or aborted. OSS keeps their parts, and bills them, until they are aborted.</source>
+        <translation>已开始但从未完成或取消的分片上传。在取消之前，OSS 会一直保留（并计费）它们的分片。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Started</source>
+        <translation>开始时间</translation>
+    </message>
+    <message>
+        <source>Parts</source>
+        <translation>分片数</translation>
+    </message>
+    <message>
+        <source>Size so far</source>
+        <translation>已上传大小</translation>
+    </message>
+    <message>
+        <source>Started by</source>
+        <translation>发起者</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>刷新</translation>
+    </message>
+    <message>
+        <source>Abort selected…</source>
+        <translation>取消所选…</translation>
+    </message>
+    <message>
+        <source>Asking OSS…</source>
+        <translation>正在查询 OSS…</translation>
+    </message>
+    <message>
+        <source>The unfinished uploads could not be listed: %1</source>
+        <translation>无法列出未完成的上传：%1</translation>
+    </message>
+    <message>
+        <source>ossdesk (row %1)</source>
+        <translation>ossdesk（第 %1 行）</translation>
+    </message>
+    <message>
+        <source>Another program</source>
+        <translation>其他程序</translation>
+    </message>
+    <message>
+        <source>%1 unfinished upload(s), %2 of them started by ossdesk on this computer.</source>
+        <translation>共 %1 个未完成的上传，其中 %2 个由本机的 ossdesk 发起。</translation>
+    </message>
+    <message>
+        <source>No unfinished upload in this bucket.</source>
+        <translation>此 Bucket 中没有未完成的上传。</translation>
+    </message>
+    <message>
+        <source>Abort uploads</source>
+        <translation>取消上传</translation>
+    </message>
+    <message>
+        <source>Abort %1 unfinished upload(s)? Their parts are deleted from OSS; this cannot be undone.</source>
+        <translation>取消 %1 个未完成的上传？其分片将从 OSS 删除，且无法恢复。</translation>
+    </message>
+    <message>
+        <source>%1 of the chosen uploads belong to files in ossdesk's upload list (rows %2) and were not aborted: cancel those files in the queue, which aborts their uploads.</source>
+        <translation>所选上传中有 %1 个属于 ossdesk 上传列表中的文件（第 %2 行），未被取消：请在队列中取消这些文件，这会同时取消它们的上传。</translation>
+    </message>
+    <message>
+        <source>Aborting…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>%1 upload(s) aborted.</source>
+        <translation>已取消 %1 个上传。</translation>
+    </message>
+    <message>
+        <source>%1 could not be aborted (%2); it is still on OSS.</source>
+        <translation>%1 无法取消（%2），它仍在 OSS 上。</translation>
     </message>
 </context>
 <context>

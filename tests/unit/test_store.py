@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ossdesk import config
+from ossdesk.core.object_options import ObjectOptions
 from ossdesk.core.store import (
     APPLICATION_ID,
     MIGRATIONS,
@@ -125,7 +126,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 10
+        assert store.schema_version() == SCHEMA_VERSION == 11
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -325,7 +326,7 @@ def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 10
+        assert store.schema_version() == SCHEMA_VERSION == 11
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 
@@ -389,3 +390,23 @@ def test_watched_folders_are_kept_across_opens_and_reader_writes_them(tmp_path: 
         assert other.id is not None
         store.remove_watched_folder(other.id)
         assert [w.id for w in store.watched_folders()] == [saved.id]
+
+
+def test_object_options_are_kept_with_the_row_and_the_request(tmp_path: Path) -> None:
+    """A resume (or the walk finished later) writes the object as first asked."""
+    options = ObjectOptions(acl="private", content_type="text/csv", cache_control="no-cache",
+                            content_disposition="inline", tags=(("a", "1"), ("b c", "d")),
+                            encryption="KMS", kms_key_id="k-1").checked()
+    with Store.open() as store:
+        request = store.begin_request(Request(roots=(tmp_path,), endpoint="http://e",
+                                              bucket="b", options=options))
+        [upload] = store.add([request.upload(tmp_path / "x", 1, 2, "x")], request=request)
+        [plain] = store.add([NewUpload(source=tmp_path / "y", size=1, mtime_ns=2, key="y",
+                                       endpoint="http://e", bucket="b")])
+    with Store.open() as store:
+        row = store.get(upload)
+        assert row is not None and row.options == options
+        other = store.get(plain)
+        assert other is not None and other.options == ObjectOptions()
+        [unfinished] = store.unfinished_requests()
+        assert unfinished.options == options
