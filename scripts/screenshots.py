@@ -282,7 +282,13 @@ def watched_window(out: Path, suffix: str = "") -> MainWindow:
     dialog.show()
     save(dialog, out, "watch-folder" + suffix)
     dialog.close()
+    with Store.open(owner=False) as store:  # later scenes show a queue without them
+        for kept in store.watched_folders():
+            assert kept.id is not None
+            store.remove_watched_folder(kept.id)
     return window
+
+
 def history_scenes(out: Path, suffix: str = "") -> None:
     """The filters with their counts (2,000 finished rows of two accounts, one failed),
     the Failed filter clicked, a search, and a done row's details."""
