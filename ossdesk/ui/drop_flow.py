@@ -64,6 +64,8 @@ class _Drop:
     added: int = 0
     added_bytes: int = 0
     skipped: int = 0
+    #: A warning to repeat with what was added (e.g. the bucket could not be checked).
+    warning: str = ""
 
 
 class DropFlow(QObject):
@@ -291,9 +293,9 @@ class DropFlow(QObject):
                 if drop.job is not None:
                     drop.job.cancel()
         elif policy is None and existing is None:
-            self.window.statusBar().showMessage(
-                self.tr("Could not check which files already exist (%1); they are uploaded "
-                        "and replace what is there.").replace("%1", problem), 10_000)
+            drop.warning = self.tr("Could not check which files already exist (%1); they are "
+                                   "uploaded and replace what is there.").replace("%1", problem)
+            self.window.statusBar().showMessage(drop.warning, 10_000)
         drop.checking = False
         if batch and policy != EXISTING_CANCEL:
             self._enqueue(drop_key, drop, batch, policy or EXISTING_OVERWRITE)
@@ -322,6 +324,11 @@ class DropFlow(QObject):
                 message += " (" + format_size(drop.added_bytes) + ")"
             if drop.skipped:
                 message += "; " + self.tr("%n item(s) skipped", "", drop.skipped)
+        if drop.warning:  # said when it happened; kept in what the drop ends with
+            message = self.tr("%1. %2", "what was added, then a warning").replace(
+                "%1", message).replace("%2", drop.warning)
+            self.window.statusBar().showMessage(message, 15_000)
+            return
         self.window.statusBar().showMessage(message, 8000)
 
     def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:

@@ -349,6 +349,11 @@
             <numerusform>其中 %n 个文件已在此之前添加。</numerusform>
         </translation>
     </message>
+    <message>
+        <source>%1. %2</source>
+        <comment>what was added, then a warning</comment>
+        <translation>%1。%2</translation>
+    </message>
 </context>
 <context>
     <name>EventBridge</name>

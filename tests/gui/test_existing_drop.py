@@ -199,3 +199,22 @@ def test_skip_identical_with_the_real_engine(qtbot: QtBot, sandbox_server: Sandb
     finally:
         close_window(qtbot, window, engine)
         remote.close()
+
+
+def test_a_check_that_fails_is_still_said_when_the_drop_ends(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine, tmp_path: Path,
+    respond: list[Responder], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The files are queued to replace what is there: the warning must not be wiped at once
+    by "Added N files" (a one-batch drop ends right after its check)."""
+    def unreachable(*args: Any, **kwargs: Any) -> list[str]:
+        raise OSError("the endpoint does not answer")
+
+    monkeypatch.setattr(engine, "find_existing", unreachable)
+    responder = answer(respond, "cancelDrop")
+    drop(window, [many_files(tmp_path, 3)])
+    settle(qtbot, window, 3)
+    assert responder.texts == []
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Added 3 files"), message
+    assert "Could not check which files already exist (the endpoint does not answer)" in message
