@@ -116,3 +116,33 @@ def test_details_show_the_check_upload_id_parts_and_times(qtbot: QtBot, sandbox:
         assert values["crc64"] == str(crc64(b"small"))
     finally:
         close_window(qtbot, window, engine)
+
+
+class _NoUrlEngine:
+    """The upload list knows the row, but the URL query fails (e.g. not recorded yet)."""
+
+    def __init__(self, details: rq.UploadDetails) -> None:
+        self.details = details
+
+    def ask(self, query: object) -> object:
+        if isinstance(query, rq.Details):
+            return self.details
+        raise LookupError("no such row yet")
+
+
+def test_details_do_not_depend_on_the_url_query(qtbot: QtBot) -> None:
+    from ossdesk.ui.dialogs.details import DetailsDialog
+    from ossdesk.ui.transfer_model import TransferRow
+
+    row = TransferRow(id=7, name="a.bin", source_path="/data/a.bin", size=3,
+                      destination="oss://b/k/a.bin", bucket="b", key="k/a.bin",
+                      state=TransferState.DONE)
+    known = rq.UploadDetails(
+        source="/data/a.bin", size=3, account="work", endpoint="http://127.0.0.1:1",
+        bucket="b", key="k/a.bin", url="http://127.0.0.1:1/b/k/a.bin", state="done",
+        skipped=False, check="crc64", crc64=42, etag=None, upload_id=None, parts=0,
+        part_size=None, queued_at=1.0, started_at=2.0, finished_at=3.0)
+    dialog = DetailsDialog.for_row(_NoUrlEngine(known), row, None)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    assert dialog.values["crc64"] == "42"
+    assert dialog.url == known.url

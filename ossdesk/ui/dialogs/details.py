@@ -36,10 +36,16 @@ class DetailsDialog(QDialog):
         details, url = None, ""
         if engine is not None:
             try:
-                url = engine.ask(rq.ObjectUrl(row))
                 details = engine.ask(rq.Details(row))
             except Exception:  # noqa: BLE001 - the dialog shows what is known without it
                 _log.exception("could not read the details of %s", row.name)
+            if details is not None:
+                url = details.url
+            else:
+                try:
+                    url = engine.ask(rq.ObjectUrl(row))
+                except Exception:  # noqa: BLE001 - shown without its URL
+                    _log.exception("could not make the URL of %s", row.name)
         return cls(row, details, url, parent)
 
     def __init__(self, row: TransferRow, details: UploadDetails | None, url: str,
