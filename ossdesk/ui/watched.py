@@ -51,6 +51,7 @@ from ossdesk.core.sync import KeyFilter
 from ossdesk.core.watch import DEFAULT_RESCAN, DEFAULT_SETTLE, FolderWatch, Step, observe
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import EngineAdapter
+from ossdesk.ui.dialogs.object_options import with_upload_options
 from ossdesk.ui.engine_types import Destination, SourceFile, TransferRow, TransferState
 
 __all__ = ["WatchManager", "WatchState", "WatchedFolderModel", "WatchedFoldersPanel",
@@ -296,9 +297,10 @@ class WatchManager(QObject):
             todo.append(f)
         if not todo:
             return
-        destination = Destination(profile=spec.credentials, endpoint=spec.endpoint,
-                                  bucket=spec.bucket, prefix="", region=spec.region,
-                                  signature=spec.signature)
+        # The options saved for the account and bucket (Options…), as a drop gets them.
+        destination = with_upload_options(Destination(
+            profile=spec.credentials, endpoint=spec.endpoint, bucket=spec.bucket, prefix="",
+            region=spec.region, signature=spec.signature))
         self.engine.send(rq.Enqueue(todo, destination, existing=SKIP))
         self.queued.emit(len(todo))
 

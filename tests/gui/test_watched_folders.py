@@ -157,3 +157,37 @@ def _try_store(manager) -> bool:
     except Exception:
         return False
     return True
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+
+    def send(self, request: object) -> None:
+        self.sent.append(request)
+
+
+def test_a_watched_folders_files_get_the_buckets_upload_options(qtbot, tmp_path) -> None:
+    """Options… applies to what a watched folder queues, as it does to a drop."""
+    from ossdesk.core.object_options import ObjectOptions
+    from ossdesk.ui import engine_types as rq
+    from ossdesk.ui.dialogs.object_options import UploadOptions, save_upload_options
+    from ossdesk.ui.engine_types import SourceFile
+    from ossdesk.ui.watched import WatchManager, _Entry
+
+    Store.open().close()
+    chosen = UploadOptions(storage_class="IA", metadata=(("origin", "lab"),),
+                           options=ObjectOptions(acl="private"))
+    save_upload_options(SANDBOX_PROFILE, DEFAULT_BUCKET, chosen)
+    engine = _Recorder()
+    manager = WatchManager(engine, lambda: [])  # type: ignore[arg-type]
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    (folder / "a.exr").write_bytes(b"frame")
+    manager._queue(_Entry(_spec(folder)),
+                   [SourceFile(str(folder / "a.exr"), "watched/a.exr", 5, 1)])
+    [request] = engine.sent
+    assert isinstance(request, rq.Enqueue)
+    assert request.destination.storage_class == "IA"
+    assert request.destination.metadata == (("origin", "lab"),)
+    assert request.destination.options == ObjectOptions(acl="private")
