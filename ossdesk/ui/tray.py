@@ -32,6 +32,9 @@ class TrayStatus(QObject):
         self.totals = Totals()
         # Files Done when the current run of the queue began (None: the queue is idle).
         self._done_before: int | None = None
+        # (failed, paused) when the queue's end was last told: a run that adds nothing
+        # new (a watched folder's file, say) does not repeat the same lines.
+        self._told: tuple[int, int] | None = None
         self._failures: list[tuple[str, str]] = []
         self._failure_timer = QTimer(self)
         self._failure_timer.setSingleShot(True)
@@ -115,9 +118,13 @@ class TrayStatus(QObject):
     def queue_idle(self) -> None:
         """The engine has nothing queued or moving any more."""
         self._notify_failures()  # what failed is told first
-        message = self.queue_stopped_message(self.totals)
+        totals = self.totals
+        message = self.queue_stopped_message(totals)
+        uploaded = self._done_before is not None and totals.done > self._done_before
         self._done_before = None
-        if message is not None:
+        told = (totals.failed, totals.paused)
+        if message is not None and (uploaded or told != self._told):
+            self._told = told
             self.notify(*message)
 
     def file_failed(self, name: str, error: str) -> None:

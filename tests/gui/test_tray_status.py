@@ -152,3 +152,24 @@ def test_nothing_is_notified_while_the_window_is_in_front(
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     window.tray_status.notify("Uploads finished", "1 file uploaded and verified.")
     assert seen == []
+
+
+def test_the_same_end_of_the_queue_is_not_told_twice(window: MainWindow):
+    """A queue that stops again with nothing new (the window in the tray, a watched folder
+    queueing now and then) does not repeat "1 upload failed." each time."""
+    seen = notifications(window)
+    window.hide()
+    tray = window.tray_status
+    stopped = Totals(files=2, done=1, failed=1)
+    tray.show_totals(Totals(files=2, waiting=1, done=0, failed=1))
+    tray.show_totals(stopped)
+    tray.queue_idle()
+    tray.show_totals(stopped)
+    tray.queue_idle()  # nothing new since
+    tray.show_totals(Totals(files=3, done=1, failed=1, waiting=1))
+    tray.show_totals(Totals(files=3, done=2, failed=1))
+    tray.queue_idle()  # one more uploaded: told, with the failure still there
+    assert [text for _, text, _ in seen] == [
+        "1 file uploaded and verified. 1 upload failed.",
+        "1 file uploaded and verified. 1 upload failed.",
+    ]
