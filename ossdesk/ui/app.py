@@ -393,6 +393,9 @@ def _run_window(app: QApplication, name: str, *, sandbox: bool,
     if sys.platform == "darwin":
         controller.install_file_open(app)
     code = app.exec()
+    # The session ending while the window sits in the tray quits without closing it: the
+    # watches and the engine are stopped here then (a closed window has done it already).
+    window.shut_down()
     instance.close()
     try:
         save_settings(window.settings)

@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         self.profiles_loaded = False
         self.drops = DropFlow(self)
         self._quitting = False
+        self._shut_down = False
         self.tray: QSystemTrayIcon | None = None
         self.engine_error = ""
         self.model = TransferModel(self)
@@ -1393,6 +1394,17 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self._quitting = True
+        self.shut_down()
+        event.accept()
+
+    @Slot()
+    def shut_down(self) -> None:
+        """Stop the watches, the walks and the engine (pausing what moves) and keep the
+        settings; once. Also run when the application quits without closing this window
+        (the session ends while it sits in the tray)."""
+        if self._shut_down:
+            return
+        self._shut_down = self._quitting = True
         self.watched.manager.shutdown()
         for job in list(self.walk_jobs):
             job.cancel()
@@ -1403,7 +1415,6 @@ class MainWindow(QMainWindow):
         self.settingsChanged.emit(self.settings)
         if self.tray is not None:
             self.tray.hide()
-        event.accept()
 
     @Slot()
     def quit_now(self) -> None:

@@ -218,3 +218,15 @@ def test_a_check_that_fails_is_still_said_when_the_drop_ends(
     message = window.statusBar().currentMessage()
     assert message.startswith("Added 3 files"), message
     assert "Could not check which files already exist (the endpoint does not answer)" in message
+
+
+def test_shut_down_stops_the_engine_once_whether_or_not_the_window_was_closed(
+    qtbot: QtBot, window: MainWindow, engine: FakeEngine,
+) -> None:
+    """The application may quit with the window hidden in the tray (the session ends):
+    run_app then calls shut_down itself; a window closed before has done it already."""
+    window.hide()
+    window.shut_down()
+    window.shut_down()
+    window.close()
+    assert engine.calls.count(("shutdown", True)) == 1
