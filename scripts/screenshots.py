@@ -341,6 +341,43 @@ def history_scenes(out: Path, suffix: str = "") -> None:
     window.hide()
 
 
+def cancelled_history_scene(out: Path, suffix: str = "") -> None:
+    """After a restart: done and cancelled rows read back from a real upload list as
+    history (a cancelled one in the middle, without a bar), an unfinished one paused."""
+    from ossdesk.ui.engine_adapter import transfer_row
+
+    scratch = Path(tempfile.mkdtemp(prefix="ossdesk-history-"))
+    names = (("poster-final.psd", 734 * MIB), ("interviews.zip", 12 * GIB),
+             ("subtitles-zh.srt", 48 * 1024), ("archive-2023.7z", 2 * GIB))
+    store = Store.open(scratch / "queue.db")
+    try:
+        ids = store.add(NewUpload(source=Path("/home/li/Videos/launch") / name, size=size,
+                                  mtime_ns=1, key="2024/launch/" + name,
+                                  endpoint="https://oss-cn-hangzhou.aliyuncs.com",
+                                  bucket="team-media", credentials="work")
+                        for name, size in names)
+        store.finish(ids[0], crc64=1, etag="e", checked_by="crc64")
+        store.begin_multipart(ids[1], "0004B9895DBBB6EC98E36", 16 * MIB)
+        store.confirm_part(ids[1], 1, 16 * MIB, "etag", 7)
+        store.cancelled(ids[1])
+        store.finish(ids[2], crc64=2, etag="e", checked_by="crc64")
+        rows = [transfer_row(r, auto_resume=False) for r in store.rows()]
+    finally:
+        store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1100, 360)
+    window.show()
+    settle(lambda: window.profiles_loaded)
+    window.model.add_rows(rows)
+    window.model.flush()
+    window.select_ids([rows[1].id])
+    window._update_actions()
+    save(window, out, "history-cancelled" + suffix)
+    window.hide()
+
+
 def refused_names_box(out: Path, suffix: str = "") -> None:
     """What a drop left out and why: names OSS cannot take, a loop, two files for one
     name (the details shown, as after a click on "Show Details...")."""
@@ -571,6 +608,7 @@ def main() -> int:
     tray_scene(out).hide()
     watched_window(out).hide()
     history_scenes(out)
+    cancelled_history_scene(out)
     refused_names_box(out)
     engine_text_scene(out)
 
@@ -586,6 +624,7 @@ def main() -> int:
     tray_scene(out, "-zh_CN").hide()
     watched_window(out, "-zh_CN").hide()
     history_scenes(out, "-zh_CN")
+    cancelled_history_scene(out, "-zh_CN")
     refused_names_box(out, "-zh_CN")
     engine_text_scene(out, "-zh_CN")
     settings_zh = SettingsDialog(Settings())

@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
                 error("nothing to resume from the new, empty upload list (see above)")
                 return EXIT_BUSY
             if not final:
-                print("Nothing to resume: every upload in the list is finished.", flush=True)
+                cancelled = store.count([State.CANCELLED])
+                print("Nothing to resume: every upload in the list is finished"
+                      + (" or cancelled." if cancelled else "."), flush=True)
             return EXIT_OK
         for source in sorted({r.credentials for r in rows} | {r.credentials for r in requests}):
             try:

@@ -180,7 +180,8 @@ class Notice(Event):
 
 @dataclass(frozen=True)
 class Cancelled(Event):
-    """Removed from the queue (and its multipart upload aborted on the server)."""
+    """Cancelled (its multipart upload aborted on the server: the row stays as cancelled),
+    or removed from the list."""
 
     kind: ClassVar[str] = "cancelled"
 

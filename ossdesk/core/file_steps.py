@@ -1053,9 +1053,10 @@ class FileSteps:
             _log.warning("could not abort the stale upload of %s: %s", key, exc.message)
 
     def _abort_and_forget(self, upload: int) -> None:
+        forget = self._forget_cancelled(upload)
         row = self.store.get(upload)
-        if row is None:
-            return
+        if row is None or (row.state is State.DONE and not forget):
+            return  # finished before the cancel arrived: it stays done
         if row.upload_id:
             try:
                 abort_upload(self._client(row), row.key, row.upload_id,
@@ -1072,8 +1073,16 @@ class FileSteps:
                 self._emit(Failed(upload=upload, message=message, code="AbortFailed",
                                   retryable=True, error_kind="retryable"))
                 return
-        self.store.remove([upload])
+        if forget:
+            self.store.remove([upload])
+        else:
+            self.store.cancelled(upload)
         self._emit(Cancelled(upload=upload))
+
+    def _forget_cancelled(self, upload: int) -> bool:
+        """Whether the row of a cancelled upload is removed from the list (True) or kept
+        as cancelled history (False, the default here; the scheduler knows which)."""
+        return False
 
     def _cleanup_retry(self) -> RetryPolicy:
         """A few tries for an abort (this scheduler's delays), then a clear answer."""

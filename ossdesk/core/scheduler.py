@@ -179,6 +179,9 @@ class Scheduler(FileSteps):
         self._active: dict[int, _Job] = {}
         self._rr = 0
         self._side: deque[Callable[[], None]] = deque()
+        #: Uploads being removed from the list (not only cancelled): once aborted, their
+        #: rows are deleted instead of kept as cancelled.
+        self._forgetting: set[int] = set()
         self._side_running = 0
         self._clients: dict[tuple[str, ...], OssClient] = {}
         self._creds: dict[str, Credentials] = {}
@@ -371,10 +374,17 @@ class Scheduler(FileSteps):
     retry_failed = resume
 
     def cancel(self, uploads: Iterable[int]) -> None:
-        """Stop files, abort their multipart uploads on the server and forget them."""
-        targets = list(uploads)
+        """Stop files and abort their multipart uploads on the server; the rows stay in the
+        list as cancelled (history, until :meth:`clear_finished`)."""
+        self._stop_and_abort(list(uploads), forget=False)
+
+    def _stop_and_abort(self, targets: list[int], *, forget: bool) -> None:
         to_abort: list[int] = []
         with self._cond:
+            if forget:
+                self._forgetting.update(targets)
+            else:
+                self._forgetting.difference_update(targets)
             for upload in targets:
                 self._waiting.pop(upload, None)
                 job = self._active.get(upload)
@@ -391,8 +401,15 @@ class Scheduler(FileSteps):
         self.start()
 
     def remove(self, uploads: Iterable[int]) -> None:
-        """Forget finished rows (or cancel unfinished ones)."""
-        self.cancel(uploads)
+        """Remove rows from the list (an unfinished one's upload is aborted first)."""
+        self._stop_and_abort(list(uploads), forget=True)
+
+    def _forget_cancelled(self, upload: int) -> bool:
+        with self._cond:
+            if upload in self._forgetting:
+                self._forgetting.discard(upload)
+                return True
+            return False
 
     def clear_finished(self) -> list[int]:
         ids = self.store.clear_finished()

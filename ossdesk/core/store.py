@@ -55,6 +55,7 @@ from ossdesk.core.object_options import ObjectOptions
 __all__ = [
     "APPLICATION_ID",
     "ENVIRONMENT",
+    "HISTORY",
     "MIGRATIONS",
     "OVERWRITE",
     "SCHEMA_VERSION",
@@ -99,12 +100,17 @@ class State(StrEnum):
     PAUSED = "paused"
     DONE = "done"
     FAILED = "failed"
+    #: Given up by the user (its multipart upload aborted on the server): kept as history,
+    #: like a done row, until "Clear finished"; never resumed by itself.
+    CANCELLED = "cancelled"
 
     def __str__(self) -> str:
         return self.value
 
 
 UNFINISHED = (State.QUEUED, State.RUNNING, State.PAUSED, State.FAILED)
+#: What "Clear finished" removes: the history of done and cancelled rows.
+HISTORY = (State.DONE, State.CANCELLED)
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -243,6 +249,61 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE uploads ADD COLUMN options TEXT;
     ALTER TABLE requests ADD COLUMN options TEXT;
+    """,
+    # 12: a cancelled row stays in the list as history ("cancelled") until the user clears
+    # it. SQLite cannot change a CHECK constraint in place: the table is made again (with
+    # foreign keys off while it is, see _migrate), same columns in the same order.
+    """
+    CREATE TABLE uploads_new (
+        id            INTEGER PRIMARY KEY,
+        source        TEXT    NOT NULL,
+        size          INTEGER NOT NULL CHECK (size >= 0),
+        mtime_ns      INTEGER NOT NULL,
+        credentials   TEXT    NOT NULL,
+        endpoint      TEXT    NOT NULL,
+        bucket        TEXT    NOT NULL,
+        region        TEXT,
+        signature     TEXT    NOT NULL DEFAULT 'v4',
+        key           TEXT    NOT NULL,
+        upload_id     TEXT,
+        part_size     INTEGER,
+        state         TEXT    NOT NULL DEFAULT 'queued'
+                      CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed',
+                                       'cancelled')),
+        reason        TEXT,
+        error         TEXT,
+        error_code    TEXT,
+        position      INTEGER NOT NULL,
+        content_type  TEXT,
+        metadata      TEXT,
+        storage_class TEXT,
+        crc64         INTEGER,
+        etag          TEXT,
+        created_at    REAL    NOT NULL,
+        updated_at    REAL    NOT NULL,
+        finished_at   REAL,
+        initiating_at REAL,
+        existing      TEXT    NOT NULL DEFAULT 'overwrite'
+                      CHECK (existing IN ('overwrite', 'skip')),
+        ctime_ns      INTEGER,
+        file_dev      INTEGER,
+        file_ino      INTEGER,
+        reread        INTEGER,
+        checked_by    TEXT
+                      CHECK (checked_by IS NULL OR checked_by IN ('crc64', 'md5')),
+        request       INTEGER REFERENCES requests(id) ON DELETE SET NULL,
+        started_at    REAL,
+        done_upload_id TEXT,
+        done_parts    INTEGER,
+        options       TEXT
+    );
+    INSERT INTO uploads_new SELECT * FROM uploads;
+    DROP TABLE uploads;
+    ALTER TABLE uploads_new RENAME TO uploads;
+    CREATE INDEX uploads_position ON uploads(position);
+    CREATE INDEX uploads_state ON uploads(state, position);
+    CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
+    CREATE INDEX uploads_request ON uploads(request);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -608,19 +669,33 @@ def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
     return app_id, version, bool(tables)
 
 
+def _check_foreign_keys(conn: sqlite3.Connection) -> None:
+    if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+        raise StoreError("the upload list could not be updated: its rows do not agree with "
+                         "each other")
+
+
 def _migrate(conn: sqlite3.Connection, start: int) -> None:
-    for version in range(start, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+    # Foreign keys off while the schema changes (a table made again must not cascade its
+    # drop into ``parts``); each step checks them before it commits.
+    enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for version in range(start, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                _check_foreign_keys(conn)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
 def _set_aside(path: Path) -> Path:
@@ -1233,10 +1308,22 @@ class Store:
         with self._write() as conn:
             conn.executemany("DELETE FROM uploads WHERE id = ?", [(u,) for u in uploads])
 
-    def clear_finished(self) -> list[int]:
+    def cancelled(self, upload: int) -> None:
+        """The user gave the upload up and its multipart upload (if any) is aborted: the row
+        stays as history, without its upload id and parts; trying it again starts over."""
         with self._write() as conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM uploads WHERE state = 'done'")]
-            conn.execute("DELETE FROM uploads WHERE state = 'done'")
+            conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
+            conn.execute(
+                "UPDATE uploads SET state = 'cancelled', reason = NULL, error = NULL, "
+                "error_code = NULL, upload_id = NULL, initiating_at = NULL, checked_by = NULL, "
+                "updated_at = ? WHERE id = ?", (time.time(), upload))
+
+    def clear_finished(self) -> list[int]:
+        """Remove the history: done and cancelled rows."""
+        with self._write() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT id FROM uploads WHERE state IN ('done', 'cancelled')")]
+            conn.execute("DELETE FROM uploads WHERE state IN ('done', 'cancelled')")
         return ids
 
     def move_to_top(self, upload: int) -> int:

@@ -30,6 +30,7 @@ from ossdesk.core.object_options import ObjectOptions
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler
 from ossdesk.core.store import (
+    HISTORY,
     NewUpload,
     Request,
     State,
@@ -79,6 +80,7 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         State.PAUSED: TransferState.PAUSED,
         State.FAILED: TransferState.FAILED,
         State.DONE: TransferState.DONE,
+        State.CANCELLED: TransferState.CANCELLED,
     }[row.state]
     if row.skipped:
         state = TransferState.SKIPPED
@@ -92,8 +94,10 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         size=row.size,
         destination=f"oss://{row.bucket}/{row.key}",
         state=state,
-        confirmed_bytes=row.size if state.finished else row.confirmed_bytes,
-        sent_bytes=row.size if state.finished else row.confirmed_bytes,
+        confirmed_bytes=(0 if state is TransferState.CANCELLED
+                         else row.size if state.finished else row.confirmed_bytes),
+        sent_bytes=(0 if state is TransferState.CANCELLED
+                    else row.size if state.finished else row.confirmed_bytes),
         error=error,
         error_detail=(f"{error}\n\n{row.error_code}" if error and row.error_code else error),
         bucket=row.bucket,
@@ -287,10 +291,10 @@ class SchedulerAdapter:
         )
         if s.auto_resume:
             scheduler.restore()
-        # Then the finished rows, as history until the user clears them ("Clear finished"
-        # deletes them from the store): after the unfinished ones and their restart, so
-        # 20,000 of them delay neither.
-        history = store.rows([State.DONE])
+        # Then the finished and cancelled rows, as history until the user clears them
+        # ("Clear finished" deletes them from the store): after the unfinished ones and
+        # their restart, so 20,000 of them delay neither.
+        history = store.rows(HISTORY)
         if history:
             self._remember(history)
             self._listener(
@@ -453,7 +457,8 @@ class SchedulerAdapter:
 
     @handles(rq.Retry)
     def _retry(self, r: rq.Retry) -> None:
-        """Failed uploads continue; cancelled ones (forgotten by the engine) start over."""
+        """Failed uploads continue; cancelled ones start over in their place in the queue
+        (a row no longer in the list is queued again at the end)."""
         uploads = [int(i) for i in r.ids]
 
         def run(s: Scheduler) -> None:

@@ -219,7 +219,7 @@ def test_cancel_aborts_and_retry_starts_over(qtbot, engine_kind, local_sandbox, 
         engine.send(rq.ApplySettings(Settings(part_size_mib=1)))  # full speed for the retry
         window.select_ids([upload])
         window.act_retry.trigger()
-        # The same row continues, or (once the engine forgot it) a new one replaces it.
+        # The same row starts over (the cancelled row stays in the list).
         qtbot.waitUntil(
             lambda: [r.state for r in window.model.rows()] == [TransferState.DONE],
             timeout=60_000,

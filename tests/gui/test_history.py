@@ -14,8 +14,8 @@ from pytestqt.qtbot import QtBot
 
 from ossdesk.sandbox.server import SandboxServer
 from ossdesk.ui.settings import Settings
-from ossdesk.ui.transfer_model import TransferState
-from tests.gui.test_engine_window import close_window, open_window
+from ossdesk.ui.transfer_model import TransferState, progress_text
+from tests.gui.test_engine_window import client, close_window, open_window, row_of
 
 
 @pytest.fixture
@@ -75,3 +75,57 @@ def test_done_rows_survive_a_restart_until_cleared(qtbot: QtBot, sandbox: Sandbo
     listed = "\n".join(_status_lines())
     assert "three.txt" in listed
     assert "one.txt" not in listed and "two.txt" not in listed
+
+
+def test_cancelled_rows_survive_a_restart_until_cleared(qtbot: QtBot, sandbox: SandboxServer,
+                                                         tmp_path: Path) -> None:
+    mib = 1024 * 1024
+    (tmp_path / "kept.bin").write_bytes(b"k" * (3 * mib))
+    (tmp_path / "small.txt").write_text("small" * 100)
+    slow = Settings(auto_resume=True, part_size_mib=1, bandwidth_limit_kib=768)
+    window, engine = open_window(qtbot, sandbox, slow, "process")
+    try:
+        window.add_paths([str(tmp_path / "kept.bin")])
+        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        kept = window.model.ids()[0]
+        qtbot.waitUntil(lambda: row_of(window, kept).confirmed_bytes >= mib, timeout=30_000)
+        window.select_ids([kept])
+        window.act_cancel.trigger()
+        qtbot.waitUntil(lambda: row_of(window, kept).state is TransferState.CANCELLED,
+                        timeout=15_000)
+        qtbot.waitUntil(lambda: client(sandbox).list_multipart_uploads() == [],
+                        timeout=10_000)
+    finally:
+        close_window(qtbot, window, engine)
+
+    # `ossdesk status` lists it as cancelled, not as something left to do.
+    listed = _status_lines()
+    assert any("cancelled" in line and "kept.bin" in line for line in listed), listed
+    assert listed[-1] == "1 cancelled", listed
+
+    # A second window: the cancelled row is back as history, without a bar, and not
+    # started again; nothing of it is counted as unfinished.
+    window2, engine2 = open_window(qtbot, sandbox, Settings(auto_resume=True), "process")
+    try:
+        qtbot.waitUntil(lambda: window2.model.rowCount() == 1, timeout=15_000)
+        row = window2.model.rows()[0]
+        assert (row.name, row.state) == ("kept.bin", TransferState.CANCELLED)
+        assert row.confirmed_bytes == row.sent_bytes == 0
+        assert progress_text(row) == ""
+        totals = window2.model.totals()
+        assert totals.cancelled == totals.finished == 1, totals
+        assert totals.waiting == totals.active == totals.paused == totals.failed == 0, totals
+        window2.add_paths([str(tmp_path / "small.txt")])
+        qtbot.waitUntil(lambda: window2.model.rowCount() == 2, timeout=10_000)
+        small = window2.model.ids()[1]
+        qtbot.waitUntil(lambda: row_of(window2, small).state is TransferState.DONE,
+                        timeout=60_000)
+        assert window2.model.current_state(row.id) is TransferState.CANCELLED
+        assert client(sandbox).list_multipart_uploads() == []
+        # "Clear finished" clears finished and cancelled rows, from the window ...
+        window2.act_clear_finished.trigger()
+        assert window2.model.rowCount() == 0
+    finally:
+        close_window(qtbot, window2, engine2)
+    # ... and from the upload list.
+    assert _status_lines() == ["The upload list is empty."]

@@ -399,3 +399,58 @@ def test_upload_with_a_saved_profile(sandbox: SandboxInfo, tmp_path: Path,
             == []
     finally:
         profiles.delete("engine-test")
+
+
+def test_a_cancelled_upload_is_listed_as_cancelled_and_never_resumed(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """The window cancels an upload: the row stays as history. `ossdesk status` says so,
+    `ossdesk resume` leaves it alone, and nothing counts it as unfinished."""
+    from ossdesk.core.events import Progress
+    from ossdesk.core.oss import Credentials
+    from ossdesk.core.scheduler import Scheduler
+    from ossdesk.core.store import State, Store
+    from tests.integration.test_engine_upload import FAST_RETRY
+    from tests.support.engine import Recorder, new_upload
+
+    big = write_random(tmp_path / "given-up.bin", 2 * MiB)
+    creds = Credentials(sandbox.access_key_id, sandbox.access_key_secret)
+    scheduler = Scheduler(Store.open(), credentials=lambda _s: creds, part_size=256 * KiB,
+                          parallel=1, rate=512 * KiB, retry=FAST_RETRY)
+    rec = Recorder()
+    scheduler.add_listener(rec)
+    try:
+        (upload,) = scheduler.add([new_upload(sandbox, big)])
+        rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes > 0)
+        scheduler.cancel([upload])
+        rec.wait_for(lambda e: e.kind == "cancelled")
+        assert scheduler.wait(10)
+    finally:
+        scheduler.close()
+        scheduler.store.close()
+    assert remote_uploads(sandbox) == []
+    env = cli_env(sandbox)
+
+    status = ossdesk("status", env=env)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert re.match(rf"\s*{upload}\s+cancelled\s+0\.0%.*given-up\.bin$", lines[0]), lines
+    assert lines[-1] == "1 cancelled", lines
+    [row] = json_lines(ossdesk("status", "--json", env=env).stdout)
+    assert row["state"] == "cancelled"
+
+    resumed = ossdesk("resume", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == (
+        "Nothing to resume: every upload in the list is finished or cancelled.")
+    small = write_random(tmp_path / "small.bin", 10 * KiB)
+    uploaded = ossdesk("upload", str(small), *dest(sandbox), env=env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "unfinished" not in uploaded.stderr, uploaded.stderr
+    with Store.open(owner=False) as store:
+        states = {r.source.name: r.state for r in store.rows()}
+    assert states == {"given-up.bin": State.CANCELLED, "small.bin": State.DONE}
+    assert not any(k == "given-up.bin" for k in _object_keys(sandbox))
+
+
+def _object_keys(sb: SandboxInfo) -> list[str]:
+    return [o.key for o in sb.bucket_client().list_objects().object_list]

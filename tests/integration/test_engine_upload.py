@@ -343,12 +343,19 @@ def test_pause_and_cancel_a_file_waiting_for_a_worker(sandbox: SandboxInfo, make
     rec.wait_for(lambda e: e.kind == "cancelled" and e.upload == ids[2])
     scheduler.pause([ids[0]])
     assert scheduler.wait(5)
-    assert [r.state for r in scheduler.store.rows()] == [State.PAUSED, State.PAUSED]
+    assert [r.state for r in scheduler.store.rows()] == [
+        State.PAUSED, State.PAUSED, State.CANCELLED]
     assert len(remote_uploads(sandbox)) == 2
 
 
-def test_cancel_aborts_on_the_server_and_forgets(sandbox: SandboxInfo, make_engine: Any,
-                                                 tmp_path: Path) -> None:
+def _cancelled(scheduler: Any, upload: int) -> bool:
+    row = scheduler.store.get(upload)
+    return bool(row is not None and row.state is State.CANCELLED and row.upload_id is None
+                and row.confirmed_bytes == 0)
+
+
+def test_cancel_aborts_on_the_server_and_keeps_the_row_as_cancelled(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
     path = write_random(tmp_path / "x.bin", 2 * MiB)
     scheduler, rec = make_engine(part_size=256 * KiB, parallel=1, rate=512 * KiB)
     (upload,) = scheduler.add([new_upload(sandbox, path)])
@@ -357,7 +364,7 @@ def test_cancel_aborts_on_the_server_and_forgets(sandbox: SandboxInfo, make_engi
     scheduler.cancel([upload])
     rec.wait_for(lambda e: e.kind == "cancelled")
     assert scheduler.wait(5)
-    assert scheduler.store.get(upload) is None
+    assert _cancelled(scheduler, upload)
     assert remote_uploads(sandbox) == []
     # A paused file (not moving) is aborted on the server too.
     other = write_random(tmp_path / "y.bin", 2 * MiB)
@@ -370,7 +377,26 @@ def test_cancel_aborts_on_the_server_and_forgets(sandbox: SandboxInfo, make_engi
     scheduler.cancel([second])
     rec.wait_for(lambda e: e.kind == "cancelled" and e.upload == second)
     assert scheduler.wait(5)
-    assert remote_uploads(sandbox) == [] and scheduler.store.rows() == []
+    assert remote_uploads(sandbox) == [] and _cancelled(scheduler, second)
+    # Nothing resumes a cancelled row by itself; asked for by id (Retry), it starts over
+    # in its place with a new multipart upload.
+    assert scheduler.resume() == []
+    assert scheduler.resume([upload]) == [upload]
+    rec.wait_for(lambda e: isinstance(e, Done) and e.upload == upload)
+    assert [r.id for r in scheduler.store.rows()] == [upload, second]
+    assert_uploaded(sandbox, path.name, path)
+
+
+def test_remove_aborts_on_the_server_and_removes_the_row(
+        sandbox: SandboxInfo, make_engine: Any, tmp_path: Path) -> None:
+    path = write_random(tmp_path / "x.bin", 2 * MiB)
+    scheduler, rec = make_engine(part_size=256 * KiB, parallel=1, rate=512 * KiB)
+    (upload,) = scheduler.add([new_upload(sandbox, path)])
+    rec.wait_for(lambda e: isinstance(e, Progress) and e.confirmed_bytes > 0)
+    scheduler.remove([upload])
+    rec.wait_for(lambda e: e.kind == "cancelled")
+    assert scheduler.wait(5)
+    assert scheduler.store.rows() == [] and remote_uploads(sandbox) == []
 
 
 def test_many_small_files_run_concurrently(sandbox: SandboxInfo, make_engine: Any,

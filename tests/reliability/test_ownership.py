@@ -345,7 +345,9 @@ def test_the_engines_cancel_keeps_a_row_whose_abort_failed(sandbox: SandboxInfo,
     sched.cancel([upload])
     rec.wait_for(lambda e: isinstance(e, Cancelled) and e.upload == upload)
     assert sched.wait(30)
-    assert sched.store.get(upload) is None and remote_uploads(sandbox) == []
+    row = sched.store.get(upload)
+    assert row is not None and row.state is State.CANCELLED and row.upload_id is None
+    assert remote_uploads(sandbox) == []
 
 
 def test_a_single_put_whose_source_went_keeps_its_true_message(sandbox: SandboxInfo,

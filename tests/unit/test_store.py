@@ -13,11 +13,13 @@ from ossdesk import config
 from ossdesk.core.object_options import ObjectOptions
 from ossdesk.core.store import (
     APPLICATION_ID,
+    HISTORY,
     MIGRATIONS,
     OVERWRITE,
     SCHEMA_VERSION,
     SKIP,
     SKIPPED,
+    UNFINISHED,
     Fingerprint,
     NewUpload,
     Request,
@@ -126,7 +128,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 11
+        assert store.schema_version() == SCHEMA_VERSION == 12
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -326,7 +328,7 @@ def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 11
+        assert store.schema_version() == SCHEMA_VERSION == 12
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 
@@ -410,3 +412,66 @@ def test_object_options_are_kept_with_the_row_and_the_request(tmp_path: Path) ->
         assert other is not None and other.options == ObjectOptions()
         [unfinished] = store.unfinished_requests()
         assert unfinished.options == options
+
+
+def test_migration_from_version_11_keeps_rows_parts_and_requests(tmp_path: Path) -> None:
+    """Version 12 makes the uploads table again (for the "cancelled" state): every row,
+    its confirmed parts and its request stay as they were."""
+    db = config.paths().database
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for version in range(11):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 11")
+    conn.execute("INSERT INTO requests (roots, credentials, endpoint, bucket, created_at) "
+                 "VALUES ('[\"/x\"]', 'environment', 'e', 'b', 0)")
+    conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                 "key, upload_id, part_size, state, position, created_at, updated_at, request, "
+                 "options) VALUES ('/x', 20, 1, 'environment', 'e', 'b', 'k', 'ID-1', 10, "
+                 "'paused', 1, 0, 0, 1, '{\"acl\": \"private\"}')")
+    conn.execute("INSERT INTO parts VALUES (1, 1, 10, 'etag', 77, 0)")
+    conn.commit()
+    conn.close()
+    with Store.open() as store:
+        assert store.schema_version() == SCHEMA_VERSION == 12
+        [row] = store.rows()
+        assert (row.key, row.state, row.upload_id, row.confirmed_bytes) == (
+            "k", State.PAUSED, "ID-1", 10)
+        assert list(store.parts(row.id)) == [1]
+        assert store.request_ids(1) == [row.id]
+        # Foreign keys hold again after the migration: removing the row removes its parts.
+        store.remove([row.id])
+    check = sqlite3.connect(db)
+    try:
+        assert check.execute("SELECT COUNT(*) FROM parts").fetchone() == (0,)
+        indexes = {r[0] for r in check.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'uploads'")}
+        assert {"uploads_position", "uploads_state", "uploads_destination",
+                "uploads_request"} <= indexes
+    finally:
+        check.close()
+
+
+def test_a_cancelled_row_is_history_until_cleared(tmp_path: Path) -> None:
+    with Store.open() as store:
+        done, cancelled, waiting = store.add(
+            [_item(tmp_path, "done"), _item(tmp_path, "cancelled"), _item(tmp_path, "waiting")])
+        store.finish(done, crc64=1, etag="e")
+        store.begin_multipart(cancelled, "ID-2", 5)
+        store.confirm_part(cancelled, 1, 5, "etag", 9)
+        store.cancelled(cancelled)
+        row = store.get(cancelled)
+        assert row is not None
+        assert (row.state, row.upload_id, row.confirmed_bytes) == (State.CANCELLED, None, 0)
+        assert store.parts(cancelled) == {}
+        # Not unfinished: nothing resumes it, nothing counts it as left to do.
+        assert State.CANCELLED not in UNFINISHED and State.CANCELLED in HISTORY
+        assert [r.id for r in store.unfinished()] == [waiting]
+        assert store.count(UNFINISHED) == 1
+        assert store.unfinished_sources("http://127.0.0.1:1", "b", ["k/cancelled"]) == {}
+        assert store.known_upload_ids(["ID-2"]) == {}
+        # It keeps its place in the queue.
+        assert [r.id for r in store.rows()] == [done, cancelled, waiting]
+        assert sorted(store.clear_finished()) == [done, cancelled]
+        assert [r.id for r in store.rows()] == [waiting]
