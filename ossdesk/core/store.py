@@ -582,9 +582,13 @@ class _Unusable(Exception):
     """The file at the database path cannot be used as our store (reason in args[0])."""
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """``create=False``: open an existing file only (SQLite would otherwise make an empty
+    one, which the owner would then find and take for a damaged list)."""
+    target, uri = (str(path), False) if create else (path.resolve().as_uri() + "?mode=rw", True)
     conn = sqlite3.connect(
-        str(path), timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        target, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
+        uri=uri,
     )
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     return conn
@@ -830,7 +834,9 @@ class Store:
                         raise _folder_error(path, _unwritable(path.parent)
                                             or exc.strerror or str(exc)) from exc
                 _check_header(path)
-                conn = _connect(path)
+                if not allow_repair and not path.exists():
+                    raise StoreError("there is no upload list yet")
+                conn = _connect(path, create=allow_repair)
                 _, version, _ = _inspect(conn)
                 if allow_repair:
                     conn.execute("PRAGMA journal_mode = WAL")

@@ -228,6 +228,22 @@ def test_reader_does_not_repair(tmp_path: Path) -> None:
     assert path.read_bytes() == b"garbage" * 100
 
 
+def test_a_reader_before_the_first_owner_leaves_no_file_to_be_taken_for_damage(
+    tmp_path: Path,
+) -> None:
+    """The window reads the list (its watched folders) while its engine process may not have
+    made it yet: the reader must not leave an empty file, which the engine would then set
+    aside as a damaged list and say so."""
+    path = config.paths().database
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(StoreError, match="no upload list yet"):
+        Store.open(owner=False)
+    assert not path.exists()
+    with Store.open() as owner:
+        assert owner.notice is None
+    assert not list(path.parent.glob("*.corrupt*"))
+
+
 def test_closed_store_raises_a_clear_error(tmp_path: Path) -> None:
     store = Store.open()
     store.close()
