@@ -97,7 +97,7 @@ from ossdesk.ui.transfer_model import (
     state_label,
     verified_label,
 )
-from ossdesk.ui.tray import TrayStatus
+from ossdesk.ui.tray import TrayMenu, TrayStatus
 from ossdesk.ui.walker import Problem, WalkJob
 from ossdesk.ui.watched import WatchedFoldersUi
 
@@ -132,11 +132,11 @@ class MainWindow(QMainWindow):
         self.drops = DropFlow(self)
         self._quitting = False
         self._shut_down = False
-        self.tray: QSystemTrayIcon | None = None
         self.engine_error = ""
         self.model = TransferModel(self)
         self.bridge = EventBridge(self.model, self)
         self.tray_status = TrayStatus(self, QApplication.windowIcon())
+        self.tray_menu = TrayMenu(self)
         self.setAcceptDrops(True)
         self.resize(1100, 640)
         self.setMinimumSize(QSize(720, 420))
@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
 
         if engine is not None:
             engine.start(self.bridge)
-        self.show_tray()
+        self.tray_menu.show_tray()
         self.watched.manager.load()
         self.refresh_profiles()
         # Modules, Qt wrappers and the window live as long as the process: out of the
@@ -1229,7 +1229,7 @@ class MainWindow(QMainWindow):
         totals = self.model.totals()
         moving = totals.active + totals.waiting
         if not moving and not self._quitting and self.watched.manager.watching() \
-                and self.to_tray():  # the tray keeps watching
+                and self.tray_menu.to_tray():  # the tray keeps watching
             event.ignore()
             return
         if moving and not self._quitting:
@@ -1237,7 +1237,7 @@ class MainWindow(QMainWindow):
             if choice == "stay":
                 event.ignore()
                 return
-            if choice == "tray" and self.to_tray():
+            if choice == "tray" and self.tray_menu.to_tray():
                 event.ignore()
                 return
         self._quitting = True
@@ -1260,8 +1260,8 @@ class MainWindow(QMainWindow):
             self.engine.shutdown(pause=True)
         self.settings.last_folder = self.folder_edit.text().strip()
         self.settingsChanged.emit(self.settings)
-        if self.tray is not None:
-            self.tray.hide()
+        if self.tray_menu.tray is not None:
+            self.tray_menu.tray.hide()
 
     @Slot()
     def quit_now(self) -> None:
@@ -1273,49 +1273,6 @@ class MainWindow(QMainWindow):
     def _close_and_quit(self) -> None:
         if self.close():  # a hidden window's close does not end the application by itself
             QApplication.quit()
-
-    # ---- tray ---------------------------------------------------------------------------
-
-    def to_tray(self) -> bool:
-        """Hide into the system tray; uploads go on. False when there is no tray."""
-        if not self.show_tray():
-            return False
-        self.hide()
-        return True
-
-    def show_tray(self) -> bool:
-        """Show the tray icon (the queue's progress in its tooltip); False without a tray."""
-        if not QSystemTrayIcon.isSystemTrayAvailable():
-            return False
-        if self.tray is None:
-            tray = self.tray_status.icon  # its tooltip tells the queue's progress
-            menu = QMenu(self)
-            show = menu.addAction(self.tr("Show ossdesk"))
-            show.triggered.connect(self.show_from_tray)
-            menu.addAction(self.act_pause_all)
-            menu.addAction(self.act_resume_all)
-            menu.addSeparator()
-            leave = menu.addAction(self.tr("Pause and quit"))
-            leave.triggered.connect(self.quit_now)
-            tray.setContextMenu(menu)
-            tray.activated.connect(self._on_tray_activated)
-            self.tray = tray
-        self.tray.show()
-        return True
-
-    @Slot()
-    def show_from_tray(self) -> None:
-        self.showNormal()
-        self.raise_()
-        self.activateWindow()
-
-    @Slot(QSystemTrayIcon.ActivationReason)
-    def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (
-            QSystemTrayIcon.ActivationReason.Trigger,
-            QSystemTrayIcon.ActivationReason.DoubleClick,
-        ):
-            self.show_from_tray()
 
     @Slot()
     def _on_queue_idle(self) -> None:

@@ -845,10 +845,6 @@ Destination: %2
         <source>Keep uploading in the tray</source>
         <translation>最小化到托盘继续上传</translation>
     </message>
-    <message>
-        <source>Show ossdesk</source>
-        <translation>显示 ossdesk</translation>
-    </message>
     <message numerus="yes">
         <source>%n file(s) of it had been added before.</source>
         <translation>
@@ -1447,6 +1443,17 @@ Destination: %2
     <message>
         <source>Finished:</source>
         <translation>完成：</translation>
+    </message>
+</context>
+<context>
+    <name>TrayMenu</name>
+    <message>
+        <source>Show ossdesk</source>
+        <translation>显示 ossdesk</translation>
+    </message>
+    <message>
+        <source>Pause and quit</source>
+        <translation>暂停并退出</translation>
     </message>
 </context>
 <context>
