@@ -144,7 +144,7 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
                         profile_store=Profiles([PROFILE]))
     window.resize(1280, 560)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     window.model.add_rows(sample_rows())
     window.model.flush()
     window.select_ids([4])
@@ -169,7 +169,7 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
                         profile_store=Profiles([PROFILE]))
     window.resize(1100, 420)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     rows = sample_rows()
     rows.append(TransferRow(
         id=10, name="subtitles-en.srt", source_path="/home/li/Videos/launch/subtitles-en.srt",
@@ -300,7 +300,7 @@ def history_scenes(out: Path, suffix: str = "") -> None:
                         profile_store=Profiles([PROFILE]))
     window.resize(1280, 560)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     rows = sample_rows()
     for r in rows:
         r.profile = "work"
@@ -348,7 +348,7 @@ def refused_names_box(out: Path, suffix: str = "") -> None:
                         profile_store=Profiles([PROFILE]))
     window.resize(1100, 420)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     home = "/home/li/Videos/launch"
     key = "2024/launch/launch"
     deep = "/".join(f"{c * 8} take {n:02} - {'raw footage ' * 9}" for n, c in
@@ -513,7 +513,7 @@ def main() -> int:
     first = MainWindow(None, profile_store=Profiles([]))
     first.resize(1100, 560)
     first.show()
-    settle(lambda: first.profiles_loaded)
+    settle(lambda: first.destination_bar.profiles_loaded)
     save(first, out, "first-run")
 
     # 2. An account, an empty queue: the drop hint.
@@ -521,7 +521,7 @@ def main() -> int:
                        profile_store=Profiles([PROFILE]))
     empty.resize(1100, 560)
     empty.show()
-    settle(lambda: empty.profiles_loaded)
+    settle(lambda: empty.destination_bar.profiles_loaded)
     save(empty, out, "empty")
 
     # 3. The queue: uploading, verifying, paused, failed, done, waiting rows.
@@ -579,7 +579,7 @@ def main() -> int:
     first_zh = MainWindow(None, profile_store=Profiles([]))
     first_zh.resize(1100, 560)
     first_zh.show()
-    settle(lambda: first_zh.profiles_loaded)
+    settle(lambda: first_zh.destination_bar.profiles_loaded)
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")

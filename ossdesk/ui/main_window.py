@@ -38,15 +38,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDialog,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -62,14 +58,9 @@ from PySide6.QtWidgets import (
 
 from ossdesk.ui import collector
 from ossdesk.ui import engine_types as rq
-from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
+from ossdesk.ui.bridge import EngineAdapter, EventBridge
+from ossdesk.ui.destination_bar import DestinationBar
 from ossdesk.ui.dialogs.details import DetailsDialog
-from ossdesk.ui.dialogs.object_options import (
-    ObjectOptionsDialog,
-    load_upload_options,
-    save_upload_options,
-    with_upload_options,
-)
 from ossdesk.ui.drop_flow import DropFlow
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
@@ -108,7 +99,6 @@ class MainWindow(QMainWindow):
 
     sandboxRequested = Signal()
     settingsChanged = Signal(object)  # Settings
-    profilesChanged = Signal()
 
     def __init__(
         self,
@@ -124,11 +114,6 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.engine = engine
         self.settings = settings or Settings()
-        self.profile_store = profile_store
-        self.credentials = credentials
-        self.profiles: list[Any] = []
-        self.extra_profiles: list[Any] = list(extra_profiles)
-        self.profiles_loaded = False
         self.drops = DropFlow(self)
         self._quitting = False
         self._shut_down = False
@@ -137,6 +122,8 @@ class MainWindow(QMainWindow):
         self.bridge = EventBridge(self.model, self)
         self.tray_status = TrayStatus(self, QApplication.windowIcon())
         self.tray_menu = TrayMenu(self)
+        self.destination_bar = DestinationBar(profile_store, credentials, extra_profiles,
+                                              self.settings.last_folder, self)
         self.setAcceptDrops(True)
         self.resize(1100, 640)
         self.setMinimumSize(QSize(720, 420))
@@ -155,7 +142,7 @@ class MainWindow(QMainWindow):
             engine.start(self.bridge)
         self.tray_menu.show_tray()
         self.watched.manager.load()
-        self.refresh_profiles()
+        self.destination_bar.refresh_profiles()
         # Modules, Qt wrappers and the window live as long as the process: out of the
         # garbage collector's full walks from now on (before any row; see collector).
         collector.settle()
@@ -280,44 +267,6 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(6)
 
-        # Destination bar.
-        self.destination_bar = QFrame(central)
-        self.destination_bar.setObjectName("destinationBar")
-        self.destination_bar.setFrameShape(QFrame.Shape.StyledPanel)
-        dest = QHBoxLayout(self.destination_bar)
-        dest.setContentsMargins(8, 6, 8, 6)
-        self.lbl_account = QLabel(self.destination_bar)
-        self.account_combo = QComboBox(self.destination_bar)
-        self.account_combo.setObjectName("accountCombo")
-        self.account_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.account_combo.setMinimumContentsLength(12)
-        self.lbl_bucket = QLabel(self.destination_bar)
-        self.bucket_edit = QLineEdit(self.destination_bar)
-        self.bucket_edit.setObjectName("bucketEdit")
-        self.bucket_edit.setMaximumWidth(220)
-        self.lbl_folder = QLabel(self.destination_bar)
-        self.folder_edit = QLineEdit(self.destination_bar)
-        self.folder_edit.setObjectName("folderEdit")
-        self.folder_edit.setText(self.settings.last_folder)
-        self.browse_button = QToolButton(self.destination_bar)
-        self.browse_button.setObjectName("browseButton")
-        self.browse_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.lbl_account.setBuddy(self.account_combo)
-        self.lbl_bucket.setBuddy(self.bucket_edit)
-        self.lbl_folder.setBuddy(self.folder_edit)
-        dest.addWidget(self.lbl_account)
-        dest.addWidget(self.account_combo)
-        dest.addSpacing(10)
-        dest.addWidget(self.lbl_bucket)
-        dest.addWidget(self.bucket_edit)
-        dest.addSpacing(10)
-        dest.addWidget(self.lbl_folder)
-        dest.addWidget(self.folder_edit, 1)
-        dest.addWidget(self.browse_button)
-        self.options_button = QToolButton(self.destination_bar)
-        self.options_button.setObjectName("optionsButton")
-        self.options_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        dest.addWidget(self.options_button)
         layout.addWidget(self.destination_bar)
 
         # Queue, or the first-run panel.
@@ -383,9 +332,6 @@ class MainWindow(QMainWindow):
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.view.customContextMenuRequested.connect(self._show_context_menu)
         self.view.doubleClicked.connect(self._on_double_clicked)
-        self.account_combo.currentIndexChanged.connect(self._on_profile_changed)
-        self.browse_button.clicked.connect(self.browse_folders)
-        self.options_button.clicked.connect(self.edit_upload_options)
         self.first_run.addAccountRequested.connect(self.open_accounts)
         self.first_run.sandboxRequested.connect(self.sandboxRequested)
         self.bridge.uploadFailed.connect(self._on_upload_failed)
@@ -509,25 +455,9 @@ class MainWindow(QMainWindow):
             action.setToolTip(tip)
             action.setStatusTip(tip)
         self.toolbar.setWindowTitle(self.tr("Main toolbar"))
-        self.lbl_account.setText(self.tr("&Account:"))
-        self.lbl_bucket.setText(self.tr("&Bucket:"))
-        self.lbl_folder.setText(self.tr("&Folder:"))
-        self.account_combo.setToolTip(self.tr("The OSS account that uploads"))
-        self.bucket_edit.setPlaceholderText(self.tr("bucket name"))
-        self.bucket_edit.setToolTip(self.tr("The bucket files are uploaded to"))
-        self.folder_edit.setPlaceholderText(self.tr("top level of the bucket"))
-        self.folder_edit.setToolTip(
-            self.tr("The folder inside the bucket where dropped files go, e.g. photos/2024")
-        )
-        self.browse_button.setText(self.tr("Browse…"))
-        self.browse_button.setToolTip(self.tr("Pick a folder of the bucket"))
-        self.options_button.setText(self.tr("Options…"))
         self.act_unfinished.setText(self.tr("Unfinished uploads…"))
         self.act_unfinished.setToolTip(self.tr(
             "Multipart uploads left unfinished in this bucket, by ossdesk or other programs"))
-        self.options_button.setToolTip(self.tr(
-            "Storage class, ACL, headers, metadata, tags and encryption of the files added "
-            "to this bucket"))
         self.view.hint_title = self.tr("Drop files or folders here")
         self.view.hint_detail = self.tr(
             "or use Add files / Add folder above. Each file is uploaded to the bucket and "
@@ -535,140 +465,22 @@ class MainWindow(QMainWindow):
         )
         self.view.viewport().update()
         self.first_run.retranslate()
+        self.destination_bar.retranslate()
         self.drops.update_problems_button()
         self._on_totals(self.model.totals())
 
-    # ---- profiles and destination -------------------------------------------------------
-
-    def _store(self) -> Any | None:
-        if self.profile_store is None:
-            try:
-                from ossdesk.credentials import ProfileStore
-            except ImportError:
-                return None
-            self.profile_store = ProfileStore()
-        return self.profile_store
-
-    def _credentials_for(self, profile: str) -> Any:
-        """BLOCKING: the credentials of a profile (the keyring, or the session's resolver)."""
-        if self.credentials is not None:
-            return self.credentials(profile)
-        store = self._store()
-        if store is None:
-            raise LookupError(profile)
-        return store.credentials(profile)
-
-    def refresh_profiles(self) -> None:
-        """Reload the account list (a file read: done off the GUI thread)."""
-        store = self._store()
-        if store is None:
-            self._set_profiles([])
-            return
-        call = BackgroundCall(store.list, self)
-        call.succeeded.connect(self._set_profiles)
-        call.failed.connect(self._on_profiles_failed)
-        call.start()
-
-    @Slot(object)
-    def _on_profiles_failed(self, exc: object) -> None:
-        self._set_profiles([])
-        self.statusBar().showMessage(
-            self.tr("Could not read the accounts: %1").replace("%1", str(exc)), 10_000
-        )
-
-    @Slot(object)
-    def _set_profiles(self, profiles: object) -> None:
-        stored = list(profiles) if isinstance(profiles, (list, tuple)) else []
-        extra_names = {p.name for p in self.extra_profiles}
-        self.profiles = [*self.extra_profiles, *(p for p in stored if p.name not in extra_names)]
-        wanted = self.account_combo.currentData() or self.settings.last_profile
-        self.account_combo.blockSignals(True)
-        self.account_combo.clear()
-        for profile in self.profiles:
-            self.account_combo.addItem(profile.name, profile.name)
-        index = self.account_combo.findData(wanted)
-        self.account_combo.setCurrentIndex(max(index, 0) if self.profiles else -1)
-        self.account_combo.blockSignals(False)
-        self.profiles_loaded = True
-        self._on_profile_changed()
-        self.profilesChanged.emit()
-
-    def add_extra_profile(self, profile: Any, *, select: bool = True) -> None:
-        """A profile that lives only in this session (the local sandbox)."""
-        self.extra_profiles = [p for p in self.extra_profiles if p.name != profile.name]
-        self.extra_profiles.append(profile)
-        if select:
-            self.settings.last_profile = profile.name
-            self.account_combo.setCurrentIndex(-1)
-        self.refresh_profiles()
-
-    def current_profile(self) -> Any | None:
-        name = self.account_combo.currentData()
-        for profile in self.profiles:
-            if profile.name == name:
-                return profile
-        return None
-
-    @Slot()
-    def _on_profile_changed(self) -> None:
-        profile = self.current_profile()
-        has_profile = profile is not None
-        self.stack.setCurrentWidget(
-            self.view if has_profile or self.model.rowCount() else self.first_run
-        )
-        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button,
-                       self.options_button):
-            widget.setEnabled(has_profile)
-        if profile is None:
-            self.bucket_edit.clear()
-            return
-        self.bucket_edit.setText(profile.bucket)
-        if profile.name != self.settings.last_profile:
-            self.folder_edit.setText(getattr(profile, "prefix", "") or "")
-        self.settings.last_profile = profile.name
-
-    def destination(self) -> Destination | None:
-        profile = self.current_profile()
-        bucket = self.bucket_edit.text().strip()
-        if profile is None or not bucket:
-            return None
-        endpoint = str(profile.endpoint)
-        folder = self.folder_edit.text().strip().replace("\\", "/").strip("/")
-        return with_upload_options(Destination(
-            profile=profile.name,
-            endpoint=endpoint,
-            bucket=bucket,
-            prefix=folder,
-            region=getattr(profile, "region", None),
-            signature=getattr(profile, "signature", "v4"),
-        ))
-
-    def upload_options_dialog(self) -> ObjectOptionsDialog | None:
-        """The options of the current account and bucket, to edit (None: no destination)."""
-        dest = self.destination()
-        if dest is None:
-            return None
-        return ObjectOptionsDialog(f"oss://{dest.bucket}/",
-                                   load_upload_options(dest.profile, dest.bucket), self)
-
-    @Slot()
-    def edit_upload_options(self) -> None:
-        dialog = self.upload_options_dialog()
-        dest = self.destination()
-        if dialog is None or dest is None:
-            return
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            save_upload_options(dest.profile, dest.bucket, dialog.result_options)
+    # ---- destination ------------------------------------------------------------------
 
     def unfinished_uploads_dialog(self) -> QDialog | None:
         """The bucket's unfinished multipart uploads (None: no destination chosen)."""
-        dest = self.destination()
+        dest = self.destination_bar.destination()
         if dest is None:
             return None
         from ossdesk.config import paths
         from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
 
-        return UnfinishedUploadsDialog(self._credentials_for, dest, paths().database, self)
+        return UnfinishedUploadsDialog(self.destination_bar._credentials_for, dest,
+                                       paths().database, self)
 
     @Slot()
     def show_unfinished_uploads(self) -> None:
@@ -1099,7 +911,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_accounts(self) -> None:
-        store = self._store()
+        store = self.destination_bar._store()
         if store is None:
             QMessageBox.warning(
                 self, self.tr("Accounts"), self.tr("Accounts are not available in this build.")
@@ -1110,7 +922,7 @@ class MainWindow(QMainWindow):
         dialog = AccountsDialog(store, self)
         dialog.profileSaved.connect(self._on_profile_saved)
         dialog.exec()
-        self.refresh_profiles()
+        self.destination_bar.refresh_profiles()
 
     @Slot(str)
     def _on_profile_saved(self, name: str) -> None:
@@ -1118,17 +930,6 @@ class MainWindow(QMainWindow):
         files added next, and to failed files when they are retried."""
         if self.engine is not None:
             self.engine.send(rq.CredentialsChanged(name))
-
-    @Slot()
-    def browse_folders(self) -> None:
-        destination = self.destination()
-        if destination is None:
-            return
-        from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
-
-        dialog = FolderBrowserDialog(self._credentials_for, destination, self)
-        if dialog.exec():
-            self.folder_edit.setText(dialog.selected_folder())
 
     # ---- status -------------------------------------------------------------------------
 
@@ -1258,7 +1059,7 @@ class MainWindow(QMainWindow):
         self.bridge.stop()
         if self.engine is not None:
             self.engine.shutdown(pause=True)
-        self.settings.last_folder = self.folder_edit.text().strip()
+        self.settings.last_folder = self.destination_bar.folder_edit.text().strip()
         self.settingsChanged.emit(self.settings)
         if self.tray_menu.tray is not None:
             self.tray_menu.tray.hide()

@@ -628,50 +628,6 @@ Retryable: %4</source>
         <translation>主工具栏</translation>
     </message>
     <message>
-        <source>&amp;Account:</source>
-        <translation>账号(&amp;A)：</translation>
-    </message>
-    <message>
-        <source>&amp;Bucket:</source>
-        <translation>Bucket(&amp;B)：</translation>
-    </message>
-    <message>
-        <source>&amp;Folder:</source>
-        <translation>文件夹(&amp;F)：</translation>
-    </message>
-    <message>
-        <source>The OSS account that uploads</source>
-        <translation>用于上传的 OSS 账号</translation>
-    </message>
-    <message>
-        <source>bucket name</source>
-        <translation>Bucket 名称</translation>
-    </message>
-    <message>
-        <source>The bucket files are uploaded to</source>
-        <translation>文件上传到的 Bucket</translation>
-    </message>
-    <message>
-        <source>top level of the bucket</source>
-        <translation>Bucket 根目录</translation>
-    </message>
-    <message>
-        <source>The folder inside the bucket where dropped files go, e.g. photos/2024</source>
-        <translation>拖入的文件在 Bucket 中存放的文件夹，例如 photos/2024</translation>
-    </message>
-    <message>
-        <source>Browse…</source>
-        <translation>浏览…</translation>
-    </message>
-    <message>
-        <source>Pick a folder of the bucket</source>
-        <translation>选择 Bucket 中的文件夹</translation>
-    </message>
-    <message>
-        <source>Options…</source>
-        <translation>选项…</translation>
-    </message>
-    <message>
         <source>Unfinished uploads…</source>
         <translation>未完成的上传…</translation>
     </message>
@@ -680,20 +636,12 @@ Retryable: %4</source>
         <translation>此 Bucket 中由 ossdesk 或其他程序留下的未完成分片上传</translation>
     </message>
     <message>
-        <source>Storage class, ACL, headers, metadata, tags and encryption of the files added to this bucket</source>
-        <translation>添加到此 Bucket 的文件的存储类型、读写权限、请求头、元数据、标签和加密方式</translation>
-    </message>
-    <message>
         <source>Drop files or folders here</source>
         <translation>将文件或文件夹拖放到这里</translation>
     </message>
     <message>
         <source>or use Add files / Add folder above. Each file is uploaded to the bucket and folder shown at the top, and checked once it is there.</source>
         <translation>或使用上方的“添加文件”/“添加文件夹”。每个文件都会上传到顶部所示的 Bucket 和文件夹，上传后会进行校验。</translation>
-    </message>
-    <message>
-        <source>Could not read the accounts: %1</source>
-        <translation>无法读取账号：%1</translation>
     </message>
     <message>
         <source>Cancel uploads</source>
@@ -1336,6 +1284,61 @@ Destination: %2
     <message>
         <source>Show only the files whose name contains this text</source>
         <translation>只显示名称包含此文字的文件</translation>
+    </message>
+</context>
+<context>
+    <name>DestinationBar</name>
+    <message>
+        <source>&amp;Account:</source>
+        <translation>账号(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>&amp;Bucket:</source>
+        <translation>Bucket(&amp;B)：</translation>
+    </message>
+    <message>
+        <source>&amp;Folder:</source>
+        <translation>文件夹(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>The OSS account that uploads</source>
+        <translation>用于上传的 OSS 账号</translation>
+    </message>
+    <message>
+        <source>bucket name</source>
+        <translation>Bucket 名称</translation>
+    </message>
+    <message>
+        <source>The bucket files are uploaded to</source>
+        <translation>文件上传到的 Bucket</translation>
+    </message>
+    <message>
+        <source>top level of the bucket</source>
+        <translation>Bucket 根目录</translation>
+    </message>
+    <message>
+        <source>The folder inside the bucket where dropped files go, e.g. photos/2024</source>
+        <translation>拖入的文件在 Bucket 中存放的文件夹，例如 photos/2024</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Pick a folder of the bucket</source>
+        <translation>选择 Bucket 中的文件夹</translation>
+    </message>
+    <message>
+        <source>Options…</source>
+        <translation>选项…</translation>
+    </message>
+    <message>
+        <source>Storage class, ACL, headers, metadata, tags and encryption of the files added to this bucket</source>
+        <translation>添加到此 Bucket 的文件的存储类型、读写权限、请求头、元数据、标签和加密方式</translation>
+    </message>
+    <message>
+        <source>Could not read the accounts: %1</source>
+        <translation>无法读取账号：%1</translation>
     </message>
 </context>
 <context>

@@ -81,7 +81,7 @@ def open_window(
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     window.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.show()
-    qtbot.waitUntil(lambda: window.destination() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=5000)
     return window, engine
 
 
@@ -183,7 +183,7 @@ def test_bad_destination_fails_with_a_readable_error(qtbot, engine_kind, local_s
     (tmp_path / "a.txt").write_text("a")
     window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
     try:
-        window.bucket_edit.setText("no-such-bucket")
+        window.destination_bar.bucket_edit.setText("no-such-bucket")
         window.add_paths([str(tmp_path / "a.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         upload = window.model.ids()[0]
@@ -252,9 +252,9 @@ def test_browse_lists_the_sandbox_bucket_folders(qtbot, engine_kind, local_sandb
     client(local_sandbox).put_object("drop/old/a.txt", b"a", size=1)
     window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
     try:
-        destination = window.destination()
+        destination = window.destination_bar.destination()
         assert destination is not None and destination.prefix == "drop"
-        dialog = FolderBrowserDialog(window._credentials_for, destination)
+        dialog = FolderBrowserDialog(window.destination_bar._credentials_for, destination)
         qtbot.addWidget(dialog)
         root = dialog.tree.topLevelItem(0)
         assert root is not None
@@ -295,7 +295,7 @@ def test_a_corrected_secret_applies_without_a_restart(
     window.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.show()
     try:
-        qtbot.waitUntil(lambda: window.destination() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=10_000)
         (tmp_path / "first.txt").write_text("first")
         window.add_paths([str(tmp_path / "first.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)

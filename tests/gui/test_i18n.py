@@ -117,7 +117,7 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     window = MainWindow(None, profile_store=Profiles([PROFILE]))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: window.destination_bar.profiles_loaded, timeout=3000)
     states = list(TransferState)
     window.model.add_rows([
         TransferRow(id=i, name=f"f{i}.bin", source_path=f"/d/f{i}.bin", size=5 * 1024**3,
@@ -164,7 +164,7 @@ def test_first_run_and_dialogs_in_chinese_have_no_english_left(qtbot, chinese):
     first = MainWindow(None, profile_store=Profiles([]))
     qtbot.addWidget(first)
     first.show()
-    qtbot.waitUntil(lambda: first.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: first.destination_bar.profiles_loaded, timeout=3000)
     assert first.stack.currentWidget() is first.first_run
     settings = SettingsDialog(Settings())
     qtbot.addWidget(settings)

@@ -44,7 +44,7 @@ def window(qtbot, engine):
     w.confirm = lambda title, text: True  # type: ignore[method-assign]
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 
@@ -82,11 +82,11 @@ def make_tree(root: Path) -> list[Path]:
 
 
 def test_destination_bar_shows_the_profile(window):
-    assert window.account_combo.currentText() == "work"
-    assert window.bucket_edit.text() == "photos"
-    assert window.folder_edit.text() == "inbox"
+    assert window.destination_bar.account_combo.currentText() == "work"
+    assert window.destination_bar.bucket_edit.text() == "photos"
+    assert window.destination_bar.folder_edit.text() == "inbox"
     assert window.stack.currentWidget() is window.view
-    dest = window.destination()
+    dest = window.destination_bar.destination()
     assert dest is not None and dest.key_for("a/b.txt") == "inbox/a/b.txt"
 
 
@@ -240,17 +240,17 @@ def test_first_run_panel_without_accounts(qtbot, engine):
     w = MainWindow(engine, profile_store=MemoryProfiles([]))
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     assert w.stack.currentWidget() is w.first_run
     assert w.first_run.add_button.text() == "Add an OSS account"
     with qtbot.waitSignal(w.sandboxRequested, timeout=1000):
         QTest.mouseClick(w.first_run.sandbox_button, Qt.MouseButton.LeftButton)
     # A session profile (the sandbox's) turns the panel into the queue.
-    w.add_extra_profile(SessionProfile(name="sandbox", endpoint="http://127.0.0.1:9", bucket="sb",
-                                       region="cn-hangzhou"))
-    qtbot.waitUntil(lambda: w.current_profile() is not None, timeout=3000)
+    w.destination_bar.add_extra_profile(SessionProfile(
+        name="sandbox", endpoint="http://127.0.0.1:9", bucket="sb", region="cn-hangzhou"))
+    qtbot.waitUntil(lambda: w.destination_bar.current_profile() is not None, timeout=3000)
     assert w.stack.currentWidget() is w.view
-    assert w.bucket_edit.text() == "sb"
+    assert w.destination_bar.bucket_edit.text() == "sb"
 
 
 def test_closing_with_active_uploads_asks_and_pauses(qtbot, window, engine, tmp_path):

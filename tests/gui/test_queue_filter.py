@@ -32,7 +32,7 @@ def window(qtbot: QtBot) -> MainWindow:
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.resize(1200, 600)
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 

@@ -20,7 +20,7 @@ def open_with_five(qtbot, tmp_path) -> tuple[MainWindow, FakeEngine, list[int]]:
     window.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     window.show()
-    qtbot.waitUntil(lambda: window.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: window.destination_bar.profiles_loaded, timeout=3000)
     make_tree(tmp_path)
     for name in ("one", "two"):
         (tmp_path / f"{name}.txt").write_text(name)

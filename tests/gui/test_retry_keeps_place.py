@@ -34,11 +34,11 @@ def test_retrying_a_failed_row_in_the_middle_leaves_it_in_the_middle(
     try:
         window.add_paths([str(tmp_path / "first.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
-        good = window.bucket_edit.text()
-        window.bucket_edit.setText("no-such-bucket")
+        good = window.destination_bar.bucket_edit.text()
+        window.destination_bar.bucket_edit.setText("no-such-bucket")
         window.add_paths([str(tmp_path / "middle.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
-        window.bucket_edit.setText(good)
+        window.destination_bar.bucket_edit.setText(good)
         window.add_paths([str(tmp_path / "last.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
         middle = window.model.ids()[1]

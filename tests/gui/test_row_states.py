@@ -28,7 +28,7 @@ def window(qtbot: QtBot) -> MainWindow:
     w.confirm = lambda title, text: True  # type: ignore[method-assign]
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 
