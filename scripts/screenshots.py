@@ -147,7 +147,7 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
     settle(lambda: window.destination_bar.profiles_loaded)
     window.model.add_rows(sample_rows())
     window.model.flush()
-    window.select_ids([4])
+    window.row_actions.select_ids([4])
     window.problems = [
         Problem("/home/li/Videos/launch/old/loop", ProblemKind.LOOP),
         Problem("/home/li/Videos/launch/locked", ProblemKind.UNREADABLE, "permission denied"),
@@ -179,7 +179,7 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
     window.model.flush()
     window.setProperty("keepMessage", True)
     window.statusBar().showMessage(
-        QCoreApplication.translate("MainWindow", "Copied: %1").replace(
+        QCoreApplication.translate("RowActions", "Copied: %1").replace(
             "%1", "https://team-media.oss-cn-hangzhou.aliyuncs.com/2024/launch/"
             "%E5%B7%A5%E4%BD%9C%E8%AE%B0%E5%BD%95/%E5%8F%91%E5%B8%83%E4%BC%9A"
             "%E5%BD%95%E5%83%8F-%E7%AC%AC%E4%BA%8C%E5%A4%A9-%E5%AE%8C%E6%95%B4%E7%89%88.mp4"))
@@ -318,7 +318,7 @@ def history_scenes(out: Path, suffix: str = "") -> None:
     window.model.flush()
     save(window, out, "filters" + suffix)
     window.filter_bar.show_only(Show.FAILED)
-    window.select_ids([4])
+    window.row_actions.select_ids([4])
     save(window, out, "filters-failed" + suffix)
     window.filter_bar.show_only(Show.DONE)
     window.filter_bar.search_edit.setText("照片-19")
@@ -391,13 +391,13 @@ def engine_text_scene(out: Path, suffix: str = "") -> None:
         code="ConnectionRefused", attempt=2, tries=5, delay=4.0, at=time.time() + 4))
     settle(lambda: "AccessKey" in window.model.row_at(3).error)
     save(window, out, "queue-engine" + suffix)
-    box = window.error_details_box(window.model.row_at(3))
+    box = window.row_actions.error_details_box(window.model.row_at(3))
     box.show()
     save(box, out, "error-details-engine" + suffix)
     box.close()
-    window.select_ids([2])
-    window._update_actions()
-    menu = window.context_menu()
+    window.row_actions.select_ids([2])
+    window.row_actions.update_actions()
+    menu = window.row_actions.context_menu()
     menu.popup(window.mapToGlobal(QPoint(300, 300)))
     save(menu, out, "context-menu-reorder" + suffix)
     menu.close()
@@ -526,12 +526,12 @@ def main() -> int:
 
     # 3. The queue: uploading, verifying, paused, failed, done, waiting rows.
     window = queue_window(out)
-    menu = window.context_menu()
-    window._update_actions()
+    menu = window.row_actions.context_menu()
+    window.row_actions.update_actions()
     menu.popup(window.mapToGlobal(QPoint(300, 300)))
     save(menu, out, "context-menu")
     menu.close()
-    box = window.error_details_box(window.model.row_at(3))
+    box = window.row_actions.error_details_box(window.model.row_at(3))
     box.show()
     save(box, out, "error-details")
     box.close()

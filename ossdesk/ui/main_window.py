@@ -1,38 +1,35 @@
-"""The main window: destination bar, the queue, toolbar and per-row actions, totals.
+"""The main window: toolbar, the destination bar, the queue and its totals.
 
-The window owns no upload logic. Dropped paths go to its :class:`DropFlow` (walked by a
-:class:`WalkJob` in a worker thread, checked against the bucket, then handed to the
-:class:`EngineAdapter`); the engine's events come back through
-the :class:`EventBridge` into the :class:`TransferModel`. Profile lists, pre-signed links
-and folder listings are fetched with :class:`BackgroundCall`, so the GUI thread does no
-file or network I/O.
+The window owns no upload logic, and each of its parts lives in a helper it owns (each
+finds the window as its Qt parent): the :class:`DestinationBar` (account, bucket, folder
+and the account list), the :class:`RowActions` (what can be done to the selected rows, the
+context menu), the :class:`TrayMenu` (hiding into the tray and back) and the
+:class:`DropFlow`. Dropped paths go to the drop flow (walked by a :class:`WalkJob` in a
+worker thread, checked against the bucket, then handed to the :class:`EngineAdapter`); the
+engine's events come back through the :class:`EventBridge` into the
+:class:`TransferModel`. Profile lists, pre-signed links and folder listings are fetched
+with :class:`BackgroundCall`, so the GUI thread does no file or network I/O.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
-    QModelIndex,
-    QPoint,
     QSize,
     Qt,
     QTimer,
-    QUrl,
     Signal,
     Slot,
 )
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QGuiApplication,
     QIcon,
     QKeySequence,
 )
@@ -41,10 +38,8 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QSizePolicy,
     QStackedWidget,
@@ -60,27 +55,17 @@ from ossdesk.ui import collector
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import EngineAdapter, EventBridge
 from ossdesk.ui.destination_bar import DestinationBar
-from ossdesk.ui.dialogs.details import DetailsDialog
 from ossdesk.ui.drop_flow import DropFlow
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
-from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.queue_filter import FilterBar, QueueFilter
-from ossdesk.ui.queue_order import (
-    MOVE_BOTTOM_KEYS,
-    MOVE_DOWN_KEYS,
-    MOVE_TOP_KEYS,
-    MOVE_UP_KEYS,
-    StayPut,
-    step_target,
-)
 from ossdesk.ui.queue_view import FirstRunPanel, QueueView, local_paths
+from ossdesk.ui.row_actions import RowActions
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
     Column,
-    RowKey,
     Totals,
     TransferModel,
     TransferRow,
@@ -135,7 +120,7 @@ class MainWindow(QMainWindow):
         self.watched = WatchedFoldersUi(self, engine, self.model.rows)
         self._connect()
         self.retranslate()
-        self._update_actions()
+        self.row_actions.update_actions()
         self._on_totals(self.model.totals())
 
         if engine is not None:
@@ -189,56 +174,7 @@ class MainWindow(QMainWindow):
                                            sp.SP_FileDialogContentsView)
 
         # Per-row actions: context menu, row buttons and keyboard (while the queue has focus).
-        self.act_pause = self._action("pause", self.pause_selected, sp.SP_MediaPause, "Ctrl+P")
-        self.act_resume = self._action("resume", self.resume_selected, sp.SP_MediaPlay, "Ctrl+R")
-        self.act_cancel = self._action(
-            "cancel", self.cancel_selected, sp.SP_MediaStop, "Ctrl+Backspace"
-        )
-        self.act_retry = self._action("retry", self.retry_selected, sp.SP_BrowserReload, "F5")
-        self.act_remove = self._action(
-            "remove", self.remove_selected, sp.SP_TrashIcon, QKeySequence.StandardKey.Delete
-        )
-        self.act_open_folder = self._action(
-            "openFolder", self.open_containing_folder, sp.SP_DirOpenIcon, "Ctrl+E"
-        )
-        self.act_copy_url = self._action(
-            "copyUrl", self.copy_object_url, None, QKeySequence.StandardKey.Copy
-        )
-        self.act_copy_presigned = self._action(
-            "copyPresigned", self.copy_presigned_link, None, "Ctrl+Shift+C"
-        )
-        self.act_error_details = self._action(
-            "errorDetails", self.show_error_details, sp.SP_MessageBoxWarning, "Ctrl+I"
-        )
-        self.act_details = self._action("details", self.show_details, None, "Alt+Return")
-        self.act_move_top = self._action(
-            "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, MOVE_TOP_KEYS
-        )
-        self.act_move_bottom = self._action(
-            "moveBottom", self.move_selected_to_bottom, sp.SP_ArrowDown, MOVE_BOTTOM_KEYS
-        )
-        self.act_move_up = self._action("moveUp", self.move_selected_up, None, MOVE_UP_KEYS)
-        self.act_move_down = self._action(
-            "moveDown", self.move_selected_down, None, MOVE_DOWN_KEYS
-        )
-        self.row_actions = [
-            self.act_pause,
-            self.act_resume,
-            self.act_cancel,
-            self.act_retry,
-            self.act_remove,
-            self.act_open_folder,
-            self.act_copy_url,
-            self.act_copy_presigned,
-            self.act_error_details,
-            self.act_details,
-            self.act_move_top,
-            self.act_move_up,
-            self.act_move_down,
-            self.act_move_bottom,
-        ]
-        for action in self.row_actions:
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.row_actions = RowActions(self)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar(self)
@@ -302,7 +238,7 @@ class MainWindow(QMainWindow):
         self._fit_state_column()
         # Shown once rows of two accounts are in the queue (see _on_totals).
         self.view.setColumnHidden(Column.ACCOUNT, True)
-        for action in self.row_actions:
+        for action in self.row_actions.actions:
             self.view.addAction(action)
         self.stack.addWidget(self.view)
         self.stack.addWidget(self.first_run)
@@ -325,13 +261,13 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.model.totalsChanged.connect(self._on_totals)
         self.model.totalsChanged.connect(self.tray_status.show_totals)
-        self.model.rowsDragged.connect(self._on_rows_dragged)
-        self.model.rowsInserted.connect(self._on_rows_changed)
-        self.model.rowsRemoved.connect(self._on_rows_changed)
-        self.model.dataChanged.connect(self._on_data_changed)
-        self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
-        self.view.customContextMenuRequested.connect(self._show_context_menu)
-        self.view.doubleClicked.connect(self._on_double_clicked)
+        self.model.rowsDragged.connect(self.row_actions._on_rows_dragged)
+        self.model.rowsInserted.connect(self.row_actions._on_rows_changed)
+        self.model.rowsRemoved.connect(self.row_actions._on_rows_changed)
+        self.model.dataChanged.connect(self.row_actions._on_data_changed)
+        self.view.selectionModel().selectionChanged.connect(self.row_actions._on_selection_changed)
+        self.view.customContextMenuRequested.connect(self.row_actions._show_context_menu)
+        self.view.doubleClicked.connect(self.row_actions._on_double_clicked)
         self.first_run.addAccountRequested.connect(self.open_accounts)
         self.first_run.sandboxRequested.connect(self.sandboxRequested)
         self.bridge.uploadFailed.connect(self._on_upload_failed)
@@ -371,12 +307,12 @@ class MainWindow(QMainWindow):
 
         for action, kind in (
             (self.act_pause_all, "pause"),
-            (self.act_pause, "pause"),
+            (self.row_actions.act_pause, "pause"),
             (self.act_resume_all, "play"),
-            (self.act_resume, "play"),
-            (self.act_retry, "reload"),
-            (self.act_cancel, "cancel"),
-            (self.act_error_details, "warning"),
+            (self.row_actions.act_resume, "play"),
+            (self.row_actions.act_retry, "reload"),
+            (self.row_actions.act_cancel, "cancel"),
+            (self.row_actions.act_error_details, "warning"),
         ):
             action.setIcon(icon(kind))
         blank = icon("blank")
@@ -410,50 +346,12 @@ class MainWindow(QMainWindow):
                 self.tr("Accounts…"),
                 self.tr("Add, edit or remove OSS accounts"),
             ),
-            (
-                self.act_pause,
-                self.tr("Pause"),
-                self.tr("Pause; the parts already uploaded are kept"),
-            ),
-            (self.act_resume, self.tr("Resume"), self.tr("Continue where it stopped")),
-            (
-                self.act_cancel,
-                self.tr("Cancel upload"),
-                self.tr("Stop and discard the parts uploaded so far"),
-            ),
-            (self.act_retry, self.tr("Retry"), self.tr("Try a failed or cancelled upload again")),
-            (
-                self.act_remove,
-                self.tr("Remove from list"),
-                self.tr("Remove from the list (an unfinished upload is cancelled)"),
-            ),
-            (
-                self.act_open_folder,
-                self.tr("Open containing folder"),
-                self.tr("Show the local file in the file manager"),
-            ),
-            (self.act_copy_url, self.tr("Copy object URL"), self.tr("Copy the object's address")),
-            (self.act_details, self.tr("Details…"),
-             self.tr("How the file was verified, its checksum, upload id, parts and times")),
-            (
-                self.act_copy_presigned,
-                self.tr("Copy pre-signed link…"),
-                self.tr("Copy a link anyone can download from until it expires"),
-            ),
-            (
-                self.act_error_details,
-                self.tr("Show error details…"),
-                self.tr("Why this upload failed"),
-            ),
-            (self.act_move_top, self.tr("Move to top"), self.tr("Upload these next")),
-            (self.act_move_up, self.tr("Move up"), self.tr("Upload these one place sooner")),
-            (self.act_move_down, self.tr("Move down"), self.tr("Upload these one place later")),
-            (self.act_move_bottom, self.tr("Move to bottom"), self.tr("Upload these last")),
         ]
         for action, text, tip in texts:
             action.setText(text)
             action.setToolTip(tip)
             action.setStatusTip(tip)
+        self.row_actions.retranslate()
         self.toolbar.setWindowTitle(self.tr("Main toolbar"))
         self.act_unfinished.setText(self.tr("Unfinished uploads…"))
         self.act_unfinished.setToolTip(self.tr(
@@ -541,340 +439,6 @@ class MainWindow(QMainWindow):
 
     def problem_text(self, problem: Problem) -> str:
         return self.drops.problem_text(problem)
-
-    # ---- selection and row actions ------------------------------------------------------
-
-    def selected_rows(self) -> list[TransferRow]:
-        self.model.flush()
-        to_source = self.queue_filter.to_source_row
-        numbers = sorted({to_source(i) for i in self.view.selectionModel().selectedRows()})
-        return [self.model.row_at(n) for n in numbers if 0 <= n < self.model.rowCount()]
-
-    def select_ids(self, ids: Sequence[RowKey]) -> None:
-        """Select these rows (tests and keyboard users)."""
-        selection = self.view.selectionModel()
-        selection.clearSelection()
-        for key in ids:
-            n = self.model.index_of(key)
-            if n is not None:
-                selection.select(
-                    self.queue_filter.from_source_row(n),
-                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
-                )
-
-    @Slot()
-    def _on_selection_changed(self) -> None:
-        self._update_actions()
-
-    @Slot(QModelIndex, QModelIndex)
-    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
-        if top_left.column() <= Column.STATE <= bottom_right.column() or top_left.column() == 0:
-            self._update_actions()
-
-    @Slot()
-    def _on_rows_changed(self) -> None:
-        if self.model.rowCount() and self.stack.currentWidget() is not self.view:
-            self.stack.setCurrentWidget(self.view)
-        self._update_actions()
-
-    def _update_actions(self) -> None:
-        rows = self.selected_rows() if self.view.selectionModel() is not None else []
-        states = [r.state for r in rows]
-        self.act_pause.setEnabled(any(s.can_pause for s in states))
-        self.act_resume.setEnabled(any(s.can_resume for s in states))
-        self.act_cancel.setEnabled(any(s.can_cancel for s in states))
-        self.act_retry.setEnabled(any(s.can_retry for s in states))
-        self.act_remove.setEnabled(bool(rows))
-        self.act_open_folder.setEnabled(len(rows) == 1)
-        self.act_copy_url.setEnabled(len(rows) == 1 and self.engine is not None)
-        self.act_copy_presigned.setEnabled(
-            len(rows) == 1 and rows[0].state is TransferState.DONE and self.engine is not None
-        )
-        self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
-        self.act_details.setEnabled(len(rows) == 1)
-        for action in (self.act_move_top, self.act_move_up, self.act_move_down,
-                       self.act_move_bottom):
-            action.setEnabled(bool(rows))
-        totals = self.model.totals()  # kept current in O(1) per change: no walk of the queue
-        self.act_pause_all.setEnabled(totals.pausable > 0)
-        self.act_resume_all.setEnabled(totals.paused > 0)
-        self.act_clear_finished.setEnabled(totals.finished > 0)
-
-    @Slot(QPoint)
-    def _show_context_menu(self, pos: QPoint) -> None:
-        self._update_actions()
-        menu = self.context_menu()
-        menu.exec(self.view.viewport().mapToGlobal(pos))
-
-    def context_menu(self) -> QMenu:
-        menu = QMenu(self)
-        for action in (self.act_pause, self.act_resume, self.act_retry, self.act_cancel):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(self.act_move_top)
-        menu.addAction(self.act_move_up)
-        menu.addAction(self.act_move_down)
-        menu.addAction(self.act_move_bottom)
-        menu.addSeparator()
-        menu.addAction(self.act_copy_url)
-        menu.addAction(self.act_copy_presigned)
-        menu.addAction(self.act_open_folder)
-        menu.addAction(self.act_error_details)
-        menu.addAction(self.act_details)
-        menu.addSeparator()
-        menu.addAction(self.act_remove)
-        return menu
-
-    @Slot(QModelIndex)
-    def _on_double_clicked(self, index: QModelIndex) -> None:
-        row = self.model.row_at(self.queue_filter.to_source_row(index))
-        if row.error:
-            self.show_error_details()
-        elif row.state.can_resume:
-            self.resume_selected()
-        elif row.state.can_retry:
-            self.retry_selected()
-        else:
-            self.show_details()
-
-    def _ids(self, predicate: Callable[[TransferState], bool]) -> list[RowKey]:
-        return [r.id for r in self.selected_rows() if predicate(r.state)]
-
-    @Slot()
-    def pause_selected(self) -> None:
-        ids = self._ids(lambda s: s.can_pause)
-        if ids and self.engine is not None:
-            self.engine.send(rq.Pause(ids))
-
-    @Slot()
-    def resume_selected(self) -> None:
-        ids = self._ids(lambda s: s.can_resume)
-        if ids and self.engine is not None:
-            self.engine.send(rq.Resume(ids))
-
-    @Slot()
-    def retry_selected(self) -> None:
-        ids = self._ids(lambda s: s.can_retry)
-        if ids and self.engine is not None:
-            for key in ids:
-                self.model.update(key, state=TransferState.QUEUED, error="", error_detail="")
-            self.engine.send(rq.Retry(ids))
-
-    def confirm(self, title: str, text: str) -> bool:
-        """Ask a yes/no question (a seam tests replace)."""
-        answer = QMessageBox.question(
-            self,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    @Slot()
-    def cancel_selected(self) -> None:
-        rows = [r for r in self.selected_rows() if r.state.can_cancel]
-        if not rows or self.engine is None:
-            return
-        if any(r.confirmed_bytes > 0 for r in rows) and not self.confirm(
-            self.tr("Cancel uploads"),
-            self.tr(
-                "Cancel %n upload(s)? The parts uploaded so far are discarded; "
-                "a retry starts from the beginning.",
-                "",
-                len(rows),
-            ),
-        ):
-            return
-        self.engine.send(rq.Cancel([r.id for r in rows]))
-
-    @Slot()
-    def remove_selected(self) -> None:
-        rows = self.selected_rows()
-        if not rows:
-            return
-        unfinished = [r for r in rows if not r.state.finished]
-        if any(r.confirmed_bytes > 0 for r in unfinished) and not self.confirm(
-            self.tr("Remove from list"),
-            self.tr(
-                "%n unfinished upload(s) will be cancelled and their uploaded parts "
-                "discarded. Remove them?",
-                "",
-                len(unfinished),
-            ),
-        ):
-            return
-        ids = [r.id for r in rows]
-        if self.engine is not None:
-            self.engine.send(rq.Remove(ids))
-        self.model.remove(ids)
-
-    @Slot()
-    def move_selected_to_top(self) -> None:
-        self._move_selected(top=True)
-
-    @Slot()
-    def move_selected_to_bottom(self) -> None:
-        self._move_selected(top=False)
-
-    @Slot()
-    def move_selected_up(self) -> None:
-        self._step_selected(up=True)
-
-    @Slot()
-    def move_selected_down(self) -> None:
-        self._step_selected(up=False)
-
-    def _step_selected(self, *, up: bool) -> None:
-        rows = self.selected_rows()
-        numbers = [n for n in (self.model.index_of(r.id) for r in rows) if n is not None]
-        try:
-            before = step_target(numbers, self.model.rowCount(), up=up)
-        except StayPut:
-            return
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.model.move_before([r.id for r in rows], before)  # the engine hears rowsDragged
-        first = self.model.index_of(rows[0].id)
-        if first is not None:
-            self.view.scrollTo(self.queue_filter.from_source_row(first))
-
-    def _move_selected(self, *, top: bool) -> None:
-        ids = [r.id for r in self.selected_rows()]
-        if not ids:
-            return
-        # Queue order again (the order uploads start in), not a column sort.
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        if top:
-            self.model.move_to_top(ids)
-        else:
-            self.model.move_to_bottom(ids)
-        if self.engine is not None:
-            self.engine.send(rq.Move(ids, top))
-        first = self.model.index_of(ids[0])
-        if first is not None:
-            self.view.scrollTo(self.queue_filter.from_source_row(first))
-
-    @Slot(object, object)
-    def _on_rows_dragged(self, moved: object, tail: object) -> None:
-        """Rows were dragged to a new place: the queue order is what the engine follows."""
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        if self.engine is not None and isinstance(tail, list) and tail:
-            # Sending each row from the first moved one to the end to the back, in the
-            # new order, gives the engine exactly the order shown.
-            self.engine.send(rq.Move(tail, False))
-
-    @Slot()
-    def open_containing_folder(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1:
-            return
-        folder = os.path.dirname(rows[0].source_path)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
-
-    @Slot()
-    def copy_object_url(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or self.engine is None:
-            return
-        url = self.engine.ask(rq.ObjectUrl(rows[0]))
-        QGuiApplication.clipboard().setText(url)
-        self.statusBar().showMessage(self.tr("Copied: %1").replace("%1", url), 6000)
-
-    def presign_expiry_choices(self) -> list[tuple[str, int]]:
-        return [
-            (self.tr("1 hour"), 3600),
-            (self.tr("1 day"), 86_400),
-            (self.tr("7 days (the longest OSS allows)"), 7 * 86_400),
-        ]
-
-    def ask_presign_expiry(self) -> int | None:
-        """Ask how long the link should work (a seam tests replace)."""
-        choices = self.presign_expiry_choices()
-        labels = [label for label, _ in choices]
-        current = next(
-            (i for i, (_, s) in enumerate(choices) if s == self.settings.presign_expiry_seconds), 0
-        )
-        label, ok = QInputDialog.getItem(
-            self,
-            self.tr("Pre-signed link"),
-            self.tr("Anyone with the link can download the file until it expires. Valid for:"),
-            labels,
-            current,
-            False,
-        )
-        if not ok:
-            return None
-        return dict(choices).get(label)
-
-    @Slot()
-    def copy_presigned_link(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or self.engine is None:
-            return
-        expires = self.ask_presign_expiry()
-        if expires is None:
-            return
-        self.settings.presign_expiry_seconds = expires
-        engine, row = self.engine, rows[0]
-        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(row, expires)), self)
-        call.succeeded.connect(self._on_presigned)
-        call.failed.connect(self._on_presign_failed)
-        call.start()
-
-    @Slot(object)
-    def _on_presigned(self, url: object) -> None:
-        QGuiApplication.clipboard().setText(str(url))
-        self.statusBar().showMessage(self.tr("Pre-signed link copied to the clipboard"), 6000)
-
-    @Slot(object)
-    def _on_presign_failed(self, exc: object) -> None:
-        message = getattr(exc, "message", None) or str(exc)
-        QMessageBox.warning(
-            self,
-            self.tr("Pre-signed link"),
-            self.tr("Could not make the link: %1").replace("%1", message),
-        )
-
-    def error_details_box(self, row: TransferRow) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setIcon(
-            QMessageBox.Icon.Warning
-            if row.state is TransferState.FAILED
-            else QMessageBox.Icon.Information
-        )
-        box.setWindowTitle(self.tr("Error details"))
-        box.setText(
-            self.tr("%1 could not be uploaded.").replace("%1", row.name)
-            if row.state is TransferState.FAILED
-            else row.name
-        )
-        box.setInformativeText(row.error)
-        details = row.error_detail or row.error
-        box.setDetailedText(
-            self.tr("File: %1\nDestination: %2\n\n%3")
-            .replace("%1", row.source_path)
-            .replace("%2", row.destination)
-            .replace("%3", details)
-        )
-        box.setStandardButtons(QMessageBox.StandardButton.Close)
-        return box
-
-    def details_dialog(self, row: TransferRow) -> DetailsDialog:
-        """The row's details, read from the upload list (a seam tests use)."""
-        return DetailsDialog.for_row(self.engine, row, self)
-
-    @Slot()
-    def show_details(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) == 1:
-            self.details_dialog(rows[0]).exec()
-
-    @Slot()
-    def show_error_details(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or not rows[0].error:
-            return
-        self.error_details_box(rows[0]).exec()
 
     # ---- queue-wide actions ------------------------------------------------------------
 
@@ -969,7 +533,7 @@ class MainWindow(QMainWindow):
         if totals.eta is not None:
             parts.append(self.tr("%1 left").replace("%1", format_duration(totals.eta)))
         self.totals_label.setText("  ·  ".join(parts))
-        self._update_actions()
+        self.row_actions.update_actions()
 
     @Slot(object)
     def _on_upload_failed(self, row: object) -> None:

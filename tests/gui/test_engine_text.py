@@ -74,7 +74,7 @@ def open_window(qtbot: Any, endpoint: str, secret: str, kind: str) -> tuple[Main
                         extra_profiles=[profile], credentials=resolve)
     qtbot.addWidget(window)
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
-    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.show()
     qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=5000)
     return window, engine

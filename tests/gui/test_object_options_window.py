@@ -164,16 +164,16 @@ def test_a_cancelled_upload_tried_again_keeps_its_options(qtbot: QtBot, monkeypa
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         upload = window.model.ids()[0]
         qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
-        window.select_ids([upload])
-        window.act_cancel.trigger()
+        window.row_actions.select_ids([upload])
+        window.row_actions.act_cancel.trigger()
         qtbot.waitUntil(lambda: row_of(window, upload).state is TransferState.CANCELLED,
                         timeout=15_000)
         # Options changed meanwhile apply to new files, not to this one.
         monkeypatch.setattr(ObjectOptionsDialog, "exec", _exec_filling("team=other", seen))
         window.destination_bar.edit_upload_options()
         engine.send(rq.ApplySettings(Settings(part_size_mib=1)))
-        window.select_ids([upload])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([upload])
+        window.row_actions.act_retry.trigger()
         qtbot.waitUntil(
             lambda: [r.state for r in window.model.rows()] == [TransferState.DONE],
             timeout=60_000)

@@ -44,8 +44,8 @@ def test_retrying_a_failed_row_in_the_middle_leaves_it_in_the_middle(
         middle = window.model.ids()[1]
         qtbot.waitUntil(lambda: row_of(window, middle).state is TransferState.FAILED,
                         timeout=30_000)
-        window.select_ids([middle])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([middle])
+        window.row_actions.act_retry.trigger()
         qtbot.waitUntil(lambda: window.model.current_state(middle) is TransferState.FAILED,
                         timeout=30_000)
         order = window.model.ids()
