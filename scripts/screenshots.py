@@ -144,10 +144,10 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
                         profile_store=Profiles([PROFILE]))
     window.resize(1280, 560)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     window.model.add_rows(sample_rows())
     window.model.flush()
-    window.select_ids([4])
+    window.row_actions.select_ids([4])
     window.problems = [
         Problem("/home/li/Videos/launch/old/loop", ProblemKind.LOOP),
         Problem("/home/li/Videos/launch/locked", ProblemKind.UNREADABLE, "permission denied"),
@@ -169,7 +169,7 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
                         profile_store=Profiles([PROFILE]))
     window.resize(1100, 420)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     rows = sample_rows()
     rows.append(TransferRow(
         id=10, name="subtitles-en.srt", source_path="/home/li/Videos/launch/subtitles-en.srt",
@@ -179,7 +179,7 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
     window.model.flush()
     window.setProperty("keepMessage", True)
     window.statusBar().showMessage(
-        QCoreApplication.translate("MainWindow", "Copied: %1").replace(
+        QCoreApplication.translate("RowActions", "Copied: %1").replace(
             "%1", "https://team-media.oss-cn-hangzhou.aliyuncs.com/2024/launch/"
             "%E5%B7%A5%E4%BD%9C%E8%AE%B0%E5%BD%95/%E5%8F%91%E5%B8%83%E4%BC%9A"
             "%E5%BD%95%E5%83%8F-%E7%AC%AC%E4%BA%8C%E5%A4%A9-%E5%AE%8C%E6%95%B4%E7%89%88.mp4"))
@@ -300,7 +300,7 @@ def history_scenes(out: Path, suffix: str = "") -> None:
                         profile_store=Profiles([PROFILE]))
     window.resize(1280, 560)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     rows = sample_rows()
     for r in rows:
         r.profile = "work"
@@ -318,7 +318,7 @@ def history_scenes(out: Path, suffix: str = "") -> None:
     window.model.flush()
     save(window, out, "filters" + suffix)
     window.filter_bar.show_only(Show.FAILED)
-    window.select_ids([4])
+    window.row_actions.select_ids([4])
     save(window, out, "filters-failed" + suffix)
     window.filter_bar.show_only(Show.DONE)
     window.filter_bar.search_edit.setText("照片-19")
@@ -372,7 +372,7 @@ def cancelled_history_scene(out: Path, suffix: str = "") -> None:
     settle(lambda: window.profiles_loaded)
     window.model.add_rows(rows)
     window.model.flush()
-    window.select_ids([rows[1].id])
+    window.row_actions.select_ids([rows[1].id])
     window._update_actions()
     save(window, out, "history-cancelled" + suffix)
     window.hide()
@@ -385,7 +385,7 @@ def refused_names_box(out: Path, suffix: str = "") -> None:
                         profile_store=Profiles([PROFILE]))
     window.resize(1100, 420)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     home = "/home/li/Videos/launch"
     key = "2024/launch/launch"
     deep = "/".join(f"{c * 8} take {n:02} - {'raw footage ' * 9}" for n, c in
@@ -428,13 +428,13 @@ def engine_text_scene(out: Path, suffix: str = "") -> None:
         code="ConnectionRefused", attempt=2, tries=5, delay=4.0, at=time.time() + 4))
     settle(lambda: "AccessKey" in window.model.row_at(3).error)
     save(window, out, "queue-engine" + suffix)
-    box = window.error_details_box(window.model.row_at(3))
+    box = window.row_actions.error_details_box(window.model.row_at(3))
     box.show()
     save(box, out, "error-details-engine" + suffix)
     box.close()
-    window.select_ids([2])
-    window._update_actions()
-    menu = window.context_menu()
+    window.row_actions.select_ids([2])
+    window.row_actions.update_actions()
+    menu = window.row_actions.context_menu()
     menu.popup(window.mapToGlobal(QPoint(300, 300)))
     save(menu, out, "context-menu-reorder" + suffix)
     menu.close()
@@ -550,7 +550,7 @@ def main() -> int:
     first = MainWindow(None, profile_store=Profiles([]))
     first.resize(1100, 560)
     first.show()
-    settle(lambda: first.profiles_loaded)
+    settle(lambda: first.destination_bar.profiles_loaded)
     save(first, out, "first-run")
 
     # 2. An account, an empty queue: the drop hint.
@@ -558,17 +558,17 @@ def main() -> int:
                        profile_store=Profiles([PROFILE]))
     empty.resize(1100, 560)
     empty.show()
-    settle(lambda: empty.profiles_loaded)
+    settle(lambda: empty.destination_bar.profiles_loaded)
     save(empty, out, "empty")
 
     # 3. The queue: uploading, verifying, paused, failed, done, waiting rows.
     window = queue_window(out)
-    menu = window.context_menu()
-    window._update_actions()
+    menu = window.row_actions.context_menu()
+    window.row_actions.update_actions()
     menu.popup(window.mapToGlobal(QPoint(300, 300)))
     save(menu, out, "context-menu")
     menu.close()
-    box = window.error_details_box(window.model.row_at(3))
+    box = window.row_actions.error_details_box(window.model.row_at(3))
     box.show()
     save(box, out, "error-details")
     box.close()
@@ -617,7 +617,7 @@ def main() -> int:
     first_zh = MainWindow(None, profile_store=Profiles([]))
     first_zh.resize(1100, 560)
     first_zh.show()
-    settle(lambda: first_zh.profiles_loaded)
+    settle(lambda: first_zh.destination_bar.profiles_loaded)
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")

@@ -215,7 +215,7 @@ class Controller(QObject):
     @Slot(object)
     def _sandbox_ready(self, profile: object) -> None:
         if self.window is not None:
-            self.window.add_extra_profile(profile)
+            self.window.destination_bar.add_extra_profile(profile)
             self.save(self.window.settings)  # the sandbox's port, kept from now on
             self.tell_sandbox_moved()
 
@@ -261,7 +261,7 @@ class Controller(QObject):
             return Answer(False, window.engine_error)
         if not request.paths and not request.sandbox:
             return Answer(True)
-        destination = window.destination()
+        destination = window.destination_bar.destination()
         wants_sandbox = request.sandbox and (
             destination is None or destination.profile != SANDBOX_PROFILE)
         if destination is not None and not self.paths and not wants_sandbox:
@@ -269,13 +269,14 @@ class Controller(QObject):
             return Answer(True)
         self.paths.extend(request.paths)
         if wants_sandbox:
-            sandbox = next((p for p in window.extra_profiles if p.name == SANDBOX_PROFILE), None)
+            bar = window.destination_bar
+            sandbox = next((p for p in bar.extra_profiles if p.name == SANDBOX_PROFILE), None)
             if sandbox is not None:
-                window.add_extra_profile(sandbox)  # selects it; the paths follow
+                bar.add_extra_profile(sandbox)  # selects it; the paths follow
             else:
                 self.start_sandbox()
             return Answer(True)
-        if window.profiles_loaded and not window.profiles:
+        if window.destination_bar.profiles_loaded and not window.destination_bar.profiles:
             return Answer(True, "the window has no account yet: they are added to the queue "
                                 "once one is added")
         return Answer(True)
@@ -296,7 +297,7 @@ class Controller(QObject):
     def add_initial_paths(self) -> None:
         if self.window is None or not self.paths:
             return
-        if self.window.destination() is not None:
+        if self.window.destination_bar.destination() is not None:
             paths, self.paths = self.paths, []
             self.window.add_paths(paths)
 
@@ -382,7 +383,7 @@ def _run_window(app: QApplication, name: str, *, sandbox: bool,
     controller.paths = list(paths or [])
     window.settingsChanged.connect(controller.save)
     window.sandboxRequested.connect(controller.start_sandbox)
-    window.profilesChanged.connect(controller.add_initial_paths)
+    window.destination_bar.profilesChanged.connect(controller.add_initial_paths)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     window.show()
     controller.tell_sandbox_moved()

@@ -89,12 +89,12 @@ class DropFlow(QObject):
 
     def add_paths(self, paths: Sequence[str]) -> WalkJob | None:
         """Walk ``paths`` off the GUI thread and queue every file found."""
-        destination = self.window.destination()
+        destination = self.window.destination_bar.destination()
         if destination is None:
             self.window.statusBar().showMessage(
                 self.tr("Choose an account and a bucket before adding files."), 10_000
             )
-            if not self.window.profiles:
+            if not self.window.destination_bar.profiles:
                 self.window.stack.setCurrentWidget(self.window.first_run)
             return None
         unfinished = [

@@ -1,67 +1,50 @@
-"""The main window: destination bar, the queue, toolbar and per-row actions, totals.
+"""The main window: toolbar, the destination bar, the queue and its totals.
 
-The window owns no upload logic. Dropped paths go to its :class:`DropFlow` (walked by a
-:class:`WalkJob` in a worker thread, checked against the bucket, then handed to the
-:class:`EngineAdapter`); the engine's events come back through
-the :class:`EventBridge` into the :class:`TransferModel`. Profile lists, pre-signed links
-and folder listings are fetched with :class:`BackgroundCall`, so the GUI thread does no
-file or network I/O.
+The window owns no upload logic, and each of its parts lives in a helper it owns (each
+finds the window as its Qt parent): the :class:`DestinationBar` (account, bucket, folder
+and the account list), the :class:`RowActions` (what can be done to the selected rows, the
+context menu), the :class:`TrayMenu` (hiding into the tray and back) and the
+:class:`DropFlow`. Dropped paths go to the drop flow (walked by a :class:`WalkJob` in a
+worker thread, checked against the bucket, then handed to the :class:`EngineAdapter`); the
+engine's events come back through the :class:`EventBridge` into the
+:class:`TransferModel`. Profile lists, pre-signed links and folder listings are fetched
+with :class:`BackgroundCall`, so the GUI thread does no file or network I/O.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
-    QModelIndex,
-    QPoint,
-    QRect,
     QSize,
     Qt,
     QTimer,
-    QUrl,
     Signal,
     Slot,
 )
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QFont,
-    QGuiApplication,
     QIcon,
     QKeySequence,
-    QPainter,
-    QPaintEvent,
-    QPalette,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
-    QComboBox,
     QDialog,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QPushButton,
     QSizePolicy,
     QStackedWidget,
     QStyle,
     QSystemTrayIcon,
-    QTableView,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -70,34 +53,19 @@ from PySide6.QtWidgets import (
 
 from ossdesk.ui import collector
 from ossdesk.ui import engine_types as rq
-from ossdesk.ui.bridge import Destination, EngineAdapter, EventBridge
-from ossdesk.ui.dialogs.details import DetailsDialog
-from ossdesk.ui.dialogs.object_options import (
-    ObjectOptionsDialog,
-    load_upload_options,
-    save_upload_options,
-    with_upload_options,
-)
+from ossdesk.ui.bridge import EngineAdapter, EventBridge
+from ossdesk.ui.destination_bar import DestinationBar
 from ossdesk.ui.drop_flow import DropFlow
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 from ossdesk.ui.icons import symbol_icon
 from ossdesk.ui.progress_delegate import ProgressDelegate
-from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.queue_filter import FilterBar, QueueFilter
-from ossdesk.ui.queue_order import (
-    MOVE_BOTTOM_KEYS,
-    MOVE_DOWN_KEYS,
-    MOVE_TOP_KEYS,
-    MOVE_UP_KEYS,
-    StayPut,
-    step_target,
-    whole_row_modifiers,
-)
+from ossdesk.ui.queue_view import FirstRunPanel, QueueView, local_paths
+from ossdesk.ui.row_actions import RowActions
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.status_bar import StatusBar
 from ossdesk.ui.transfer_model import (
     Column,
-    RowKey,
     Totals,
     TransferModel,
     TransferRow,
@@ -105,154 +73,9 @@ from ossdesk.ui.transfer_model import (
     state_label,
     verified_label,
 )
-from ossdesk.ui.tray import TrayStatus
+from ossdesk.ui.tray import TrayMenu, TrayStatus
 from ossdesk.ui.walker import Problem, WalkJob
 from ossdesk.ui.watched import WatchedFoldersUi
-
-
-def local_paths(urls: Sequence[QUrl]) -> list[str]:
-    """The local files among dropped URLs (remote URLs are ignored)."""
-    return [url.toLocalFile() for url in urls if url.isLocalFile() and url.toLocalFile()]
-
-
-class QueueView(QTableView):
-    """The queue table; paints a drop hint while the queue is empty."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.setAlternatingRowColors(True)
-        self.setShowGrid(False)
-        self.setWordWrap(False)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.verticalHeader().setVisible(False)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.verticalHeader().setDefaultSectionSize(26)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        # Rows are reordered by dragging them; files dropped from outside go on to the
-        # window (an internal-move view ignores drags that did not start in it).
-        self.setDragEnabled(True)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.setDefaultDropAction(Qt.DropAction.MoveAction)
-        self.setDropIndicatorShown(True)
-        self.hint_title = ""
-        self.hint_detail = ""
-
-    def moveCursor(
-        self, cursorAction: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier
-    ) -> QModelIndex:
-        return super().moveCursor(cursorAction, whole_row_modifiers(cursorAction, modifiers))
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        model = self.model()
-        if model is not None and model.rowCount() > 0:
-            return
-        painter = QPainter(self.viewport())
-        try:
-            rect = self.viewport().rect()
-            colour = self.palette().color(QPalette.ColorRole.PlaceholderText)
-            painter.setPen(colour)
-            title_font = QFont(self.font())
-            title_font.setPointSizeF(max(self.font().pointSizeF(), 9.0) * 1.5)
-            painter.setFont(title_font)
-            title_height = painter.fontMetrics().height()
-            middle = rect.center().y()
-            painter.drawText(
-                QRect(rect.left(), middle - title_height - 4, rect.width(), title_height),
-                Qt.AlignmentFlag.AlignCenter,
-                self.hint_title,
-            )
-            painter.setFont(self.font())
-            painter.drawText(
-                QRect(rect.left() + 16, middle + 4, rect.width() - 32, rect.height() // 2 - 8),
-                Qt.AlignmentFlag.AlignHCenter
-                | Qt.AlignmentFlag.AlignTop
-                | Qt.TextFlag.TextWordWrap,
-                self.hint_detail,
-            )
-        finally:
-            painter.end()
-
-
-class FirstRunPanel(QFrame):
-    """Shown while no account exists: add one, or try the local sandbox."""
-
-    addAccountRequested = Signal()
-    sandboxRequested = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("firstRunPanel")
-        # A column of at most 560 px, centred: word-wrapped labels get their full height.
-        card = QWidget(self)
-        card.setMaximumWidth(560)
-        card.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        outer = QVBoxLayout(self)
-        outer.addStretch(2)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(card, 3)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(3)
-        layout = QVBoxLayout(card)
-        self.title = QLabel()
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.6)
-        font.setBold(True)
-        self.title.setFont(font)
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.body = QLabel()
-        self.body.setWordWrap(True)
-        self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.add_button = QPushButton()
-        self.add_button.setObjectName("addAccountButton")
-        self.add_button.setDefault(True)
-        self.add_button.setMinimumHeight(36)
-        self.sandbox_button = QPushButton()
-        self.sandbox_button.setObjectName("sandboxButton")
-        self.sandbox_button.setMinimumHeight(36)
-        self.sandbox_note = QLabel()
-        self.sandbox_note.setWordWrap(True)
-        self.sandbox_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.sandbox_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.add_button)
-        buttons.addSpacing(12)
-        buttons.addWidget(self.sandbox_button)
-        buttons.addStretch(1)
-        layout.addWidget(self.title)
-        layout.addSpacing(8)
-        layout.addWidget(self.body)
-        layout.addSpacing(20)
-        layout.addLayout(buttons)
-        layout.addSpacing(10)
-        layout.addWidget(self.sandbox_note)
-        self.add_button.clicked.connect(self.addAccountRequested)
-        self.sandbox_button.clicked.connect(self.sandboxRequested)
-        self.retranslate()
-
-    def retranslate(self) -> None:
-        self.title.setText(self.tr("Welcome to ossdesk"))
-        self.body.setText(
-            self.tr(
-                "ossdesk uploads files and folders to Alibaba Cloud OSS, resumes after any "
-                "interruption and checks every object it uploads. Start by adding your OSS "
-                "account, or try everything first with a local sandbox."
-            )
-        )
-        self.add_button.setText(self.tr("Add an OSS account"))
-        self.sandbox_button.setText(self.tr("Try it with a local sandbox"))
-        self.sandbox_note.setText(
-            self.tr(
-                "The sandbox is a private test server on this computer: nothing leaves "
-                "your machine and no account is needed."
-            )
-        )
 
 
 class MainWindow(QMainWindow):
@@ -261,7 +84,6 @@ class MainWindow(QMainWindow):
 
     sandboxRequested = Signal()
     settingsChanged = Signal(object)  # Settings
-    profilesChanged = Signal()
 
     def __init__(
         self,
@@ -277,19 +99,16 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.engine = engine
         self.settings = settings or Settings()
-        self.profile_store = profile_store
-        self.credentials = credentials
-        self.profiles: list[Any] = []
-        self.extra_profiles: list[Any] = list(extra_profiles)
-        self.profiles_loaded = False
         self.drops = DropFlow(self)
         self._quitting = False
         self._shut_down = False
-        self.tray: QSystemTrayIcon | None = None
         self.engine_error = ""
         self.model = TransferModel(self)
         self.bridge = EventBridge(self.model, self)
         self.tray_status = TrayStatus(self, QApplication.windowIcon())
+        self.tray_menu = TrayMenu(self)
+        self.destination_bar = DestinationBar(profile_store, credentials, extra_profiles,
+                                              self.settings.last_folder, self)
         self.setAcceptDrops(True)
         self.resize(1100, 640)
         self.setMinimumSize(QSize(720, 420))
@@ -301,14 +120,14 @@ class MainWindow(QMainWindow):
         self.watched = WatchedFoldersUi(self, engine, self.model.rows)
         self._connect()
         self.retranslate()
-        self._update_actions()
+        self.row_actions.update_actions()
         self._on_totals(self.model.totals())
 
         if engine is not None:
             engine.start(self.bridge)
-        self.show_tray()
+        self.tray_menu.show_tray()
         self.watched.manager.load()
-        self.refresh_profiles()
+        self.destination_bar.refresh_profiles()
         # Modules, Qt wrappers and the window live as long as the process: out of the
         # garbage collector's full walks from now on (before any row; see collector).
         collector.settle()
@@ -355,56 +174,7 @@ class MainWindow(QMainWindow):
                                            sp.SP_FileDialogContentsView)
 
         # Per-row actions: context menu, row buttons and keyboard (while the queue has focus).
-        self.act_pause = self._action("pause", self.pause_selected, sp.SP_MediaPause, "Ctrl+P")
-        self.act_resume = self._action("resume", self.resume_selected, sp.SP_MediaPlay, "Ctrl+R")
-        self.act_cancel = self._action(
-            "cancel", self.cancel_selected, sp.SP_MediaStop, "Ctrl+Backspace"
-        )
-        self.act_retry = self._action("retry", self.retry_selected, sp.SP_BrowserReload, "F5")
-        self.act_remove = self._action(
-            "remove", self.remove_selected, sp.SP_TrashIcon, QKeySequence.StandardKey.Delete
-        )
-        self.act_open_folder = self._action(
-            "openFolder", self.open_containing_folder, sp.SP_DirOpenIcon, "Ctrl+E"
-        )
-        self.act_copy_url = self._action(
-            "copyUrl", self.copy_object_url, None, QKeySequence.StandardKey.Copy
-        )
-        self.act_copy_presigned = self._action(
-            "copyPresigned", self.copy_presigned_link, None, "Ctrl+Shift+C"
-        )
-        self.act_error_details = self._action(
-            "errorDetails", self.show_error_details, sp.SP_MessageBoxWarning, "Ctrl+I"
-        )
-        self.act_details = self._action("details", self.show_details, None, "Alt+Return")
-        self.act_move_top = self._action(
-            "moveTop", self.move_selected_to_top, sp.SP_ArrowUp, MOVE_TOP_KEYS
-        )
-        self.act_move_bottom = self._action(
-            "moveBottom", self.move_selected_to_bottom, sp.SP_ArrowDown, MOVE_BOTTOM_KEYS
-        )
-        self.act_move_up = self._action("moveUp", self.move_selected_up, None, MOVE_UP_KEYS)
-        self.act_move_down = self._action(
-            "moveDown", self.move_selected_down, None, MOVE_DOWN_KEYS
-        )
-        self.row_actions = [
-            self.act_pause,
-            self.act_resume,
-            self.act_cancel,
-            self.act_retry,
-            self.act_remove,
-            self.act_open_folder,
-            self.act_copy_url,
-            self.act_copy_presigned,
-            self.act_error_details,
-            self.act_details,
-            self.act_move_top,
-            self.act_move_up,
-            self.act_move_down,
-            self.act_move_bottom,
-        ]
-        for action in self.row_actions:
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.row_actions = RowActions(self)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar(self)
@@ -433,44 +203,6 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(6)
 
-        # Destination bar.
-        self.destination_bar = QFrame(central)
-        self.destination_bar.setObjectName("destinationBar")
-        self.destination_bar.setFrameShape(QFrame.Shape.StyledPanel)
-        dest = QHBoxLayout(self.destination_bar)
-        dest.setContentsMargins(8, 6, 8, 6)
-        self.lbl_account = QLabel(self.destination_bar)
-        self.account_combo = QComboBox(self.destination_bar)
-        self.account_combo.setObjectName("accountCombo")
-        self.account_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.account_combo.setMinimumContentsLength(12)
-        self.lbl_bucket = QLabel(self.destination_bar)
-        self.bucket_edit = QLineEdit(self.destination_bar)
-        self.bucket_edit.setObjectName("bucketEdit")
-        self.bucket_edit.setMaximumWidth(220)
-        self.lbl_folder = QLabel(self.destination_bar)
-        self.folder_edit = QLineEdit(self.destination_bar)
-        self.folder_edit.setObjectName("folderEdit")
-        self.folder_edit.setText(self.settings.last_folder)
-        self.browse_button = QToolButton(self.destination_bar)
-        self.browse_button.setObjectName("browseButton")
-        self.browse_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.lbl_account.setBuddy(self.account_combo)
-        self.lbl_bucket.setBuddy(self.bucket_edit)
-        self.lbl_folder.setBuddy(self.folder_edit)
-        dest.addWidget(self.lbl_account)
-        dest.addWidget(self.account_combo)
-        dest.addSpacing(10)
-        dest.addWidget(self.lbl_bucket)
-        dest.addWidget(self.bucket_edit)
-        dest.addSpacing(10)
-        dest.addWidget(self.lbl_folder)
-        dest.addWidget(self.folder_edit, 1)
-        dest.addWidget(self.browse_button)
-        self.options_button = QToolButton(self.destination_bar)
-        self.options_button.setObjectName("optionsButton")
-        self.options_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        dest.addWidget(self.options_button)
         layout.addWidget(self.destination_bar)
 
         # Queue, or the first-run panel.
@@ -506,7 +238,7 @@ class MainWindow(QMainWindow):
         self._fit_state_column()
         # Shown once rows of two accounts are in the queue (see _on_totals).
         self.view.setColumnHidden(Column.ACCOUNT, True)
-        for action in self.row_actions:
+        for action in self.row_actions.actions:
             self.view.addAction(action)
         self.stack.addWidget(self.view)
         self.stack.addWidget(self.first_run)
@@ -529,16 +261,13 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.model.totalsChanged.connect(self._on_totals)
         self.model.totalsChanged.connect(self.tray_status.show_totals)
-        self.model.rowsDragged.connect(self._on_rows_dragged)
-        self.model.rowsInserted.connect(self._on_rows_changed)
-        self.model.rowsRemoved.connect(self._on_rows_changed)
-        self.model.dataChanged.connect(self._on_data_changed)
-        self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
-        self.view.customContextMenuRequested.connect(self._show_context_menu)
-        self.view.doubleClicked.connect(self._on_double_clicked)
-        self.account_combo.currentIndexChanged.connect(self._on_profile_changed)
-        self.browse_button.clicked.connect(self.browse_folders)
-        self.options_button.clicked.connect(self.edit_upload_options)
+        self.model.rowsDragged.connect(self.row_actions._on_rows_dragged)
+        self.model.rowsInserted.connect(self.row_actions._on_rows_changed)
+        self.model.rowsRemoved.connect(self.row_actions._on_rows_changed)
+        self.model.dataChanged.connect(self.row_actions._on_data_changed)
+        self.view.selectionModel().selectionChanged.connect(self.row_actions._on_selection_changed)
+        self.view.customContextMenuRequested.connect(self.row_actions._show_context_menu)
+        self.view.doubleClicked.connect(self.row_actions._on_double_clicked)
         self.first_run.addAccountRequested.connect(self.open_accounts)
         self.first_run.sandboxRequested.connect(self.sandboxRequested)
         self.bridge.uploadFailed.connect(self._on_upload_failed)
@@ -578,12 +307,12 @@ class MainWindow(QMainWindow):
 
         for action, kind in (
             (self.act_pause_all, "pause"),
-            (self.act_pause, "pause"),
+            (self.row_actions.act_pause, "pause"),
             (self.act_resume_all, "play"),
-            (self.act_resume, "play"),
-            (self.act_retry, "reload"),
-            (self.act_cancel, "cancel"),
-            (self.act_error_details, "warning"),
+            (self.row_actions.act_resume, "play"),
+            (self.row_actions.act_retry, "reload"),
+            (self.row_actions.act_cancel, "cancel"),
+            (self.row_actions.act_error_details, "warning"),
         ):
             action.setIcon(icon(kind))
         blank = icon("blank")
@@ -617,70 +346,16 @@ class MainWindow(QMainWindow):
                 self.tr("Accounts…"),
                 self.tr("Add, edit or remove OSS accounts"),
             ),
-            (
-                self.act_pause,
-                self.tr("Pause"),
-                self.tr("Pause; the parts already uploaded are kept"),
-            ),
-            (self.act_resume, self.tr("Resume"), self.tr("Continue where it stopped")),
-            (
-                self.act_cancel,
-                self.tr("Cancel upload"),
-                self.tr("Stop and discard the parts uploaded so far"),
-            ),
-            (self.act_retry, self.tr("Retry"), self.tr("Try a failed or cancelled upload again")),
-            (
-                self.act_remove,
-                self.tr("Remove from list"),
-                self.tr("Remove from the list (an unfinished upload is cancelled)"),
-            ),
-            (
-                self.act_open_folder,
-                self.tr("Open containing folder"),
-                self.tr("Show the local file in the file manager"),
-            ),
-            (self.act_copy_url, self.tr("Copy object URL"), self.tr("Copy the object's address")),
-            (self.act_details, self.tr("Details…"),
-             self.tr("How the file was verified, its checksum, upload id, parts and times")),
-            (
-                self.act_copy_presigned,
-                self.tr("Copy pre-signed link…"),
-                self.tr("Copy a link anyone can download from until it expires"),
-            ),
-            (
-                self.act_error_details,
-                self.tr("Show error details…"),
-                self.tr("Why this upload failed"),
-            ),
-            (self.act_move_top, self.tr("Move to top"), self.tr("Upload these next")),
-            (self.act_move_up, self.tr("Move up"), self.tr("Upload these one place sooner")),
-            (self.act_move_down, self.tr("Move down"), self.tr("Upload these one place later")),
-            (self.act_move_bottom, self.tr("Move to bottom"), self.tr("Upload these last")),
         ]
         for action, text, tip in texts:
             action.setText(text)
             action.setToolTip(tip)
             action.setStatusTip(tip)
+        self.row_actions.retranslate()
         self.toolbar.setWindowTitle(self.tr("Main toolbar"))
-        self.lbl_account.setText(self.tr("&Account:"))
-        self.lbl_bucket.setText(self.tr("&Bucket:"))
-        self.lbl_folder.setText(self.tr("&Folder:"))
-        self.account_combo.setToolTip(self.tr("The OSS account that uploads"))
-        self.bucket_edit.setPlaceholderText(self.tr("bucket name"))
-        self.bucket_edit.setToolTip(self.tr("The bucket files are uploaded to"))
-        self.folder_edit.setPlaceholderText(self.tr("top level of the bucket"))
-        self.folder_edit.setToolTip(
-            self.tr("The folder inside the bucket where dropped files go, e.g. photos/2024")
-        )
-        self.browse_button.setText(self.tr("Browse…"))
-        self.browse_button.setToolTip(self.tr("Pick a folder of the bucket"))
-        self.options_button.setText(self.tr("Options…"))
         self.act_unfinished.setText(self.tr("Unfinished uploads…"))
         self.act_unfinished.setToolTip(self.tr(
             "Multipart uploads left unfinished in this bucket, by ossdesk or other programs"))
-        self.options_button.setToolTip(self.tr(
-            "Storage class, ACL, headers, metadata, tags and encryption of the files added "
-            "to this bucket"))
         self.view.hint_title = self.tr("Drop files or folders here")
         self.view.hint_detail = self.tr(
             "or use Add files / Add folder above. Each file is uploaded to the bucket and "
@@ -688,140 +363,22 @@ class MainWindow(QMainWindow):
         )
         self.view.viewport().update()
         self.first_run.retranslate()
+        self.destination_bar.retranslate()
         self.drops.update_problems_button()
         self._on_totals(self.model.totals())
 
-    # ---- profiles and destination -------------------------------------------------------
-
-    def _store(self) -> Any | None:
-        if self.profile_store is None:
-            try:
-                from ossdesk.credentials import ProfileStore
-            except ImportError:
-                return None
-            self.profile_store = ProfileStore()
-        return self.profile_store
-
-    def _credentials_for(self, profile: str) -> Any:
-        """BLOCKING: the credentials of a profile (the keyring, or the session's resolver)."""
-        if self.credentials is not None:
-            return self.credentials(profile)
-        store = self._store()
-        if store is None:
-            raise LookupError(profile)
-        return store.credentials(profile)
-
-    def refresh_profiles(self) -> None:
-        """Reload the account list (a file read: done off the GUI thread)."""
-        store = self._store()
-        if store is None:
-            self._set_profiles([])
-            return
-        call = BackgroundCall(store.list, self)
-        call.succeeded.connect(self._set_profiles)
-        call.failed.connect(self._on_profiles_failed)
-        call.start()
-
-    @Slot(object)
-    def _on_profiles_failed(self, exc: object) -> None:
-        self._set_profiles([])
-        self.statusBar().showMessage(
-            self.tr("Could not read the accounts: %1").replace("%1", str(exc)), 10_000
-        )
-
-    @Slot(object)
-    def _set_profiles(self, profiles: object) -> None:
-        stored = list(profiles) if isinstance(profiles, (list, tuple)) else []
-        extra_names = {p.name for p in self.extra_profiles}
-        self.profiles = [*self.extra_profiles, *(p for p in stored if p.name not in extra_names)]
-        wanted = self.account_combo.currentData() or self.settings.last_profile
-        self.account_combo.blockSignals(True)
-        self.account_combo.clear()
-        for profile in self.profiles:
-            self.account_combo.addItem(profile.name, profile.name)
-        index = self.account_combo.findData(wanted)
-        self.account_combo.setCurrentIndex(max(index, 0) if self.profiles else -1)
-        self.account_combo.blockSignals(False)
-        self.profiles_loaded = True
-        self._on_profile_changed()
-        self.profilesChanged.emit()
-
-    def add_extra_profile(self, profile: Any, *, select: bool = True) -> None:
-        """A profile that lives only in this session (the local sandbox)."""
-        self.extra_profiles = [p for p in self.extra_profiles if p.name != profile.name]
-        self.extra_profiles.append(profile)
-        if select:
-            self.settings.last_profile = profile.name
-            self.account_combo.setCurrentIndex(-1)
-        self.refresh_profiles()
-
-    def current_profile(self) -> Any | None:
-        name = self.account_combo.currentData()
-        for profile in self.profiles:
-            if profile.name == name:
-                return profile
-        return None
-
-    @Slot()
-    def _on_profile_changed(self) -> None:
-        profile = self.current_profile()
-        has_profile = profile is not None
-        self.stack.setCurrentWidget(
-            self.view if has_profile or self.model.rowCount() else self.first_run
-        )
-        for widget in (self.account_combo, self.bucket_edit, self.folder_edit, self.browse_button,
-                       self.options_button):
-            widget.setEnabled(has_profile)
-        if profile is None:
-            self.bucket_edit.clear()
-            return
-        self.bucket_edit.setText(profile.bucket)
-        if profile.name != self.settings.last_profile:
-            self.folder_edit.setText(getattr(profile, "prefix", "") or "")
-        self.settings.last_profile = profile.name
-
-    def destination(self) -> Destination | None:
-        profile = self.current_profile()
-        bucket = self.bucket_edit.text().strip()
-        if profile is None or not bucket:
-            return None
-        endpoint = str(profile.endpoint)
-        folder = self.folder_edit.text().strip().replace("\\", "/").strip("/")
-        return with_upload_options(Destination(
-            profile=profile.name,
-            endpoint=endpoint,
-            bucket=bucket,
-            prefix=folder,
-            region=getattr(profile, "region", None),
-            signature=getattr(profile, "signature", "v4"),
-        ))
-
-    def upload_options_dialog(self) -> ObjectOptionsDialog | None:
-        """The options of the current account and bucket, to edit (None: no destination)."""
-        dest = self.destination()
-        if dest is None:
-            return None
-        return ObjectOptionsDialog(f"oss://{dest.bucket}/",
-                                   load_upload_options(dest.profile, dest.bucket), self)
-
-    @Slot()
-    def edit_upload_options(self) -> None:
-        dialog = self.upload_options_dialog()
-        dest = self.destination()
-        if dialog is None or dest is None:
-            return
-        if dialog.exec() == QDialog.DialogCode.Accepted:
-            save_upload_options(dest.profile, dest.bucket, dialog.result_options)
+    # ---- destination ------------------------------------------------------------------
 
     def unfinished_uploads_dialog(self) -> QDialog | None:
         """The bucket's unfinished multipart uploads (None: no destination chosen)."""
-        dest = self.destination()
+        dest = self.destination_bar.destination()
         if dest is None:
             return None
         from ossdesk.config import paths
         from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
 
-        return UnfinishedUploadsDialog(self._credentials_for, dest, paths().database, self)
+        return UnfinishedUploadsDialog(self.destination_bar._credentials_for, dest,
+                                       paths().database, self)
 
     @Slot()
     def show_unfinished_uploads(self) -> None:
@@ -883,340 +440,6 @@ class MainWindow(QMainWindow):
     def problem_text(self, problem: Problem) -> str:
         return self.drops.problem_text(problem)
 
-    # ---- selection and row actions ------------------------------------------------------
-
-    def selected_rows(self) -> list[TransferRow]:
-        self.model.flush()
-        to_source = self.queue_filter.to_source_row
-        numbers = sorted({to_source(i) for i in self.view.selectionModel().selectedRows()})
-        return [self.model.row_at(n) for n in numbers if 0 <= n < self.model.rowCount()]
-
-    def select_ids(self, ids: Sequence[RowKey]) -> None:
-        """Select these rows (tests and keyboard users)."""
-        selection = self.view.selectionModel()
-        selection.clearSelection()
-        for key in ids:
-            n = self.model.index_of(key)
-            if n is not None:
-                selection.select(
-                    self.queue_filter.from_source_row(n),
-                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
-                )
-
-    @Slot()
-    def _on_selection_changed(self) -> None:
-        self._update_actions()
-
-    @Slot(QModelIndex, QModelIndex)
-    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
-        if top_left.column() <= Column.STATE <= bottom_right.column() or top_left.column() == 0:
-            self._update_actions()
-
-    @Slot()
-    def _on_rows_changed(self) -> None:
-        if self.model.rowCount() and self.stack.currentWidget() is not self.view:
-            self.stack.setCurrentWidget(self.view)
-        self._update_actions()
-
-    def _update_actions(self) -> None:
-        rows = self.selected_rows() if self.view.selectionModel() is not None else []
-        states = [r.state for r in rows]
-        self.act_pause.setEnabled(any(s.can_pause for s in states))
-        self.act_resume.setEnabled(any(s.can_resume for s in states))
-        self.act_cancel.setEnabled(any(s.can_cancel for s in states))
-        self.act_retry.setEnabled(any(s.can_retry for s in states))
-        self.act_remove.setEnabled(bool(rows))
-        self.act_open_folder.setEnabled(len(rows) == 1)
-        self.act_copy_url.setEnabled(len(rows) == 1 and self.engine is not None)
-        self.act_copy_presigned.setEnabled(
-            len(rows) == 1 and rows[0].state is TransferState.DONE and self.engine is not None
-        )
-        self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
-        self.act_details.setEnabled(len(rows) == 1)
-        for action in (self.act_move_top, self.act_move_up, self.act_move_down,
-                       self.act_move_bottom):
-            action.setEnabled(bool(rows))
-        totals = self.model.totals()  # kept current in O(1) per change: no walk of the queue
-        self.act_pause_all.setEnabled(totals.pausable > 0)
-        self.act_resume_all.setEnabled(totals.paused > 0)
-        self.act_clear_finished.setEnabled(totals.finished > 0)
-
-    @Slot(QPoint)
-    def _show_context_menu(self, pos: QPoint) -> None:
-        self._update_actions()
-        menu = self.context_menu()
-        menu.exec(self.view.viewport().mapToGlobal(pos))
-
-    def context_menu(self) -> QMenu:
-        menu = QMenu(self)
-        for action in (self.act_pause, self.act_resume, self.act_retry, self.act_cancel):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(self.act_move_top)
-        menu.addAction(self.act_move_up)
-        menu.addAction(self.act_move_down)
-        menu.addAction(self.act_move_bottom)
-        menu.addSeparator()
-        menu.addAction(self.act_copy_url)
-        menu.addAction(self.act_copy_presigned)
-        menu.addAction(self.act_open_folder)
-        menu.addAction(self.act_error_details)
-        menu.addAction(self.act_details)
-        menu.addSeparator()
-        menu.addAction(self.act_remove)
-        return menu
-
-    @Slot(QModelIndex)
-    def _on_double_clicked(self, index: QModelIndex) -> None:
-        row = self.model.row_at(self.queue_filter.to_source_row(index))
-        if row.error:
-            self.show_error_details()
-        elif row.state.can_resume:
-            self.resume_selected()
-        elif row.state.can_retry:
-            self.retry_selected()
-        else:
-            self.show_details()
-
-    def _ids(self, predicate: Callable[[TransferState], bool]) -> list[RowKey]:
-        return [r.id for r in self.selected_rows() if predicate(r.state)]
-
-    @Slot()
-    def pause_selected(self) -> None:
-        ids = self._ids(lambda s: s.can_pause)
-        if ids and self.engine is not None:
-            self.engine.send(rq.Pause(ids))
-
-    @Slot()
-    def resume_selected(self) -> None:
-        ids = self._ids(lambda s: s.can_resume)
-        if ids and self.engine is not None:
-            self.engine.send(rq.Resume(ids))
-
-    @Slot()
-    def retry_selected(self) -> None:
-        ids = self._ids(lambda s: s.can_retry)
-        if ids and self.engine is not None:
-            for key in ids:
-                self.model.update(key, state=TransferState.QUEUED, error="", error_detail="")
-            self.engine.send(rq.Retry(ids))
-
-    def confirm(self, title: str, text: str) -> bool:
-        """Ask a yes/no question (a seam tests replace)."""
-        answer = QMessageBox.question(
-            self,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    @Slot()
-    def cancel_selected(self) -> None:
-        rows = [r for r in self.selected_rows() if r.state.can_cancel]
-        if not rows or self.engine is None:
-            return
-        if any(r.confirmed_bytes > 0 for r in rows) and not self.confirm(
-            self.tr("Cancel uploads"),
-            self.tr(
-                "Cancel %n upload(s)? The parts uploaded so far are discarded; "
-                "a retry starts from the beginning.",
-                "",
-                len(rows),
-            ),
-        ):
-            return
-        self.engine.send(rq.Cancel([r.id for r in rows]))
-
-    @Slot()
-    def remove_selected(self) -> None:
-        rows = self.selected_rows()
-        if not rows:
-            return
-        unfinished = [r for r in rows if not r.state.finished]
-        if any(r.confirmed_bytes > 0 for r in unfinished) and not self.confirm(
-            self.tr("Remove from list"),
-            self.tr(
-                "%n unfinished upload(s) will be cancelled and their uploaded parts "
-                "discarded. Remove them?",
-                "",
-                len(unfinished),
-            ),
-        ):
-            return
-        ids = [r.id for r in rows]
-        if self.engine is not None:
-            self.engine.send(rq.Remove(ids))
-        self.model.remove(ids)
-
-    @Slot()
-    def move_selected_to_top(self) -> None:
-        self._move_selected(top=True)
-
-    @Slot()
-    def move_selected_to_bottom(self) -> None:
-        self._move_selected(top=False)
-
-    @Slot()
-    def move_selected_up(self) -> None:
-        self._step_selected(up=True)
-
-    @Slot()
-    def move_selected_down(self) -> None:
-        self._step_selected(up=False)
-
-    def _step_selected(self, *, up: bool) -> None:
-        rows = self.selected_rows()
-        numbers = [n for n in (self.model.index_of(r.id) for r in rows) if n is not None]
-        try:
-            before = step_target(numbers, self.model.rowCount(), up=up)
-        except StayPut:
-            return
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.model.move_before([r.id for r in rows], before)  # the engine hears rowsDragged
-        first = self.model.index_of(rows[0].id)
-        if first is not None:
-            self.view.scrollTo(self.queue_filter.from_source_row(first))
-
-    def _move_selected(self, *, top: bool) -> None:
-        ids = [r.id for r in self.selected_rows()]
-        if not ids:
-            return
-        # Queue order again (the order uploads start in), not a column sort.
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        if top:
-            self.model.move_to_top(ids)
-        else:
-            self.model.move_to_bottom(ids)
-        if self.engine is not None:
-            self.engine.send(rq.Move(ids, top))
-        first = self.model.index_of(ids[0])
-        if first is not None:
-            self.view.scrollTo(self.queue_filter.from_source_row(first))
-
-    @Slot(object, object)
-    def _on_rows_dragged(self, moved: object, tail: object) -> None:
-        """Rows were dragged to a new place: the queue order is what the engine follows."""
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        if self.engine is not None and isinstance(tail, list) and tail:
-            # Sending each row from the first moved one to the end to the back, in the
-            # new order, gives the engine exactly the order shown.
-            self.engine.send(rq.Move(tail, False))
-
-    @Slot()
-    def open_containing_folder(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1:
-            return
-        folder = os.path.dirname(rows[0].source_path)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
-
-    @Slot()
-    def copy_object_url(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or self.engine is None:
-            return
-        url = self.engine.ask(rq.ObjectUrl(rows[0]))
-        QGuiApplication.clipboard().setText(url)
-        self.statusBar().showMessage(self.tr("Copied: %1").replace("%1", url), 6000)
-
-    def presign_expiry_choices(self) -> list[tuple[str, int]]:
-        return [
-            (self.tr("1 hour"), 3600),
-            (self.tr("1 day"), 86_400),
-            (self.tr("7 days (the longest OSS allows)"), 7 * 86_400),
-        ]
-
-    def ask_presign_expiry(self) -> int | None:
-        """Ask how long the link should work (a seam tests replace)."""
-        choices = self.presign_expiry_choices()
-        labels = [label for label, _ in choices]
-        current = next(
-            (i for i, (_, s) in enumerate(choices) if s == self.settings.presign_expiry_seconds), 0
-        )
-        label, ok = QInputDialog.getItem(
-            self,
-            self.tr("Pre-signed link"),
-            self.tr("Anyone with the link can download the file until it expires. Valid for:"),
-            labels,
-            current,
-            False,
-        )
-        if not ok:
-            return None
-        return dict(choices).get(label)
-
-    @Slot()
-    def copy_presigned_link(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or self.engine is None:
-            return
-        expires = self.ask_presign_expiry()
-        if expires is None:
-            return
-        self.settings.presign_expiry_seconds = expires
-        engine, row = self.engine, rows[0]
-        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(row, expires)), self)
-        call.succeeded.connect(self._on_presigned)
-        call.failed.connect(self._on_presign_failed)
-        call.start()
-
-    @Slot(object)
-    def _on_presigned(self, url: object) -> None:
-        QGuiApplication.clipboard().setText(str(url))
-        self.statusBar().showMessage(self.tr("Pre-signed link copied to the clipboard"), 6000)
-
-    @Slot(object)
-    def _on_presign_failed(self, exc: object) -> None:
-        message = getattr(exc, "message", None) or str(exc)
-        QMessageBox.warning(
-            self,
-            self.tr("Pre-signed link"),
-            self.tr("Could not make the link: %1").replace("%1", message),
-        )
-
-    def error_details_box(self, row: TransferRow) -> QMessageBox:
-        box = QMessageBox(self)
-        box.setIcon(
-            QMessageBox.Icon.Warning
-            if row.state is TransferState.FAILED
-            else QMessageBox.Icon.Information
-        )
-        box.setWindowTitle(self.tr("Error details"))
-        box.setText(
-            self.tr("%1 could not be uploaded.").replace("%1", row.name)
-            if row.state is TransferState.FAILED
-            else row.name
-        )
-        box.setInformativeText(row.error)
-        details = row.error_detail or row.error
-        box.setDetailedText(
-            self.tr("File: %1\nDestination: %2\n\n%3")
-            .replace("%1", row.source_path)
-            .replace("%2", row.destination)
-            .replace("%3", details)
-        )
-        box.setStandardButtons(QMessageBox.StandardButton.Close)
-        return box
-
-    def details_dialog(self, row: TransferRow) -> DetailsDialog:
-        """The row's details, read from the upload list (a seam tests use)."""
-        return DetailsDialog.for_row(self.engine, row, self)
-
-    @Slot()
-    def show_details(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) == 1:
-            self.details_dialog(rows[0]).exec()
-
-    @Slot()
-    def show_error_details(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or not rows[0].error:
-            return
-        self.error_details_box(rows[0]).exec()
-
     # ---- queue-wide actions ------------------------------------------------------------
 
     @Slot()
@@ -1252,7 +475,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_accounts(self) -> None:
-        store = self._store()
+        store = self.destination_bar._store()
         if store is None:
             QMessageBox.warning(
                 self, self.tr("Accounts"), self.tr("Accounts are not available in this build.")
@@ -1263,7 +486,7 @@ class MainWindow(QMainWindow):
         dialog = AccountsDialog(store, self)
         dialog.profileSaved.connect(self._on_profile_saved)
         dialog.exec()
-        self.refresh_profiles()
+        self.destination_bar.refresh_profiles()
 
     @Slot(str)
     def _on_profile_saved(self, name: str) -> None:
@@ -1271,17 +494,6 @@ class MainWindow(QMainWindow):
         files added next, and to failed files when they are retried."""
         if self.engine is not None:
             self.engine.send(rq.CredentialsChanged(name))
-
-    @Slot()
-    def browse_folders(self) -> None:
-        destination = self.destination()
-        if destination is None:
-            return
-        from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
-
-        dialog = FolderBrowserDialog(self._credentials_for, destination, self)
-        if dialog.exec():
-            self.folder_edit.setText(dialog.selected_folder())
 
     # ---- status -------------------------------------------------------------------------
 
@@ -1321,7 +533,7 @@ class MainWindow(QMainWindow):
         if totals.eta is not None:
             parts.append(self.tr("%1 left").replace("%1", format_duration(totals.eta)))
         self.totals_label.setText("  ·  ".join(parts))
-        self._update_actions()
+        self.row_actions.update_actions()
 
     @Slot(object)
     def _on_upload_failed(self, row: object) -> None:
@@ -1382,7 +594,7 @@ class MainWindow(QMainWindow):
         totals = self.model.totals()
         moving = totals.active + totals.waiting
         if not moving and not self._quitting and self.watched.manager.watching() \
-                and self.to_tray():  # the tray keeps watching
+                and self.tray_menu.to_tray():  # the tray keeps watching
             event.ignore()
             return
         if moving and not self._quitting:
@@ -1390,7 +602,7 @@ class MainWindow(QMainWindow):
             if choice == "stay":
                 event.ignore()
                 return
-            if choice == "tray" and self.to_tray():
+            if choice == "tray" and self.tray_menu.to_tray():
                 event.ignore()
                 return
         self._quitting = True
@@ -1411,10 +623,10 @@ class MainWindow(QMainWindow):
         self.bridge.stop()
         if self.engine is not None:
             self.engine.shutdown(pause=True)
-        self.settings.last_folder = self.folder_edit.text().strip()
+        self.settings.last_folder = self.destination_bar.folder_edit.text().strip()
         self.settingsChanged.emit(self.settings)
-        if self.tray is not None:
-            self.tray.hide()
+        if self.tray_menu.tray is not None:
+            self.tray_menu.tray.hide()
 
     @Slot()
     def quit_now(self) -> None:
@@ -1426,49 +638,6 @@ class MainWindow(QMainWindow):
     def _close_and_quit(self) -> None:
         if self.close():  # a hidden window's close does not end the application by itself
             QApplication.quit()
-
-    # ---- tray ---------------------------------------------------------------------------
-
-    def to_tray(self) -> bool:
-        """Hide into the system tray; uploads go on. False when there is no tray."""
-        if not self.show_tray():
-            return False
-        self.hide()
-        return True
-
-    def show_tray(self) -> bool:
-        """Show the tray icon (the queue's progress in its tooltip); False without a tray."""
-        if not QSystemTrayIcon.isSystemTrayAvailable():
-            return False
-        if self.tray is None:
-            tray = self.tray_status.icon  # its tooltip tells the queue's progress
-            menu = QMenu(self)
-            show = menu.addAction(self.tr("Show ossdesk"))
-            show.triggered.connect(self.show_from_tray)
-            menu.addAction(self.act_pause_all)
-            menu.addAction(self.act_resume_all)
-            menu.addSeparator()
-            leave = menu.addAction(self.tr("Pause and quit"))
-            leave.triggered.connect(self.quit_now)
-            tray.setContextMenu(menu)
-            tray.activated.connect(self._on_tray_activated)
-            self.tray = tray
-        self.tray.show()
-        return True
-
-    @Slot()
-    def show_from_tray(self) -> None:
-        self.showNormal()
-        self.raise_()
-        self.activateWindow()
-
-    @Slot(QSystemTrayIcon.ActivationReason)
-    def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (
-            QSystemTrayIcon.ActivationReason.Trigger,
-            QSystemTrayIcon.ActivationReason.DoubleClick,
-        ):
-            self.show_from_tray()
 
     @Slot()
     def _on_queue_idle(self) -> None:

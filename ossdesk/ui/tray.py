@@ -8,12 +8,17 @@ gives no CRC-64); a paused upload is said to be paused, never finished.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
 from ossdesk.ui.formatting import format_duration, percent
 from ossdesk.ui.transfer_model import Totals
+
+if TYPE_CHECKING:
+    from ossdesk.ui.main_window import MainWindow
 
 # Failures that arrive within this many milliseconds make one notification.
 FAILURE_BATCH_MS = 1000
@@ -164,3 +169,57 @@ class TrayStatus(QObject):
             kind = (QSystemTrayIcon.MessageIcon.Warning if warning
                     else QSystemTrayIcon.MessageIcon.Information)
             self.icon.showMessage(title, text, kind)
+
+
+class TrayMenu(QObject):
+    """The window's tray icon: its menu, hiding the window into it and showing it again."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)  # the window is found as the parent: no reference cycle
+        self.tray: QSystemTrayIcon | None = None
+
+    def _window(self) -> MainWindow:
+        return cast("MainWindow", self.parent())
+
+    def to_tray(self) -> bool:
+        """Hide into the system tray; uploads go on. False when there is no tray."""
+        if not self.show_tray():
+            return False
+        self._window().hide()
+        return True
+
+    def show_tray(self) -> bool:
+        """Show the tray icon (the queue's progress in its tooltip); False without a tray."""
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return False
+        if self.tray is None:
+            window = self._window()
+            tray = window.tray_status.icon  # its tooltip tells the queue's progress
+            menu = QMenu(window)
+            show = menu.addAction(self.tr("Show ossdesk"))
+            show.triggered.connect(self.show_from_tray)
+            menu.addAction(window.act_pause_all)
+            menu.addAction(window.act_resume_all)
+            menu.addSeparator()
+            leave = menu.addAction(self.tr("Pause and quit"))
+            leave.triggered.connect(window.quit_now)
+            tray.setContextMenu(menu)
+            tray.activated.connect(self._on_tray_activated)
+            self.tray = tray
+        self.tray.show()
+        return True
+
+    @Slot()
+    def show_from_tray(self) -> None:
+        window = self._window()
+        window.showNormal()
+        window.raise_()
+        window.activateWindow()
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.show_from_tray()

@@ -540,8 +540,9 @@ class WatchedFoldersUi(QObject):
         from ossdesk.ui.dialogs.watch_folder import WatchFolderDialog
 
         window = self._window()
-        profiles = list(getattr(window, "profiles", []))
-        current = getattr(window, "current_profile", lambda: None)()
+        bar = getattr(window, "destination_bar", None)
+        profiles = list(getattr(bar, "profiles", []))
+        current = getattr(bar, "current_profile", lambda: None)()
         return WatchFolderDialog(profiles, current=current.name if current else None,
                                  parent=window)
 

@@ -49,20 +49,6 @@
 <context>
     <name>MainWindow</name>
     <message numerus="yes">
-        <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
-        <translation>
-            <numerusform>Cancel %n upload? The parts uploaded so far are discarded; a retry starts from the beginning.</numerusform>
-            <numerusform>Cancel %n uploads? The parts uploaded so far are discarded; a retry starts from the beginning.</numerusform>
-        </translation>
-    </message>
-    <message numerus="yes">
-        <source>%n unfinished upload(s) will be cancelled and their uploaded parts discarded. Remove them?</source>
-        <translation>
-            <numerusform>%n unfinished upload will be cancelled and its uploaded parts discarded. Remove it?</numerusform>
-            <numerusform>%n unfinished uploads will be cancelled and their uploaded parts discarded. Remove them?</numerusform>
-        </translation>
-    </message>
-    <message numerus="yes">
         <source>%n file(s)</source>
         <translation>
             <numerusform>%n file</numerusform>
@@ -109,6 +95,23 @@
         <translation>
             <numerusform>%n file of it had been added before.</numerusform>
             <numerusform>%n files of it had been added before.</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>RowActions</name>
+    <message numerus="yes">
+        <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
+        <translation>
+            <numerusform>Cancel %n upload? The parts uploaded so far are discarded; a retry starts from the beginning.</numerusform>
+            <numerusform>Cancel %n uploads? The parts uploaded so far are discarded; a retry starts from the beginning.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n unfinished upload(s) will be cancelled and their uploaded parts discarded. Remove them?</source>
+        <translation>
+            <numerusform>%n unfinished upload will be cancelled and its uploaded parts discarded. Remove it?</numerusform>
+            <numerusform>%n unfinished uploads will be cancelled and their uploaded parts discarded. Remove them?</numerusform>
         </translation>
     </message>
 </context>

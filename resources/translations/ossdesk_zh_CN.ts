@@ -520,156 +520,8 @@ Retryable: %4</source>
         <translation>添加、编辑或删除 OSS 账号</translation>
     </message>
     <message>
-        <source>Pause</source>
-        <translation>暂停</translation>
-    </message>
-    <message>
-        <source>Pause; the parts already uploaded are kept</source>
-        <translation>暂停；已上传的分片会保留</translation>
-    </message>
-    <message>
-        <source>Resume</source>
-        <translation>继续</translation>
-    </message>
-    <message>
-        <source>Continue where it stopped</source>
-        <translation>从中断处继续</translation>
-    </message>
-    <message>
-        <source>Cancel upload</source>
-        <translation>取消上传</translation>
-    </message>
-    <message>
-        <source>Stop and discard the parts uploaded so far</source>
-        <translation>停止并丢弃已上传的分片</translation>
-    </message>
-    <message>
-        <source>Retry</source>
-        <translation>重试</translation>
-    </message>
-    <message>
-        <source>Try a failed or cancelled upload again</source>
-        <translation>重新上传失败或已取消的文件</translation>
-    </message>
-    <message>
-        <source>Remove from list</source>
-        <translation>从列表中移除</translation>
-    </message>
-    <message>
-        <source>Remove from the list (an unfinished upload is cancelled)</source>
-        <translation>从列表中移除（未完成的上传会被取消）</translation>
-    </message>
-    <message>
-        <source>Open containing folder</source>
-        <translation>打开所在文件夹</translation>
-    </message>
-    <message>
-        <source>Show the local file in the file manager</source>
-        <translation>在文件管理器中显示本地文件</translation>
-    </message>
-    <message>
-        <source>Copy object URL</source>
-        <translation>复制对象地址</translation>
-    </message>
-    <message>
-        <source>Copy the object&apos;s address</source>
-        <translation>复制对象的访问地址</translation>
-    </message>
-    <message>
-        <source>Copy pre-signed link…</source>
-        <translation>复制预签名链接…</translation>
-    </message>
-    <message>
-        <source>Copy a link anyone can download from until it expires</source>
-        <translation>复制一个链接，过期前任何人都可以通过它下载</translation>
-    </message>
-    <message>
-        <source>Show error details…</source>
-        <translation>查看错误详情…</translation>
-    </message>
-    <message>
-        <source>Why this upload failed</source>
-        <translation>查看上传失败的原因</translation>
-    </message>
-    <message>
-        <source>Move to top</source>
-        <translation>移到最前</translation>
-    </message>
-    <message>
-        <source>Upload these next</source>
-        <translation>接下来上传这些文件</translation>
-    </message>
-    <message>
-        <source>Move to bottom</source>
-        <translation>移到最后</translation>
-    </message>
-    <message>
-        <source>Upload these last</source>
-        <translation>最后上传这些文件</translation>
-    </message>
-    <message>
-        <source>Move up</source>
-        <translation>上移</translation>
-    </message>
-    <message>
-        <source>Upload these one place sooner</source>
-        <translation>把这些文件提前一位上传</translation>
-    </message>
-    <message>
-        <source>Move down</source>
-        <translation>下移</translation>
-    </message>
-    <message>
-        <source>Upload these one place later</source>
-        <translation>把这些文件推后一位上传</translation>
-    </message>
-    <message>
         <source>Main toolbar</source>
         <translation>主工具栏</translation>
-    </message>
-    <message>
-        <source>&amp;Account:</source>
-        <translation>账号(&amp;A)：</translation>
-    </message>
-    <message>
-        <source>&amp;Bucket:</source>
-        <translation>Bucket(&amp;B)：</translation>
-    </message>
-    <message>
-        <source>&amp;Folder:</source>
-        <translation>文件夹(&amp;F)：</translation>
-    </message>
-    <message>
-        <source>The OSS account that uploads</source>
-        <translation>用于上传的 OSS 账号</translation>
-    </message>
-    <message>
-        <source>bucket name</source>
-        <translation>Bucket 名称</translation>
-    </message>
-    <message>
-        <source>The bucket files are uploaded to</source>
-        <translation>文件上传到的 Bucket</translation>
-    </message>
-    <message>
-        <source>top level of the bucket</source>
-        <translation>Bucket 根目录</translation>
-    </message>
-    <message>
-        <source>The folder inside the bucket where dropped files go, e.g. photos/2024</source>
-        <translation>拖入的文件在 Bucket 中存放的文件夹，例如 photos/2024</translation>
-    </message>
-    <message>
-        <source>Browse…</source>
-        <translation>浏览…</translation>
-    </message>
-    <message>
-        <source>Pick a folder of the bucket</source>
-        <translation>选择 Bucket 中的文件夹</translation>
-    </message>
-    <message>
-        <source>Options…</source>
-        <translation>选项…</translation>
     </message>
     <message>
         <source>Unfinished uploads…</source>
@@ -680,86 +532,12 @@ Retryable: %4</source>
         <translation>此 Bucket 中由 ossdesk 或其他程序留下的未完成分片上传</translation>
     </message>
     <message>
-        <source>Storage class, ACL, headers, metadata, tags and encryption of the files added to this bucket</source>
-        <translation>添加到此 Bucket 的文件的存储类型、读写权限、请求头、元数据、标签和加密方式</translation>
-    </message>
-    <message>
         <source>Drop files or folders here</source>
         <translation>将文件或文件夹拖放到这里</translation>
     </message>
     <message>
         <source>or use Add files / Add folder above. Each file is uploaded to the bucket and folder shown at the top, and checked once it is there.</source>
         <translation>或使用上方的“添加文件”/“添加文件夹”。每个文件都会上传到顶部所示的 Bucket 和文件夹，上传后会进行校验。</translation>
-    </message>
-    <message>
-        <source>Could not read the accounts: %1</source>
-        <translation>无法读取账号：%1</translation>
-    </message>
-    <message>
-        <source>Cancel uploads</source>
-        <translation>取消上传</translation>
-    </message>
-    <message numerus="yes">
-        <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
-        <translation>
-            <numerusform>要取消 %n 个上传吗？已上传的分片将被丢弃，重试时会从头开始。</numerusform>
-        </translation>
-    </message>
-    <message numerus="yes">
-        <source>%n unfinished upload(s) will be cancelled and their uploaded parts discarded. Remove them?</source>
-        <translation>
-            <numerusform>%n 个未完成的上传将被取消，已上传的分片会被丢弃。确定移除吗？</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Copied: %1</source>
-        <translation>已复制：%1</translation>
-    </message>
-    <message>
-        <source>1 hour</source>
-        <translation>1 小时</translation>
-    </message>
-    <message>
-        <source>1 day</source>
-        <translation>1 天</translation>
-    </message>
-    <message>
-        <source>7 days (the longest OSS allows)</source>
-        <translation>7 天（OSS 允许的最长时间）</translation>
-    </message>
-    <message>
-        <source>Pre-signed link</source>
-        <translation>预签名链接</translation>
-    </message>
-    <message>
-        <source>Anyone with the link can download the file until it expires. Valid for:</source>
-        <translation>在链接过期前，任何拿到链接的人都可以下载该文件。有效期：</translation>
-    </message>
-    <message>
-        <source>Pre-signed link copied to the clipboard</source>
-        <translation>预签名链接已复制到剪贴板</translation>
-    </message>
-    <message>
-        <source>Could not make the link: %1</source>
-        <translation>无法生成链接：%1</translation>
-    </message>
-    <message>
-        <source>Error details</source>
-        <translation>错误详情</translation>
-    </message>
-    <message>
-        <source>%1 could not be uploaded.</source>
-        <translation>%1 上传失败。</translation>
-    </message>
-    <message>
-        <source>File: %1
-Destination: %2
-
-%3</source>
-        <translation>文件：%1
-目标位置：%2
-
-%3</translation>
     </message>
     <message>
         <source>Accounts</source>
@@ -845,10 +623,6 @@ Destination: %2
         <source>Keep uploading in the tray</source>
         <translation>最小化到托盘继续上传</translation>
     </message>
-    <message>
-        <source>Show ossdesk</source>
-        <translation>显示 ossdesk</translation>
-    </message>
     <message numerus="yes">
         <source>%n file(s) of it had been added before.</source>
         <translation>
@@ -858,14 +632,6 @@ Destination: %2
     <message>
         <source>ossdesk</source>
         <translation>ossdesk</translation>
-    </message>
-    <message>
-        <source>Details…</source>
-        <translation>详细信息…</translation>
-    </message>
-    <message>
-        <source>How the file was verified, its checksum, upload id, parts and times</source>
-        <translation>文件的校验方式、校验值、上传 ID、分片和时间</translation>
     </message>
 </context>
 <context>
@@ -1032,6 +798,187 @@ Destination: %2
     <message>
         <source>Not saved. %1</source>
         <translation>未保存。%1</translation>
+    </message>
+</context>
+<context>
+    <name>RowActions</name>
+    <message>
+        <source>Pause</source>
+        <translation>暂停</translation>
+    </message>
+    <message>
+        <source>Pause; the parts already uploaded are kept</source>
+        <translation>暂停；已上传的分片会保留</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Continue where it stopped</source>
+        <translation>从中断处继续</translation>
+    </message>
+    <message>
+        <source>Cancel upload</source>
+        <translation>取消上传</translation>
+    </message>
+    <message>
+        <source>Stop and discard the parts uploaded so far</source>
+        <translation>停止并丢弃已上传的分片</translation>
+    </message>
+    <message>
+        <source>Retry</source>
+        <translation>重试</translation>
+    </message>
+    <message>
+        <source>Try a failed or cancelled upload again</source>
+        <translation>重新上传失败或已取消的文件</translation>
+    </message>
+    <message>
+        <source>Remove from list</source>
+        <translation>从列表中移除</translation>
+    </message>
+    <message>
+        <source>Remove from the list (an unfinished upload is cancelled)</source>
+        <translation>从列表中移除（未完成的上传会被取消）</translation>
+    </message>
+    <message>
+        <source>Open containing folder</source>
+        <translation>打开所在文件夹</translation>
+    </message>
+    <message>
+        <source>Show the local file in the file manager</source>
+        <translation>在文件管理器中显示本地文件</translation>
+    </message>
+    <message>
+        <source>Copy object URL</source>
+        <translation>复制对象地址</translation>
+    </message>
+    <message>
+        <source>Copy the object&apos;s address</source>
+        <translation>复制对象的访问地址</translation>
+    </message>
+    <message>
+        <source>Details…</source>
+        <translation>详细信息…</translation>
+    </message>
+    <message>
+        <source>How the file was verified, its checksum, upload id, parts and times</source>
+        <translation>文件的校验方式、校验值、上传 ID、分片和时间</translation>
+    </message>
+    <message>
+        <source>Copy pre-signed link…</source>
+        <translation>复制预签名链接…</translation>
+    </message>
+    <message>
+        <source>Copy a link anyone can download from until it expires</source>
+        <translation>复制一个链接，过期前任何人都可以通过它下载</translation>
+    </message>
+    <message>
+        <source>Show error details…</source>
+        <translation>查看错误详情…</translation>
+    </message>
+    <message>
+        <source>Why this upload failed</source>
+        <translation>查看上传失败的原因</translation>
+    </message>
+    <message>
+        <source>Move to top</source>
+        <translation>移到最前</translation>
+    </message>
+    <message>
+        <source>Upload these next</source>
+        <translation>接下来上传这些文件</translation>
+    </message>
+    <message>
+        <source>Move up</source>
+        <translation>上移</translation>
+    </message>
+    <message>
+        <source>Upload these one place sooner</source>
+        <translation>把这些文件提前一位上传</translation>
+    </message>
+    <message>
+        <source>Move down</source>
+        <translation>下移</translation>
+    </message>
+    <message>
+        <source>Upload these one place later</source>
+        <translation>把这些文件推后一位上传</translation>
+    </message>
+    <message>
+        <source>Move to bottom</source>
+        <translation>移到最后</translation>
+    </message>
+    <message>
+        <source>Upload these last</source>
+        <translation>最后上传这些文件</translation>
+    </message>
+    <message>
+        <source>Cancel uploads</source>
+        <translation>取消上传</translation>
+    </message>
+    <message numerus="yes">
+        <source>Cancel %n upload(s)? The parts uploaded so far are discarded; a retry starts from the beginning.</source>
+        <translation>
+            <numerusform>要取消 %n 个上传吗？已上传的分片将被丢弃，重试时会从头开始。</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n unfinished upload(s) will be cancelled and their uploaded parts discarded. Remove them?</source>
+        <translation>
+            <numerusform>%n 个未完成的上传将被取消，已上传的分片会被丢弃。确定移除吗？</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Copied: %1</source>
+        <translation>已复制：%1</translation>
+    </message>
+    <message>
+        <source>1 hour</source>
+        <translation>1 小时</translation>
+    </message>
+    <message>
+        <source>1 day</source>
+        <translation>1 天</translation>
+    </message>
+    <message>
+        <source>7 days (the longest OSS allows)</source>
+        <translation>7 天（OSS 允许的最长时间）</translation>
+    </message>
+    <message>
+        <source>Pre-signed link</source>
+        <translation>预签名链接</translation>
+    </message>
+    <message>
+        <source>Anyone with the link can download the file until it expires. Valid for:</source>
+        <translation>在链接过期前，任何拿到链接的人都可以下载该文件。有效期：</translation>
+    </message>
+    <message>
+        <source>Pre-signed link copied to the clipboard</source>
+        <translation>预签名链接已复制到剪贴板</translation>
+    </message>
+    <message>
+        <source>Could not make the link: %1</source>
+        <translation>无法生成链接：%1</translation>
+    </message>
+    <message>
+        <source>Error details</source>
+        <translation>错误详情</translation>
+    </message>
+    <message>
+        <source>%1 could not be uploaded.</source>
+        <translation>%1 上传失败。</translation>
+    </message>
+    <message>
+        <source>File: %1
+Destination: %2
+
+%3</source>
+        <translation>文件：%1
+目标位置：%2
+
+%3</translation>
     </message>
 </context>
 <context>
@@ -1343,6 +1290,61 @@ Destination: %2
     </message>
 </context>
 <context>
+    <name>DestinationBar</name>
+    <message>
+        <source>&amp;Account:</source>
+        <translation>账号(&amp;A)：</translation>
+    </message>
+    <message>
+        <source>&amp;Bucket:</source>
+        <translation>Bucket(&amp;B)：</translation>
+    </message>
+    <message>
+        <source>&amp;Folder:</source>
+        <translation>文件夹(&amp;F)：</translation>
+    </message>
+    <message>
+        <source>The OSS account that uploads</source>
+        <translation>用于上传的 OSS 账号</translation>
+    </message>
+    <message>
+        <source>bucket name</source>
+        <translation>Bucket 名称</translation>
+    </message>
+    <message>
+        <source>The bucket files are uploaded to</source>
+        <translation>文件上传到的 Bucket</translation>
+    </message>
+    <message>
+        <source>top level of the bucket</source>
+        <translation>Bucket 根目录</translation>
+    </message>
+    <message>
+        <source>The folder inside the bucket where dropped files go, e.g. photos/2024</source>
+        <translation>拖入的文件在 Bucket 中存放的文件夹，例如 photos/2024</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Pick a folder of the bucket</source>
+        <translation>选择 Bucket 中的文件夹</translation>
+    </message>
+    <message>
+        <source>Options…</source>
+        <translation>选项…</translation>
+    </message>
+    <message>
+        <source>Storage class, ACL, headers, metadata, tags and encryption of the files added to this bucket</source>
+        <translation>添加到此 Bucket 的文件的存储类型、读写权限、请求头、元数据、标签和加密方式</translation>
+    </message>
+    <message>
+        <source>Could not read the accounts: %1</source>
+        <translation>无法读取账号：%1</translation>
+    </message>
+</context>
+<context>
     <name>DetailsDialog</name>
     <message>
         <source>Details of %1</source>
@@ -1447,6 +1449,17 @@ Destination: %2
     <message>
         <source>Finished:</source>
         <translation>完成：</translation>
+    </message>
+</context>
+<context>
+    <name>TrayMenu</name>
+    <message>
+        <source>Show ossdesk</source>
+        <translation>显示 ossdesk</translation>
+    </message>
+    <message>
+        <source>Pause and quit</source>
+        <translation>暂停并退出</translation>
     </message>
 </context>
 <context>

@@ -336,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
             window = MainWindow(engine, settings=settings, profile_store=NoProfiles(),
                                 extra_profiles=[profile])
             window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
-            window.confirm = lambda title, text: True  # type: ignore[method-assign]
+            window.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
             window.show()
-            if not wait_until(lambda: window.destination() is not None, 10):
+            if not wait_until(lambda: window.destination_bar.destination() is not None, 10):
                 raise SystemExit("the window found no destination")
             probe.start()
             run_for(300)

@@ -30,7 +30,7 @@ def window(qtbot: QtBot, engine: FakeEngine) -> MainWindow:
     qtbot.addWidget(w)
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 

@@ -303,7 +303,7 @@ def test_an_engine_that_dies_is_reported_not_waited_for(
     with pytest.raises(EngineStopped, match="stopped unexpectedly"):
         engine.ask(rq.PresignedUrl(row_for(1), 60))
     with pytest.raises(EngineStopped, match="stopped unexpectedly"):
-        engine.ask(rq.FindExisting([], window.destination()))  # type: ignore[arg-type]
+        engine.ask(rq.FindExisting([], window.destination_bar.destination()))  # type: ignore[arg-type]
     close_window(qtbot, window, engine)
 
 

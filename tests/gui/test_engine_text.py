@@ -74,9 +74,9 @@ def open_window(qtbot: Any, endpoint: str, secret: str, kind: str) -> tuple[Main
                         extra_profiles=[profile], credentials=resolve)
     qtbot.addWidget(window)
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
-    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.show()
-    qtbot.waitUntil(lambda: window.destination() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=5000)
     return window, engine
 
 
@@ -102,7 +102,7 @@ def test_real_failures_read_in_chinese(qtbot, chinese, sandbox, tmp_path, kind, 
     window, engine = open_window(qtbot, endpoint, secret, kind)
     try:
         if case == "missing bucket":
-            window.bucket_edit.setText("no-such-bucket")
+            window.destination_bar.bucket_edit.setText("no-such-bucket")
         window.add_paths([str(tmp_path / "a.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         upload = window.model.ids()[0]

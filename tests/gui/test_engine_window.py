@@ -79,9 +79,9 @@ def open_window(
                         extra_profiles=[profile_for(server)], credentials=resolver)
     qtbot.addWidget(window)
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
-    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.show()
-    qtbot.waitUntil(lambda: window.destination() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=5000)
     return window, engine
 
 
@@ -153,8 +153,8 @@ def test_pause_quit_and_restart_continue_where_it_stopped(
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
     upload = window.model.ids()[0]
     qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
-    window.select_ids([upload])
-    window.act_pause.trigger()
+    window.row_actions.select_ids([upload])
+    window.row_actions.act_pause.trigger()
     qtbot.waitUntil(lambda: row_of(window, upload).state is TransferState.PAUSED, timeout=10_000)
     kept = row_of(window, upload).confirmed_bytes
     assert 0 < kept < len(data)
@@ -168,8 +168,8 @@ def test_pause_quit_and_restart_continue_where_it_stopped(
         row = window2.model.row(upload)
         assert row is not None and row.state is TransferState.PAUSED
         assert row.confirmed_bytes == kept
-        window2.select_ids([upload])
-        window2.act_resume.trigger()
+        window2.row_actions.select_ids([upload])
+        window2.row_actions.act_resume.trigger()
         qtbot.waitUntil(
             lambda: row_of(window2, upload).state is TransferState.DONE, timeout=60_000
         )
@@ -183,7 +183,7 @@ def test_bad_destination_fails_with_a_readable_error(qtbot, engine_kind, local_s
     (tmp_path / "a.txt").write_text("a")
     window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
     try:
-        window.bucket_edit.setText("no-such-bucket")
+        window.destination_bar.bucket_edit.setText("no-such-bucket")
         window.add_paths([str(tmp_path / "a.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         upload = window.model.ids()[0]
@@ -192,8 +192,8 @@ def test_bad_destination_fails_with_a_readable_error(qtbot, engine_kind, local_s
         )
         row = row_of(window, upload)
         assert "no-such-bucket" in row.error or "bucket" in row.error.lower()
-        window.select_ids([upload])
-        assert window.act_error_details.isEnabled()
+        window.row_actions.select_ids([upload])
+        assert window.row_actions.act_error_details.isEnabled()
     finally:
         close_window(qtbot, window, engine)
 
@@ -209,16 +209,16 @@ def test_cancel_aborts_and_retry_starts_over(qtbot, engine_kind, local_sandbox, 
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         upload = window.model.ids()[0]
         qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
-        window.select_ids([upload])
-        window.act_cancel.trigger()
+        window.row_actions.select_ids([upload])
+        window.row_actions.act_cancel.trigger()
         qtbot.waitUntil(
             lambda: row_of(window, upload).state is TransferState.CANCELLED, timeout=15_000
         )
         qtbot.waitUntil(lambda: client(local_sandbox).list_multipart_uploads() == [],
                         timeout=10_000)
         engine.send(rq.ApplySettings(Settings(part_size_mib=1)))  # full speed for the retry
-        window.select_ids([upload])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([upload])
+        window.row_actions.act_retry.trigger()
         # The same row starts over (the cancelled row stays in the list).
         qtbot.waitUntil(
             lambda: [r.state for r in window.model.rows()] == [TransferState.DONE],
@@ -252,9 +252,9 @@ def test_browse_lists_the_sandbox_bucket_folders(qtbot, engine_kind, local_sandb
     client(local_sandbox).put_object("drop/old/a.txt", b"a", size=1)
     window, engine = open_window(qtbot, local_sandbox, Settings(), engine_kind)
     try:
-        destination = window.destination()
+        destination = window.destination_bar.destination()
         assert destination is not None and destination.prefix == "drop"
-        dialog = FolderBrowserDialog(window._credentials_for, destination)
+        dialog = FolderBrowserDialog(window.destination_bar._credentials_for, destination)
         qtbot.addWidget(dialog)
         root = dialog.tree.topLevelItem(0)
         assert root is not None
@@ -292,10 +292,10 @@ def test_a_corrected_secret_applies_without_a_restart(
                         credentials=store.credentials)
     qtbot.addWidget(window)
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
-    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.show()
     try:
-        qtbot.waitUntil(lambda: window.destination() is not None, timeout=10_000)
+        qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=10_000)
         (tmp_path / "first.txt").write_text("first")
         window.add_paths([str(tmp_path / "first.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
@@ -326,8 +326,8 @@ def test_a_corrected_secret_applies_without_a_restart(
         assert keyring.get_password(service, "work/secret") == DEFAULT_ACCESS_KEY_SECRET
 
         # Retry uses the new secret...
-        window.select_ids([first])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([first])
+        window.row_actions.act_retry.trigger()
         qtbot.waitUntil(lambda: row_of(window, first).state is TransferState.DONE,
                         timeout=30_000)
         # ...and so does a file added next.

@@ -89,8 +89,8 @@ def test_cancelled_rows_survive_a_restart_until_cleared(qtbot: QtBot, sandbox: S
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         kept = window.model.ids()[0]
         qtbot.waitUntil(lambda: row_of(window, kept).confirmed_bytes >= mib, timeout=30_000)
-        window.select_ids([kept])
-        window.act_cancel.trigger()
+        window.row_actions.select_ids([kept])
+        window.row_actions.act_cancel.trigger()
         qtbot.waitUntil(lambda: row_of(window, kept).state is TransferState.CANCELLED,
                         timeout=15_000)
         qtbot.waitUntil(lambda: client(sandbox).list_multipart_uploads() == [],

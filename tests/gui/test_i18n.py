@@ -117,7 +117,7 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     window = MainWindow(None, profile_store=Profiles([PROFILE]))
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: window.destination_bar.profiles_loaded, timeout=3000)
     states = list(TransferState)
     window.model.add_rows([
         TransferRow(id=i, name=f"f{i}.bin", source_path=f"/d/f{i}.bin", size=5 * 1024**3,
@@ -141,9 +141,10 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
         bad += untranslated(iter([(f"header {column.name}", header)]))
     bad += untranslated(iter([("totals", window.totals_label.text())]))
     bad += untranslated(iter([("problem", window.problem_text(window.problems[0]))]))
-    menu = window.context_menu()
+    menu = window.row_actions.context_menu()
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
-    box = window.error_details_box(window.model.row_at(states.index(TransferState.FAILED)))
+    failed = window.model.row_at(states.index(TransferState.FAILED))
+    box = window.row_actions.error_details_box(failed)
     bad += untranslated(visible_texts(box))
     existing = window.drops.existing_box(2, ["a.txt", "b.txt"])
     bad += untranslated(visible_texts(existing))
@@ -164,7 +165,7 @@ def test_first_run_and_dialogs_in_chinese_have_no_english_left(qtbot, chinese):
     first = MainWindow(None, profile_store=Profiles([]))
     qtbot.addWidget(first)
     first.show()
-    qtbot.waitUntil(lambda: first.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: first.destination_bar.profiles_loaded, timeout=3000)
     assert first.stack.currentWidget() is first.first_run
     settings = SettingsDialog(Settings())
     qtbot.addWidget(settings)

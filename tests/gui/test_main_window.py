@@ -41,10 +41,10 @@ def engine():
 def window(qtbot, engine):
     w = MainWindow(engine, profile_store=MemoryProfiles([PROFILE]))
     qtbot.addWidget(w)
-    w.confirm = lambda title, text: True  # type: ignore[method-assign]
+    w.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 
@@ -82,11 +82,11 @@ def make_tree(root: Path) -> list[Path]:
 
 
 def test_destination_bar_shows_the_profile(window):
-    assert window.account_combo.currentText() == "work"
-    assert window.bucket_edit.text() == "photos"
-    assert window.folder_edit.text() == "inbox"
+    assert window.destination_bar.account_combo.currentText() == "work"
+    assert window.destination_bar.bucket_edit.text() == "photos"
+    assert window.destination_bar.folder_edit.text() == "inbox"
     assert window.stack.currentWidget() is window.view
-    dest = window.destination()
+    dest = window.destination_bar.destination()
     assert dest is not None and dest.key_for("a/b.txt") == "inbox/a/b.txt"
 
 
@@ -128,7 +128,7 @@ def queue_three(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> list[int]:
 def test_pause_resume_cancel_from_the_keyboard_reach_the_engine(qtbot, window, engine, tmp_path):
     ids = queue_three(qtbot, window, tmp_path)
     window.view.setFocus()
-    window.select_ids(ids[:2])
+    window.row_actions.select_ids(ids[:2])
     QTest.keyClick(window.view, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert ("pause", ids[:2]) in engine.calls
     qtbot.waitUntil(
@@ -136,23 +136,23 @@ def test_pause_resume_cancel_from_the_keyboard_reach_the_engine(qtbot, window, e
         timeout=3000,
     )
     window.model.flush()
-    window.select_ids(ids[:2])
-    assert window.act_resume.isEnabled()
+    window.row_actions.select_ids(ids[:2])
+    assert window.row_actions.act_resume.isEnabled()
     QTest.keyClick(window.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert ("resume", ids[:2]) in engine.calls
     qtbot.waitUntil(
         lambda: window.model.current_state(ids[0]) is TransferState.QUEUED, timeout=3000
     )
-    window.select_ids([ids[2]])
+    window.row_actions.select_ids([ids[2]])
     QTest.keyClick(window.view, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier)
     assert ("cancel", [ids[2]]) in engine.calls
     qtbot.waitUntil(
         lambda: window.model.current_state(ids[2]) is TransferState.CANCELLED, timeout=3000
     )
     window.model.flush()
-    window.select_ids([ids[2]])
-    assert window.act_retry.isEnabled()
-    window.act_retry.trigger()
+    window.row_actions.select_ids([ids[2]])
+    assert window.row_actions.act_retry.isEnabled()
+    window.row_actions.act_retry.trigger()
     assert ("retry", [ids[2]]) in engine.calls
     QTest.keyClick(window.view, Qt.Key.Key_Delete)
     assert ("remove", [ids[2]]) in engine.calls
@@ -183,9 +183,9 @@ def test_progress_from_engine_threads_reaches_rows_and_totals(qtbot, window, eng
     text = window.totals_label.text()
     assert "1 uploading" in text and "1 failed" in text and "left" in text
     # Error details for the failed row.
-    window.select_ids([ids[1]])
-    assert window.act_error_details.isEnabled()
-    box = window.error_details_box(window.model.row(ids[1]))
+    window.row_actions.select_ids([ids[1]])
+    assert window.row_actions.act_error_details.isEnabled()
+    box = window.row_actions.error_details_box(window.model.row(ids[1]))
     assert "SignatureDoesNotMatch" in box.detailedText()
     assert "secret is wrong" in box.informativeText()
     # Clear finished removes the done row only, and tells the engine.
@@ -200,33 +200,33 @@ def test_copy_url_and_presigned_link(qtbot, window, engine, tmp_path):
     engine._post([ev.Done(upload=ids[0], key="k", size=100, crc64=1, etag="e", seconds=1.0)])
     qtbot.waitUntil(lambda: window.model.current_state(ids[0]) is TransferState.DONE, timeout=3000)
     window.model.flush()
-    window.select_ids([ids[0]])
+    window.row_actions.select_ids([ids[0]])
     window.view.setFocus()
     QTest.keyClick(window.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     key = window.model.row(ids[0]).key
     assert QGuiApplication.clipboard().text() == f"https://photos.example.invalid/{key}"
-    window.ask_presign_expiry = lambda: 86_400
-    assert window.act_copy_presigned.isEnabled()
-    window.act_copy_presigned.trigger()
+    window.row_actions.ask_presign_expiry = lambda: 86_400
+    assert window.row_actions.act_copy_presigned.isEnabled()
+    window.row_actions.act_copy_presigned.trigger()
     qtbot.waitUntil(lambda: "Expires=86400" in QGuiApplication.clipboard().text(), timeout=3000)
     assert ("presign", (ids[0], 86_400)) in engine.calls
 
 
 def test_move_to_top_and_bottom(qtbot, window, engine, tmp_path):
     ids = queue_three(qtbot, window, tmp_path)
-    window.select_ids([ids[2]])
-    window.act_move_top.trigger()
+    window.row_actions.select_ids([ids[2]])
+    window.row_actions.act_move_top.trigger()
     assert window.model.ids()[0] == ids[2]
     assert ("move_top", [ids[2]]) in engine.calls
-    window.select_ids([ids[2]])
-    window.act_move_bottom.trigger()
+    window.row_actions.select_ids([ids[2]])
+    window.row_actions.act_move_bottom.trigger()
     assert window.model.ids()[-1] == ids[2]
 
 
 def test_context_menu_lists_the_row_actions(qtbot, window, tmp_path):
     ids = queue_three(qtbot, window, tmp_path)
-    window.select_ids([ids[0]])
-    menu = window.context_menu()
+    window.row_actions.select_ids([ids[0]])
+    menu = window.row_actions.context_menu()
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
     for wanted in ("Pause", "Resume", "Retry", "Cancel upload", "Remove from list",
                    "Open containing folder", "Copy object URL", "Copy pre-signed link…",
@@ -240,17 +240,17 @@ def test_first_run_panel_without_accounts(qtbot, engine):
     w = MainWindow(engine, profile_store=MemoryProfiles([]))
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     assert w.stack.currentWidget() is w.first_run
     assert w.first_run.add_button.text() == "Add an OSS account"
     with qtbot.waitSignal(w.sandboxRequested, timeout=1000):
         QTest.mouseClick(w.first_run.sandbox_button, Qt.MouseButton.LeftButton)
     # A session profile (the sandbox's) turns the panel into the queue.
-    w.add_extra_profile(SessionProfile(name="sandbox", endpoint="http://127.0.0.1:9", bucket="sb",
-                                       region="cn-hangzhou"))
-    qtbot.waitUntil(lambda: w.current_profile() is not None, timeout=3000)
+    w.destination_bar.add_extra_profile(SessionProfile(
+        name="sandbox", endpoint="http://127.0.0.1:9", bucket="sb", region="cn-hangzhou"))
+    qtbot.waitUntil(lambda: w.destination_bar.current_profile() is not None, timeout=3000)
     assert w.stack.currentWidget() is w.view
-    assert w.bucket_edit.text() == "sb"
+    assert w.destination_bar.bucket_edit.text() == "sb"
 
 
 def test_closing_with_active_uploads_asks_and_pauses(qtbot, window, engine, tmp_path):

@@ -68,12 +68,12 @@ def test_a_bad_tag_is_refused_in_the_dialog_and_nothing_saved(qtbot: QtBot, monk
     try:
         seen: list[ObjectOptionsDialog] = []
         monkeypatch.setattr(ObjectOptionsDialog, "exec", _exec_filling("team=a;b", seen))
-        window.edit_upload_options()
+        window.destination_bar.edit_upload_options()
         [dialog] = seen
         assert dialog.result() != QDialog.DialogCode.Accepted
         assert not dialog.error_label.isHidden()
         assert "Tags: write KEY=VALUE" in dialog.error_label.text()
-        dest = window.destination()
+        dest = window.destination_bar.destination()
         assert dest is not None
         assert load_upload_options(dest.profile, dest.bucket) == UploadOptions()
     finally:
@@ -93,7 +93,7 @@ def test_the_windows_options_reach_the_objects(qtbot: QtBot, monkeypatch: Any,
         seen: list[ObjectOptionsDialog] = []
         monkeypatch.setattr(ObjectOptionsDialog, "exec",
                             _exec_filling("team=data&note=a%20b", seen))
-        window.edit_upload_options()
+        window.destination_bar.edit_upload_options()
         assert seen and seen[0].result() == QDialog.DialogCode.Accepted
         window.add_paths([str(small), str(big)])
         qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
@@ -159,21 +159,21 @@ def test_a_cancelled_upload_tried_again_keeps_its_options(qtbot: QtBot, monkeypa
     try:
         seen: list[ObjectOptionsDialog] = []
         monkeypatch.setattr(ObjectOptionsDialog, "exec", _exec_filling("team=data", seen))
-        window.edit_upload_options()
+        window.destination_bar.edit_upload_options()
         window.add_paths([str(source)])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
         upload = window.model.ids()[0]
         qtbot.waitUntil(lambda: row_of(window, upload).confirmed_bytes >= MIB, timeout=30_000)
-        window.select_ids([upload])
-        window.act_cancel.trigger()
+        window.row_actions.select_ids([upload])
+        window.row_actions.act_cancel.trigger()
         qtbot.waitUntil(lambda: row_of(window, upload).state is TransferState.CANCELLED,
                         timeout=15_000)
         # Options changed meanwhile apply to new files, not to this one.
         monkeypatch.setattr(ObjectOptionsDialog, "exec", _exec_filling("team=other", seen))
-        window.edit_upload_options()
+        window.destination_bar.edit_upload_options()
         engine.send(rq.ApplySettings(Settings(part_size_mib=1)))
-        window.select_ids([upload])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([upload])
+        window.row_actions.act_retry.trigger()
         qtbot.waitUntil(
             lambda: [r.state for r in window.model.rows()] == [TransferState.DONE],
             timeout=60_000)

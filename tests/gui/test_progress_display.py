@@ -30,10 +30,10 @@ def engine() -> FakeEngine:
 def window(qtbot: QtBot, engine: FakeEngine) -> MainWindow:
     w = MainWindow(engine, profile_store=MemoryProfiles([PROFILE]))
     qtbot.addWidget(w)
-    w.confirm = lambda title, text: True  # type: ignore[method-assign]
+    w.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 

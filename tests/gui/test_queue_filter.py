@@ -28,11 +28,11 @@ def done_row(n: int) -> TransferRow:
 def window(qtbot: QtBot) -> MainWindow:
     w = MainWindow(FakeEngine(), profile_store=MemoryProfiles([PROFILE]))
     qtbot.addWidget(w)
-    w.confirm = lambda title, text: True  # type: ignore[method-assign]
+    w.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.resize(1200, 600)
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 
@@ -57,8 +57,8 @@ def test_the_one_failed_file_among_20000_done_is_found_in_a_click(window: MainWi
     # The shown row is the failed one: selecting it acts on it.
     rect = window.view.visualRect(window.view.model().index(0, Column.NAME))
     QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert [r.id for r in window.selected_rows()] == [12_345]
-    assert window.act_retry.isEnabled()
+    assert [r.id for r in window.row_actions.selected_rows()] == [12_345]
+    assert window.row_actions.act_retry.isEnabled()
 
     QTest.mouseClick(bar.buttons[Show.ALL], Qt.MouseButton.LeftButton)
     assert window.view.model().rowCount() == ROWS

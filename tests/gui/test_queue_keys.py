@@ -17,10 +17,10 @@ def open_with_five(qtbot, tmp_path) -> tuple[MainWindow, FakeEngine, list[int]]:
     engine = FakeEngine()
     window = MainWindow(engine, profile_store=MemoryProfiles([PROFILE]))
     qtbot.addWidget(window)
-    window.confirm = lambda title, text: True  # type: ignore[method-assign]
+    window.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     window.show()
-    qtbot.waitUntil(lambda: window.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: window.destination_bar.profiles_loaded, timeout=3000)
     make_tree(tmp_path)
     for name in ("one", "two"):
         (tmp_path / f"{name}.txt").write_text(name)
@@ -61,7 +61,7 @@ def test_ctrl_home_and_ctrl_end_move_the_cursor_not_the_upload(qtbot, tmp_path):
 
 def test_reordering_has_its_own_shortcuts_shown_in_the_menu(qtbot, tmp_path):
     window, engine, ids = open_with_five(qtbot, tmp_path)
-    shortcuts = {a.objectName(): a.shortcut().toString() for a in window.row_actions}
+    shortcuts = {a.objectName(): a.shortcut().toString() for a in window.row_actions.actions}
     assert shortcuts["moveTop"] == "Alt+Home"
     assert shortcuts["moveBottom"] == "Alt+End"
     assert shortcuts["moveUp"] == "Alt+Up"
@@ -70,7 +70,7 @@ def test_reordering_has_its_own_shortcuts_shown_in_the_menu(qtbot, tmp_path):
     navigation = {"Home", "End", "Up", "Down", "PgUp", "PgDown", "Ctrl+Home", "Ctrl+End",
                   "Shift+Home", "Shift+End", "Ctrl+Up", "Ctrl+Down", "Shift+Up", "Shift+Down"}
     assert not navigation & set(shortcuts.values())
-    menu = window.context_menu()
+    menu = window.row_actions.context_menu()
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
     for wanted in ("Move to top", "Move up", "Move down", "Move to bottom"):
         assert wanted in texts
@@ -78,7 +78,7 @@ def test_reordering_has_its_own_shortcuts_shown_in_the_menu(qtbot, tmp_path):
     put_cursor(window, 2)
     QTest.keyClick(window.view, Qt.Key.Key_Up, ALT)
     assert [int(i) for i in window.model.ids()] == [ids[0], ids[2], ids[1], ids[3], ids[4]]
-    assert window.selected_rows()[0].id == ids[2]
+    assert window.row_actions.selected_rows()[0].id == ids[2]
     QTest.keyClick(window.view, Qt.Key.Key_Down, ALT)
     QTest.keyClick(window.view, Qt.Key.Key_Down, ALT)
     assert [int(i) for i in window.model.ids()] == [ids[0], ids[1], ids[3], ids[2], ids[4]]

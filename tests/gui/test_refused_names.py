@@ -101,7 +101,7 @@ def test_refused_names_never_reach_the_bucket_and_the_window_says_why(
         box.deleteLater()
 
         # A folder typed with a ".." segment: nothing of the drop is sent.
-        window.folder_edit.setText("up/../elsewhere")
+        window.destination_bar.folder_edit.setText("up/../elsewhere")
         other = tmp_path / "y.txt"
         other.write_text("y")
         before = len(window.problems)

@@ -38,18 +38,18 @@ def test_retrying_a_failed_row_in_the_middle_leaves_it_in_the_middle(
     try:
         window.add_paths([str(tmp_path / "first.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
-        good = window.bucket_edit.text()
-        window.bucket_edit.setText("no-such-bucket")
+        good = window.destination_bar.bucket_edit.text()
+        window.destination_bar.bucket_edit.setText("no-such-bucket")
         window.add_paths([str(tmp_path / "middle.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
-        window.bucket_edit.setText(good)
+        window.destination_bar.bucket_edit.setText(good)
         window.add_paths([str(tmp_path / "last.txt")])
         qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
         middle = window.model.ids()[1]
         qtbot.waitUntil(lambda: row_of(window, middle).state is TransferState.FAILED,
                         timeout=30_000)
-        window.select_ids([middle])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([middle])
+        window.row_actions.act_retry.trigger()
         qtbot.waitUntil(lambda: window.model.current_state(middle) is TransferState.FAILED,
                         timeout=30_000)
         order = window.model.ids()
@@ -84,13 +84,13 @@ def test_retrying_a_cancelled_row_in_the_middle_restarts_it_in_the_middle(
         middle = window.model.ids()[1]
         assert row_of(window, middle).name == "middle.bin"
         qtbot.waitUntil(lambda: row_of(window, middle).confirmed_bytes >= mib, timeout=30_000)
-        window.select_ids([middle])
-        window.act_cancel.trigger()
+        window.row_actions.select_ids([middle])
+        window.row_actions.act_cancel.trigger()
         qtbot.waitUntil(lambda: row_of(window, middle).state is TransferState.CANCELLED,
                         timeout=15_000)
         engine.send(rq.ApplySettings(Settings(part_size_mib=1)))  # full speed from here
-        window.select_ids([middle])
-        window.act_retry.trigger()
+        window.row_actions.select_ids([middle])
+        window.row_actions.act_retry.trigger()
         qtbot.waitUntil(
             lambda: [r.state for r in window.model.rows()] == [TransferState.DONE] * 3,
             timeout=60_000)

@@ -25,10 +25,10 @@ from tests.gui.test_main_window import PROFILE, MemoryProfiles
 def window(qtbot: QtBot) -> MainWindow:
     w = MainWindow(FakeEngine(), profile_store=MemoryProfiles([PROFILE]))
     qtbot.addWidget(w)
-    w.confirm = lambda title, text: True  # type: ignore[method-assign]
+    w.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
     w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     w.show()
-    qtbot.waitUntil(lambda: w.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
     return w
 
 

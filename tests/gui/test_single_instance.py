@@ -67,7 +67,7 @@ def window(qtbot: QtBot, local_sandbox: SandboxServer):
     qtbot.addWidget(win)
     win.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     win.show()
-    qtbot.waitUntil(lambda: win.destination() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: win.destination_bar.destination() is not None, timeout=5000)
     yield win
     win.close()
     assert engine.wait_closed(30)

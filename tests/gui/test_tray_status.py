@@ -47,7 +47,7 @@ def window(qtbot: QtBot, local_sandbox: SandboxServer):
     qtbot.addWidget(win)
     win.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     win.show()
-    qtbot.waitUntil(lambda: win.destination() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: win.destination_bar.destination() is not None, timeout=5000)
     yield win
     win.close()
     assert engine.wait_closed(30)
@@ -133,7 +133,7 @@ def test_failures_are_notified_and_counted(
         (tmp_path / name).write_text(name)
     seen = notifications(window)
     window.hide()
-    window.bucket_edit.setText("no-such-bucket")
+    window.destination_bar.bucket_edit.setText("no-such-bucket")
     window.add_paths([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
     qtbot.waitUntil(lambda: len(seen) == 2, timeout=60_000)
     (title, text, warning), stopped = seen

@@ -124,7 +124,7 @@ def test_the_window_tells_the_engine_when_a_drop_is_complete(
     qtbot.addWidget(window)
     window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     window.show()
-    qtbot.waitUntil(lambda: window.profiles_loaded, timeout=3000)
+    qtbot.waitUntil(lambda: window.destination_bar.profiles_loaded, timeout=3000)
     folder = tmp_path / "f"
     folder.mkdir()
     for i in range(3):

@@ -63,7 +63,7 @@ def test_lists_ours_and_others_and_aborts_only_others(qtbot: QtBot, monkeypatch:
         qtbot.waitUntil(lambda: window.model.row(row) is not None, timeout=10_000)
         dialog = window.unfinished_uploads_dialog()
         assert isinstance(dialog, UnfinishedUploadsDialog)
-        qtbot.addWidget(dialog)
+        # A child of the window: it goes with the window (nothing else keeps the window).
         qtbot.waitUntil(lambda: dialog.parts_loaded, timeout=15_000)
         shown = {dialog.tree.topLevelItem(i).text(0): [  # type: ignore[union-attr]
             dialog.tree.topLevelItem(i).text(c) for c in range(1, 5)]  # type: ignore[union-attr]
@@ -109,7 +109,7 @@ def test_nothing_is_aborted_without_confirmation(qtbot: QtBot, monkeypatch: Any,
     try:
         dialog = window.unfinished_uploads_dialog()
         assert isinstance(dialog, UnfinishedUploadsDialog)
-        qtbot.addWidget(dialog)
+        # A child of the window: it goes with the window (nothing else keeps the window).
         qtbot.waitUntil(lambda: dialog.parts_loaded, timeout=15_000)
         monkeypatch.setattr(dialog, "confirm", lambda n: False)
         dialog.tree.selectAll()

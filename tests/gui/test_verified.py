@@ -50,8 +50,8 @@ def test_done_says_verified_and_the_url_is_readable(qtbot: QtBot, sandbox: Sandb
         # The row knows its account (the Account column tells two accounts apart).
         assert window.model.index(0, Column.ACCOUNT).data() == SANDBOX_PROFILE
 
-        window.select_ids([row.id])
-        window.act_copy_url.trigger()
+        window.row_actions.select_ids([row.id])
+        window.row_actions.act_copy_url.trigger()
         url = QGuiApplication.clipboard().text()
         key = f"drop/{FOLDER}/{NAME}"
         # Readable: the Chinese stays Chinese; what would break the address is escaped.
@@ -87,10 +87,10 @@ def test_details_show_the_check_upload_id_parts_and_times(qtbot: QtBot, sandbox:
         qtbot.waitUntil(lambda: all(r.state is TransferState.DONE for r in window.model.rows()),
                         timeout=60_000)
         big = next(r for r in window.model.rows() if r.name == "big.bin")
-        window.select_ids([big.id])
-        assert window.act_details.isEnabled()
-        assert window.act_details in window.context_menu().actions()
-        dialog = window.details_dialog(big)
+        window.row_actions.select_ids([big.id])
+        assert window.row_actions.act_details.isEnabled()
+        assert window.row_actions.act_details in window.row_actions.context_menu().actions()
+        dialog = window.row_actions.details_dialog(big)
         values = dialog.values
         assert values["crc64"] == str(crc64(data))
         info = client(sandbox).head_object("drop/big.bin")
@@ -111,7 +111,7 @@ def test_details_show_the_check_upload_id_parts_and_times(qtbot: QtBot, sandbox:
         dialog.close()
 
         small = next(r for r in window.model.rows() if r.name == "small.txt")
-        values = window.details_dialog(small).values
+        values = window.row_actions.details_dialog(small).values
         assert values["upload_id"] == "None (sent in one request)"
         assert values["crc64"] == str(crc64(b"small"))
     finally:

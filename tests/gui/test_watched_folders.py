@@ -87,7 +87,7 @@ def test_the_dialog_says_what_is_missing_and_builds_the_watched_folder(qtbot, tm
     profile = SessionProfile(name="work", endpoint="https://oss-cn-hangzhou.aliyuncs.com",
                              bucket="media", region="cn-hangzhou")
     window = _bare_window(qtbot, profile)
-    qtbot.waitUntil(lambda: window.destination() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.destination_bar.destination() is not None, timeout=5000)
     dialog = window.watched.dialog()
     qtbot.addWidget(dialog)
     dialog.folder.setText(str(tmp_path / "nowhere"))
