@@ -369,11 +369,11 @@ def cancelled_history_scene(out: Path, suffix: str = "") -> None:
                         profile_store=Profiles([PROFILE]))
     window.resize(1100, 360)
     window.show()
-    settle(lambda: window.profiles_loaded)
+    settle(lambda: window.destination_bar.profiles_loaded)
     window.model.add_rows(rows)
     window.model.flush()
     window.row_actions.select_ids([rows[1].id])
-    window._update_actions()
+    window.row_actions.update_actions()
     save(window, out, "history-cancelled" + suffix)
     window.hide()
 
