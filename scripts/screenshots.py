@@ -205,7 +205,7 @@ def tray_scene(out: Path, suffix: str = "") -> QWidget:
     stopped_failed = tray.queue_stopped_message(failed)
     assert stopped is not None and stopped_failed is not None
     first = tray.tr("%1 failed: %2").replace("%1", "launch-day2-full.mp4").replace(
-        "%2", QCoreApplication.translate("MainWindow", "cannot be read"))
+        "%2", QCoreApplication.translate("DropFlow", "cannot be read"))
     one_failed = (tray.tr("Upload failed"), first, True)
 
     scene = QWidget()
