@@ -84,6 +84,8 @@ class Queued(Event):
     bucket: str
     #: Whose credentials upload it: an account (profile) name, or "environment".
     account: str = ""
+    #: The dropped folder it was found in (the store's folder id), if any.
+    folder: int | None = None
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,9 @@ class TransferRow:
     added_at: float = field(default_factory=time.time)
     #: How a done row was verified: "crc64" or "md5" ("" when not known or not done).
     check: str = ""
+    #: The dropped folder (:attr:`FolderInfo.id`) this file was found in; None for a file
+    #: dropped (or queued) on its own.
+    folder: int | None = None
 
     def __post_init__(self) -> None:
         self.state = TransferState(self.state)
@@ -151,6 +154,31 @@ class UploadDetails:
     queued_at: float
     started_at: float | None
     finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    """A dropped folder: one transfer in the window, the files found in it its children
+    (rows whose :attr:`TransferRow.folder` is this ``id``)."""
+
+    id: int
+    #: The folder's own name (the last part of ``source_path``).
+    name: str
+    #: Where it is on this computer.
+    source_path: str
+    #: Where its files go: ``oss://bucket/prefix/name/``.
+    destination: str
+    bucket: str
+    profile: str
+    added_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FoldersAdded:
+    """Folders that rows refer to: sent before the first row of each (at start, before
+    the :class:`RowsRestored` whose rows are in them)."""
+
+    folders: tuple[FolderInfo, ...]
 
 
 @dataclass(frozen=True, slots=True)
