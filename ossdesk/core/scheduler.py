@@ -295,7 +295,8 @@ class Scheduler(FileSteps):
             self._cond.notify_all()
         for row in rows:
             self._emit(Queued(upload=row.id, source=str(row.source), key=row.key,
-                              size=row.size, bucket=row.bucket, account=row.credentials))
+                              size=row.size, bucket=row.bucket, account=row.credentials,
+                              folder=row.folder))
         self.start()
 
     def move_to_top(self, upload: int) -> None:

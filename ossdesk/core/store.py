@@ -63,6 +63,7 @@ __all__ = [
     "SKIPPED",
     "UNFINISHED",
     "Fingerprint",
+    "Folder",
     "NewUpload",
     "PartRecord",
     "Request",
@@ -305,6 +306,25 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
     CREATE INDEX uploads_request ON uploads(request);
     """,
+    # 13: a dropped folder is one transfer in the window: the folders of the requests, and
+    # the folder each row was found in. root: the folder's path, as ASCII JSON (a name that
+    # is not UTF-8 is kept, as in requests.roots); prefix: the key prefix its files go
+    # under (the destination's folder plus the folder's own name and "/").
+    """
+    CREATE TABLE folders (
+        id          INTEGER PRIMARY KEY,
+        request     INTEGER REFERENCES requests(id) ON DELETE SET NULL,
+        root        TEXT    NOT NULL,
+        credentials TEXT    NOT NULL,
+        endpoint    TEXT    NOT NULL,
+        bucket      TEXT    NOT NULL,
+        prefix      TEXT    NOT NULL,
+        created_at  REAL    NOT NULL
+    );
+    CREATE INDEX folders_request ON folders(request, root);
+    ALTER TABLE uploads ADD COLUMN folder INTEGER REFERENCES folders(id) ON DELETE SET NULL;
+    CREATE INDEX uploads_folder ON uploads(folder);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -401,6 +421,8 @@ class NewUpload:
     file_dev: int | None = None
     file_ino: int | None = None
     options: ObjectOptions = field(default_factory=ObjectOptions)
+    #: The dropped folder (:meth:`Store.folder_for`) the file was found in, if any.
+    folder: int | None = None
 
     def __post_init__(self) -> None:
         if self.existing not in (OVERWRITE, SKIP):
@@ -502,6 +524,8 @@ class UploadRow:
     done_upload_id: str | None = None
     done_parts: int | None = None
     options: ObjectOptions = field(default_factory=ObjectOptions)
+    #: The dropped folder the file was found in (None: queued on its own).
+    folder: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -530,7 +554,7 @@ _ROW_COLUMNS = (
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
     "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
     "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by, u.started_at, "
-    "u.done_upload_id, u.done_parts, u.options"
+    "u.done_upload_id, u.done_parts, u.options, u.folder"
 )
 
 
@@ -575,6 +599,7 @@ def _row(values: Sequence[Any]) -> UploadRow:
         done_upload_id=values[35],
         done_parts=values[36],
         options=ObjectOptions.from_json(values[37]),
+        folder=values[38],
     )
 
 
@@ -702,6 +727,13 @@ def _migrate(conn: sqlite3.Connection, start: int) -> None:
         conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
+def _drop_empty_folders(conn: sqlite3.Connection) -> None:
+    """Forget the folders none of whose files is in the list any more (a folder whose walk
+    is still going on is recorded again with its next file)."""
+    conn.execute("DELETE FROM folders WHERE NOT EXISTS "
+                 "(SELECT 1 FROM uploads u WHERE u.folder = folders.id)")
+
+
 def _set_aside(path: Path) -> Path:
     target = config.set_aside(path)
     for suffix in ("-wal", "-shm", "-journal"):
@@ -709,6 +741,34 @@ def _set_aside(path: Path) -> Path:
         if companion.exists():
             companion.rename(target.with_name(target.name + suffix))
     return target
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A dropped folder: the files a request found in it are one transfer (their rows'
+    ``folder``). ``prefix`` is the key prefix they go under."""
+
+    id: int
+    root: Path
+    credentials: str
+    endpoint: str
+    bucket: str
+    prefix: str
+    request: int | None
+    created_at: float
+
+    @property
+    def name(self) -> str:
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1] or self.root.name
+
+
+def _folder(values: Sequence[Any]) -> Folder:
+    return Folder(id=values[0], root=Path(json.loads(values[1])), credentials=values[2],
+                  endpoint=values[3], bucket=values[4], prefix=values[5], request=values[6],
+                  created_at=values[7])
+
+
+_FOLDER_COLUMNS = "id, root, credentials, endpoint, bucket, prefix, request, created_at"
 
 
 @dataclass(frozen=True)
@@ -963,16 +1023,16 @@ class Store:
                     "INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
                     "region, signature, key, part_size, state, position, content_type, metadata, "
                     "storage_class, created_at, updated_at, existing, ctime_ns, file_dev, "
-                    "file_ino, request, options) "
+                    "file_ino, request, options, folder) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', "
-                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (str(item.source), item.size, item.mtime_ns, item.credentials, item.endpoint,
                      item.bucket, item.region, item.signature, item.key, item.part_size,
                      position, item.content_type,
                      json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
                      item.storage_class, now, now, item.existing, item.ctime_ns,
                      _to_i64(item.file_dev), _to_i64(item.file_ino), rid,
-                     item.options.to_json()),
+                     item.options.to_json(), item.folder),
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)
@@ -1033,6 +1093,41 @@ class Store:
         """The ids of every row the request has queued, in queue order."""
         return [r[0] for r in self._query(
             "SELECT id FROM uploads WHERE request = ? ORDER BY position", (request,))]
+
+    # -- dropped folders: one transfer each in the window ------------------------------------
+
+    def folder_for(self, request: int | None, root: Path, *, credentials: str, endpoint: str,
+                   bucket: str, prefix: str) -> Folder:
+        """The folder ``root`` of ``request`` (recorded the first time it is asked for)."""
+        stored = json.dumps(str(root), ensure_ascii=True)
+        with self._write() as conn:
+            found = conn.execute(
+                f"SELECT {_FOLDER_COLUMNS} FROM folders WHERE request IS ? AND root = ? "  # noqa: S608
+                "AND endpoint = ? AND bucket = ? AND prefix = ? ORDER BY id LIMIT 1",
+                (request, stored, endpoint, bucket, prefix)).fetchone()
+            if found is not None:
+                return _folder(found)
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO folders (request, root, credentials, endpoint, bucket, prefix, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (request, stored, credentials, endpoint, bucket, prefix, now))
+            assert cur.lastrowid is not None
+            return Folder(id=cur.lastrowid, root=root, credentials=credentials,
+                          endpoint=endpoint, bucket=bucket, prefix=prefix, request=request,
+                          created_at=now)
+
+    def folders(self, ids: Iterable[int]) -> list[Folder]:
+        """The folders of these ids that are recorded, oldest first."""
+        wanted = sorted(set(ids))
+        found: list[Folder] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.extend(_folder(v) for v in self._query(
+                f"SELECT {_FOLDER_COLUMNS} FROM folders WHERE id IN ({marks})",  # noqa: S608
+                chunk))
+        return sorted(found, key=lambda f: f.id)
 
     def unfinished_requests(self) -> list[Request]:
         """Requests whose walk has not finished, oldest first, with the rows queued so far."""
@@ -1313,6 +1408,7 @@ class Store:
     def remove(self, uploads: Iterable[int]) -> None:
         with self._write() as conn:
             conn.executemany("DELETE FROM uploads WHERE id = ?", [(u,) for u in uploads])
+            _drop_empty_folders(conn)
 
     def cancelled(self, upload: int) -> None:
         """The user gave the upload up and its multipart upload (if any) is aborted: the row
@@ -1330,6 +1426,7 @@ class Store:
             ids = [r[0] for r in conn.execute(
                 "SELECT id FROM uploads WHERE state IN ('done', 'cancelled')")]
             conn.execute("DELETE FROM uploads WHERE state IN ('done', 'cancelled')")
+            _drop_empty_folders(conn)
         return ids
 
     def move_to_top(self, upload: int) -> int:

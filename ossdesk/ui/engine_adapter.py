@@ -31,6 +31,7 @@ from ossdesk.core.oss import Credentials, Endpoint, OssClient
 from ossdesk.core.scheduler import CredentialResolver, Scheduler
 from ossdesk.core.store import (
     HISTORY,
+    Folder,
     NewUpload,
     Request,
     State,
@@ -40,11 +41,13 @@ from ossdesk.core.store import (
     UploadRow,
 )
 from ossdesk.core.threads import StartThread, start_thread
-from ossdesk.core.walk import FoundFile, WalkProblem, walk_request
+from ossdesk.core.walk import FoundFile, WalkProblem, join_key, normalize_prefix, walk_request
 from ossdesk.credentials import default_credentials
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.engine_types import (
     EngineUnavailable,
+    FolderInfo,
+    FoldersAdded,
     RowKey,
     RowsRemoved,
     RowsRestored,
@@ -70,6 +73,20 @@ class _Where:
     storage_class: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     options: ObjectOptions = field(default_factory=ObjectOptions)
+    folder: int | None = None
+
+
+def folder_info(folder: Folder) -> FolderInfo:
+    """A stored dropped folder as the window shows it."""
+    return FolderInfo(id=folder.id, name=folder.name, source_path=str(folder.root),
+                      destination=f"oss://{folder.bucket}/{folder.prefix}",
+                      bucket=folder.bucket, profile=folder.credentials,
+                      added_at=folder.created_at)
+
+
+def folder_name(root: Path) -> str:
+    """The name a dropped folder's files go under (as the walk names it)."""
+    return root.resolve().name if root.name in ("", ".", "..") else root.name
 
 
 def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
@@ -104,6 +121,7 @@ def transfer_row(row: UploadRow, *, auto_resume: bool) -> TransferRow:
         key=row.key,
         profile=row.credentials,
         check=(row.checked_by or "") if state is TransferState.DONE else "",
+        folder=row.folder,
     )
 
 
@@ -196,6 +214,10 @@ class SchedulerAdapter:
         self.scheduler: Scheduler | None = None
         self._where: dict[RowKey, _Where] = {}
         self._requests: dict[int, Request] = {}  # by drop number, while a drop is walked
+        # The dropped folders of each drop being walked (absolute path -> folder id, None
+        # until its first file is queued), and the folders the window has been told of.
+        self._drop_folders: dict[int, dict[str, int | None]] = {}
+        self._announced: set[int] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -221,7 +243,7 @@ class SchedulerAdapter:
             for r in rows:
                 self._where[r.id] = _Where(
                     Path(r.source), r.endpoint, r.bucket, r.key, r.region, r.signature,
-                    r.credentials, r.storage_class, dict(r.metadata), r.options,
+                    r.credentials, r.storage_class, dict(r.metadata), r.options, r.folder,
                 )
 
     # ---- EngineAdapter ------------------------------------------------------------------
@@ -286,6 +308,7 @@ class SchedulerAdapter:
             waiting = [r.id for r in rows if r.state in (State.QUEUED, State.RUNNING)]
             if waiting:
                 store.set_states(waiting, State.PAUSED, reason=ev.PauseReason.SHUTDOWN)
+        self._announce(store, {r.folder for r in rows if r.folder is not None})
         self._listener(
             RowsRestored(tuple(transfer_row(r, auto_resume=s.auto_resume) for r in rows))
         )
@@ -297,9 +320,28 @@ class SchedulerAdapter:
         history = store.rows(HISTORY)
         if history:
             self._remember(history)
+            self._announce(store, {r.folder for r in history if r.folder is not None})
             self._listener(
                 RowsRestored(tuple(transfer_row(r, auto_resume=s.auto_resume) for r in history))
             )
+
+    def _announce(self, store: Store, ids: set[int]) -> None:
+        """Tell the window of the folders among ``ids`` it does not know yet (before the
+        first row in them)."""
+        new = ids - self._announced
+        if not new or self._listener is None:
+            return
+        folders = store.folders(new)
+        self._announced.update(f.id for f in folders)
+        if folders:
+            self._listener(FoldersAdded(tuple(folder_info(f) for f in folders)))
+
+    def _folder_of_root(self, store: Store, request: Request, root: Path) -> Folder:
+        """The stored folder of one dropped folder ``root`` of ``request``."""
+        prefix = join_key(normalize_prefix(request.prefix), folder_name(root)) + "/"
+        return store.folder_for(request.id, root, credentials=request.credentials,
+                                endpoint=request.endpoint, bucket=request.bucket,
+                                prefix=prefix)
 
     def _finish_walks(self, store: Store) -> None:
         """Drops whose walk was cut short (the window closed, a crash) are walked again:
@@ -316,8 +358,17 @@ class SchedulerAdapter:
                 into.append(WalkProblem(found.path, f"{found.path} and {first} both go to "
                                                        f"{found.key}; {found.path} is not added"))
 
+            current: list[int | None] = [None]
+
+            def on_root(root: Path, current: list[int | None] = current,
+                        request: Request = request) -> None:
+                # Told before the first file of each root is yielded.
+                current[0] = (self._folder_of_root(store, request, root).id
+                              if root.is_dir() else None)
+
             try:
-                stream = walk_request(request, skipped.append, on_collision=on_collision)
+                stream = (dataclasses.replace(item, folder=current[0]) for item in walk_request(
+                    request, skipped.append, on_root=on_root, on_collision=on_collision))
                 while batch := list(itertools.islice(stream, 500)):
                     # Two sources never share one key: a key an unfinished row of another
                     # source has is left out, as the window leaves it out of a drop.
@@ -368,6 +419,9 @@ class SchedulerAdapter:
         def run() -> None:
             if self._store is not None:
                 self._requests[drop] = self._store.begin_request(asked)
+                # Each dropped folder is one transfer; its record is made with its first file.
+                self._drop_folders[drop] = {str(root): None for root in asked.roots
+                                            if root.is_dir()}
 
         self._submit(run)
 
@@ -375,6 +429,7 @@ class SchedulerAdapter:
     def _end_drop(self, r: rq.EndDrop) -> None:
         def run() -> None:
             request = self._requests.pop(r.drop, None)
+            self._drop_folders.pop(r.drop, None)
             if request is not None and request.id is not None and self._store is not None:
                 self._store.finish_request(request.id)
 
@@ -426,9 +481,13 @@ class SchedulerAdapter:
                         metadata=dict(destination.metadata),
                         storage_class=destination.storage_class,
                         options=destination.options,
+                        folder=self._folder_of_file(drop, request, f.path),
                     )
                     for f in batch[start : start + chunk]
                 ]
+                if self._store is not None:
+                    self._announce(self._store,
+                                   {i.folder for i in items if i.folder is not None})
                 start += chunk
                 chunk = len(batch)  # then the rest at once: each add has a fixed cost
                 ids = self.scheduler.add(items, request=request)
@@ -437,6 +496,22 @@ class SchedulerAdapter:
                     self._remember([r for r in (store.get(i) for i in ids) if r is not None])
 
         self._submit(add)
+
+    def _folder_of_file(self, drop: int | None, request: Request | None,
+                        path: str) -> int | None:
+        """The folder id of the dropped folder ``path`` was found in (None: the file was
+        dropped on its own, or not through a drop); engine thread only."""
+        roots = self._drop_folders.get(drop) if drop is not None else None
+        if not roots or request is None or self._store is None:
+            return None
+        full = os.path.abspath(path)
+        for root, known in roots.items():
+            if full.startswith(root.rstrip(os.sep) + os.sep):
+                if known is not None:
+                    return known
+                made = roots[root] = self._folder_of_root(self._store, request, Path(root)).id
+                return made
+        return None
 
     def _with_scheduler(self, fn: Callable[[Scheduler], object]) -> None:
         def run() -> None:
@@ -483,7 +558,7 @@ class SchedulerAdapter:
                     credentials=where.credentials, region=where.region,
                     signature=where.signature, part_size=self.settings.part_size_bytes,
                     storage_class=where.storage_class, metadata=dict(where.metadata),
-                    options=where.options,
+                    options=where.options, folder=where.folder,
                 )))
             if again and self._listener is not None:
                 self._listener(RowsRemoved(tuple(old for old, _ in again)))

@@ -128,7 +128,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 12
+        assert store.schema_version() == SCHEMA_VERSION == 13
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -344,7 +344,7 @@ def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 12
+        assert store.schema_version() == SCHEMA_VERSION == 13
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 
@@ -450,7 +450,7 @@ def test_migration_from_version_11_keeps_rows_parts_and_requests(tmp_path: Path)
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 12
+        assert store.schema_version() == SCHEMA_VERSION == 13
         [row] = store.rows()
         assert (row.key, row.state, row.upload_id, row.confirmed_bytes) == (
             "k", State.PAUSED, "ID-1", 10)
@@ -491,3 +491,46 @@ def test_a_cancelled_row_is_history_until_cleared(tmp_path: Path) -> None:
         assert [r.id for r in store.rows()] == [done, cancelled, waiting]
         assert sorted(store.clear_finished()) == [done, cancelled]
         assert [r.id for r in store.rows()] == [waiting]
+
+
+def test_a_dropped_folder_is_recorded_once_and_forgotten_with_its_last_file(
+        tmp_path: Path) -> None:
+    with Store.open() as store:
+        request = store.begin_request(Request(roots=(tmp_path / "photos",),
+                                              endpoint="http://127.0.0.1:1", bucket="b"))
+        folder = store.folder_for(request.id, tmp_path / "photos", credentials="p",
+                                  endpoint="http://127.0.0.1:1", bucket="b", prefix="k/photos/")
+        again = store.folder_for(request.id, tmp_path / "photos", credentials="p",
+                                 endpoint="http://127.0.0.1:1", bucket="b", prefix="k/photos/")
+        assert again == folder and folder.name == "photos"
+        ids = store.add([_item(tmp_path, "photos/a", folder=folder.id),
+                         _item(tmp_path, "photos/b", folder=folder.id), _item(tmp_path, "c")],
+                        request=request)
+        assert [r.folder for r in store.rows_for(ids)] == [folder.id, folder.id, None]
+        store.remove(ids[:1])
+        assert store.folders([folder.id]) == [folder]
+        store.set_state(ids[1], State.DONE)
+        store.clear_finished()
+        assert store.folders([folder.id]) == []
+        assert [r.id for r in store.rows()] == [ids[2]]
+
+
+def test_migration_from_version_12_adds_folders(tmp_path: Path) -> None:
+    db = config.paths().database
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for version in range(12):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 12")
+    conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                 "key, position, created_at, updated_at) "
+                 "VALUES ('/x', 1, 1, 'environment', 'e', 'b', 'k', 1, 0, 0)")
+    conn.commit()
+    conn.close()
+    with Store.open() as store:
+        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert [(r.key, r.folder) for r in store.rows()] == [("k", None)]
+        folder = store.folder_for(None, Path("/d"), credentials="environment", endpoint="e",
+                                  bucket="b", prefix="d/")
+        assert store.folders([folder.id]) == [folder]
