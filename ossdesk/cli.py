@@ -97,6 +97,10 @@ def _window_request(argv: Sequence[str]) -> tuple[bool, list[str]] | None:
 ENGINE_COMMAND = "_engine"
 
 
+#: Commands that upload: Ctrl-C pauses them, a second Ctrl-C stops them at once.
+UPLOADING_COMMANDS = frozenset({"upload", "resume", "sync", "watch"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # a process of its own (not a call from a test): before any secret is
         forbid_core_dumps()  # read, so that a crash leaves it in no core file
@@ -136,5 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         parser.print_help()
         return 2
+    if argv is None and command in UPLOADING_COMMANDS:
+        # A process of its own: a second Ctrl-C while the first one pauses stops at once.
+        from ossdesk.commands import second_interrupt_stops_at_once
+
+        second_interrupt_stops_at_once()
     result: int = module.run(args)
     return result

@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -475,6 +476,43 @@ class Display:
                 self._broken = True
 
 
+#: Tests only: while the file named by ``OSSDESK_HOLD_PAUSE`` exists, a Ctrl-C's pause waits
+#: before it begins (so that a second Ctrl-C surely lands while pausing). Unset in normal use.
+HOLD_PAUSE_ENV = "OSSDESK_HOLD_PAUSE"
+
+STOPPED_AT_ONCE = (
+    "\nossdesk: stopped at once (Ctrl-C twice). Parts OSS had confirmed are kept; parts that "
+    "were on their way are sent again. Run `ossdesk resume` to continue.\n"
+)
+
+
+def second_interrupt_stops_at_once() -> None:
+    """Ctrl-C once: the command pauses its uploads cleanly (Python's KeyboardInterrupt, as
+    usual). Ctrl-C again while it does: the process ends at once, as a kill would end it,
+    which the upload list survives (a part counts only once it is stored as confirmed, and
+    ``ossdesk resume`` continues the rows left running). Main thread of a process of its
+    own only (installs a signal handler)."""
+    interrupted = False
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            raise KeyboardInterrupt
+        try:
+            os.write(2, STOPPED_AT_ONCE.encode())
+        finally:
+            os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+
+
+def _hold_pause() -> None:
+    hold = os.environ.get(HOLD_PAUSE_ENV)
+    while hold and os.path.exists(hold):
+        time.sleep(0.05)
+
+
 def run_until_idle(scheduler: Any, display: Display, ids: Iterable[int],
                    on_interrupt: Callable[[], None] | None = None) -> int:
     """Wait for the queue to settle; Ctrl-C pauses everything cleanly. Returns an exit code."""
@@ -485,7 +523,8 @@ def run_until_idle(scheduler: Any, display: Display, ids: Iterable[int],
             pass
     except KeyboardInterrupt:
         display.stop()
-        print("\nPausing...", file=sys.stderr, flush=True)
+        print("\nPausing... (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+        _hold_pause()
         scheduler.close(pause=True)
         if on_interrupt is not None:
             on_interrupt()

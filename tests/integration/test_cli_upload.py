@@ -176,6 +176,43 @@ def test_ctrl_c_pauses_and_resume_finishes(sandbox: SandboxInfo, tmp_path: Path)
     assert_uploaded(sandbox, "i.bin", path)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
+def test_a_second_ctrl_c_while_pausing_stops_at_once_and_resume_finishes(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """Ctrl-C, then Ctrl-C again while the first one pauses: the command ends at once with
+    a message that says what is kept (no traceback), and `ossdesk resume` finishes."""
+    path = write_random(tmp_path / "twice.bin", 3 * MiB)
+    hold = tmp_path / "hold-pause"
+    hold.write_bytes(b"")
+    env = cli_env(sandbox, OSSDESK_HOLD_PAUSE=str(hold))
+    child = spawn("upload", str(path), *dest(sandbox), "--part-size", "256KiB",
+                  "--limit-rate", "512KiB", env=env)
+    try:
+        _wait_for_parts(sandbox, 2)
+        child.send_signal(signal.SIGINT)
+        assert child.stderr is not None
+        seen = ""
+        while "Pausing..." not in seen:
+            line = child.stderr.readline()
+            assert line, seen
+            seen += line
+        child.send_signal(signal.SIGINT)  # the pause is held: this lands while pausing
+        _out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    err = seen + err
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "stopped at once" in err and "ossdesk resume" in err
+    hold.unlink()
+    result = ossdesk("resume", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "uploaded and verified" in result.stdout
+    assert_uploaded(sandbox, "twice.bin", path)
+
+
 def test_a_second_process_is_refused(sandbox: SandboxInfo, tmp_path: Path) -> None:
     path = write_random(tmp_path / "slow.bin", 2 * MiB)
     env = cli_env(sandbox)
