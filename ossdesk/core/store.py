@@ -32,6 +32,11 @@ transaction. ``synchronous=NORMAL`` in WAL mode: a commit survives a crash of th
 (SIGKILL); after a power cut the last commits may be lost, which costs at most re-sending
 those parts (an upload id lost that way stays on the server as an incomplete upload until
 the bucket's lifecycle rule or ``ossdesk`` cleans it).
+
+Where things are: this module holds :class:`Store` (its operations); the file itself (the
+schema and its migrations, creating, checking and setting aside, the lock) is in
+:mod:`ossdesk.core.store_schema`, the values it holds (rows, requests, folders) in
+:mod:`ossdesk.core.store_rows`. Every public name of both is importable from here.
 """
 
 from __future__ import annotations
