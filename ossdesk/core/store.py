@@ -32,25 +32,57 @@ transaction. ``synchronous=NORMAL`` in WAL mode: a commit survives a crash of th
 (SIGKILL); after a power cut the last commits may be lost, which costs at most re-sending
 those parts (an upload id lost that way stays on the server as an incomplete upload until
 the bucket's lifecycle rule or ``ossdesk`` cleans it).
+
+Where things are: this module holds :class:`Store` (its operations); the file itself (the
+schema and its migrations, creating, checking and setting aside, the lock) is in
+:mod:`ossdesk.core.store_schema`, the values it holds (rows, requests, folders) in
+:mod:`ossdesk.core.store_rows`. Every public name of both is importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ossdesk import config
+from ossdesk.core import store_schema
 from ossdesk.core.object_options import ObjectOptions
+from ossdesk.core.store_rows import (
+    _FOLDER_COLUMNS,
+    _ROW_COLUMNS,
+    ENVIRONMENT,
+    HISTORY,
+    OVERWRITE,
+    SKIP,
+    SKIPPED,
+    UNFINISHED,
+    Fingerprint,
+    Folder,
+    NewUpload,
+    PartRecord,
+    Request,
+    State,
+    UploadRow,
+    WatchedFolder,
+    _folder,
+    _row,
+    _to_i64,
+    _to_u64,
+)
+from ossdesk.core.store_schema import (
+    APPLICATION_ID,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    StoreBusy,
+    StoreError,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -75,718 +107,12 @@ __all__ = [
     "WatchedFolder",
 ]
 
-#: ``PRAGMA application_id`` of an ossdesk store ("OSSd").
-APPLICATION_ID = 0x4F535364
-#: ``NewUpload.existing``: send the file even if the key already exists (the default) ...
-OVERWRITE = "overwrite"
-#: ... or skip it when the object there has the same size and CRC-64 (checked before any
-#: byte is sent); an object with different content is overwritten.
-SKIP = "skip"
-#: ``UploadRow.reason`` of a done row whose identical object was already in OSS.
-SKIPPED = "skipped"
-#: The credentials source meaning "OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET from the environment".
-ENVIRONMENT = "environment"
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_BUSY_TIMEOUT_MS = 10_000
-_U64 = 1 << 64
-_I64_MAX = (1 << 63) - 1
-
-
-class State(StrEnum):
-    """Where an upload is. ``running`` rows found at start belonged to a process that died."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PAUSED = "paused"
-    DONE = "done"
-    FAILED = "failed"
-    #: Given up by the user (its multipart upload aborted on the server): kept as history,
-    #: like a done row, until "Clear finished"; never resumed by itself.
-    CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-UNFINISHED = (State.QUEUED, State.RUNNING, State.PAUSED, State.FAILED)
-#: What "Clear finished" removes: the history of done and cancelled rows.
-HISTORY = (State.DONE, State.CANCELLED)
-
-# Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the queue and the confirmed parts.
-    """
-    CREATE TABLE uploads (
-        id            INTEGER PRIMARY KEY,
-        source        TEXT    NOT NULL,
-        size          INTEGER NOT NULL CHECK (size >= 0),
-        mtime_ns      INTEGER NOT NULL,
-        credentials   TEXT    NOT NULL,
-        endpoint      TEXT    NOT NULL,
-        bucket        TEXT    NOT NULL,
-        region        TEXT,
-        signature     TEXT    NOT NULL DEFAULT 'v4',
-        key           TEXT    NOT NULL,
-        upload_id     TEXT,
-        part_size     INTEGER,
-        state         TEXT    NOT NULL DEFAULT 'queued'
-                      CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed')),
-        reason        TEXT,
-        error         TEXT,
-        error_code    TEXT,
-        position      INTEGER NOT NULL,
-        content_type  TEXT,
-        metadata      TEXT,
-        storage_class TEXT,
-        crc64         INTEGER,
-        etag          TEXT,
-        created_at    REAL    NOT NULL,
-        updated_at    REAL    NOT NULL,
-        finished_at   REAL
-    );
-    CREATE TABLE parts (
-        upload        INTEGER NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
-        number        INTEGER NOT NULL CHECK (number BETWEEN 1 AND 10000),
-        size          INTEGER NOT NULL CHECK (size >= 0),
-        etag          TEXT    NOT NULL,
-        crc64         INTEGER NOT NULL,
-        confirmed_at  REAL    NOT NULL,
-        PRIMARY KEY (upload, number)
-    ) WITHOUT ROWID;
-    """,
-    # 2: the queue is read in order, and by state.
-    """
-    CREATE INDEX uploads_position ON uploads(position);
-    CREATE INDEX uploads_state ON uploads(state, position);
-    """,
-    # 3: when an Initiate was sent whose upload id is not saved yet (a crash in between
-    # leaves an upload on the server that only this time stamp can find again).
-    """
-    ALTER TABLE uploads ADD COLUMN initiating_at REAL;
-    """,
-    # 4: what to do when the key already exists in OSS: "overwrite" it, or "skip" the file
-    # when the object has the same size and CRC-64 (then the row is done, reason "skipped").
-    """
-    ALTER TABLE uploads ADD COLUMN existing TEXT NOT NULL DEFAULT 'overwrite'
-        CHECK (existing IN ('overwrite', 'skip'));
-    """,
-    # 5: rows are looked up by destination, so that two sources never share one key.
-    """
-    CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
-    """,
-    # 6: the source's change time and identity (device, inode / file index), so a file
-    # rewritten in place with the same size and mtime is noticed (NULL: not known, a row
-    # queued by an older version); and whether the file was read again before "done"
-    # (1 = its CRC-64 re-read matched, 0 = not read again, NULL = not finished).
-    """
-    ALTER TABLE uploads ADD COLUMN ctime_ns INTEGER;
-    ALTER TABLE uploads ADD COLUMN file_dev INTEGER;
-    ALTER TABLE uploads ADD COLUMN file_ino INTEGER;
-    ALTER TABLE uploads ADD COLUMN reread INTEGER;
-    """,
-    # 7: how the data was verified: "crc64" (the server's CRC-64 equals ours) or "md5" (the
-    # server sent no CRC-64: each request carried Content-MD5 and each ETag is that MD5).
-    # Set to "md5" as soon as one part is verified that way, so that a resume sends Content-MD5
-    # from its first request; the final check is written when the row is done.
-    """
-    ALTER TABLE uploads ADD COLUMN checked_by TEXT
-        CHECK (checked_by IS NULL OR checked_by IN ('crc64', 'md5'));
-    """,
-    # 8: what the user asked for (the roots and the destination), written before the walk
-    # starts and marked finished when it ends, so an interrupted walk is finished later;
-    # each row knows the request that queued it.
-    """
-    CREATE TABLE requests (
-        id            INTEGER PRIMARY KEY,
-        roots         TEXT    NOT NULL,
-        credentials   TEXT    NOT NULL,
-        endpoint      TEXT    NOT NULL,
-        bucket        TEXT    NOT NULL,
-        region        TEXT,
-        signature     TEXT    NOT NULL DEFAULT 'v4',
-        prefix        TEXT    NOT NULL DEFAULT '',
-        part_size     INTEGER,
-        metadata      TEXT,
-        storage_class TEXT,
-        existing      TEXT    NOT NULL DEFAULT 'overwrite'
-                      CHECK (existing IN ('overwrite', 'skip')),
-        walk_finished INTEGER NOT NULL DEFAULT 0 CHECK (walk_finished IN (0, 1)),
-        created_at    REAL    NOT NULL,
-        finished_at   REAL
-    );
-    ALTER TABLE uploads ADD COLUMN request INTEGER REFERENCES requests(id) ON DELETE SET NULL;
-    CREATE INDEX uploads_request ON uploads(request);
-    """,
-    # 9: the window's watched folders (a table of their own: nothing else refers to it).
-    # includes / excludes: JSON lists of glob patterns (relative paths, as sync's filters).
-    """
-    CREATE TABLE watched_folders (
-        id          INTEGER PRIMARY KEY,
-        folder      TEXT    NOT NULL,
-        credentials TEXT    NOT NULL,
-        endpoint    TEXT    NOT NULL,
-        bucket      TEXT    NOT NULL,
-        region      TEXT,
-        signature   TEXT    NOT NULL DEFAULT 'v4',
-        prefix      TEXT    NOT NULL DEFAULT '',
-        includes    TEXT    NOT NULL DEFAULT '[]',
-        excludes    TEXT    NOT NULL DEFAULT '[]',
-        paused      INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
-        created_at  REAL    NOT NULL
-    );
-    """,
-    # 10: what a done row's details show after its parts are forgotten: when it was first
-    # started, and the multipart upload id and number of parts it was completed with
-    # (0 parts: sent in one request; NULL: skipped, or done before this version).
-    """
-    ALTER TABLE uploads ADD COLUMN started_at REAL;
-    ALTER TABLE uploads ADD COLUMN done_upload_id TEXT;
-    ALTER TABLE uploads ADD COLUMN done_parts INTEGER;
-    """,
-    # 11: how the object is written besides its bytes (ACL, Content-Type, Cache-Control,
-    # Content-Disposition, tags, server-side encryption): JSON of ObjectOptions, NULL for
-    # none; kept so that a resume sends the same headers.
-    """
-    ALTER TABLE uploads ADD COLUMN options TEXT;
-    ALTER TABLE requests ADD COLUMN options TEXT;
-    """,
-    # 12: a cancelled row stays in the list as history ("cancelled") until the user clears
-    # it. SQLite cannot change a CHECK constraint in place: the table is made again (with
-    # foreign keys off while it is, see _migrate), same columns in the same order.
-    """
-    CREATE TABLE uploads_new (
-        id            INTEGER PRIMARY KEY,
-        source        TEXT    NOT NULL,
-        size          INTEGER NOT NULL CHECK (size >= 0),
-        mtime_ns      INTEGER NOT NULL,
-        credentials   TEXT    NOT NULL,
-        endpoint      TEXT    NOT NULL,
-        bucket        TEXT    NOT NULL,
-        region        TEXT,
-        signature     TEXT    NOT NULL DEFAULT 'v4',
-        key           TEXT    NOT NULL,
-        upload_id     TEXT,
-        part_size     INTEGER,
-        state         TEXT    NOT NULL DEFAULT 'queued'
-                      CHECK (state IN ('queued', 'running', 'paused', 'done', 'failed',
-                                       'cancelled')),
-        reason        TEXT,
-        error         TEXT,
-        error_code    TEXT,
-        position      INTEGER NOT NULL,
-        content_type  TEXT,
-        metadata      TEXT,
-        storage_class TEXT,
-        crc64         INTEGER,
-        etag          TEXT,
-        created_at    REAL    NOT NULL,
-        updated_at    REAL    NOT NULL,
-        finished_at   REAL,
-        initiating_at REAL,
-        existing      TEXT    NOT NULL DEFAULT 'overwrite'
-                      CHECK (existing IN ('overwrite', 'skip')),
-        ctime_ns      INTEGER,
-        file_dev      INTEGER,
-        file_ino      INTEGER,
-        reread        INTEGER,
-        checked_by    TEXT
-                      CHECK (checked_by IS NULL OR checked_by IN ('crc64', 'md5')),
-        request       INTEGER REFERENCES requests(id) ON DELETE SET NULL,
-        started_at    REAL,
-        done_upload_id TEXT,
-        done_parts    INTEGER,
-        options       TEXT
-    );
-    INSERT INTO uploads_new SELECT * FROM uploads;
-    DROP TABLE uploads;
-    ALTER TABLE uploads_new RENAME TO uploads;
-    CREATE INDEX uploads_position ON uploads(position);
-    CREATE INDEX uploads_state ON uploads(state, position);
-    CREATE INDEX uploads_destination ON uploads(key, bucket, endpoint);
-    CREATE INDEX uploads_request ON uploads(request);
-    """,
-    # 13: a dropped folder is one transfer in the window: the folders of the requests, and
-    # the folder each row was found in. root: the folder's path, as ASCII JSON (a name that
-    # is not UTF-8 is kept, as in requests.roots); prefix: the key prefix its files go
-    # under (the destination's folder plus the folder's own name and "/").
-    """
-    CREATE TABLE folders (
-        id          INTEGER PRIMARY KEY,
-        request     INTEGER REFERENCES requests(id) ON DELETE SET NULL,
-        root        TEXT    NOT NULL,
-        credentials TEXT    NOT NULL,
-        endpoint    TEXT    NOT NULL,
-        bucket      TEXT    NOT NULL,
-        prefix      TEXT    NOT NULL,
-        created_at  REAL    NOT NULL
-    );
-    CREATE INDEX folders_request ON folders(request, root);
-    ALTER TABLE uploads ADD COLUMN folder INTEGER REFERENCES folders(id) ON DELETE SET NULL;
-    CREATE INDEX uploads_folder ON uploads(folder);
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    """The store cannot be used; ``str(exc)`` is a message for the user."""
-
-
-class StoreBusy(StoreError):
-    """Another ossdesk process owns the store."""
-
-
-def _to_i64(crc: int | None) -> int | None:
-    """SQLite integers are signed: keep the 64 bits, shown again unsigned by :func:`_to_u64`."""
-    if crc is None:
-        return None
-    return crc - _U64 if crc > _I64_MAX else crc
-
-
-def _to_u64(value: int | None) -> int | None:
-    if value is None:
-        return None
-    return value + _U64 if value < 0 else value
-
-
-def _fold64(value: int) -> int:
-    while value >= _U64:
-        value = (value & (_U64 - 1)) ^ (value >> 64)
-    return value
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What a source file looked like: size, mtime, change time and identity.
-
-    ``ctime_ns``, ``dev`` and ``ino`` are None when not known (a row queued by an older
-    version, or an OS that reports 0). Two fingerprints *differ* when the size or the mtime
-    differ, or a field both know differs: a file rewritten in place and its mtime put back
-    (``cp -p``, ``rsync -t``) keeps size and mtime, but its change time moves; a file
-    replaced by another has another identity.
-    """
-
-    size: int
-    mtime_ns: int
-    ctime_ns: int | None = None
-    dev: int | None = None
-    ino: int | None = None
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> Fingerprint:
-        # 0: the OS or the file system does not say. A 128-bit file id (ReFS on Windows) is
-        # folded into the 64 bits an SQLite integer holds.
-        ino = _fold64(st.st_ino) or None
-        return cls(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns or None,
-                   dev=_fold64(st.st_dev) if ino is not None else None, ino=ino)
-
-    def same_as(self, other: Fingerprint) -> bool:
-        if (self.size, self.mtime_ns) != (other.size, other.mtime_ns):
-            return False
-        if self.ctime_ns is not None and other.ctime_ns is not None \
-                and self.ctime_ns != other.ctime_ns:
-            return False
-        return self.ino is None or other.ino is None or \
-            (self.dev, self.ino) == (other.dev, other.ino)
-
-    def only_change_time_differs(self, other: Fingerprint) -> bool:
-        """Size, mtime and identity the same (or not known), the change time (known on
-        both sides) not: its attributes changed (``chmod``, a new hard link, extended
-        attributes), or its content was rewritten and its mtime put back; only reading it
-        can tell which."""
-        return not self.same_as(other) and replace(self, ctime_ns=None).same_as(other)
-
-
-@dataclass(frozen=True)
-class NewUpload:
-    """A file to queue. ``credentials`` is a profile name or :data:`ENVIRONMENT`."""
-
-    source: Path
-    size: int
-    mtime_ns: int
-    key: str
-    endpoint: str
-    bucket: str
-    credentials: str = ENVIRONMENT
-    region: str | None = None
-    signature: str = "v4"
-    part_size: int | None = None
-    content_type: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    storage_class: str | None = None
-    existing: str = OVERWRITE
-    #: The source's change time and identity when it was queued (None: not known).
-    ctime_ns: int | None = None
-    file_dev: int | None = None
-    file_ino: int | None = None
-    options: ObjectOptions = field(default_factory=ObjectOptions)
-    #: The dropped folder (:meth:`Store.folder_for`) the file was found in, if any.
-    folder: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.existing not in (OVERWRITE, SKIP):
-            raise ValueError(f"existing must be {OVERWRITE!r} or {SKIP!r}, not {self.existing!r}")
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the user asked for: files and folders (``roots``, absolute) to one destination.
-
-    Recorded before the walk starts (:meth:`Store.begin_request`) and marked finished when
-    every file found is queued (:meth:`Store.finish_request`); until then the list holds
-    only part of what was asked for, and the walk is run again to finish it. ``queued``
-    (when read back) is how many rows the request has queued so far.
-    """
-
-    roots: tuple[Path, ...]
-    endpoint: str
-    bucket: str
-    credentials: str = ENVIRONMENT
-    region: str | None = None
-    signature: str = "v4"
-    prefix: str = ""
-    part_size: int | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    storage_class: str | None = None
-    existing: str = OVERWRITE
-    options: ObjectOptions = field(default_factory=ObjectOptions)
-    id: int | None = None
-    walk_finished: bool = False
-    created_at: float = 0.0
-    queued: int = 0
-
-    def upload(self, source: Path, size: int, mtime_ns: int, key: str, *,
-               ctime_ns: int | None = None, file_dev: int | None = None,
-               file_ino: int | None = None) -> NewUpload:
-        """The row to queue for one file this request found (with its change time and
-        identity where the walk knows them)."""
-        return NewUpload(source=source, size=size, mtime_ns=mtime_ns, key=key,
-                         endpoint=self.endpoint, bucket=self.bucket,
-                         credentials=self.credentials, region=self.region,
-                         signature=self.signature, part_size=self.part_size,
-                         metadata=dict(self.metadata), storage_class=self.storage_class,
-                         existing=self.existing, ctime_ns=ctime_ns, file_dev=file_dev,
-                         file_ino=file_ino, options=self.options)
-
-
-@dataclass(frozen=True)
-class UploadRow:
-    """One row of the queue, as stored (plus the sum of its confirmed parts)."""
-
-    id: int
-    source: Path
-    size: int
-    mtime_ns: int
-    credentials: str
-    endpoint: str
-    bucket: str
-    region: str | None
-    signature: str
-    key: str
-    upload_id: str | None
-    part_size: int | None
-    state: State
-    reason: str | None
-    error: str | None
-    error_code: str | None
-    position: int
-    content_type: str | None
-    metadata: dict[str, str]
-    storage_class: str | None
-    crc64: int | None
-    etag: str | None
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-    confirmed_bytes: int = 0
-    confirmed_parts: int = 0
-    initiating_at: float | None = None
-    existing: str = OVERWRITE
-    ctime_ns: int | None = None
-    file_dev: int | None = None
-    file_ino: int | None = None
-    #: Done rows: True when the file was read again and matched what was sent, False when
-    #: that re-read was left out (a file above the re-read limit); None otherwise.
-    reread: bool | None = None
-
-    @property
-    def fingerprint(self) -> Fingerprint:
-        """The source as recorded (change time and identity None when not known)."""
-        return Fingerprint(self.size, self.mtime_ns, self.ctime_ns, self.file_dev,
-                           self.file_ino)
-    checked_by: str | None = None
-    """``crc64`` or ``md5``: how the data was (or is being) verified; None before that."""
-    #: When the upload was first started (None: not yet, or before migration 10).
-    started_at: float | None = None
-    #: Done rows: the multipart upload id and part count it was completed with (no id and
-    #: 0 parts: sent in one request; None: skipped, or done before migration 10).
-    done_upload_id: str | None = None
-    done_parts: int | None = None
-    options: ObjectOptions = field(default_factory=ObjectOptions)
-    #: The dropped folder the file was found in (None: queued on its own).
-    folder: int | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.state is State.DONE
-
-    @property
-    def skipped(self) -> bool:
-        """Done without sending: an identical object was already there."""
-        return self.state is State.DONE and self.reason == SKIPPED
-
-
-@dataclass(frozen=True)
-class PartRecord:
-    number: int
-    size: int
-    etag: str
-    crc64: int
-    confirmed_at: float
-
-
-_ROW_COLUMNS = (
-    "u.id, u.source, u.size, u.mtime_ns, u.credentials, u.endpoint, u.bucket, u.region, "
-    "u.signature, u.key, u.upload_id, u.part_size, u.state, u.reason, u.error, u.error_code, "
-    "u.position, u.content_type, u.metadata, u.storage_class, u.crc64, u.etag, u.created_at, "
-    "u.updated_at, u.finished_at, "
-    "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
-    "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
-    "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by, u.started_at, "
-    "u.done_upload_id, u.done_parts, u.options, u.folder"
-)
-
-
-def _row(values: Sequence[Any]) -> UploadRow:
-    metadata = json.loads(values[18]) if values[18] else {}
-    return UploadRow(
-        id=values[0],
-        source=Path(values[1]),
-        size=values[2],
-        mtime_ns=values[3],
-        credentials=values[4],
-        endpoint=values[5],
-        bucket=values[6],
-        region=values[7],
-        signature=values[8],
-        key=values[9],
-        upload_id=values[10],
-        part_size=values[11],
-        state=State(values[12]),
-        reason=values[13],
-        error=values[14],
-        error_code=values[15],
-        position=values[16],
-        content_type=values[17],
-        metadata=metadata,
-        storage_class=values[19],
-        crc64=_to_u64(values[20]),
-        etag=values[21],
-        created_at=values[22],
-        updated_at=values[23],
-        finished_at=values[24],
-        confirmed_bytes=values[25],
-        confirmed_parts=values[26],
-        initiating_at=values[27],
-        existing=values[28],
-        ctime_ns=values[29],
-        file_dev=_to_u64(values[30]),
-        file_ino=_to_u64(values[31]),
-        reread=None if values[32] is None else bool(values[32]),
-        checked_by=values[33],
-        started_at=values[34],
-        done_upload_id=values[35],
-        done_parts=values[36],
-        options=ObjectOptions.from_json(values[37]),
-        folder=values[38],
-    )
-
-
-class _Unusable(Exception):
-    """The file at the database path cannot be used as our store (reason in args[0])."""
-
-
-def _connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
-    """``create=False``: open an existing file only (SQLite would otherwise make an empty
-    one, which the owner would then find and take for a damaged list)."""
-    target, uri = (str(path), False) if create else (path.resolve().as_uri() + "?mode=rw", True)
-    conn = sqlite3.connect(
-        target, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False,
-        uri=uri,
-    )
-    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    return conn
-
-
-#: Why an empty file where the store should be is damage, and what it may have left behind.
-_EMPTY = "it is empty (0 bytes): it was cut off and what it listed is lost"
-
-
-def _check_header(path: Path) -> None:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    if not head:
-        # A new store is created under another name and renamed into place when complete
-        # (:func:`_create`), so an empty file here is not a store being born: it was cut.
-        raise _Unusable(_EMPTY)
-    if head != _SQLITE_MAGIC:
-        raise _Unusable("it is not an ossdesk database (damaged or written by another program)")
-
-
-def _unwritable(folder: Path) -> str | None:
-    """Why nothing can be written in ``folder`` (read-only file system, no permission), or
-    None when a file can be made there. Tried for real: permission bits alone do not say
-    it (an administrator, a read-only mount, access lists on Windows)."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
-
-
-def _folder_error(path: Path, why: str) -> StoreError:
-    return StoreError(
-        f"the folder of the upload list, {path.parent}, cannot be written ({why}); ossdesk "
-        "writes there even to read the list: make it writable, or set OSSDESK_HOME to a "
-        "folder that is")
-
-
-def _create(path: Path) -> None:
-    """A new, complete store at ``path``: made under a temporary name in the same folder and
-    renamed into place, so a crash while it is made never leaves a half-made file there."""
-    for stale in path.parent.glob(f"{path.name}.*.creating*"):  # from a crash while creating
-        stale.unlink(missing_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".creating", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        conn = _connect(tmp)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            _migrate(conn, 0)
-        finally:
-            conn.close()  # the last connection: the WAL is written back and removed
-        os.replace(tmp, path)
-    except BaseException:
-        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
-        raise
-
-
-def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
-    """(application_id, user_version, has_tables) of an open database; raises _Unusable."""
-    try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            raise
-        raise _Unusable("it is damaged") from exc
-    if check != "ok":
-        raise _Unusable("it is damaged")
-    if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables):
-        raise _Unusable("it belongs to another program")
-    if version > SCHEMA_VERSION:
-        raise _Unusable("it was written by a newer version of ossdesk")
-    return app_id, version, bool(tables)
-
-
-def _check_foreign_keys(conn: sqlite3.Connection) -> None:
-    if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
-        raise StoreError("the upload list could not be updated: its rows do not agree with "
-                         "each other")
-
-
-def _migrate(conn: sqlite3.Connection, start: int) -> None:
-    # Foreign keys off while the schema changes (a table made again must not cascade its
-    # drop into ``parts``); each step checks them before it commits.
-    enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]
-    conn.execute("PRAGMA foreign_keys = OFF")
-    try:
-        for version in range(start, SCHEMA_VERSION):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                _check_foreign_keys(conn)
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {version + 1}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-    finally:
-        conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
-
 
 def _drop_empty_folders(conn: sqlite3.Connection) -> None:
     """Forget the folders none of whose files is in the list any more (a folder whose walk
     is still going on is recorded again with its next file)."""
     conn.execute("DELETE FROM folders WHERE NOT EXISTS "
                  "(SELECT 1 FROM uploads u WHERE u.folder = folders.id)")
-
-
-def _set_aside(path: Path) -> Path:
-    target = config.set_aside(path)
-    for suffix in ("-wal", "-shm", "-journal"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            companion.rename(target.with_name(target.name + suffix))
-    return target
-
-
-@dataclass(frozen=True)
-class Folder:
-    """A dropped folder: the files a request found in it are one transfer (their rows'
-    ``folder``). ``prefix`` is the key prefix they go under."""
-
-    id: int
-    root: Path
-    credentials: str
-    endpoint: str
-    bucket: str
-    prefix: str
-    request: int | None
-    created_at: float
-
-    @property
-    def name(self) -> str:
-        return self.prefix.rstrip("/").rsplit("/", 1)[-1] or self.root.name
-
-
-def _folder(values: Sequence[Any]) -> Folder:
-    return Folder(id=values[0], root=Path(json.loads(values[1])), credentials=values[2],
-                  endpoint=values[3], bucket=values[4], prefix=values[5], request=values[6],
-                  created_at=values[7])
-
-
-_FOLDER_COLUMNS = "id, root, credentials, endpoint, bucket, prefix, request, created_at"
-
-
-@dataclass(frozen=True)
-class WatchedFolder:
-    """A folder the window watches: each file that appears or changes in it goes to
-    ``oss://bucket/prefix/`` (see :mod:`ossdesk.core.watch`)."""
-
-    folder: Path
-    credentials: str
-    endpoint: str
-    bucket: str
-    prefix: str = ""
-    region: str | None = None
-    signature: str = "v4"
-    includes: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
-    paused: bool = False
-    id: int | None = None
 
 
 class Store:
@@ -817,9 +143,9 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create the folder for the upload list {path.parent}: "
                              f"{exc.strerror or exc}") from exc
-        lock = cls._take_lock(path) if owner else None
+        lock = store_schema.take_lock(path) if owner else None
         try:
-            conn, notice = cls._open_checked(path, allow_repair=owner)
+            conn, notice = store_schema.open_checked(path, allow_repair=owner)
         except BaseException:
             if lock is not None:
                 lock.close()
@@ -827,117 +153,10 @@ class Store:
         return cls(conn, path, lock, notice)
 
     @staticmethod
-    def _take_lock(path: Path) -> sqlite3.Connection:
-        lock_path = path.with_name(path.name + ".lock")
-        conn = sqlite3.connect(str(lock_path), timeout=0.2, isolation_level=None,
-                               check_same_thread=False)
-        try:
-            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-            conn.execute("BEGIN EXCLUSIVE")
-            conn.execute("CREATE TABLE IF NOT EXISTS owner (pid INTEGER)")
-            conn.execute("DELETE FROM owner")
-            conn.execute("INSERT INTO owner VALUES (?)", (os.getpid(),))
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            if (why := _unwritable(path.parent)) is not None:
-                raise _folder_error(path, why) from exc
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreBusy(
-                    "another ossdesk is already uploading with this upload list; wait for it to "
-                    "finish (or pause it), then try again"
-                ) from exc
-            raise StoreError(f"cannot lock the upload list {lock_path}: {exc}") from exc
-        except sqlite3.DatabaseError:
-            # The lock file itself is damaged: it holds nothing of value, start it again.
-            conn.close()
-            lock_path.unlink(missing_ok=True)
-            return Store._take_lock(path)
-        return conn
-
-    @staticmethod
     def owner_running(path: Path | None = None) -> bool:
         """Whether a process holds the one-process lock of the store at ``path`` right now
-        (an upload or a window is running). Takes nothing: a moment's shared read of the
-        lock file, which an owner's exclusive lock refuses. ``running`` rows when this is
-        False belong to a process that died: they were interrupted."""
-        path = Path(path) if path is not None else config.paths().database
-        lock_path = path.with_name(path.name + ".lock")
-        if not lock_path.exists():
-            return False
-        try:
-            conn = sqlite3.connect(f"{lock_path.as_uri()}?mode=ro", uri=True, timeout=0,
-                                   isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
-            return False
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError as exc:
-            return "locked" in str(exc) or "busy" in str(exc)
-        except sqlite3.DatabaseError:
-            return False  # a damaged lock file holds no lock
-        finally:
-            conn.close()
-        return False
-
-    @classmethod
-    def _open_checked(cls, path: Path, *, allow_repair: bool) -> tuple[sqlite3.Connection,
-                                                                        str | None]:
-        notice: str | None = None
-        for attempt in range(2):
-            conn: sqlite3.Connection | None = None
-            try:
-                if allow_repair and not path.exists():
-                    try:
-                        _create(path)
-                    except OSError as exc:
-                        raise _folder_error(path, _unwritable(path.parent)
-                                            or exc.strerror or str(exc)) from exc
-                _check_header(path)
-                if not allow_repair and not path.exists():
-                    raise StoreError("there is no upload list yet")
-                conn = _connect(path, create=allow_repair)
-                _, version, _ = _inspect(conn)
-                if allow_repair:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA foreign_keys = ON")
-                if version < SCHEMA_VERSION:
-                    if not allow_repair:
-                        conn.close()
-                        if version == 0:
-                            raise StoreError("there is no upload list yet")
-                        raise StoreError("the upload list needs an update; run an upload first")
-                    _migrate(conn, version)
-                return conn, notice  # noqa: TRY300
-            except _Unusable as exc:
-                if conn is not None:
-                    conn.close()
-                # A file SQLite cannot open in a folder it cannot write is not damaged.
-                if (why := _unwritable(path.parent)) is not None:
-                    raise _folder_error(path, why) from exc
-                if not allow_repair or attempt:
-                    raise StoreError(f"the upload list {path} cannot be used: {exc.args[0]}") \
-                        from exc
-                aside = _set_aside(path)
-                notice = (
-                    f"The upload list {path} could not be used ({exc.args[0]}), so it was set "
-                    f"aside as {aside.name} and a new, empty list was started. Uploads already "
-                    "finished are not affected; add unfinished ones again. Their unfinished "
-                    "uploads may remain in their buckets, stored and billed until aborted: "
-                    "`ossdesk uploads --endpoint URL --bucket BUCKET` lists them and can "
-                    "abort them."
-                )
-                if exc.args[0] == _EMPTY:
-                    notice += (" Which uploads were unfinished cannot be known from an empty "
-                               "file: look in each bucket you were uploading to.")
-            except sqlite3.OperationalError as exc:
-                if conn is not None:
-                    conn.close()
-                if (why := _unwritable(path.parent)) is not None:
-                    raise _folder_error(path, why) from exc
-                raise StoreError(f"cannot open the upload list {path}: {exc}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        (see :func:`ossdesk.core.store_schema.owner_running`)."""
+        return store_schema.owner_running(path)
 
     def close(self) -> None:
         with self._lock:

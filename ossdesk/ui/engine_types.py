@@ -5,20 +5,22 @@ engine's requests (:class:`EngineRequest`, :class:`EngineQuery`) and the pipe's 
 Over the pipe, requests travel inside :class:`Call` / :class:`Ask`; a frame is a 4-byte
 big-endian length and one pickled message (:func:`ossdesk.engine_host.read_frame` refuses
 anything not in the list it is given; :func:`refusal` refuses a request of an unknown type
-or with a field not of its declared type). :mod:`ossdesk.ui.transfer_model`,
-:mod:`ossdesk.ui.bridge` and :mod:`ossdesk.ui.walker` re-export some under their
-historical names.
+or with a field not of its declared type, checked by typeguard).
+:mod:`ossdesk.ui.transfer_model`, :mod:`ossdesk.ui.bridge` and :mod:`ossdesk.ui.walker`
+re-export some under their historical names.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from types import UnionType
-from typing import Any, ClassVar, Generic, TypeVar, Union, cast, get_args, get_origin
+from typing import Any, ClassVar, Generic, TypeVar
 from typing import get_type_hints as hints_of
+
+from typeguard import CollectionCheckStrategy, TypeCheckError, check_type
 
 from ossdesk.core.object_options import ObjectOptions
 from ossdesk.ui.settings import Settings
@@ -374,19 +376,26 @@ REQUESTS: tuple[type, ...] = (
 )
 
 
+@functools.cache
+def _field_types(kind: type) -> tuple[tuple[str, Any], ...]:
+    """Each field of a request type with its declared type (the annotations resolved)."""
+    hints = hints_of(kind)
+    return tuple((f.name, hints[f.name]) for f in fields(kind))
+
+
 def _fits(value: object, hint: Any) -> bool:
-    origin, args = get_origin(hint), get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (Union, UnionType):
-        return any(_fits(value, a) for a in args)
-    if origin in (Sequence, tuple, list):
-        return isinstance(value, (tuple, list)) and all(_fits(v, args[0]) for v in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint if origin is None else origin)
+    """Whether ``value`` is of the declared type ``hint`` (typeguard's rules: an ``int``
+    where a ``float`` is declared fits, as ``bool`` where an ``int`` is). Of a sequence, the
+    first and the last items are checked: checking each of a 100,000-file Enqueue would
+    cost the engine about 0.2 s per request."""
+    try:
+        check_type(value, hint, collection_check_strategy=CollectionCheckStrategy.FIRST_ITEM)
+        if isinstance(value, (tuple, list)) and len(value) > 1:
+            check_type(value[-1:], hint,
+                       collection_check_strategy=CollectionCheckStrategy.FIRST_ITEM)
+    except TypeCheckError:
+        return False
+    return True
 
 
 def refusal(request: object, *, answered: bool) -> str | None:
@@ -395,12 +404,11 @@ def refusal(request: object, *, answered: bool) -> str | None:
     if type(request) not in REQUESTS or not isinstance(request, base):
         kind = "answers" if answered else "takes without an answer"
         return f"a {type(request).__name__} is not a request the engine {kind}"
-    hints = hints_of(type(request))
-    for f in fields(cast(Any, request)):
-        if not _fits(getattr(request, f.name), hints[f.name]):
-            hint = hints[f.name]
-            name = hint.__name__ if isinstance(hint, type) else str(hint)
-            return f"{type(request).__name__}.{f.name} is not a {name}"
+    request_type: type = type(request)
+    for name, hint in _field_types(request_type):
+        if not _fits(getattr(request, name), hint):
+            described = hint.__name__ if isinstance(hint, type) else str(hint)
+            return f"{type(request).__name__}.{name} is not a {described}"
     return None
 
 

@@ -353,7 +353,7 @@ def test_a_crash_while_the_first_store_is_made_leaves_nothing_called_damaged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first store is made under another name and renamed into place: a crash in the
     middle leaves no file (let alone an empty one) where the store belongs."""
-    from ossdesk.core import store as store_module
+    from ossdesk.core import store_schema
 
     path = config.paths().database
 
@@ -362,7 +362,7 @@ def test_a_crash_while_the_first_store_is_made_leaves_nothing_called_damaged(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(store_module, "_migrate", crash)
+        patch.setattr(store_schema, "_migrate", crash)
         with pytest.raises(KeyboardInterrupt):
             Store.open()
     assert not path.exists()
