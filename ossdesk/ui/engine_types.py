@@ -385,14 +385,11 @@ def _field_types(kind: type) -> tuple[tuple[str, Any], ...]:
 
 def _fits(value: object, hint: Any) -> bool:
     """Whether ``value`` is of the declared type ``hint`` (typeguard's rules: an ``int``
-    where a ``float`` is declared fits, as ``bool`` where an ``int`` is). Of a sequence, the
-    first and the last items are checked: checking each of a 100,000-file Enqueue would
-    cost the engine about 0.2 s per request."""
+    where a ``float`` is declared fits, as ``bool`` where an ``int`` is). Every item of a
+    sequence is checked: about 1.4 ms for the 500 files of one walk batch, on the engine's
+    side, where storing them takes far longer."""
     try:
-        check_type(value, hint, collection_check_strategy=CollectionCheckStrategy.FIRST_ITEM)
-        if isinstance(value, (tuple, list)) and len(value) > 1:
-            check_type(value[-1:], hint,
-                       collection_check_strategy=CollectionCheckStrategy.FIRST_ITEM)
+        check_type(value, hint, collection_check_strategy=CollectionCheckStrategy.ALL_ITEMS)
     except TypeCheckError:
         return False
     return True

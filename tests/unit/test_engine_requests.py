@@ -87,8 +87,11 @@ ILL_TYPED: list[tuple[object, bool, str]] = [
      "Enqueue.existing is not a str"),
     (rq.Enqueue([_file(1)], _destination(), drop=cast(Any, "3")), False,
      "Enqueue.drop is not a int | None"),
-    # An item of a sequence that is not of its type: the first one, and the last one.
+    # An item of a sequence that is not of its type: the first one, one in the middle, and
+    # the last one.
     (rq.Enqueue([cast(Any, "/data/f0"), _file(1)], _destination()), False,
+     "Enqueue.files is not a collections.abc.Sequence[ossdesk.ui.engine_types.SourceFile]"),
+    (rq.Enqueue([_file(0), cast(Any, "/data/f1"), _file(2)], _destination()), False,
      "Enqueue.files is not a collections.abc.Sequence[ossdesk.ui.engine_types.SourceFile]"),
     (rq.FindExisting([_file(n) for n in range(1000)] + [cast(Any, ("/x", "x", 1, 1))],
                      _destination()), True,
