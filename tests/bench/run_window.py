@@ -263,7 +263,19 @@ def main(argv: list[str] | None = None) -> int:
         # where the first rows' time goes: walker batch -> enqueue (GUI thread) ->
         # Scheduler.add (engine thread) -> model rows (bridge drain on the GUI thread)
         # (window._on_walk_batch itself cannot be wrapped: it uses QObject.sender())
-        trace(window.engine, "enqueue", marks, t2)
+        send = window.engine.send
+
+        def traced_send(request: Any) -> None:
+            if not isinstance(request, rq.Enqueue):
+                send(request)
+                return
+            marks.setdefault("enqueue", time.perf_counter() - t2)
+            try:
+                send(request)
+            finally:
+                marks.setdefault("enqueue returned", time.perf_counter() - t2)
+
+        window.engine.send = traced_send
         scheduler = getattr(window.engine, "scheduler", None)  # in-process only
         if scheduler is not None:
             trace(scheduler, "add", marks, t2)
@@ -271,16 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         # Each batch of the drop is checked against the bucket (find_existing, from a
         # worker thread, one batch at a time) before it is queued: how long do they take?
         checks: list[float] = []
-        find_existing = window.engine.find_existing
+        ask = window.engine.ask
 
-        def timed_find(*a: Any, **kw: Any) -> Any:
+        def timed_ask(query: Any) -> Any:
+            if not isinstance(query, rq.FindExisting):
+                return ask(query)
             started = time.perf_counter()
             try:
-                return find_existing(*a, **kw)
+                return ask(query)
             finally:
                 checks.append(time.perf_counter() - started)
 
-        window.engine.find_existing = timed_find
+        window.engine.ask = timed_ask
         job = window.add_paths([str(drop)])
         if job is not None:
             job.batchReady.connect(
