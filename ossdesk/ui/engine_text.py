@@ -440,7 +440,7 @@ MORE_TEMPLATES: tuple[str, ...] = (
     QT_TRANSLATE_NOOP(
         "EngineMessages",
         "%1 is gone; its unfinished upload could not be aborted on the server (%2): %3 tries "
-        "again, %4 aborts it and removes it from the list",
+        "again, %4 aborts it and keeps it in the list as cancelled",
     ),
     QT_TRANSLATE_NOOP("EngineMessages", "%1 became shorter while it was read"),
     QT_TRANSLATE_NOOP("EngineMessages", "cannot read %1: %2"),

@@ -1915,8 +1915,8 @@ Destination: %2
         <translation>未取消：无法在服务器上取消其未完成的上传（%1）；请再次取消以取消该上传</translation>
     </message>
     <message>
-        <source>%1 is gone; its unfinished upload could not be aborted on the server (%2): %3 tries again, %4 aborts it and removes it from the list</source>
-        <translation>%1 已不存在；无法在服务器上取消其未完成的上传（%2）：%3 会再次尝试，%4 会取消该上传并将其从列表中移除</translation>
+        <source>%1 is gone; its unfinished upload could not be aborted on the server (%2): %3 tries again, %4 aborts it and keeps it in the list as cancelled</source>
+        <translation>%1 已不存在；无法在服务器上取消其未完成的上传（%2）：%3 会再次尝试，%4 会取消该上传，并在列表中保留为“已取消”</translation>
     </message>
     <message>
         <source>%1 became shorter while it was read</source>
