@@ -1729,6 +1729,13 @@ Destination: %2
     </message>
 </context>
 <context>
+    <name>CancelledRow</name>
+    <message>
+        <source>Cancelled: the parts it had sent were discarded on the server. Retry starts it over.</source>
+        <translation>已取消：已发送的分片已在服务器上丢弃。“重试”会从头开始上传。</translation>
+    </message>
+</context>
+<context>
     <name>EngineMessages</name>
     <message>
         <source>the OSS endpoint</source>
