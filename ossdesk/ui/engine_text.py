@@ -519,6 +519,31 @@ MORE_TEMPLATES: tuple[str, ...] = (
         "The files of %1 could not all be added (%2); %3 were. They are added when ossdesk "
         "starts next time.",
     ),
+    # A row's credentials, read as it starts (credentials.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "There is no profile named %1."),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "The profile %1 has no AccessKey ID. Edit the profile and enter one."
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "No AccessKey secret is stored for the profile %1. Edit the profile and enter the "
+        "secret again.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
+        "OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "cannot get the secret of profile %1: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "writing to the keyring failed: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "reading the keyring failed: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the secret of profile %1 would be in the keyring: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "no keyring backend was found"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "the only keyring found (%1) stores secrets in a plain file"
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "the keyring could not be loaded: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the keyring does not answer: %1"),
     # The operating system's words for the commonest failures (a value in the messages).
     QT_TRANSLATE_NOOP("EngineMessages", "Permission denied"),
     QT_TRANSLATE_NOOP("EngineMessages", "No such file or directory"),

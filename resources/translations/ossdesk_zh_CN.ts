@@ -2062,6 +2062,54 @@ Destination: %2
         <translation>%1 中的文件未能全部添加（%2）；已添加 %3 个。其余的将在 ossdesk 下次启动时添加。</translation>
     </message>
     <message>
+        <source>There is no profile named %1.</source>
+        <translation>没有名为 %1 的账户。</translation>
+    </message>
+    <message>
+        <source>The profile %1 has no AccessKey ID. Edit the profile and enter one.</source>
+        <translation>账户 %1 没有 AccessKey ID。请编辑该账户并填写。</translation>
+    </message>
+    <message>
+        <source>No AccessKey secret is stored for the profile %1. Edit the profile and enter the secret again.</source>
+        <translation>账户 %1 没有保存 AccessKey Secret。请编辑该账户，重新输入 Secret。</translation>
+    </message>
+    <message>
+        <source>no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile</source>
+        <translation>没有凭证：请在环境变量中设置 OSS_ACCESS_KEY_ID 和 OSS_ACCESS_KEY_SECRET（使用 STS 时还需 OSS_SESSION_TOKEN），或使用已保存的账户</translation>
+    </message>
+    <message>
+        <source>cannot get the secret of profile %1: %2</source>
+        <translation>无法获取账户 %1 的 Secret：%2</translation>
+    </message>
+    <message>
+        <source>writing to the keyring failed: %1</source>
+        <translation>写入系统钥匙串失败：%1</translation>
+    </message>
+    <message>
+        <source>reading the keyring failed: %1</source>
+        <translation>读取系统钥匙串失败：%1</translation>
+    </message>
+    <message>
+        <source>the secret of profile %1 would be in the keyring: %2</source>
+        <translation>账户 %1 的 Secret 应在系统钥匙串中：%2</translation>
+    </message>
+    <message>
+        <source>no keyring backend was found</source>
+        <translation>找不到系统钥匙串</translation>
+    </message>
+    <message>
+        <source>the only keyring found (%1) stores secrets in a plain file</source>
+        <translation>找到的唯一钥匙串（%1）以明文文件保存密钥</translation>
+    </message>
+    <message>
+        <source>the keyring could not be loaded: %1</source>
+        <translation>无法加载系统钥匙串：%1</translation>
+    </message>
+    <message>
+        <source>the keyring does not answer: %1</source>
+        <translation>系统钥匙串没有响应：%1</translation>
+    </message>
+    <message>
         <source>Permission denied</source>
         <translation>权限不足</translation>
     </message>

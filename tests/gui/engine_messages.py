@@ -20,7 +20,8 @@ from pathlib import Path
 import ossdesk
 
 PACKAGE = Path(ossdesk.__file__).parent
-SOURCES = (*sorted((PACKAGE / "core").glob("*.py")), PACKAGE / "ui" / "engine_adapter.py")
+SOURCES = (*sorted((PACKAGE / "core").glob("*.py")), PACKAGE / "ui" / "engine_adapter.py",
+           PACKAGE / "credentials.py")  # a row's credentials are read as it starts
 VALUE = "'x'"
 """What each value put into a message becomes in a sample."""
 
@@ -36,12 +37,15 @@ _SINKS: dict[str, tuple[int | None, tuple[str, ...]]] = {
     "SourceChanged": (0, ()),
     "StoreError": (0, ()),
     "FileTooLarge": (0, ()),
+    "KeyringUnavailable": (0, ()),
+    "SecretMissing": (0, ()),
+    "ProfileNotFound": (0, ()),
     "_pause": (2, ()),
     "_record_paused": (2, ()),
     "_start_over": (1, ("why",)),
 }
 # Helpers whose return values are phrases of the engine's messages.
-_PHRASES = {"check_key", "failure_reason", "_trust_hint", "_credential_hints"}
+_PHRASES = {"check_key", "failure_reason", "_trust_hint", "_credential_hints", "_usable_backend"}
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def engine_messages() -> list[Sample]:
     samples = []
     for path in SOURCES:
         for sample in _Module(path).samples():
-            if sample.text != VALUE and sample.text not in seen:
+            if sample.text.strip() and sample.text != VALUE and sample.text not in seen:
                 seen.add(sample.text)
                 samples.append(sample)
     return samples
