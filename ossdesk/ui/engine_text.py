@@ -544,6 +544,24 @@ MORE_TEMPLATES: tuple[str, ...] = (
     ),
     QT_TRANSLATE_NOOP("EngineMessages", "the keyring could not be loaded: %1"),
     QT_TRANSLATE_NOOP("EngineMessages", "the keyring does not answer: %1"),
+    # The engine cannot run (core/store.py, ui/engine_process.py).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "another ossdesk is already uploading with this upload list; wait for it to finish "
+        "(or pause it), then try again",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "The upload engine could not start: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the upload engine has stopped"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The upload engine stopped unexpectedly (exit code %1). Uploads are paused where they "
+        "were; open ossdesk again to continue them.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The upload engine stopped unexpectedly (exit code %1) (%2). Uploads are paused where "
+        "they were; open ossdesk again to continue them.",
+    ),
     # The operating system's words for the commonest failures (a value in the messages).
     QT_TRANSLATE_NOOP("EngineMessages", "Permission denied"),
     QT_TRANSLATE_NOOP("EngineMessages", "No such file or directory"),

@@ -2110,6 +2110,26 @@ Destination: %2
         <translation>系统钥匙串没有响应：%1</translation>
     </message>
     <message>
+        <source>another ossdesk is already uploading with this upload list; wait for it to finish (or pause it), then try again</source>
+        <translation>另一个 ossdesk 正在使用此上传列表上传；请等它完成（或暂停它）后再试</translation>
+    </message>
+    <message>
+        <source>The upload engine could not start: %1</source>
+        <translation>上传引擎无法启动：%1</translation>
+    </message>
+    <message>
+        <source>the upload engine has stopped</source>
+        <translation>上传引擎已停止</translation>
+    </message>
+    <message>
+        <source>The upload engine stopped unexpectedly (exit code %1). Uploads are paused where they were; open ossdesk again to continue them.</source>
+        <translation>上传引擎意外停止（退出码 %1）。上传已在原处暂停；再次打开 ossdesk 即可继续。</translation>
+    </message>
+    <message>
+        <source>The upload engine stopped unexpectedly (exit code %1) (%2). Uploads are paused where they were; open ossdesk again to continue them.</source>
+        <translation>上传引擎意外停止（退出码 %1）（%2）。上传已在原处暂停；再次打开 ossdesk 即可继续。</translation>
+    </message>
+    <message>
         <source>Permission denied</source>
         <translation>权限不足</translation>
     </message>

@@ -21,6 +21,7 @@ import ossdesk
 
 PACKAGE = Path(ossdesk.__file__).parent
 SOURCES = (*sorted((PACKAGE / "core").glob("*.py")), PACKAGE / "ui" / "engine_adapter.py",
+           PACKAGE / "ui" / "engine_process.py",
            PACKAGE / "credentials.py")  # a row's credentials are read as it starts
 VALUE = "'x'"
 """What each value put into a message becomes in a sample."""
@@ -36,6 +37,9 @@ _SINKS: dict[str, tuple[int | None, tuple[str, ...]]] = {
     "UploadError": (0, ("message", "reason")),
     "SourceChanged": (0, ()),
     "StoreError": (0, ()),
+    "StoreBusy": (0, ()),
+    "EngineUnavailable": (0, ()),
+    "_ended": (0, ()),
     "FileTooLarge": (0, ()),
     "KeyringUnavailable": (0, ()),
     "SecretMissing": (0, ()),

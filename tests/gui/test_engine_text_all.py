@@ -9,6 +9,7 @@ server returned, inside a Chinese sentence that says whose words they are.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import oss2.exceptions
 import pytest
@@ -140,3 +141,32 @@ def test_in_english_a_message_made_of_phrases_stays_as_it_is(qapp):
     message = ("Finished adding /p, which was still being listed when ossdesk stopped: 1 more "
                "file(s) added; 1 item(s) skipped: /p/f: not a regular file; skipped.")
     assert engine_text(message) == message
+
+
+@pytest.mark.parametrize("kind", ["in-process", "process"])
+def test_an_upload_list_held_by_another_ossdesk_is_said_in_chinese(qtbot, chinese, tmp_path,
+                                                                   kind):
+    """Another ossdesk holds the upload list: the window cannot start its engine and says
+    why, in Chinese (the message box and the status bar)."""
+    from ossdesk.core.store import Store
+    from tests.gui.test_engine_text import open_window
+
+    holder = Store.open()  # this process owns the list, as a running `ossdesk upload` would
+    try:
+        window, engine = open_window(qtbot, "http://127.0.0.1:9", "secret", kind)
+        try:
+            qtbot.waitUntil(lambda: bool(window.engine_error), timeout=30_000)
+            shown = window.engine_error
+            assert "ossdesk" in shown
+            assert not english_words(shown), shown
+            assert not english_words(window.statusBar().currentMessage())
+        finally:
+            close_window_quietly(qtbot, window, engine)
+    finally:
+        holder.close()
+
+
+def close_window_quietly(qtbot: Any, window: Any, engine: Any) -> None:
+    from tests.gui.test_engine_window import close_window
+
+    close_window(qtbot, window, engine)
