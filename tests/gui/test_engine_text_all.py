@@ -21,7 +21,7 @@ from tests.gui.engine_messages import VALUE, engine_messages
 # Words that stay as they are in the Chinese window: product and protocol names, codes.
 _NAMES = (
     r"OSS|AccessKey|ID|Secret|STS|HTTPS?|CRC-?64|Content-MD5|MD5|ETag|RAM|V[14]|v[14]|[KMGT]iB"
-    r"|UTF-8|NFC|FIFO|Endpoint|ossdesk|oss2|oss:PutObject|(?:oss-)?cn-hangzhou|--region|/proc"
+    r"|UTF-8|NFC|FIFO|Endpoint|Bucket|ossdesk|oss2|oss:PutObject|(?:oss-)?cn-hangzhou|--region|/proc"
 )
 _ALLOWED = re.compile(
     "|".join((
@@ -170,3 +170,49 @@ def close_window_quietly(qtbot: Any, window: Any, engine: Any) -> None:
     from tests.gui.test_engine_window import close_window
 
     close_window(qtbot, window, engine)
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    from ossdesk.sandbox.server import SandboxServer
+
+    server = SandboxServer(tmp_path / "sandbox-root", port=0).start()
+    yield server
+    server.stop()
+
+
+def _wrong_secret(profile: str) -> Any:
+    from ossdesk.core.oss import Credentials
+    from ossdesk.sandbox.server import DEFAULT_ACCESS_KEY_ID
+
+    return Credentials(DEFAULT_ACCESS_KEY_ID, "a-mistyped-secret")
+
+
+def _destination(sandbox: Any) -> Any:
+    from ossdesk.sandbox.server import DEFAULT_BUCKET, DEFAULT_REGION
+    from ossdesk.ui.engine_types import Destination
+
+    return Destination(profile="sandbox", endpoint=sandbox.endpoint, bucket=DEFAULT_BUCKET,
+                       region=DEFAULT_REGION)
+
+
+def test_the_bucket_browser_says_why_it_cannot_list_in_chinese(qtbot, chinese, sandbox):
+    from ossdesk.ui.dialogs.folder_browser import FolderBrowserDialog
+
+    dialog = FolderBrowserDialog(_wrong_secret, _destination(sandbox))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: "Secret" in dialog.status.text(), timeout=20_000)
+    assert not english_words(dialog.status.text()), dialog.status.text()
+
+
+def test_the_unfinished_uploads_dialog_says_why_it_cannot_list_in_chinese(qtbot, chinese,
+                                                                           sandbox):
+    from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
+
+    dialog = UnfinishedUploadsDialog(_wrong_secret, _destination(sandbox), None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.loaded, timeout=20_000)
+    assert "Secret" in dialog.status.text(), dialog.status.text()
+    assert not english_words(dialog.status.text()), dialog.status.text()
