@@ -216,3 +216,26 @@ def test_the_unfinished_uploads_dialog_says_why_it_cannot_list_in_chinese(qtbot,
     qtbot.waitUntil(lambda: dialog.loaded, timeout=20_000)
     assert "Secret" in dialog.status.text(), dialog.status.text()
     assert not english_words(dialog.status.text()), dialog.status.text()
+
+
+def test_a_watched_folders_error_reads_in_chinese(qtbot, chinese, tmp_path):
+    """A watched folder whose files could not be queued (the upload list failed) shows the
+    list's own words in its state, in Chinese."""
+    from ossdesk.core.store import Store, StoreError
+    from ossdesk.ui.watched import WatchedFolderModel, WatchState
+    from tests.gui.test_watched_folders import _bare_window, _spec
+
+    store = Store.open()
+    store.close()
+    with pytest.raises(StoreError) as failure:
+        store.rows()  # a real failure of the list, with its real words
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    window = _bare_window(qtbot)
+    assert window.watched.add(_spec(folder)) is not None
+    [entry] = window.watched.panel.model.manager.entries
+    entry.state, entry.error = WatchState.ERROR, str(failure.value)
+    model = window.watched.panel.model
+    shown = model.data(model.index(0, WatchedFolderModel.STATE))
+    assert shown.startswith("\u9519\u8bef"), shown  # "错误"
+    assert not english_words(shown), shown
