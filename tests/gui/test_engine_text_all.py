@@ -239,3 +239,24 @@ def test_a_watched_folders_error_reads_in_chinese(qtbot, chinese, tmp_path):
     shown = model.data(model.index(0, WatchedFolderModel.STATE))
     assert shown.startswith("\u9519\u8bef"), shown  # "错误"
     assert not english_words(shown), shown
+
+
+@pytest.mark.parametrize("kind", ["in-process", "process"])
+def test_a_failed_check_for_existing_objects_reads_in_chinese(qtbot, chinese, tmp_path, kind):
+    """The drop's check for objects already in the bucket cannot reach the endpoint: the
+    warning says why in Chinese (the files are queued anyway)."""
+    from tests.gui.test_engine_text import closed_port, open_window
+    from tests.gui.test_engine_window import close_window
+
+    (tmp_path / "a.txt").write_text("a")
+    window, engine = open_window(qtbot, f"http://127.0.0.1:{closed_port()}", "secret", kind)
+    warnings: list[str] = []
+    window.statusBar().messageChanged.connect(warnings.append)
+    try:
+        window.add_paths([str(tmp_path / "a.txt")])
+        qtbot.waitUntil(lambda: any("\u65e0\u6cd5\u68c0\u67e5" in w for w in warnings),
+                        timeout=30_000)  # "无法检查"
+        for warning in (w for w in warnings if "\u65e0\u6cd5\u68c0\u67e5" in w):
+            assert not english_words(_PATHS.sub(" ", warning)), warning
+    finally:
+        close_window(qtbot, window, engine)
