@@ -29,7 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
               "sync a folder, then upload each file that appears or changes in it"),
     "status": ("ossdesk.commands.status", "list the queue and each upload's progress"),
     "cancel": ("ossdesk.commands.cancel",
-               "cancel uploads in the list: abort them on the server and remove them"),
+               "cancel uploads in the list: abort them on the server; they stay as cancelled"),
     "uploads": ("ossdesk.commands.uploads",
                 "list (and abort) the unfinished multipart uploads in a bucket"),
     "sandbox": ("ossdesk.sandbox.cli", "run a local OSS-compatible server to try ossdesk"),

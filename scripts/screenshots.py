@@ -450,6 +450,71 @@ def engine_text_scene(out: Path, suffix: str = "") -> None:
         dialog.show()
         save(dialog, out, name + suffix)
         dialog.close()
+
+
+def engine_messages_scene(out: Path, endpoint: str, suffix: str = "") -> None:
+    """Engine messages the window used to show in English: a proxy that cannot carry the
+    request, OSS's own words, a file gone whose abort failed, a retry through a proxy, a drop
+    finished at start with its walk's problems; and the Accounts dialog's real connection
+    test (against a sandbox) refusing a bucket name."""
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1280, 420)
+    window.show()
+    settle(lambda: window.destination_bar.profiles_loaded)
+    rows = [r for r in sample_rows() if r.id in (1, 3, 4, 8, 9)]
+    window.model.add_rows(rows)
+    window.model.flush()
+    home = "/home/li/Videos/launch"
+    window.bridge(ev.Failed(
+        upload=4, code="ProxyFailed", retryable=True, error_kind="retryable",
+        message="The proxy http://proxy.corp:3128 could not carry the request to "
+        "https://oss-cn-hangzhou.aliyuncs.com (Connection refused). Check HTTPS_PROXY / "
+        "HTTP_PROXY / NO_PROXY. Tried 5 times. `ossdesk resume` tries it again."))
+    window.bridge(ev.Failed(
+        upload=8, code="InvalidArgument", retryable=False, error_kind="permanent",
+        message="OSS rejected an argument of the request. OSS says: The value of the "
+        "x-oss-storage-class header is not valid."))
+    window.bridge(ev.Failed(
+        upload=9, code="SourceMissing", retryable=False, error_kind="source",
+        message=f"{home}/teaser-vertical.mp4 is gone; its unfinished upload could not be "
+        "aborted on the server (OSS could not be reached or did not accept it "
+        "(ServiceUnavailable, HTTP 503)): `ossdesk resume` tries again, `ossdesk cancel 9` "
+        "aborts it and keeps it in the list as cancelled"))
+    window.bridge(ev.Retrying(
+        upload=1, reason="the proxy http://proxy.corp:3128 could not carry the request "
+        "(Connection refused)", code="ProxyFailed", attempt=2, tries=5, delay=4.0,
+        at=time.time() + 4))
+    settle(lambda: "proxy" in window.model.row_at(2).error)
+    window.row_actions.select_ids([4])
+    window.setProperty("keepMessage", True)
+    window.bridge(ev.Notice(
+        upload=None, message=f"Finished adding {home}, which was still being listed when "
+        f"ossdesk stopped: 1204 more file(s) added; 2 item(s) skipped: {home}/old/loop: a link "
+        f"back to a folder already included (a loop); skipped; {home}/pipe: not a regular "
+        "file; skipped."))
+    settle()
+    save(window, out, "engine-messages" + suffix)
+    box = window.row_actions.error_details_box(window.model.row_at(2))
+    box.show()
+    save(box, out, "engine-messages-details" + suffix)
+    box.close()
+    window.hide()
+    accounts = AccountsDialog(Profiles([]))
+    accounts.show()
+    settle(lambda: accounts.keyring_ok is not None)
+    for field, value in (("name", "sandbox"), ("endpoint", endpoint),
+                         ("region", DEFAULT_REGION), ("bucket", "Team_Media"),
+                         ("key_id", DEFAULT_ACCESS_KEY_ID),
+                         ("secret", DEFAULT_ACCESS_KEY_SECRET)):
+        getattr(accounts, field).setText(value)
+    accounts.test_button.click()
+    settle(lambda: accounts.last_verdict_ok is not None and accounts.test_button.isEnabled(),
+           seconds=20)
+    save(accounts, out, "engine-messages-accounts" + suffix)
+    accounts.close()
+
+
 def upload_options_dialogs(out: Path, suffix: str = "") -> None:
     """The upload options of a destination: filled in, and refusing a bad tag."""
     chosen = UploadOptions(
@@ -611,6 +676,7 @@ def main() -> int:
     cancelled_history_scene(out)
     refused_names_box(out)
     engine_text_scene(out)
+    engine_messages_scene(out, server.endpoint)
 
     # 6. Simplified Chinese.
     translations.install(app, "zh_CN")
@@ -627,6 +693,7 @@ def main() -> int:
     cancelled_history_scene(out, "-zh_CN")
     refused_names_box(out, "-zh_CN")
     engine_text_scene(out, "-zh_CN")
+    engine_messages_scene(out, server.endpoint, "-zh_CN")
     settings_zh = SettingsDialog(Settings())
     settings_zh.show()
     save(settings_zh, out, "settings-zh_CN")

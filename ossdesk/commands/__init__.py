@@ -645,7 +645,7 @@ def summarize(store: Store, ids: list[int], display: Display) -> int:
         error(line)
     if unsendable:
         error(f"{unsendable} file(s) cannot be uploaded as they are (see above); "
-              "`ossdesk cancel --failed` removes them from the list")
+              "`ossdesk cancel --failed` cancels them (they stay in the list as cancelled)")
     if failed > unsendable:
         error(f"{failed - unsendable} file(s) failed; fix the cause and run `ossdesk resume` "
               "to try them again")

@@ -1,8 +1,10 @@
 """``ossdesk cancel ID... | --failed | --all``: give up uploads in the list.
 
 Each row's unfinished multipart upload (if it has one) is aborted on the server, so its
-parts stop being stored and billed, and then the row is removed from the list. A row whose
-abort failed (network, credentials) stays in the list, and the line says so.
+parts stop being stored and billed, and then the row stays in the list as cancelled history,
+as the window keeps it (never started again by ``resume``). A row whose abort failed
+(network, credentials) stays as it was, and the line says so. ``ossdesk cancel ID`` of a
+history row (done or cancelled) removes it from the list.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--failed", action="store_true", help="cancel every failed upload")
     which.add_argument("--all", action="store_true",
                        help="cancel every unfinished upload (finished ones stay in the list)")
+    parser.epilog = ("A cancelled upload stays in the list as cancelled; `ossdesk cancel ID` of "
+                     "a finished or cancelled one removes it from the list.")
 
 
 def _rows(args: argparse.Namespace, store: Store) -> tuple[list[UploadRow], list[int]]:
@@ -81,8 +85,11 @@ def _run(args: argparse.Namespace, store: Store) -> int:
 
 def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadError],
             clients: dict[tuple[str, ...], OssClient]) -> bool:
-    """Cancel one row; prints its line. False when it stays in the list."""
+    """Cancel one row (remove it, if it is history already); prints its line. False when
+    it stays in the list as it was."""
     name = f"{row.id}  {row.bucket}/{row.key}"
+    if row.state in (State.DONE, State.CANCELLED):
+        return _remove(store, row, name)
     if row.upload_id:
         if row.credentials not in creds:
             try:
@@ -104,16 +111,14 @@ def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadE
                   f"{row.id}` again later")
             return False
     try:
-        store.remove([row.id])
+        store.cancelled(row.id)
     except StoreError as exc:
         error(f"{name}: " + (
             "its unfinished upload was aborted on the server, but " if row.upload_id else "")
-            + f"it could not be removed from the list: {exc}")
+            + f"it could not be marked cancelled in the list: {exc}")
         return False
     if row.upload_id:
         what = "its unfinished upload was aborted on the server"
-    elif row.state is State.DONE:
-        what = "finished; the object stays in OSS"
     else:
         what = "nothing of it was on the server"
     note = ""
@@ -121,5 +126,19 @@ def _cancel(store: Store, row: UploadRow, creds: dict[str, Credentials | UploadE
         note = (f" (an upload of it begun before ossdesk stopped cannot be told from another "
                 f"client's: `ossdesk uploads --endpoint {row.endpoint} --bucket {row.bucket} "
                 f"--prefix {shlex.quote(row.key)}` lists them)")
-    print(f"cancelled {name}: {what}; removed from the list{note}", flush=True)
+    print(f"cancelled {name}: {what}; it stays in the list as cancelled until `ossdesk "
+          f"cancel {row.id}` removes it{note}", flush=True)
+    return True
+
+
+def _remove(store: Store, row: UploadRow, name: str) -> bool:
+    """A history row (done or cancelled): nothing is on the server; it leaves the list."""
+    try:
+        store.remove([row.id])
+    except StoreError as exc:
+        error(f"{name}: it could not be removed from the list: {exc}")
+        return False
+    what = ("finished; the object stays in OSS" if row.state is State.DONE
+            else "cancelled before")
+    print(f"removed {name}: {what}; removed from the list", flush=True)
     return True

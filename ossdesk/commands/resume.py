@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             more = f" and {len(final) - 5} more" if len(final) > 5 else ""
             note = (f"{len(final)} failed upload(s) not retried: the file is gone and "
                     f"nothing of it is left on the server: {names}{more}. Put the file back "
-                    "to upload it; `ossdesk cancel --failed` removes them from the list.")
+                    "to upload it; `ossdesk cancel --failed` cancels them (they stay in the list "
+                    "as cancelled).")
             if args.json:
                 error(f"note: {note}")
             else:

@@ -755,7 +755,8 @@ class Scheduler(FileSteps):
             return UploadError(
                 f"{row.source} is gone; its unfinished upload could not be aborted on the "
                 f"server ({why}): `ossdesk resume` tries again, `ossdesk cancel {job.upload}` "
-                "aborts it and removes it from the list", code="SourceMissing", kind="source")
+                "aborts it and keeps it in the list as cancelled", code="SourceMissing",
+                kind="source")
         with contextlib.suppress(StoreError):
             self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
         return UploadError(f"{row.source} is gone; its unfinished upload was aborted on the "

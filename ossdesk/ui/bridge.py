@@ -220,7 +220,7 @@ class EventBridge(QObject):
                     new_ids.update(r.id for r in event.rows)
                     continue
                 if isinstance(event, EngineUnavailable):
-                    self.engineFailed.emit(event.message)
+                    self.engineFailed.emit(engine_text(event.message))
                     continue
                 if isinstance(event, RowsRemoved):
                     add_pending_rows()

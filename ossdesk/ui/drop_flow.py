@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QMessageBox
 from ossdesk.core.names import printable
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import Destination
+from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.refusals import refusal_text
@@ -266,7 +267,7 @@ class DropFlow(QObject):
             try:
                 return drop_key, engine.ask(rq.FindExisting(batch, destination)), ""
             except Exception as exc:  # noqa: BLE001 - the files are queued anyway, said so
-                return drop_key, None, str(exc)
+                return drop_key, None, getattr(exc, "message", None) or str(exc)
 
         call = BackgroundCall(check, self)
         call.succeeded.connect(self._on_existing_checked)
@@ -294,7 +295,8 @@ class DropFlow(QObject):
                     drop.job.cancel()
         elif policy is None and existing is None:
             drop.warning = self.tr("Could not check which files already exist (%1); they are "
-                                   "uploaded and replace what is there.").replace("%1", problem)
+                                   "uploaded and replace what is there.").replace(
+                                       "%1", engine_text(problem))
             self.window.statusBar().showMessage(drop.warning, 10_000)
         drop.checking = False
         if batch and policy != EXISTING_CANCEL:

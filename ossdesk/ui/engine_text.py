@@ -279,6 +279,300 @@ TEMPLATES: tuple[str, ...] = (
     QT_TRANSLATE_NOOP("EngineText", "a special file"),
 )
 
+# More of the engine's messages, in a context of their own (the window's other strings
+# are edited in the catalogue at the same time).
+MORE_CONTEXT = "EngineMessages"
+MORE_TEMPLATES: tuple[str, ...] = (
+    # The network and the requests (core/errors.py, core/transport.py, core/cleanup.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "the OSS endpoint"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the connection failed"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "OSS could not be reached or did not accept it (%1, HTTP %2)"
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "OSS could not be reached or did not accept it (%1)"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The proxy address is not an http:// or https:// proxy (the only kinds ossdesk uses). "
+        "Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The proxy %1 could not carry the request to %2 (%3). Check HTTPS_PROXY / HTTP_PROXY "
+        "/ NO_PROXY.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The proxy %1 could not carry the request to %2. Check HTTPS_PROXY / HTTP_PROXY / "
+        "NO_PROXY.",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "the proxy %1 could not carry the request (%2)"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the proxy %1 could not carry the request"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The proxy %1 refused the request: it wants a user name and password, or refused the "
+        "ones given. Put them in the proxy address (http://USER:PASSWORD@HOST:PORT in "
+        "HTTPS_PROXY / HTTP_PROXY).",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The HTTPS certificate of %1 is not trusted, so nothing was sent. Check the endpoint "
+        "address; %2",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "if your network inspects HTTPS traffic, its certificate authority must be installed "
+        "on this computer.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "if your network inspects HTTPS traffic, its certificate authority must be in the "
+        "file REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) names.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "if your network inspects HTTPS traffic, name a file with its certificate authority "
+        "in REQUESTS_CA_BUNDLE (this system's certificate store could not be used).",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "The request to %1 could not be made: %2."),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "the request's address holds a control character or a space"
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "the header %1 holds a line break"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 sent an answer that breaks HTTP (%2). Check the endpoint address and port; if "
+        "they are right, tell the server's operator.",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1 sent an answer that breaks HTTP"),
+    QT_TRANSLATE_NOOP("EngineMessages", "The request is not valid: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "Data arrived damaged (checksum mismatch)."),
+    QT_TRANSLATE_NOOP("EngineMessages", "The request could not be made."),
+    # Accounts and their connection test (core/oss.py).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "The credentials could not be read (%1). Check the profile's secret."
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 is not an endpoint address. Write it like https://oss-cn-hangzhou.aliyuncs.com.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 uses plain http: the data and the request signatures would travel unencrypted. "
+        "Use https://, or confirm that plain http is wanted.",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "The signature version must be v4 or v1."),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "Signature V4 needs the bucket's region (like cn-hangzhou), and it cannot be read "
+        "from %1. Enter the region in the profile, or choose signature V1.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The bucket name %1 or the endpoint %2 is not valid. Bucket names are 3 to 63 "
+        "lowercase letters, digits and hyphens.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The credentials are valid but may neither read the bucket's information nor list "
+        "it. Uploads work only if the RAM policy allows oss:PutObject; ask the bucket's owner.",
+    ),
+    # A file's steps (core/file_steps.py, core/upload.py, core/plan.py, core/scheduler.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "paused"),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1 Tried %2 time."),
+    QT_TRANSLATE_NOOP("EngineMessages", "part %1 of %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "unexpected error: %1: %2"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "OSS received %1 damaged on the way (its MD5 differed from the Content-MD5 sent) and "
+        "refused it",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "OSS gave no CRC-64 for %1; it is sent again with its MD5"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "OSS gave no CRC-64 for %1, and its ETag (%2) is not the MD5 of the data sent (%3): "
+        "the data cannot be verified",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "the CRC64 OSS reports for %1 (%2) does not match the data sent (%3)"
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1: its size changed while it was read (%2 bytes stated, more read); it is a special "
+        "file (like those in /proc), not a regular one, and is not uploaded",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1: its size changed while it was read (%2 bytes stated, %3 read); it is a special "
+        "file (like those in /proc), not a regular one, and is not uploaded",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "internal error: parts %1... do not cover the file"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "OSS answered the upload of %1 with an ETag that does not match the data, and the "
+        "object does not match the file either: upload it again",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 unfinished multipart upload of %2 begun at %3 (when ossdesk was interrupted while "
+        "starting this file, around %4) was left alone: it may be the upload this computer "
+        "began before it stopped, or another client's. It stays on the server, billed, until "
+        "aborted: %5 lists it and can abort it",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 unfinished multipart uploads of %2 begun at %3 (when ossdesk was interrupted while "
+        "starting this file, around %4) were left alone: one may be the upload this computer "
+        "began before it stopped, others may be another client's. They stay on the server, "
+        "billed, until aborted: %5 lists them and can abort them",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "the upload was no longer on the server when it was completed"
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 changed while it was being uploaded, so it is sent again as it is now",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "not cancelled: its unfinished upload could not be aborted on the server (%1); cancel "
+        "it again to abort it",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 is gone; its unfinished upload could not be aborted on the server (%2): %3 tries "
+        "again, %4 aborts it and keeps it in the list as cancelled",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1 became shorter while it was read"),
+    QT_TRANSLATE_NOOP("EngineMessages", "cannot read %1: %2"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "This file is %1; OSS stores objects of at most %2 (%3 parts of %4). Split the file "
+        "into smaller pieces before uploading it.",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "The part size %1 is below the OSS minimum; %2 is used."),
+    QT_TRANSLATE_NOOP("EngineMessages", "The part size %1 is above the OSS maximum; %2 is used."),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "With %1 parts this %2 file would need %3 parts, more than the OSS limit of %4; the "
+        "part size is raised to %5.",
+    ),
+    # Object keys (core/upload.py, check_key).
+    QT_TRANSLATE_NOOP("EngineMessages", "an object key cannot be empty"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the object key '%1' is not valid UTF-8"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the object key %1 is not in NFC form"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "the object key %1 starts with %2, which OSS does not allow"
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "the object key for %1... is %2 bytes long; OSS allows at most %3 (UTF-8): use a "
+        "shorter prefix or file name",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "the object key %1 contains a '.' or '..' segment"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the object key %1 contains control characters"),
+    # The walk's problems (core/walk.py, core/watch.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "%1: no such file or folder"),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1: not a regular file or folder"),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1: not a regular file; skipped"),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1: cannot be read (%2)"),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1: cannot be listed (%2)"),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1: permission denied"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "%1: a link back to a folder already included (a loop); skipped"
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1: the name is not valid UTF-8, which an object key and the upload list must be; "
+        "rename it to upload it (left out)",
+    ),
+    # The upload list (core/store.py).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "the folder of the upload list, %1, cannot be written (%2); ossdesk writes there even "
+        "to read the list: make it writable, or set OSSDESK_HOME to a folder that is",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "the upload list could not be updated: its rows do not agree with each other",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "cannot create the folder for the upload list %1: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "cannot lock the upload list %1: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "cannot open the upload list %1: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the upload list %1 cannot be used: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the upload list is closed"),
+    QT_TRANSLATE_NOOP("EngineMessages", "there is no upload list yet"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the upload list needs an update; run an upload first"),
+    # Drops finished at start (ui/engine_adapter.py).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "Finished adding %1, which was still being listed when ossdesk stopped: %2 more "
+        "file(s) added.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "Finished adding %1, which was still being listed when ossdesk stopped: %2 more "
+        "file(s) added; %3 item(s) skipped: %4.",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "%1 and %2 both go to %3; %4 is not added"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The files of %1 could not all be added (%2); %3 were. They are added when ossdesk "
+        "starts next time.",
+    ),
+    # A row's credentials, read as it starts (credentials.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "There is no profile named %1."),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "The profile %1 has no AccessKey ID. Edit the profile and enter one."
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "No AccessKey secret is stored for the profile %1. Edit the profile and enter the "
+        "secret again.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and "
+        "OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "cannot get the secret of profile %1: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "writing to the keyring failed: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "reading the keyring failed: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the secret of profile %1 would be in the keyring: %2"),
+    QT_TRANSLATE_NOOP("EngineMessages", "no keyring backend was found"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "the only keyring found (%1) stores secrets in a plain file"
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "the keyring could not be loaded: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the keyring does not answer: %1"),
+    # The engine cannot run (core/store.py, ui/engine_process.py).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "another ossdesk is already uploading with this upload list; wait for it to finish "
+        "(or pause it), then try again",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "The upload engine could not start: %1"),
+    QT_TRANSLATE_NOOP("EngineMessages", "the upload engine has stopped"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The upload engine stopped unexpectedly (exit code %1). Uploads are paused where they "
+        "were; open ossdesk again to continue them.",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "The upload engine stopped unexpectedly (exit code %1) (%2). Uploads are paused where "
+        "they were; open ossdesk again to continue them.",
+    ),
+    # The operating system's words for the commonest failures (a value in the messages).
+    QT_TRANSLATE_NOOP("EngineMessages", "Permission denied"),
+    QT_TRANSLATE_NOOP("EngineMessages", "No such file or directory"),
+    QT_TRANSLATE_NOOP("EngineMessages", "Connection refused"),
+    QT_TRANSLATE_NOOP("EngineMessages", "Connection reset by peer"),
+    QT_TRANSLATE_NOOP("EngineMessages", "Network is unreachable"),
+    QT_TRANSLATE_NOOP("EngineMessages", "No route to host"),
+    QT_TRANSLATE_NOOP("EngineMessages", "No space left on device"),
+    QT_TRANSLATE_NOOP("EngineMessages", "Read-only file system"),
+)
+
 # The kinds of ossdesk.core.oss.ErrorKind, as the row's details name them.
 KIND_LABELS: dict[str, str] = {
     "retryable": QT_TRANSLATE_NOOP("EngineText", "temporary (tried again)"),
@@ -295,6 +589,7 @@ _PLACEHOLDER = re.compile(r"%(\d)")
 
 @dataclass(frozen=True)
 class _Template:
+    context: str
     source: str
     pattern: re.Pattern[str]
     numbers: tuple[str, ...]  # the placeholder numbers, in the order they appear
@@ -303,13 +598,14 @@ class _Template:
 @cache
 def _templates() -> tuple[_Template, ...]:
     compiled = []
-    for source in TEMPLATES:
+    every = [(CONTEXT, t) for t in TEMPLATES] + [(MORE_CONTEXT, t) for t in MORE_TEMPLATES]
+    for context, source in every:
         pieces = _PLACEHOLDER.split(source)
         regex = "".join(
             "(.+?)" if i % 2 else re.escape(piece) for i, piece in enumerate(pieces)
         )
         compiled.append(
-            _Template(source, re.compile(regex + r"\Z", re.DOTALL), tuple(pieces[1::2]))
+            _Template(context, source, re.compile(regex + r"\Z", re.DOTALL), tuple(pieces[1::2]))
         )
     # The longest templates first: the most specific wording wins.
     return tuple(sorted(compiled, key=lambda t: -len(t.source)))
@@ -318,21 +614,101 @@ def _templates() -> tuple[_Template, ...]:
 def engine_text(message: str, *, depth: int = 0) -> str:
     """``message`` (as the engine wrote it) in the window's language; unchanged in English
     or when the message is not one of the engine's known ones."""
+    return _translated(message, depth, lists=True, memo={})
+
+
+# What a piece of one message was translated to (a piece is tried in many combinations).
+_Memo = dict[tuple[str, bool], str]
+
+
+def _translated(message: str, depth: int, *, lists: bool, memo: _Memo) -> str:
     if not message or depth > 4:
         return message
+    known = memo.get((message, lists))
+    if known is None:
+        known = memo[(message, lists)] = _translate(message, depth, lists, memo)
+    return known
+
+
+def _translate(message: str, depth: int, lists: bool, memo: _Memo) -> str:
+    # A list of known messages joined by "; " (a walk's problems): each is translated on
+    # its own, before a template's value swallows the ones before it.
+    listed = _listed(message, depth, memo) if lists else None
+    if listed is not None:
+        return listed
     for template in _templates():
         match = template.pattern.match(message)
         if match is None:
             continue
-        translated = QCoreApplication.translate(CONTEXT, template.source)
+        translated = QCoreApplication.translate(template.context, template.source)
         if translated == template.source:
             return message
         values = {
-            number: engine_text(value, depth=depth + 1)
+            number: _translated(value, depth + 1, lists=True, memo=memo)
             for number, value in zip(template.numbers, match.groups(), strict=True)
         }
         return _fill(translated, values)
+    return _compound(message, depth, memo)
+
+
+# How the engine joins its phrases, and how the translation joins them (a Chinese sentence
+# ends with its own full stop; its clauses are joined by a full-width semicolon).
+_SENTENCES = re.compile(r"(?<=\.) ")
+_CLAUSES = re.compile(r"; ")
+_ASIDE = re.compile(r"(.+) \(([^()]*)\)(\.?)", re.DOTALL)
+
+
+def _listed(message: str, depth: int, memo: _Memo) -> str | None:
+    if "; " not in message or len(message) > 4000:
+        return None
+    cuts = [m.start() for m in _CLAUSES.finditer(message)]
+    joined = _segments(message, cuts, depth, memo) if len(cuts) <= 24 else None
+    return None if joined is None else "\uff1b".join(joined)
+
+
+def _compound(message: str, depth: int, memo: _Memo) -> str:
+    """A message the engine made by joining known phrases (a plan's notices, a path and
+    what is wrong with it, a phrase and the file it concerns in brackets), translated
+    phrase by phrase; the message itself when a phrase is not known."""
+    if depth > 4 or len(message) > 4000:
+        return message
+    cuts = [m.start() for m in _SENTENCES.finditer(message)]
+    if 0 < len(cuts) <= 24:
+        joined = _segments(message, cuts, depth, memo)
+        if joined is not None:
+            return "".join(joined)
+    aside = _ASIDE.fullmatch(message)
+    if aside is not None:  # "Permission denied (/path)"
+        head = _translated(aside.group(1), depth + 1, lists=True, memo=memo)
+        if head != aside.group(1):
+            return f"{head}\uff08{aside.group(2)}\uff09" + ("\u3002" if aside.group(3) else "")
+    # "PATH: what is wrong": the path stays, the rest is a known phrase.
+    for found in re.finditer(": ", message):
+        rest = message[found.end():]
+        text = _translated(rest, depth + 1, lists=True, memo=memo)
+        if text != rest:
+            return message[:found.start()] + "\uff1a" + text
     return message
+
+
+def _segments(message: str, cuts: list[int], depth: int, memo: _Memo) -> list[str] | None:
+    """``message`` cut at some of ``cuts`` (each a separator of two characters) into
+    pieces that are each a known message, translated; None when it cannot be."""
+    ends = [*cuts, len(message)]
+    starts = [0, *(c + 2 if message[c] == ";" else c + 1 for c in cuts)]
+    best: dict[int, list[str] | None] = {len(ends): []}
+    for i in range(len(starts) - 1, -1, -1):
+        best[i] = None
+        for j in range(i, len(ends)):
+            rest = best.get(j + 1)
+            if rest is None:
+                continue
+            piece = message[starts[i]:ends[j]]
+            text = _translated(piece, depth + 1, lists=False, memo=memo)
+            if text != piece:
+                best[i] = [text, *rest]
+                break
+    return best[0] if best[0] is not None and len(best[0]) > 1 else None
 
 
 def _fill(translated: str, values: dict[str, str]) -> str:

@@ -107,6 +107,8 @@ class ProgressDelegate(QStyledItemDelegate):
         style = widget.style() if widget is not None else QApplication.style()
         # Selection / hover background only; the bar replaces the text.
         style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, widget)
+        if row.state is TransferState.CANCELLED:
+            return  # its parts were discarded: no bar at all, not even an empty outline
 
         palette: QPalette = opt.palette
         rect: QRect = opt.rect
@@ -119,8 +121,6 @@ class ProgressDelegate(QStyledItemDelegate):
         sent = min(max(row.sent_bytes, confirmed), size)
         if row.state is TransferState.DONE:
             confirmed = sent = size
-        if row.state is TransferState.CANCELLED:
-            confirmed = sent = 0  # its parts were discarded
         if size:
             fraction_confirmed = confirmed / size
         else:

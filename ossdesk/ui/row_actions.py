@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QStyle
 
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.dialogs.details import DetailsDialog
+from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.queue_order import (
     MOVE_BOTTOM_KEYS,
@@ -440,7 +441,7 @@ class RowActions(QObject):
 
     @Slot(object)
     def _on_presign_failed(self, exc: object) -> None:
-        message = getattr(exc, "message", None) or str(exc)
+        message = engine_text(getattr(exc, "message", None) or str(exc))
         QMessageBox.warning(
             self.window,
             self.tr("Pre-signed link"),

@@ -101,8 +101,11 @@ def progress_text(row: TransferRow) -> str:
 
 def progress_tooltip(row: TransferRow) -> str:
     """The Progress column's tooltip: the two counts, and what the bar's two shades mean."""
-    sent, confirmed = progress_parts(row)
     translate = QCoreApplication.translate
+    if row.state is TransferState.CANCELLED:  # no bar to explain
+        return translate("CancelledRow", "Cancelled: the parts it had sent were discarded on "
+                                         "the server. Retry starts it over.")
+    sent, confirmed = progress_parts(row)
     size = max(row.size, 0)
     lines = (
         translate("TransferModel", "Sent: %1 of %2 (%3 %)").replace(

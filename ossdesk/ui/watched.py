@@ -52,6 +52,7 @@ from ossdesk.core.watch import DEFAULT_RESCAN, DEFAULT_SETTLE, FolderWatch, Step
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import EngineAdapter
 from ossdesk.ui.dialogs.object_options import with_upload_options
+from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.engine_types import Destination, SourceFile, TransferRow, TransferState
 
 __all__ = ["WatchManager", "WatchState", "WatchedFolderModel", "WatchedFoldersPanel",
@@ -370,7 +371,7 @@ class WatchedFolderModel(QAbstractTableModel):
         if state is WatchState.MISSING:
             return self.tr("Folder missing (unplugged or moved?): waiting for it")
         if state is WatchState.ERROR:
-            return self.tr("Error: %1").replace("%1", entry.error)
+            return self.tr("Error: %1").replace("%1", engine_text(entry.error))
         return self.tr("Watching")
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

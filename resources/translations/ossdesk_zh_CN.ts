@@ -1729,6 +1729,440 @@ Destination: %2
     </message>
 </context>
 <context>
+    <name>CancelledRow</name>
+    <message>
+        <source>Cancelled: the parts it had sent were discarded on the server. Retry starts it over.</source>
+        <translation>已取消：已发送的分片已在服务器上丢弃。“重试”会从头开始上传。</translation>
+    </message>
+</context>
+<context>
+    <name>EngineMessages</name>
+    <message>
+        <source>the OSS endpoint</source>
+        <translation>OSS Endpoint</translation>
+    </message>
+    <message>
+        <source>the connection failed</source>
+        <translation>连接失败</translation>
+    </message>
+    <message>
+        <source>OSS could not be reached or did not accept it (%1, HTTP %2)</source>
+        <translation>无法连接 OSS，或 OSS 未接受该请求（%1，HTTP %2）</translation>
+    </message>
+    <message>
+        <source>OSS could not be reached or did not accept it (%1)</source>
+        <translation>无法连接 OSS，或 OSS 未接受该请求（%1）</translation>
+    </message>
+    <message>
+        <source>The proxy address is not an http:// or https:// proxy (the only kinds ossdesk uses). Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY.</source>
+        <translation>代理地址不是 http:// 或 https:// 代理（ossdesk 只使用这两种）。请检查 HTTPS_PROXY / HTTP_PROXY / NO_PROXY。</translation>
+    </message>
+    <message>
+        <source>The proxy %1 could not carry the request to %2 (%3). Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY.</source>
+        <translation>代理 %1 无法把请求转发到 %2（%3）。请检查 HTTPS_PROXY / HTTP_PROXY / NO_PROXY。</translation>
+    </message>
+    <message>
+        <source>The proxy %1 could not carry the request to %2. Check HTTPS_PROXY / HTTP_PROXY / NO_PROXY.</source>
+        <translation>代理 %1 无法把请求转发到 %2。请检查 HTTPS_PROXY / HTTP_PROXY / NO_PROXY。</translation>
+    </message>
+    <message>
+        <source>the proxy %1 could not carry the request (%2)</source>
+        <translation>代理 %1 无法转发请求（%2）</translation>
+    </message>
+    <message>
+        <source>the proxy %1 could not carry the request</source>
+        <translation>代理 %1 无法转发请求</translation>
+    </message>
+    <message>
+        <source>The proxy %1 refused the request: it wants a user name and password, or refused the ones given. Put them in the proxy address (http://USER:PASSWORD@HOST:PORT in HTTPS_PROXY / HTTP_PROXY).</source>
+        <translation>代理 %1 拒绝了请求：它需要用户名和密码，或不接受所给的用户名和密码。请把它们写进代理地址（在 HTTPS_PROXY / HTTP_PROXY 中写成 http://USER:PASSWORD@HOST:PORT）。</translation>
+    </message>
+    <message>
+        <source>The HTTPS certificate of %1 is not trusted, so nothing was sent. Check the endpoint address; %2</source>
+        <translation>%1 的 HTTPS 证书不受信任，因此没有发送任何数据。请检查 Endpoint 地址；%2</translation>
+    </message>
+    <message>
+        <source>if your network inspects HTTPS traffic, its certificate authority must be installed on this computer.</source>
+        <translation>如果你的网络会检查 HTTPS 流量，须在本机安装其证书颁发机构。</translation>
+    </message>
+    <message>
+        <source>if your network inspects HTTPS traffic, its certificate authority must be in the file REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) names.</source>
+        <translation>如果你的网络会检查 HTTPS 流量，其证书颁发机构须在 REQUESTS_CA_BUNDLE（或 CURL_CA_BUNDLE）所指的文件中。</translation>
+    </message>
+    <message>
+        <source>if your network inspects HTTPS traffic, name a file with its certificate authority in REQUESTS_CA_BUNDLE (this system's certificate store could not be used).</source>
+        <translation>如果你的网络会检查 HTTPS 流量，请在 REQUESTS_CA_BUNDLE 中指定含有其证书颁发机构的文件（无法使用本系统的证书存储）。</translation>
+    </message>
+    <message>
+        <source>The request to %1 could not be made: %2.</source>
+        <translation>无法向 %1 发出请求：%2。</translation>
+    </message>
+    <message>
+        <source>the request's address holds a control character or a space</source>
+        <translation>请求地址中含有控制字符或空格</translation>
+    </message>
+    <message>
+        <source>the header %1 holds a line break</source>
+        <translation>请求头 %1 中含有换行符</translation>
+    </message>
+    <message>
+        <source>%1 sent an answer that breaks HTTP (%2). Check the endpoint address and port; if they are right, tell the server's operator.</source>
+        <translation>%1 的响应不符合 HTTP 规范（%2）。请检查 Endpoint 地址和端口；如果它们没错，请告知该服务器的管理员。</translation>
+    </message>
+    <message>
+        <source>%1 sent an answer that breaks HTTP</source>
+        <translation>%1 的响应不符合 HTTP 规范</translation>
+    </message>
+    <message>
+        <source>The request is not valid: %1</source>
+        <translation>请求无效（oss2 的原话：“%1”）</translation>
+    </message>
+    <message>
+        <source>Data arrived damaged (checksum mismatch).</source>
+        <translation>收到的数据已损坏（校验值不符）。</translation>
+    </message>
+    <message>
+        <source>The request could not be made.</source>
+        <translation>无法发出请求。</translation>
+    </message>
+    <message>
+        <source>The credentials could not be read (%1). Check the profile's secret.</source>
+        <translation>无法读取凭证（%1）。请检查账户的 Secret。</translation>
+    </message>
+    <message>
+        <source>%1 is not an endpoint address. Write it like https://oss-cn-hangzhou.aliyuncs.com.</source>
+        <translation>%1 不是 Endpoint 地址。请写成 https://oss-cn-hangzhou.aliyuncs.com 这样的形式。</translation>
+    </message>
+    <message>
+        <source>%1 uses plain http: the data and the request signatures would travel unencrypted. Use https://, or confirm that plain http is wanted.</source>
+        <translation>%1 使用未加密的 HTTP：数据和请求签名将以明文传输。请使用 https://，或确认确实要使用明文 HTTP。</translation>
+    </message>
+    <message>
+        <source>The signature version must be v4 or v1.</source>
+        <translation>签名版本必须是 v4 或 v1。</translation>
+    </message>
+    <message>
+        <source>Signature V4 needs the bucket's region (like cn-hangzhou), and it cannot be read from %1. Enter the region in the profile, or choose signature V1.</source>
+        <translation>V4 签名需要存储桶的地域（如 cn-hangzhou），而无法从 %1 中读出地域。请在账户中填写地域，或选择 V1 签名。</translation>
+    </message>
+    <message>
+        <source>The bucket name %1 or the endpoint %2 is not valid. Bucket names are 3 to 63 lowercase letters, digits and hyphens.</source>
+        <translation>存储桶名称 %1 或 Endpoint %2 无效。存储桶名称由 3 到 63 个小写字母、数字和连字符组成。</translation>
+    </message>
+    <message>
+        <source>The credentials are valid but may neither read the bucket's information nor list it. Uploads work only if the RAM policy allows oss:PutObject; ask the bucket's owner.</source>
+        <translation>凭证有效，但既无权读取存储桶的信息，也无权列出其中的对象。只有 RAM 策略允许 oss:PutObject 时才能上传；请询问存储桶所有者。</translation>
+    </message>
+    <message>
+        <source>paused</source>
+        <translation>已暂停</translation>
+    </message>
+    <message>
+        <source>%1 Tried %2 time.</source>
+        <translation>%1已尝试 %2 次。</translation>
+    </message>
+    <message>
+        <source>part %1 of %2</source>
+        <translation>%2 的第 %1 个分片</translation>
+    </message>
+    <message>
+        <source>unexpected error: %1: %2</source>
+        <translation>意外错误：%1：%2</translation>
+    </message>
+    <message>
+        <source>OSS received %1 damaged on the way (its MD5 differed from the Content-MD5 sent) and refused it</source>
+        <translation>OSS 收到的%1在传输中已损坏（其 MD5 与发送的 Content-MD5 不同），因此拒绝接收</translation>
+    </message>
+    <message>
+        <source>OSS gave no CRC-64 for %1; it is sent again with its MD5</source>
+        <translation>OSS 没有返回%1的 CRC-64；将附带其 MD5 重新发送</translation>
+    </message>
+    <message>
+        <source>OSS gave no CRC-64 for %1, and its ETag (%2) is not the MD5 of the data sent (%3): the data cannot be verified</source>
+        <translation>OSS 没有返回%1的 CRC-64，且其 ETag（%2）不是所发送数据的 MD5（%3）：无法校验数据</translation>
+    </message>
+    <message>
+        <source>the CRC64 OSS reports for %1 (%2) does not match the data sent (%3)</source>
+        <translation>OSS 报告的%1的 CRC64（%2）与所发送的数据（%3）不一致</translation>
+    </message>
+    <message>
+        <source>%1: its size changed while it was read (%2 bytes stated, more read); it is a special file (like those in /proc), not a regular one, and is not uploaded</source>
+        <translation>%1：读取时其大小发生了变化（声明 %2 字节，实际读到更多）；它是特殊文件（如 /proc 中的文件），不是普通文件，不会上传</translation>
+    </message>
+    <message>
+        <source>%1: its size changed while it was read (%2 bytes stated, %3 read); it is a special file (like those in /proc), not a regular one, and is not uploaded</source>
+        <translation>%1：读取时其大小发生了变化（声明 %2 字节，实际读到 %3）；它是特殊文件（如 /proc 中的文件），不是普通文件，不会上传</translation>
+    </message>
+    <message>
+        <source>internal error: parts %1... do not cover the file</source>
+        <translation>内部错误：分片 %1... 未覆盖整个文件</translation>
+    </message>
+    <message>
+        <source>OSS answered the upload of %1 with an ETag that does not match the data, and the object does not match the file either: upload it again</source>
+        <translation>OSS 对 %1 的上传返回的 ETag 与数据不符，对象也与文件不一致：请重新上传</translation>
+    </message>
+    <message>
+        <source>%1 unfinished multipart upload of %2 begun at %3 (when ossdesk was interrupted while starting this file, around %4) was left alone: it may be the upload this computer began before it stopped, or another client's. It stays on the server, billed, until aborted: %5 lists it and can abort it</source>
+        <translation>%2 有 %1 个未完成的分片上传（开始于 %3，即 ossdesk 在开始上传此文件时被中断的前后，约 %4）未被处理：它可能是本机停止前开始的上传，也可能属于其他客户端。在取消之前，它会一直留在服务器上并计费：%5 可以列出并取消它</translation>
+    </message>
+    <message>
+        <source>%1 unfinished multipart uploads of %2 begun at %3 (when ossdesk was interrupted while starting this file, around %4) were left alone: one may be the upload this computer began before it stopped, others may be another client's. They stay on the server, billed, until aborted: %5 lists them and can abort them</source>
+        <translation>%2 有 %1 个未完成的分片上传（开始于 %3，即 ossdesk 在开始上传此文件时被中断的前后，约 %4）未被处理：其中一个可能是本机停止前开始的上传，其他的可能属于其他客户端。在取消之前，它们会一直留在服务器上并计费：%5 可以列出并取消它们</translation>
+    </message>
+    <message>
+        <source>the upload was no longer on the server when it was completed</source>
+        <translation>完成上传时，该上传已不在服务器上</translation>
+    </message>
+    <message>
+        <source>%1 changed while it was being uploaded, so it is sent again as it is now</source>
+        <translation>%1 在上传过程中被修改，因此按其当前内容重新发送</translation>
+    </message>
+    <message>
+        <source>not cancelled: its unfinished upload could not be aborted on the server (%1); cancel it again to abort it</source>
+        <translation>未取消：无法在服务器上取消其未完成的上传（%1）；请再次取消以取消该上传</translation>
+    </message>
+    <message>
+        <source>%1 is gone; its unfinished upload could not be aborted on the server (%2): %3 tries again, %4 aborts it and keeps it in the list as cancelled</source>
+        <translation>%1 已不存在；无法在服务器上取消其未完成的上传（%2）：%3 会再次尝试，%4 会取消该上传，并在列表中保留为“已取消”</translation>
+    </message>
+    <message>
+        <source>%1 became shorter while it was read</source>
+        <translation>%1 在读取过程中变短了</translation>
+    </message>
+    <message>
+        <source>cannot read %1: %2</source>
+        <translation>无法读取 %1：%2</translation>
+    </message>
+    <message>
+        <source>This file is %1; OSS stores objects of at most %2 (%3 parts of %4). Split the file into smaller pieces before uploading it.</source>
+        <translation>此文件大小为 %1；OSS 存储的对象最大为 %2（%3 个 %4 的分片）。请先把文件拆分成更小的部分再上传。</translation>
+    </message>
+    <message>
+        <source>The part size %1 is below the OSS minimum; %2 is used.</source>
+        <translation>分片大小 %1 低于 OSS 的最小值；改用 %2。</translation>
+    </message>
+    <message>
+        <source>The part size %1 is above the OSS maximum; %2 is used.</source>
+        <translation>分片大小 %1 超过 OSS 的最大值；改用 %2。</translation>
+    </message>
+    <message>
+        <source>With %1 parts this %2 file would need %3 parts, more than the OSS limit of %4; the part size is raised to %5.</source>
+        <translation>按 %1 的分片大小，这个 %2 的文件需要 %3 个分片，超过了 OSS 的上限 %4；分片大小已提高到 %5。</translation>
+    </message>
+    <message>
+        <source>an object key cannot be empty</source>
+        <translation>对象名不能为空</translation>
+    </message>
+    <message>
+        <source>the object key '%1' is not valid UTF-8</source>
+        <translation>对象名 '%1' 不是有效的 UTF-8</translation>
+    </message>
+    <message>
+        <source>the object key %1 is not in NFC form</source>
+        <translation>对象名 %1 不是 NFC 形式</translation>
+    </message>
+    <message>
+        <source>the object key %1 starts with %2, which OSS does not allow</source>
+        <translation>对象名 %1 以 %2 开头，OSS 不允许这样</translation>
+    </message>
+    <message>
+        <source>the object key for %1... is %2 bytes long; OSS allows at most %3 (UTF-8): use a shorter prefix or file name</source>
+        <translation>%1... 的对象名长 %2 字节；OSS 最多允许 %3 字节（UTF-8）：请使用更短的前缀或文件名</translation>
+    </message>
+    <message>
+        <source>the object key %1 contains a '.' or '..' segment</source>
+        <translation>对象名 %1 中含有 '.' 或 '..' 段</translation>
+    </message>
+    <message>
+        <source>the object key %1 contains control characters</source>
+        <translation>对象名 %1 中含有控制字符</translation>
+    </message>
+    <message>
+        <source>%1: no such file or folder</source>
+        <translation>%1：没有这个文件或文件夹</translation>
+    </message>
+    <message>
+        <source>%1: not a regular file or folder</source>
+        <translation>%1：不是普通文件或文件夹</translation>
+    </message>
+    <message>
+        <source>%1: not a regular file; skipped</source>
+        <translation>%1：不是普通文件；已跳过</translation>
+    </message>
+    <message>
+        <source>%1: cannot be read (%2)</source>
+        <translation>%1：无法读取（%2）</translation>
+    </message>
+    <message>
+        <source>%1: cannot be listed (%2)</source>
+        <translation>%1：无法列出其内容（%2）</translation>
+    </message>
+    <message>
+        <source>%1: permission denied</source>
+        <translation>%1：权限不足</translation>
+    </message>
+    <message>
+        <source>%1: a link back to a folder already included (a loop); skipped</source>
+        <translation>%1：指回已包含的文件夹的链接（循环）；已跳过</translation>
+    </message>
+    <message>
+        <source>%1: the name is not valid UTF-8, which an object key and the upload list must be; rename it to upload it (left out)</source>
+        <translation>%1：名称不是有效的 UTF-8，而对象名和上传列表都要求 UTF-8；重命名后才能上传（已略过）</translation>
+    </message>
+    <message>
+        <source>the folder of the upload list, %1, cannot be written (%2); ossdesk writes there even to read the list: make it writable, or set OSSDESK_HOME to a folder that is</source>
+        <translation>上传列表所在的文件夹 %1 无法写入（%2）；即使只读取列表，ossdesk 也要在那里写入：请让它可写，或把 OSSDESK_HOME 设为一个可写的文件夹</translation>
+    </message>
+    <message>
+        <source>the upload list could not be updated: its rows do not agree with each other</source>
+        <translation>无法更新上传列表：其中的行相互矛盾</translation>
+    </message>
+    <message>
+        <source>cannot create the folder for the upload list %1: %2</source>
+        <translation>无法创建上传列表 %1 的文件夹：%2</translation>
+    </message>
+    <message>
+        <source>cannot lock the upload list %1: %2</source>
+        <translation>无法锁定上传列表 %1：%2</translation>
+    </message>
+    <message>
+        <source>cannot open the upload list %1: %2</source>
+        <translation>无法打开上传列表 %1：%2</translation>
+    </message>
+    <message>
+        <source>the upload list %1 cannot be used: %2</source>
+        <translation>上传列表 %1 无法使用：%2</translation>
+    </message>
+    <message>
+        <source>the upload list is closed</source>
+        <translation>上传列表已关闭</translation>
+    </message>
+    <message>
+        <source>there is no upload list yet</source>
+        <translation>还没有上传列表</translation>
+    </message>
+    <message>
+        <source>the upload list needs an update; run an upload first</source>
+        <translation>上传列表需要更新；请先运行一次上传</translation>
+    </message>
+    <message>
+        <source>Finished adding %1, which was still being listed when ossdesk stopped: %2 more file(s) added.</source>
+        <translation>已完成添加 %1（ossdesk 停止时仍在列出其内容）：又添加了 %2 个文件。</translation>
+    </message>
+    <message>
+        <source>Finished adding %1, which was still being listed when ossdesk stopped: %2 more file(s) added; %3 item(s) skipped: %4.</source>
+        <translation>已完成添加 %1（ossdesk 停止时仍在列出其内容）：又添加了 %2 个文件；跳过了 %3 项：%4。</translation>
+    </message>
+    <message>
+        <source>%1 and %2 both go to %3; %4 is not added</source>
+        <translation>%1 和 %2 都会上传到 %3；%4 未添加</translation>
+    </message>
+    <message>
+        <source>The files of %1 could not all be added (%2); %3 were. They are added when ossdesk starts next time.</source>
+        <translation>%1 中的文件未能全部添加（%2）；已添加 %3 个。其余的将在 ossdesk 下次启动时添加。</translation>
+    </message>
+    <message>
+        <source>There is no profile named %1.</source>
+        <translation>没有名为 %1 的账户。</translation>
+    </message>
+    <message>
+        <source>The profile %1 has no AccessKey ID. Edit the profile and enter one.</source>
+        <translation>账户 %1 没有 AccessKey ID。请编辑该账户并填写。</translation>
+    </message>
+    <message>
+        <source>No AccessKey secret is stored for the profile %1. Edit the profile and enter the secret again.</source>
+        <translation>账户 %1 没有保存 AccessKey Secret。请编辑该账户，重新输入 Secret。</translation>
+    </message>
+    <message>
+        <source>no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and OSS_SESSION_TOKEN for STS) in the environment, or use a saved profile</source>
+        <translation>没有凭证：请在环境变量中设置 OSS_ACCESS_KEY_ID 和 OSS_ACCESS_KEY_SECRET（使用 STS 时还需 OSS_SESSION_TOKEN），或使用已保存的账户</translation>
+    </message>
+    <message>
+        <source>cannot get the secret of profile %1: %2</source>
+        <translation>无法获取账户 %1 的 Secret：%2</translation>
+    </message>
+    <message>
+        <source>writing to the keyring failed: %1</source>
+        <translation>写入系统钥匙串失败：%1</translation>
+    </message>
+    <message>
+        <source>reading the keyring failed: %1</source>
+        <translation>读取系统钥匙串失败：%1</translation>
+    </message>
+    <message>
+        <source>the secret of profile %1 would be in the keyring: %2</source>
+        <translation>账户 %1 的 Secret 应在系统钥匙串中：%2</translation>
+    </message>
+    <message>
+        <source>no keyring backend was found</source>
+        <translation>找不到系统钥匙串</translation>
+    </message>
+    <message>
+        <source>the only keyring found (%1) stores secrets in a plain file</source>
+        <translation>找到的唯一钥匙串（%1）以明文文件保存密钥</translation>
+    </message>
+    <message>
+        <source>the keyring could not be loaded: %1</source>
+        <translation>无法加载系统钥匙串：%1</translation>
+    </message>
+    <message>
+        <source>the keyring does not answer: %1</source>
+        <translation>系统钥匙串没有响应：%1</translation>
+    </message>
+    <message>
+        <source>another ossdesk is already uploading with this upload list; wait for it to finish (or pause it), then try again</source>
+        <translation>另一个 ossdesk 正在使用此上传列表上传；请等它完成（或暂停它）后再试</translation>
+    </message>
+    <message>
+        <source>The upload engine could not start: %1</source>
+        <translation>上传引擎无法启动：%1</translation>
+    </message>
+    <message>
+        <source>the upload engine has stopped</source>
+        <translation>上传引擎已停止</translation>
+    </message>
+    <message>
+        <source>The upload engine stopped unexpectedly (exit code %1). Uploads are paused where they were; open ossdesk again to continue them.</source>
+        <translation>上传引擎意外停止（退出码 %1）。上传已在原处暂停；再次打开 ossdesk 即可继续。</translation>
+    </message>
+    <message>
+        <source>The upload engine stopped unexpectedly (exit code %1) (%2). Uploads are paused where they were; open ossdesk again to continue them.</source>
+        <translation>上传引擎意外停止（退出码 %1）（%2）。上传已在原处暂停；再次打开 ossdesk 即可继续。</translation>
+    </message>
+    <message>
+        <source>Permission denied</source>
+        <translation>权限不足</translation>
+    </message>
+    <message>
+        <source>No such file or directory</source>
+        <translation>没有这个文件或目录</translation>
+    </message>
+    <message>
+        <source>Connection refused</source>
+        <translation>连接被拒绝</translation>
+    </message>
+    <message>
+        <source>Connection reset by peer</source>
+        <translation>连接被对方重置</translation>
+    </message>
+    <message>
+        <source>Network is unreachable</source>
+        <translation>网络不可达</translation>
+    </message>
+    <message>
+        <source>No route to host</source>
+        <translation>没有到主机的路由</translation>
+    </message>
+    <message>
+        <source>No space left on device</source>
+        <translation>设备上没有剩余空间</translation>
+    </message>
+    <message>
+        <source>Read-only file system</source>
+        <translation>只读文件系统</translation>
+    </message>
+</context>
+<context>
     <name>EngineText</name>
     <message>
         <source>The AccessKey secret does not match the AccessKey ID (the request signature was rejected). %1; for signature V4 also check the region.</source>
@@ -1788,7 +2222,7 @@ Destination: %2
     </message>
     <message>
         <source>The request was signed for another region than the bucket's (OSS says: %1). Check the region (--region, or the account's region); the endpoint's name usually holds it, e.g. oss-cn-hangzhou -&gt; cn-hangzhou.</source>
-        <translation>请求签名所用的地域与存储桶的地域不同（OSS 返回：%1）。请检查地域（--region 或账户的地域）；Endpoint 名称中通常含有地域，例如 oss-cn-hangzhou -&gt; cn-hangzhou。</translation>
+        <translation>请求签名所用的地域与存储桶的地域不同（OSS 的原话：“%1”）。请检查地域（--region 或账户的地域）；Endpoint 名称中通常含有地域，例如 oss-cn-hangzhou -&gt; cn-hangzhou。</translation>
     </message>
     <message>
         <source>These credentials are not allowed to do this in the bucket. Ask the bucket's owner for permission (a RAM policy), or use other credentials.</source>
@@ -1816,7 +2250,7 @@ Destination: %2
     </message>
     <message>
         <source>OSS rejected an argument of the request. OSS says: %1</source>
-        <translation>OSS 拒绝了请求中的一个参数。OSS 返回：%1</translation>
+        <translation>OSS 拒绝了请求中的一个参数。OSS 的原话：“%1”</translation>
     </message>
     <message>
         <source>OSS rejected an argument of the request.</source>
@@ -1824,7 +2258,7 @@ Destination: %2
     </message>
     <message>
         <source>The object or part is larger than OSS accepts. OSS says: %1</source>
-        <translation>对象或分片超过了 OSS 允许的大小。OSS 返回：%1</translation>
+        <translation>对象或分片超过了 OSS 允许的大小。OSS 的原话：“%1”</translation>
     </message>
     <message>
         <source>The object or part is larger than OSS accepts.</source>
@@ -1888,7 +2322,7 @@ Destination: %2
     </message>
     <message>
         <source>OSS refused the request: %1</source>
-        <translation>OSS 拒绝了该请求：%1</translation>
+        <translation>OSS 拒绝了该请求。OSS 的原话：“%1”</translation>
     </message>
     <message>
         <source>The HTTPS certificate of %1 is not trusted, so nothing was sent. Check the endpoint address; if your network inspects HTTPS traffic, its certificate authority must be installed on this computer.</source>

@@ -118,11 +118,13 @@ def test_cancel_aborts_on_the_server_and_keeps_a_row_whose_abort_failed(
     done = ossdesk("cancel", str(row["id"]), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(rf"cancelled\s+{row['id']}\s+sandbox/a.bin: its unfinished upload was "
-                     "aborted on the server", done.stdout), done.stdout
+                     "aborted on the server; it stays in the list as cancelled", done.stdout), \
+        done.stdout
     assert remote_uploads(sandbox) == []
-    assert snapshot_store(config.paths().database).rows == []
+    [kept] = snapshot_store(config.paths().database).rows
+    assert kept["state"] == "cancelled" and kept["upload_id"] is None
     status = ossdesk("status", env=env)
-    assert "The upload list is empty." in status.stdout
+    assert status.stdout.splitlines()[-1] == "1 cancelled", status.stdout
 
 
 def test_cancel_all_and_failed_and_unknown_ids(sandbox: SandboxInfo, tmp_path: Path) -> None:
@@ -145,8 +147,10 @@ def test_cancel_all_and_failed_and_unknown_ids(sandbox: SandboxInfo, tmp_path: P
     lines = [ln for ln in result.stdout.splitlines() if ln.startswith("cancelled")]
     assert len(lines) == 2 and str(one["id"]) in lines[0] and str(two["id"]) in lines[1]
     assert remote_uploads(sandbox) == []
-    # The finished upload stays: --all means every unfinished one.
-    assert [r["key"] for r in snapshot_store(config.paths().database).rows] == ["small.txt"]
+    # The finished upload stays: --all means every unfinished one; the cancelled ones stay
+    # as history.
+    assert {r["key"]: r["state"] for r in snapshot_store(config.paths().database).rows} == {
+        "one.bin": "cancelled", "two.bin": "cancelled", "small.txt": "done"}
 
 
 GONE = "gone.bin is gone; its unfinished upload was aborted on the server"

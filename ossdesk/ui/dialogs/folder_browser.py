@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ossdesk.ui.bridge import Destination
+from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.qthreads import BackgroundCall
 
 Lister = Callable[[str], tuple[list[str], list[Any]]]
@@ -149,7 +150,7 @@ class FolderBrowserDialog(QDialog):
 
     @Slot(object)
     def _on_failed(self, exc: object) -> None:
-        message = getattr(exc, "message", None) or str(exc)
+        message = engine_text(getattr(exc, "message", None) or str(exc))
         self.status.setText(self.tr("Could not list the bucket: %1").replace("%1", message))
 
     def selected_folder(self) -> str:

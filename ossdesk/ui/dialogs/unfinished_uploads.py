@@ -36,6 +36,7 @@ from ossdesk.core.cleanup import abort_upload, failure_reason, list_uploads
 from ossdesk.core.oss import Endpoint, OssClient, OssError, RemoteUpload
 from ossdesk.core.store import Store, StoreError
 from ossdesk.ui.bridge import Destination
+from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.qthreads import BackgroundCall
 
@@ -148,7 +149,7 @@ class UnfinishedUploadsDialog(QDialog):
 
     @Slot(object)
     def _on_failed(self, exc: object) -> None:
-        reason = failure_reason(exc) if isinstance(exc, OssError) else str(exc)
+        reason = engine_text(failure_reason(exc) if isinstance(exc, OssError) else str(exc))
         self.status.setText(self.tr("The unfinished uploads could not be listed: %1").replace(
             "%1", reason))
         self.refresh_button.setEnabled(True)
@@ -286,7 +287,7 @@ class UnfinishedUploadsDialog(QDialog):
         lines = [self.tr("%1 upload(s) aborted.").replace("%1", str(len(result.done)))]
         for upload, reason in result.failed:
             lines.append(self.tr("%1 could not be aborted (%2); it is still on OSS.")
-                         .replace("%1", upload.key).replace("%2", reason))
+                         .replace("%1", upload.key).replace("%2", engine_text(reason)))
         if self._refused:
             lines.append(self._refused)
         self._note = " ".join(lines)
