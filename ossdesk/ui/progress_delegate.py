@@ -12,6 +12,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, Q
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.transfer_model import Role, TransferRow, TransferState, progress_text
 
 # (light palette, dark palette)
@@ -76,6 +77,8 @@ class _Colours:
 
 class ProgressDelegate(QStyledItemDelegate):
     BAR_MARGIN = 3
+    #: The height of a queue row (the tree view gives all its rows the first one's).
+    ROW_HEIGHT = 26
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -97,7 +100,7 @@ class ProgressDelegate(QStyledItemDelegate):
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         row = index.data(Role.ROW)
-        if not isinstance(row, TransferRow):
+        if not isinstance(row, (TransferRow, FolderNode)):  # a folder's bar: its files' sums
             super().paint(painter, option, index)
             return
         opt = QStyleOptionViewItem(option)
@@ -170,4 +173,4 @@ class ProgressDelegate(QStyledItemDelegate):
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
         hint = super().sizeHint(option, index)
-        return QSize(max(hint.width(), 120), max(hint.height(), 22))
+        return QSize(max(hint.width(), 120), max(hint.height(), self.ROW_HEIGHT))

@@ -1,11 +1,11 @@
-"""The window's queue table (with its drop hint) and the first-run panel shown while no
-account exists."""
+"""The window's queue (with its drop hint) and the first-run panel shown while no account
+exists. The queue is a tree of two levels: a dropped folder is one row, its files inside."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QModelIndex, QRect, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QRect, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QFont, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QTableView,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,8 +28,8 @@ def local_paths(urls: Sequence[QUrl]) -> list[str]:
     return [url.toLocalFile() for url in urls if url.isLocalFile() and url.toLocalFile()]
 
 
-class QueueView(QTableView):
-    """The queue table; paints a drop hint while the queue is empty."""
+class QueueView(QTreeView):
+    """The queue; paints a drop hint while the queue is empty."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,12 +37,12 @@ class QueueView(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setAlternatingRowColors(True)
-        self.setShowGrid(False)
         self.setWordWrap(False)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.verticalHeader().setVisible(False)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.verticalHeader().setDefaultSectionSize(26)
+        self.setUniformRowHeights(True)
+        self.setAllColumnsShowFocus(True)
+        self.setRootIsDecorated(True)
+        self.setExpandsOnDoubleClick(False)  # a double click acts; the arrow expands
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # Rows are reordered by dragging them; files dropped from outside go on to the
         # window (an internal-move view ignores drags that did not start in it).
@@ -52,6 +52,22 @@ class QueueView(QTableView):
         self.setDropIndicatorShown(True)
         self.hint_title = ""
         self.hint_detail = ""
+
+    @Slot()
+    def expand_filtered(self) -> None:
+        """While a filter or a search is on, open the folders it shows: what it found in
+        them is in sight at once (all shown, the folders stay as they were)."""
+        model = self.model()
+        if model is None or not getattr(model, "is_filtering", lambda: False)():
+            return
+        for n in range(model.rowCount()):
+            index = model.index(n, 0)
+            if model.hasChildren(index):
+                self.expand(index)
+
+    def horizontalHeader(self) -> QHeaderView:
+        """The column header (as a table names it)."""
+        return self.header()
 
     def moveCursor(
         self, cursorAction: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
+    QAbstractItemModel,
     QByteArray,
     QCoreApplication,
     QMimeData,
@@ -36,9 +36,11 @@ from ossdesk.core.names import printable
 from ossdesk.ui import collector
 
 # Defined Qt-free (the engine process sends them); re-exported here.
+from ossdesk.ui.engine_types import FolderInfo as FolderInfo  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowKey as RowKey  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferRow as TransferRow  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferState as TransferState  # noqa: PLC0414
+from ossdesk.ui.folder_rows import FolderNode, relative_name
 from ossdesk.ui.formatting import format_duration, format_size, format_speed, percent
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -71,7 +73,7 @@ def verified_label(check: str) -> str:
     return state_label(TransferState.DONE)
 
 
-def progress_parts(row: TransferRow) -> tuple[int, int]:
+def progress_parts(row: TransferRow | FolderNode) -> tuple[int, int]:
     """The whole percents of the row's bytes (sent, confirmed by OSS); sent counts the
     confirmed bytes too, so it is never below confirmed."""
     if row.state is TransferState.DONE:
@@ -86,7 +88,7 @@ def progress_parts(row: TransferRow) -> tuple[int, int]:
     return percent(sent, row.size), percent(confirmed, row.size)
 
 
-def progress_text(row: TransferRow) -> str:
+def progress_text(row: TransferRow | FolderNode) -> str:
     """What the Progress column says: ``"12 %"`` once OSS confirmed all that was sent,
     else the share sent and the share confirmed (``"12 % (3 % confirmed)"``); nothing for a
     cancelled row."""
@@ -99,7 +101,7 @@ def progress_text(row: TransferRow) -> str:
         "%1", str(sent)).replace("%2", str(confirmed))
 
 
-def progress_tooltip(row: TransferRow) -> str:
+def progress_tooltip(row: TransferRow | FolderNode) -> str:
     """The Progress column's tooltip: the two counts, and what the bar's two shades mean."""
     sent, confirmed = progress_parts(row)
     translate = QCoreApplication.translate
@@ -119,6 +121,10 @@ def progress_tooltip(row: TransferRow) -> str:
 
 
 _ROW_FIELDS = frozenset(f.name for f in fields(TransferRow))
+# Fields a row added again does not change: its id and folder; in a folder also what it
+# takes from the folder (and its name there, its path inside the folder).
+_KEPT_FIELDS = frozenset({"id", "folder"})
+_FOLDER_FIELDS = _KEPT_FIELDS | {"name", "bucket", "profile"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +171,9 @@ class Role(enum.IntEnum):
     SIZE = Qt.ItemDataRole.UserRole + 7
 
 
-_SORT_KEYS: dict[Column, Callable[[TransferRow], Any]] = {
+_SORT_KEYS: dict[Column, Callable[[TransferRow | FolderNode], Any]] = {
     Column.NAME: lambda r: (r.name.casefold(), r.source_path),
-    Column.SIZE: lambda r: r.size,
+    Column.SIZE: lambda r: r.total_size if isinstance(r, FolderNode) else r.size,
     Column.PROGRESS: lambda r: (r.confirmed_bytes / r.size) if r.size else 1.0,
     Column.SPEED: lambda r: r.speed,
     Column.ETA: lambda r: (r.eta is None, r.eta or 0.0),
@@ -189,6 +195,12 @@ _ROW_FLAGS = (
     | Qt.ItemFlag.ItemNeverHasChildren
     | Qt.ItemFlag.ItemIsDragEnabled
     | Qt.ItemFlag.ItemIsDropEnabled
+)
+
+# A folder's row has children; its files are not dragged on their own (the folder is).
+_FOLDER_FLAGS = _ROW_FLAGS & ~Qt.ItemFlag.ItemNeverHasChildren
+_CHILD_FLAGS = (
+    Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 )
 
 #: Drag payload of rows moved inside the queue: a JSON list of row ids.
@@ -231,8 +243,16 @@ def _cached_size(num_bytes: int) -> str:
 _LIVE_FIELDS = frozenset({"confirmed_bytes", "sent_bytes", "speed", "eta"})
 
 
-class TransferModel(QAbstractTableModel):
-    """The queue. Mutate it only from the GUI thread (the bridge does)."""
+Item = TransferRow | FolderNode
+
+
+class TransferModel(QAbstractItemModel):
+    """The queue. Mutate it only from the GUI thread (the bridge does).
+
+    Two levels: the top holds the files added on their own and the dropped folders, in
+    queue order (a folder where its first file came); a folder's children are its files.
+    The totals count files, wherever they are.
+    """
 
     totalsChanged = Signal(object)  # Totals
     rowsDragged = Signal(object, object)  # moved ids, ids from the first moved to the end
@@ -241,8 +261,15 @@ class TransferModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[TransferRow] = []
-        self._index_of: dict[RowKey, int] = {}
+        self._top: list[Item] = []
+        # Position of each top item: files by id, folders by their node.
+        self._top_pos: dict[object, int] = {}
+        self._all: dict[RowKey, TransferRow] = {}  # every file, wherever it is
+        self._parent_of: dict[RowKey, FolderNode] = {}  # files inside a folder
+        self._folder_infos: dict[int, FolderInfo] = {}
+        self._nodes: dict[int, FolderNode] = {}  # by folder id, while the folder has files
+        self._slots: dict[int, FolderNode] = {}  # by node slot (child indexes' internal id)
+        self._next_slot = 1
         self._pending: dict[RowKey, dict[str, Any]] = {}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -262,11 +289,50 @@ class TransferModel(QAbstractTableModel):
 
     # ---- Qt model API -------------------------------------------------------------------
 
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if not 0 <= column < len(_COLUMNS):
+            return QModelIndex()
+        if not parent.isValid():
+            if 0 <= row < len(self._top):
+                return self.createIndex(row, column, 0)
+            return QModelIndex()
+        if parent.internalId() != 0 or parent.column() != 0:
+            return QModelIndex()
+        item = self._top[parent.row()] if 0 <= parent.row() < len(self._top) else None
+        if isinstance(item, FolderNode) and 0 <= row < len(item.children):
+            return self.createIndex(row, column, item.slot)
+        return QModelIndex()
+
+    def parent(self, index: AnyIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not index.isValid():
+            return QModelIndex()
+        slot = index.internalId()
+        if slot == 0:
+            return QModelIndex()
+        node = self._slots.get(slot)
+        if node is None:
+            return QModelIndex()
+        return self.createIndex(self._top_pos[node], 0, 0)
+
+    def sibling(self, row: int, column: int, index: AnyIndex) -> QModelIndex:
+        if not index.isValid():
+            return QModelIndex()
+        return self.index(row, column, self.parent(index))
+
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        if not parent.isValid():
+            return len(self._top)
+        if parent.internalId() != 0 or parent.column() != 0:
+            return 0
+        n = parent.row()
+        item = self._top[n] if 0 <= n < len(self._top) else None
+        return len(item.children) if isinstance(item, FolderNode) else 0
+
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        return self.rowCount(parent) > 0
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
+        return len(Column)
 
     def headerData(
         self,
@@ -301,8 +367,13 @@ class TransferModel(QAbstractTableModel):
         }[column]
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        # Rows can be dragged; a drop lands between rows (or on a row: before it).
-        return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.ItemIsDropEnabled
+        # Top rows can be dragged; a drop lands between them (or on one: before it).
+        if not index.isValid():
+            return Qt.ItemFlag.ItemIsDropEnabled
+        if index.internalId() != 0:
+            return _CHILD_FLAGS
+        item = self.item(index)
+        return _FOLDER_FLAGS if isinstance(item, FolderNode) else _ROW_FLAGS
 
     # ---- reordering by drag and drop (within the queue) --------------------------------
 
@@ -316,9 +387,8 @@ class TransferModel(QAbstractTableModel):
         return [ROW_IDS_MIME]
 
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
-        rows = sorted({i.row() for i in indexes if i.isValid()})
+        ids = self.file_ids(self.item(i) for i in indexes if i.isValid())
         mime = QMimeData()
-        ids = [self._rows[r].id for r in rows if 0 <= r < len(self._rows)]
         mime.setData(ROW_IDS_MIME, QByteArray(json.dumps(ids).encode()))
         return mime
 
@@ -353,33 +423,35 @@ class TransferModel(QAbstractTableModel):
             return False
         if not isinstance(ids, list):
             return False
+        if parent.isValid() and parent.internalId() != 0:  # onto a folder's file: its folder
+            parent = self.parent(parent)
         target = parent.row() if parent.isValid() else row
-        self.move_before(ids, target if 0 <= target < len(self._rows) else None)
+        self.move_before(ids, target if 0 <= target < len(self._top) else None)
         return False
 
     def move_before(self, keys: Iterable[RowKey], row: int | None) -> None:
-        """Put rows just before row number ``row`` (None: at the end), keeping their order;
-        emits ``rowsDragged`` with the moved ids and every id from them to the end."""
+        """Put rows just before top row number ``row`` (None: at the end), keeping their
+        order; a file in a folder moves its whole folder. Emits ``rowsDragged`` with the
+        moved ids and every id from them to the end."""
         self.flush()
-        wanted = {k for k in keys if k in self._index_of}
+        wanted = self._top_items(keys)
         if not wanted:
             return
-        anchor = None if row is None else self._rows[row].id
-        moving = [r for r in self._rows if r.id in wanted]
-        staying = [r for r in self._rows if r.id not in wanted]
-        if anchor is None or anchor in wanted:
-            # Dropped at the end, or onto one of the dragged rows: after the last row
-            # before the drop point that stays.
+        anchor = None if row is None else self._top[row]
+        moving = [r for r in self._top if self._key(r) in wanted]
+        staying = [r for r in self._top if self._key(r) not in wanted]
+        if anchor is None or self._key(anchor) in wanted:
             cut = len(staying) if anchor is None else sum(
-                1 for r in self._rows[: self._index_of[anchor]] if r.id not in wanted
+                1 for r in self._top[: self._top_pos[self._key(anchor)]]
+                if self._key(r) not in wanted
             )
         else:
-            cut = next(i for i, r in enumerate(staying) if r.id == anchor)
-        new_rows = staying[:cut] + moving + staying[cut:]
-        if [r.id for r in new_rows] == [r.id for r in self._rows]:
+            cut = next(i for i, r in enumerate(staying) if r is anchor)
+        new_top = staying[:cut] + moving + staying[cut:]
+        if all(a is b for a, b in zip(new_top, self._top, strict=True)):
             return
-        self._reorder(new_rows)
-        self.rowsDragged.emit([r.id for r in moving], [r.id for r in new_rows[cut:]])
+        self._relayout(new_top)
+        self.rowsDragged.emit(self.file_ids(moving), self.file_ids(new_top[cut:]))
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # Called several times per visible cell on every paint (the view asks for font,
@@ -387,12 +459,18 @@ class TransferModel(QAbstractTableModel):
         # nothing here parses paths or touches the file system.
         if role not in _SERVED_ROLES or not index.isValid():
             return None
-        row_no, col_no = index.row(), index.column()
-        if not (0 <= row_no < len(self._rows) and 0 <= col_no < len(_COLUMNS)):
+        col_no = index.column()
+        if not 0 <= col_no < len(_COLUMNS):
             return None
-        row = self._rows[row_no]
+        row = self.item(index)
+        if row is None:
+            return None
         column = _COLUMNS[col_no]
         if role == _DISPLAY:
+            if isinstance(row, FolderNode):
+                return self._folder_display(row, column)
+            if index.internalId() != 0:
+                return self._child_display(row, column)
             return self._display(row, column)
         if role == _ALIGNMENT:
             return _RIGHT if column in _RIGHT_COLUMNS else _LEFT
@@ -413,7 +491,7 @@ class TransferModel(QAbstractTableModel):
         if role == Role.SENT:
             return row.sent_bytes
         if role == Role.SIZE:
-            return row.size
+            return row.total_size if isinstance(row, FolderNode) else row.size
         return None
 
     @staticmethod
@@ -439,8 +517,34 @@ class TransferModel(QAbstractTableModel):
             return printable(row.profile)
         return printable(row.destination)
 
+    def _child_display(self, row: TransferRow, column: Column) -> str:
+        """A file in a folder: its path inside the folder (the folder's row says where the
+        folder goes; the tooltip has the file's whole destination)."""
+        if column is Column.DESTINATION or column is Column.ACCOUNT:
+            return ""
+        return self._display(row, column)
+
     @staticmethod
-    def _tooltip(row: TransferRow, column: Column) -> str | None:
+    def _folder_display(node: FolderNode, column: Column) -> str:
+        if column is Column.NAME:
+            return printable(node.name)
+        if column is Column.SIZE:
+            return _cached_size(node.total_size)
+        if column is Column.PROGRESS:
+            return progress_text(node)
+        moving = node.moving > 0
+        if column is Column.SPEED:
+            return format_speed(node.speed) if moving else ""
+        if column is Column.ETA:
+            return format_duration(node.eta) if moving else ""
+        if column is Column.STATE:
+            return node.state_text(state_label(node.state))
+        if column is Column.ACCOUNT:
+            return printable(node.profile)
+        return printable(node.destination)
+
+    @staticmethod
+    def _tooltip(row: Item, column: Column) -> str | None:
         if column is Column.NAME:
             return printable(row.source_path)
         if column is Column.STATE and row.error:
@@ -452,26 +556,61 @@ class TransferModel(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort in Python (64-bit sizes compare as ints), keeping selections in place."""
+        """Sort in Python (64-bit sizes compare as ints), keeping selections in place: the
+        top rows among themselves, and each folder's files inside it."""
         if not 0 <= column < len(Column):
             return
         self.flush()
         key = _SORT_KEYS[Column(column)]
-        self._reorder(
-            sorted(
-                self._rows,
-                key=key,
-                reverse=order == Qt.SortOrder.DescendingOrder,
-            )
-        )
+        reverse = order == Qt.SortOrder.DescendingOrder
+        children = {
+            node: sorted(node.children, key=key, reverse=reverse)
+            for node in self._top if isinstance(node, FolderNode)
+        }
+        self._relayout(sorted(self._top, key=key, reverse=reverse), children)
 
     # ---- reading ------------------------------------------------------------------------
+
+    def item(self, index: AnyIndex) -> Item | None:
+        """The file or folder at a (model) index."""
+        if not index.isValid():
+            return None
+        slot = index.internalId()
+        n = index.row()
+        if slot == 0:
+            return self._top[n] if 0 <= n < len(self._top) else None
+        node = self._slots.get(slot)
+        if node is None or not 0 <= n < len(node.children):
+            return None
+        return node.children[n]
+
+    def index_for(self, key: RowKey, column: int = 0) -> QModelIndex:
+        """The model index of a file (in its folder or at the top); invalid if not here."""
+        node = self._parent_of.get(key)
+        if node is not None:
+            return self.createIndex(node.pos[key], column, node.slot)
+        n = self._top_pos.get(key)
+        return QModelIndex() if n is None else self.createIndex(n, column, 0)
+
+    def folder_index(self, folder: int, column: int = 0) -> QModelIndex:
+        """The model index of a dropped folder's row (invalid while it has no files)."""
+        node = self._nodes.get(folder)
+        return QModelIndex() if node is None else self.createIndex(self._top_pos[node], column, 0)
+
+    def folder(self, folder: int) -> FolderNode | None:
+        """A dropped folder's row while it has files here."""
+        return self._nodes.get(folder)
+
+    def folders(self) -> list[FolderNode]:
+        return [item for item in self._top if isinstance(item, FolderNode)]
 
     def row(self, key: RowKey) -> TransferRow | None:
         """The current snapshot of a row (with pending updates applied)."""
         self.flush()
-        i = self._index_of.get(key)
-        return None if i is None else self._rows[i]
+        return self._all.get(key)
+
+    def contains(self, key: RowKey) -> bool:
+        return key in self._all
 
     def current_state(self, key: RowKey) -> TransferState | None:
         """The row's state including a pending (not yet flushed) change; no flush."""
@@ -479,8 +618,8 @@ class TransferModel(QAbstractTableModel):
         if pending is not None and "state" in pending:
             state: TransferState = pending["state"]
             return state
-        i = self._index_of.get(key)
-        return None if i is None else self._rows[i].state
+        row = self._all.get(key)
+        return None if row is None else row.state
 
     def current_confirmed(self, key: RowKey) -> int | None:
         """The row's confirmed bytes including a pending change; no flush."""
@@ -488,21 +627,47 @@ class TransferModel(QAbstractTableModel):
         if pending is not None and "confirmed_bytes" in pending:
             confirmed: int = pending["confirmed_bytes"]
             return confirmed
-        i = self._index_of.get(key)
-        return None if i is None else self._rows[i].confirmed_bytes
+        row = self._all.get(key)
+        return None if row is None else row.confirmed_bytes
 
     def row_at(self, row_no: int) -> TransferRow:
-        return self._rows[row_no]
+        """The file at top row ``row_no`` (a folder's row is not a file: see :meth:`item`)."""
+        item = self._top[row_no]
+        if isinstance(item, FolderNode):
+            raise TypeError(f"top row {row_no} is a folder")
+        return item
 
     def rows(self) -> list[TransferRow]:
+        """Every file in queue order (a folder's files where the folder is)."""
         self.flush()
-        return list(self._rows)
+        return list(self._files_of(self._top))
 
     def index_of(self, key: RowKey) -> int | None:
-        return self._index_of.get(key)
+        """The top row number of a file added on its own (None for a file in a folder)."""
+        return self._top_pos.get(key) if key not in self._parent_of else None
+
+    def top_row_of(self, key: RowKey) -> int | None:
+        """The top row number of a file on its own, or of the folder a file is in."""
+        node = self._parent_of.get(key)
+        return self._top_pos.get(node if node is not None else key)
 
     def ids(self) -> list[RowKey]:
-        return [r.id for r in self._rows]
+        """Every file's id in queue order."""
+        return [r.id for r in self._files_of(self._top)]
+
+    def file_ids(self, items: Iterable[Item | None]) -> list[RowKey]:
+        """The ids of these files and of the files in these folders, each once, in order."""
+        seen: set[RowKey] = set()
+        ids: list[RowKey] = []
+        for item in items:
+            if item is None:
+                continue
+            rows = item.children if isinstance(item, FolderNode) else (item,)
+            for row in rows:
+                if row.id not in seen:
+                    seen.add(row.id)
+                    ids.append(row.id)
+        return ids
 
     def totals(self) -> Totals:
         return self._totals
@@ -510,37 +675,97 @@ class TransferModel(QAbstractTableModel):
     def has_pending(self) -> bool:
         return bool(self._pending)
 
+    @staticmethod
+    def _files_of(items: Iterable[Item]) -> Iterable[TransferRow]:
+        for item in items:
+            if isinstance(item, FolderNode):
+                yield from item.children
+            else:
+                yield item
+
+    @staticmethod
+    def _key(item: Item) -> object:
+        return item if isinstance(item, FolderNode) else item.id
+
+    def _top_items(self, keys: Iterable[RowKey]) -> set[object]:
+        """The top keys of these files: their own, or their folder's."""
+        wanted: set[object] = set()
+        for key in keys:
+            node = self._parent_of.get(key)
+            if node is not None:
+                wanted.add(node)
+            elif key in self._top_pos:
+                wanted.add(key)
+        return wanted
+
     # ---- changing -----------------------------------------------------------------------
 
+    def add_folders(self, folders: Iterable[FolderInfo]) -> None:
+        """Dropped folders that rows to come refer to (:attr:`TransferRow.folder`)."""
+        for info in folders:
+            self._folder_infos[info.id] = info
+
     def add_rows(self, rows: Sequence[TransferRow]) -> None:
-        """Append rows (one ``rowsInserted``); rows whose id is already here are updated."""
-        new: list[TransferRow] = []
+        """Add rows (a folder's files go into its row); rows already here are updated."""
+        new_top: list[Item] = []
+        into: dict[FolderNode, list[TransferRow]] = {}  # files for folders already shown
         new_ids: set[RowKey] = set()
         for row in rows:
-            if row.id in self._index_of or row.id in new_ids:
-                self.update(row.id, **{f: getattr(row, f) for f in _ROW_FIELDS if f != "id"})
-            else:
-                new.append(row)
-                new_ids.add(row.id)
-        if not new:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        for offset, row in enumerate(new):
-            self._rows.append(row)
-            self._index_of[row.id] = first + offset
-            self._count(row, +1)
-        self.endInsertRows()
-        self._update_totals()
-        # The rows stay for long: out of the collector's full walks (see collector).
-        collector.settle()
+            if row.id in self._all or row.id in new_ids:
+                kept = _FOLDER_FIELDS if row.id in self._parent_of else _KEPT_FIELDS
+                self.update(row.id, **{f: getattr(row, f) for f in _ROW_FIELDS if f not in kept})
+                continue
+            new_ids.add(row.id)
+            info = self._folder_infos.get(row.folder) if row.folder is not None else None
+            if info is None:
+                new_top.append(row)
+                continue
+            node = self._nodes.get(info.id)
+            if node is None:
+                node = self._nodes[info.id] = FolderNode(info, self._next_slot)
+                self._slots[node.slot] = node
+                self._next_slot += 1
+                new_top.append(node)
+            # What a file can take from its folder is not kept twice.
+            row.name = relative_name(info, row)
+            row.bucket = info.bucket
+            row.profile = info.profile
+            into.setdefault(node, []).append(row)
+        for node, files in into.items():
+            shown = node in self._top_pos
+            first = len(node.children)
+            if shown:
+                parent = self.createIndex(self._top_pos[node], 0, 0)
+                self.beginInsertRows(parent, first, first + len(files) - 1)
+            for offset, row in enumerate(files):
+                node.children.append(row)
+                node.pos[row.id] = first + offset
+                self._parent_of[row.id] = node
+                self._all[row.id] = row
+                self._count(row, +1)
+            if shown:
+                self.endInsertRows()
+        if new_top:
+            first = len(self._top)
+            self.beginInsertRows(QModelIndex(), first, first + len(new_top) - 1)
+            for offset, item in enumerate(new_top):
+                self._top.append(item)
+                self._top_pos[self._key(item)] = first + offset
+                if not isinstance(item, FolderNode):
+                    self._all[item.id] = item
+                    self._count(item, +1)
+            self.endInsertRows()
+        if new_ids:
+            self._update_totals()
+            # The rows stay for long: out of the collector's full walks (see collector).
+            collector.settle()
 
     def update(self, key: RowKey, /, **changes: Any) -> None:
         """Queue a change of any fields of a row; applied at the next flush (coalesced)."""
         bad = (set(changes) - _ROW_FIELDS) | ({"id"} & set(changes))
         if bad:
             raise ValueError(f"not changeable row fields: {sorted(bad)}")
-        if key not in self._index_of:
+        if key not in self._all:
             return
         if "state" in changes:
             changes["state"] = TransferState(changes["state"])
@@ -566,36 +791,48 @@ class TransferModel(QAbstractTableModel):
         self.update(key, **changes)
 
     def flush(self) -> None:
-        """Apply pending updates; emit one ``dataChanged`` per run of adjacent rows."""
+        """Apply pending updates; emit one ``dataChanged`` per run of adjacent rows (and
+        one per folder whose files changed)."""
         self._flush_timer.stop()
         if not self._pending:
             return
         started = time.perf_counter()
         pending, self._pending = self._pending, {}
-        live_rows: list[int] = []
-        full_rows: list[int] = []
+        live_rows: dict[int, list[int]] = {}  # by parent slot (0: the top)
+        full_rows: dict[int, list[int]] = {}
+        folders: set[FolderNode] = set()
         for key, changes in pending.items():
-            i = self._index_of.get(key)
-            if i is None:
+            row = self._all.get(key)
+            if row is None:
                 continue
-            row = self._rows[i]
             if all(getattr(row, name) == value for name, value in changes.items()):
                 continue
             self._count(row, -1)
             for name, value in changes.items():
                 setattr(row, name, value)
             self._count(row, +1)
-            if set(changes) <= _LIVE_FIELDS:
-                live_rows.append(i)
+            node = self._parent_of.get(key)
+            if node is not None:
+                slot, n = node.slot, node.pos[key]
+                folders.add(node)
             else:
-                full_rows.append(i)
-        self._emit_ranges(live_rows, Column.SIZE, Column.ETA)
-        self._emit_ranges(full_rows, Column.NAME, Column.ACCOUNT)
+                slot, n = 0, self._top_pos[key]
+            (live_rows if set(changes) <= _LIVE_FIELDS else full_rows).setdefault(
+                slot, []).append(n)
+        for slot, numbers in live_rows.items():
+            self._emit_ranges(numbers, Column.SIZE, Column.ETA, slot)
+        for slot, numbers in full_rows.items():
+            self._emit_ranges(numbers, Column.NAME, Column.ACCOUNT, slot)
+        if folders:
+            self._emit_ranges([self._top_pos[node] for node in folders],
+                              Column.NAME, Column.ACCOUNT, 0)
         self._update_totals()
         self.flush_count += 1
         self.last_flush_seconds = time.perf_counter() - started
 
-    def _emit_ranges(self, row_numbers: list[int], first_col: Column, last_col: Column) -> None:
+    def _emit_ranges(
+        self, row_numbers: list[int], first_col: Column, last_col: Column, slot: int = 0
+    ) -> None:
         if not row_numbers:
             return
         row_numbers.sort()
@@ -604,41 +841,79 @@ class TransferModel(QAbstractTableModel):
             if n is not None and n == prev + 1:
                 prev = n
                 continue
-            self.dataChanged.emit(self.index(start, first_col), self.index(prev, last_col))
+            self.dataChanged.emit(self.createIndex(start, first_col, slot),
+                                  self.createIndex(prev, last_col, slot))
             self.data_changed_ranges += 1
             if n is not None:
                 start = prev = n
 
     def remove(self, keys: Iterable[RowKey]) -> int:
-        """Remove rows (one ``rowsRemoved`` per run of adjacent rows); returns how many."""
+        """Remove rows (one ``rowsRemoved`` per run of adjacent rows); returns how many. A
+        folder whose files are all gone goes too."""
         self.flush()
-        doomed = sorted({self._index_of[k] for k in keys if k in self._index_of}, reverse=True)
-        if not doomed:
+        top: list[int] = []
+        inside: dict[FolderNode, list[int]] = {}
+        removed = 0
+        for key in set(keys):
+            if key not in self._all:
+                continue
+            removed += 1
+            node = self._parent_of.get(key)
+            if node is not None:
+                inside.setdefault(node, []).append(node.pos[key])
+            else:
+                top.append(self._top_pos[key])
+        if not removed:
             return 0
+        for node, numbers in inside.items():
+            if len(numbers) == len(node.children):
+                top.append(self._top_pos[node])  # the folder goes with all its files
+                for row in node.children:
+                    self._forget(row)
+                continue
+            parent = self.createIndex(self._top_pos[node], 0, 0)
+            self._remove_runs(numbers, node.children, parent)
+            node.pos = {row.id: i for i, row in enumerate(node.children)}
+        if top:
+            self._remove_runs(top, self._top, QModelIndex())
+            self._top_pos = {self._key(item): i for i, item in enumerate(self._top)}
+        self._update_totals()
+        if not self._all:  # a good time for cycles that died frozen (see collector)
+            collector.thaw()
+        return removed
+
+    def _remove_runs(self, numbers: list[int], items: list[Any], parent: QModelIndex) -> None:
+        doomed = sorted(set(numbers), reverse=True)
         # Walk runs from the bottom so earlier row numbers stay valid.
         end = start = doomed[0]
         for n in [*doomed[1:], None]:
             if n is not None and n == start - 1:
                 start = n
                 continue
-            self.beginRemoveRows(QModelIndex(), start, end)
-            for row in self._rows[start : end + 1]:
-                self._pending.pop(row.id, None)
-                self._count(row, -1)
-            del self._rows[start : end + 1]
+            self.beginRemoveRows(parent, start, end)
+            for item in items[start : end + 1]:
+                if isinstance(item, FolderNode):
+                    self._nodes.pop(item.info.id, None)
+                    self._slots.pop(item.slot, None)
+                    self._top_pos.pop(item, None)
+                else:
+                    self._forget(item)
+            del items[start : end + 1]
             self.endRemoveRows()
             if n is not None:
                 end = start = n
-        self._reindex()
-        self._update_totals()
-        if not self._rows:  # a good time for cycles that died frozen (see collector)
-            collector.thaw()
-        return len(doomed)
+
+    def _forget(self, row: TransferRow) -> None:
+        if self._all.pop(row.id, None) is None:
+            return
+        self._pending.pop(row.id, None)
+        self._count(row, -1)
+        self._parent_of.pop(row.id, None)
 
     def clear_finished(self) -> list[RowKey]:
         """Remove done, cancelled and skipped rows; failed ones stay until dealt with."""
         self.flush()
-        keys = [r.id for r in self._rows if r.state.finished]
+        keys = [r.id for r in self._files_of(self._top) if r.state.finished]
         self.remove(keys)
         return keys
 
@@ -649,38 +924,75 @@ class TransferModel(QAbstractTableModel):
         self._move(keys, top=False)
 
     def _move(self, keys: Iterable[RowKey], *, top: bool) -> None:
+        """Files on their own and whole folders move in the queue; some files of a
+        folder move to the top (or bottom) of their folder."""
         self.flush()
-        wanted = {k for k in keys if k in self._index_of}
+        wanted = {k for k in keys if k in self._all}
         if not wanted:
             return
-        moving = [r for r in self._rows if r.id in wanted]
-        staying = [r for r in self._rows if r.id not in wanted]
-        self._reorder(moving + staying if top else staying + moving)
+        per_folder: dict[FolderNode, int] = {}
+        for key in wanted:
+            node = self._parent_of.get(key)
+            if node is not None:
+                per_folder[node] = per_folder.get(node, 0) + 1
+        whole = {node for node, n in per_folder.items() if n == len(node.children)}
 
-    def _reorder(self, new_rows: list[TransferRow]) -> None:
-        """Replace the row order, remapping persistent indexes (selection survives)."""
+        def goes(item: Item) -> bool:
+            return item in whole if isinstance(item, FolderNode) else item.id in wanted
+
+        moving = [r for r in self._top if goes(r)]
+        staying = [r for r in self._top if not goes(r)]
+        children: dict[FolderNode, list[TransferRow]] = {}
+        for node in per_folder:
+            if node in whole:
+                continue
+            chosen = [r for r in node.children if r.id in wanted]
+            rest = [r for r in node.children if r.id not in wanted]
+            children[node] = chosen + rest if top else rest + chosen
+        self._relayout(moving + staying if top else staying + moving, children)
+
+    def _relayout(
+        self,
+        new_top: list[Item],
+        new_children: dict[FolderNode, list[TransferRow]] | None = None,
+    ) -> None:
+        """Replace the order of the top rows (and of some folders' files), remapping
+        persistent indexes (selection survives)."""
         self.layoutAboutToBeChanged.emit()
-        old_keys = [row.id for row in self._rows]
+        old_top = self._top
+        old_children = {node: node.children for node in (new_children or {})}
         persistent = self.persistentIndexList()
-        self._rows = new_rows
-        self._reindex()
+        self._top = new_top
+        self._top_pos = {self._key(item): i for i, item in enumerate(new_top)}
+        for node, rows in (new_children or {}).items():
+            node.children = rows
+            node.pos = {row.id: i for i, row in enumerate(rows)}
         new_persistent = []
         for idx in persistent:
-            old_row = idx.row()
-            key = old_keys[old_row] if 0 <= old_row < len(old_keys) else None
-            new_row = self._index_of.get(key) if key is not None else None
-            new_persistent.append(
-                self.index(new_row, idx.column()) if new_row is not None else QModelIndex()
-            )
+            slot, n = idx.internalId(), idx.row()
+            moved = QModelIndex()
+            if slot == 0:
+                if 0 <= n < len(old_top):
+                    new_n = self._top_pos.get(self._key(old_top[n]))
+                    if new_n is not None:
+                        moved = self.createIndex(new_n, idx.column(), 0)
+            else:
+                owner = self._slots.get(slot)
+                before = old_children.get(owner) if owner is not None else None
+                if owner is not None and before is None:
+                    moved = self.createIndex(n, idx.column(), slot)
+                elif owner is not None and before is not None and 0 <= n < len(before):
+                    moved = self.createIndex(owner.pos[before[n].id], idx.column(), slot)
+            new_persistent.append(moved)
         self.changePersistentIndexList(persistent, new_persistent)
         self.layoutChanged.emit()
 
-    def _reindex(self) -> None:
-        self._index_of = {row.id: i for i, row in enumerate(self._rows)}
-
     def _count(self, row: TransferRow, sign: int) -> None:
-        """Add (+1) or take away (-1) a row's share of the totals: O(1) per change, so a
-        flush costs the same with 10 rows or 100,000."""
+        """Add (+1) or take away (-1) a row's share of the totals (and of its folder's
+        sums): O(1) per change, so a flush costs the same with 10 rows or 100,000."""
+        node = self._parent_of.get(row.id)
+        if node is not None:
+            node.count(row, sign)
         state = row.state
         sums = self._sums
         accounts = self._accounts
@@ -736,7 +1048,7 @@ class TransferModel(QAbstractTableModel):
         uploading = sum(1 for r in self._active_rows.values()
                         if r.state is TransferState.UPLOADING)
         totals = Totals(
-            files=len(self._rows),
+            files=len(self._all),
             active=sums[_S_ACTIVE],
             waiting=sums[_S_WAITING],
             paused=sums[_S_PAUSED],

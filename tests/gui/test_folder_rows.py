@@ -1,0 +1,306 @@
+"""A dropped folder is one row of the queue (issue 15, item 6, the window side): its sums,
+its words, its files inside it, the actions on all its files, the filters that look into it,
+and the cost of 100,000 files in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from pytestqt.qtbot import QtBot
+
+from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
+from ossdesk.ui.folder_rows import FolderNode
+from ossdesk.ui.main_window import MainWindow
+from ossdesk.ui.queue_filter import QueueFilter, Show
+from ossdesk.ui.transfer_model import Column, Role, TransferModel
+from tests.gui import folder_stream as fs
+from tests.gui.fake_engine import FakeEngine
+from tests.gui.test_main_window import PROFILE, MemoryProfiles
+
+MIB = fs.MIB
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> MainWindow:
+    w = MainWindow(FakeEngine(), profile_store=MemoryProfiles([PROFILE]))
+    qtbot.addWidget(w)
+    w.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
+    w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
+    w.resize(1400, 600)
+    w.show()
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
+    return w
+
+
+def feed(window: MainWindow, events: list[Any]) -> None:
+    """Hand events to the window as the engine's pipe does, and apply them."""
+    window.bridge.post_batch(events)
+    window.bridge.drain()
+    window.model.flush()
+
+
+def cell(window: MainWindow, column: Column, row: int = 0,
+         parent: QModelIndex | None = None) -> Any:
+    model = window.view.model()
+    return model.index(row, column, parent or QModelIndex()).data()
+
+
+def top_index(window: MainWindow, row: int = 0) -> QModelIndex:
+    return window.view.model().index(row, 0)
+
+
+def engine(window: MainWindow) -> FakeEngine:
+    assert isinstance(window.engine, FakeEngine)
+    return window.engine
+
+
+TREE = fs.folder(7, [("2024/img 001.jpg", 4 * MIB), ("2024/img 002.jpg", 2 * MIB),
+                     ("notes.txt", 2 * MIB)])
+
+
+def test_a_dropped_folder_is_one_row_with_its_sums_and_its_state_in_words(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.NAME) == "相册 folder"
+    assert cell(window, Column.SIZE) == "8 MiB"
+    assert cell(window, Column.STATE) == "Waiting · 0 of 3 files done"
+    assert cell(window, Column.DESTINATION) == "oss://photos/2024/相册 folder/"
+    # The status bar and the tray count files.
+    assert window.model.totals().files == 3
+
+    feed(window, [fs.started(TREE, 0), fs.started(TREE, 1),
+                  fs.progress(TREE, 0, 1 * MIB, 1 * MIB, 1.0 * MIB, 3.0),
+                  fs.progress(TREE, 1, 0, 1 * MIB, 1.0 * MIB, 20.0)])
+    node = window.view.model().index(0, 0).data(Role.ROW)
+    assert isinstance(node, FolderNode)
+    assert (node.confirmed_bytes, node.sent_bytes, node.size) == (1 * MIB, 3 * MIB, 8 * MIB)
+    assert cell(window, Column.PROGRESS) == "37 % (12 % confirmed)"
+    assert cell(window, Column.SPEED) == "2 MiB/s"
+    # 7 MiB left at 2 MiB/s is 3.5 s, but one of its files says 20 s: never shorter.
+    assert node.eta == 20.0
+    assert cell(window, Column.STATE) == "Uploading · 0 of 3 files done"
+
+    feed(window, [fs.done(TREE, 0), fs.failed(TREE, 1)])
+    assert cell(window, Column.STATE) == "Waiting · 1 of 3 files done · 1 failed"
+    feed(window, [fs.started(TREE, 2), fs.done(TREE, 2)])
+    assert cell(window, Column.STATE) == "Failed: 1 of 3 files"
+    assert cell(window, Column.SPEED) == "" and cell(window, Column.ETA) == ""
+    tip = window.view.model().index(0, Column.PROGRESS).data(Qt.ItemDataRole.ToolTipRole)
+    # The failed file's unconfirmed MiB was sent: the tooltip says both counts.
+    assert "Sent: 7 MiB of 8 MiB (87 %)" in tip and "Confirmed by OSS: 6 MiB (75 %)" in tip
+
+    # Retried and verified: only now does the folder say Verified (CRC-64).
+    feed(window, [fs.started(TREE, 1), fs.done(TREE, 1, check="md5")])
+    assert cell(window, Column.STATE) == "2 verified (CRC-64), 1 verified (MD5)"
+    assert cell(window, Column.PROGRESS) == "100 %"
+    feed(window, [fs.started(TREE, 1), fs.done(TREE, 1)])
+    assert cell(window, Column.STATE) == "Verified (CRC-64)"
+
+
+def test_paused_and_cancelled_folders_say_so(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.paused(TREE, n) for n in range(3)])
+    assert cell(window, Column.STATE) == "Paused · 0 of 3 files done"
+    feed(window, [fs.cancelled(TREE, n) for n in range(3)])
+    assert cell(window, Column.STATE) == "Cancelled"
+    assert cell(window, Column.PROGRESS) == ""
+
+
+def test_expanding_shows_the_files_by_their_path_inside_the_folder(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    window.view.expand(top_index(window))
+    model = window.view.model()
+    parent = top_index(window)
+    assert model.rowCount(parent) == 3
+    names = [model.index(n, Column.NAME, parent).data() for n in range(3)]
+    assert names == ["2024/img 001.jpg", "2024/img 002.jpg", "notes.txt"]
+    assert model.index(0, Column.SIZE, parent).data() == "4 MiB"
+    # The folder's row says where they go; each file's whole destination is its tooltip.
+    assert model.index(0, Column.DESTINATION, parent).data() == ""
+    first = window.model.row(1)
+    assert first is not None
+    assert first.destination == "oss://photos/2024/相册 folder/2024/img 001.jpg"
+    assert window.view.visualRect(model.index(2, Column.NAME, parent)).isValid()
+
+
+def test_actions_on_a_folder_row_send_every_file_once(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.started(TREE, 0)])
+    window.view.expand(top_index(window))
+    fake = engine(window)
+    fake.resume = lambda ids: fake.calls.append(("resume", list(ids)))  # type: ignore[method-assign]
+    actions = window.row_actions
+    # The folder and one of its files selected: each file's id goes once.
+    selection = window.view.selectionModel()
+    actions.select_folder(TREE.id)
+    selection.select(window.queue_filter.from_key(TREE.upload(1)),
+                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+    assert [r.id for r in actions.selected_rows()] == TREE.uploads
+    assert actions.act_pause.isEnabled() and not actions.act_retry.isEnabled()
+    actions.pause_selected()
+    assert engine(window).calls[-1] == ("pause", TREE.uploads)
+    feed(window, [])
+    window.bridge.drain()
+    window.model.flush()
+    assert cell(window, Column.STATE) == "Paused · 0 of 3 files done"
+    actions.update_actions()
+    assert actions.act_resume.isEnabled()
+    actions.resume_selected()
+    assert engine(window).calls[-1] == ("resume", TREE.uploads)
+
+    actions.select_folder(TREE.id)
+    actions.cancel_selected()
+    assert engine(window).calls[-1] == ("cancel", TREE.uploads)
+    window.bridge.drain()
+    window.model.flush()
+    actions.update_actions()
+    assert actions.act_retry.isEnabled()
+    actions.retry_selected()
+    assert engine(window).calls[-1] == ("retry", TREE.uploads)
+    window.model.flush()
+    # Retry keeps it where it is, waiting again.
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.STATE) == "Waiting · 0 of 3 files done"
+
+    actions.move_selected_to_top()
+    assert engine(window).calls[-1] == ("move_top", TREE.uploads)
+    actions.remove_selected()
+    assert engine(window).calls[-1] == ("remove", TREE.uploads)
+    assert window.view.model().rowCount() == 0
+
+
+def test_a_folder_sits_where_its_first_file_came_and_moves_whole(window: MainWindow) -> None:
+    other = fs.folder(8, 2, source="/home/ann/scans", first_upload=100)
+    single = TransferRow(id=50, name="a.iso", source_path="/a.iso", size=MIB,
+                         destination="oss://photos/a.iso")
+    window.model.add_rows([single])
+    feed(window, fs.queued(TREE))
+    feed(window, fs.queued(other))
+    assert [cell(window, Column.NAME, n) for n in range(3)] == ["a.iso", "相册 folder", "scans"]
+    assert window.model.ids() == [50, *TREE.uploads, *other.uploads]
+    window.row_actions.select_folder(other.id)
+    window.row_actions.move_selected_up()
+    assert [cell(window, Column.NAME, n) for n in range(3)] == ["a.iso", "scans", "相册 folder"]
+    # The engine hears the order shown: every file from the moved folder to the end.
+    assert engine(window).calls[-1] == ("move_bottom", [*other.uploads, *TREE.uploads])
+
+
+def test_the_failed_filter_finds_the_one_failed_file_among_20000_done(
+        window: MainWindow) -> None:
+    big = fs.folder(9, 20_000, source="/data/shoot")
+    states = {n: TransferRow(
+        id=big.upload(n), name=big.files[n][0], source_path=f"{big.source}/{big.files[n][0]}",
+        size=MIB, destination="", key=big.key(n), bucket=big.bucket, profile=big.profile,
+        folder=big.id, state=TransferState.DONE, confirmed_bytes=MIB, sent_bytes=MIB,
+        check="crc64") for n in range(20_000) if n != 12_345}
+    feed(window, fs.restored(big, states))
+    failed_id = big.upload(12_345)
+    feed(window, [fs.started(big, 12_345), fs.failed(big, 12_345)])
+    bar = window.filter_bar
+    assert bar.button_text(Show.FAILED) == "Failed (1)"
+    assert bar.button_text(Show.DONE) == "Done (19999)"
+    assert cell(window, Column.STATE) == "Failed: 1 of 20,000 files"
+
+    bar.show_only(Show.FAILED)
+    model = window.view.model()
+    assert model.rowCount() == 1
+    parent = top_index(window)
+    assert window.view.isExpanded(parent)
+    assert model.rowCount(parent) == 1
+    assert model.index(0, Column.NAME, parent).data() == "img 12345.jpg"
+    window.row_actions.select_ids([failed_id])
+    assert [r.id for r in window.row_actions.selected_rows()] == [failed_id]
+
+    # A search by name looks into the folder too.
+    bar.show_only(Show.ALL)
+    window.queue_filter.set_search("img 00042")
+    assert model.rowCount() == 1 and model.rowCount(top_index(window)) == 1
+    assert model.index(0, Column.NAME, top_index(window)).data() == "img 00042.jpg"
+    window.queue_filter.set_search("nothing like it")
+    assert model.rowCount() == 0
+    window.queue_filter.set_search("")
+    assert model.rowCount(top_index(window)) == 20_000
+
+
+def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso",
+                                       size=100 * MIB, destination="oss://photos/a.iso")])
+    window.model.sort(Column.SIZE)
+    assert [cell(window, Column.NAME, n) for n in range(2)] == ["相册 folder", "a.iso"]
+    parent = top_index(window)
+    assert [cell(window, Column.SIZE, n, parent) for n in range(3)] == [
+        "2 MiB", "2 MiB", "4 MiB"]
+
+
+def test_a_restart_rebuilds_the_folder_from_its_restored_rows(window: MainWindow) -> None:
+    feed(window, fs.restored(TREE))
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.NAME) == "相册 folder"
+    assert cell(window, Column.STATE) == "Waiting · 0 of 3 files done"
+    assert cell(window, Column.NAME, 0, top_index(window)) == "2024/img 001.jpg"
+
+
+def test_the_folder_goes_when_its_last_file_goes(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [RowsRemoved((TREE.upload(0), TREE.upload(1)))])
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.SIZE) == "2 MiB"
+    feed(window, [fs.started(TREE, 2), fs.done(TREE, 2)])
+    window.model.clear_finished()
+    assert window.view.model().rowCount() == 0
+    assert window.model.totals().files == 0
+
+
+def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
+    model = TransferModel()
+    proxy = QueueFilter(model)
+    big = fs.folder(3, 100_000)
+    model.add_folders([big.info])
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda parent, first, last: inserted.append((first, last)))
+    rows = [TransferRow(id=big.upload(n), name=big.files[n][0],
+                        source_path=f"{big.source}/{big.files[n][0]}", size=MIB,
+                        destination=f"oss://{big.bucket}/{big.key(n)}", bucket=big.bucket,
+                        key=big.key(n), profile=big.profile, folder=big.id)
+            for n in range(100_000)]
+    chunk = 200  # what the bridge applies per step
+    for start in range(0, len(rows), chunk):
+        model.add_rows(rows[start:start + chunk])
+    # One insertion per chunk, the first of them the folder's row itself.
+    assert len(inserted) == len(rows) // chunk
+    assert model.rowCount() == 1 and proxy.rowCount() == 1
+    assert model.totals().files == 100_000
+
+    # A progress tick of 8 moving files: 8 shares taken away and added again, no walk of
+    # the folder's files, one range of changed files and one folder row repainted.
+    calls = {"count": 0}
+    original = FolderNode.count
+
+    def counting(self: FolderNode, row: TransferRow, sign: int) -> None:
+        calls["count"] += 1
+        original(self, row, sign)
+
+    FolderNode.count = counting  # type: ignore[method-assign]
+    try:
+        for n in range(8):
+            model.update(big.upload(n), state=TransferState.UPLOADING)
+        model.flush()
+        calls["count"] = 0
+        ranges = model.data_changed_ranges
+        for n in range(8):
+            model.update_progress(big.upload(n), MIB // 2, MIB // 2, 1.0 * MIB, 1.0)
+        model.flush()
+    finally:
+        FolderNode.count = original  # type: ignore[method-assign]
+    assert calls["count"] == 16
+    assert model.data_changed_ranges - ranges == 2
+    node = model.folder(big.id)
+    assert node is not None and node.speed == 8.0 * MIB
+    assert node.state_text("Uploading") == "Uploading · 0 of 100,000 files done"
+    proxy.deleteLater()
+    model.deleteLater()
