@@ -28,6 +28,13 @@ def count_text(count: int) -> str:
     return f"{count:,}"
 
 
+def key_prefix(info: FolderInfo) -> str:
+    """What the keys of a folder's files begin with (``2024/相册/``), from its destination
+    ``oss://bucket/2024/相册/``."""
+    head = f"oss://{info.bucket}/"
+    return info.destination[len(head) :] if info.destination.startswith(head) else ""
+
+
 def relative_name(info: FolderInfo, row: TransferRow) -> str:
     """A file's path inside its dropped folder, with ``/`` between the parts
     (``2024/img 001.jpg``); its own name if it is not under the folder's path."""
@@ -37,7 +44,7 @@ def relative_name(info: FolderInfo, row: TransferRow) -> str:
     if root and source.startswith(root) and len(source) > cut + 1 and source[cut] in "/\\":
         inside = source[cut + 1 :]
         return inside.replace(os.sep, "/") if os.sep != "/" else inside
-    prefix = info.destination.split("/", 3)[-1] if info.destination.startswith("oss://") else ""
+    prefix = key_prefix(info)
     if prefix and row.key.startswith(prefix) and len(row.key) > len(prefix):
         return row.key[len(prefix) :]
     return row.name
@@ -52,6 +59,7 @@ class FolderNode:
         "confirmed_bytes",
         "crc64",
         "info",
+        "key_prefix",
         "md5",
         "pos",
         "remaining",
@@ -65,6 +73,8 @@ class FolderNode:
 
     def __init__(self, info: FolderInfo, slot: int) -> None:
         self.info = info
+        #: Its files' keys begin with this (``prefix/name/``): a file keeps only the rest.
+        self.key_prefix = key_prefix(info)
         #: The model's number for this node (the internal id of its children's indexes).
         self.slot = slot
         self.children: list[TransferRow] = []

@@ -442,7 +442,7 @@ class RowActions(QObject):
         row = items[0] if len(items) == 1 else None
         if not isinstance(row, TransferRow) or window.engine is None:
             return
-        url = window.engine.ask(rq.ObjectUrl(row))
+        url = window.engine.ask(rq.ObjectUrl(window.model.full_row(row)))
         QGuiApplication.clipboard().setText(url)
         window.statusBar().showMessage(self.tr("Copied: %1").replace("%1", url), 6000)
 
@@ -484,7 +484,8 @@ class RowActions(QObject):
             return
         window.settings.presign_expiry_seconds = expires
         engine = window.engine
-        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(row, expires)), self)
+        full = window.model.full_row(row)
+        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(full, expires)), self)
         call.succeeded.connect(self._on_presigned)
         call.failed.connect(self._on_presign_failed)
         call.start()
@@ -505,6 +506,7 @@ class RowActions(QObject):
         )
 
     def error_details_box(self, row: TransferRow) -> QMessageBox:
+        row = self.window.model.full_row(row)
         box = QMessageBox(self.window)
         box.setIcon(
             QMessageBox.Icon.Warning
@@ -530,7 +532,8 @@ class RowActions(QObject):
 
     def details_dialog(self, row: TransferRow) -> DetailsDialog:
         """The row's details, read from the upload list (a seam tests use)."""
-        return DetailsDialog.for_row(self.window.engine, row, self.window)
+        return DetailsDialog.for_row(self.window.engine, self.window.model.full_row(row),
+                                     self.window)
 
     @Slot()
     def show_details(self) -> None:

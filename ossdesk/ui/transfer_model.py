@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -124,7 +124,7 @@ _ROW_FIELDS = frozenset(f.name for f in fields(TransferRow))
 # Fields a row added again does not change: its id and folder; in a folder also what it
 # takes from the folder (and its name there, its path inside the folder).
 _KEPT_FIELDS = frozenset({"id", "folder"})
-_FOLDER_FIELDS = _KEPT_FIELDS | {"name", "bucket", "profile"}
+_FOLDER_FIELDS = _KEPT_FIELDS | {"name", "bucket", "profile", "key", "destination"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +264,9 @@ class TransferModel(QAbstractItemModel):
         self._top: list[Item] = []
         # Position of each top item: files by id, folders by their node.
         self._top_pos: dict[object, int] = {}
-        self._all: dict[RowKey, TransferRow] = {}  # every file, wherever it is
-        self._parent_of: dict[RowKey, FolderNode] = {}  # files inside a folder
+        # The files in folders by id (a file on its own is found by its top position).
+        self._in_folder: dict[RowKey, TransferRow] = {}
+        self._file_count = 0
         self._folder_infos: dict[int, FolderInfo] = {}
         self._nodes: dict[int, FolderNode] = {}  # by folder id, while the folder has files
         self._slots: dict[int, FolderNode] = {}  # by node slot (child indexes' internal id)
@@ -543,8 +544,7 @@ class TransferModel(QAbstractItemModel):
             return printable(node.profile)
         return printable(node.destination)
 
-    @staticmethod
-    def _tooltip(row: Item, column: Column) -> str | None:
+    def _tooltip(self, row: Item, column: Column) -> str | None:
         if column is Column.NAME:
             return printable(row.source_path)
         if column is Column.STATE and row.error:
@@ -552,6 +552,8 @@ class TransferModel(QAbstractItemModel):
         if column is Column.PROGRESS:
             return progress_tooltip(row)
         if column is Column.DESTINATION:
+            if isinstance(row, TransferRow):
+                return printable(self.destination_of(row))
             return printable(row.destination)
         return None
 
@@ -586,7 +588,7 @@ class TransferModel(QAbstractItemModel):
 
     def index_for(self, key: RowKey, column: int = 0) -> QModelIndex:
         """The model index of a file (in its folder or at the top); invalid if not here."""
-        node = self._parent_of.get(key)
+        node = self._node_of(key)
         if node is not None:
             return self.createIndex(node.pos[key], column, node.slot)
         n = self._top_pos.get(key)
@@ -605,12 +607,14 @@ class TransferModel(QAbstractItemModel):
         return [item for item in self._top if isinstance(item, FolderNode)]
 
     def row(self, key: RowKey) -> TransferRow | None:
-        """The current snapshot of a row (with pending updates applied)."""
+        """The current snapshot of a row (with pending updates applied; a file in a folder
+        with what it takes from its folder written out)."""
         self.flush()
-        return self._all.get(key)
+        row = self._get(key)
+        return None if row is None else self.full_row(row)
 
     def contains(self, key: RowKey) -> bool:
-        return key in self._all
+        return self._get(key) is not None
 
     def current_state(self, key: RowKey) -> TransferState | None:
         """The row's state including a pending (not yet flushed) change; no flush."""
@@ -618,7 +622,7 @@ class TransferModel(QAbstractItemModel):
         if pending is not None and "state" in pending:
             state: TransferState = pending["state"]
             return state
-        row = self._all.get(key)
+        row = self._get(key)
         return None if row is None else row.state
 
     def current_confirmed(self, key: RowKey) -> int | None:
@@ -627,7 +631,7 @@ class TransferModel(QAbstractItemModel):
         if pending is not None and "confirmed_bytes" in pending:
             confirmed: int = pending["confirmed_bytes"]
             return confirmed
-        row = self._all.get(key)
+        row = self._get(key)
         return None if row is None else row.confirmed_bytes
 
     def row_at(self, row_no: int) -> TransferRow:
@@ -644,11 +648,11 @@ class TransferModel(QAbstractItemModel):
 
     def index_of(self, key: RowKey) -> int | None:
         """The top row number of a file added on its own (None for a file in a folder)."""
-        return self._top_pos.get(key) if key not in self._parent_of else None
+        return self._top_pos.get(key) if self._node_of(key) is None else None
 
     def top_row_of(self, key: RowKey) -> int | None:
         """The top row number of a file on its own, or of the folder a file is in."""
-        node = self._parent_of.get(key)
+        node = self._node_of(key)
         return self._top_pos.get(node if node is not None else key)
 
     def ids(self) -> list[RowKey]:
@@ -683,6 +687,41 @@ class TransferModel(QAbstractItemModel):
             else:
                 yield item
 
+    def _node_of(self, key: RowKey) -> FolderNode | None:
+        """The folder a file is in (None: on its own, or not here)."""
+        row = self._in_folder.get(key)
+        return None if row is None or row.folder is None else self._nodes.get(row.folder)
+
+    def _get(self, key: RowKey) -> TransferRow | None:
+        """A file's row, wherever it is."""
+        row = self._in_folder.get(key)
+        if row is not None:
+            return row
+        n = self._top_pos.get(key)
+        if n is None:
+            return None
+        item = self._top[n]
+        return item if isinstance(item, TransferRow) else None
+
+    def key_of(self, row: TransferRow) -> str:
+        """A file's key (a file in a folder keeps only the part after its folder's)."""
+        if row.key or row.folder is None:
+            return row.key
+        node = self._nodes.get(row.folder)
+        return row.key if node is None else node.key_prefix + row.name
+
+    def destination_of(self, row: TransferRow) -> str:
+        """Where a file goes (a file in a folder does not keep it: it is its folder's
+        bucket and its key)."""
+        return row.destination or f"oss://{row.bucket}/{self.key_of(row)}"
+
+    def full_row(self, row: TransferRow) -> TransferRow:
+        """A copy of a file's row with all it takes from its folder written out (for a
+        dialog, a message or a request to the engine)."""
+        if row.destination and row.key:
+            return row
+        return replace(row, key=self.key_of(row), destination=self.destination_of(row))
+
     @staticmethod
     def _key(item: Item) -> object:
         return item if isinstance(item, FolderNode) else item.id
@@ -691,7 +730,7 @@ class TransferModel(QAbstractItemModel):
         """The top keys of these files: their own, or their folder's."""
         wanted: set[object] = set()
         for key in keys:
-            node = self._parent_of.get(key)
+            node = self._node_of(key)
             if node is not None:
                 wanted.add(node)
             elif key in self._top_pos:
@@ -711,13 +750,14 @@ class TransferModel(QAbstractItemModel):
         into: dict[FolderNode, list[TransferRow]] = {}  # files for folders already shown
         new_ids: set[RowKey] = set()
         for row in rows:
-            if row.id in self._all or row.id in new_ids:
-                kept = _FOLDER_FIELDS if row.id in self._parent_of else _KEPT_FIELDS
+            if row.id in new_ids or self._get(row.id) is not None:
+                kept = _FOLDER_FIELDS if self._node_of(row.id) is not None else _KEPT_FIELDS
                 self.update(row.id, **{f: getattr(row, f) for f in _ROW_FIELDS if f not in kept})
                 continue
             new_ids.add(row.id)
             info = self._folder_infos.get(row.folder) if row.folder is not None else None
             if info is None:
+                row.folder = None  # a folder the window was not told of: a file on its own
                 new_top.append(row)
                 continue
             node = self._nodes.get(info.id)
@@ -730,6 +770,11 @@ class TransferModel(QAbstractItemModel):
             row.name = relative_name(info, row)
             row.bucket = info.bucket
             row.profile = info.profile
+            # What can be worked out again is not kept (see key_of, destination_of).
+            if row.destination == f"oss://{info.bucket}/{row.key}":
+                row.destination = ""
+                if row.key == node.key_prefix + row.name:
+                    row.key = ""
             into.setdefault(node, []).append(row)
         for node, files in into.items():
             shown = node in self._top_pos
@@ -740,8 +785,8 @@ class TransferModel(QAbstractItemModel):
             for offset, row in enumerate(files):
                 node.children.append(row)
                 node.pos[row.id] = first + offset
-                self._parent_of[row.id] = node
-                self._all[row.id] = row
+                self._in_folder[row.id] = row
+                self._file_count += 1
                 self._count(row, +1)
             if shown:
                 self.endInsertRows()
@@ -752,7 +797,7 @@ class TransferModel(QAbstractItemModel):
                 self._top.append(item)
                 self._top_pos[self._key(item)] = first + offset
                 if not isinstance(item, FolderNode):
-                    self._all[item.id] = item
+                    self._file_count += 1
                     self._count(item, +1)
             self.endInsertRows()
         if new_ids:
@@ -762,10 +807,10 @@ class TransferModel(QAbstractItemModel):
 
     def update(self, key: RowKey, /, **changes: Any) -> None:
         """Queue a change of any fields of a row; applied at the next flush (coalesced)."""
-        bad = (set(changes) - _ROW_FIELDS) | ({"id"} & set(changes))
+        bad = (set(changes) - _ROW_FIELDS) | (_KEPT_FIELDS & set(changes))
         if bad:
             raise ValueError(f"not changeable row fields: {sorted(bad)}")
-        if key not in self._all:
+        if self._get(key) is None:
             return
         if "state" in changes:
             changes["state"] = TransferState(changes["state"])
@@ -802,7 +847,7 @@ class TransferModel(QAbstractItemModel):
         full_rows: dict[int, list[int]] = {}
         folders: set[FolderNode] = set()
         for key, changes in pending.items():
-            row = self._all.get(key)
+            row = self._get(key)
             if row is None:
                 continue
             if all(getattr(row, name) == value for name, value in changes.items()):
@@ -811,7 +856,7 @@ class TransferModel(QAbstractItemModel):
             for name, value in changes.items():
                 setattr(row, name, value)
             self._count(row, +1)
-            node = self._parent_of.get(key)
+            node = self._node_of(key)
             if node is not None:
                 slot, n = node.slot, node.pos[key]
                 folders.add(node)
@@ -855,10 +900,10 @@ class TransferModel(QAbstractItemModel):
         inside: dict[FolderNode, list[int]] = {}
         removed = 0
         for key in set(keys):
-            if key not in self._all:
+            if self._get(key) is None:
                 continue
             removed += 1
-            node = self._parent_of.get(key)
+            node = self._node_of(key)
             if node is not None:
                 inside.setdefault(node, []).append(node.pos[key])
             else:
@@ -878,7 +923,7 @@ class TransferModel(QAbstractItemModel):
             self._remove_runs(top, self._top, QModelIndex())
             self._top_pos = {self._key(item): i for i, item in enumerate(self._top)}
         self._update_totals()
-        if not self._all:  # a good time for cycles that died frozen (see collector)
+        if not self._file_count:  # a good time for cycles that died frozen (see collector)
             collector.thaw()
         return removed
 
@@ -904,11 +949,11 @@ class TransferModel(QAbstractItemModel):
                 end = start = n
 
     def _forget(self, row: TransferRow) -> None:
-        if self._all.pop(row.id, None) is None:
+        if row.folder is not None and self._in_folder.pop(row.id, None) is None:
             return
+        self._file_count -= 1
         self._pending.pop(row.id, None)
         self._count(row, -1)
-        self._parent_of.pop(row.id, None)
 
     def clear_finished(self) -> list[RowKey]:
         """Remove done, cancelled and skipped rows; failed ones stay until dealt with."""
@@ -927,12 +972,12 @@ class TransferModel(QAbstractItemModel):
         """Files on their own and whole folders move in the queue; some files of a
         folder move to the top (or bottom) of their folder."""
         self.flush()
-        wanted = {k for k in keys if k in self._all}
+        wanted = {k for k in keys if self._get(k) is not None}
         if not wanted:
             return
         per_folder: dict[FolderNode, int] = {}
         for key in wanted:
-            node = self._parent_of.get(key)
+            node = self._node_of(key)
             if node is not None:
                 per_folder[node] = per_folder.get(node, 0) + 1
         whole = {node for node, n in per_folder.items() if n == len(node.children)}
@@ -990,9 +1035,10 @@ class TransferModel(QAbstractItemModel):
     def _count(self, row: TransferRow, sign: int) -> None:
         """Add (+1) or take away (-1) a row's share of the totals (and of its folder's
         sums): O(1) per change, so a flush costs the same with 10 rows or 100,000."""
-        node = self._parent_of.get(row.id)
-        if node is not None:
-            node.count(row, sign)
+        if row.folder is not None:
+            node = self._nodes.get(row.folder)
+            if node is not None:
+                node.count(row, sign)
         state = row.state
         sums = self._sums
         accounts = self._accounts
@@ -1048,7 +1094,7 @@ class TransferModel(QAbstractItemModel):
         uploading = sum(1 for r in self._active_rows.values()
                         if r.state is TransferState.UPLOADING)
         totals = Totals(
-            files=len(self._all),
+            files=self._file_count,
             active=sums[_S_ACTIVE],
             waiting=sums[_S_WAITING],
             paused=sums[_S_PAUSED],

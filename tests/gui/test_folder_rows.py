@@ -275,6 +275,14 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
     assert len(inserted) == len(rows) // chunk
     assert model.rowCount() == 1 and proxy.rowCount() == 1
     assert model.totals().files == 100_000
+    # What a file can take from its folder is not kept per file; it is there when asked.
+    kept = model.item(model.index(5, 0, model.index(0, 0)))
+    assert isinstance(kept, TransferRow)
+    assert (kept.destination, kept.key) == ("", "")
+    assert kept.bucket is big.info.bucket and kept.profile is big.info.profile
+    whole = model.row(big.upload(5))
+    assert whole is not None and (whole.key, whole.destination) == (
+        big.key(5), f"oss://photos/{big.key(5)}")
 
     # A progress tick of 8 moving files: 8 shares taken away and added again, no walk of
     # the folder's files, one range of changed files and one folder row repainted.
@@ -304,3 +312,27 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
     assert node.state_text("Uploading") == "Uploading · 0 of 100,000 files done"
     proxy.deleteLater()
     model.deleteLater()
+
+
+def test_a_folders_details_give_its_counts_sizes_destination_and_first_failures(
+        window: MainWindow) -> None:
+    many = fs.folder(4, 8, source="/data/scans")
+    feed(window, fs.queued(many))
+    feed(window, [fs.started(many, 0), fs.done(many, 0)])
+    feed(window, [fs.failed(many, n, f"AccessDenied: file {n}") for n in range(1, 8)])
+    window.row_actions.select_folder(many.id)
+    window.row_actions.update_actions()
+    assert window.row_actions.act_details.isEnabled()
+    assert window.row_actions.act_retry.isEnabled()
+    node = window.model.folder(many.id)
+    assert node is not None
+    dialog = window.row_actions.folder_details_dialog(node)
+    values = dialog.values
+    assert values["state"] == "Failed: 7 of 8 files"
+    assert values["files"] == "Done: 1, Failed: 7"
+    assert values["size"] == "8 MiB"
+    assert values["destination"] == "oss://photos/2024/scans/"
+    lines = values["failures"].splitlines()
+    assert lines[0] == "img 00001.jpg: AccessDenied: file 1"
+    assert len(lines) == 6 and lines[-1] == "and 2 more (the Failed filter shows them all)"
+    dialog.deleteLater()
