@@ -50,6 +50,17 @@ def relative_name(info: FolderInfo, row: TransferRow) -> str:
     return row.name
 
 
+def widest_state_text(state_word: str) -> str:
+    """A folder's State column as long as it gets in most cases (what the column is made
+    wide enough for)."""
+    translate = QCoreApplication.translate
+    return (
+        translate("FolderRow", "%1 · %2/%3").replace("%1", state_word)
+        .replace("%2", count_text(1999)).replace("%3", count_text(2000))
+        + " · " + translate("FolderRow", "%1 failed").replace("%1", count_text(12))
+    )
+
+
 class FolderNode:
     """A dropped folder's row: its files in queue order and their running sums."""
 
@@ -65,18 +76,15 @@ class FolderNode:
         "remaining",
         "sent_bytes",
         "size",
-        "slot",
         "speed_sum",
         "states",
         "total_size",
     )
 
-    def __init__(self, info: FolderInfo, slot: int) -> None:
+    def __init__(self, info: FolderInfo) -> None:
         self.info = info
         #: Its files' keys begin with this (``prefix/name/``): a file keeps only the rest.
         self.key_prefix = key_prefix(info)
-        #: The model's number for this node (the internal id of its children's indexes).
-        self.slot = slot
         self.children: list[TransferRow] = []
         self.pos: dict[RowKey, int] = {}
         self.states: dict[TransferState, int] = dict.fromkeys(TransferState, 0)
@@ -211,8 +219,9 @@ class FolderNode:
 
     # ---- words ---------------------------------------------------------------------------
 
-    def state_text(self, state_word: str) -> str:
-        """The State column: the truth in a word and counts of files.
+    def state_text(self, state_word: str, *, short: bool = False) -> str:
+        """The truth in a word and counts of files (``short``: what the State column
+        shows, ``Uploading · 120/2,000``; else ``Uploading · 120 of 2,000 files done``).
 
         ``state_word`` is the word of :attr:`state` (from the model's labels)."""
         translate = QCoreApplication.translate
@@ -223,7 +232,8 @@ class FolderNode:
         paused = states[TransferState.PAUSED]
         if self.moving or waiting or paused:
             text = (
-                translate("FolderRow", "%1 · %2 of %3 files done")
+                (translate("FolderRow", "%1 · %2/%3") if short
+                 else translate("FolderRow", "%1 · %2 of %3 files done"))
                 .replace("%1", state_word)
                 .replace("%2", count_text(self.finished))
                 .replace("%3", count_text(files))

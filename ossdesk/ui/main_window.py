@@ -268,7 +268,6 @@ class MainWindow(QMainWindow):
         self.view.selectionModel().selectionChanged.connect(self.row_actions._on_selection_changed)
         self.view.customContextMenuRequested.connect(self.row_actions._show_context_menu)
         self.view.doubleClicked.connect(self.row_actions._on_double_clicked)
-        self.queue_filter.filterChanged.connect(self.view.expand_filtered)
         self.first_run.addAccountRequested.connect(self.open_accounts)
         self.first_run.sandboxRequested.connect(self.sandboxRequested)
         self.bridge.uploadFailed.connect(self._on_upload_failed)

@@ -77,8 +77,6 @@ class _Colours:
 
 class ProgressDelegate(QStyledItemDelegate):
     BAR_MARGIN = 3
-    #: The height of a queue row (the tree view gives all its rows the first one's).
-    ROW_HEIGHT = 26
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -173,4 +171,4 @@ class ProgressDelegate(QStyledItemDelegate):
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
         hint = super().sizeHint(option, index)
-        return QSize(max(hint.width(), 120), max(hint.height(), self.ROW_HEIGHT))
+        return QSize(max(hint.width(), 120), max(hint.height(), 22))

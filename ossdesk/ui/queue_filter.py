@@ -8,7 +8,8 @@ of the rows. Sorting is left to the model (64-bit sizes, the queue order kept ap
 
 The filters look into dropped folders: a folder is shown while one of its files is (its
 state counts say so at once; a search walks its files' names once per search text and
-remembers the answer), and under a filter only its files that pass are shown in it.
+remembers the answer), opened, with only its files that pass under it; back to All, the
+folders a filter opened close again.
 """
 
 from __future__ import annotations
@@ -82,9 +83,6 @@ def show_label(show: Show) -> str:
 class QueueFilter(QSortFilterProxyModel):
     """The rows of one filter whose name contains the search text (case-insensitive)."""
 
-    #: The filter or the search text changed (the view opens the folders it shows).
-    filterChanged = Signal()
-
     def __init__(self, source: TransferModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queue = source
@@ -93,6 +91,7 @@ class QueueFilter(QSortFilterProxyModel):
         self._needle = ""
         # Whether a folder has a file whose name holds the search text: (needle, files).
         self._name_hits: dict[FolderNode, tuple[str, int, bool]] = {}
+        self._opened: set[FolderNode] = set()  # folders a filter or search opened
         self.setSourceModel(source)
         # Rows whose state changes join or leave the filter at once.
         self.setDynamicSortFilter(True)
@@ -108,7 +107,7 @@ class QueueFilter(QSortFilterProxyModel):
         self._show = show
         self._states = _STATES.get(show)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        self.filterChanged.emit()
+        self._open_folders()
 
     def shown(self) -> Show:
         return self._show
@@ -121,7 +120,7 @@ class QueueFilter(QSortFilterProxyModel):
         self._needle = needle
         self._name_hits.clear()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        self.filterChanged.emit()
+        self._open_folders()
 
     def search(self) -> str:
         return self._needle
@@ -136,9 +135,7 @@ class QueueFilter(QSortFilterProxyModel):
         if states is None and not needle:
             return True
         queue = self._queue
-        item = queue.item(queue.index(source_row, 0, source_parent))
-        if item is None:
-            return False
+        item = queue.line_item(source_row)
         if isinstance(item, FolderNode):
             return self._folder_shown(item, states, needle)
         if states is not None and item.state not in states:
@@ -146,8 +143,23 @@ class QueueFilter(QSortFilterProxyModel):
         if not needle or needle in item.name.casefold():
             return True
         # A file in a folder whose own name matches the search.
-        folder = queue.item(source_parent) if source_parent.isValid() else None
+        folder = queue.folder(item.folder) if item.folder is not None else None
         return folder is not None and needle in folder.name.casefold()
+
+    def _open_folders(self) -> None:
+        """Open the folders a filter or search shows (what it found in them is in sight at
+        once); close those it opened when it is off again."""
+        queue = self._queue
+        if not self.is_filtering():
+            for node in self._opened:
+                queue.set_expanded(node, False)
+            self._opened.clear()
+            return
+        for node in queue.folders():
+            if not queue.is_expanded(node) and self._folder_shown(
+                    node, self._states, self._needle):
+                self._opened.add(node)
+                queue.set_expanded(node, True)
 
     def _folder_shown(
         self, node: FolderNode, states: frozenset[TransferState] | None, needle: str

@@ -149,8 +149,9 @@ class RowActions(QObject):
         model, proxy = window.model, window.queue_filter
         items = [model.item(proxy.mapToSource(i))
                  for i in window.view.selectionModel().selectedRows()]
-        ids = model.ids()
-        order = {key: n for n, key in enumerate(ids)} if len(items) > 1 else {}
+        if len(items) < 2:
+            return [i for i in items if i is not None]
+        order = {key: n for n, key in enumerate(model.ids())}
 
         def place(item: TransferRow | FolderNode) -> int:
             first = item.children[0].id if isinstance(item, FolderNode) else item.id
@@ -279,8 +280,7 @@ class RowActions(QObject):
         if row is None:
             return
         if isinstance(row, FolderNode):
-            window.view.setExpanded(index.siblingAtColumn(0),
-                                    not window.view.isExpanded(index.siblingAtColumn(0)))
+            window.view.toggle_folder(index)  # open or close it
             return
         if row.error:
             self.show_error_details()

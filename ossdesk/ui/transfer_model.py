@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
-    QAbstractItemModel,
+    QAbstractTableModel,
     QByteArray,
     QCoreApplication,
     QMimeData,
@@ -197,11 +197,16 @@ _ROW_FLAGS = (
     | Qt.ItemFlag.ItemIsDropEnabled
 )
 
-# A folder's row has children; its files are not dragged on their own (the folder is).
-_FOLDER_FLAGS = _ROW_FLAGS & ~Qt.ItemFlag.ItemNeverHasChildren
+# A folder's files are not dragged on their own (the folder is).
 _CHILD_FLAGS = (
     Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 )
+
+#: Before a folder's name: open (its files below it) or closed.
+OPEN_MARK = "▾"
+CLOSED_MARK = "▸"
+#: Before the name of a file in a folder (set in under the folder's name).
+CHILD_INDENT = "\u2003\u2003"
 
 #: Drag payload of rows moved inside the queue: a JSON list of row ids.
 ROW_IDS_MIME = "application/x-ossdesk-row-ids"
@@ -246,12 +251,14 @@ _LIVE_FIELDS = frozenset({"confirmed_bytes", "sent_bytes", "speed", "eta"})
 Item = TransferRow | FolderNode
 
 
-class TransferModel(QAbstractItemModel):
+class TransferModel(QAbstractTableModel):
     """The queue. Mutate it only from the GUI thread (the bridge does).
 
     Two levels: the top holds the files added on their own and the dropped folders, in
-    queue order (a folder where its first file came); a folder's children are its files.
-    The totals count files, wherever they are.
+    queue order (a folder where its first file came); a folder's files are in it. The
+    table's lines are the top items, each open folder followed by its files (a closed
+    folder's files are no lines: Qt never asks for them). The totals count files, wherever
+    they are.
     """
 
     totalsChanged = Signal(object)  # Totals
@@ -269,8 +276,10 @@ class TransferModel(QAbstractItemModel):
         self._file_count = 0
         self._folder_infos: dict[int, FolderInfo] = {}
         self._nodes: dict[int, FolderNode] = {}  # by folder id, while the folder has files
-        self._slots: dict[int, FolderNode] = {}  # by node slot (child indexes' internal id)
-        self._next_slot = 1
+        # The table's lines: top items, an open folder's files after it.
+        self._lines: list[Item] = []
+        self._line_of: dict[object, int] = {}  # files by id, folders by their node
+        self._expanded: set[FolderNode] = set()
         self._pending: dict[RowKey, dict[str, Any]] = {}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -290,50 +299,11 @@ class TransferModel(QAbstractItemModel):
 
     # ---- Qt model API -------------------------------------------------------------------
 
-    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if not 0 <= column < len(_COLUMNS):
-            return QModelIndex()
-        if not parent.isValid():
-            if 0 <= row < len(self._top):
-                return self.createIndex(row, column, 0)
-            return QModelIndex()
-        if parent.internalId() != 0 or parent.column() != 0:
-            return QModelIndex()
-        item = self._top[parent.row()] if 0 <= parent.row() < len(self._top) else None
-        if isinstance(item, FolderNode) and 0 <= row < len(item.children):
-            return self.createIndex(row, column, item.slot)
-        return QModelIndex()
-
-    def parent(self, index: AnyIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
-        if not index.isValid():
-            return QModelIndex()
-        slot = index.internalId()
-        if slot == 0:
-            return QModelIndex()
-        node = self._slots.get(slot)
-        if node is None:
-            return QModelIndex()
-        return self.createIndex(self._top_pos[node], 0, 0)
-
-    def sibling(self, row: int, column: int, index: AnyIndex) -> QModelIndex:
-        if not index.isValid():
-            return QModelIndex()
-        return self.index(row, column, self.parent(index))
-
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        if not parent.isValid():
-            return len(self._top)
-        if parent.internalId() != 0 or parent.column() != 0:
-            return 0
-        n = parent.row()
-        item = self._top[n] if 0 <= n < len(self._top) else None
-        return len(item.children) if isinstance(item, FolderNode) else 0
-
-    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
-        return self.rowCount(parent) > 0
+        return 0 if parent.isValid() else len(self._lines)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return len(Column)
+        return 0 if parent.isValid() else len(Column)
 
     def headerData(
         self,
@@ -368,13 +338,14 @@ class TransferModel(QAbstractItemModel):
         }[column]
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        # Top rows can be dragged; a drop lands between them (or on one: before it).
+        # Top lines can be dragged; a drop lands between them (or on one: before it).
         if not index.isValid():
             return Qt.ItemFlag.ItemIsDropEnabled
-        if index.internalId() != 0:
+        n = index.row()
+        item = self._lines[n] if 0 <= n < len(self._lines) else None
+        if isinstance(item, TransferRow) and item.folder is not None:
             return _CHILD_FLAGS
-        item = self.item(index)
-        return _FOLDER_FLAGS if isinstance(item, FolderNode) else _ROW_FLAGS
+        return _ROW_FLAGS
 
     # ---- reordering by drag and drop (within the queue) --------------------------------
 
@@ -424,10 +395,8 @@ class TransferModel(QAbstractItemModel):
             return False
         if not isinstance(ids, list):
             return False
-        if parent.isValid() and parent.internalId() != 0:  # onto a folder's file: its folder
-            parent = self.parent(parent)
-        target = parent.row() if parent.isValid() else row
-        self.move_before(ids, target if 0 <= target < len(self._top) else None)
+        line = parent.row() if parent.isValid() else row
+        self.move_before(ids, self._top_of_line(line) if 0 <= line < len(self._lines) else None)
         return False
 
     def move_before(self, keys: Iterable[RowKey], row: int | None) -> None:
@@ -470,7 +439,7 @@ class TransferModel(QAbstractItemModel):
         if role == _DISPLAY:
             if isinstance(row, FolderNode):
                 return self._folder_display(row, column)
-            if index.internalId() != 0:
+            if row.folder is not None:
                 return self._child_display(row, column)
             return self._display(row, column)
         if role == _ALIGNMENT:
@@ -519,16 +488,19 @@ class TransferModel(QAbstractItemModel):
         return printable(row.destination)
 
     def _child_display(self, row: TransferRow, column: Column) -> str:
-        """A file in a folder: its path inside the folder (the folder's row says where the
-        folder goes; the tooltip has the file's whole destination)."""
+        """A file in a folder: its path inside the folder, set in under the folder's name
+        (the folder's line says where the folder goes; the tooltip has the file's whole
+        destination)."""
         if column is Column.DESTINATION or column is Column.ACCOUNT:
             return ""
+        if column is Column.NAME:
+            return CHILD_INDENT + printable(row.name)
         return self._display(row, column)
 
-    @staticmethod
-    def _folder_display(node: FolderNode, column: Column) -> str:
+    def _folder_display(self, node: FolderNode, column: Column) -> str:
         if column is Column.NAME:
-            return printable(node.name)
+            mark = OPEN_MARK if node in self._expanded else CLOSED_MARK
+            return f"{mark} {printable(node.name)}"
         if column is Column.SIZE:
             return _cached_size(node.total_size)
         if column is Column.PROGRESS:
@@ -539,7 +511,7 @@ class TransferModel(QAbstractItemModel):
         if column is Column.ETA:
             return format_duration(node.eta) if moving else ""
         if column is Column.STATE:
-            return node.state_text(state_label(node.state))
+            return node.state_text(state_label(node.state), short=True)
         if column is Column.ACCOUNT:
             return printable(node.profile)
         return printable(node.destination)
@@ -547,6 +519,8 @@ class TransferModel(QAbstractItemModel):
     def _tooltip(self, row: Item, column: Column) -> str | None:
         if column is Column.NAME:
             return printable(row.source_path)
+        if column is Column.STATE and isinstance(row, FolderNode):
+            return row.state_text(state_label(row.state))  # whole, if the column cuts it
         if column is Column.STATE and row.error:
             return printable(row.error)
         if column is Column.PROGRESS:
@@ -574,30 +548,54 @@ class TransferModel(QAbstractItemModel):
     # ---- reading ------------------------------------------------------------------------
 
     def item(self, index: AnyIndex) -> Item | None:
-        """The file or folder at a (model) index."""
+        """The file or folder on a (model) index's line."""
         if not index.isValid():
             return None
-        slot = index.internalId()
         n = index.row()
-        if slot == 0:
-            return self._top[n] if 0 <= n < len(self._top) else None
-        node = self._slots.get(slot)
-        if node is None or not 0 <= n < len(node.children):
-            return None
-        return node.children[n]
+        return self._lines[n] if 0 <= n < len(self._lines) else None
+
+    def line_item(self, line: int) -> Item:
+        return self._lines[line]
 
     def index_for(self, key: RowKey, column: int = 0) -> QModelIndex:
-        """The model index of a file (in its folder or at the top); invalid if not here."""
-        node = self._node_of(key)
-        if node is not None:
-            return self.createIndex(node.pos[key], column, node.slot)
-        n = self._top_pos.get(key)
-        return QModelIndex() if n is None else self.createIndex(n, column, 0)
+        """The model index of a file's line (invalid while its folder is closed)."""
+        n = self._line_of.get(key)
+        return QModelIndex() if n is None else self.index(n, column)
 
     def folder_index(self, folder: int, column: int = 0) -> QModelIndex:
-        """The model index of a dropped folder's row (invalid while it has no files)."""
+        """The model index of a dropped folder's line (invalid while it has no files)."""
         node = self._nodes.get(folder)
-        return QModelIndex() if node is None else self.createIndex(self._top_pos[node], column, 0)
+        n = None if node is None else self._line_of.get(node)
+        return QModelIndex() if n is None else self.index(n, column)
+
+    def is_expanded(self, node: FolderNode) -> bool:
+        return node in self._expanded
+
+    def set_expanded(self, node: FolderNode, expanded: bool) -> None:
+        """Open a folder (its files become lines after it) or close it."""
+        n = self._line_of.get(node)
+        if n is None or (node in self._expanded) == expanded:
+            return
+        count = len(node.children)
+        if expanded:
+            self._expanded.add(node)
+            if count:
+                self.beginInsertRows(QModelIndex(), n + 1, n + count)
+                self._lines[n + 1 : n + 1] = node.children
+                self._reindex_lines(n + 1)
+                self.endInsertRows()
+        else:
+            self._expanded.discard(node)
+            if count:
+                self.beginRemoveRows(QModelIndex(), n + 1, n + count)
+                del self._lines[n + 1 : n + 1 + count]
+                self._reindex_lines(n + 1)
+                self.endRemoveRows()
+        self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.NAME))
+
+    def top_count(self) -> int:
+        """How many top items (files on their own and folders) the queue has."""
+        return len(self._top)
 
     def folder(self, folder: int) -> FolderNode | None:
         """A dropped folder's row while it has files here."""
@@ -635,10 +633,10 @@ class TransferModel(QAbstractItemModel):
         return None if row is None else row.confirmed_bytes
 
     def row_at(self, row_no: int) -> TransferRow:
-        """The file at top row ``row_no`` (a folder's row is not a file: see :meth:`item`)."""
-        item = self._top[row_no]
+        """The file on line ``row_no`` (a folder's line is not a file: see :meth:`item`)."""
+        item = self._lines[row_no]
         if isinstance(item, FolderNode):
-            raise TypeError(f"top row {row_no} is a folder")
+            raise TypeError(f"line {row_no} is a folder")
         return item
 
     def rows(self) -> list[TransferRow]:
@@ -647,8 +645,8 @@ class TransferModel(QAbstractItemModel):
         return list(self._files_of(self._top))
 
     def index_of(self, key: RowKey) -> int | None:
-        """The top row number of a file added on its own (None for a file in a folder)."""
-        return self._top_pos.get(key) if self._node_of(key) is None else None
+        """The line of a file added on its own (None for a file in a folder)."""
+        return self._line_of.get(key) if self._node_of(key) is None else None
 
     def top_row_of(self, key: RowKey) -> int | None:
         """The top row number of a file on its own, or of the folder a file is in."""
@@ -726,6 +724,25 @@ class TransferModel(QAbstractItemModel):
     def _key(item: Item) -> object:
         return item if isinstance(item, FolderNode) else item.id
 
+    def _top_of_line(self, line: int) -> int:
+        """The top position of the item on a line (a folder's file: its folder's)."""
+        item = self._lines[line]
+        node = self._node_of(item.id) if isinstance(item, TransferRow) else item
+        return self._top_pos[node if node is not None else item.id]
+
+    def _build_lines(self) -> list[Item]:
+        lines: list[Item] = []
+        for item in self._top:
+            lines.append(item)
+            if isinstance(item, FolderNode) and item in self._expanded:
+                lines.extend(item.children)
+        return lines
+
+    def _reindex_lines(self, start: int = 0) -> None:
+        line_of, key = self._line_of, self._key
+        for n in range(start, len(self._lines)):
+            line_of[key(self._lines[n])] = n
+
     def _top_items(self, keys: Iterable[RowKey]) -> set[object]:
         """The top keys of these files: their own, or their folder's."""
         wanted: set[object] = set()
@@ -762,9 +779,7 @@ class TransferModel(QAbstractItemModel):
                 continue
             node = self._nodes.get(info.id)
             if node is None:
-                node = self._nodes[info.id] = FolderNode(info, self._next_slot)
-                self._slots[node.slot] = node
-                self._next_slot += 1
+                node = self._nodes[info.id] = FolderNode(info)
                 new_top.append(node)
             # What a file can take from its folder is not kept twice.
             row.name = relative_name(info, row)
@@ -777,25 +792,31 @@ class TransferModel(QAbstractItemModel):
                     row.key = ""
             into.setdefault(node, []).append(row)
         for node, files in into.items():
-            shown = node in self._top_pos
             first = len(node.children)
-            if shown:
-                parent = self.createIndex(self._top_pos[node], 0, 0)
-                self.beginInsertRows(parent, first, first + len(files) - 1)
             for offset, row in enumerate(files):
                 node.children.append(row)
                 node.pos[row.id] = first + offset
                 self._in_folder[row.id] = row
                 self._file_count += 1
                 self._count(row, +1)
-            if shown:
+            n = self._line_of.get(node)
+            if n is None:
+                continue  # a new folder: its line comes below
+            if node in self._expanded:
+                at = n + 1 + first
+                self.beginInsertRows(QModelIndex(), at, at + len(files) - 1)
+                self._lines[at:at] = files
+                self._reindex_lines(at)
                 self.endInsertRows()
+            self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.ACCOUNT))
         if new_top:
-            first = len(self._top)
-            self.beginInsertRows(QModelIndex(), first, first + len(new_top) - 1)
+            first, line = len(self._top), len(self._lines)
+            self.beginInsertRows(QModelIndex(), line, line + len(new_top) - 1)
             for offset, item in enumerate(new_top):
                 self._top.append(item)
                 self._top_pos[self._key(item)] = first + offset
+                self._line_of[self._key(item)] = len(self._lines)
+                self._lines.append(item)
                 if not isinstance(item, FolderNode):
                     self._file_count += 1
                     self._count(item, +1)
@@ -843,8 +864,8 @@ class TransferModel(QAbstractItemModel):
             return
         started = time.perf_counter()
         pending, self._pending = self._pending, {}
-        live_rows: dict[int, list[int]] = {}  # by parent slot (0: the top)
-        full_rows: dict[int, list[int]] = {}
+        live_rows: list[int] = []
+        full_rows: list[int] = []
         folders: set[FolderNode] = set()
         for key, changes in pending.items():
             row = self._get(key)
@@ -858,26 +879,19 @@ class TransferModel(QAbstractItemModel):
             self._count(row, +1)
             node = self._node_of(key)
             if node is not None:
-                slot, n = node.slot, node.pos[key]
                 folders.add(node)
-            else:
-                slot, n = 0, self._top_pos[key]
-            (live_rows if set(changes) <= _LIVE_FIELDS else full_rows).setdefault(
-                slot, []).append(n)
-        for slot, numbers in live_rows.items():
-            self._emit_ranges(numbers, Column.SIZE, Column.ETA, slot)
-        for slot, numbers in full_rows.items():
-            self._emit_ranges(numbers, Column.NAME, Column.ACCOUNT, slot)
-        if folders:
-            self._emit_ranges([self._top_pos[node] for node in folders],
-                              Column.NAME, Column.ACCOUNT, 0)
+            n = self._line_of.get(key)
+            if n is not None:  # a closed folder's files have no line
+                (live_rows if set(changes) <= _LIVE_FIELDS else full_rows).append(n)
+        self._emit_ranges(live_rows, Column.SIZE, Column.ETA)
+        self._emit_ranges(full_rows, Column.NAME, Column.ACCOUNT)
+        self._emit_ranges([self._line_of[node] for node in folders if node in self._line_of],
+                          Column.NAME, Column.ACCOUNT)
         self._update_totals()
         self.flush_count += 1
         self.last_flush_seconds = time.perf_counter() - started
 
-    def _emit_ranges(
-        self, row_numbers: list[int], first_col: Column, last_col: Column, slot: int = 0
-    ) -> None:
+    def _emit_ranges(self, row_numbers: list[int], first_col: Column, last_col: Column) -> None:
         if not row_numbers:
             return
         row_numbers.sort()
@@ -886,64 +900,57 @@ class TransferModel(QAbstractItemModel):
             if n is not None and n == prev + 1:
                 prev = n
                 continue
-            self.dataChanged.emit(self.createIndex(start, first_col, slot),
-                                  self.createIndex(prev, last_col, slot))
+            self.dataChanged.emit(self.index(start, first_col), self.index(prev, last_col))
             self.data_changed_ranges += 1
             if n is not None:
                 start = prev = n
 
     def remove(self, keys: Iterable[RowKey]) -> int:
-        """Remove rows (one ``rowsRemoved`` per run of adjacent rows); returns how many. A
+        """Remove rows (one ``rowsRemoved`` per run of adjacent lines); returns how many. A
         folder whose files are all gone goes too."""
         self.flush()
-        top: list[int] = []
-        inside: dict[FolderNode, list[int]] = {}
-        removed = 0
-        for key in set(keys):
-            if self._get(key) is None:
-                continue
-            removed += 1
-            node = self._node_of(key)
-            if node is not None:
-                inside.setdefault(node, []).append(node.pos[key])
-            else:
-                top.append(self._top_pos[key])
-        if not removed:
+        doomed = [row for row in map(self._get, set(keys)) if row is not None]
+        if not doomed:
             return 0
-        for node, numbers in inside.items():
-            if len(numbers) == len(node.children):
-                top.append(self._top_pos[node])  # the folder goes with all its files
-                for row in node.children:
-                    self._forget(row)
-                continue
-            parent = self.createIndex(self._top_pos[node], 0, 0)
-            self._remove_runs(numbers, node.children, parent)
-            node.pos = {row.id: i for i, row in enumerate(node.children)}
-        if top:
-            self._remove_runs(top, self._top, QModelIndex())
-            self._top_pos = {self._key(item): i for i, item in enumerate(self._top)}
+        gone = {row.id for row in doomed}
+        lines = {self._line_of[key] for key in gone if key in self._line_of}
+        touched = {node for node in map(self._node_of, gone) if node is not None}
+        for row in doomed:
+            self._forget(row)
+        emptied: set[FolderNode] = set()
+        for node in touched:
+            node.children = [r for r in node.children if r.id not in gone]
+            node.pos = {r.id: i for i, r in enumerate(node.children)}
+            if not node.children:
+                emptied.add(node)
+                lines.add(self._line_of[node])
+                self._nodes.pop(node.info.id, None)
+                self._expanded.discard(node)
+        self._top = [item for item in self._top
+                     if (item not in emptied if isinstance(item, FolderNode)
+                         else item.id not in gone)]
+        self._top_pos = {self._key(item): i for i, item in enumerate(self._top)}
+        self._remove_lines(sorted(lines, reverse=True))
+        self._line_of = {}
+        self._reindex_lines()
+        self._emit_ranges([self._line_of[node] for node in touched - emptied],
+                          Column.NAME, Column.ACCOUNT)
         self._update_totals()
         if not self._file_count:  # a good time for cycles that died frozen (see collector)
             collector.thaw()
-        return removed
+        return len(doomed)
 
-    def _remove_runs(self, numbers: list[int], items: list[Any], parent: QModelIndex) -> None:
-        doomed = sorted(set(numbers), reverse=True)
-        # Walk runs from the bottom so earlier row numbers stay valid.
+    def _remove_lines(self, doomed: list[int]) -> None:
+        """Take lines away, in runs from the bottom (earlier line numbers stay valid)."""
+        if not doomed:
+            return
         end = start = doomed[0]
         for n in [*doomed[1:], None]:
             if n is not None and n == start - 1:
                 start = n
                 continue
-            self.beginRemoveRows(parent, start, end)
-            for item in items[start : end + 1]:
-                if isinstance(item, FolderNode):
-                    self._nodes.pop(item.info.id, None)
-                    self._slots.pop(item.slot, None)
-                    self._top_pos.pop(item, None)
-                else:
-                    self._forget(item)
-            del items[start : end + 1]
+            self.beginRemoveRows(QModelIndex(), start, end)
+            del self._lines[start : end + 1]
             self.endRemoveRows()
             if n is not None:
                 end = start = n
@@ -1001,34 +1008,25 @@ class TransferModel(QAbstractItemModel):
         new_top: list[Item],
         new_children: dict[FolderNode, list[TransferRow]] | None = None,
     ) -> None:
-        """Replace the order of the top rows (and of some folders' files), remapping
+        """Replace the order of the top items (and of some folders' files), remapping
         persistent indexes (selection survives)."""
         self.layoutAboutToBeChanged.emit()
-        old_top = self._top
-        old_children = {node: node.children for node in (new_children or {})}
+        old_lines = self._lines
         persistent = self.persistentIndexList()
         self._top = new_top
         self._top_pos = {self._key(item): i for i, item in enumerate(new_top)}
         for node, rows in (new_children or {}).items():
             node.children = rows
             node.pos = {row.id: i for i, row in enumerate(rows)}
+        self._lines = self._build_lines()
+        self._line_of = {}
+        self._reindex_lines()
         new_persistent = []
         for idx in persistent:
-            slot, n = idx.internalId(), idx.row()
-            moved = QModelIndex()
-            if slot == 0:
-                if 0 <= n < len(old_top):
-                    new_n = self._top_pos.get(self._key(old_top[n]))
-                    if new_n is not None:
-                        moved = self.createIndex(new_n, idx.column(), 0)
-            else:
-                owner = self._slots.get(slot)
-                before = old_children.get(owner) if owner is not None else None
-                if owner is not None and before is None:
-                    moved = self.createIndex(n, idx.column(), slot)
-                elif owner is not None and before is not None and 0 <= n < len(before):
-                    moved = self.createIndex(owner.pos[before[n].id], idx.column(), slot)
-            new_persistent.append(moved)
+            n = idx.row()
+            line = self._line_of.get(self._key(old_lines[n])) if 0 <= n < len(old_lines) else None
+            new_persistent.append(
+                QModelIndex() if line is None else self.index(line, idx.column()))
         self.changePersistentIndexList(persistent, new_persistent)
         self.layoutChanged.emit()
 
@@ -1089,6 +1087,9 @@ class TransferModel(QAbstractItemModel):
             # finish before the queue does.
             row_etas = [r.eta for r in self._active_rows.values()
                         if r.eta is not None and math.isfinite(r.eta)]
+            # Nor shorter than a moving folder's (its remaining bytes at its speed).
+            row_etas += [e for e in (n.eta for n in self._nodes.values() if n.active)
+                         if e is not None]
             if row_etas:
                 eta = max(eta, *row_etas)
         uploading = sum(1 for r in self._active_rows.values()

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
@@ -41,14 +42,22 @@ def feed(window: MainWindow, events: list[Any]) -> None:
     window.model.flush()
 
 
-def cell(window: MainWindow, column: Column, row: int = 0,
-         parent: QModelIndex | None = None) -> Any:
+def cell(window: MainWindow, column: Column, line: int = 0) -> Any:
+    """What the view shows on a line of the queue."""
+    return window.view.model().index(line, column).data()
+
+
+def names(window: MainWindow) -> list[str]:
     model = window.view.model()
-    return model.index(row, column, parent or QModelIndex()).data()
+    return [model.index(n, Column.NAME).data() for n in range(model.rowCount())]
 
 
-def top_index(window: MainWindow, row: int = 0) -> QModelIndex:
-    return window.view.model().index(row, 0)
+def open_folder(window: MainWindow, folder: int) -> None:
+    """Open a folder as a user does: a click on its ▸ mark."""
+    index = window.queue_filter.mapFromSource(window.model.folder_index(folder))
+    rect = window.view.visualRect(index)
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=rect.topLeft() + QPoint(8, rect.height() // 2))
 
 
 def engine(window: MainWindow) -> FakeEngine:
@@ -62,11 +71,15 @@ TREE = fs.folder(7, [("2024/img 001.jpg", 4 * MIB), ("2024/img 002.jpg", 2 * MIB
 
 def test_a_dropped_folder_is_one_row_with_its_sums_and_its_state_in_words(
         window: MainWindow) -> None:
+    state_width = window.view.columnWidth(Column.STATE)
     feed(window, fs.queued(TREE))
+    # The State column makes room for a folder's words, the Name column keeps its own.
+    assert window.view.columnWidth(Column.STATE) > state_width
+    assert window.view.columnWidth(Column.NAME) >= window.view.NAME_ROOM
     assert window.view.model().rowCount() == 1
-    assert cell(window, Column.NAME) == "相册 folder"
+    assert cell(window, Column.NAME) == "▸ 相册 folder"
     assert cell(window, Column.SIZE) == "8 MiB"
-    assert cell(window, Column.STATE) == "Waiting · 0 of 3 files done"
+    assert cell(window, Column.STATE) == "Waiting · 0/3"
     assert cell(window, Column.DESTINATION) == "oss://photos/2024/相册 folder/"
     # The status bar and the tray count files.
     assert window.model.totals().files == 3
@@ -81,10 +94,13 @@ def test_a_dropped_folder_is_one_row_with_its_sums_and_its_state_in_words(
     assert cell(window, Column.SPEED) == "2 MiB/s"
     # 7 MiB left at 2 MiB/s is 3.5 s, but one of its files says 20 s: never shorter.
     assert node.eta == 20.0
-    assert cell(window, Column.STATE) == "Uploading · 0 of 3 files done"
+    assert cell(window, Column.STATE) == "Uploading · 0/3"
 
     feed(window, [fs.done(TREE, 0), fs.failed(TREE, 1)])
-    assert cell(window, Column.STATE) == "Waiting · 1 of 3 files done · 1 failed"
+    assert cell(window, Column.STATE) == "Waiting · 1/3 · 1 failed"
+    # Its tooltip (and its details) in whole words.
+    assert window.view.model().index(0, Column.STATE).data(Qt.ItemDataRole.ToolTipRole) == (
+        "Waiting · 1 of 3 files done · 1 failed")
     feed(window, [fs.started(TREE, 2), fs.done(TREE, 2)])
     assert cell(window, Column.STATE) == "Failed: 1 of 3 files"
     assert cell(window, Column.SPEED) == "" and cell(window, Column.ETA) == ""
@@ -103,7 +119,7 @@ def test_a_dropped_folder_is_one_row_with_its_sums_and_its_state_in_words(
 def test_paused_and_cancelled_folders_say_so(window: MainWindow) -> None:
     feed(window, fs.queued(TREE))
     feed(window, [fs.paused(TREE, n) for n in range(3)])
-    assert cell(window, Column.STATE) == "Paused · 0 of 3 files done"
+    assert cell(window, Column.STATE) == "Paused · 0/3"
     feed(window, [fs.cancelled(TREE, n) for n in range(3)])
     assert cell(window, Column.STATE) == "Cancelled"
     assert cell(window, Column.PROGRESS) == ""
@@ -111,25 +127,34 @@ def test_paused_and_cancelled_folders_say_so(window: MainWindow) -> None:
 
 def test_expanding_shows_the_files_by_their_path_inside_the_folder(window: MainWindow) -> None:
     feed(window, fs.queued(TREE))
-    window.view.expand(top_index(window))
-    model = window.view.model()
-    parent = top_index(window)
-    assert model.rowCount(parent) == 3
-    names = [model.index(n, Column.NAME, parent).data() for n in range(3)]
-    assert names == ["2024/img 001.jpg", "2024/img 002.jpg", "notes.txt"]
-    assert model.index(0, Column.SIZE, parent).data() == "4 MiB"
-    # The folder's row says where they go; each file's whole destination is its tooltip.
-    assert model.index(0, Column.DESTINATION, parent).data() == ""
+    assert window.view.model().rowCount() == 1  # closed: its files are no lines
+    open_folder(window, TREE.id)
+    assert names(window) == ["▾ 相册 folder", "\u2003\u20032024/img 001.jpg",
+                             "\u2003\u20032024/img 002.jpg", "\u2003\u2003notes.txt"]
+    assert cell(window, Column.SIZE, 1) == "4 MiB"
+    # The folder's line says where they go; each file's whole destination is its tooltip.
+    assert cell(window, Column.DESTINATION, 1) == ""
+    tip = window.view.model().index(1, Column.DESTINATION).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip == "oss://photos/2024/相册 folder/2024/img 001.jpg"
     first = window.model.row(1)
     assert first is not None
     assert first.destination == "oss://photos/2024/相册 folder/2024/img 001.jpg"
-    assert window.view.visualRect(model.index(2, Column.NAME, parent)).isValid()
+    # Files that arrive while it is open come in under it, before what follows.
+    window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso", size=MIB,
+                                       destination="oss://photos/a.iso")])
+    more = fs.folder(TREE.id, [("later.txt", MIB)], first_upload=10)
+    feed(window, fs.queued(more)[1:])
+    assert names(window)[-2:] == ["\u2003\u2003later.txt", "a.iso"]
+    # Closed again (the left arrow key on it), its files are no lines again.
+    window.view.setCurrentIndex(window.view.model().index(0, 0))
+    QTest.keyClick(window.view, Qt.Key.Key_Left)
+    assert names(window) == ["▸ 相册 folder", "a.iso"]
 
 
 def test_actions_on_a_folder_row_send_every_file_once(window: MainWindow) -> None:
     feed(window, fs.queued(TREE))
     feed(window, [fs.started(TREE, 0)])
-    window.view.expand(top_index(window))
+    open_folder(window, TREE.id)
     fake = engine(window)
     fake.resume = lambda ids: fake.calls.append(("resume", list(ids)))  # type: ignore[method-assign]
     actions = window.row_actions
@@ -145,7 +170,7 @@ def test_actions_on_a_folder_row_send_every_file_once(window: MainWindow) -> Non
     feed(window, [])
     window.bridge.drain()
     window.model.flush()
-    assert cell(window, Column.STATE) == "Paused · 0 of 3 files done"
+    assert cell(window, Column.STATE) == "Paused · 0/3"
     actions.update_actions()
     assert actions.act_resume.isEnabled()
     actions.resume_selected()
@@ -161,9 +186,10 @@ def test_actions_on_a_folder_row_send_every_file_once(window: MainWindow) -> Non
     actions.retry_selected()
     assert engine(window).calls[-1] == ("retry", TREE.uploads)
     window.model.flush()
-    # Retry keeps it where it is, waiting again.
-    assert window.view.model().rowCount() == 1
-    assert cell(window, Column.STATE) == "Waiting · 0 of 3 files done"
+    # Retry keeps it where it is (open, its files under it), waiting again.
+    assert names(window) == ["▾ 相册 folder", "\u2003\u20032024/img 001.jpg",
+                             "\u2003\u20032024/img 002.jpg", "\u2003\u2003notes.txt"]
+    assert cell(window, Column.STATE) == "Waiting · 0/3"
 
     actions.move_selected_to_top()
     assert engine(window).calls[-1] == ("move_top", TREE.uploads)
@@ -179,11 +205,11 @@ def test_a_folder_sits_where_its_first_file_came_and_moves_whole(window: MainWin
     window.model.add_rows([single])
     feed(window, fs.queued(TREE))
     feed(window, fs.queued(other))
-    assert [cell(window, Column.NAME, n) for n in range(3)] == ["a.iso", "相册 folder", "scans"]
+    assert names(window) == ["a.iso", "▸ 相册 folder", "▸ scans"]
     assert window.model.ids() == [50, *TREE.uploads, *other.uploads]
     window.row_actions.select_folder(other.id)
     window.row_actions.move_selected_up()
-    assert [cell(window, Column.NAME, n) for n in range(3)] == ["a.iso", "scans", "相册 folder"]
+    assert names(window) == ["a.iso", "▸ scans", "▸ 相册 folder"]
     # The engine hears the order shown: every file from the moved folder to the end.
     assert engine(window).calls[-1] == ("move_bottom", [*other.uploads, *TREE.uploads])
 
@@ -204,25 +230,23 @@ def test_the_failed_filter_finds_the_one_failed_file_among_20000_done(
     assert bar.button_text(Show.DONE) == "Done (19999)"
     assert cell(window, Column.STATE) == "Failed: 1 of 20,000 files"
 
-    bar.show_only(Show.FAILED)
-    model = window.view.model()
-    assert model.rowCount() == 1
-    parent = top_index(window)
-    assert window.view.isExpanded(parent)
-    assert model.rowCount(parent) == 1
-    assert model.index(0, Column.NAME, parent).data() == "img 12345.jpg"
+    QTest.mouseClick(bar.buttons[Show.FAILED], Qt.MouseButton.LeftButton)
+    # The folder, opened, with just its failed file under it.
+    assert names(window) == ["▾ shoot", "\u2003\u2003img 12345.jpg"]
     window.row_actions.select_ids([failed_id])
     assert [r.id for r in window.row_actions.selected_rows()] == [failed_id]
+    assert window.row_actions.act_retry.isEnabled()
 
+    # Back to All: the folder the filter opened is closed again.
+    QTest.mouseClick(bar.buttons[Show.ALL], Qt.MouseButton.LeftButton)
+    assert names(window) == ["▸ shoot"]
     # A search by name looks into the folder too.
-    bar.show_only(Show.ALL)
     window.queue_filter.set_search("img 00042")
-    assert model.rowCount() == 1 and model.rowCount(top_index(window)) == 1
-    assert model.index(0, Column.NAME, top_index(window)).data() == "img 00042.jpg"
+    assert names(window) == ["▾ shoot", "\u2003\u2003img 00042.jpg"]
     window.queue_filter.set_search("nothing like it")
-    assert model.rowCount() == 0
+    assert names(window) == []
     window.queue_filter.set_search("")
-    assert model.rowCount(top_index(window)) == 20_000
+    assert names(window) == ["▸ shoot"]
 
 
 def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
@@ -230,19 +254,20 @@ def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
     feed(window, fs.queued(TREE))
     window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso",
                                        size=100 * MIB, destination="oss://photos/a.iso")])
+    open_folder(window, TREE.id)
     window.model.sort(Column.SIZE)
-    assert [cell(window, Column.NAME, n) for n in range(2)] == ["相册 folder", "a.iso"]
-    parent = top_index(window)
-    assert [cell(window, Column.SIZE, n, parent) for n in range(3)] == [
-        "2 MiB", "2 MiB", "4 MiB"]
+    assert names(window)[0] == "▾ 相册 folder" and names(window)[-1] == "a.iso"
+    assert [cell(window, Column.SIZE, n) for n in range(5)] == [
+        "8 MiB", "2 MiB", "2 MiB", "4 MiB", "100 MiB"]
 
 
 def test_a_restart_rebuilds_the_folder_from_its_restored_rows(window: MainWindow) -> None:
     feed(window, fs.restored(TREE))
     assert window.view.model().rowCount() == 1
-    assert cell(window, Column.NAME) == "相册 folder"
-    assert cell(window, Column.STATE) == "Waiting · 0 of 3 files done"
-    assert cell(window, Column.NAME, 0, top_index(window)) == "2024/img 001.jpg"
+    assert cell(window, Column.NAME) == "▸ 相册 folder"
+    assert cell(window, Column.STATE) == "Waiting · 0/3"
+    open_folder(window, TREE.id)
+    assert cell(window, Column.NAME, 1) == "\u2003\u20032024/img 001.jpg"
 
 
 def test_the_folder_goes_when_its_last_file_goes(window: MainWindow) -> None:
@@ -271,12 +296,18 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
     chunk = 200  # what the bridge applies per step
     for start in range(0, len(rows), chunk):
         model.add_rows(rows[start:start + chunk])
-    # One insertion per chunk, the first of them the folder's row itself.
-    assert len(inserted) == len(rows) // chunk
+    # The folder's line, once: its files are no lines while it is closed.
+    assert inserted == [(0, 0)]
     assert model.rowCount() == 1 and proxy.rowCount() == 1
     assert model.totals().files == 100_000
     # What a file can take from its folder is not kept per file; it is there when asked.
-    kept = model.item(model.index(5, 0, model.index(0, 0)))
+    kept = model.item(model.index_for(big.upload(5)))
+    assert kept is None  # a closed folder's files are no lines
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    assert model.rowCount() == 100_001 and proxy.rowCount() == 100_001
+    kept = model.item(model.index_for(big.upload(5)))
     assert isinstance(kept, TransferRow)
     assert (kept.destination, kept.key) == ("", "")
     assert kept.bucket is big.info.bucket and kept.profile is big.info.profile
@@ -307,9 +338,9 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
         FolderNode.count = original  # type: ignore[method-assign]
     assert calls["count"] == 16
     assert model.data_changed_ranges - ranges == 2
-    node = model.folder(big.id)
-    assert node is not None and node.speed == 8.0 * MIB
+    assert node.speed == 8.0 * MIB
     assert node.state_text("Uploading") == "Uploading · 0 of 100,000 files done"
+    assert node.state_text("Uploading", short=True) == "Uploading · 0/100,000"
     proxy.deleteLater()
     model.deleteLater()
 
