@@ -390,10 +390,9 @@ class RowActions(QObject):
         if not rows:
             return
         # Top rows move: a file on its own, or the folder of a file in one.
-        numbers = sorted({n for n in map(window.model.top_row_of, (r.id for r in rows))
-                          if n is not None})
+        numbers = sorted(window.model.top_rows_of(r.id for r in rows))
         try:
-            before = step_target(numbers, window.model.rowCount(), up=up)
+            before = step_target(numbers, window.model.top_count(), up=up)
         except StayPut:
             return
         window.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)

@@ -270,7 +270,6 @@ class TransferModel(QAbstractTableModel):
         super().__init__(parent)
         self._top: list[Item] = []
         # Position of each top item: files by id, folders by their node.
-        self._top_pos: dict[object, int] = {}
         # The files in folders by id (a file on its own is found by its top position).
         self._in_folder: dict[RowKey, TransferRow] = {}
         self._file_count = 0
@@ -412,7 +411,7 @@ class TransferModel(QAbstractTableModel):
         staying = [r for r in self._top if self._key(r) not in wanted]
         if anchor is None or self._key(anchor) in wanted:
             cut = len(staying) if anchor is None else sum(
-                1 for r in self._top[: self._top_pos[self._key(anchor)]]
+                1 for r in self._top[: self._top_positions()[self._key(anchor)]]
                 if self._key(r) not in wanted
             )
         else:
@@ -648,10 +647,12 @@ class TransferModel(QAbstractTableModel):
         """The line of a file added on its own (None for a file in a folder)."""
         return self._line_of.get(key) if self._node_of(key) is None else None
 
-    def top_row_of(self, key: RowKey) -> int | None:
-        """The top row number of a file on its own, or of the folder a file is in."""
-        node = self._node_of(key)
-        return self._top_pos.get(node if node is not None else key)
+    def top_rows_of(self, keys: Iterable[RowKey]) -> set[int]:
+        """The top positions of files on their own and of the folders files are in."""
+        positions = self._top_positions()
+        found = (positions.get(n if (n := self._node_of(key)) is not None else key)
+                 for key in keys)
+        return {n for n in found if n is not None}
 
     def ids(self) -> list[RowKey]:
         """Every file's id in queue order."""
@@ -695,10 +696,10 @@ class TransferModel(QAbstractTableModel):
         row = self._in_folder.get(key)
         if row is not None:
             return row
-        n = self._top_pos.get(key)
+        n = self._line_of.get(key)  # a file on its own always has a line
         if n is None:
             return None
-        item = self._top[n]
+        item = self._lines[n]
         return item if isinstance(item, TransferRow) else None
 
     def key_of(self, row: TransferRow) -> str:
@@ -728,7 +729,12 @@ class TransferModel(QAbstractTableModel):
         """The top position of the item on a line (a folder's file: its folder's)."""
         item = self._lines[line]
         node = self._node_of(item.id) if isinstance(item, TransferRow) else item
-        return self._top_pos[node if node is not None else item.id]
+        return self._top_positions()[node if node is not None else item.id]
+
+    def _top_positions(self) -> dict[object, int]:
+        """Where each top item is (files by id, folders by node): worked out when a move
+        needs it, not kept (a queue of files on their own has a line index already)."""
+        return {self._key(item): i for i, item in enumerate(self._top)}
 
     def _build_lines(self) -> list[Item]:
         lines: list[Item] = []
@@ -750,7 +756,7 @@ class TransferModel(QAbstractTableModel):
             node = self._node_of(key)
             if node is not None:
                 wanted.add(node)
-            elif key in self._top_pos:
+            elif key in self._line_of:
                 wanted.add(key)
         return wanted
 
@@ -810,11 +816,10 @@ class TransferModel(QAbstractTableModel):
                 self.endInsertRows()
             self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.ACCOUNT))
         if new_top:
-            first, line = len(self._top), len(self._lines)
+            line = len(self._lines)
             self.beginInsertRows(QModelIndex(), line, line + len(new_top) - 1)
-            for offset, item in enumerate(new_top):
+            for item in new_top:
                 self._top.append(item)
-                self._top_pos[self._key(item)] = first + offset
                 self._line_of[self._key(item)] = len(self._lines)
                 self._lines.append(item)
                 if not isinstance(item, FolderNode):
@@ -929,7 +934,6 @@ class TransferModel(QAbstractTableModel):
         self._top = [item for item in self._top
                      if (item not in emptied if isinstance(item, FolderNode)
                          else item.id not in gone)]
-        self._top_pos = {self._key(item): i for i, item in enumerate(self._top)}
         self._remove_lines(sorted(lines, reverse=True))
         self._line_of = {}
         self._reindex_lines()
@@ -1014,7 +1018,6 @@ class TransferModel(QAbstractTableModel):
         old_lines = self._lines
         persistent = self.persistentIndexList()
         self._top = new_top
-        self._top_pos = {self._key(item): i for i, item in enumerate(new_top)}
         for node, rows in (new_children or {}).items():
             node.children = rows
             node.pos = {row.id: i for i, row in enumerate(rows)}
