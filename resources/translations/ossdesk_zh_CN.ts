@@ -492,6 +492,10 @@ Retryable: %4</source>
 <context>
     <name>FolderRow</name>
     <message>
+        <source>%1 · %2/%3</source>
+        <translation>%1 · %2/%3</translation>
+    </message>
+    <message>
         <source>%1 · %2 of %3 files done</source>
         <translation>%1 · 已完成 %2 / %3 个文件</translation>
     </message>
