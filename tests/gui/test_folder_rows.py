@@ -367,3 +367,18 @@ def test_a_folders_details_give_its_counts_sizes_destination_and_first_failures(
     assert lines[0] == "img 00001.jpg: AccessDenied: file 1"
     assert len(lines) == 6 and lines[-1] == "and 2 more (the Failed filter shows them all)"
     dialog.deleteLater()
+
+
+def test_dragging_a_folder_line_moves_all_its_files(window: MainWindow) -> None:
+    window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso", size=MIB,
+                                       destination="oss://photos/a.iso")])
+    feed(window, fs.queued(TREE))
+    model = window.model
+    dragged: list[tuple[object, object]] = []
+    model.rowsDragged.connect(lambda moved, tail: dragged.append((moved, tail)))
+    mime = model.mimeData([model.folder_index(TREE.id)])
+    # Dropped on the first line: before it.
+    model.dropMimeData(mime, Qt.DropAction.MoveAction, -1, 0, model.index(0, 0))
+    assert names(window) == ["▸ 相册 folder", "a.iso"]
+    assert dragged == [(TREE.uploads, [*TREE.uploads, 50])]
+    assert engine(window).calls[-1] == ("move_bottom", [*TREE.uploads, 50])
