@@ -54,10 +54,11 @@ from ossdesk.ui.dialogs.accounts import AccountsDialog
 from ossdesk.ui.dialogs.object_options import ObjectOptionsDialog, UploadOptions
 from ossdesk.ui.dialogs.settings import SettingsDialog
 from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
-from ossdesk.ui.engine_types import Destination
+from ossdesk.ui.engine_types import Destination, FolderInfo, FoldersAdded, RowsRestored
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.i18n import Translations
 from ossdesk.ui.main_window import MainWindow
+from ossdesk.ui.queue_filter import Show
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import Totals, TransferRow, TransferState
 from ossdesk.ui.walker import Problem, ProblemKind
@@ -159,6 +160,66 @@ def queue_window(out: Path, suffix: str = "") -> MainWindow:
         + f" ({format_size(sum(r.size for r in sample_rows()))})"
     )
     save(window, out, "queue" + suffix)
+    return window
+
+
+def folder_rows() -> tuple[FolderInfo, list[TransferRow]]:
+    """A dropped folder of 2,000 photos mid-upload: 120 verified, 3 being sent, one failed,
+    the rest waiting (rows as the engine restores them, ``folder`` set)."""
+    info = FolderInfo(id=1, name="相册 2024", source_path="/home/li/Pictures/相册 2024",
+                      destination="oss://team-media/2024/launch/相册 2024/",
+                      bucket="team-media", profile="work", added_at=time.time())
+    rows = []
+    for n in range(2000):
+        rel = f"{'春节' if n < 800 else 'summer trip'}/IMG_{n:04d}.jpg"
+        size = 3 * MIB + (n * 7919) % (5 * MIB)
+        row = TransferRow(
+            id=100 + n, name=rel.rsplit("/", 1)[-1], source_path=f"{info.source_path}/{rel}",
+            size=size, destination=f"{info.destination}{rel}", bucket="team-media",
+            key=f"2024/launch/相册 2024/{rel}", profile="work", folder=info.id)
+        if n < 3 or 6 < n < 124:
+            row.state, row.check = TransferState.DONE, "crc64"
+            row.confirmed_bytes = row.sent_bytes = size
+        elif n == 3:
+            row.state = TransferState.FAILED
+            row.error = "The file changed while it was being uploaded. Retry to send it again."
+        elif n < 7:
+            row.state = TransferState.UPLOADING
+            row.confirmed_bytes = size // 3
+            row.sent_bytes = size // 2
+            row.speed = 0.4 * MIB
+            row.eta = (size - size // 3) / (0.4 * MIB)
+        rows.append(row)
+    return info, rows
+
+
+def folder_window(out: Path, suffix: str = "") -> MainWindow:
+    """A dropped folder as one line: closed, open, and the Failed filter finding its one
+    failed file."""
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1280, 560)
+    window.show()
+    settle(lambda: window.destination_bar.profiles_loaded)
+    singles = sample_rows()
+    window.model.add_rows([singles[0], singles[4]])
+    info, rows = folder_rows()
+    window.bridge.post_batch([FoldersAdded((info,)), RowsRestored(tuple(rows))])
+    window.bridge.drain()
+    window.model.flush()
+    view = window.view
+    folder_index = window.queue_filter.mapFromSource(window.model.folder_index(info.id))
+    view.selectionModel().clearSelection()
+    view.setCurrentIndex(folder_index)
+    save(window, out, "folder-collapsed" + suffix)
+    node = window.model.folder(info.id)
+    assert node is not None
+    window.model.set_expanded(node, True)
+    save(window, out, "folder-expanded" + suffix)
+    window.model.set_expanded(node, False)
+    window.filter_bar.show_only(Show.FAILED)
+    window.row_actions.select_ids([103])
+    save(window, out, "folder-failed-filter" + suffix)
     return window
 
 
@@ -668,8 +729,10 @@ def main() -> int:
     app.setPalette(dark_palette())
     dark = queue_window(out, "-dark")
     dark.hide()
+    folder_window(out, "-dark").hide()
     app.setPalette(app.style().standardPalette())
     status_bar_window(out).hide()
+    folder_window(out).hide()
     tray_scene(out).hide()
     watched_window(out).hide()
     history_scenes(out)
@@ -687,6 +750,7 @@ def main() -> int:
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")
+    folder_window(out, "-zh_CN").hide()
     tray_scene(out, "-zh_CN").hide()
     watched_window(out, "-zh_CN").hide()
     history_scenes(out, "-zh_CN")

@@ -33,6 +33,7 @@ from ossdesk.ui.engine_text import engine_text, kind_text, restored_row
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
 from ossdesk.ui.engine_types import EngineQuery, EngineRequest
 from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
+from ossdesk.ui.engine_types import FoldersAdded as FoldersAdded  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRestored as RowsRestored  # noqa: PLC0414
 from ossdesk.ui.transfer_model import RowKey, TransferModel, TransferRow, TransferState
@@ -78,6 +79,7 @@ def row_from_queued(event: ev.Queued) -> TransferRow:
         bucket=event.bucket,
         key=event.key,
         profile=event.account,
+        folder=event.folder,
     )
 
 
@@ -219,6 +221,9 @@ class EventBridge(QObject):
                     new_rows.extend(restored_row(r) for r in event.rows)
                     new_ids.update(r.id for r in event.rows)
                     continue
+                if isinstance(event, FoldersAdded):
+                    model.add_folders(event.folders)  # the rows that follow go into them
+                    continue
                 if isinstance(event, EngineUnavailable):
                     self.engineFailed.emit(engine_text(event.message))
                     continue
@@ -228,7 +233,7 @@ class EventBridge(QObject):
                     continue
                 if isinstance(event, ev.Queued):
                     if event.upload is not None and (
-                        event.upload in new_ids or model.index_of(event.upload) is not None
+                        event.upload in new_ids or model.contains(event.upload)
                     ):
                         # Queued again (resume, retry, restore): keep the progress shown.
                         add_pending_rows()

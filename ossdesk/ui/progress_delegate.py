@@ -12,6 +12,7 @@ from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QRect, Q
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.transfer_model import Role, TransferRow, TransferState, progress_text
 
 # (light palette, dark palette)
@@ -97,7 +98,7 @@ class ProgressDelegate(QStyledItemDelegate):
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         row = index.data(Role.ROW)
-        if not isinstance(row, TransferRow):
+        if not isinstance(row, (TransferRow, FolderNode)):  # a folder's bar: its files' sums
             super().paint(painter, option, index)
             return
         opt = QStyleOptionViewItem(option)

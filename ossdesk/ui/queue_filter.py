@@ -5,6 +5,11 @@ one cheap test per row (the row's state and, while a search is typed, its name),
 20,000 rows with a filter on costs one pass over the new rows; the counts on the filter
 buttons come from the model's running totals (kept in O(1) per change), never from a walk
 of the rows. Sorting is left to the model (64-bit sizes, the queue order kept apart).
+
+The filters look into dropped folders: a folder is shown while one of its files is (its
+state counts say so at once; a search walks its files' names once per search text and
+remembers the answer), opened, with only its files that pass under it; back to All, the
+folders a filter opened close again.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ossdesk.ui.transfer_model import Totals, TransferModel, TransferState
+from ossdesk.ui.folder_rows import FolderNode
+from ossdesk.ui.transfer_model import RowKey, Totals, TransferModel, TransferState
 
 
 class Show(enum.IntEnum):
@@ -83,6 +89,9 @@ class QueueFilter(QSortFilterProxyModel):
         self._show = Show.ALL
         self._states: frozenset[TransferState] | None = None
         self._needle = ""
+        # Whether a folder has a file whose name holds the search text: (needle, files).
+        self._name_hits: dict[FolderNode, tuple[str, int, bool]] = {}
+        self._opened: set[FolderNode] = set()  # folders a filter or search opened
         self.setSourceModel(source)
         # Rows whose state changes join or leave the filter at once.
         self.setDynamicSortFilter(True)
@@ -98,6 +107,7 @@ class QueueFilter(QSortFilterProxyModel):
         self._show = show
         self._states = _STATES.get(show)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._open_folders()
 
     def shown(self) -> Show:
         return self._show
@@ -108,7 +118,9 @@ class QueueFilter(QSortFilterProxyModel):
             return
         self.beginFilterChange()
         self._needle = needle
+        self._name_hits.clear()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        self._open_folders()
 
     def search(self) -> str:
         return self._needle
@@ -122,10 +134,51 @@ class QueueFilter(QSortFilterProxyModel):
         states, needle = self._states, self._needle
         if states is None and not needle:
             return True
-        row = self._queue.row_at(source_row)
-        if states is not None and row.state not in states:
+        queue = self._queue
+        item = queue.line_item(source_row)
+        if isinstance(item, FolderNode):
+            return self._folder_shown(item, states, needle)
+        if states is not None and item.state not in states:
             return False
-        return not needle or needle in row.name.casefold()
+        if not needle or needle in item.name.casefold():
+            return True
+        # A file in a folder whose own name matches the search.
+        folder = queue.folder(item.folder) if item.folder is not None else None
+        return folder is not None and needle in folder.name.casefold()
+
+    def _open_folders(self) -> None:
+        """Open the folders a filter or search shows (what it found in them is in sight at
+        once); close those it opened when it is off again."""
+        queue = self._queue
+        if not self.is_filtering():
+            for node in self._opened:
+                queue.set_expanded(node, False)
+            self._opened.clear()
+            return
+        for node in queue.folders():
+            if not queue.is_expanded(node) and self._folder_shown(
+                    node, self._states, self._needle):
+                self._opened.add(node)
+                queue.set_expanded(node, True)
+
+    def _folder_shown(
+        self, node: FolderNode, states: frozenset[TransferState] | None, needle: str
+    ) -> bool:
+        """Whether a folder shows: one of its files passes the state filter (from its
+        counts) and its name, or one of its files' names, holds the search text."""
+        if states is not None and not any(node.states[s] for s in states):
+            return False
+        if not needle or needle in node.name.casefold():
+            return True
+        if states is not None:
+            # The files that pass both: a walk, only while both are on.
+            return any(r.state in states and needle in r.name.casefold()
+                       for r in node.children)
+        hit = self._name_hits.get(node)
+        if hit is None or hit[0] != needle or hit[1] != len(node.children):
+            found = any(needle in r.name.casefold() for r in node.children)
+            hit = self._name_hits[node] = (needle, len(node.children), found)
+        return hit[2]
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         # The model sorts (in Python, 64-bit sizes as ints); this proxy keeps its order.
@@ -135,8 +188,12 @@ class QueueFilter(QSortFilterProxyModel):
         return self.mapToSource(index).row()
 
     def from_source_row(self, row: int, column: int = 0) -> QModelIndex:
-        """The view's index of a model row (invalid while the filter hides it)."""
+        """The view's index of a top model row (invalid while the filter hides it)."""
         return self.mapFromSource(self._queue.index(row, column))
+
+    def from_key(self, key: RowKey, column: int = 0) -> QModelIndex:
+        """The view's index of a file, in a folder or not (invalid while hidden)."""
+        return self.mapFromSource(self._queue.index_for(key, column))
 
 
 class FilterBar(QWidget):

@@ -1,12 +1,12 @@
 """The window's queue table (with its drop hint) and the first-run panel shown while no
-account exists."""
+account exists. A dropped folder is one line; opened, its files are lines under it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QModelIndex, QRect, Qt, QUrl, Signal
-from PySide6.QtGui import QFont, QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QRect, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QFont, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -20,7 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.ui.folder_rows import FolderNode, widest_state_text
 from ossdesk.ui.queue_order import whole_row_modifiers
+from ossdesk.ui.transfer_model import Column, Role, TransferState, state_label
 
 
 def local_paths(urls: Sequence[QUrl]) -> list[str]:
@@ -52,6 +54,87 @@ class QueueView(QTableView):
         self.setDropIndicatorShown(True)
         self.hint_title = ""
         self.hint_detail = ""
+        self._fitted_for_folders = False
+
+    #: What the Name and Destination columns keep when the State column widens for a
+    #: folder's words.
+    NAME_ROOM = 240
+    DESTINATION_ROOM = 200
+    #: A click this far into a folder's Name cell (its ▸ mark) opens or closes it.
+    MARK_WIDTH = 22
+
+    def setModel(self, model: QAbstractItemModel | None) -> None:
+        super().setModel(model)
+        if model is not None:
+            model.rowsInserted.connect(self._on_rows_inserted)
+
+    def folder_at(self, index: QModelIndex) -> FolderNode | None:
+        item = index.data(Role.ROW) if index.isValid() else None
+        return item if isinstance(item, FolderNode) else None
+
+    def toggle_folder(self, index: QModelIndex, expanded: bool | None = None) -> bool:
+        """Open or close the folder on this line (None: the other way); False if the line
+        is not a folder's."""
+        node = self.folder_at(index)
+        queue = getattr(self.model(), "queue", None)
+        if node is None or queue is None:
+            return False
+        queue.set_expanded(node, not queue.is_expanded(node) if expanded is None else expanded)
+        return True
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if (index.isValid() and index.column() == Column.NAME
+                and event.button() == Qt.MouseButton.LeftButton
+                and event.position().x() - self.visualRect(index).left() <= self.MARK_WIDTH
+                and self.toggle_folder(index)):
+            self.setCurrentIndex(index)
+            return
+        super().mousePressEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Right (or +) opens the current folder, Left (or -) closes it."""
+        index = self.currentIndex()
+        key = event.key()
+        opening = key in (Qt.Key.Key_Right, Qt.Key.Key_Plus)
+        closing = key in (Qt.Key.Key_Left, Qt.Key.Key_Minus)
+        if (opening or closing) and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier \
+                and self.toggle_folder(index, opening):
+            return
+        super().keyPressEvent(event)
+
+    @Slot(QModelIndex, int, int)
+    def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        if self._fitted_for_folders:
+            return
+        model = self.model()
+        # New folders come at the end, each on one line.
+        for n in range(max(first, last - 50), last + 1):
+            if isinstance(model.index(n, 0).data(Role.ROW), FolderNode):
+                self.fit_state_for_folders()
+                return
+
+    def fit_state_for_folders(self) -> None:
+        """Once a folder is in the queue: the State column wide enough for a folder's word
+        and counts ("Uploading · 1,999/2,000 · 12 failed"), the room taken from the
+        Destination column (a folder's files leave theirs empty), down to DESTINATION_ROOM,
+        then from the Name column, down to NAME_ROOM (the tooltip has the words whole)."""
+        self._fitted_for_folders = True
+        metrics = self.fontMetrics()
+        text = max(metrics.horizontalAdvance(widest_state_text(state_label(state)))
+                   for state in (TransferState.UPLOADING, TransferState.QUEUED,
+                                 TransferState.PAUSED))
+        state_width = self.columnWidth(Column.STATE)
+        extra = text + 48 - state_width  # its icon and margins
+        if extra <= 0:
+            return
+        destination = self.columnWidth(Column.DESTINATION)
+        from_destination = min(extra, max(0, destination - self.DESTINATION_ROOM))
+        name = self.columnWidth(Column.NAME)
+        from_name = min(extra - from_destination, max(0, name - self.NAME_ROOM))
+        if from_destination:
+            self.setColumnWidth(Column.DESTINATION, destination - from_destination)
+        self.setColumnWidth(Column.STATE, state_width + from_destination + from_name)
 
     def moveCursor(
         self, cursorAction: QAbstractItemView.CursorAction, modifiers: Qt.KeyboardModifier

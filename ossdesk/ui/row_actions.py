@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QStyle
 
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.dialogs.details import DetailsDialog
+from ossdesk.ui.dialogs.folder_details import FolderDetailsDialog
 from ossdesk.ui.engine_text import engine_text
+from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.queue_order import (
     MOVE_BOTTOM_KEYS,
@@ -141,12 +143,49 @@ class RowActions(QObject):
             action.setToolTip(tip)
             action.setStatusTip(tip)
 
-    def selected_rows(self) -> list[TransferRow]:
+    def selected_items(self) -> list[TransferRow | FolderNode]:
+        """The selected rows, files and folders, in queue order."""
         window = self.window
         window.model.flush()
-        to_source = window.queue_filter.to_source_row
-        numbers = sorted({to_source(i) for i in window.view.selectionModel().selectedRows()})
-        return [window.model.row_at(n) for n in numbers if 0 <= n < window.model.rowCount()]
+        model, proxy = window.model, window.queue_filter
+        items = [model.item(proxy.mapToSource(i))
+                 for i in window.view.selectionModel().selectedRows()]
+        if len(items) < 2:
+            return [i for i in items if i is not None]
+        order = {key: n for n, key in enumerate(model.ids())}
+
+        def place(item: TransferRow | FolderNode) -> int:
+            first = item.children[0].id if isinstance(item, FolderNode) else item.id
+            return order.get(first, 0)
+
+        return sorted((i for i in items if i is not None), key=place)
+
+    def selected_rows(self) -> list[TransferRow]:
+        """The selected files: a selected folder stands for all its files (each once, even
+        with some of them selected too)."""
+        items = self.selected_items()
+        if len(items) == 1 and not isinstance(items[0], FolderNode):
+            return [items[0]]
+        seen: set[RowKey] = set()
+        rows: list[TransferRow] = []
+        for item in items:
+            for row in item.children if isinstance(item, FolderNode) else (item,):
+                if row.id not in seen:
+                    seen.add(row.id)
+                    rows.append(row)
+        return rows
+
+    def _selected_states(self) -> tuple[set[TransferState], int]:
+        """The states among the selected files (a folder's from its counts: no walk of its
+        files), and how many rows are selected."""
+        items = self.selected_items()
+        states: set[TransferState] = set()
+        for item in items:
+            if isinstance(item, FolderNode):
+                states.update(s for s, n in item.states.items() if n)
+            else:
+                states.add(item.state)
+        return states, len(items)
 
     def select_ids(self, ids: Sequence[RowKey]) -> None:
         """Select these rows (tests and keyboard users)."""
@@ -154,12 +193,19 @@ class RowActions(QObject):
         selection = window.view.selectionModel()
         selection.clearSelection()
         for key in ids:
-            n = window.model.index_of(key)
-            if n is not None:
+            index = window.queue_filter.from_key(key)
+            if index.isValid():
                 selection.select(
-                    window.queue_filter.from_source_row(n),
-                    selection.SelectionFlag.Select | selection.SelectionFlag.Rows,
-                )
+                    index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+
+    def select_folder(self, folder: int) -> None:
+        """Select a dropped folder's row (tests and keyboard users)."""
+        window = self.window
+        selection = window.view.selectionModel()
+        selection.clearSelection()
+        index = window.queue_filter.mapFromSource(window.model.folder_index(folder))
+        if index.isValid():
+            selection.select(index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
 
     @Slot()
     def _on_selection_changed(self) -> None:
@@ -179,23 +225,25 @@ class RowActions(QObject):
 
     def update_actions(self) -> None:
         window = self.window
-        rows = self.selected_rows() if window.view.selectionModel() is not None else []
-        states = [r.state for r in rows]
+        items = self.selected_items() if window.view.selectionModel() is not None else []
+        states, _ = self._selected_states() if items else (set(), 0)
+        one = items[0] if len(items) == 1 else None
+        file = one if isinstance(one, TransferRow) else None
         self.act_pause.setEnabled(any(s.can_pause for s in states))
         self.act_resume.setEnabled(any(s.can_resume for s in states))
         self.act_cancel.setEnabled(any(s.can_cancel for s in states))
         self.act_retry.setEnabled(any(s.can_retry for s in states))
-        self.act_remove.setEnabled(bool(rows))
-        self.act_open_folder.setEnabled(len(rows) == 1)
-        self.act_copy_url.setEnabled(len(rows) == 1 and window.engine is not None)
+        self.act_remove.setEnabled(bool(items))
+        self.act_open_folder.setEnabled(one is not None)
+        self.act_copy_url.setEnabled(file is not None and window.engine is not None)
         self.act_copy_presigned.setEnabled(
-            len(rows) == 1 and rows[0].state is TransferState.DONE and window.engine is not None
+            file is not None and file.state is TransferState.DONE and window.engine is not None
         )
-        self.act_error_details.setEnabled(len(rows) == 1 and bool(rows[0].error))
-        self.act_details.setEnabled(len(rows) == 1)
+        self.act_error_details.setEnabled(file is not None and bool(file.error))
+        self.act_details.setEnabled(one is not None)
         for action in (self.act_move_top, self.act_move_up, self.act_move_down,
                        self.act_move_bottom):
-            action.setEnabled(bool(rows))
+            action.setEnabled(bool(items))
         totals = window.model.totals()  # kept current in O(1) per change: no walk of the queue
         window.act_pause_all.setEnabled(totals.pausable > 0)
         window.act_resume_all.setEnabled(totals.paused > 0)
@@ -229,7 +277,12 @@ class RowActions(QObject):
     @Slot(QModelIndex)
     def _on_double_clicked(self, index: QModelIndex) -> None:
         window = self.window
-        row = window.model.row_at(window.queue_filter.to_source_row(index))
+        row = window.model.item(window.queue_filter.mapToSource(index))
+        if row is None:
+            return
+        if isinstance(row, FolderNode):
+            window.view.toggle_folder(index)  # open or close it
+            return
         if row.error:
             self.show_error_details()
         elif row.state.can_resume:
@@ -335,16 +388,17 @@ class RowActions(QObject):
     def _step_selected(self, *, up: bool) -> None:
         window = self.window
         rows = self.selected_rows()
-        numbers = [n for n in (window.model.index_of(r.id) for r in rows) if n is not None]
+        if not rows:
+            return
+        # Top rows move: a file on its own, or the folder of a file in one.
+        numbers = sorted(window.model.top_rows_of(r.id for r in rows))
         try:
-            before = step_target(numbers, window.model.rowCount(), up=up)
+            before = step_target(numbers, window.model.top_count(), up=up)
         except StayPut:
             return
         window.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         window.model.move_before([r.id for r in rows], before)  # the engine hears rowsDragged
-        first = window.model.index_of(rows[0].id)
-        if first is not None:
-            window.view.scrollTo(window.queue_filter.from_source_row(first))
+        window.view.scrollTo(window.queue_filter.from_key(rows[0].id))
 
     def _move_selected(self, *, top: bool) -> None:
         window = self.window
@@ -359,9 +413,7 @@ class RowActions(QObject):
             window.model.move_to_bottom(ids)
         if window.engine is not None:
             window.engine.send(rq.Move(ids, top))
-        first = window.model.index_of(ids[0])
-        if first is not None:
-            window.view.scrollTo(window.queue_filter.from_source_row(first))
+        window.view.scrollTo(window.queue_filter.from_key(ids[0]))
 
     @Slot(object, object)
     def _on_rows_dragged(self, moved: object, tail: object) -> None:
@@ -375,19 +427,22 @@ class RowActions(QObject):
 
     @Slot()
     def open_containing_folder(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1:
+        items = self.selected_items()
+        if len(items) != 1:
             return
-        folder = os.path.dirname(rows[0].source_path)
+        item = items[0]
+        folder = (item.source_path if isinstance(item, FolderNode)
+                  else os.path.dirname(item.source_path))
         QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
 
     @Slot()
     def copy_object_url(self) -> None:
         window = self.window
-        rows = self.selected_rows()
-        if len(rows) != 1 or window.engine is None:
+        items = self.selected_items()
+        row = items[0] if len(items) == 1 else None
+        if not isinstance(row, TransferRow) or window.engine is None:
             return
-        url = window.engine.ask(rq.ObjectUrl(rows[0]))
+        url = window.engine.ask(rq.ObjectUrl(window.model.full_row(row)))
         QGuiApplication.clipboard().setText(url)
         window.statusBar().showMessage(self.tr("Copied: %1").replace("%1", url), 6000)
 
@@ -420,15 +475,17 @@ class RowActions(QObject):
     @Slot()
     def copy_presigned_link(self) -> None:
         window = self.window
-        rows = self.selected_rows()
-        if len(rows) != 1 or window.engine is None:
+        items = self.selected_items()
+        row = items[0] if len(items) == 1 else None
+        if not isinstance(row, TransferRow) or window.engine is None:
             return
         expires = self.ask_presign_expiry()
         if expires is None:
             return
         window.settings.presign_expiry_seconds = expires
-        engine, row = window.engine, rows[0]
-        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(row, expires)), self)
+        engine = window.engine
+        full = window.model.full_row(row)
+        call = BackgroundCall(lambda: engine.ask(rq.PresignedUrl(full, expires)), self)
         call.succeeded.connect(self._on_presigned)
         call.failed.connect(self._on_presign_failed)
         call.start()
@@ -449,6 +506,7 @@ class RowActions(QObject):
         )
 
     def error_details_box(self, row: TransferRow) -> QMessageBox:
+        row = self.window.model.full_row(row)
         box = QMessageBox(self.window)
         box.setIcon(
             QMessageBox.Icon.Warning
@@ -474,17 +532,28 @@ class RowActions(QObject):
 
     def details_dialog(self, row: TransferRow) -> DetailsDialog:
         """The row's details, read from the upload list (a seam tests use)."""
-        return DetailsDialog.for_row(self.window.engine, row, self.window)
+        return DetailsDialog.for_row(self.window.engine, self.window.model.full_row(row),
+                                     self.window)
 
     @Slot()
     def show_details(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) == 1:
-            self.details_dialog(rows[0]).exec()
+        items = self.selected_items()
+        if len(items) != 1:
+            return
+        item = items[0]
+        if isinstance(item, FolderNode):
+            self.folder_details_dialog(item).exec()
+        else:
+            self.details_dialog(item).exec()
+
+    def folder_details_dialog(self, node: FolderNode) -> FolderDetailsDialog:
+        """A folder's counts, sizes, destination and first failures (a seam tests use)."""
+        return FolderDetailsDialog(node, self.window)
 
     @Slot()
     def show_error_details(self) -> None:
-        rows = self.selected_rows()
-        if len(rows) != 1 or not rows[0].error:
+        items = self.selected_items()
+        row = items[0] if len(items) == 1 else None
+        if not isinstance(row, TransferRow) or not row.error:
             return
-        self.error_details_box(rows[0]).exec()
+        self.error_details_box(row).exec()

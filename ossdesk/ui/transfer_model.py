@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -36,9 +36,11 @@ from ossdesk.core.names import printable
 from ossdesk.ui import collector
 
 # Defined Qt-free (the engine process sends them); re-exported here.
+from ossdesk.ui.engine_types import FolderInfo as FolderInfo  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowKey as RowKey  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferRow as TransferRow  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferState as TransferState  # noqa: PLC0414
+from ossdesk.ui.folder_rows import FolderNode, relative_name
 from ossdesk.ui.formatting import format_duration, format_size, format_speed, percent
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -71,7 +73,7 @@ def verified_label(check: str) -> str:
     return state_label(TransferState.DONE)
 
 
-def progress_parts(row: TransferRow) -> tuple[int, int]:
+def progress_parts(row: TransferRow | FolderNode) -> tuple[int, int]:
     """The whole percents of the row's bytes (sent, confirmed by OSS); sent counts the
     confirmed bytes too, so it is never below confirmed."""
     if row.state is TransferState.DONE:
@@ -86,7 +88,7 @@ def progress_parts(row: TransferRow) -> tuple[int, int]:
     return percent(sent, row.size), percent(confirmed, row.size)
 
 
-def progress_text(row: TransferRow) -> str:
+def progress_text(row: TransferRow | FolderNode) -> str:
     """What the Progress column says: ``"12 %"`` once OSS confirmed all that was sent,
     else the share sent and the share confirmed (``"12 % (3 % confirmed)"``); nothing for a
     cancelled row."""
@@ -99,7 +101,7 @@ def progress_text(row: TransferRow) -> str:
         "%1", str(sent)).replace("%2", str(confirmed))
 
 
-def progress_tooltip(row: TransferRow) -> str:
+def progress_tooltip(row: TransferRow | FolderNode) -> str:
     """The Progress column's tooltip: the two counts, and what the bar's two shades mean."""
     translate = QCoreApplication.translate
     if row.state is TransferState.CANCELLED:  # no bar to explain
@@ -122,6 +124,10 @@ def progress_tooltip(row: TransferRow) -> str:
 
 
 _ROW_FIELDS = frozenset(f.name for f in fields(TransferRow))
+# Fields a row added again does not change: its id and folder; in a folder also what it
+# takes from the folder (and its name there, its path inside the folder).
+_KEPT_FIELDS = frozenset({"id", "folder"})
+_FOLDER_FIELDS = _KEPT_FIELDS | {"name", "bucket", "profile", "key", "destination"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +174,9 @@ class Role(enum.IntEnum):
     SIZE = Qt.ItemDataRole.UserRole + 7
 
 
-_SORT_KEYS: dict[Column, Callable[[TransferRow], Any]] = {
+_SORT_KEYS: dict[Column, Callable[[TransferRow | FolderNode], Any]] = {
     Column.NAME: lambda r: (r.name.casefold(), r.source_path),
-    Column.SIZE: lambda r: r.size,
+    Column.SIZE: lambda r: r.total_size if isinstance(r, FolderNode) else r.size,
     Column.PROGRESS: lambda r: (r.confirmed_bytes / r.size) if r.size else 1.0,
     Column.SPEED: lambda r: r.speed,
     Column.ETA: lambda r: (r.eta is None, r.eta or 0.0),
@@ -193,6 +199,17 @@ _ROW_FLAGS = (
     | Qt.ItemFlag.ItemIsDragEnabled
     | Qt.ItemFlag.ItemIsDropEnabled
 )
+
+# A folder's files are not dragged on their own (the folder is).
+_CHILD_FLAGS = (
+    Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+)
+
+#: Before a folder's name: open (its files below it) or closed.
+OPEN_MARK = "▾"
+CLOSED_MARK = "▸"
+#: Before the name of a file in a folder (set in under the folder's name).
+CHILD_INDENT = "\u2003\u2003"
 
 #: Drag payload of rows moved inside the queue: a JSON list of row ids.
 ROW_IDS_MIME = "application/x-ossdesk-row-ids"
@@ -234,8 +251,18 @@ def _cached_size(num_bytes: int) -> str:
 _LIVE_FIELDS = frozenset({"confirmed_bytes", "sent_bytes", "speed", "eta"})
 
 
+Item = TransferRow | FolderNode
+
+
 class TransferModel(QAbstractTableModel):
-    """The queue. Mutate it only from the GUI thread (the bridge does)."""
+    """The queue. Mutate it only from the GUI thread (the bridge does).
+
+    Two levels: the top holds the files added on their own and the dropped folders, in
+    queue order (a folder where its first file came); a folder's files are in it. The
+    table's lines are the top items, each open folder followed by its files (a closed
+    folder's files are no lines: Qt never asks for them). The totals count files, wherever
+    they are.
+    """
 
     totalsChanged = Signal(object)  # Totals
     rowsDragged = Signal(object, object)  # moved ids, ids from the first moved to the end
@@ -244,8 +271,17 @@ class TransferModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[TransferRow] = []
-        self._index_of: dict[RowKey, int] = {}
+        self._top: list[Item] = []
+        # Position of each top item: files by id, folders by their node.
+        # The files in folders by id (a file on its own is found by its top position).
+        self._in_folder: dict[RowKey, TransferRow] = {}
+        self._file_count = 0
+        self._folder_infos: dict[int, FolderInfo] = {}
+        self._nodes: dict[int, FolderNode] = {}  # by folder id, while the folder has files
+        # The table's lines: top items, an open folder's files after it.
+        self._lines: list[Item] = []
+        self._line_of: dict[object, int] = {}  # files by id, folders by their node
+        self._expanded: set[FolderNode] = set()
         self._pending: dict[RowKey, dict[str, Any]] = {}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -266,7 +302,7 @@ class TransferModel(QAbstractTableModel):
     # ---- Qt model API -------------------------------------------------------------------
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._lines)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(Column)
@@ -304,8 +340,14 @@ class TransferModel(QAbstractTableModel):
         }[column]
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        # Rows can be dragged; a drop lands between rows (or on a row: before it).
-        return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.ItemIsDropEnabled
+        # Top lines can be dragged; a drop lands between them (or on one: before it).
+        if not index.isValid():
+            return Qt.ItemFlag.ItemIsDropEnabled
+        n = index.row()
+        item = self._lines[n] if 0 <= n < len(self._lines) else None
+        if isinstance(item, TransferRow) and item.folder is not None:
+            return _CHILD_FLAGS
+        return _ROW_FLAGS
 
     # ---- reordering by drag and drop (within the queue) --------------------------------
 
@@ -319,9 +361,8 @@ class TransferModel(QAbstractTableModel):
         return [ROW_IDS_MIME]
 
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
-        rows = sorted({i.row() for i in indexes if i.isValid()})
+        ids = self.file_ids(self.item(i) for i in indexes if i.isValid())
         mime = QMimeData()
-        ids = [self._rows[r].id for r in rows if 0 <= r < len(self._rows)]
         mime.setData(ROW_IDS_MIME, QByteArray(json.dumps(ids).encode()))
         return mime
 
@@ -356,33 +397,33 @@ class TransferModel(QAbstractTableModel):
             return False
         if not isinstance(ids, list):
             return False
-        target = parent.row() if parent.isValid() else row
-        self.move_before(ids, target if 0 <= target < len(self._rows) else None)
+        line = parent.row() if parent.isValid() else row
+        self.move_before(ids, self._top_of_line(line) if 0 <= line < len(self._lines) else None)
         return False
 
     def move_before(self, keys: Iterable[RowKey], row: int | None) -> None:
-        """Put rows just before row number ``row`` (None: at the end), keeping their order;
-        emits ``rowsDragged`` with the moved ids and every id from them to the end."""
+        """Put rows just before top row number ``row`` (None: at the end), keeping their
+        order; a file in a folder moves its whole folder. Emits ``rowsDragged`` with the
+        moved ids and every id from them to the end."""
         self.flush()
-        wanted = {k for k in keys if k in self._index_of}
+        wanted = self._top_items(keys)
         if not wanted:
             return
-        anchor = None if row is None else self._rows[row].id
-        moving = [r for r in self._rows if r.id in wanted]
-        staying = [r for r in self._rows if r.id not in wanted]
-        if anchor is None or anchor in wanted:
-            # Dropped at the end, or onto one of the dragged rows: after the last row
-            # before the drop point that stays.
+        anchor = None if row is None else self._top[row]
+        moving = [r for r in self._top if self._key(r) in wanted]
+        staying = [r for r in self._top if self._key(r) not in wanted]
+        if anchor is None or self._key(anchor) in wanted:
             cut = len(staying) if anchor is None else sum(
-                1 for r in self._rows[: self._index_of[anchor]] if r.id not in wanted
+                1 for r in self._top[: self._top_positions()[self._key(anchor)]]
+                if self._key(r) not in wanted
             )
         else:
-            cut = next(i for i, r in enumerate(staying) if r.id == anchor)
-        new_rows = staying[:cut] + moving + staying[cut:]
-        if [r.id for r in new_rows] == [r.id for r in self._rows]:
+            cut = next(i for i, r in enumerate(staying) if r is anchor)
+        new_top = staying[:cut] + moving + staying[cut:]
+        if all(a is b for a, b in zip(new_top, self._top, strict=True)):
             return
-        self._reorder(new_rows)
-        self.rowsDragged.emit([r.id for r in moving], [r.id for r in new_rows[cut:]])
+        self._relayout(new_top)
+        self.rowsDragged.emit(self.file_ids(moving), self.file_ids(new_top[cut:]))
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # Called several times per visible cell on every paint (the view asks for font,
@@ -390,12 +431,18 @@ class TransferModel(QAbstractTableModel):
         # nothing here parses paths or touches the file system.
         if role not in _SERVED_ROLES or not index.isValid():
             return None
-        row_no, col_no = index.row(), index.column()
-        if not (0 <= row_no < len(self._rows) and 0 <= col_no < len(_COLUMNS)):
+        col_no = index.column()
+        if not 0 <= col_no < len(_COLUMNS):
             return None
-        row = self._rows[row_no]
+        row = self.item(index)
+        if row is None:
+            return None
         column = _COLUMNS[col_no]
         if role == _DISPLAY:
+            if isinstance(row, FolderNode):
+                return self._folder_display(row, column)
+            if row.folder is not None:
+                return self._child_display(row, column)
             return self._display(row, column)
         if role == _ALIGNMENT:
             return _RIGHT if column in _RIGHT_COLUMNS else _LEFT
@@ -416,7 +463,7 @@ class TransferModel(QAbstractTableModel):
         if role == Role.SENT:
             return row.sent_bytes
         if role == Role.SIZE:
-            return row.size
+            return row.total_size if isinstance(row, FolderNode) else row.size
         return None
 
     @staticmethod
@@ -442,39 +489,132 @@ class TransferModel(QAbstractTableModel):
             return printable(row.profile)
         return printable(row.destination)
 
-    @staticmethod
-    def _tooltip(row: TransferRow, column: Column) -> str | None:
+    def _child_display(self, row: TransferRow, column: Column) -> str:
+        """A file in a folder: its path inside the folder, set in under the folder's name
+        (the folder's line says where the folder goes; the tooltip has the file's whole
+        destination)."""
+        if column is Column.DESTINATION or column is Column.ACCOUNT:
+            return ""
+        if column is Column.NAME:
+            return CHILD_INDENT + printable(row.name)
+        return self._display(row, column)
+
+    def _folder_display(self, node: FolderNode, column: Column) -> str:
+        if column is Column.NAME:
+            mark = OPEN_MARK if node in self._expanded else CLOSED_MARK
+            return f"{mark} {printable(node.name)}"
+        if column is Column.SIZE:
+            return _cached_size(node.total_size)
+        if column is Column.PROGRESS:
+            return progress_text(node)
+        moving = node.moving > 0
+        if column is Column.SPEED:
+            return format_speed(node.speed) if moving else ""
+        if column is Column.ETA:
+            return format_duration(node.eta) if moving else ""
+        if column is Column.STATE:
+            return node.state_text(state_label(node.state), short=True)
+        if column is Column.ACCOUNT:
+            return printable(node.profile)
+        return printable(node.destination)
+
+    def _tooltip(self, row: Item, column: Column) -> str | None:
         if column is Column.NAME:
             return printable(row.source_path)
+        if column is Column.STATE and isinstance(row, FolderNode):
+            return row.state_text(state_label(row.state))  # whole, if the column cuts it
         if column is Column.STATE and row.error:
             return printable(row.error)
         if column is Column.PROGRESS:
             return progress_tooltip(row)
         if column is Column.DESTINATION:
+            if isinstance(row, TransferRow):
+                return printable(self.destination_of(row))
             return printable(row.destination)
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort in Python (64-bit sizes compare as ints), keeping selections in place."""
+        """Sort in Python (64-bit sizes compare as ints), keeping selections in place: the
+        top rows among themselves, and each folder's files inside it."""
         if not 0 <= column < len(Column):
             return
         self.flush()
         key = _SORT_KEYS[Column(column)]
-        self._reorder(
-            sorted(
-                self._rows,
-                key=key,
-                reverse=order == Qt.SortOrder.DescendingOrder,
-            )
-        )
+        reverse = order == Qt.SortOrder.DescendingOrder
+        children = {
+            node: sorted(node.children, key=key, reverse=reverse)
+            for node in self._top if isinstance(node, FolderNode)
+        }
+        self._relayout(sorted(self._top, key=key, reverse=reverse), children)
 
     # ---- reading ------------------------------------------------------------------------
 
+    def item(self, index: AnyIndex) -> Item | None:
+        """The file or folder on a (model) index's line."""
+        if not index.isValid():
+            return None
+        n = index.row()
+        return self._lines[n] if 0 <= n < len(self._lines) else None
+
+    def line_item(self, line: int) -> Item:
+        return self._lines[line]
+
+    def index_for(self, key: RowKey, column: int = 0) -> QModelIndex:
+        """The model index of a file's line (invalid while its folder is closed)."""
+        n = self._line_of.get(key)
+        return QModelIndex() if n is None else self.index(n, column)
+
+    def folder_index(self, folder: int, column: int = 0) -> QModelIndex:
+        """The model index of a dropped folder's line (invalid while it has no files)."""
+        node = self._nodes.get(folder)
+        n = None if node is None else self._line_of.get(node)
+        return QModelIndex() if n is None else self.index(n, column)
+
+    def is_expanded(self, node: FolderNode) -> bool:
+        return node in self._expanded
+
+    def set_expanded(self, node: FolderNode, expanded: bool) -> None:
+        """Open a folder (its files become lines after it) or close it."""
+        n = self._line_of.get(node)
+        if n is None or (node in self._expanded) == expanded:
+            return
+        count = len(node.children)
+        if expanded:
+            self._expanded.add(node)
+            if count:
+                self.beginInsertRows(QModelIndex(), n + 1, n + count)
+                self._lines[n + 1 : n + 1] = node.children
+                self._reindex_lines(n + 1)
+                self.endInsertRows()
+        else:
+            self._expanded.discard(node)
+            if count:
+                self.beginRemoveRows(QModelIndex(), n + 1, n + count)
+                del self._lines[n + 1 : n + 1 + count]
+                self._reindex_lines(n + 1)
+                self.endRemoveRows()
+        self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.NAME))
+
+    def top_count(self) -> int:
+        """How many top items (files on their own and folders) the queue has."""
+        return len(self._top)
+
+    def folder(self, folder: int) -> FolderNode | None:
+        """A dropped folder's row while it has files here."""
+        return self._nodes.get(folder)
+
+    def folders(self) -> list[FolderNode]:
+        return [item for item in self._top if isinstance(item, FolderNode)]
+
     def row(self, key: RowKey) -> TransferRow | None:
-        """The current snapshot of a row (with pending updates applied)."""
+        """The current snapshot of a row (with pending updates applied; a file in a folder
+        with what it takes from its folder written out)."""
         self.flush()
-        i = self._index_of.get(key)
-        return None if i is None else self._rows[i]
+        row = self._get(key)
+        return None if row is None else self.full_row(row)
+
+    def contains(self, key: RowKey) -> bool:
+        return self._get(key) is not None
 
     def current_state(self, key: RowKey) -> TransferState | None:
         """The row's state including a pending (not yet flushed) change; no flush."""
@@ -482,8 +622,8 @@ class TransferModel(QAbstractTableModel):
         if pending is not None and "state" in pending:
             state: TransferState = pending["state"]
             return state
-        i = self._index_of.get(key)
-        return None if i is None else self._rows[i].state
+        row = self._get(key)
+        return None if row is None else row.state
 
     def current_confirmed(self, key: RowKey) -> int | None:
         """The row's confirmed bytes including a pending change; no flush."""
@@ -491,21 +631,49 @@ class TransferModel(QAbstractTableModel):
         if pending is not None and "confirmed_bytes" in pending:
             confirmed: int = pending["confirmed_bytes"]
             return confirmed
-        i = self._index_of.get(key)
-        return None if i is None else self._rows[i].confirmed_bytes
+        row = self._get(key)
+        return None if row is None else row.confirmed_bytes
 
     def row_at(self, row_no: int) -> TransferRow:
-        return self._rows[row_no]
+        """The file on line ``row_no`` (a folder's line is not a file: see :meth:`item`)."""
+        item = self._lines[row_no]
+        if isinstance(item, FolderNode):
+            raise TypeError(f"line {row_no} is a folder")
+        return item
 
     def rows(self) -> list[TransferRow]:
+        """Every file in queue order (a folder's files where the folder is)."""
         self.flush()
-        return list(self._rows)
+        return list(self._files_of(self._top))
 
     def index_of(self, key: RowKey) -> int | None:
-        return self._index_of.get(key)
+        """The line of a file added on its own (None for a file in a folder)."""
+        return self._line_of.get(key) if self._node_of(key) is None else None
+
+    def top_rows_of(self, keys: Iterable[RowKey]) -> set[int]:
+        """The top positions of files on their own and of the folders files are in."""
+        positions = self._top_positions()
+        found = (positions.get(n if (n := self._node_of(key)) is not None else key)
+                 for key in keys)
+        return {n for n in found if n is not None}
 
     def ids(self) -> list[RowKey]:
-        return [r.id for r in self._rows]
+        """Every file's id in queue order."""
+        return [r.id for r in self._files_of(self._top)]
+
+    def file_ids(self, items: Iterable[Item | None]) -> list[RowKey]:
+        """The ids of these files and of the files in these folders, each once, in order."""
+        seen: set[RowKey] = set()
+        ids: list[RowKey] = []
+        for item in items:
+            if item is None:
+                continue
+            rows = item.children if isinstance(item, FolderNode) else (item,)
+            for row in rows:
+                if row.id not in seen:
+                    seen.add(row.id)
+                    ids.append(row.id)
+        return ids
 
     def totals(self) -> Totals:
         return self._totals
@@ -513,37 +681,165 @@ class TransferModel(QAbstractTableModel):
     def has_pending(self) -> bool:
         return bool(self._pending)
 
+    @staticmethod
+    def _files_of(items: Iterable[Item]) -> Iterable[TransferRow]:
+        for item in items:
+            if isinstance(item, FolderNode):
+                yield from item.children
+            else:
+                yield item
+
+    def _node_of(self, key: RowKey) -> FolderNode | None:
+        """The folder a file is in (None: on its own, or not here)."""
+        row = self._in_folder.get(key)
+        return None if row is None or row.folder is None else self._nodes.get(row.folder)
+
+    def _get(self, key: RowKey) -> TransferRow | None:
+        """A file's row, wherever it is."""
+        row = self._in_folder.get(key)
+        if row is not None:
+            return row
+        n = self._line_of.get(key)  # a file on its own always has a line
+        if n is None:
+            return None
+        item = self._lines[n]
+        return item if isinstance(item, TransferRow) else None
+
+    def key_of(self, row: TransferRow) -> str:
+        """A file's key (a file in a folder keeps only the part after its folder's)."""
+        if row.key or row.folder is None:
+            return row.key
+        node = self._nodes.get(row.folder)
+        return row.key if node is None else node.key_prefix + row.name
+
+    def destination_of(self, row: TransferRow) -> str:
+        """Where a file goes (a file in a folder does not keep it: it is its folder's
+        bucket and its key)."""
+        return row.destination or f"oss://{row.bucket}/{self.key_of(row)}"
+
+    def full_row(self, row: TransferRow) -> TransferRow:
+        """A copy of a file's row with all it takes from its folder written out (for a
+        dialog, a message or a request to the engine)."""
+        if row.destination and row.key:
+            return row
+        return replace(row, key=self.key_of(row), destination=self.destination_of(row))
+
+    @staticmethod
+    def _key(item: Item) -> object:
+        return item if isinstance(item, FolderNode) else item.id
+
+    def _top_of_line(self, line: int) -> int:
+        """The top position of the item on a line (a folder's file: its folder's)."""
+        item = self._lines[line]
+        node = self._node_of(item.id) if isinstance(item, TransferRow) else item
+        return self._top_positions()[node if node is not None else item.id]
+
+    def _top_positions(self) -> dict[object, int]:
+        """Where each top item is (files by id, folders by node): worked out when a move
+        needs it, not kept (a queue of files on their own has a line index already)."""
+        return {self._key(item): i for i, item in enumerate(self._top)}
+
+    def _build_lines(self) -> list[Item]:
+        lines: list[Item] = []
+        for item in self._top:
+            lines.append(item)
+            if isinstance(item, FolderNode) and item in self._expanded:
+                lines.extend(item.children)
+        return lines
+
+    def _reindex_lines(self, start: int = 0) -> None:
+        line_of, key = self._line_of, self._key
+        for n in range(start, len(self._lines)):
+            line_of[key(self._lines[n])] = n
+
+    def _top_items(self, keys: Iterable[RowKey]) -> set[object]:
+        """The top keys of these files: their own, or their folder's."""
+        wanted: set[object] = set()
+        for key in keys:
+            node = self._node_of(key)
+            if node is not None:
+                wanted.add(node)
+            elif key in self._line_of:
+                wanted.add(key)
+        return wanted
+
     # ---- changing -----------------------------------------------------------------------
 
+    def add_folders(self, folders: Iterable[FolderInfo]) -> None:
+        """Dropped folders that rows to come refer to (:attr:`TransferRow.folder`)."""
+        for info in folders:
+            self._folder_infos[info.id] = info
+
     def add_rows(self, rows: Sequence[TransferRow]) -> None:
-        """Append rows (one ``rowsInserted``); rows whose id is already here are updated."""
-        new: list[TransferRow] = []
+        """Add rows (a folder's files go into its row); rows already here are updated."""
+        new_top: list[Item] = []
+        into: dict[FolderNode, list[TransferRow]] = {}  # files for folders already shown
         new_ids: set[RowKey] = set()
         for row in rows:
-            if row.id in self._index_of or row.id in new_ids:
-                self.update(row.id, **{f: getattr(row, f) for f in _ROW_FIELDS if f != "id"})
-            else:
-                new.append(row)
-                new_ids.add(row.id)
-        if not new:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        for offset, row in enumerate(new):
-            self._rows.append(row)
-            self._index_of[row.id] = first + offset
-            self._count(row, +1)
-        self.endInsertRows()
-        self._update_totals()
-        # The rows stay for long: out of the collector's full walks (see collector).
-        collector.settle()
+            if row.id in new_ids or self._get(row.id) is not None:
+                kept = _FOLDER_FIELDS if self._node_of(row.id) is not None else _KEPT_FIELDS
+                self.update(row.id, **{f: getattr(row, f) for f in _ROW_FIELDS if f not in kept})
+                continue
+            new_ids.add(row.id)
+            info = self._folder_infos.get(row.folder) if row.folder is not None else None
+            if info is None:
+                row.folder = None  # a folder the window was not told of: a file on its own
+                new_top.append(row)
+                continue
+            node = self._nodes.get(info.id)
+            if node is None:
+                node = self._nodes[info.id] = FolderNode(info)
+                new_top.append(node)
+            # What a file can take from its folder is not kept twice.
+            row.name = relative_name(info, row)
+            row.bucket = info.bucket
+            row.profile = info.profile
+            # What can be worked out again is not kept (see key_of, destination_of).
+            if row.destination == f"oss://{info.bucket}/{row.key}":
+                row.destination = ""
+                if row.key == node.key_prefix + row.name:
+                    row.key = ""
+            into.setdefault(node, []).append(row)
+        for node, files in into.items():
+            first = len(node.children)
+            for offset, row in enumerate(files):
+                node.children.append(row)
+                node.pos[row.id] = first + offset
+                self._in_folder[row.id] = row
+                self._file_count += 1
+                self._count(row, +1)
+            n = self._line_of.get(node)
+            if n is None:
+                continue  # a new folder: its line comes below
+            if node in self._expanded:
+                at = n + 1 + first
+                self.beginInsertRows(QModelIndex(), at, at + len(files) - 1)
+                self._lines[at:at] = files
+                self._reindex_lines(at)
+                self.endInsertRows()
+            self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.ACCOUNT))
+        if new_top:
+            line = len(self._lines)
+            self.beginInsertRows(QModelIndex(), line, line + len(new_top) - 1)
+            for item in new_top:
+                self._top.append(item)
+                self._line_of[self._key(item)] = len(self._lines)
+                self._lines.append(item)
+                if not isinstance(item, FolderNode):
+                    self._file_count += 1
+                    self._count(item, +1)
+            self.endInsertRows()
+        if new_ids:
+            self._update_totals()
+            # The rows stay for long: out of the collector's full walks (see collector).
+            collector.settle()
 
     def update(self, key: RowKey, /, **changes: Any) -> None:
         """Queue a change of any fields of a row; applied at the next flush (coalesced)."""
-        bad = (set(changes) - _ROW_FIELDS) | ({"id"} & set(changes))
+        bad = (set(changes) - _ROW_FIELDS) | (_KEPT_FIELDS & set(changes))
         if bad:
             raise ValueError(f"not changeable row fields: {sorted(bad)}")
-        if key not in self._index_of:
+        if self._get(key) is None:
             return
         if "state" in changes:
             changes["state"] = TransferState(changes["state"])
@@ -569,7 +865,8 @@ class TransferModel(QAbstractTableModel):
         self.update(key, **changes)
 
     def flush(self) -> None:
-        """Apply pending updates; emit one ``dataChanged`` per run of adjacent rows."""
+        """Apply pending updates; emit one ``dataChanged`` per run of adjacent rows (and
+        one per folder whose files changed)."""
         self._flush_timer.stop()
         if not self._pending:
             return
@@ -577,23 +874,27 @@ class TransferModel(QAbstractTableModel):
         pending, self._pending = self._pending, {}
         live_rows: list[int] = []
         full_rows: list[int] = []
+        folders: set[FolderNode] = set()
         for key, changes in pending.items():
-            i = self._index_of.get(key)
-            if i is None:
+            row = self._get(key)
+            if row is None:
                 continue
-            row = self._rows[i]
             if all(getattr(row, name) == value for name, value in changes.items()):
                 continue
             self._count(row, -1)
             for name, value in changes.items():
                 setattr(row, name, value)
             self._count(row, +1)
-            if set(changes) <= _LIVE_FIELDS:
-                live_rows.append(i)
-            else:
-                full_rows.append(i)
+            node = self._node_of(key)
+            if node is not None:
+                folders.add(node)
+            n = self._line_of.get(key)
+            if n is not None:  # a closed folder's files have no line
+                (live_rows if set(changes) <= _LIVE_FIELDS else full_rows).append(n)
         self._emit_ranges(live_rows, Column.SIZE, Column.ETA)
         self._emit_ranges(full_rows, Column.NAME, Column.ACCOUNT)
+        self._emit_ranges([self._line_of[node] for node in folders if node in self._line_of],
+                          Column.NAME, Column.ACCOUNT)
         self._update_totals()
         self.flush_count += 1
         self.last_flush_seconds = time.perf_counter() - started
@@ -613,35 +914,65 @@ class TransferModel(QAbstractTableModel):
                 start = prev = n
 
     def remove(self, keys: Iterable[RowKey]) -> int:
-        """Remove rows (one ``rowsRemoved`` per run of adjacent rows); returns how many."""
+        """Remove rows (one ``rowsRemoved`` per run of adjacent lines); returns how many. A
+        folder whose files are all gone goes too."""
         self.flush()
-        doomed = sorted({self._index_of[k] for k in keys if k in self._index_of}, reverse=True)
+        doomed = [row for row in map(self._get, set(keys)) if row is not None]
         if not doomed:
             return 0
-        # Walk runs from the bottom so earlier row numbers stay valid.
+        gone = {row.id for row in doomed}
+        lines = {self._line_of[key] for key in gone if key in self._line_of}
+        touched = {node for node in map(self._node_of, gone) if node is not None}
+        for row in doomed:
+            self._forget(row)
+        emptied: set[FolderNode] = set()
+        for node in touched:
+            node.children = [r for r in node.children if r.id not in gone]
+            node.pos = {r.id: i for i, r in enumerate(node.children)}
+            if not node.children:
+                emptied.add(node)
+                lines.add(self._line_of[node])
+                self._nodes.pop(node.info.id, None)
+                self._expanded.discard(node)
+        self._top = [item for item in self._top
+                     if (item not in emptied if isinstance(item, FolderNode)
+                         else item.id not in gone)]
+        self._remove_lines(sorted(lines, reverse=True))
+        self._line_of = {}
+        self._reindex_lines()
+        self._emit_ranges([self._line_of[node] for node in touched - emptied],
+                          Column.NAME, Column.ACCOUNT)
+        self._update_totals()
+        if not self._file_count:  # a good time for cycles that died frozen (see collector)
+            collector.thaw()
+        return len(doomed)
+
+    def _remove_lines(self, doomed: list[int]) -> None:
+        """Take lines away, in runs from the bottom (earlier line numbers stay valid)."""
+        if not doomed:
+            return
         end = start = doomed[0]
         for n in [*doomed[1:], None]:
             if n is not None and n == start - 1:
                 start = n
                 continue
             self.beginRemoveRows(QModelIndex(), start, end)
-            for row in self._rows[start : end + 1]:
-                self._pending.pop(row.id, None)
-                self._count(row, -1)
-            del self._rows[start : end + 1]
+            del self._lines[start : end + 1]
             self.endRemoveRows()
             if n is not None:
                 end = start = n
-        self._reindex()
-        self._update_totals()
-        if not self._rows:  # a good time for cycles that died frozen (see collector)
-            collector.thaw()
-        return len(doomed)
+
+    def _forget(self, row: TransferRow) -> None:
+        if row.folder is not None and self._in_folder.pop(row.id, None) is None:
+            return
+        self._file_count -= 1
+        self._pending.pop(row.id, None)
+        self._count(row, -1)
 
     def clear_finished(self) -> list[RowKey]:
         """Remove done, cancelled and skipped rows; failed ones stay until dealt with."""
         self.flush()
-        keys = [r.id for r in self._rows if r.state.finished]
+        keys = [r.id for r in self._files_of(self._top) if r.state.finished]
         self.remove(keys)
         return keys
 
@@ -652,38 +983,66 @@ class TransferModel(QAbstractTableModel):
         self._move(keys, top=False)
 
     def _move(self, keys: Iterable[RowKey], *, top: bool) -> None:
+        """Files on their own and whole folders move in the queue; some files of a
+        folder move to the top (or bottom) of their folder."""
         self.flush()
-        wanted = {k for k in keys if k in self._index_of}
+        wanted = {k for k in keys if self._get(k) is not None}
         if not wanted:
             return
-        moving = [r for r in self._rows if r.id in wanted]
-        staying = [r for r in self._rows if r.id not in wanted]
-        self._reorder(moving + staying if top else staying + moving)
+        per_folder: dict[FolderNode, int] = {}
+        for key in wanted:
+            node = self._node_of(key)
+            if node is not None:
+                per_folder[node] = per_folder.get(node, 0) + 1
+        whole = {node for node, n in per_folder.items() if n == len(node.children)}
 
-    def _reorder(self, new_rows: list[TransferRow]) -> None:
-        """Replace the row order, remapping persistent indexes (selection survives)."""
+        def goes(item: Item) -> bool:
+            return item in whole if isinstance(item, FolderNode) else item.id in wanted
+
+        moving = [r for r in self._top if goes(r)]
+        staying = [r for r in self._top if not goes(r)]
+        children: dict[FolderNode, list[TransferRow]] = {}
+        for node in per_folder:
+            if node in whole:
+                continue
+            chosen = [r for r in node.children if r.id in wanted]
+            rest = [r for r in node.children if r.id not in wanted]
+            children[node] = chosen + rest if top else rest + chosen
+        self._relayout(moving + staying if top else staying + moving, children)
+
+    def _relayout(
+        self,
+        new_top: list[Item],
+        new_children: dict[FolderNode, list[TransferRow]] | None = None,
+    ) -> None:
+        """Replace the order of the top items (and of some folders' files), remapping
+        persistent indexes (selection survives)."""
         self.layoutAboutToBeChanged.emit()
-        old_keys = [row.id for row in self._rows]
+        old_lines = self._lines
         persistent = self.persistentIndexList()
-        self._rows = new_rows
-        self._reindex()
+        self._top = new_top
+        for node, rows in (new_children or {}).items():
+            node.children = rows
+            node.pos = {row.id: i for i, row in enumerate(rows)}
+        self._lines = self._build_lines()
+        self._line_of = {}
+        self._reindex_lines()
         new_persistent = []
         for idx in persistent:
-            old_row = idx.row()
-            key = old_keys[old_row] if 0 <= old_row < len(old_keys) else None
-            new_row = self._index_of.get(key) if key is not None else None
+            n = idx.row()
+            line = self._line_of.get(self._key(old_lines[n])) if 0 <= n < len(old_lines) else None
             new_persistent.append(
-                self.index(new_row, idx.column()) if new_row is not None else QModelIndex()
-            )
+                QModelIndex() if line is None else self.index(line, idx.column()))
         self.changePersistentIndexList(persistent, new_persistent)
         self.layoutChanged.emit()
 
-    def _reindex(self) -> None:
-        self._index_of = {row.id: i for i, row in enumerate(self._rows)}
-
     def _count(self, row: TransferRow, sign: int) -> None:
-        """Add (+1) or take away (-1) a row's share of the totals: O(1) per change, so a
-        flush costs the same with 10 rows or 100,000."""
+        """Add (+1) or take away (-1) a row's share of the totals (and of its folder's
+        sums): O(1) per change, so a flush costs the same with 10 rows or 100,000."""
+        if row.folder is not None:
+            node = self._nodes.get(row.folder)
+            if node is not None:
+                node.count(row, sign)
         state = row.state
         sums = self._sums
         accounts = self._accounts
@@ -734,12 +1093,15 @@ class TransferModel(QAbstractTableModel):
             # finish before the queue does.
             row_etas = [r.eta for r in self._active_rows.values()
                         if r.eta is not None and math.isfinite(r.eta)]
+            # Nor shorter than a moving folder's (its remaining bytes at its speed).
+            row_etas += [e for e in (n.eta for n in self._nodes.values() if n.active)
+                         if e is not None]
             if row_etas:
                 eta = max(eta, *row_etas)
         uploading = sum(1 for r in self._active_rows.values()
                         if r.state is TransferState.UPLOADING)
         totals = Totals(
-            files=len(self._rows),
+            files=self._file_count,
             active=sums[_S_ACTIVE],
             waiting=sums[_S_WAITING],
             paused=sums[_S_PAUSED],

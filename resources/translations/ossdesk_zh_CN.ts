@@ -435,6 +435,100 @@ Retryable: %4</source>
     </message>
 </context>
 <context>
+    <name>FolderDetailsDialog</name>
+    <message>
+        <source>Details of %1</source>
+        <translation>%1 的详细信息</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>State:</source>
+        <translation>状态：</translation>
+    </message>
+    <message>
+        <source>Files:</source>
+        <translation>文件：</translation>
+    </message>
+    <message>
+        <source>Size:</source>
+        <translation>大小：</translation>
+    </message>
+    <message>
+        <source>Confirmed by OSS:</source>
+        <translation>OSS 已确认：</translation>
+    </message>
+    <message>
+        <source>%1 of %2 (%3 %)</source>
+        <translation>%1 / %2（%3 %）</translation>
+    </message>
+    <message>
+        <source>Sent:</source>
+        <translation>已发送：</translation>
+    </message>
+    <message>
+        <source>Folder:</source>
+        <translation>文件夹：</translation>
+    </message>
+    <message>
+        <source>Destination:</source>
+        <translation>目标：</translation>
+    </message>
+    <message>
+        <source>Account:</source>
+        <translation>账号：</translation>
+    </message>
+    <message>
+        <source>and %1 more (the Failed filter shows them all)</source>
+        <translation>另有 %1 个（“失败”筛选显示全部）</translation>
+    </message>
+    <message>
+        <source>Failed files:</source>
+        <translation>失败的文件：</translation>
+    </message>
+</context>
+<context>
+    <name>FolderRow</name>
+    <message>
+        <source>%1 · %2/%3</source>
+        <translation>%1 · %2/%3</translation>
+    </message>
+    <message>
+        <source>%1 · %2 of %3 files done</source>
+        <translation>%1 · 已完成 %2 / %3 个文件</translation>
+    </message>
+    <message>
+        <source>%1 failed</source>
+        <translation>%1 个失败</translation>
+    </message>
+    <message>
+        <source>Failed: %1 of %2 files</source>
+        <translation>失败：%2 个文件中有 %1 个</translation>
+    </message>
+    <message>
+        <source>%1 verified (CRC-64)</source>
+        <translation>%1 个已验证（CRC-64）</translation>
+    </message>
+    <message>
+        <source>%1 verified (MD5)</source>
+        <translation>%1 个已验证（MD5）</translation>
+    </message>
+    <message>
+        <source>%1 done</source>
+        <translation>%1 个已完成</translation>
+    </message>
+    <message>
+        <source>%1 already there</source>
+        <translation>%1 个已存在</translation>
+    </message>
+    <message>
+        <source>%1 cancelled</source>
+        <translation>%1 个已取消</translation>
+    </message>
+</context>
+<context>
     <name>Format</name>
     <message>
         <source>%1/s</source>

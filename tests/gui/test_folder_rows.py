@@ -1,0 +1,384 @@
+"""A dropped folder is one row of the queue (issue 15, item 6, the window side): its sums,
+its words, its files inside it, the actions on all its files, the filters that look into it,
+and the cost of 100,000 files in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
+from ossdesk.ui.folder_rows import FolderNode
+from ossdesk.ui.main_window import MainWindow
+from ossdesk.ui.queue_filter import QueueFilter, Show
+from ossdesk.ui.transfer_model import Column, Role, TransferModel
+from tests.gui import folder_stream as fs
+from tests.gui.fake_engine import FakeEngine
+from tests.gui.test_main_window import PROFILE, MemoryProfiles
+
+MIB = fs.MIB
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> MainWindow:
+    w = MainWindow(FakeEngine(), profile_store=MemoryProfiles([PROFILE]))
+    qtbot.addWidget(w)
+    w.row_actions.confirm = lambda title, text: True  # type: ignore[method-assign]
+    w.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
+    w.resize(1400, 600)
+    w.show()
+    qtbot.waitUntil(lambda: w.destination_bar.profiles_loaded, timeout=3000)
+    return w
+
+
+def feed(window: MainWindow, events: list[Any]) -> None:
+    """Hand events to the window as the engine's pipe does, and apply them."""
+    window.bridge.post_batch(events)
+    window.bridge.drain()
+    window.model.flush()
+
+
+def cell(window: MainWindow, column: Column, line: int = 0) -> Any:
+    """What the view shows on a line of the queue."""
+    return window.view.model().index(line, column).data()
+
+
+def names(window: MainWindow) -> list[str]:
+    model = window.view.model()
+    return [model.index(n, Column.NAME).data() for n in range(model.rowCount())]
+
+
+def open_folder(window: MainWindow, folder: int) -> None:
+    """Open a folder as a user does: a click on its ▸ mark."""
+    index = window.queue_filter.mapFromSource(window.model.folder_index(folder))
+    rect = window.view.visualRect(index)
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=rect.topLeft() + QPoint(8, rect.height() // 2))
+
+
+def engine(window: MainWindow) -> FakeEngine:
+    assert isinstance(window.engine, FakeEngine)
+    return window.engine
+
+
+TREE = fs.folder(7, [("2024/img 001.jpg", 4 * MIB), ("2024/img 002.jpg", 2 * MIB),
+                     ("notes.txt", 2 * MIB)])
+
+
+def test_a_dropped_folder_is_one_row_with_its_sums_and_its_state_in_words(
+        window: MainWindow) -> None:
+    state_width = window.view.columnWidth(Column.STATE)
+    feed(window, fs.queued(TREE))
+    # The State column makes room for a folder's words, the Name column keeps its own.
+    assert window.view.columnWidth(Column.STATE) > state_width
+    assert window.view.columnWidth(Column.NAME) >= window.view.NAME_ROOM
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.NAME) == "▸ 相册 folder"
+    assert cell(window, Column.SIZE) == "8 MiB"
+    assert cell(window, Column.STATE) == "Waiting · 0/3"
+    assert cell(window, Column.DESTINATION) == "oss://photos/2024/相册 folder/"
+    # The status bar and the tray count files.
+    assert window.model.totals().files == 3
+
+    feed(window, [fs.started(TREE, 0), fs.started(TREE, 1),
+                  fs.progress(TREE, 0, 1 * MIB, 1 * MIB, 1.0 * MIB, 3.0),
+                  fs.progress(TREE, 1, 0, 1 * MIB, 1.0 * MIB, 20.0)])
+    node = window.view.model().index(0, 0).data(Role.ROW)
+    assert isinstance(node, FolderNode)
+    assert (node.confirmed_bytes, node.sent_bytes, node.size) == (1 * MIB, 3 * MIB, 8 * MIB)
+    assert cell(window, Column.PROGRESS) == "37 % (12 % confirmed)"
+    assert cell(window, Column.SPEED) == "2 MiB/s"
+    # 7 MiB left at 2 MiB/s is 3.5 s, but one of its files says 20 s: never shorter.
+    assert node.eta == 20.0
+    assert cell(window, Column.STATE) == "Uploading · 0/3"
+
+    feed(window, [fs.done(TREE, 0), fs.failed(TREE, 1)])
+    assert cell(window, Column.STATE) == "Waiting · 1/3 · 1 failed"
+    # Its tooltip (and its details) in whole words.
+    assert window.view.model().index(0, Column.STATE).data(Qt.ItemDataRole.ToolTipRole) == (
+        "Waiting · 1 of 3 files done · 1 failed")
+    feed(window, [fs.started(TREE, 2), fs.done(TREE, 2)])
+    assert cell(window, Column.STATE) == "Failed: 1 of 3 files"
+    assert cell(window, Column.SPEED) == "" and cell(window, Column.ETA) == ""
+    tip = window.view.model().index(0, Column.PROGRESS).data(Qt.ItemDataRole.ToolTipRole)
+    # The failed file's unconfirmed MiB was sent: the tooltip says both counts.
+    assert "Sent: 7 MiB of 8 MiB (87 %)" in tip and "Confirmed by OSS: 6 MiB (75 %)" in tip
+
+    # Retried and verified: only now does the folder say Verified (CRC-64).
+    feed(window, [fs.started(TREE, 1), fs.done(TREE, 1, check="md5")])
+    assert cell(window, Column.STATE) == "2 verified (CRC-64), 1 verified (MD5)"
+    assert cell(window, Column.PROGRESS) == "100 %"
+    feed(window, [fs.started(TREE, 1), fs.done(TREE, 1)])
+    assert cell(window, Column.STATE) == "Verified (CRC-64)"
+
+
+def test_paused_and_cancelled_folders_say_so(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.paused(TREE, n) for n in range(3)])
+    assert cell(window, Column.STATE) == "Paused · 0/3"
+    feed(window, [fs.cancelled(TREE, n) for n in range(3)])
+    assert cell(window, Column.STATE) == "Cancelled"
+    assert cell(window, Column.PROGRESS) == ""
+
+
+def test_expanding_shows_the_files_by_their_path_inside_the_folder(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    assert window.view.model().rowCount() == 1  # closed: its files are no lines
+    open_folder(window, TREE.id)
+    assert names(window) == ["▾ 相册 folder", "\u2003\u20032024/img 001.jpg",
+                             "\u2003\u20032024/img 002.jpg", "\u2003\u2003notes.txt"]
+    assert cell(window, Column.SIZE, 1) == "4 MiB"
+    # The folder's line says where they go; each file's whole destination is its tooltip.
+    assert cell(window, Column.DESTINATION, 1) == ""
+    tip = window.view.model().index(1, Column.DESTINATION).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip == "oss://photos/2024/相册 folder/2024/img 001.jpg"
+    first = window.model.row(1)
+    assert first is not None
+    assert first.destination == "oss://photos/2024/相册 folder/2024/img 001.jpg"
+    # Files that arrive while it is open come in under it, before what follows.
+    window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso", size=MIB,
+                                       destination="oss://photos/a.iso")])
+    more = fs.folder(TREE.id, [("later.txt", MIB)], first_upload=10)
+    feed(window, fs.queued(more)[1:])
+    assert names(window)[-2:] == ["\u2003\u2003later.txt", "a.iso"]
+    # Closed again (the left arrow key on it), its files are no lines again.
+    window.view.setCurrentIndex(window.view.model().index(0, 0))
+    QTest.keyClick(window.view, Qt.Key.Key_Left)
+    assert names(window) == ["▸ 相册 folder", "a.iso"]
+
+
+def test_actions_on_a_folder_row_send_every_file_once(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.started(TREE, 0)])
+    open_folder(window, TREE.id)
+    fake = engine(window)
+    fake.resume = lambda ids: fake.calls.append(("resume", list(ids)))  # type: ignore[method-assign]
+    actions = window.row_actions
+    # The folder and one of its files selected: each file's id goes once.
+    selection = window.view.selectionModel()
+    actions.select_folder(TREE.id)
+    selection.select(window.queue_filter.from_key(TREE.upload(1)),
+                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+    assert [r.id for r in actions.selected_rows()] == TREE.uploads
+    assert actions.act_pause.isEnabled() and not actions.act_retry.isEnabled()
+    actions.pause_selected()
+    assert engine(window).calls[-1] == ("pause", TREE.uploads)
+    feed(window, [])
+    window.bridge.drain()
+    window.model.flush()
+    assert cell(window, Column.STATE) == "Paused · 0/3"
+    actions.update_actions()
+    assert actions.act_resume.isEnabled()
+    actions.resume_selected()
+    assert engine(window).calls[-1] == ("resume", TREE.uploads)
+
+    actions.select_folder(TREE.id)
+    actions.cancel_selected()
+    assert engine(window).calls[-1] == ("cancel", TREE.uploads)
+    window.bridge.drain()
+    window.model.flush()
+    actions.update_actions()
+    assert actions.act_retry.isEnabled()
+    actions.retry_selected()
+    assert engine(window).calls[-1] == ("retry", TREE.uploads)
+    window.model.flush()
+    # Retry keeps it where it is (open, its files under it), waiting again.
+    assert names(window) == ["▾ 相册 folder", "\u2003\u20032024/img 001.jpg",
+                             "\u2003\u20032024/img 002.jpg", "\u2003\u2003notes.txt"]
+    assert cell(window, Column.STATE) == "Waiting · 0/3"
+
+    actions.move_selected_to_top()
+    assert engine(window).calls[-1] == ("move_top", TREE.uploads)
+    actions.remove_selected()
+    assert engine(window).calls[-1] == ("remove", TREE.uploads)
+    assert window.view.model().rowCount() == 0
+
+
+def test_a_folder_sits_where_its_first_file_came_and_moves_whole(window: MainWindow) -> None:
+    other = fs.folder(8, 2, source="/home/ann/scans", first_upload=100)
+    single = TransferRow(id=50, name="a.iso", source_path="/a.iso", size=MIB,
+                         destination="oss://photos/a.iso")
+    window.model.add_rows([single])
+    feed(window, fs.queued(TREE))
+    feed(window, fs.queued(other))
+    assert names(window) == ["a.iso", "▸ 相册 folder", "▸ scans"]
+    assert window.model.ids() == [50, *TREE.uploads, *other.uploads]
+    window.row_actions.select_folder(other.id)
+    window.row_actions.move_selected_up()
+    assert names(window) == ["a.iso", "▸ scans", "▸ 相册 folder"]
+    # The engine hears the order shown: every file from the moved folder to the end.
+    assert engine(window).calls[-1] == ("move_bottom", [*other.uploads, *TREE.uploads])
+
+
+def test_the_failed_filter_finds_the_one_failed_file_among_20000_done(
+        window: MainWindow) -> None:
+    big = fs.folder(9, 20_000, source="/data/shoot")
+    states = {n: TransferRow(
+        id=big.upload(n), name=big.files[n][0], source_path=f"{big.source}/{big.files[n][0]}",
+        size=MIB, destination="", key=big.key(n), bucket=big.bucket, profile=big.profile,
+        folder=big.id, state=TransferState.DONE, confirmed_bytes=MIB, sent_bytes=MIB,
+        check="crc64") for n in range(20_000) if n != 12_345}
+    feed(window, fs.restored(big, states))
+    failed_id = big.upload(12_345)
+    feed(window, [fs.started(big, 12_345), fs.failed(big, 12_345)])
+    bar = window.filter_bar
+    assert bar.button_text(Show.FAILED) == "Failed (1)"
+    assert bar.button_text(Show.DONE) == "Done (19999)"
+    assert cell(window, Column.STATE) == "Failed: 1 of 20,000 files"
+
+    QTest.mouseClick(bar.buttons[Show.FAILED], Qt.MouseButton.LeftButton)
+    # The folder, opened, with just its failed file under it.
+    assert names(window) == ["▾ shoot", "\u2003\u2003img 12345.jpg"]
+    window.row_actions.select_ids([failed_id])
+    assert [r.id for r in window.row_actions.selected_rows()] == [failed_id]
+    assert window.row_actions.act_retry.isEnabled()
+
+    # Back to All: the folder the filter opened is closed again.
+    QTest.mouseClick(bar.buttons[Show.ALL], Qt.MouseButton.LeftButton)
+    assert names(window) == ["▸ shoot"]
+    # A search by name looks into the folder too.
+    window.queue_filter.set_search("img 00042")
+    assert names(window) == ["▾ shoot", "\u2003\u2003img 00042.jpg"]
+    window.queue_filter.set_search("nothing like it")
+    assert names(window) == []
+    window.queue_filter.set_search("")
+    assert names(window) == ["▸ shoot"]
+
+
+def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso",
+                                       size=100 * MIB, destination="oss://photos/a.iso")])
+    open_folder(window, TREE.id)
+    window.model.sort(Column.SIZE)
+    assert names(window)[0] == "▾ 相册 folder" and names(window)[-1] == "a.iso"
+    assert [cell(window, Column.SIZE, n) for n in range(5)] == [
+        "8 MiB", "2 MiB", "2 MiB", "4 MiB", "100 MiB"]
+
+
+def test_a_restart_rebuilds_the_folder_from_its_restored_rows(window: MainWindow) -> None:
+    feed(window, fs.restored(TREE))
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.NAME) == "▸ 相册 folder"
+    assert cell(window, Column.STATE) == "Waiting · 0/3"
+    open_folder(window, TREE.id)
+    assert cell(window, Column.NAME, 1) == "\u2003\u20032024/img 001.jpg"
+
+
+def test_the_folder_goes_when_its_last_file_goes(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [RowsRemoved((TREE.upload(0), TREE.upload(1)))])
+    assert window.view.model().rowCount() == 1
+    assert cell(window, Column.SIZE) == "2 MiB"
+    feed(window, [fs.started(TREE, 2), fs.done(TREE, 2)])
+    window.model.clear_finished()
+    assert window.view.model().rowCount() == 0
+    assert window.model.totals().files == 0
+
+
+def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
+    model = TransferModel()
+    proxy = QueueFilter(model)
+    big = fs.folder(3, 100_000)
+    model.add_folders([big.info])
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda parent, first, last: inserted.append((first, last)))
+    rows = [TransferRow(id=big.upload(n), name=big.files[n][0],
+                        source_path=f"{big.source}/{big.files[n][0]}", size=MIB,
+                        destination=f"oss://{big.bucket}/{big.key(n)}", bucket=big.bucket,
+                        key=big.key(n), profile=big.profile, folder=big.id)
+            for n in range(100_000)]
+    chunk = 200  # what the bridge applies per step
+    for start in range(0, len(rows), chunk):
+        model.add_rows(rows[start:start + chunk])
+    # The folder's line, once: its files are no lines while it is closed.
+    assert inserted == [(0, 0)]
+    assert model.rowCount() == 1 and proxy.rowCount() == 1
+    assert model.totals().files == 100_000
+    # What a file can take from its folder is not kept per file; it is there when asked.
+    kept = model.item(model.index_for(big.upload(5)))
+    assert kept is None  # a closed folder's files are no lines
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    assert model.rowCount() == 100_001 and proxy.rowCount() == 100_001
+    kept = model.item(model.index_for(big.upload(5)))
+    assert isinstance(kept, TransferRow)
+    assert (kept.destination, kept.key) == ("", "")
+    assert kept.bucket is big.info.bucket and kept.profile is big.info.profile
+    whole = model.row(big.upload(5))
+    assert whole is not None and (whole.key, whole.destination) == (
+        big.key(5), f"oss://photos/{big.key(5)}")
+
+    # A progress tick of 8 moving files: 8 shares taken away and added again, no walk of
+    # the folder's files, one range of changed files and one folder row repainted.
+    calls = {"count": 0}
+    original = FolderNode.count
+
+    def counting(self: FolderNode, row: TransferRow, sign: int) -> None:
+        calls["count"] += 1
+        original(self, row, sign)
+
+    FolderNode.count = counting  # type: ignore[method-assign]
+    try:
+        for n in range(8):
+            model.update(big.upload(n), state=TransferState.UPLOADING)
+        model.flush()
+        calls["count"] = 0
+        ranges = model.data_changed_ranges
+        for n in range(8):
+            model.update_progress(big.upload(n), MIB // 2, MIB // 2, 1.0 * MIB, 1.0)
+        model.flush()
+    finally:
+        FolderNode.count = original  # type: ignore[method-assign]
+    assert calls["count"] == 16
+    assert model.data_changed_ranges - ranges == 2
+    assert node.speed == 8.0 * MIB
+    assert node.state_text("Uploading") == "Uploading · 0 of 100,000 files done"
+    assert node.state_text("Uploading", short=True) == "Uploading · 0/100,000"
+    proxy.deleteLater()
+    model.deleteLater()
+
+
+def test_a_folders_details_give_its_counts_sizes_destination_and_first_failures(
+        window: MainWindow) -> None:
+    many = fs.folder(4, 8, source="/data/scans")
+    feed(window, fs.queued(many))
+    feed(window, [fs.started(many, 0), fs.done(many, 0)])
+    feed(window, [fs.failed(many, n, f"AccessDenied: file {n}") for n in range(1, 8)])
+    window.row_actions.select_folder(many.id)
+    window.row_actions.update_actions()
+    assert window.row_actions.act_details.isEnabled()
+    assert window.row_actions.act_retry.isEnabled()
+    node = window.model.folder(many.id)
+    assert node is not None
+    dialog = window.row_actions.folder_details_dialog(node)
+    values = dialog.values
+    assert values["state"] == "Failed: 7 of 8 files"
+    assert values["files"] == "Done: 1, Failed: 7"
+    assert values["size"] == "8 MiB"
+    assert values["destination"] == "oss://photos/2024/scans/"
+    lines = values["failures"].splitlines()
+    assert lines[0] == "img 00001.jpg: AccessDenied: file 1"
+    assert len(lines) == 6 and lines[-1] == "and 2 more (the Failed filter shows them all)"
+    dialog.deleteLater()
+
+
+def test_dragging_a_folder_line_moves_all_its_files(window: MainWindow) -> None:
+    window.model.add_rows([TransferRow(id=50, name="a.iso", source_path="/a.iso", size=MIB,
+                                       destination="oss://photos/a.iso")])
+    feed(window, fs.queued(TREE))
+    model = window.model
+    dragged: list[tuple[object, object]] = []
+    model.rowsDragged.connect(lambda moved, tail: dragged.append((moved, tail)))
+    mime = model.mimeData([model.folder_index(TREE.id)])
+    # Dropped on the first line: before it.
+    model.dropMimeData(mime, Qt.DropAction.MoveAction, -1, 0, model.index(0, 0))
+    assert names(window) == ["▸ 相册 folder", "a.iso"]
+    assert dragged == [(TREE.uploads, [*TREE.uploads, 50])]
+    assert engine(window).calls[-1] == ("move_bottom", [*TREE.uploads, 50])
