@@ -641,10 +641,14 @@ class TransferModel(QAbstractTableModel):
             raise TypeError(f"line {row_no} is a folder")
         return item
 
-    def rows(self) -> list[TransferRow]:
-        """Every file in queue order (a folder's files where the folder is)."""
+    def rows(self, *, full: bool = True) -> list[TransferRow]:
+        """Every file in queue order (a folder's files where the folder is), each with what
+        it takes from its folder written out (key, destination, bucket, account); with
+        ``full=False`` as kept (cheaper: for ids and states only)."""
         self.flush()
-        return list(self._files_of(self._top))
+        if not full:
+            return list(self._files_of(self._top))
+        return [self.full_row(r) for r in self._files_of(self._top)]
 
     def index_of(self, key: RowKey) -> int | None:
         """The line of a file added on its own (None for a file in a folder)."""
@@ -722,7 +726,10 @@ class TransferModel(QAbstractTableModel):
         dialog, a message or a request to the engine)."""
         if row.destination and row.key:
             return row
-        return replace(row, key=self.key_of(row), destination=self.destination_of(row))
+        node = self._nodes.get(row.folder) if row.folder is not None else None
+        return replace(row, key=self.key_of(row), destination=self.destination_of(row),
+                       bucket=row.bucket or (node.bucket if node is not None else ""),
+                       profile=row.profile or (node.profile if node is not None else ""))
 
     @staticmethod
     def _key(item: Item) -> object:
