@@ -184,6 +184,8 @@ class Scheduler(FileSteps):
         self._forgetting: set[int] = set()
         self._side_running = 0
         self._clients: dict[tuple[str, ...], OssClient] = {}
+        #: A lock per destination whose client is being made (see :meth:`_client`).
+        self._making: dict[tuple[str, ...], threading.Lock] = {}
         self._creds: dict[str, Credentials] = {}
         self._expired: set[str] = set()
         self._start_thread = start_thread
@@ -776,8 +778,22 @@ class Scheduler(FileSteps):
         key = (row.credentials, row.endpoint, row.bucket, row.region or "", row.signature)
         with self._cond:
             client = self._clients.get(key)
-        if client is not None:
-            return client
+            if client is not None:
+                return client
+            making = self._making.setdefault(key, threading.Lock())
+        # One worker makes the destination's client; the others starting at the same
+        # moment wait for it instead of each making (and dropping) their own.
+        with making:
+            with self._cond:
+                client = self._clients.get(key)
+            if client is not None:
+                return client
+            client = self._new_client(row)
+            with self._cond:
+                self._making.pop(key, None)
+                return self._clients.setdefault(key, client)
+
+    def _new_client(self, row: UploadRow) -> OssClient:
         source = row.credentials
 
         def creds() -> Credentials:
@@ -791,6 +807,4 @@ class Scheduler(FileSteps):
             return resolved
 
         creds()  # resolve once now: a missing secret fails the file with a clear message
-        client = self._client_factory(row, creds)
-        with self._cond:
-            return self._clients.setdefault(key, client)
+        return self._client_factory(row, creds)
