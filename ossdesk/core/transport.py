@@ -29,6 +29,7 @@ them, with or without a proxy, through one urllib3 pool manager per client:
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import http.client
 import itertools
@@ -354,6 +355,10 @@ class Session:
         self._manager: urllib3.PoolManager | None = None
         self._lock = threading.Lock()
         self._timeouts: dict[tuple[float | None, float | None], urllib3.Timeout] = {}
+        #: Without a proxy: the connection pool of each ``scheme://host:port`` seen, so that
+        #: a request goes straight to it (urllib3's pool manager would parse the whole
+        #: address and look the pool up again for every request).
+        self._pools: dict[str, urllib3.connectionpool.HTTPConnectionPool] = {}
 
     @property
     def manager(self) -> urllib3.PoolManager:
@@ -409,12 +414,13 @@ class Session:
         if limits is None:
             limits = self._timeouts[(connect, read)] = urllib3.Timeout(connect=connect,
                                                                        read=read)
+        opener, target = self._opener(url)
         _local.wait = self.answer_for(length) if self.answer_for is not None else None
         try:
             for attempt in (1, 2):
                 try:
-                    response = self.manager.urlopen(
-                        req.method, url, body=data, headers=headers, retries=False,
+                    response = opener(
+                        req.method, target, body=data, headers=headers, retries=False,
                         redirect=False, timeout=limits, preload_content=False,
                         decode_content=False)
                     break
@@ -428,9 +434,35 @@ class Session:
             _local.wait = None
         return oss2.http.Response(_Answer(response))
 
+    def _opener(self, url: str) -> tuple[Callable[..., urllib3.BaseHTTPResponse], str]:
+        """What sends a request to ``url``, and the address it is given: without a proxy,
+        the origin's own connection pool and the path with the query; through a proxy (or
+        an address with a user name or a fragment) the pool manager and the whole address."""
+        scheme, sep, rest = url.partition("://")
+        end = len(rest)
+        for mark in "/?":
+            found = rest.find(mark)
+            if found != -1 and found < end:
+                end = found
+        if self.proxy or not sep or "@" in rest[:end] or not rest[:end] or "#" in rest:
+            return self.manager.urlopen, url
+        origin = url[:len(scheme) + 3 + end]
+        pool = self._pools.get(origin)
+        if pool is None or pool.pool is None:  # not made yet, or closed (close(), evicted)
+            pool = self.manager.connection_from_url(origin)
+            self._pools[origin] = pool
+        target = rest[end:]
+        if not target.startswith("/"):
+            target = "/" + target
+        return functools.partial(pool.urlopen, assert_same_host=False), target
+
     def close(self) -> None:
         """Close the pooled connections (idempotent). A request after this opens new ones."""
         manager = self._manager
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            pool.close()
         if manager is not None:
             manager.clear()
 
