@@ -66,6 +66,7 @@ _DIGITS = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
+_BAD_NAME = re.compile(r"[\r\n\x00:]")
 _MAX_CHUNK_LINE = 1024
 
 
@@ -401,10 +402,12 @@ class Session:
             raise oss2.exceptions.RequestError(BadTarget(
                 "the request's address holds a control character or a space"))
         headers = {k: str(v) for k, v in req.headers.items() if v is not None}
-        for name, value in headers.items():
-            if _BAD_HEADER.search(name) or _BAD_HEADER.search(value) or ":" in name:
-                raise oss2.exceptions.RequestError(BadTarget(
-                    f"the header {name[:40]!r} holds a line break"))
+        # One look at all names and one at all values; which header it is, only if any.
+        if _BAD_NAME.search("".join(headers)) or _BAD_HEADER.search("".join(headers.values())):
+            name = next(n for n, v in headers.items()
+                        if _BAD_NAME.search(n) or _BAD_HEADER.search(v))
+            raise oss2.exceptions.RequestError(BadTarget(
+                f"the header {name[:40]!r} holds a line break"))
         data = req.data
         length = len(data) if data is not None and hasattr(data, "__len__") else 0
         if data is not None:
@@ -467,6 +470,15 @@ class Session:
             manager.clear()
 
 
+class _Headers(urllib3.HTTPHeaderDict):
+    """An answer's headers (urllib3's, case-insensitive), whose ``repr`` only counts them:
+    oss2 formats every answer's headers into a DEBUG message with ``str.format`` before
+    its logger (kept at WARNING) drops it, some 40 calls a request for urllib3's ``repr``."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} headers>"
+
+
 class _Answer:
     """What ``oss2.http.Response`` reads of an answer (``status_code``, ``headers``,
     ``iter_content``), with network errors as oss2's ``RequestError``. Small answers are
@@ -476,7 +488,9 @@ class _Answer:
     def __init__(self, response: urllib3.response.BaseHTTPResponse) -> None:
         self.response = response
         self.status_code = response.status
-        self.headers = response.headers
+        self.headers = headers = response.headers
+        if type(headers) is urllib3.HTTPHeaderDict:
+            headers.__class__ = _Headers
         self._body: bytes | None = None
         left = response.length_remaining
         if left is not None and left <= _PRELOAD:
