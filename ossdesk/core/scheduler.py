@@ -558,7 +558,9 @@ class Scheduler(FileSteps):
             task = self._start_next(self._order) or self._start_next(self._order_small)
             if task is not None:
                 return task
-        jobs = list(self._active.values())
+        # Only files sending parts have a task to give (see _next_of); with many small
+        # files active at once, the others are most of them.
+        jobs = [j for j in self._active.values() if j.phase == "parts" and j.stopping is None]
         for i in range(len(jobs)):
             job = jobs[(self._rr + i) % len(jobs)]
             task = self._next_of(job)
