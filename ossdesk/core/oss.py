@@ -372,7 +372,8 @@ class _AuthV4(oss2.ProviderAuthV4):  # type: ignore[misc]
     def _ProviderAuthV4__get_signing_key(self, req: Any, credentials: Any,
                                          date_time: str) -> bytes:
         which = (credentials.get_access_key_secret(), date_time[:8],
-                 str(req.cloudbox_id or req.region or ""), str(req.product))
+                 str(getattr(req, "cloudbox_id", None) or req.region or ""),
+                 str(getattr(req, "product", None)))
         key = self._keys.get(which)
         if key is None:
             key = bytes(super()._ProviderAuthV4__get_signing_key(req, credentials, date_time))
