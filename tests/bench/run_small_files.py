@@ -120,7 +120,8 @@ class Profiles:
 
 
 def run_once(paths: list[Path], info: SandboxInfo, store_path: Path, *, part_size: int | None,
-             profiles: Profiles | None = None) -> tuple[float, float, int]:
+             profiles: Profiles | None = None,
+             small_parallel: int | None = None) -> tuple[float, float, int]:
     """One upload of ``paths``: (CPU seconds, wall seconds, files verified)."""
     creds = Credentials(info.access_key_id, info.access_key_secret)
     queued = items(paths, info.endpoint, info.bucket, info.region, part_size)
@@ -140,7 +141,8 @@ def run_once(paths: list[Path], info: SandboxInfo, store_path: Path, *, part_siz
     store = Store.open(store_path)
     try:
         with (profiles.on() if profiles is not None else _nothing()):
-            scheduler = Scheduler(store, credentials=lambda _source: creds)
+            scheduler = Scheduler(store, credentials=lambda _source: creds,
+                                  small_parallel=small_parallel)
             scheduler.add_listener(listen)
             cpu0, wall0 = time.process_time(), time.monotonic()
             scheduler.add(queued)
@@ -219,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--size", type=parse_size, default=64 * 1024)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs (median)")
+    parser.add_argument("--small-parallel", type=int, default=None, metavar="N",
+                        help="requests in flight for tiny files (default: the CLI's, 64)")
     parser.add_argument("--profile", action="store_true",
                         help="one more run under cProfile: calls per file, top functions")
     parser.add_argument("--top", type=int, default=25)
@@ -237,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                            args.files, args.size)
         cpus: list[float] = []
         for i in range(args.repeat):
-            cpu, wall, _ = run_once(files, info, scratch / f"list-{i}.sqlite", part_size=None)
+            cpu, wall, _ = run_once(files, info, scratch / f"list-{i}.sqlite", part_size=None,
+                                    small_parallel=args.small_parallel)
             cpus.append(cpu)
             print(f"run {i + 1}: {cpu:.2f} CPU-s, {wall:.2f} s wall, "
                   f"{1000 * cpu / args.files:.2f} CPU-s per 1,000 files", flush=True)
@@ -250,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             profiles = Profiles()
             run_once(files, info, scratch / "list-profile.sqlite", part_size=None,
-                     profiles=profiles)
+                     profiles=profiles, small_parallel=args.small_parallel)
             stats = profiles.stats()
             report_profile("small", stats, args.files, "file", args.top)
             if args.dump is not None:
