@@ -20,6 +20,7 @@ __all__ = [
     "ChecksumStopped",
     "combine_parts",
     "crc64",
+    "crc64_block",
     "crc64_combine",
     "crc64_file",
     "format_crc64",
@@ -49,6 +50,13 @@ def crc64(data: bytes | bytearray | memoryview, crc: int = 0) -> int:
     if len(data) == 0:
         return crc
     return int(_MODEL.calc(data, crc))
+
+
+def crc64_block(block: bytes | bytearray | memoryview, crc: int) -> int:
+    """:func:`crc64` of a non-empty ``block`` (bytes, or a contiguous byte view such as a
+    slice of a ``bytearray``'s view) continued from a ``crc`` this module computed: the same
+    value without the checks, for the loops that read a file block by block."""
+    return int(_MODEL.calc(block, crc))
 
 
 def crc64_combine(crc1: int, crc2: int, len2: int) -> int:
@@ -100,7 +108,7 @@ def crc64_file(
     view = memoryview(buffer)
     crc = 0
     remaining = length
-    with Path(path).open("rb", buffering=0) as fh:
+    with open(path, "rb", buffering=0) as fh:
         fh.seek(offset)
         while remaining is None or remaining > 0:
             if should_stop is not None and should_stop():
@@ -113,9 +121,10 @@ def crc64_file(
                 raise EOFError(
                     f"{path} ended {remaining} bytes early: the file changed while it was read"
                 )
-            crc = crc64(view[:got], crc)
+            block = view[:got]
+            crc = crc64_block(block, crc)
             if also is not None:
-                also(view[:got])
+                also(block)
             if remaining is not None:
                 remaining -= got
     return crc

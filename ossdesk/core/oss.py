@@ -358,6 +358,31 @@ class _Provider:
         )
 
 
+class _AuthV4(oss2.ProviderAuthV4):  # type: ignore[misc]
+    """oss2's signature V4, keeping the signing key: oss2 derives it for every request
+    (four HMAC-SHA256, from the secret, the date, the region and the product) though it
+    changes only with them. The derivation stays oss2's; its result is kept for the few
+    combinations in use (a new secret or a new day gets its own)."""
+
+    def __init__(self, provider: Any) -> None:
+        super().__init__(provider)
+        self._keys: dict[tuple[str, str, str, str], bytes] = {}
+
+    # oss2 calls its private ``__get_signing_key``, which Python names like this.
+    def _ProviderAuthV4__get_signing_key(self, req: Any, credentials: Any,
+                                         date_time: str) -> bytes:
+        which = (credentials.get_access_key_secret(), date_time[:8],
+                 str(getattr(req, "cloudbox_id", None) or req.region or ""),
+                 str(getattr(req, "product", None)))
+        key = self._keys.get(which)
+        if key is None:
+            key = bytes(super()._ProviderAuthV4__get_signing_key(req, credentials, date_time))
+            if len(self._keys) >= 8:
+                self._keys.clear()
+            self._keys[which] = key
+        return key
+
+
 def _strip_etag(value: str | None) -> str:
     return (value or "").strip().strip('"')
 
@@ -426,7 +451,7 @@ class OssClient:
         self.crc_missing = False
         self._provider = _Provider(credentials)
         auth: Any = (
-            oss2.ProviderAuthV4(self._provider)
+            _AuthV4(self._provider)
             if endpoint.signature == "v4"
             else oss2.ProviderAuth(self._provider)
         )

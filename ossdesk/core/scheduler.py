@@ -184,6 +184,8 @@ class Scheduler(FileSteps):
         self._forgetting: set[int] = set()
         self._side_running = 0
         self._clients: dict[tuple[str, ...], OssClient] = {}
+        #: A lock per destination whose client is being made (see :meth:`_client`).
+        self._making: dict[tuple[str, ...], threading.Lock] = {}
         self._creds: dict[str, Credentials] = {}
         self._expired: set[str] = set()
         self._start_thread = start_thread
@@ -557,7 +559,9 @@ class Scheduler(FileSteps):
             task = self._start_next(self._order) or self._start_next(self._order_small)
             if task is not None:
                 return task
-        jobs = list(self._active.values())
+        # Only files sending parts have a task to give (see _next_of); with many small
+        # files active at once, the others are most of them.
+        jobs = [j for j in self._active.values() if j.phase == "parts" and j.stopping is None]
         for i in range(len(jobs)):
             job = jobs[(self._rr + i) % len(jobs)]
             task = self._next_of(job)
@@ -778,8 +782,22 @@ class Scheduler(FileSteps):
         key = (row.credentials, row.endpoint, row.bucket, row.region or "", row.signature)
         with self._cond:
             client = self._clients.get(key)
-        if client is not None:
-            return client
+            if client is not None:
+                return client
+            making = self._making.setdefault(key, threading.Lock())
+        # One worker makes the destination's client; the others starting at the same
+        # moment wait for it instead of each making (and dropping) their own.
+        with making:
+            with self._cond:
+                client = self._clients.get(key)
+            if client is not None:
+                return client
+            client = self._new_client(row)
+            with self._cond:
+                self._making.pop(key, None)
+                return self._clients.setdefault(key, client)
+
+    def _new_client(self, row: UploadRow) -> OssClient:
         source = row.credentials
 
         def creds() -> Credentials:
@@ -793,6 +811,4 @@ class Scheduler(FileSteps):
             return resolved
 
         creds()  # resolve once now: a missing secret fails the file with a clear message
-        client = self._client_factory(row, creds)
-        with self._cond:
-            return self._clients.setdefault(key, client)
+        return self._client_factory(row, creds)

@@ -119,7 +119,9 @@ class TokenBucket:
             raise ValueError(f"cannot acquire a negative byte count ({n})")
         if stop is not None and stop.is_set():
             return False
-        if n == 0:
+        if n == 0 or self._rate == 0:
+            # Unlimited: nothing to wait for, and no lock taken (a limit set meanwhile
+            # applies from the next call on).
             return True
         with self._cond:
             if self._rate == 0:

@@ -29,6 +29,7 @@ them, with or without a proxy, through one urllib3 pool manager per client:
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import http.client
 import itertools
@@ -65,6 +66,7 @@ _DIGITS = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
+_BAD_NAME = re.compile(r"[\r\n\x00:]")
 _MAX_CHUNK_LINE = 1024
 
 
@@ -354,6 +356,10 @@ class Session:
         self._manager: urllib3.PoolManager | None = None
         self._lock = threading.Lock()
         self._timeouts: dict[tuple[float | None, float | None], urllib3.Timeout] = {}
+        #: Without a proxy: the connection pool of each ``scheme://host:port`` seen, so that
+        #: a request goes straight to it (urllib3's pool manager would parse the whole
+        #: address and look the pool up again for every request).
+        self._pools: dict[str, urllib3.connectionpool.HTTPConnectionPool] = {}
 
     @property
     def manager(self) -> urllib3.PoolManager:
@@ -396,10 +402,12 @@ class Session:
             raise oss2.exceptions.RequestError(BadTarget(
                 "the request's address holds a control character or a space"))
         headers = {k: str(v) for k, v in req.headers.items() if v is not None}
-        for name, value in headers.items():
-            if _BAD_HEADER.search(name) or _BAD_HEADER.search(value) or ":" in name:
-                raise oss2.exceptions.RequestError(BadTarget(
-                    f"the header {name[:40]!r} holds a line break"))
+        # One look at all names and one at all values; which header it is, only if any.
+        if _BAD_NAME.search("".join(headers)) or _BAD_HEADER.search("".join(headers.values())):
+            name = next(n for n, v in headers.items()
+                        if _BAD_NAME.search(n) or _BAD_HEADER.search(v))
+            raise oss2.exceptions.RequestError(BadTarget(
+                f"the header {name[:40]!r} holds a line break"))
         data = req.data
         length = len(data) if data is not None and hasattr(data, "__len__") else 0
         if data is not None:
@@ -409,12 +417,13 @@ class Session:
         if limits is None:
             limits = self._timeouts[(connect, read)] = urllib3.Timeout(connect=connect,
                                                                        read=read)
+        opener, target = self._opener(url)
         _local.wait = self.answer_for(length) if self.answer_for is not None else None
         try:
             for attempt in (1, 2):
                 try:
-                    response = self.manager.urlopen(
-                        req.method, url, body=data, headers=headers, retries=False,
+                    response = opener(
+                        req.method, target, body=data, headers=headers, retries=False,
                         redirect=False, timeout=limits, preload_content=False,
                         decode_content=False)
                     break
@@ -428,11 +437,46 @@ class Session:
             _local.wait = None
         return oss2.http.Response(_Answer(response))
 
+    def _opener(self, url: str) -> tuple[Callable[..., urllib3.BaseHTTPResponse], str]:
+        """What sends a request to ``url``, and the address it is given: without a proxy,
+        the origin's own connection pool and the path with the query; through a proxy (or
+        an address with a user name or a fragment) the pool manager and the whole address."""
+        scheme, sep, rest = url.partition("://")
+        end = len(rest)
+        for mark in "/?":
+            found = rest.find(mark)
+            if found != -1 and found < end:
+                end = found
+        if self.proxy or not sep or "@" in rest[:end] or not rest[:end] or "#" in rest:
+            return self.manager.urlopen, url
+        origin = url[:len(scheme) + 3 + end]
+        pool = self._pools.get(origin)
+        if pool is None or pool.pool is None:  # not made yet, or closed (close(), evicted)
+            pool = self.manager.connection_from_url(origin)
+            self._pools[origin] = pool
+        target = rest[end:]
+        if not target.startswith("/"):
+            target = "/" + target
+        return functools.partial(pool.urlopen, assert_same_host=False), target
+
     def close(self) -> None:
         """Close the pooled connections (idempotent). A request after this opens new ones."""
         manager = self._manager
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            pool.close()
         if manager is not None:
             manager.clear()
+
+
+class _Headers(urllib3.HTTPHeaderDict):
+    """An answer's headers (urllib3's, case-insensitive), whose ``repr`` only counts them:
+    oss2 formats every answer's headers into a DEBUG message with ``str.format`` before
+    its logger (kept at WARNING) drops it, some 40 calls a request for urllib3's ``repr``."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} headers>"
 
 
 class _Answer:
@@ -444,7 +488,9 @@ class _Answer:
     def __init__(self, response: urllib3.response.BaseHTTPResponse) -> None:
         self.response = response
         self.status_code = response.status
-        self.headers = response.headers
+        self.headers = headers = response.headers
+        if type(headers) is urllib3.HTTPHeaderDict:
+            headers.__class__ = _Headers
         self._body: bytes | None = None
         left = response.length_remaining
         if left is not None and left <= _PRELOAD:

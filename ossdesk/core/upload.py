@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from ossdesk.core.checksum import crc64
+from ossdesk.core.checksum import crc64_block
 from ossdesk.core.names import is_utf8, printable
 from ossdesk.core.throttle import TokenBucket
 
@@ -175,7 +175,7 @@ class PartReader:
     def _refill(self) -> None:
         if self._fh is None:
             try:
-                self._fh = cast(io.RawIOBase, self.path.open("rb", buffering=0))
+                self._fh = cast(io.RawIOBase, open(self.path, "rb", buffering=0))  # noqa: SIM115
             except PermissionError as exc:
                 raise self._fail(unreadable(self.path)) from exc
             except OSError as exc:
@@ -189,9 +189,10 @@ class PartReader:
             raise self._fail(unreadable(self.path)) from exc
         if got <= 0:
             raise self._fail(SourceChanged(f"{self.path} became shorter while it was read"))
-        self.crc = crc64(self._view[:got], self.crc)
+        block = self._view[:got]
+        self.crc = crc64_block(block, self.crc)
         if self.md5 is not None:
-            self.md5.update(self._view[:got])
+            self.md5.update(block)
         self._read_total += got
         self._start, self._end = 0, got
 

@@ -810,3 +810,30 @@ def test_workers_and_timers_start_through_the_given_start_thread(
     # Events come from the test's thread (add) or from threads the factory started.
     assert seen - {threading.get_ident()} <= started.ran
     scheduler.close()
+
+
+def test_workers_starting_together_share_one_client(sandbox: SandboxInfo, make_engine: Any,
+                                                    tmp_path: Path) -> None:
+    """Files to one destination that start at once get one client between them: a worker
+    that finds none being made makes it, the others wait for that one instead of each
+    building their own (an HTTP session, a proxy lookup, a pool) and dropping it."""
+    files = [write_random(tmp_path / "one" / f"{i}.bin", 1 * KiB, seed=i) for i in range(16)]
+    made: list[OssClient] = []
+    lock = threading.Lock()
+    second = threading.Event()
+
+    def factory(row: Any, creds: Any) -> OssClient:
+        with lock:
+            made.append(client := OssClient(Endpoint(row.endpoint, row.bucket, row.region),
+                                             creds, pool_size=64))
+            if len(made) > 1:
+                second.set()
+        # The first one is made slowly: long enough for every other worker to ask too.
+        second.wait(2)
+        return client
+
+    scheduler, rec = make_engine(parallel=4, small_parallel=16, client_factory=factory)
+    scheduler.add([new_upload(sandbox, p, key=f"one/{p.name}") for p in files])
+    assert scheduler.wait(60)
+    assert len(rec.of(Done)) == 16, rec.of(Failed)[:3]
+    assert len(made) == 1

@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import threading
 import time
+import types
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -688,3 +689,36 @@ def test_no_secret_in_logs_even_at_debug(sandbox_factory: Callable[..., SandboxI
     text = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (info.access_key_secret, token, "wrong-secret-"):
         assert secret not in text
+
+
+def test_the_v4_signing_key_is_derived_once_for_a_secret_date_and_region(
+        sandbox: SandboxInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """oss2 derives the V4 signing key (HMAC-SHA256 of the secret with the date, region and
+    product) for every request; the client derives it once and keeps it, and a new secret
+    gets its own."""
+    import oss2.auth
+
+    real = oss2.auth.hmac.new
+    derived: list[bytes] = []
+
+    def counting(key: bytes, msg: bytes | None = None, digestmod: object = None) -> object:
+        if isinstance(key, bytes) and key.startswith(b"aliyun_v4"):
+            derived.append(key)
+        return real(key, msg, digestmod)
+
+    # oss2's own derivations only (the sandbox checking the signatures derives its own)
+    monkeypatch.setattr(oss2.auth, "hmac", types.SimpleNamespace(new=counting))
+    client = make_client(sandbox)
+    for i in range(4):
+        client.put_object(f"signed/{i}", b"x", size=1)
+    assert len(derived) == 1
+    right = Credentials(sandbox.access_key_id, sandbox.access_key_secret)
+    client.set_credentials(Credentials(sandbox.access_key_id, "not-the-secret"))
+    with pytest.raises(OssError) as err:
+        client.put_object("signed/wrong", b"x", size=1)
+    assert err.value.code == "SignatureDoesNotMatch"
+    assert len(derived) == 2  # the new secret's own key, not the one kept for the old
+    client.set_credentials(right)
+    client.put_object("signed/again", b"x", size=1)
+    assert len(derived) == 2
+    client.close()

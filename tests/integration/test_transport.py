@@ -354,3 +354,34 @@ def test_an_answer_that_trickles_in_is_cut_at_the_answer_deadline() -> None:
             client.put_object("k", b"data", size=4)
         assert err.value.code == "Timeout" and err.value.retryable
         assert cut.wait(10), "the connection was not cut"
+
+
+def test_each_request_reaches_its_origin_with_its_path_and_query_after_a_close_too() -> None:
+    """Requests go straight to their origin's connection pool: the path and the query as
+    oss2 built them arrive, one kept connection carries them, and after ``close()`` the
+    next request opens a new one (the closed pool is not used again)."""
+    seen: list[bytes] = []
+
+    def script(conn: socket.socket, n: int) -> None:
+        while True:
+            try:
+                head, _ = read_request(conn)
+            except ConnectionError:
+                return
+            seen.append(b"%d %b" % (n, head.split(b"\r\n")[0]))
+            conn.sendall(ok(b"fine"))
+
+    with scripted(script) as url:
+        session = transport.Session(url)
+        assert send(session, "GET", url + "/bucket/a%2Fb?acl").read() == b"fine"
+        request = oss2.http.Request("GET", url + "/bucket/", params={"prefix": "x y",
+                                                                     "max-keys": "2"})
+        assert session.do_request(request, (5, 5)).read() == b"fine"
+        assert send(session, "PUT", url + "?cors", b"data").read() == b"fine"
+        session.close()
+        assert send(session, "GET", url + "/bucket/k").read() == b"fine"
+        session.close()
+    assert seen == [b"0 GET /bucket/a%2Fb?acl HTTP/1.1",
+                    b"0 GET /bucket/?prefix=x+y&max-keys=2 HTTP/1.1",
+                    b"0 PUT /?cors HTTP/1.1",
+                    b"1 GET /bucket/k HTTP/1.1"]

@@ -17,6 +17,7 @@ from ossdesk.core.checksum import (
     ChecksumStopped,
     combine_parts,
     crc64,
+    crc64_block,
     crc64_combine,
     crc64_file,
     format_crc64,
@@ -78,6 +79,24 @@ def test_buffer_types_agree() -> None:
 @given(st.binary(max_size=1024), st.binary(max_size=1024))
 def test_continuation_equals_one_shot(a: bytes, b: bytes) -> None:
     assert crc64(b, crc64(a)) == crc64(a + b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=1024), min_size=1, max_size=6))
+def test_blocks_continue_like_crc64(blocks: list[bytes]) -> None:
+    """The block-by-block form the file readers use gives crc64 of the whole, for bytes
+    and for slices of a reused buffer's view alike."""
+    whole = b"".join(blocks)
+    crc = 0
+    view_crc = 0
+    buffer = bytearray(max(map(len, blocks)))
+    view = memoryview(buffer)
+    for block in blocks:
+        crc = crc64_block(block, crc)
+        buffer[:len(block)] = block
+        view_crc = crc64_block(view[:len(block)], view_crc)
+    assert crc == view_crc == crc64(whole) == reference(whole)
+    assert type(crc) is int
 
 
 @settings(max_examples=200, deadline=None)
