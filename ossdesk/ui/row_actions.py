@@ -188,8 +188,13 @@ class RowActions(QObject):
         return states, len(items)
 
     def select_ids(self, ids: Sequence[RowKey]) -> None:
-        """Select these rows (tests and keyboard users)."""
+        """Select these rows (tests and keyboard users); a file in a closed folder is
+        shown (its folder opened) to be selected."""
         window = self.window
+        for key in ids:
+            node = window.model.folder_of(key)
+            if node is not None and not window.model.is_expanded(node):
+                window.model.set_expanded(node, True)
         selection = window.view.selectionModel()
         selection.clearSelection()
         for key in ids:

@@ -693,6 +693,10 @@ class TransferModel(QAbstractTableModel):
             else:
                 yield item
 
+    def folder_of(self, key: RowKey) -> FolderNode | None:
+        """The dropped folder a file is in (None: on its own, or not here)."""
+        return self._node_of(key)
+
     def _node_of(self, key: RowKey) -> FolderNode | None:
         """The folder a file is in (None: on its own, or not here)."""
         row = self._in_folder.get(key)

@@ -318,7 +318,7 @@ def test_rows_reach_the_window_through_the_engine_process(qtbot: QtBot,
                                  Settings(files_at_once=4, parts_in_flight=8), "process")
     try:
         window.add_paths([str(folder)])
-        qtbot.waitUntil(lambda: window.model.rowCount() == 1200, timeout=30_000)
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1200, timeout=30_000)
         qtbot.waitUntil(
             lambda: all(r.state is TransferState.DONE for r in window.model.rows()),
             timeout=120_000,
@@ -523,7 +523,7 @@ def test_the_engine_events_reach_the_model_as_one_queued_signal_per_read(
             path.write_bytes(b"x" * (i + 1))
             files.append(source_file(path, f"sig/f{i:03d}.txt"))
         engine.send(rq.Enqueue(files, destination(sandbox)))
-        qtbot.waitUntil(lambda: model.rowCount() == 300, timeout=30_000)
+        qtbot.waitUntil(lambda: len(model.rows(full=False)) == 300, timeout=30_000)
         qtbot.waitUntil(lambda: all(r.state is TransferState.DONE for r in model.rows()),
                         timeout=60_000)
     finally:

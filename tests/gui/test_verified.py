@@ -41,7 +41,7 @@ def test_done_says_verified_and_the_url_is_readable(qtbot: QtBot, sandbox: Sandb
     window, engine = open_window(qtbot, sandbox, Settings(), "process")
     try:
         window.add_paths([str(folder)])
-        qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
         qtbot.waitUntil(lambda: window.model.rows()[0].state is TransferState.DONE,
                         timeout=60_000)
         row = window.model.rows()[0]
@@ -69,7 +69,7 @@ def test_done_says_verified_and_the_url_is_readable(qtbot: QtBot, sandbox: Sandb
     # After a restart the row still says how it was verified (read from the upload list).
     window2, engine2 = open_window(qtbot, sandbox, Settings(), "process")
     try:
-        qtbot.waitUntil(lambda: window2.model.rowCount() == 1, timeout=15_000)
+        qtbot.waitUntil(lambda: len(window2.model.rows(full=False)) == 1, timeout=15_000)
         assert window2.model.index(0, Column.STATE).data() == "Verified (CRC-64)"
     finally:
         close_window(qtbot, window2, engine2)
@@ -83,7 +83,7 @@ def test_details_show_the_check_upload_id_parts_and_times(qtbot: QtBot, sandbox:
     window, engine = open_window(qtbot, sandbox, Settings(part_size_mib=1), "process")
     try:
         window.add_paths([str(tmp_path / "big.bin"), str(tmp_path / "small.txt")])
-        qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=10_000)
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 2, timeout=10_000)
         qtbot.waitUntil(lambda: all(r.state is TransferState.DONE for r in window.model.rows()),
                         timeout=60_000)
         big = next(r for r in window.model.rows() if r.name == "big.bin")
