@@ -257,6 +257,40 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
+    def unfinished_for(self, items: Sequence[NewUpload], *, request: int | None = None,
+                       ) -> list[UploadRow | None]:
+        """For each of ``items``: the unfinished row (queued, running, paused or failed) of
+        the same source, endpoint, bucket and key, the first in queue order, leaving out the
+        rows of ``request``; None where there is none. Such a row is the same file queued
+        before (an earlier run that was stopped, killed or failed): it is continued, or
+        cancelled when the new one is to be written differently, never queued twice."""
+        states = [s.value for s in UNFINISHED]
+        marks = ",".join("?" * len(states))
+        sql = (f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.source = ? AND u.key = ? "  # noqa: S608
+               f"AND u.bucket = ? AND u.endpoint = ? AND u.state IN ({marks}) "
+               "AND u.request IS NOT ? ORDER BY u.position LIMIT 1")
+        found: list[UploadRow | None] = []
+        for item in items:
+            rows = self._query(sql, [str(item.source), item.key, item.bucket, item.endpoint,
+                                     *states, request])
+            found.append(_row(rows[0]) if rows else None)
+        return found
+
+    def join_request(self, uploads: Iterable[int], request: int) -> None:
+        """Make these rows part of ``request`` (an earlier run's rows it continues): its walk,
+        run again, leaves them out, and its count of queued files includes them."""
+        with self._write() as conn:
+            conn.executemany("UPDATE uploads SET request = ? WHERE id = ?",
+                             [(request, u) for u in uploads])
+
+    def unfinished_outside(self, request: int) -> int:
+        """How many unfinished rows are not part of ``request``."""
+        states = [s.value for s in UNFINISHED]
+        marks = ",".join("?" * len(states))
+        sql = (f"SELECT COUNT(*) FROM uploads WHERE state IN ({marks}) "  # noqa: S608
+               "AND request IS NOT ?")
+        return int(self._query(sql, [*states, request])[0][0])
+
     # -- requests: what the user asked for, kept until the walk has queued all of it --------
 
     def begin_request(self, request: Request) -> Request:
