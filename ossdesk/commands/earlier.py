@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ossdesk.core.cleanup import abort_upload, client_for_row, failure_reason
 from ossdesk.core.oss import OssError
-from ossdesk.core.store import NewUpload, Store, UploadRow
+from ossdesk.core.store import NewUpload, Request, State, Store, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
 from ossdesk.credentials import default_credentials
@@ -39,15 +39,18 @@ class EarlierUploads:
     store: Store
     #: A file that is not uploaded (its earlier upload could not be aborted), as a problem.
     on_problem: Callable[[WalkProblem], None]
-    #: The request this run queues for: its own rows are not "earlier".
-    request: int | None = None
+    #: The request this run queues for: its own rows (and those queued since it began) are
+    #: not "earlier".
+    request: Request | None = None
     #: Rows this run is already sending (``resume``): cancelled through ``cancel`` (the
     #: scheduler stops them first), never aborted under its feet.
     ours: Collection[int] = ()
     cancel: Callable[[list[int]], None] | None = None
-    #: Earlier rows continued so far, and how many were cancelled and queued anew.
+    #: When this run began resuming ``ours``: rows of them done since are still its own.
+    since: float | None = None
+    #: Earlier rows continued so far, and those cancelled for a new row.
     continued: list[int] = field(default_factory=list)
-    replaced: int = 0
+    cancelled: list[int] = field(default_factory=list)
 
     def sort(self, batch: list[NewUpload]) -> tuple[list[NewUpload], list[int]]:
         """``(files to queue as new rows, earlier rows to continue)``; the rows to continue
@@ -55,20 +58,28 @@ class EarlierUploads:
         fresh: list[NewUpload] = []
         again: list[int] = []
         joined: list[int] = []
-        for item, row in zip(batch, self.store.unfinished_for(batch, request=self.request),
-                             strict=True):
+        found = self.store.unfinished_for(batch, request=self.request,
+                                          finished_since=self.since)
+        for item, row in zip(batch, found, strict=True):
             if row is None:
                 fresh.append(item)
                 continue
             differs = item.written_differently(row)
+            if differs and row.state is State.DONE:  # finished by this run meanwhile
+                self.on_problem(WalkProblem(
+                    item.source, f"{item.key}: uploaded by this run (row {row.id}) with "
+                    f"{_listed(differs)} than its walk asks for; it is uploaded again with "
+                    "the walk's options", skipped=False))
+                fresh.append(item)
+                continue
             if not differs:
                 joined.append(row.id)
                 if row.id not in self.ours:
                     again.append(row.id)
             elif self._replace(item, row, differs):
                 fresh.append(item)
-        if joined and self.request is not None:
-            self.store.join_request(joined, self.request)
+        if joined and self.request is not None and self.request.id is not None:
+            self.store.join_request(joined, self.request.id)
         self.continued.extend(again)
         return fresh, again
 
@@ -83,7 +94,7 @@ class EarlierUploads:
             self.cancel([row.id])
             self._say(item, f"{what}; it is cancelled (its multipart upload is aborted on the "
                       "server) and the file is uploaded from the start with this run's options")
-            self.replaced += 1
+            self.cancelled.append(row.id)
             return True
         if row.upload_id:
             try:
@@ -105,7 +116,7 @@ class EarlierUploads:
         self.store.cancelled(row.id)
         self._say(item, f"{what}; it was cancelled ({how}) and the file is uploaded from the start "
                   "with this run's options")
-        self.replaced += 1
+        self.cancelled.append(row.id)
         return True
 
     def _say(self, item: NewUpload, message: str) -> None:

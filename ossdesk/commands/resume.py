@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from ossdesk.commands import (
     EXIT_BUSY,
@@ -17,6 +18,7 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
+from ossdesk.commands.earlier import EarlierUploads
 from ossdesk.commands.upload import collision_checks
 from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import State, StoreError, UploadRow
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
         listing = Listing(scheduler, requests[0], on_problem) if requests else None
         try:
+            began = time.time()
             ids = scheduler.resume([r.id for r in rows])
             # Walks cut short (Ctrl-C, a full disk, a crash) are finished first: the files
             # they had not reached yet are queued now, those queued already are not again.
@@ -103,9 +106,17 @@ def run(args: argparse.Namespace) -> int:
                 # Two sources never share one key, as when the walk began.
                 on_collision, keep = collision_checks(store, request.endpoint, request.bucket,
                                                       on_problem, refuse=True)
+                # A file whose unfinished row from before the walk began is resumed above
+                # is not queued a second time (or, asked to be written differently, that row
+                # is cancelled first).
+                earlier = EarlierUploads(store, on_problem, request=request, ours=set(ids),
+                                         cancel=scheduler.cancel, since=began)
                 listing = Listing(scheduler, request, on_problem, on_collision=on_collision,
-                                  keep=keep)
+                                  keep=keep, earlier=earlier.sort)
                 listing.run()
+                # Rows cancelled for a new one are not this run's files any more.
+                gone = set(earlier.cancelled)
+                ids = [i for i in ids if i not in gone]
             listing = None
             # The summary counts every file of a walk finished now, those done before too.
             seen = set(ids)

@@ -334,7 +334,7 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued
     assert request.id is not None
-    earlier = EarlierUploads(store, on_problem, request=request.id)
+    earlier = EarlierUploads(store, on_problem, request=request)
     listing = Listing(scheduler, request, on_problem, on_collision=on_collision, keep=keep,
                       earlier=earlier.sort)
     try:

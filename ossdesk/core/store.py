@@ -257,22 +257,28 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
-    def unfinished_for(self, items: Sequence[NewUpload], *, request: int | None = None,
-                       ) -> list[UploadRow | None]:
+    def unfinished_for(self, items: Sequence[NewUpload], *, request: Request | None = None,
+                       finished_since: float | None = None) -> list[UploadRow | None]:
         """For each of ``items``: the unfinished row (queued, running, paused or failed) of
-        the same source, endpoint, bucket and key, the first in queue order, leaving out the
-        rows of ``request``; None where there is none. Such a row is the same file queued
-        before (an earlier run that was stopped, killed or failed): it is continued, or
-        cancelled when the new one is to be written differently, never queued twice."""
+        the same source, endpoint, bucket and key, the first in queue order; None where there
+        is none. With ``request``, only rows queued before it began and not its own (those
+        :meth:`add` leaves out already). Such a row is the same file queued before (a run
+        that was stopped, killed or failed): it is continued, or cancelled when the new one
+        is to be written differently, never queued twice. With ``finished_since``, rows done
+        since then count too (a run that resumes rows before it walks: done meanwhile)."""
         states = [s.value for s in UNFINISHED]
         marks = ",".join("?" * len(states))
         sql = (f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.source = ? AND u.key = ? "  # noqa: S608
-               f"AND u.bucket = ? AND u.endpoint = ? AND u.state IN ({marks}) "
-               "AND u.request IS NOT ? ORDER BY u.position LIMIT 1")
+               f"AND u.bucket = ? AND u.endpoint = ? AND (u.state IN ({marks}) "
+               "OR (u.state = 'done' AND u.finished_at >= ?)) "
+               "AND (u.request IS NOT ? OR ? IS NULL) AND u.created_at < ? "
+               "ORDER BY u.position LIMIT 1")
+        rid = request.id if request is not None else None
+        before = request.created_at if request is not None else float("inf")
         found: list[UploadRow | None] = []
         for item in items:
             rows = self._query(sql, [str(item.source), item.key, item.bucket, item.endpoint,
-                                     *states, request])
+                                     *states, finished_since, rid, rid, before])
             found.append(_row(rows[0]) if rows else None)
         return found
 

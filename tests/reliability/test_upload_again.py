@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from ossdesk import config
+from ossdesk.commands import HOLD_LISTING_ENV, LISTING_BATCH
 from ossdesk.core.plan import format_size
 from tests.reliability.helpers import (
     KiB,
@@ -182,3 +183,41 @@ def test_an_earlier_upload_that_cannot_be_aborted_keeps_the_file_from_going_agai
     assert len(remote_uploads(sandbox)) == 1
     assert not sandbox.bucket_client().object_exists("sig2/big.bin")
 
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
+def test_resume_finishing_a_walk_does_not_queue_a_file_a_second_time(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """A folder's walk cut short before it reached a file whose earlier upload is paused:
+    ``ossdesk resume`` continues that row and finishes the walk without a second row."""
+    folder = tmp_path / "sig2"
+    for i in range(LISTING_BATCH):
+        write_random(folder / f"a{i:04}.txt", 10)
+    path = write_random(folder / "zz.bin", 12 * PART)
+    env = cli_env(sandbox)
+    row = _stopped_after_parts(sandbox, path, env, tmp_path / "first.out", "paused")
+    hold = tmp_path / "hold"
+    hold.write_bytes(b"")
+    db = config.paths().database
+    with (tmp_path / "walk.out").open("w") as fh:
+        child = spawn(["upload", str(folder), *dest(sandbox)], cli_env(
+            sandbox, **{HOLD_LISTING_ENV: str(hold)}), fh)
+        try:
+            wait_until(lambda: len(snapshot_store(db).rows) > LISTING_BATCH, 60, "one batch")
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(30)
+    assert [r["id"] for r in snapshot_store(db).rows if r["key"] == "sig2/zz.bin"] == \
+        [row["id"]]
+
+    resumed = ossdesk("resume", env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{LISTING_BATCH + 1} of {LISTING_BATCH + 1} files uploaded and verified" in \
+        resumed.stdout, resumed.stdout
+    rows = [r for r in _status(env) if r["key"] == "sig2/zz.bin"]
+    assert [(r["id"], r["state"]) for r in rows] == [(row["id"], "done")]
+    assert_uploaded(sandbox, "sig2/zz.bin", path)
+    assert remote_uploads(sandbox) == []

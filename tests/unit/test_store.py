@@ -558,22 +558,27 @@ def test_an_earlier_unfinished_row_of_the_same_file_is_found_for_a_new_request(
                   dataclasses.replace(_item(tmp_path, "a.bin"), key="k/other"),
                   dataclasses.replace(_item(tmp_path, "a.bin"), bucket="b2"),
                   dataclasses.replace(_item(tmp_path, "a.bin"), endpoint="http://x")]
-        found = store.unfinished_for(wanted, request=request.id)
+        found = store.unfinished_for(wanted, request=request)
         assert [r.id if r else None for r in found] == [paused, None, None, None, None, None,
                                                         None]
         for state in (State.QUEUED, State.RUNNING, State.FAILED):
             store.set_state(other, state)
-            (row,) = store.unfinished_for([_item(tmp_path, "d.bin")], request=request.id)
+            (row,) = store.unfinished_for([_item(tmp_path, "d.bin")], request=request)
             assert row is not None and row.id == other
         # Made part of the request, the row is its own: no longer "earlier", and counted
         # with it.
         assert store.unfinished_outside(request.id) == 2
         store.join_request([paused], request.id)
-        assert store.unfinished_for([_item(tmp_path, "a.bin")], request=request.id) == [None]
+        assert store.unfinished_for([_item(tmp_path, "a.bin")], request=request) == [None]
         assert store.queued_by(request.id) == 1
         assert store.unfinished_outside(request.id) == 1
         # A walk of the request run again does not queue it a second time.
         assert store.add([_item(tmp_path, "a.bin")], request=request) == []
+        # A row queued since the request began is not an earlier one (add leaves it out).
+        (later,) = store.add([_item(tmp_path, "f.bin")])
+        assert store.unfinished_for([_item(tmp_path, "f.bin")], request=request) == [None]
+        (row,) = store.unfinished_for([_item(tmp_path, "f.bin")])
+        assert row is not None and row.id == later
 
 
 def test_what_a_file_queued_again_would_write_differently(tmp_path: Path) -> None:
