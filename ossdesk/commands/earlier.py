@@ -23,12 +23,26 @@ from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
 from ossdesk.credentials import default_credentials
 
-__all__ = ["EarlierUploads"]
+__all__ = ["EarlierUploads", "cancel_row"]
 
 
 def _listed(items: Collection[str]) -> str:
     names = list(items)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def cancel_row(store: Store, row: UploadRow) -> str | None:
+    """Abort the row's multipart upload (if it has one) and keep the row as cancelled; the
+    reason when the abort failed (the row is then left as it was)."""
+    if row.upload_id:
+        try:
+            creds = default_credentials(row.credentials)
+            with client_for_row(row, creds) as client:
+                abort_upload(client, row.key, row.upload_id)
+        except (OssError, UploadError) as exc:
+            return failure_reason(exc) if isinstance(exc, OssError) else exc.message
+    store.cancelled(row.id)
+    return None
 
 
 @dataclass
@@ -96,24 +110,17 @@ class EarlierUploads:
                       "server) and the file is uploaded from the start with this run's options")
             self.cancelled.append(row.id)
             return True
-        if row.upload_id:
-            try:
-                creds = default_credentials(row.credentials)
-                with client_for_row(row, creds) as client:
-                    abort_upload(client, row.key, row.upload_id)
-            except (OssError, UploadError) as exc:
-                why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
-                self.on_problem(WalkProblem(
-                    item.source,
-                    f"{what}, and it could not be aborted on the server ({why}); "
-                    f"{item.source} is not uploaded, so that the object is not written with "
-                    f"the older options later: run `ossdesk cancel {row.id}`, then this "
-                    "command again"))
-                return False
-            how = "its multipart upload was aborted on the server"
-        else:
-            how = "nothing of it was on the server"
-        self.store.cancelled(row.id)
+        why = cancel_row(self.store, row)
+        if why is not None:
+            self.on_problem(WalkProblem(
+                item.source,
+                f"{what}, and it could not be aborted on the server ({why}); "
+                f"{item.source} is not uploaded, so that the object is not written with "
+                f"the older options later: run `ossdesk cancel {row.id}`, then this "
+                "command again"))
+            return False
+        how = ("its multipart upload was aborted on the server" if row.upload_id
+               else "nothing of it was on the server")
         self._say(item, f"{what}; it was cancelled ({how}) and the file is uploaded from the start "
                   "with this run's options")
         self.cancelled.append(row.id)

@@ -282,6 +282,25 @@ class Store:
             found.append(_row(rows[0]) if rows else None)
         return found
 
+    def done_since(self) -> list[tuple[UploadRow, UploadRow]]:
+        """``(unfinished row, done row)`` pairs of the same source, endpoint, bucket and key
+        where the done one finished after the unfinished one was queued (the last such for
+        each): the same file queued twice, as an older ossdesk did for a file uploaded again
+        before its first upload had finished. One query through the key index."""
+        states = [s.value for s in UNFINISHED]
+        marks = ",".join("?" * len(states))
+        pairs = self._query(
+            f"SELECT u.id, (SELECT d.id FROM uploads d WHERE d.key = u.key "  # noqa: S608
+            "AND d.bucket = u.bucket AND d.endpoint = u.endpoint AND d.source = u.source "
+            "AND d.state = 'done' AND d.finished_at > u.created_at "
+            "ORDER BY d.finished_at DESC LIMIT 1) AS done "
+            f"FROM uploads u WHERE u.state IN ({marks}) AND done IS NOT NULL "
+            "ORDER BY u.position", states)
+        if not pairs:
+            return []
+        rows = {r.id: r for r in self.rows_for([i for pair in pairs for i in pair])}
+        return [(rows[a], rows[b]) for a, b in pairs if a in rows and b in rows]
+
     def join_request(self, uploads: Iterable[int], request: int) -> None:
         """Make these rows part of ``request`` (an earlier run's rows it continues): its walk,
         run again, leaves them out, and its count of queued files includes them."""

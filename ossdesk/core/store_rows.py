@@ -280,6 +280,14 @@ class UploadRow:
     def finished(self) -> bool:
         return self.state is State.DONE
 
+    def writes_like(self, other: UploadRow) -> bool:
+        """Whether both rows write the object the same way (account, metadata, storage
+        class, Content-Type, options, policy for an object already there)."""
+        def how(row: UploadRow) -> tuple[object, ...]:
+            return (row.credentials, row.metadata, row.storage_class, row.content_type,
+                    row.options, row.existing)
+        return how(self) == how(other)
+
     @property
     def skipped(self) -> bool:
         """Done without sending: an identical object was already there."""

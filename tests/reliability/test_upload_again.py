@@ -19,7 +19,9 @@ import pytest
 
 from ossdesk import config
 from ossdesk.commands import HOLD_LISTING_ENV, LISTING_BATCH
+from ossdesk.core.checksum import crc64_file
 from ossdesk.core.plan import format_size
+from ossdesk.core.store import NewUpload, Store
 from tests.reliability.helpers import (
     KiB,
     assert_uploaded,
@@ -221,3 +223,37 @@ def test_resume_finishing_a_walk_does_not_queue_a_file_a_second_time(
     assert [(r["id"], r["state"]) for r in rows] == [(row["id"], "done")]
     assert_uploaded(sandbox, "sig2/zz.bin", path)
     assert remote_uploads(sandbox) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
+def test_resume_cancels_a_row_a_later_upload_of_the_same_file_made_needless(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """A list written by an older ossdesk: the paused row of a file, and a second row of the
+    same file that the same upload run again queued and finished. ``ossdesk resume`` does
+    not upload the file to that key once more: it aborts the paused row's multipart upload
+    and keeps the row as cancelled."""
+    path = write_random(tmp_path / "big.bin", 12 * PART)
+    env = cli_env(sandbox)
+    first = _stopped_after_parts(sandbox, path, env, tmp_path / "first.out", "paused")
+    assert len(remote_uploads(sandbox)) == 1
+    with Store.open() as store:
+        paused = store.get(first["id"])
+        assert paused is not None
+        (second,) = store.add([NewUpload(
+            source=paused.source, size=paused.size, mtime_ns=paused.mtime_ns, key=paused.key,
+            endpoint=paused.endpoint, bucket=paused.bucket, region=paused.region,
+            ctime_ns=paused.ctime_ns, file_dev=paused.file_dev, file_ino=paused.file_ino)])
+        put = sandbox.bucket_client().put_object_from_file(paused.key, str(path))
+        store.finish(second, crc64=crc64_file(path), etag=put.etag)
+    before = len(part_puts(sandbox.log_path))
+
+    resumed = ossdesk("resume", env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (f"row {first['id']} (sandbox/sig2/big.bin): the same file was uploaded to that key "
+            f"since (row {second}, done); it was cancelled (its multipart upload was aborted "
+            "on the server), not sent again") in resumed.stdout, resumed.stdout
+    assert len(part_puts(sandbox.log_path)) == before
+    assert remote_uploads(sandbox) == []
+    assert [(r["id"], r["state"]) for r in _status(env)] == [(first["id"], "cancelled"),
+                                                             (second, "done")]
+    assert_uploaded(sandbox, "sig2/big.bin", path)

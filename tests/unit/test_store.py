@@ -610,3 +610,23 @@ def test_what_a_file_queued_again_would_write_differently(tmp_path: Path) -> Non
         assert dataclasses.replace(same, **change).written_differently(row) == (what,), what
     both = dataclasses.replace(same, storage_class="IA", metadata={})
     assert both.written_differently(row) == ("other metadata", "another storage class")
+
+
+def test_an_unfinished_row_made_needless_by_a_later_done_row_of_the_same_file_is_found(
+        tmp_path: Path) -> None:
+    with Store.open() as store:
+        (older_done,) = store.add([_item(tmp_path, "a.bin")])
+        store.finish(older_done, crc64=1, etag="e")
+        paused, other = store.add([_item(tmp_path, "a.bin"), _item(tmp_path, "b.bin")])
+        store.set_state(paused, State.PAUSED, reason="shutdown")
+        assert store.done_since() == []  # ``older_done`` finished before ``paused`` was queued
+        later, elsewhere = store.add([_item(tmp_path, "a.bin"),
+                                      dataclasses.replace(_item(tmp_path, "a.bin"),
+                                                          key="k/other")])
+        store.finish(later, crc64=1, etag="e")
+        store.finish(elsewhere, crc64=1, etag="e")
+        assert [(a.id, b.id) for a, b in store.done_since()] == [(paused, later)]
+        assert other not in {a.id for a, _ in store.done_since()}
+        (row, done) = store.done_since()[0]
+        assert row.writes_like(done)
+        assert not row.writes_like(dataclasses.replace(done, storage_class="IA"))
