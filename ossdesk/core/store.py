@@ -268,19 +268,26 @@ class Store:
         since then count too (a run that resumes rows before it walks: done meanwhile)."""
         states = [s.value for s in UNFINISHED]
         marks = ",".join("?" * len(states))
-        sql = (f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.source = ? AND u.key = ? "  # noqa: S608
-               f"AND u.bucket = ? AND u.endpoint = ? AND (u.state IN ({marks}) "
-               "OR (u.state = 'done' AND u.finished_at >= ?)) "
-               "AND (u.request IS NOT ? OR ? IS NULL) AND u.created_at < ? "
-               "ORDER BY u.position LIMIT 1")
         rid = request.id if request is not None else None
         before = request.created_at if request is not None else float("inf")
-        found: list[UploadRow | None] = []
+        keys: dict[tuple[str, str], list[str]] = {}
         for item in items:
-            rows = self._query(sql, [str(item.source), item.key, item.bucket, item.endpoint,
-                                     *states, finished_since, rid, rid, before])
-            found.append(_row(rows[0]) if rows else None)
-        return found
+            keys.setdefault((item.endpoint, item.bucket), []).append(item.key)
+        found: dict[tuple[str, str, str, str], UploadRow] = {}
+        for (endpoint, bucket), listed in keys.items():
+            wanted = list(dict.fromkeys(listed))
+            for start in range(0, len(wanted), 500):  # through the key index, 500 at a time
+                chunk = wanted[start:start + 500]
+                sql = (f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.key IN ("  # noqa: S608
+                       + ",".join("?" * len(chunk)) + ") AND u.bucket = ? AND u.endpoint = ? "
+                       f"AND (u.state IN ({marks}) OR (u.state = 'done' AND "
+                       "u.finished_at >= ?)) AND (u.request IS NOT ? OR ? IS NULL) "
+                       "AND u.created_at < ? ORDER BY u.position")
+                for values in self._query(sql, [*chunk, bucket, endpoint, *states,
+                                                finished_since, rid, rid, before]):
+                    row = _row(values)
+                    found.setdefault((str(row.source), row.key, bucket, endpoint), row)
+        return [found.get((str(i.source), i.key, i.bucket, i.endpoint)) for i in items]
 
     def done_since(self) -> list[tuple[UploadRow, UploadRow]]:
         """``(unfinished row, done row)`` pairs of the same source, endpoint, bucket and key
