@@ -566,6 +566,9 @@ class Listing:
     on_collision: Callable[[FoundFile, Path], None] | None = None
     #: Each batch before it is queued: the files to keep.
     keep: Callable[[list[NewUpload]], list[NewUpload]] | None = None
+    #: Then: ``(files to queue as new rows, earlier rows of the same files to continue)``
+    #: (:meth:`ossdesk.commands.earlier.EarlierUploads.sort`).
+    earlier: Callable[[list[NewUpload]], tuple[list[NewUpload], list[int]]] | None = None
     root: Path | None = None
     ids: list[int] = field(default_factory=list)
 
@@ -578,6 +581,10 @@ class Listing:
         while batch := list(itertools.islice(stream, LISTING_BATCH)):
             if self.keep is not None:
                 batch = self.keep(batch)
+            if self.earlier is not None:
+                batch, again = self.earlier(batch)
+                if again:
+                    self.ids.extend(self.scheduler.resume(again))
             if batch:
                 self.ids.extend(self.scheduler.add(batch, request=self.request))
             _hold_listing()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from ossdesk.commands import (
     EXIT_BUSY,
@@ -17,9 +18,11 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
+from ossdesk.commands.earlier import EarlierUploads, cancel_row
 from ossdesk.commands.upload import collision_checks
+from ossdesk.core.names import printable
 from ossdesk.core.scheduler import Scheduler
-from ossdesk.core.store import State, StoreError, UploadRow
+from ossdesk.core.store import State, Store, StoreError, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
 from ossdesk.credentials import default_credentials
@@ -36,6 +39,33 @@ def final_failure(row: UploadRow) -> bool:
     except OSError:
         return False
     return False
+
+
+def _superseded(store: Store, rows: list[UploadRow]) -> tuple[list[UploadRow], bool]:
+    """``rows`` without those a later done row of the same file version, written the same
+    way, has made needless (each cancelled, one line each); and whether an abort failed."""
+    needless = {row.id: done for row, done in store.done_since()
+                if row.writes_like(done)
+                and (row.size, row.mtime_ns) == (done.size, done.mtime_ns)}
+    failed = False
+    kept: list[UploadRow] = []
+    for row in rows:
+        done = needless.get(row.id)
+        if done is None:
+            kept.append(row)
+            continue
+        what = (f"row {row.id} ({row.bucket}/{row.key}): the same file was uploaded to that key "
+                f"since (row {done.id}, done)")
+        why = cancel_row(store, row)
+        if why is None:
+            how = ("its multipart upload was aborted on the server" if row.upload_id
+                   else "nothing of it was on the server")
+            print(f"{printable(what)}; it was cancelled ({how}), not sent again", flush=True)
+        else:
+            failed = True
+            error(f"{what}, but its unfinished upload could not be aborted on the server "
+                  f"({why}); it is not sent again: `ossdesk cancel {row.id}` aborts it")
+    return kept, failed
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
             except UploadError as exc:
                 error(f"cannot resume: {exc.message}")
                 return EXIT_USAGE
+        # The same file queued twice by an older ossdesk (run again before its first upload
+        # had finished) and uploaded since by the later row: the earlier one is not sent
+        # again; its multipart upload is aborted.
+        rows, not_cancelled = _superseded(store, rows)
+        if not rows and not requests:
+            return EXIT_FAILED if not_cancelled else EXIT_OK
         display = Display(json_mode=args.json)
         scheduler = Scheduler(store, jobs=args.jobs or 3, parallel=args.parallel or 8,
                               small_parallel=args.small_parallel, rate=args.limit_rate or 0,
@@ -96,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
         listing = Listing(scheduler, requests[0], on_problem) if requests else None
         try:
+            began = time.time()
             ids = scheduler.resume([r.id for r in rows])
             # Walks cut short (Ctrl-C, a full disk, a crash) are finished first: the files
             # they had not reached yet are queued now, those queued already are not again.
@@ -103,9 +140,17 @@ def run(args: argparse.Namespace) -> int:
                 # Two sources never share one key, as when the walk began.
                 on_collision, keep = collision_checks(store, request.endpoint, request.bucket,
                                                       on_problem, refuse=True)
+                # A file whose unfinished row from before the walk began is resumed above
+                # is not queued a second time (or, asked to be written differently, that row
+                # is cancelled first).
+                earlier = EarlierUploads(store, on_problem, request=request, ours=set(ids),
+                                         cancel=scheduler.cancel, since=began)
                 listing = Listing(scheduler, request, on_problem, on_collision=on_collision,
-                                  keep=keep)
+                                  keep=keep, earlier=earlier.sort)
                 listing.run()
+                # Rows cancelled for a new one are not this run's files any more.
+                gone = set(earlier.cancelled)
+                ids = [i for i in ids if i not in gone]
             listing = None
             # The summary counts every file of a walk finished now, those done before too.
             seen = set(ids)
@@ -128,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
                 error(listing.stopped())
             return EXIT_BUSY
         code = run_until_idle(scheduler, display, ids)
+        if not_cancelled and code == EXIT_OK:
+            return EXIT_FAILED
         skipped = [p for p in problems if p.skipped]
         if skipped and code == 0:
             error(f"{len(skipped)} item(s) were skipped (see above)")

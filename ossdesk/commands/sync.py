@@ -32,6 +32,7 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
+from ossdesk.commands.earlier import EarlierUploads
 from ossdesk.commands.upload import (
     _Destination,
     _destination,
@@ -367,8 +368,15 @@ class _Sync:
         self.display.start()
         ids: list[int] = []
         stream: Iterator[NewUpload] = (self.new_upload(f) for f in todo)
+        # A file whose earlier upload is unfinished (a sync stopped or killed) continues
+        # that row; written differently now (it changed: its mtime is in the metadata), that
+        # upload is cancelled first.
+        earlier = EarlierUploads(self.store, self.on_problem)
         try:
             while batch := list(itertools.islice(stream, _BATCH)):
+                batch, again = earlier.sort(batch)
+                if again:
+                    ids.extend(scheduler.resume(again))
                 ids.extend(scheduler.add(batch))
         except KeyboardInterrupt:
             scheduler.close(pause=True)
@@ -381,12 +389,15 @@ class _Sync:
             self.display.stop()
             error(str(exc))
             return EXIT_BUSY
+        if note := earlier.note():
+            error(f"note: {note}")
         code = run_until_idle(scheduler, self.display, ids)
         return EXIT_FAILED if code == EXIT_OK and len(todo) < len(plan.uploads) else code
 
     def not_queued_already(self, files: list[LocalFile]) -> list[LocalFile]:
-        """``files`` without those whose key an unfinished upload in the list already has
-        (each one said: ``resume`` finishes it, or another file holds the key)."""
+        """``files`` without those whose key an unfinished upload of another file in the list
+        already has (each one said). An unfinished upload of the same file is continued
+        (see :class:`EarlierUploads`)."""
         kept: list[LocalFile] = []
         for start in range(0, len(files), _BATCH):
             batch = files[start:start + _BATCH]
@@ -394,8 +405,8 @@ class _Sync:
                                                   [f.key for f in batch])
             for file in batch:
                 sources = taken.get(file.key)
-                if not sources:
-                    kept.append(file)
+                if not sources or file.path in sources:
+                    kept.append(file)  # an earlier row of this very path is continued
                 elif any(_same_path(s, file.path) for s in sources):
                     error(f"{file.key}: an unfinished upload of {file.path} is already in "
                           "the list; `ossdesk resume` finishes it (not queued again)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ossdesk.commands import (
     run_until_idle,
     unfinished_walks,
 )
+from ossdesk.commands.earlier import EarlierUploads
 from ossdesk.core.names import is_utf8
 from ossdesk.core.object_options import (
     ACLS,
@@ -38,7 +40,6 @@ from ossdesk.core.store import (
     ENVIRONMENT,
     OVERWRITE,
     SKIP,
-    UNFINISHED,
     NewUpload,
     Request,
     Store,
@@ -304,10 +305,6 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
 
     on_collision, keep = collision_checks(store, dest.endpoint, dest.bucket, on_problem,
                                           refuse=args.on_collision == REFUSE)
-    earlier = store.count(UNFINISHED)
-    if earlier:
-        error(f"note: {earlier} unfinished upload(s) from an earlier run are not part of this "
-              "one; `ossdesk resume` continues them")
     for line in unfinished_walks(store):
         error(f"note: {line}")
     try:
@@ -336,7 +333,10 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
     )
     scheduler.add_listener(display)
     display.start()  # uploads begin while the rest of the files are still being queued
-    listing = Listing(scheduler, request, on_problem, on_collision=on_collision, keep=keep)
+    assert request.id is not None
+    earlier = EarlierUploads(store, on_problem, request=request)
+    listing = Listing(scheduler, request, on_problem, on_collision=on_collision, keep=keep,
+                      earlier=earlier.sort)
     try:
         ids = listing.run()
     except KeyboardInterrupt:
@@ -350,6 +350,12 @@ def _run(args: argparse.Namespace, store: Store, dest: _Destination,
         error(str(exc))
         error(listing.stopped())
         return EXIT_BUSY
+    if note := earlier.note():
+        error(f"note: {note}")
+    with contextlib.suppress(StoreError):
+        if others := store.unfinished_outside(request.id):
+            error(f"note: {others} unfinished upload(s) from an earlier run are not part of "
+                  "this one; `ossdesk resume` continues them")
     if not ids:
         scheduler.close(pause=False)
         display.stop()

@@ -28,6 +28,7 @@ from ossdesk.commands import (
     json_line,
     summarize,
 )
+from ossdesk.commands.earlier import EarlierUploads
 from ossdesk.commands.sync import (
     _Plan,
     _Sync,
@@ -97,6 +98,7 @@ class _Watch(_Sync):
         self.active: dict[str, int] = {}
         #: Changed files whose upload in this run is still going: queued when it ends.
         self.waiting: dict[str, FoundFile] = {}
+        self.earlier = EarlierUploads(self.store, self.on_problem)
 
     # -- the first pass --------------------------------------------------------------------
 
@@ -244,13 +246,24 @@ class _Watch(_Sync):
         if not todo:
             return
         uploads = [self.new_upload(LocalFile(f.path, f.key, f.size, f.mtime_ns)) for f in todo]
-        ids = scheduler.add(uploads)
-        self.ids.extend(ids)
-        for found, upload in zip(todo, ids, strict=True):
+        # An unfinished upload of the same file (failed, or left by an earlier run) is
+        # continued, or, the file being another version now, cancelled and aborted first:
+        # never a second row for it.
+        new_rows, again = self.earlier.sort(uploads)
+        rows = {r.key: r.id for r in self.store.rows_for(scheduler.resume(again))}
+        rows.update(zip((u.key for u in new_rows), scheduler.add(new_rows), strict=True))
+        for found in todo:
+            upload = rows.get(found.key)
+            if upload is None:
+                continue  # not queued (said why)
+            if upload not in self.ids:
+                self.ids.append(upload)
             self.active[found.key] = upload
+            how = "queued" if upload not in again else \
+                f"continuing its unfinished upload, row {upload}"
             self.say({"event": "changed", "key": found.key, "source": str(found.path),
                       "size": found.size},
-                     f"changed  {found.key}  {format_size(found.size)}  (queued)")
+                     f"changed  {found.key}  {format_size(found.size)}  ({how})")
 
     def not_done_already(self, files: list[FoundFile]) -> list[FoundFile]:
         """``files`` without those whose last finished upload was this very version (same

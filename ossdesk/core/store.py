@@ -257,6 +257,72 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
+    def unfinished_for(self, items: Sequence[NewUpload], *, request: Request | None = None,
+                       finished_since: float | None = None) -> list[UploadRow | None]:
+        """For each of ``items``: the unfinished row (queued, running, paused or failed) of
+        the same source, endpoint, bucket and key, the first in queue order; None where there
+        is none. With ``request``, only rows queued before it began and not its own (those
+        :meth:`add` leaves out already). Such a row is the same file queued before (a run
+        that was stopped, killed or failed): it is continued, or cancelled when the new one
+        is to be written differently, never queued twice. With ``finished_since``, rows done
+        since then count too (a run that resumes rows before it walks: done meanwhile)."""
+        states = [s.value for s in UNFINISHED]
+        marks = ",".join("?" * len(states))
+        rid = request.id if request is not None else None
+        before = request.created_at if request is not None else float("inf")
+        keys: dict[tuple[str, str], list[str]] = {}
+        for item in items:
+            keys.setdefault((item.endpoint, item.bucket), []).append(item.key)
+        found: dict[tuple[str, str, str, str], UploadRow] = {}
+        for (endpoint, bucket), listed in keys.items():
+            wanted = list(dict.fromkeys(listed))
+            for start in range(0, len(wanted), 500):  # through the key index, 500 at a time
+                chunk = wanted[start:start + 500]
+                sql = (f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.key IN ("  # noqa: S608
+                       + ",".join("?" * len(chunk)) + ") AND u.bucket = ? AND u.endpoint = ? "
+                       f"AND (u.state IN ({marks}) OR (u.state = 'done' AND "
+                       "u.finished_at >= ?)) AND (u.request IS NOT ? OR ? IS NULL) "
+                       "AND u.created_at < ? ORDER BY u.position")
+                for values in self._query(sql, [*chunk, bucket, endpoint, *states,
+                                                finished_since, rid, rid, before]):
+                    row = _row(values)
+                    found.setdefault((str(row.source), row.key, bucket, endpoint), row)
+        return [found.get((str(i.source), i.key, i.bucket, i.endpoint)) for i in items]
+
+    def done_since(self) -> list[tuple[UploadRow, UploadRow]]:
+        """``(unfinished row, done row)`` pairs of the same source, endpoint, bucket and key
+        where the done one finished after the unfinished one was queued (the last such for
+        each): the same file queued twice, as an older ossdesk did for a file uploaded again
+        before its first upload had finished. One query through the key index."""
+        states = [s.value for s in UNFINISHED]
+        marks = ",".join("?" * len(states))
+        pairs = self._query(
+            f"SELECT u.id, (SELECT d.id FROM uploads d WHERE d.key = u.key "  # noqa: S608
+            "AND d.bucket = u.bucket AND d.endpoint = u.endpoint AND d.source = u.source "
+            "AND d.state = 'done' AND d.finished_at > u.created_at "
+            "ORDER BY d.finished_at DESC LIMIT 1) AS done "
+            f"FROM uploads u WHERE u.state IN ({marks}) AND done IS NOT NULL "
+            "ORDER BY u.position", states)
+        if not pairs:
+            return []
+        rows = {r.id: r for r in self.rows_for([i for pair in pairs for i in pair])}
+        return [(rows[a], rows[b]) for a, b in pairs if a in rows and b in rows]
+
+    def join_request(self, uploads: Iterable[int], request: int) -> None:
+        """Make these rows part of ``request`` (an earlier run's rows it continues): its walk,
+        run again, leaves them out, and its count of queued files includes them."""
+        with self._write() as conn:
+            conn.executemany("UPDATE uploads SET request = ? WHERE id = ?",
+                             [(request, u) for u in uploads])
+
+    def unfinished_outside(self, request: int) -> int:
+        """How many unfinished rows are not part of ``request``."""
+        states = [s.value for s in UNFINISHED]
+        marks = ",".join("?" * len(states))
+        sql = (f"SELECT COUNT(*) FROM uploads WHERE state IN ({marks}) "  # noqa: S608
+               "AND request IS NOT ?")
+        return int(self._query(sql, [*states, request])[0][0])
+
     # -- requests: what the user asked for, kept until the walk has queued all of it --------
 
     def begin_request(self, request: Request) -> Request:

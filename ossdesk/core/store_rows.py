@@ -156,6 +156,27 @@ class NewUpload:
         if self.existing not in (OVERWRITE, SKIP):
             raise ValueError(f"existing must be {OVERWRITE!r} or {SKIP!r}, not {self.existing!r}")
 
+    def written_differently(self, row: UploadRow) -> tuple[str, ...]:
+        """What this file's object would be written with that ``row`` (an earlier upload of
+        it) would not write: ``("another storage class", ...)``; empty when the same."""
+        mine, theirs = self.options, row.options
+        checks = (
+            ("another account", self.credentials != row.credentials),
+            ("other metadata", self.metadata != row.metadata),
+            ("another storage class", self.storage_class != row.storage_class),
+            ("another Content-Type", (self.content_type, mine.content_type)
+             != (row.content_type, theirs.content_type)),
+            ("another ACL", mine.acl != theirs.acl),
+            ("another Cache-Control", mine.cache_control != theirs.cache_control),
+            ("another Content-Disposition",
+             mine.content_disposition != theirs.content_disposition),
+            ("other tags", mine.tags != theirs.tags),
+            ("another server-side encryption", (mine.encryption, mine.kms_key_id)
+             != (theirs.encryption, theirs.kms_key_id)),
+            ("another policy for an object already there", self.existing != row.existing),
+        )
+        return tuple(what for what, differs in checks if differs)
+
 
 @dataclass(frozen=True)
 class Request:
@@ -258,6 +279,14 @@ class UploadRow:
     @property
     def finished(self) -> bool:
         return self.state is State.DONE
+
+    def writes_like(self, other: UploadRow) -> bool:
+        """Whether both rows write the object the same way (account, metadata, storage
+        class, Content-Type, options, policy for an object already there)."""
+        def how(row: UploadRow) -> tuple[object, ...]:
+            return (row.credentials, row.metadata, row.storage_class, row.content_type,
+                    row.options, row.existing)
+        return how(self) == how(other)
 
     @property
     def skipped(self) -> bool:

@@ -382,7 +382,17 @@ class SchedulerAdapter:
                                                    item.mtime_ns), others[0])
                         else:
                             kept.append(item)
-                    added += len(store.add(kept, request=request))
+                    # A file in the queue already (an unfinished row of it from before the
+                    # drop, e.g. paused) is not added a second time, as a drop leaves it out.
+                    fresh = []
+                    for item, row in zip(kept, store.unfinished_for(kept, request=request),
+                                         strict=True):
+                        if row is None:
+                            fresh.append(item)
+                        else:
+                            skipped.append(WalkProblem(item.source, f"{item.source} is in the "
+                                                       "queue already; not added again"))
+                    added += len(store.add(fresh, request=request))
                 assert request.id is not None
                 store.finish_request(request.id)
             except StoreError as exc:

@@ -2152,6 +2152,10 @@ Destination: %2
         <translation>%1 和 %2 都会上传到 %3；%4 未添加</translation>
     </message>
     <message>
+        <source>%1 is in the queue already; not added again</source>
+        <translation>%1 已在队列中；未再次添加</translation>
+    </message>
+    <message>
         <source>The files of %1 could not all be added (%2); %3 were. They are added when ossdesk starts next time.</source>
         <translation>%1 中的文件未能全部添加（%2）；已添加 %3 个。其余的将在 ossdesk 下次启动时添加。</translation>
     </message>

@@ -17,6 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from ossdesk import config
 from ossdesk.core.oss import Credentials, Endpoint, OssClient
+from ossdesk.core.store import NewUpload, State, Store
 from ossdesk.core.walk import WalkBatch
 from ossdesk.sandbox.server import (
     DEFAULT_ACCESS_KEY_ID,
@@ -135,3 +136,49 @@ def test_the_window_tells_the_engine_when_a_drop_is_complete(
     assert engine.drops == [("begin", 1), ("end", 1)]
     assert engine.enqueued_drops and set(engine.enqueued_drops) == {1}
     window.close()
+
+
+def test_a_file_in_the_queue_already_is_not_added_again_when_the_drop_is_finished(
+        qtbot: QtBot, local_sandbox: SandboxServer, tmp_path: Path,
+        paced_walk: list[bool]) -> None:
+    """The walk of a drop was cut short before it reached a file whose earlier upload is
+    paused in the queue: finishing the walk at the next start leaves that file out, as the
+    drop itself does, instead of queueing it a second time."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(FILES):
+        (folder / f"{i:04}.txt").write_text(str(i))
+    last = folder / f"{FILES - 1:04}.txt"
+    with Store.open() as store:  # paused by the user before the drop
+        (earlier,) = store.add([NewUpload(source=last, size=last.stat().st_size,
+                                          mtime_ns=last.stat().st_mtime_ns,
+                                          key=f"drop/many/{last.name}",
+                                          endpoint=local_sandbox.endpoint,
+                                          bucket=DEFAULT_BUCKET)])
+        store.set_state(earlier, State.PAUSED, reason="user")
+    window, engine = open_window(qtbot, local_sandbox, Settings(auto_resume=True))
+    window.add_paths([str(folder)])
+    qtbot.waitUntil(lambda: window.model.rowCount() >= 101, timeout=20_000)
+    close_window(qtbot, window, engine)  # the walk is still waiting after its first batch
+    # The row as the window's own rows have it (the same account, endpoint and region).
+    conn = sqlite3.connect(config.paths().database)
+    try:
+        with conn:
+            conn.execute("UPDATE uploads SET (credentials, endpoint, region) = (SELECT "
+                         "credentials, endpoint, region FROM uploads WHERE id != ? LIMIT 1) "
+                         "WHERE id = ?", (earlier, earlier))
+    finally:
+        conn.close()
+
+    paced_walk[0] = False
+    window2, engine2 = open_window(qtbot, local_sandbox, Settings(auto_resume=True))
+    try:
+        qtbot.waitUntil(lambda: _unfinished_requests() == 0 and all(
+            state == "done" for source, state in _rows_in_store() if source != str(last)),
+            timeout=120_000)
+    finally:
+        close_window(qtbot, window2, engine2)
+    rows = _rows_in_store()
+    assert len(rows) == FILES and len({source for source, _ in rows}) == FILES, rows
+    assert [state for source, state in rows if source == str(last)] == ["paused"]
+

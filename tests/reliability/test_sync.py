@@ -25,6 +25,8 @@ from tests.reliability.helpers import (
     json_lines,
     object_keys,
     ossdesk,
+    part_puts,
+    remote_uploads,
     snapshot_store,
     spawn,
     wait_until,
@@ -201,22 +203,70 @@ def test_a_sync_killed_mid_upload_is_finished_by_resume(sandbox: SandboxInfo,
     rows = snapshot_store(config.paths().database).rows
     assert len(rows) == 3 and all(r["state"] != "done" for r in rows), out.read_text()
 
-    # Sync again before resume: the unfinished rows are not queued a second time.
+    # Sync again before resume: the unfinished rows are continued by this sync, not queued
+    # a second time, and the parts OSS confirmed are not sent again.
+    kept = snapshot_store(config.paths().database).confirmed
     again = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", env=env)
-    assert again.returncode == 1, again.stdout + again.stderr
-    assert again.stderr.count("is already in the list; `ossdesk resume` finishes it") == 3
-    assert "3 of 3 file(s) to upload were not queued (see above)" in again.stderr
-    assert len(snapshot_store(config.paths().database).rows) == 3
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "3 file(s) had an unfinished upload in the list: continued as part of this run, " \
+        "not queued again" in again.stderr, again.stderr
+    assert "3 of 3 files uploaded and verified" in again.stdout, again.stdout
+    rows = snapshot_store(config.paths().database).rows
+    assert [r["state"] for r in rows] == ["done"] * 3, rows
+    sent = [(p.upload_id, p.number) for p in part_puts(sandbox.log_path) if p.status == 200]
+    assert kept and all(sent.count(part) == 1 for part in kept), sent
+    for path in files:
+        assert_uploaded(sandbox, f"backup/{path.name}", path)
+    assert remote_uploads(sandbox) == []
 
     resumed = ossdesk("resume", env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    for path in files:
-        assert_uploaded(sandbox, f"backup/{path.name}", path)
+    assert "Nothing to resume" in resumed.stdout
     before = len(read_access_log(sandbox.log_path))
     again = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to upload: 3 file(s) unchanged." in again.stdout
     assert _writes(_requests(sandbox, before)) == []
+
+
+def test_a_file_changed_since_a_killed_sync_is_uploaded_anew_and_its_old_upload_aborted(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """The object of a sync carries the file's mtime: an unfinished upload of an older
+    version would write an old one, so it is cancelled (aborted on the server) and the file
+    uploaded from the start, in one row of its own; never two unfinished rows."""
+    assert sandbox.server is not None
+    folder = tmp_path / "big"
+    path = write_random(folder / "f.bin", 8 * 100 * KiB)
+    env = cli_env(sandbox)
+    hold = sandbox.server.faults.delay(5.0, method="PUT", pattern=r"partNumber=3\b", count=1)
+    with (tmp_path / "sync.out").open("w") as fh:
+        child = spawn(["sync", str(folder), *dest(sandbox), "--prefix", "backup",
+                       "--part-size", "100KiB", "--parallel", "1"], env, fh)
+        try:
+            wait_until(lambda: hold.hits > 0 or child.poll() is not None, 60, "part 3")
+            os.kill(child.pid, signal.SIGKILL)
+            assert child.wait(30) == -signal.SIGKILL
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(30)
+    (first,) = snapshot_store(config.paths().database).rows
+    assert first["state"] == "running" and first["upload_id"]
+    write_random(path, 5 * 100 * KiB + 1, seed=3)
+
+    again = ossdesk("sync", str(folder), *dest(sandbox), "--prefix", "backup", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (f"backup/f.bin: the unfinished upload of {path} in the list (row {first['id']}) "
+            "was to be written with other metadata (and the file changed since it began); it "
+            "was cancelled (its multipart upload was aborted on the server) and the file is "
+            "uploaded from the start with this run's options") in again.stderr, again.stderr
+    assert_uploaded(sandbox, "backup/f.bin", path)
+    head = sandbox.bucket_client().head_object("backup/f.bin")
+    assert head.headers[f"x-oss-meta-{MTIME_META}"] == str(path.stat().st_mtime_ns)
+    assert remote_uploads(sandbox) == []
+    rows = snapshot_store(config.paths().database).rows
+    assert rows[0]["id"] == first["id"]
+    assert [r["state"] for r in rows] == ["cancelled", "done"], rows
 
 
 def test_an_unreadable_entry_keeps_its_object_with_delete(sandbox: SandboxInfo,

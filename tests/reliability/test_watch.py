@@ -191,3 +191,38 @@ def test_a_vanished_folder_is_reported_deletes_nothing_and_is_watched_again(
     assert [unquote(p) for p in deletes] == [f"/{sandbox.bucket}/backup/b.bin"], deletes
     missing = [e for e in child.events() if e["event"] == "folder-missing"]
     assert len(missing) == 1
+
+
+def test_a_file_whose_upload_failed_is_uploaded_again_in_its_place_when_it_changes(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """The watch's upload of a file failed (its multipart upload left on the server); the
+    file changes: that upload is cancelled (aborted) and the new version uploaded, never a
+    second unfinished row beside the failed one."""
+    assert sandbox.server is not None
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    db = config.paths().database
+    sandbox.server.faults.fail(403, method="PUT", pattern=r"f\.bin\?.*partNumber=3\b",
+                               code="AccessDenied", count=None)
+    with _watch(sandbox, folder, tmp_path, "--part-size", "100KiB", "--parallel", "1") \
+            as child:
+        child.wait_for("watching")
+        path = write_random(folder / "f.bin", 5 * 100 * KiB)
+        wait_until(lambda: [r["state"] for r in snapshot_store(db).rows] == ["failed"],
+                   SETTLE + RESCAN + 30, "the upload to fail")
+        (failed,) = snapshot_store(db).rows
+        assert failed["upload_id"]
+        sandbox.server.faults.clear()
+        write_random(path, 6 * 100 * KiB + 1, seed=5)
+        child.wait_for("done", timeout=SETTLE + RESCAN + 30, key="backup/f.bin")
+        code = child.interrupt()
+    stderr = child.err.read_text()
+    assert code == 130, stderr
+    assert (f"backup/f.bin: the unfinished upload of {path} in the list (row {failed['id']}) "
+            "was to be written with other metadata (and the file changed since it began); it "
+            "was cancelled (its multipart upload was aborted on the server)") in stderr, stderr
+    assert_uploaded(sandbox, "backup/f.bin", path)
+    assert list(sandbox.bucket_client().list_multipart_uploads().upload_list) == []
+    rows = snapshot_store(db).rows
+    assert [(r["id"], r["state"]) for r in rows][:1] == [(failed["id"], "cancelled")]
+    assert [r["state"] for r in rows] == ["cancelled", "done"], rows

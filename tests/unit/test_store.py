@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -534,3 +535,98 @@ def test_migration_from_version_12_adds_folders(tmp_path: Path) -> None:
         folder = store.folder_for(None, Path("/d"), credentials="environment", endpoint="e",
                                   bucket="b", prefix="d/")
         assert store.folders([folder.id]) == [folder]
+
+
+def test_an_earlier_unfinished_row_of_the_same_file_is_found_for_a_new_request(
+        tmp_path: Path) -> None:
+    """``unfinished_for``: the unfinished row (queued, running, paused, failed) of the same
+    source, endpoint, bucket and key, outside the request; done and cancelled rows, other
+    sources, keys, buckets and endpoints are not it."""
+    with Store.open() as store:
+        paused, done, cancelled, other = store.add([
+            _item(tmp_path, "a.bin"), _item(tmp_path, "b.bin"), _item(tmp_path, "c.bin"),
+            _item(tmp_path, "d.bin")])
+        store.set_state(paused, State.PAUSED, reason="shutdown")
+        store.finish(done, crc64=1, etag="e")
+        store.cancelled(cancelled)
+        request = store.begin_request(Request(roots=(tmp_path,), endpoint="http://127.0.0.1:1",
+                                              bucket="b"))
+        assert request.id is not None
+        wanted = [_item(tmp_path, "a.bin"), _item(tmp_path, "b.bin"),
+                  _item(tmp_path, "c.bin"),
+                  dataclasses.replace(_item(tmp_path, "d.bin"), source=tmp_path / "e.bin"),
+                  dataclasses.replace(_item(tmp_path, "a.bin"), key="k/other"),
+                  dataclasses.replace(_item(tmp_path, "a.bin"), bucket="b2"),
+                  dataclasses.replace(_item(tmp_path, "a.bin"), endpoint="http://x")]
+        found = store.unfinished_for(wanted, request=request)
+        assert [r.id if r else None for r in found] == [paused, None, None, None, None, None,
+                                                        None]
+        for state in (State.QUEUED, State.RUNNING, State.FAILED):
+            store.set_state(other, state)
+            (row,) = store.unfinished_for([_item(tmp_path, "d.bin")], request=request)
+            assert row is not None and row.id == other
+        # Made part of the request, the row is its own: no longer "earlier", and counted
+        # with it.
+        assert store.unfinished_outside(request.id) == 2
+        store.join_request([paused], request.id)
+        assert store.unfinished_for([_item(tmp_path, "a.bin")], request=request) == [None]
+        assert store.queued_by(request.id) == 1
+        assert store.unfinished_outside(request.id) == 1
+        # A walk of the request run again does not queue it a second time.
+        assert store.add([_item(tmp_path, "a.bin")], request=request) == []
+        # A row queued since the request began is not an earlier one (add leaves it out).
+        (later,) = store.add([_item(tmp_path, "f.bin")])
+        assert store.unfinished_for([_item(tmp_path, "f.bin")], request=request) == [None]
+        (row,) = store.unfinished_for([_item(tmp_path, "f.bin")])
+        assert row is not None and row.id == later
+
+
+def test_what_a_file_queued_again_would_write_differently(tmp_path: Path) -> None:
+    with Store.open() as store:
+        (upload,) = store.add([_item(tmp_path, metadata={"owner": "ann"},
+                                     options=ObjectOptions(acl="private"))])
+        row = store.get(upload)
+    assert row is not None
+    same = _item(tmp_path, metadata={"owner": "ann"}, options=ObjectOptions(acl="private"))
+    assert same.written_differently(row) == ()
+    # Only how the object is written counts: not the part size or the file's size.
+    assert dataclasses.replace(same, part_size=1 << 20, size=99).written_differently(row) == ()
+    changes: dict[str, dict[str, Any]] = {
+        "another account": {"credentials": "work"},
+        "other metadata": {"metadata": {"owner": "bob"}},
+        "another storage class": {"storage_class": "IA"},
+        "another Content-Type": {"content_type": "text/plain"},
+        "another ACL": {"options": ObjectOptions(acl="public-read")},
+        "another Cache-Control": {"options": ObjectOptions(acl="private",
+                                                           cache_control="no-cache")},
+        "another Content-Disposition": {"options": ObjectOptions(
+            acl="private", content_disposition="attachment")},
+        "other tags": {"options": ObjectOptions(acl="private", tags=(("a", "1"),))},
+        "another server-side encryption": {"options": ObjectOptions(acl="private",
+                                                                    encryption="AES256")},
+        "another policy for an object already there": {"existing": SKIP},
+    }
+    for what, change in changes.items():
+        assert dataclasses.replace(same, **change).written_differently(row) == (what,), what
+    both = dataclasses.replace(same, storage_class="IA", metadata={})
+    assert both.written_differently(row) == ("other metadata", "another storage class")
+
+
+def test_an_unfinished_row_made_needless_by_a_later_done_row_of_the_same_file_is_found(
+        tmp_path: Path) -> None:
+    with Store.open() as store:
+        (older_done,) = store.add([_item(tmp_path, "a.bin")])
+        store.finish(older_done, crc64=1, etag="e")
+        paused, other = store.add([_item(tmp_path, "a.bin"), _item(tmp_path, "b.bin")])
+        store.set_state(paused, State.PAUSED, reason="shutdown")
+        assert store.done_since() == []  # ``older_done`` finished before ``paused`` was queued
+        later, elsewhere = store.add([_item(tmp_path, "a.bin"),
+                                      dataclasses.replace(_item(tmp_path, "a.bin"),
+                                                          key="k/other")])
+        store.finish(later, crc64=1, etag="e")
+        store.finish(elsewhere, crc64=1, etag="e")
+        assert [(a.id, b.id) for a, b in store.done_since()] == [(paused, later)]
+        assert other not in {a.id for a, _ in store.done_since()}
+        (row, done) = store.done_since()[0]
+        assert row.writes_like(done)
+        assert not row.writes_like(dataclasses.replace(done, storage_class="IA"))

@@ -1,0 +1,137 @@
+"""A file queued again while an unfinished upload of it is in the list.
+
+``ossdesk upload`` run again (or ``sync``, ``watch``, a walk finished by ``resume``) for a
+file whose earlier row, for the same source, endpoint, bucket and key, is still queued,
+running (in a process that died), paused or failed: that row is continued as part of this
+run, its confirmed parts kept, instead of a second row starting from zero. When this run
+asks for the object to be written differently (another account, storage class, metadata,
+headers, tags, encryption or ``--existing`` policy), the earlier upload is cancelled first
+(its multipart upload aborted on the server, the row kept as cancelled) and the file is
+uploaded from the start; if that abort fails the file is not uploaded, so the bucket never
+ends up holding the older options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+from ossdesk.core.cleanup import abort_upload, client_for_row, failure_reason
+from ossdesk.core.oss import OssError
+from ossdesk.core.store import NewUpload, Request, State, Store, UploadRow
+from ossdesk.core.upload import UploadError
+from ossdesk.core.walk import WalkProblem
+from ossdesk.credentials import default_credentials
+
+__all__ = ["EarlierUploads", "cancel_row"]
+
+
+def _listed(items: Collection[str]) -> str:
+    names = list(items)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def cancel_row(store: Store, row: UploadRow) -> str | None:
+    """Abort the row's multipart upload (if it has one) and keep the row as cancelled; the
+    reason when the abort failed (the row is then left as it was)."""
+    if row.upload_id:
+        try:
+            creds = default_credentials(row.credentials)
+            with client_for_row(row, creds) as client:
+                abort_upload(client, row.key, row.upload_id)
+        except (OssError, UploadError) as exc:
+            return failure_reason(exc) if isinstance(exc, OssError) else exc.message
+    store.cancelled(row.id)
+    return None
+
+
+@dataclass
+class EarlierUploads:
+    """Sorts each batch of files about to be queued: files to queue as new rows, and earlier
+    unfinished rows of the same files to continue (see the module's description)."""
+
+    store: Store
+    #: A file that is not uploaded (its earlier upload could not be aborted), as a problem.
+    on_problem: Callable[[WalkProblem], None]
+    #: The request this run queues for: its own rows (and those queued since it began) are
+    #: not "earlier".
+    request: Request | None = None
+    #: Rows this run is already sending (``resume``): cancelled through ``cancel`` (the
+    #: scheduler stops them first), never aborted under its feet.
+    ours: Collection[int] = ()
+    cancel: Callable[[list[int]], None] | None = None
+    #: When this run began resuming ``ours``: rows of them done since are still its own.
+    since: float | None = None
+    #: Earlier rows continued so far, and those cancelled for a new row.
+    continued: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+
+    def sort(self, batch: list[NewUpload]) -> tuple[list[NewUpload], list[int]]:
+        """``(files to queue as new rows, earlier rows to continue)``; the rows to continue
+        are made part of :attr:`request` (when given)."""
+        fresh: list[NewUpload] = []
+        again: list[int] = []
+        joined: list[int] = []
+        found = self.store.unfinished_for(batch, request=self.request,
+                                          finished_since=self.since)
+        for item, row in zip(batch, found, strict=True):
+            if row is None:
+                fresh.append(item)
+                continue
+            differs = item.written_differently(row)
+            if differs and row.state is State.DONE:  # finished by this run meanwhile
+                self.on_problem(WalkProblem(
+                    item.source, f"{item.key}: uploaded by this run (row {row.id}) with "
+                    f"{_listed(differs)} than its walk asks for; it is uploaded again with "
+                    "the walk's options", skipped=False))
+                fresh.append(item)
+                continue
+            if not differs:
+                joined.append(row.id)
+                if row.id not in self.ours:
+                    again.append(row.id)
+            elif self._replace(item, row, differs):
+                fresh.append(item)
+        if joined and self.request is not None and self.request.id is not None:
+            self.store.join_request(joined, self.request.id)
+        self.continued.extend(again)
+        return fresh, again
+
+    def _replace(self, item: NewUpload, row: UploadRow, differs: tuple[str, ...]) -> bool:
+        """Cancel ``row`` for ``item``, saying so; False (and a problem) when its upload could
+        not be aborted, so ``item`` is not queued."""
+        what = (f"{item.key}: the unfinished upload of {row.source} in the list (row {row.id}) "
+                f"was to be written with {_listed(differs)}")
+        if (item.size, item.mtime_ns) != (row.size, row.mtime_ns):
+            what += " (and the file changed since it began)"
+        if row.id in self.ours and self.cancel is not None:
+            self.cancel([row.id])
+            self._say(item, f"{what}; it is cancelled (its multipart upload is aborted on the "
+                      "server) and the file is uploaded from the start with this run's options")
+            self.cancelled.append(row.id)
+            return True
+        why = cancel_row(self.store, row)
+        if why is not None:
+            self.on_problem(WalkProblem(
+                item.source,
+                f"{what}, and it could not be aborted on the server ({why}); "
+                f"{item.source} is not uploaded, so that the object is not written with "
+                f"the older options later: run `ossdesk cancel {row.id}`, then this "
+                "command again"))
+            return False
+        how = ("its multipart upload was aborted on the server" if row.upload_id
+               else "nothing of it was on the server")
+        self._say(item, f"{what}; it was cancelled ({how}) and the file is uploaded from the start "
+                  "with this run's options")
+        self.cancelled.append(row.id)
+        return True
+
+    def _say(self, item: NewUpload, message: str) -> None:
+        self.on_problem(WalkProblem(item.source, message, skipped=False))
+
+    def note(self) -> str | None:
+        """One line for the rows continued, if any."""
+        if not self.continued:
+            return None
+        return (f"{len(self.continued)} file(s) had an unfinished upload in the list: "
+                "continued as part of this run, not queued again")
