@@ -98,14 +98,15 @@ class DropFlow(QObject):
             if not self.window.destination_bar.profiles:
                 self.window.stack.setCurrentWidget(self.window.first_run)
             return None
+        model = self.window.model
         unfinished = [
-            r for r in self.window.model.rows()
+            r for r in model.rows(full=False)
             if not r.state.finished and r.bucket == destination.bucket
         ]
         in_queue = frozenset(r.source_path for r in unfinished)
         job = WalkJob(paths, prefix=destination.prefix, skip_paths=in_queue, parent=self)
         number = next(self._drop_numbers)
-        claims = {r.key: r.source_path for r in unfinished}
+        claims = {model.key_of(r): r.source_path for r in unfinished}
         self._drops[number] = _Drop(destination, job=job, claims=claims)
         if self.window.engine is not None:  # recorded before the walk starts
             self.window.engine.send(rq.BeginDrop(number, list(paths), destination))
