@@ -11,6 +11,8 @@ from pytestqt.qtbot import QtBot
 
 from ossdesk.core.checksum import crc64
 from ossdesk.sandbox.server import DEFAULT_BUCKET, SandboxServer
+from ossdesk.ui import engine_types as rq
+from ossdesk.ui.drop_flow import EXISTING_SKIP
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import Column, TransferState
@@ -114,5 +116,38 @@ def test_pausing_a_folder_line_pauses_all_its_files_and_resume_finishes_them(
         for name, data in contents.items():
             info = oss.head_object(f"drop/{FOLDER}/{name}")
             assert info is not None and info.crc64 == crc64(data)
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_dropping_a_folder_again_while_its_files_wait_adds_none_of_them_twice(
+        qtbot: QtBot, engine_kind: str, local_sandbox: SandboxServer,  # noqa: F811
+        tmp_path: Path) -> None:
+    folder, _ = _make_folder(tmp_path, 4, 300_000)
+    # 64 KiB/s: the first file takes seconds, the folder is paused long before it is done.
+    settings = Settings(files_at_once=1, bandwidth_limit_kib=64)
+    window, engine = open_window(qtbot, local_sandbox, settings, engine_kind)
+    # Files done before the pause are in the bucket: the drop asks, and is told to skip them.
+    window.drops.ask_existing = lambda count, keys: EXISTING_SKIP  # type: ignore[method-assign]
+    try:
+        window.add_paths([str(folder)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 4, timeout=20_000)
+        [node] = window.model.folders()
+        window.row_actions.select_folder(node.info.id)
+        window.row_actions.act_pause.trigger()
+        qtbot.waitUntil(lambda: all(r.state in (TransferState.PAUSED, TransferState.DONE)
+                                    for r in window.model.rows()), timeout=20_000)
+        paused = [r.id for r in window.model.rows() if r.state is TransferState.PAUSED]
+        done = len(window.model.rows()) - len(paused)
+        assert paused
+        window.add_paths([str(folder)])
+        qtbot.waitUntil(lambda: "skipped" in window.statusBar().currentMessage(),
+                        timeout=20_000)
+        engine.ask(rq.WaitIdle())
+        window.bridge.drain()
+        # The waiting files are not queued again (a done one comes back as already there).
+        assert len(window.model.rows(full=False)) == 4 + done
+        assert [r.id for r in window.model.rows()
+                if r.state is TransferState.PAUSED] == paused
     finally:
         close_window(qtbot, window, engine)
