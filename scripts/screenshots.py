@@ -182,7 +182,10 @@ def folder_rows() -> tuple[FolderInfo, list[TransferRow]]:
             row.confirmed_bytes = row.sent_bytes = size
         elif n == 3:
             row.state = TransferState.FAILED
-            row.error = "The file changed while it was being uploaded. Retry to send it again."
+            # The engine's own words (translated by the window as it restores the row).
+            row.error = (f"{row.source_path} changed while it was being uploaded, so nothing "
+                         "was published; upload it again once it is no longer being written "
+                         "to")
         elif n < 7:
             row.state = TransferState.UPLOADING
             row.confirmed_bytes = size // 3
@@ -194,8 +197,10 @@ def folder_rows() -> tuple[FolderInfo, list[TransferRow]]:
 
 
 def folder_window(out: Path, suffix: str = "") -> MainWindow:
-    """A dropped folder as one line: closed, open, and the Failed filter finding its one
-    failed file."""
+    """A dropped folder as one line: closed, open, its details, and the Failed filter
+    finding its one failed file."""
+    from ossdesk.ui.dialogs.folder_details import FolderDetailsDialog
+
     window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
                         profile_store=Profiles([PROFILE]))
     window.resize(1280, 560)
@@ -217,6 +222,10 @@ def folder_window(out: Path, suffix: str = "") -> MainWindow:
     window.model.set_expanded(node, True)
     save(window, out, "folder-expanded" + suffix)
     window.model.set_expanded(node, False)
+    details = FolderDetailsDialog(node, window)
+    details.show()
+    save(details, out, "folder-details" + suffix)
+    details.close()
     window.filter_bar.show_only(Show.FAILED)
     window.row_actions.select_ids([103])
     save(window, out, "folder-failed-filter" + suffix)
