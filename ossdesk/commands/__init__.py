@@ -481,8 +481,8 @@ class Display:
 HOLD_PAUSE_ENV = "OSSDESK_HOLD_PAUSE"
 
 STOPPED_AT_ONCE = (
-    "\nossdesk: stopped at once (Ctrl-C twice). Parts OSS had confirmed are kept; parts that "
-    "were on their way are sent again. Run `ossdesk resume` to continue.\n"
+    "\nossdesk: stopped at once (Ctrl-C twice). An upload under way keeps the parts OSS had "
+    "confirmed (parts on their way are sent again): `ossdesk resume` continues it.\n"
 )
 
 
@@ -636,7 +636,8 @@ def summarize(store: Store, ids: list[int], display: Display) -> int:
     # Files not listed yet are not in ``ids``: "N of N" must not read as "all of it".
     walks = unfinished_walks(store)
     if display.json_mode:
-        summary: dict[str, Any] = {"event": "summary", "done": done, "skipped": skipped,
+        summary: dict[str, Any] = {"event": "summary", "files": found, "done": done,
+                                   "skipped": skipped,
                                    "failed": failed,
                                    "paused": paused, "bytes": total,
                                    "unfinished_walks": len(walks),

@@ -250,6 +250,10 @@ class _Watch(_Sync):
         # continued, or, the file being another version now, cancelled and aborted first:
         # never a second row for it.
         new_rows, again = self.earlier.sort(uploads)
+        # A row cancelled for a new one is not this run's file any more (its new row is).
+        if self.earlier.cancelled:
+            gone = set(self.earlier.cancelled)
+            self.ids = [i for i in self.ids if i not in gone]
         rows = {r.key: r.id for r in self.store.rows_for(scheduler.resume(again))}
         rows.update(zip((u.key for u in new_rows), scheduler.add(new_rows), strict=True))
         for found in todo:

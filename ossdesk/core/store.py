@@ -109,10 +109,12 @@ __all__ = [
 
 
 def _drop_empty_folders(conn: sqlite3.Connection) -> None:
-    """Forget the folders none of whose files is in the list any more (a folder whose walk
-    is still going on is recorded again with its next file)."""
+    """Forget the folders none of whose files is in the list any more, except those whose
+    walk is still going on (its next files go into the same folder)."""
     conn.execute("DELETE FROM folders WHERE NOT EXISTS "
-                 "(SELECT 1 FROM uploads u WHERE u.folder = folders.id)")
+                 "(SELECT 1 FROM uploads u WHERE u.folder = folders.id) "
+                 "AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = folders.request "
+                 "AND r.walk_finished = 0)")
 
 
 class Store:
@@ -228,9 +230,16 @@ class Store:
         now = time.time()
         ids: list[int] = []
         rid = request.id if request is not None else None
+        folders: dict[int, int | None] = {}  # a folder id asked for -> itself, or None if gone
         with self._write() as conn:
             position = conn.execute("SELECT COALESCE(MAX(position), 0) FROM uploads").fetchone()[0]
             for item in items:
+                folder = item.folder
+                if folder is not None and folder not in folders:
+                    # A folder forgotten meanwhile (its last file removed): the file is
+                    # queued on its own rather than refused.
+                    folders[folder] = folder if conn.execute(
+                        "SELECT 1 FROM folders WHERE id = ?", (folder,)).fetchone() else None
                 if request is not None and conn.execute(
                         "SELECT 1 FROM uploads WHERE source = ? AND key = ? AND bucket = ? "
                         "AND endpoint = ? AND (request = ? OR created_at >= ?) LIMIT 1",
@@ -251,7 +260,8 @@ class Store:
                      json.dumps(item.metadata, sort_keys=True) if item.metadata else None,
                      item.storage_class, now, now, item.existing, item.ctime_ns,
                      _to_i64(item.file_dev), _to_i64(item.file_ino), rid,
-                     item.options.to_json(), item.folder),
+                     item.options.to_json(),
+                     None if folder is None else folders[folder]),
                 )
                 assert cur.lastrowid is not None
                 ids.append(cur.lastrowid)

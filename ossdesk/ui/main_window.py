@@ -117,7 +117,8 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_central()
         self._build_status_bar()
-        self.watched = WatchedFoldersUi(self, engine, self.model.rows)
+        # Its counts read states, buckets and paths only: the rows as kept, not copied whole.
+        self.watched = WatchedFoldersUi(self, engine, lambda: self.model.rows(full=False))
         self._connect()
         self.retranslate()
         self.row_actions.update_actions()

@@ -382,3 +382,25 @@ def test_dragging_a_folder_line_moves_all_its_files(window: MainWindow) -> None:
     assert names(window) == ["▸ 相册 folder", "a.iso"]
     assert dragged == [(TREE.uploads, [*TREE.uploads, 50])]
     assert engine(window).calls[-1] == ("move_bottom", [*TREE.uploads, 50])
+
+
+def test_moving_some_files_of_a_folder_tells_the_engine_the_order_shown(
+        window: MainWindow) -> None:
+    """Some files of a folder moved to its top: the engine is sent the order the window
+    shows (those files first within the folder, the folder where it was), not a move to
+    the top of the whole queue."""
+    first = fs.folder(3, [("a.jpg", MIB), ("b.jpg", MIB)])
+    second = fs.folder(4, [("c.jpg", MIB), ("d.jpg", MIB), ("e.jpg", MIB)],
+                       source="/home/ann/trip", first_upload=10)
+    feed(window, fs.queued(first) + fs.queued(second))
+    open_folder(window, second.id)
+    window.row_actions.select_ids([second.upload(2)])
+    window.row_actions.move_selected_to_top()
+    shown = [r.id for r in window.model.rows()]
+    assert shown == [*first.uploads, second.upload(2), second.upload(0), second.upload(1)]
+    assert engine(window).calls[-1] == (
+        "move_bottom", [second.upload(2), second.upload(0), second.upload(1)])
+    # A whole folder still moves to the top of the queue.
+    window.row_actions.select_folder(second.id)
+    window.row_actions.move_selected_to_top()
+    assert engine(window).calls[-1] == ("move_top", shown[2:])

@@ -508,6 +508,8 @@ def test_a_dropped_folder_is_recorded_once_and_forgotten_with_its_last_file(
                          _item(tmp_path, "photos/b", folder=folder.id), _item(tmp_path, "c")],
                         request=request)
         assert [r.folder for r in store.rows_for(ids)] == [folder.id, folder.id, None]
+        assert request.id is not None
+        store.finish_request(request.id)  # the walk is over: nothing more goes into it
         store.remove(ids[:1])
         assert store.folders([folder.id]) == [folder]
         store.set_state(ids[1], State.DONE)
@@ -630,3 +632,25 @@ def test_an_unfinished_row_made_needless_by_a_later_done_row_of_the_same_file_is
         (row, done) = store.done_since()[0]
         assert row.writes_like(done)
         assert not row.writes_like(dataclasses.replace(done, storage_class="IA"))
+
+
+def test_a_folder_still_being_listed_outlives_its_cleared_files(tmp_path: Path) -> None:
+    """Clear finished while the folder's walk goes on: its next files still go into it
+    (not refused by the foreign key); a file for a folder forgotten since is queued on
+    its own."""
+    with Store.open() as store:
+        request = store.begin_request(Request(roots=(tmp_path / "photos",),
+                                              endpoint="http://127.0.0.1:1", bucket="b"))
+        folder = store.folder_for(request.id, tmp_path / "photos", credentials="p",
+                                  endpoint="http://127.0.0.1:1", bucket="b", prefix="k/photos/")
+        [first] = store.add([_item(tmp_path, "photos/a", folder=folder.id)], request=request)
+        store.set_state(first, State.DONE)
+        store.clear_finished()
+        [second] = store.add([_item(tmp_path, "photos/b", folder=folder.id)], request=request)
+        assert [r.folder for r in store.rows_for([second])] == [folder.id]
+        assert request.id is not None
+        store.finish_request(request.id)
+        store.remove([second])
+        assert store.folders([folder.id]) == []
+        [third] = store.add([_item(tmp_path, "photos/c", folder=folder.id)])
+        assert [r.folder for r in store.rows_for([third])] == [None]
