@@ -1,9 +1,8 @@
 """The queue's columns and the words of a row: the column and role numbers, what the State
-and Progress columns say (and their tooltips), how each column sorts, and the queue's
-:class:`Totals`.
+and Progress columns say (and their tooltips), and how each column sorts.
 
 Used by :class:`~ossdesk.ui.transfer_model.TransferModel` (which re-exports these names),
-the progress bar's delegate, the details dialogs and the tray.
+the progress bar's delegate and the details dialogs.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import enum
 import html
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, Qt
@@ -96,29 +94,6 @@ def progress_tooltip(row: TransferRow | FolderNode) -> str:
     )
     # Rich text: lines without a raw newline, and a long sentence wraps.
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    files: int = 0
-    active: int = 0
-    waiting: int = 0
-    paused: int = 0
-    done: int = 0
-    failed: int = 0
-    finished: int = 0  # done, cancelled or skipped: what "Clear finished" removes
-    pausable: int = 0
-    total_bytes: int = 0
-    confirmed_bytes: int = 0
-    sent_bytes: int = 0  # sent, confirmed or not: at least ``confirmed_bytes``
-    speed: float = 0.0
-    eta: float | None = None
-    #: Files being sent now (state Uploading): what the status bar calls "uploading".
-    uploading: int = 0
-    #: How many accounts the rows belong to (the Account column shows when more than one).
-    accounts: int = 0
-    skipped: int = 0
-    cancelled: int = 0
 
 
 class Column(enum.IntEnum):
