@@ -9,13 +9,10 @@ Byte counts are Python ints end to end (sizes over 2 GiB sort correctly).
 
 from __future__ import annotations
 
-import enum
-import html
 import json
-import math
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import fields, replace
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -41,155 +38,30 @@ from ossdesk.ui.engine_types import RowKey as RowKey  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferRow as TransferRow  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferState as TransferState  # noqa: PLC0414
 from ossdesk.ui.folder_rows import FolderNode, relative_name
-from ossdesk.ui.formatting import format_duration, format_size, format_speed, percent
+from ossdesk.ui.formatting import format_duration, format_size, format_speed
+
+# The columns, the words of a row and the totals; re-exported here.
+from ossdesk.ui.queue_columns import _SORT_KEYS
+from ossdesk.ui.queue_columns import CHILD_INDENT as CHILD_INDENT  # noqa: PLC0414
+from ossdesk.ui.queue_columns import CLOSED_MARK as CLOSED_MARK  # noqa: PLC0414
+from ossdesk.ui.queue_columns import OPEN_MARK as OPEN_MARK  # noqa: PLC0414
+from ossdesk.ui.queue_columns import Column as Column  # noqa: PLC0414
+from ossdesk.ui.queue_columns import Role as Role  # noqa: PLC0414
+from ossdesk.ui.queue_columns import progress_parts as progress_parts  # noqa: PLC0414
+from ossdesk.ui.queue_columns import progress_text as progress_text  # noqa: PLC0414
+from ossdesk.ui.queue_columns import progress_tooltip as progress_tooltip  # noqa: PLC0414
+from ossdesk.ui.queue_columns import state_label as state_label  # noqa: PLC0414
+from ossdesk.ui.queue_columns import verified_label as verified_label  # noqa: PLC0414
+from ossdesk.ui.queue_totals import QueueTotals
+from ossdesk.ui.queue_totals import Totals as Totals  # noqa: PLC0414
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-
-
-def state_label(state: TransferState) -> str:
-    """The word a user sees in the State column."""
-    translate = QCoreApplication.translate
-    labels = {
-        TransferState.QUEUED: translate("TransferState", "Waiting"),
-        TransferState.CHECKING: translate("TransferState", "Checking"),
-        TransferState.UPLOADING: translate("TransferState", "Uploading"),
-        TransferState.VERIFYING: translate("TransferState", "Verifying"),
-        TransferState.PAUSED: translate("TransferState", "Paused"),
-        TransferState.DONE: translate("TransferState", "Done"),
-        TransferState.FAILED: translate("TransferState", "Failed"),
-        TransferState.CANCELLED: translate("TransferState", "Cancelled"),
-        TransferState.SKIPPED: translate("TransferState", "Skipped (already there)"),
-    }
-    return labels[state]
-
-
-def verified_label(check: str) -> str:
-    """What the State column says of a done row, by how it was verified."""
-    translate = QCoreApplication.translate
-    if check == "crc64":
-        return translate("TransferState", "Verified (CRC-64)")
-    if check == "md5":
-        return translate("TransferState", "Verified (MD5)")
-    return state_label(TransferState.DONE)
-
-
-def progress_parts(row: TransferRow | FolderNode) -> tuple[int, int]:
-    """The whole percents of the row's bytes (sent, confirmed by OSS); sent counts the
-    confirmed bytes too, so it is never below confirmed."""
-    if row.state is TransferState.DONE:
-        return 100, 100
-    if row.state is TransferState.CANCELLED:
-        return 0, 0  # its parts were discarded: nothing of it stays in OSS
-    if row.size <= 0:
-        # An empty file is whole once it is there, not before.
-        return (100, 100) if row.state is TransferState.SKIPPED else (0, 0)
-    confirmed = min(max(row.confirmed_bytes, 0), max(row.size, 0))
-    sent = max(row.sent_bytes, confirmed)
-    return percent(sent, row.size), percent(confirmed, row.size)
-
-
-def progress_text(row: TransferRow | FolderNode) -> str:
-    """What the Progress column says: ``"12 %"`` once OSS confirmed all that was sent,
-    else the share sent and the share confirmed (``"12 % (3 % confirmed)"``); nothing for a
-    cancelled row."""
-    if row.state is TransferState.CANCELLED:
-        return ""
-    sent, confirmed = progress_parts(row)
-    if sent == confirmed:
-        return f"{confirmed} %"
-    return QCoreApplication.translate("TransferModel", "%1 % (%2 % confirmed)").replace(
-        "%1", str(sent)).replace("%2", str(confirmed))
-
-
-def progress_tooltip(row: TransferRow | FolderNode) -> str:
-    """The Progress column's tooltip: the two counts, and what the bar's two shades mean."""
-    translate = QCoreApplication.translate
-    if row.state is TransferState.CANCELLED:  # no bar to explain
-        return translate("CancelledRow", "Cancelled: the parts it had sent were discarded on "
-                                         "the server. Retry starts it over.")
-    sent, confirmed = progress_parts(row)
-    size = max(row.size, 0)
-    lines = (
-        translate("TransferModel", "Sent: %1 of %2 (%3 %)").replace(
-            "%1", format_size(min(max(row.sent_bytes, row.confirmed_bytes), size)))
-        .replace("%2", format_size(size)).replace("%3", str(sent)),
-        translate("TransferModel", "Confirmed by OSS: %1 (%2 %)").replace(
-            "%1", format_size(min(row.confirmed_bytes, size))).replace("%2", str(confirmed)),
-        translate("TransferModel",
-                  "The solid bar is what OSS has confirmed; the lighter bar is sent and "
-                  "not yet confirmed (OSS confirms a part once all of it has arrived)."),
-    )
-    # Rich text: lines without a raw newline, and a long sentence wraps.
-    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
-
 
 _ROW_FIELDS = frozenset(f.name for f in fields(TransferRow))
 # Fields a row added again does not change: its id and folder; in a folder also what it
 # takes from the folder (and its name there, its path inside the folder).
 _KEPT_FIELDS = frozenset({"id", "folder"})
 _FOLDER_FIELDS = _KEPT_FIELDS | {"name", "bucket", "profile", "key", "destination"}
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    files: int = 0
-    active: int = 0
-    waiting: int = 0
-    paused: int = 0
-    done: int = 0
-    failed: int = 0
-    finished: int = 0  # done, cancelled or skipped: what "Clear finished" removes
-    pausable: int = 0
-    total_bytes: int = 0
-    confirmed_bytes: int = 0
-    sent_bytes: int = 0  # sent, confirmed or not: at least ``confirmed_bytes``
-    speed: float = 0.0
-    eta: float | None = None
-    #: Files being sent now (state Uploading): what the status bar calls "uploading".
-    uploading: int = 0
-    #: How many accounts the rows belong to (the Account column shows when more than one).
-    accounts: int = 0
-    skipped: int = 0
-    cancelled: int = 0
-
-
-class Column(enum.IntEnum):
-    NAME = 0
-    SIZE = 1
-    PROGRESS = 2
-    SPEED = 3
-    ETA = 4
-    STATE = 5
-    DESTINATION = 6
-    ACCOUNT = 7
-
-
-class Role(enum.IntEnum):
-    ROW = Qt.ItemDataRole.UserRole + 1  # the TransferRow snapshot
-    ID = Qt.ItemDataRole.UserRole + 2
-    SORT = Qt.ItemDataRole.UserRole + 3  # a Python value that orders the column
-    STATE = Qt.ItemDataRole.UserRole + 4
-    CONFIRMED = Qt.ItemDataRole.UserRole + 5
-    SENT = Qt.ItemDataRole.UserRole + 6
-    SIZE = Qt.ItemDataRole.UserRole + 7
-
-
-_SORT_KEYS: dict[Column, Callable[[TransferRow | FolderNode], Any]] = {
-    Column.NAME: lambda r: (r.name.casefold(), r.source_path),
-    Column.SIZE: lambda r: r.total_size if isinstance(r, FolderNode) else r.size,
-    Column.PROGRESS: lambda r: (r.confirmed_bytes / r.size) if r.size else 1.0,
-    Column.SPEED: lambda r: r.speed,
-    Column.ETA: lambda r: (r.eta is None, r.eta or 0.0),
-    Column.STATE: lambda r: list(TransferState).index(r.state),
-    Column.DESTINATION: lambda r: r.destination.casefold(),
-    Column.ACCOUNT: lambda r: r.profile.casefold(),
-}
-
-# Indexes into TransferModel._sums (running totals, all ints).
-(
-    _S_ACTIVE, _S_WAITING, _S_PAUSED, _S_DONE, _S_FAILED, _S_SIZE, _S_CONFIRMED, _S_SPEED,
-    _S_REMAINING, _S_FINISHED, _S_PAUSABLE, _S_SENT,
-) = range(12)
 
 _COLUMNS = tuple(Column)
 _ROW_FLAGS = (
@@ -204,12 +76,6 @@ _ROW_FLAGS = (
 _CHILD_FLAGS = (
     Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 )
-
-#: Before a folder's name: open (its files below it) or closed.
-OPEN_MARK = "▾"
-CLOSED_MARK = "▸"
-#: Before the name of a file in a folder (set in under the folder's name).
-CHILD_INDENT = "\u2003\u2003"
 
 #: Drag payload of rows moved inside the queue: a JSON list of row ids.
 ROW_IDS_MIME = "application/x-ossdesk-row-ids"
@@ -288,12 +154,7 @@ class TransferModel(QAbstractTableModel):
         self._flush_timer.setInterval(self.FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
         self._totals = Totals()
-        self._sums = [0] * 12
-        self._accounts: dict[str, int] = {}  # rows per account
-        self._skipped = self._cancelled = 0
-        # The active rows themselves (a few dozen at most): the queue's time left is never
-        # shorter than one of theirs.
-        self._active_rows: dict[RowKey, TransferRow] = {}
+        self._running = QueueTotals(self._nodes)  # counts the files as they change
         self.state_icons: dict[TransferState, QIcon] = {}
         self.last_flush_seconds = 0.0
         self.flush_count = 0
@@ -818,7 +679,7 @@ class TransferModel(QAbstractTableModel):
                 node.pos[row.id] = first + offset
                 self._in_folder[row.id] = row
                 self._file_count += 1
-                self._count(row, +1)
+                self._running.count(row, +1)
             n = self._line_of.get(node)
             if n is None:
                 continue  # a new folder: its line comes below
@@ -838,7 +699,7 @@ class TransferModel(QAbstractTableModel):
                 self._lines.append(item)
                 if not isinstance(item, FolderNode):
                     self._file_count += 1
-                    self._count(item, +1)
+                    self._running.count(item, +1)
             self.endInsertRows()
         if new_ids:
             self._update_totals()
@@ -892,10 +753,10 @@ class TransferModel(QAbstractTableModel):
                 continue
             if all(getattr(row, name) == value for name, value in changes.items()):
                 continue
-            self._count(row, -1)
+            self._running.count(row, -1)
             for name, value in changes.items():
                 setattr(row, name, value)
-            self._count(row, +1)
+            self._running.count(row, +1)
             node = self._node_of(key)
             if node is not None:
                 folders.add(node)
@@ -978,7 +839,7 @@ class TransferModel(QAbstractTableModel):
             return
         self._file_count -= 1
         self._pending.pop(row.id, None)
-        self._count(row, -1)
+        self._running.count(row, -1)
 
     def clear_finished(self) -> list[RowKey]:
         """Remove done, cancelled and skipped rows; failed ones stay until dealt with."""
@@ -1047,89 +908,8 @@ class TransferModel(QAbstractTableModel):
         self.changePersistentIndexList(persistent, new_persistent)
         self.layoutChanged.emit()
 
-    def _count(self, row: TransferRow, sign: int) -> None:
-        """Add (+1) or take away (-1) a row's share of the totals (and of its folder's
-        sums): O(1) per change, so a flush costs the same with 10 rows or 100,000."""
-        if row.folder is not None:
-            node = self._nodes.get(row.folder)
-            if node is not None:
-                node.count(row, sign)
-        state = row.state
-        sums = self._sums
-        accounts = self._accounts
-        left = accounts.get(row.profile, 0) + sign
-        if left > 0:
-            accounts[row.profile] = left
-        else:
-            accounts.pop(row.profile, None)
-        if state is TransferState.SKIPPED:
-            self._skipped += sign
-        elif state is TransferState.CANCELLED:
-            self._cancelled += sign
-        if state.finished:
-            sums[_S_FINISHED] += sign
-        if state.can_pause:
-            sums[_S_PAUSABLE] += sign
-        if state in (TransferState.CANCELLED, TransferState.SKIPPED):
-            return
-        sums[_S_SIZE] += sign * row.size
-        sums[_S_CONFIRMED] += sign * min(row.confirmed_bytes, row.size)
-        sums[_S_SENT] += sign * min(max(row.sent_bytes, row.confirmed_bytes), row.size)
-        if state.active:
-            sums[_S_ACTIVE] += sign
-            sums[_S_SPEED] += sign * round(row.speed)
-            if sign > 0:
-                self._active_rows[row.id] = row
-            else:
-                self._active_rows.pop(row.id, None)
-        if state is TransferState.QUEUED:
-            sums[_S_WAITING] += sign
-        elif state is TransferState.PAUSED:
-            sums[_S_PAUSED] += sign
-        elif state is TransferState.DONE:
-            sums[_S_DONE] += sign
-        elif state is TransferState.FAILED:
-            sums[_S_FAILED] += sign
-        if state.active or state is TransferState.QUEUED:
-            sums[_S_REMAINING] += sign * max(row.size - row.confirmed_bytes, 0)
-
     def _update_totals(self) -> None:
-        sums = self._sums
-        speed = sums[_S_SPEED]
-        remaining = sums[_S_REMAINING]
-        eta = remaining / speed if speed > 0 and remaining > 0 else None
-        if eta is not None:
-            # The queue's time left: all remaining bytes (active and queued rows) at the total
-            # speed, but never less than the time left of one of its rows, which has to
-            # finish before the queue does.
-            row_etas = [r.eta for r in self._active_rows.values()
-                        if r.eta is not None and math.isfinite(r.eta)]
-            # Nor shorter than a moving folder's (its remaining bytes at its speed).
-            row_etas += [e for e in (n.eta for n in self._nodes.values() if n.active)
-                         if e is not None]
-            if row_etas:
-                eta = max(eta, *row_etas)
-        uploading = sum(1 for r in self._active_rows.values()
-                        if r.state is TransferState.UPLOADING)
-        totals = Totals(
-            files=self._file_count,
-            active=sums[_S_ACTIVE],
-            waiting=sums[_S_WAITING],
-            paused=sums[_S_PAUSED],
-            done=sums[_S_DONE],
-            failed=sums[_S_FAILED],
-            finished=sums[_S_FINISHED],
-            pausable=sums[_S_PAUSABLE],
-            total_bytes=sums[_S_SIZE],
-            confirmed_bytes=sums[_S_CONFIRMED],
-            sent_bytes=sums[_S_SENT],
-            speed=float(speed),
-            eta=eta,
-            uploading=uploading,
-            accounts=len(self._accounts),
-            skipped=self._skipped,
-            cancelled=self._cancelled,
-        )
+        totals = self._running.totals(self._file_count)
         if totals != self._totals:
             self._totals = totals
             self.totalsChanged.emit(totals)
