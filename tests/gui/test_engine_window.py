@@ -127,7 +127,7 @@ def test_dropped_folder_uploads_to_done_and_verified(qtbot, engine_kind, local_s
             info = oss.head_object(f"drop/mixed/{name}")
             assert info is not None and info.size == len(data)
             assert info.crc64 == crc64(data)
-        row = next(r for r in window.model.rows() if r.name == "part.bin")
+        row = next(r for r in window.model.rows() if r.key.endswith("/part.bin"))
         assert row.confirmed_bytes == row.size == len(contents["sub/part.bin"])
         assert "3 files" in window.totals_label.text()
         url = engine.ask(rq.ObjectUrl(row))

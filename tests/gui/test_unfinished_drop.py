@@ -158,7 +158,7 @@ def test_a_file_in_the_queue_already_is_not_added_again_when_the_drop_is_finishe
         store.set_state(earlier, State.PAUSED, reason="user")
     window, engine = open_window(qtbot, local_sandbox, Settings(auto_resume=True))
     window.add_paths([str(folder)])
-    qtbot.waitUntil(lambda: window.model.rowCount() >= 101, timeout=20_000)
+    qtbot.waitUntil(lambda: len(window.model.rows(full=False)) >= 101, timeout=20_000)
     close_window(qtbot, window, engine)  # the walk is still waiting after its first batch
     # The row as the window's own rows have it (the same account, endpoint and region).
     conn = sqlite3.connect(config.paths().database)
