@@ -59,6 +59,11 @@ class _Batch:
     problems: list[Problem]
 
 
+#: The detail of a file left out of a drop because the queue has it already (the window
+#: words it in its language).
+IN_QUEUE = "in the queue already"
+
+
 def _handed_over(batch: WalkBatch, skip_paths: frozenset[str]) -> _Batch:
     """A walked batch as the window takes it; files already in the queue are left out."""
     files: list[SourceFile] = []
@@ -66,7 +71,7 @@ def _handed_over(batch: WalkBatch, skip_paths: frozenset[str]) -> _Batch:
     for found in batch.files:
         path = str(found.path)
         if path in skip_paths:
-            problems.append(Problem(path, ProblemKind.DUPLICATE, "in the queue already"))
+            problems.append(Problem(path, ProblemKind.DUPLICATE, IN_QUEUE))
         else:
             files.append(SourceFile(path, found.key, found.size, found.mtime_ns))
     return _Batch(files, problems)

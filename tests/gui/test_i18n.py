@@ -28,7 +28,7 @@ from ossdesk.ui.i18n import Translations, choose_language, translations_dir
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import Column, TransferRow, TransferState
-from ossdesk.ui.walker import Problem, ProblemKind, SourceFile
+from ossdesk.ui.walker import IN_QUEUE, Problem, ProblemKind, SourceFile
 
 # Words that stay as they are in a Chinese UI: product and OSS terms, units, examples.
 _KEEP = re.compile(
@@ -116,6 +116,8 @@ def test_language_follows_the_setting_and_the_system():
 def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     window = MainWindow(None, profile_store=Profiles([PROFILE]))
     qtbot.addWidget(window)
+    # Its rows include uploads in flight: closing it at the end asks nobody.
+    window.ask_quit = lambda active: "pause"  # type: ignore[method-assign]
     window.show()
     qtbot.waitUntil(lambda: window.destination_bar.profiles_loaded, timeout=3000)
     states = list(TransferState)
@@ -141,6 +143,9 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
         bad += untranslated(iter([(f"header {column.name}", header)]))
     bad += untranslated(iter([("totals", window.totals_label.text())]))
     bad += untranslated(iter([("problem", window.problem_text(window.problems[0]))]))
+    # A file left out of a drop because the queue has it already.
+    in_queue = Problem("/d/a.bin", ProblemKind.DUPLICATE, IN_QUEUE)
+    bad += untranslated(iter([("problem in queue", window.problem_text(in_queue))]))
     menu = window.row_actions.context_menu()
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
     failed = window.model.row_at(states.index(TransferState.FAILED))
