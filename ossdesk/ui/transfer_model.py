@@ -591,10 +591,8 @@ class TransferModel(QAbstractTableModel):
         dialog, a message or a request to the engine)."""
         if row.destination and row.key:
             return row
-        node = self._nodes.get(row.folder) if row.folder is not None else None
-        return replace(row, key=self.key_of(row), destination=self.destination_of(row),
-                       bucket=row.bucket or (node.bucket if node is not None else ""),
-                       profile=row.profile or (node.profile if node is not None else ""))
+        # Its bucket and account are kept (shared with its folder): only these are derived.
+        return replace(row, key=self.key_of(row), destination=self.destination_of(row))
 
     @staticmethod
     def _key(item: Item) -> object:
