@@ -4,6 +4,7 @@ parts, the destination, the account and the times, from the upload list on disk.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtGui import QGuiApplication
@@ -24,6 +25,27 @@ from ossdesk.ui.formatting import format_size
 from ossdesk.ui.transfer_model import TransferState, state_label, verified_label
 
 _log = logging.getLogger(__name__)
+
+
+def add_values(dialog: QDialog, form: QFormLayout,
+               fields: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """One form row per ``(name, label, value)``, the value selectable to copy it; returns
+    the values by name."""
+    values: dict[str, str] = {}
+    for name, label, value in fields:
+        values[name] = value
+        field = QLabel(value, dialog)
+        field.setObjectName(f"detail_{name}")
+        field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(label, field)
+    return values
+
+
+def fit_width(dialog: QDialog) -> None:
+    """At least 560 px wide, and wide enough for the longest value (a URL or a path)."""
+    dialog.setMinimumWidth(560)
+    hint = dialog.sizeHint()
+    dialog.resize(max(560, hint.width()), hint.height())
 
 
 class DetailsDialog(QDialog):
@@ -60,12 +82,7 @@ class DetailsDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         layout.addLayout(form)
-        for name, label, value in self._fields(row, details):
-            self.values[name] = value
-            field = QLabel(value, self)
-            field.setObjectName(f"detail_{name}")
-            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(label, field)
+        self.values.update(add_values(self, form, self._fields(row, details)))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.button(QDialogButtonBox.StandardButton.Close).setText(self.tr("Close"))
         self.copy_button = buttons.addButton(self.tr("Copy URL"),
@@ -74,10 +91,7 @@ class DetailsDialog(QDialog):
         self.copy_button.clicked.connect(self.copy_url)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.setMinimumWidth(560)
-        # Wide enough for the longest value (a long URL or path).
-        hint = self.sizeHint()
-        self.resize(max(560, hint.width()), hint.height())
+        fit_width(self)
 
     def copy_url(self) -> None:
         QGuiApplication.clipboard().setText(self.url)

@@ -8,12 +8,12 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
 
 from ossdesk.core.names import printable
+from ossdesk.ui.dialogs.details import add_values, fit_width
 from ossdesk.ui.folder_rows import FolderNode, count_text
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.transfer_model import TransferState, progress_parts, state_label
@@ -35,19 +35,12 @@ class FolderDetailsDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         layout.addLayout(form)
-        for name, label, value in self._fields(node):
-            self.values[name] = value
-            field = QLabel(value, self)
-            field.setObjectName(f"detail_{name}")
-            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(label, field)
+        self.values.update(add_values(self, form, self._fields(node)))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.button(QDialogButtonBox.StandardButton.Close).setText(self.tr("Close"))
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.setMinimumWidth(560)
-        hint = self.sizeHint()
-        self.resize(max(560, hint.width()), hint.height())
+        fit_width(self)
 
     def _fields(self, node: FolderNode) -> list[tuple[str, str, str]]:
         states = node.states
