@@ -22,9 +22,10 @@ comes from a newer ossdesk is *set aside* (renamed, never deleted) and a fresh s
 created; :attr:`Store.notice` then carries a message for the user.
 
 One process at a time: an owner (the process that uploads) holds an exclusive lock on a
-small companion file (``<database>.lock``, an SQLite file in exclusive locking mode, so the
-lock works the same on Windows, macOS and Linux and is released by the OS when the process
-dies). A second owner gets :class:`StoreBusy` with a clear message. Readers
+small companion file (``<database>.lock``, an operating-system file lock taken with
+``filelock``: it works the same on Windows, macOS and Linux, is released by the OS when the
+process dies, and of two owners starting in the same instant exactly one gets it). A second
+owner gets :class:`StoreBusy` with a clear message. Readers
 (``ossdesk status``) open without the lock; WAL lets them read while the owner writes.
 
 Threads: one connection guarded by a lock; every write is one short ``BEGIN IMMEDIATE``
@@ -120,7 +121,7 @@ def _drop_empty_folders(conn: sqlite3.Connection) -> None:
 class Store:
     """The SQLite checkpoint and queue store. Safe to use from several threads."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, lock: sqlite3.Connection | None,
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: store_schema.OwnerLock | None,
                  notice: str | None) -> None:
         self._conn = conn
         self._lock = threading.RLock()

@@ -12,12 +12,15 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import filelock
+
 from ossdesk import config
 
 __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "OwnerLock",
     "StoreBusy",
     "StoreError",
     "open_checked",
@@ -388,59 +391,70 @@ def _set_aside(path: Path) -> Path:
     return target
 
 
-def take_lock(path: Path) -> sqlite3.Connection:
+#: How long a starting owner waits for the lock before it is refused: long enough that a
+#: moment's look by ``ossdesk status`` (:func:`owner_running`) never refuses it.
+_LOCK_WAIT_S = 0.5
+
+
+class OwnerLock:
+    """The one-process lock of a store, held until :meth:`close` (or until the process ends:
+    the operating system releases it, so a crash never leaves it taken)."""
+
+    def __init__(self, lock: filelock.BaseFileLock) -> None:
+        self._lock = lock
+
+    def close(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release(force=True)
+
+
+def _file_lock(lock_path: Path) -> filelock.BaseFileLock:
+    # An operating-system lock (flock on Unix, LockFileEx on Windows), never a marker file
+    # a dead process would leave behind; one instance per taker, so it is exclusive within
+    # a process as well as between processes.
+    return filelock.FileLock(lock_path, thread_local=False, is_singleton=False,
+                             fallback_to_soft=False)
+
+
+def take_lock(path: Path) -> OwnerLock:
     """Take the one-process lock of the store at ``path`` (held until the returned
-    connection is closed); :class:`StoreBusy` when another process holds it."""
+    :class:`OwnerLock` is closed); :class:`StoreBusy` when another process holds it.
+    Two processes that start in the same instant: exactly one of them gets it."""
     lock_path = path.with_name(path.name + ".lock")
-    conn = sqlite3.connect(str(lock_path), timeout=0.2, isolation_level=None,
-                           check_same_thread=False)
+    lock = _file_lock(lock_path)
     try:
-        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-        conn.execute("BEGIN EXCLUSIVE")
-        conn.execute("CREATE TABLE IF NOT EXISTS owner (pid INTEGER)")
-        conn.execute("DELETE FROM owner")
-        conn.execute("INSERT INTO owner VALUES (?)", (os.getpid(),))
-        conn.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        conn.close()
+        lock.acquire(timeout=_LOCK_WAIT_S, poll_interval=0.02)
+    except filelock.Timeout as exc:
+        raise StoreBusy(
+            "another ossdesk is already uploading with this upload list; wait for it to "
+            "finish (or pause it), then try again"
+        ) from exc
+    except OSError as exc:
         if (why := _unwritable(path.parent)) is not None:
             raise _folder_error(path, why) from exc
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StoreBusy(
-                "another ossdesk is already uploading with this upload list; wait for it to "
-                "finish (or pause it), then try again"
-            ) from exc
-        raise StoreError(f"cannot lock the upload list {lock_path}: {exc}") from exc
-    except sqlite3.DatabaseError:
-        # The lock file itself is damaged: it holds nothing of value, start it again.
-        conn.close()
-        lock_path.unlink(missing_ok=True)
-        return take_lock(path)
-    return conn
+        raise StoreError(f"cannot lock the upload list {lock_path}: "
+                         f"{exc.strerror or exc}") from exc
+    return OwnerLock(lock)
 
 
 def owner_running(path: Path | None = None) -> bool:
     """Whether a process holds the one-process lock of the store at ``path`` right now
-    (an upload or a window is running). Takes nothing: a moment's shared read of the
-    lock file, which an owner's exclusive lock refuses. ``running`` rows when this is
-    False belong to a process that died: they were interrupted."""
+    (an upload or a window is running). A moment's try of the lock, given back at once
+    (a starting owner waits :data:`_LOCK_WAIT_S` for it, so the look never refuses one).
+    ``running`` rows when this is False belong to a process that died: they were
+    interrupted."""
     path = Path(path) if path is not None else config.paths().database
     lock_path = path.with_name(path.name + ".lock")
     if not lock_path.exists():
         return False
+    probe = _file_lock(lock_path)
     try:
-        conn = sqlite3.connect(f"{lock_path.as_uri()}?mode=ro", uri=True, timeout=0,
-                               isolation_level=None, check_same_thread=False)
-    except sqlite3.Error:
-        return False
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError as exc:
-        return "locked" in str(exc) or "busy" in str(exc)
-    except sqlite3.DatabaseError:
-        return False  # a damaged lock file holds no lock
-    finally:
-        conn.close()
+        probe.acquire(timeout=0)
+    except filelock.Timeout:
+        return True
+    except OSError:
+        return False  # a lock file this user cannot open: nothing can be told from it
+    probe.release(force=True)
     return False
 
 

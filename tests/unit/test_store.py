@@ -192,6 +192,54 @@ def test_second_owner_is_refused_but_a_reader_may_look(tmp_path: Path) -> None:
         assert len(again.rows()) == 1
 
 
+_RACER = """
+import sys
+from pathlib import Path
+from ossdesk.core import store_schema
+go = Path(sys.argv[2])
+while not go.exists():
+    pass  # spins, so both racers leave in the same instant
+try:
+    lock = store_schema.take_lock(Path(sys.argv[1]))
+except store_schema.StoreBusy:
+    print("refused", flush=True)
+    sys.exit(3)
+print("owner", flush=True)
+sys.stdin.read()  # holds the lock until the test closes stdin
+"""
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["new-list", "list-there"])
+def test_two_owners_starting_together_one_of_them_wins(tmp_path: Path, made: bool) -> None:
+    """Two ossdesk processes that start in the same instant: one takes the list, the other
+    is refused, never both (each round starts both racers on one signal)."""
+    import subprocess
+    import sys
+
+    for round_ in range(6):
+        folder = tmp_path / f"round-{round_}"
+        folder.mkdir()
+        path = folder / "ossdesk.sqlite3"
+        if made:
+            with Store.open(path):
+                pass
+        go = folder / "go"
+        racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(path), str(go)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                  for _ in range(2)]
+        try:
+            go.touch()
+            first = [r.stdout.readline().strip() for r in racers if r.stdout is not None]
+        finally:
+            for r in racers:
+                assert r.stdin is not None and r.stdout is not None
+                r.stdin.close()
+                r.stdout.close()
+            codes = sorted(r.wait(30) for r in racers)
+        assert sorted(first) == ["owner", "refused"], (round_, first)
+        assert codes == [0, 3]
+
+
 def test_existing_policy_and_skipped_rows_are_kept(tmp_path: Path) -> None:
     with Store.open() as store:
         default, skip = store.add([_item(tmp_path), dataclasses.replace(_item(tmp_path),
