@@ -333,6 +333,11 @@ def _create(path: Path) -> None:
         raise
 
 
+#: SQLite's primary result codes that mean the file itself is damaged (SQLITE_CORRUPT,
+#: SQLITE_FORMAT, SQLITE_NOTADB).
+_DAMAGED = frozenset({11, 24, 26})
+
+
 def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
     """(application_id, user_version, has_tables) of an open database; raises _Unusable."""
     try:
@@ -341,7 +346,10 @@ def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        # Only what SQLite calls damage is damage: a full disk, an I/O error, a lock or a
+        # missing permission say nothing about the file, which must never be set aside
+        # for them (the list would look empty while everything in it is intact).
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _DAMAGED:
             raise
         raise _Unusable("it is damaged") from exc
     if check != "ok":

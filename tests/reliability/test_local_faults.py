@@ -266,7 +266,7 @@ def test_full_disk_while_queueing_is_one_clear_error(sandbox: SandboxInfo, tmp_p
     assert "full" in result.stderr.lower(), result.stderr
     # Not even the request could be recorded (when the list could be opened at all):
     # `resume` would not know it, and it says so.
-    if "cannot lock" not in result.stderr:
+    if "cannot open the upload list" not in result.stderr:
         assert "nothing of this upload was queued" in result.stderr, result.stderr
     filler.unlink()
     rows = json_lines(ossdesk("status", "--json", env=env).stdout)
