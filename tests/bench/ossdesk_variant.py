@@ -3,8 +3,9 @@
     OSSDESK_BENCH_CHUNK=1048576 python -m tests.bench.ossdesk_variant upload FILE ...
 
 ``OSSDESK_BENCH_CHUNK``: bytes per file read and per socket write (the engine reads and
-sends 256 KiB at a time). Also counts 10.200.0.0/24 as local, like ``ossdesk_wan``. The engine
-is not edited: this only patches the running process, for experiments.
+sends 1 MiB at a time; a larger value also raises the transport's block size). Also counts
+10.200.0.0/24 as local, like ``ossdesk_wan``. The engine is not edited: this only patches
+the running process, for experiments.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 from ossdesk.cli import main
-from ossdesk.core import oss, upload
+from ossdesk.core import oss, transport, upload
 from tests.bench import ossdesk_wan  # noqa: F401 - the WAN addresses count as local
 
 chunk = int(os.environ.get("OSSDESK_BENCH_CHUNK", "0"))
@@ -22,6 +23,7 @@ if chunk:
     assert kwdefaults is not None and "chunk" in kwdefaults
     kwdefaults["chunk"] = chunk
     oss._BLOCKSIZE = chunk
+    transport.BLOCKSIZE = max(chunk, transport.BLOCKSIZE)
 
 if __name__ == "__main__":
     sys.exit(main())
