@@ -79,11 +79,6 @@ class TokenBucket:
             return self._rate
 
     @property
-    def limited(self) -> bool:
-        """Whether a limit is set, read without the lock (for the readers' every block)."""
-        return self._rate != 0
-
-    @property
     def burst(self) -> int:
         with self._cond:
             return self._burst

@@ -6,19 +6,22 @@ Real files; the bandwidth bucket on a :class:`FakeClock`, so no test depends on 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from ossdesk.core import transport
+from ossdesk.core import transport, upload
 from ossdesk.core.checksum import crc64
 from ossdesk.core.throttle import TokenBucket
-from ossdesk.core.upload import LIMITED_CHUNK, PartReader, SourceChanged, Stopped
+from ossdesk.core.upload import PartReader, SourceChanged, Stopped
 from tests.support.clock import FakeClock
 
 MiB = 1024 * 1024
+CHUNK = 256 * 1024
 
 
 @pytest.fixture
@@ -36,16 +39,32 @@ def drain(reader: PartReader, n: int) -> list[bytes]:
     return blocks
 
 
-def test_the_transport_gets_whole_mebibyte_blocks(data_file: tuple[Path, bytes]) -> None:
-    """One file read per MiB handed out, each block as read: the transport asks for
-    ``transport.BLOCKSIZE`` and gets that much, not a quarter of it."""
+class _Recording(io.FileIO):
+    """A file whose every ``read`` result is kept, to see what the reader hands out."""
+
+    reads: ClassVar[list[bytes]] = []
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        block = super().read(size)
+        _Recording.reads.append(block)
+        return block
+
+
+def test_each_block_goes_to_the_transport_as_read(data_file: tuple[Path, bytes],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One file read per 256 KiB handed out, and what the transport gets is the very
+    object the read returned (no copy of every byte)."""
     path, data = data_file
-    offset, length = 100, 3 * MiB + 5000
+    _Recording.reads = []
+    monkeypatch.setattr(upload, "open", lambda p, *a, **kw: _Recording(p, "rb"),
+                        raising=False)
+    offset, length = 100, MiB + 5000
     sent: list[int] = []
     with PartReader(path, offset, length, stop=threading.Event(), on_sent=sent.append) as r:
         blocks = drain(r, transport.BLOCKSIZE)
-    assert [len(b) for b in blocks] == [MiB, MiB, MiB, 5000]
-    assert sent == [MiB, MiB, MiB, 5000]
+    assert [len(b) for b in blocks] == [CHUNK] * 4 + [5000]
+    assert all(b is read for b, read in zip(blocks, _Recording.reads, strict=True))
+    assert sent == [len(b) for b in blocks]
     assert b"".join(blocks) == data[offset:offset + length]
     assert r.crc == crc64(data[offset:offset + length]) and r.sent == length
 
@@ -61,9 +80,8 @@ def test_small_reads_continue_the_block(data_file: tuple[Path, bytes]) -> None:
     assert r.md5.digest() == hashlib.md5(data[7:7 + 2 * MiB]).digest()
 
 
-def test_a_bandwidth_limit_hands_out_small_blocks(data_file: tuple[Path, bytes]) -> None:
-    """Under a limit the bucket is asked for at most 256 KiB at a time (a slow link is fed
-    evenly), and the time it takes is the limit's."""
+def test_a_bandwidth_limit_takes_each_block_from_the_bucket(
+        data_file: tuple[Path, bytes]) -> None:
     path, data = data_file
     clock = FakeClock()
     rate = 4 * MiB
@@ -71,9 +89,8 @@ def test_a_bandwidth_limit_hands_out_small_blocks(data_file: tuple[Path, bytes])
     with PartReader(path, 0, 2 * MiB, stop=threading.Event(), bucket=bucket) as r:
         blocks = drain(r, transport.BLOCKSIZE)
     assert b"".join(blocks) == data[:2 * MiB]
-    assert max(len(b) for b in blocks) == LIMITED_CHUNK
-    burst = bucket.burst
-    assert clock.now() == pytest.approx((2 * MiB - burst) / rate)
+    assert {len(b) for b in blocks} == {CHUNK}
+    assert clock.now() == pytest.approx((2 * MiB - bucket.burst) / rate)
 
 
 def test_no_limit_takes_nothing_from_the_bucket(data_file: tuple[Path, bytes]) -> None:
@@ -81,7 +98,7 @@ def test_no_limit_takes_nothing_from_the_bucket(data_file: tuple[Path, bytes]) -
     clock = FakeClock()
     bucket = TokenBucket(0, clock=clock, sleep=clock.sleep)
     with PartReader(path, 0, 2 * MiB, stop=threading.Event(), bucket=bucket) as r:
-        assert [len(b) for b in drain(r, transport.BLOCKSIZE)] == [MiB, MiB]
+        assert [len(b) for b in drain(r, transport.BLOCKSIZE)] == [CHUNK] * 8
     assert clock.sleeps == []
 
 
@@ -98,8 +115,8 @@ def test_a_stop_ends_the_next_read(data_file: tuple[Path, bytes]) -> None:
     path, _ = data_file
     stop = threading.Event()
     with PartReader(path, 0, 2 * MiB, stop=stop) as r:
-        assert len(r.read(transport.BLOCKSIZE)) == MiB
+        assert len(r.read(transport.BLOCKSIZE)) == CHUNK
         stop.set()
         with pytest.raises(Stopped):
             r.read(transport.BLOCKSIZE)
-    assert isinstance(r.failure, Stopped) and r.sent == MiB
+    assert isinstance(r.failure, Stopped) and r.sent == CHUNK
