@@ -3,7 +3,7 @@
     OSSDESK_BENCH_CHUNK=1048576 python -m tests.bench.ossdesk_variant upload FILE ...
 
 ``OSSDESK_BENCH_CHUNK``: bytes per file read and per socket write (the engine reads and
-sends 1 MiB at a time; a larger value also raises the transport's block size). Also counts
+sends 256 KiB at a time; a value above the transport's 1 MiB block raises that too). Also counts
 10.200.0.0/24 as local, like ``ossdesk_wan``. The engine is not edited: this only patches
 the running process, for experiments.
 """
