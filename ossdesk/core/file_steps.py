@@ -118,10 +118,17 @@ class FileSteps(MultipartSteps, SinglePut):
                 self._sent_parts_unchanged(job, now):
             changed = recorded = False  # its attributes changed, not the bytes sent
         if upload_id is not None and changed:
-            self._emit(Notice(upload=job.upload, message=(
-                f"{row.source.name} changed since its upload began, so it starts over "
-                "(the parts already sent were discarded)")))
-            self._abort_quietly(client, row.key, upload_id)
+            # Said after the abort: the parts sent are discarded only if it went through
+            # (else the next notice says where they stay).
+            left = self._abort_earlier(job, client, upload_id)
+            if left is None:
+                self._emit(Notice(upload=job.upload, message=(
+                    f"{row.source.name} changed since its upload began, so it starts over "
+                    "(the parts already sent were discarded)")))
+            else:
+                self._emit(Notice(upload=job.upload, message=(
+                    f"{row.source.name} changed since its upload began, so it starts over")))
+                self._emit(left)
             self.store.reset(job.upload, size=size, mtime_ns=now.mtime_ns, source=now)
             upload_id = None
         elif upload_id is not None:
