@@ -3,9 +3,10 @@ the multipart upload, adopt the parts already on the server), send a part, compl
 over, a single PUT, and the abort of a cancelled file.
 
 :class:`FileSteps` is the part of :class:`~ossdesk.core.scheduler.Scheduler` that works on
-one file; the queue and the worker pool that decide when each step runs are in
-:mod:`ossdesk.core.scheduler`. Prepare and the abort of a cancelled file are here; the rest,
-by concern, in the modules below it (each a layer of :class:`FileSteps`):
+one file; the queue that decides when each step runs is in :mod:`ossdesk.core.scheduler`,
+the worker pool that runs it in :mod:`ossdesk.core.scheduler_pool`. Prepare and the abort
+of a cancelled file are here; the rest, by concern, in the modules below it (each a layer
+of :class:`FileSteps`):
 
 - :mod:`ossdesk.core.file_job`: the job of a file, the crash points, the request headers,
   the error a failure becomes, a request run with the retry policy (``JobSteps``);

@@ -13,7 +13,7 @@ import os
 import sys
 
 from ossdesk.cli import main
-from ossdesk.core import oss, upload
+from ossdesk.core import oss_body, upload
 from tests.bench import ossdesk_wan  # noqa: F401 - the WAN addresses count as local
 
 chunk = int(os.environ.get("OSSDESK_BENCH_CHUNK", "0"))
@@ -21,7 +21,7 @@ if chunk:
     kwdefaults = upload.PartReader.__init__.__kwdefaults__
     assert kwdefaults is not None and "chunk" in kwdefaults
     kwdefaults["chunk"] = chunk
-    oss._BLOCKSIZE = chunk
+    oss_body._BLOCKSIZE = chunk
 
 if __name__ == "__main__":
     sys.exit(main())
