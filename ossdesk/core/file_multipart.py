@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import BinaryIO, NoReturn, cast
 
 from ossdesk.core.checksum import ChecksumStopped, combine_parts, crc64_file
+from ossdesk.core.cleanup import failure_reason
 from ossdesk.core.events import (
     Notice,
 )
@@ -261,7 +262,8 @@ class MultipartSteps(Sending):
         """The file is no longer what was sent: abort the upload on the server (nothing is
         published), forget its parts, and fail the file saying so."""
         row = job.row
-        self._abort_quietly(client, row.key, upload_id)
+        if (left := self._abort_earlier(job, client, upload_id)) is not None:
+            self._emit(left)
         with contextlib.suppress(StoreError):
             self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns,
                              source=row.fingerprint)
@@ -278,7 +280,9 @@ class MultipartSteps(Sending):
         self._emit(Notice(upload=job.upload, message=f"{row.source.name}: {why}, so it starts "
                                                      "over"))
         if job.client is not None and job.upload_id is not None:
-            self._abort_quietly(job.client, row.key, job.upload_id)  # in case it lingers
+            left = self._abort_earlier(job, job.client, job.upload_id)  # in case it lingers
+            if left is not None:
+                self._emit(left)
         self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns,
                          source=row.fingerprint)
         fresh = self.store.get(job.upload)
@@ -334,8 +338,18 @@ class MultipartSteps(Sending):
             self._cond.notify_all()
         return False
 
-    def _abort_quietly(self, client: OssClient, key: str, upload_id: str) -> None:
+    def _abort_earlier(self, job: _Job, client: OssClient, upload_id: str) -> Notice | None:
+        """Abort the file's earlier multipart upload, which is about to be forgotten: None
+        when it is gone, else the notice to send (its parts stay in the bucket, billed; the
+        notice names it, so that it can be aborted later from the bucket's unfinished
+        uploads)."""
+        key = job.row.key
         try:
             client.abort_multipart(key, upload_id)
         except OssError as exc:
-            _log.warning("could not abort the stale upload of %s: %s", key, exc.message)
+            _log.info("could not abort the earlier upload of %s: %s", key, exc.message)
+            return Notice(upload=job.upload, message=(
+                f"the earlier unfinished upload {upload_id} of {job.row.source.name} could "
+                f"not be aborted: {failure_reason(exc)}; its parts stay in the bucket, "
+                "billed, until it is aborted (the bucket's unfinished uploads list it)"))
+        return None

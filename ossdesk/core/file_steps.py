@@ -3,9 +3,10 @@ the multipart upload, adopt the parts already on the server), send a part, compl
 over, a single PUT, and the abort of a cancelled file.
 
 :class:`FileSteps` is the part of :class:`~ossdesk.core.scheduler.Scheduler` that works on
-one file; the queue and the worker pool that decide when each step runs are in
-:mod:`ossdesk.core.scheduler`. Prepare and the abort of a cancelled file are here; the rest,
-by concern, in the modules below it (each a layer of :class:`FileSteps`):
+one file; the queue that decides when each step runs is in :mod:`ossdesk.core.scheduler`,
+the worker pool that runs it in :mod:`ossdesk.core.scheduler_pool`. Prepare and the abort
+of a cancelled file are here; the rest, by concern, in the modules below it (each a layer
+of :class:`FileSteps`):
 
 - :mod:`ossdesk.core.file_job`: the job of a file, the crash points, the request headers,
   the error a failure becomes, a request run with the retry policy (``JobSteps``);
@@ -118,10 +119,17 @@ class FileSteps(MultipartSteps, SinglePut):
                 self._sent_parts_unchanged(job, now):
             changed = recorded = False  # its attributes changed, not the bytes sent
         if upload_id is not None and changed:
-            self._emit(Notice(upload=job.upload, message=(
-                f"{row.source.name} changed since its upload began, so it starts over "
-                "(the parts already sent were discarded)")))
-            self._abort_quietly(client, row.key, upload_id)
+            # Said after the abort: the parts sent are discarded only if it went through
+            # (else the next notice says where they stay).
+            left = self._abort_earlier(job, client, upload_id)
+            if left is None:
+                self._emit(Notice(upload=job.upload, message=(
+                    f"{row.source.name} changed since its upload began, so it starts over "
+                    "(the parts already sent were discarded)")))
+            else:
+                self._emit(Notice(upload=job.upload, message=(
+                    f"{row.source.name} changed since its upload began, so it starts over")))
+                self._emit(left)
             self.store.reset(job.upload, size=size, mtime_ns=now.mtime_ns, source=now)
             upload_id = None
         elif upload_id is not None:

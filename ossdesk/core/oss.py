@@ -1,6 +1,8 @@
-"""The one module that talks to OSS (through ``oss2``): client and authentication; what
-its errors say is in :mod:`ossdesk.core.errors` (``OssError``, ``ErrorKind`` and
-``classify`` are re-exported here).
+"""The one module that talks to OSS (through ``oss2``): the client. Beside it, and
+re-exported here: what its errors say (:mod:`ossdesk.core.errors`: ``OssError``,
+``ErrorKind``, ``classify``), the values it takes and gives
+(:mod:`ossdesk.core.oss_values`), its request bodies (:mod:`ossdesk.core.oss_body`) and
+how it signs its requests (:mod:`ossdesk.core.oss_auth`).
 
 Everything else in ossdesk sees plain dataclasses and :class:`OssError`, never an ``oss2``
 or ``urllib3`` type. Choices made here, and why:
@@ -27,24 +29,30 @@ from __future__ import annotations
 
 import base64
 import functools
-import ipaddress
 import logging
-import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import oss2
-import oss2.credentials
 import oss2.exceptions
 import oss2.models
 
 from ossdesk import __version__
 from ossdesk.core import transport
 from ossdesk.core.errors import ErrorKind, OssError, classify
-from ossdesk.core.upload import parse_settings
+from ossdesk.core.oss_auth import _AuthV4, _Provider
+from ossdesk.core.oss_body import Body, BodyTooShort, Readable, _Body
+from ossdesk.core.oss_values import (
+    Credentials,
+    Endpoint,
+    ObjectInfo,
+    PutResult,
+    RemotePart,
+    RemoteUpload,
+    Timeouts,
+)
+from ossdesk.core.oss_values import region_from_host as region_from_host  # noqa: PLC0414
 
 __all__ = [
     "Body",
@@ -67,320 +75,12 @@ __all__ = [
 # (which can echo the string that was signed) at INFO: keep both out of every log.
 logging.getLogger("oss2").setLevel(logging.WARNING)
 
-_BLOCKSIZE = transport.BLOCKSIZE
-"""Bytes read from a request body per socket write."""
-
 _LIST_PAGE = 1000
 
 _P = ErrorKind.PERMANENT
 
 
-# --- values ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """An AccessKey pair, optionally with an STS security token. Never printed whole."""
-
-    access_key_id: str
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
-
-
-_REGION_HOST = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
-_NOT_REGIONS = frozenset({"accelerate", "accelerate-overseas"})
-
-
-def region_from_host(host: str) -> str | None:
-    """``"cn-hangzhou"`` from ``oss-cn-hangzhou[-internal].aliyuncs.com``; None otherwise."""
-    match = _REGION_HOST.search(host.lower())
-    if match is None or match.group(1) in _NOT_REGIONS:
-        return None
-    return match.group(1)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a bucket lives. ``url`` without a scheme means ``https://``."""
-
-    url: str
-    bucket: str
-    region: str | None = None
-    signature: Literal["v4", "v1"] = "v4"
-
-    def __post_init__(self) -> None:
-        url = self.url.strip()
-        if "://" not in url:
-            url = "https://" + url
-        scheme, _, rest = url.partition("://")
-        url = f"{scheme.lower()}://{rest}"
-        object.__setattr__(self, "url", url.rstrip("/"))
-        object.__setattr__(self, "bucket", self.bucket.strip())
-        if self.region is not None:
-            object.__setattr__(self, "region", self.region.strip() or None)
-
-    @property
-    def scheme(self) -> str:
-        return urlsplit(self.url).scheme.lower()
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
-
-    @property
-    def effective_region(self) -> str | None:
-        """The region given, or the one in an ``oss-<region>.aliyuncs.com`` host name."""
-        return self.region or region_from_host(self.host)
-
-    @property
-    def is_loopback(self) -> bool:
-        host = self.host
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """How long a request may take, in seconds.
-
-    ``connect``: to open the connection (and the TLS handshake); ``idle``: for any one send
-    or receive to make progress; ``answer``: from the moment the request is written until
-    the whole head of the answer is in, plus the body's length at ``rate`` bytes per second
-    (what the system may still hold unsent on a slow link when the last write returns). A
-    server that takes the request and never answers is cut after ``answer`` seconds (a
-    small request), not after minutes.
-    """
-
-    connect: float = 10.0
-    answer: float = 5.0
-    idle: float = 60.0
-    rate: float = 128 * 1024
-
-    def answer_for(self, length: int) -> float:
-        """The wait allowed for the answer to a request with a body of ``length`` bytes."""
-        return self.answer + (length / self.rate if self.rate > 0 else 0.0)
-
-    def quick(self) -> Timeouts:
-        """Shorter waits for a check before anything is queued (at most 5 s to connect,
-        3 s for the answer)."""
-        return replace(self, connect=min(self.connect, 5.0), answer=min(self.answer, 3.0))
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
-        """The defaults, or what ``OSSDESK_TIMEOUTS`` sets: comma-separated ``connect=S``,
-        ``answer=S``, ``idle=S``, ``rate=BYTES_PER_SECOND`` (e.g. ``connect=1,answer=1``)."""
-        text = (os.environ if environ is None else environ).get("OSSDESK_TIMEOUTS", "")
-        values = parse_settings(text, "OSSDESK_TIMEOUTS", ("connect", "answer", "idle", "rate"))
-        return replace(cls(), **values)
-
-
-class BodyTooShort(OssError):
-    """The request body ended before ``size`` bytes: the source changed while it was read."""
-
-
-@dataclass(frozen=True)
-class PutResult:
-    etag: str
-    crc64: int | None
-    """The server's ``x-oss-hash-crc64ecma`` of what it stored; None if it sent none."""
-
-
-@dataclass(frozen=True)
-class RemotePart:
-    number: int
-    etag: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    etag: str
-    crc64: int | None
-    content_type: str | None
-    last_modified: int | None
-    metadata: dict[str, str]
-
-
-@dataclass(frozen=True)
-class RemoteUpload:
-    key: str
-    upload_id: str
-    initiated: int | None
-
-
-# --- request bodies ----------------------------------------------------------------------------
-
-
-class Readable(Protocol):
-    """Anything with a file-like ``read(n)``: an open file, or the engine's part reader."""
-
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-Body = bytes | bytearray | memoryview | Readable | Iterable[bytes]
-"""What a request body may be: bytes, a file-like object, or an iterable of byte chunks."""
-
-
-class _Body:
-    """Exactly ``size`` bytes of the caller's body, read on demand, with a known length.
-
-    The transport sends ``__len__`` as the ``Content-Length`` and calls ``read`` in blocks.
-    An exception from the source is remembered so the client can re-raise it.
-    """
-
-    def __init__(self, source: Body,
-                 size: int) -> None:
-        if size < 0:
-            raise ValueError(f"size must not be negative ({size})")
-        self._size = size
-        self._remaining = size
-        self._pending = b""
-        self.error: BaseException | None = None
-        self._read: Callable[[int], bytes] | None
-        self._iter: Iterator[bytes] | None
-        if isinstance(source, bytes | bytearray | memoryview):
-            view = memoryview(source).cast("B")
-            if len(view) != size:
-                raise ValueError(f"the body has {len(view)} bytes, not size={size}")
-            self._view: memoryview | None = view
-            self._offset = 0
-            self._read, self._iter = self._read_view, None
-        elif hasattr(source, "read"):
-            self._view = None
-            self._read, self._iter = source.read, None
-        else:
-            self._view = None
-            self._read, self._iter = None, iter(source)
-
-    def _read_view(self, n: int) -> bytes:
-        assert self._view is not None
-        chunk = bytes(self._view[self._offset : self._offset + n])
-        self._offset += len(chunk)
-        return chunk
-
-    def rewind(self) -> bool:
-        """Start again from the first byte, if the source allows it (bytes do; a file or
-        part reader does not): the transport may then send the request once more."""
-        if self._view is None:
-            return False
-        self._offset, self._remaining, self._pending, self.error = 0, self._size, b"", None
-        return True
-
-    def __len__(self) -> int:
-        return self._size
-
-    def _next(self, n: int) -> bytes:
-        if self._pending:
-            chunk, self._pending = self._pending[:n], self._pending[n:]
-            return chunk
-        if self._read is not None:
-            data = self._read(n)
-        else:
-            assert self._iter is not None
-            data = b""
-            for item in self._iter:  # the next non-empty chunk, or b"" at the end
-                if item:
-                    data = item
-                    break
-        data = bytes(data)
-        if len(data) > n:
-            data, self._pending = data[:n], data[n:]
-        return data
-
-    def read(self, n: int | None = -1) -> bytes:
-        if self._remaining <= 0:
-            return b""
-        want = self._remaining if n is None or n < 0 else min(n, self._remaining)
-        try:
-            chunk = self._next(want)
-        except BaseException as exc:
-            self.error = exc
-            raise
-        if not chunk:
-            sent = self._size - self._remaining
-            error = BodyTooShort(
-                ErrorKind.PERMANENT,
-                "SourceChanged",
-                f"The data to upload ended after {sent:,} of {self._size:,} bytes: the file "
-                "changed while it was read. Upload it again.",
-            )
-            self.error = error
-            raise error
-        self._remaining -= len(chunk)
-        return chunk
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read(_BLOCKSIZE):
-            yield chunk
-
-
 # --- the client ------------------------------------------------------------------------------
-
-
-class _Provider:
-    """An ``oss2`` credentials provider reading our current credentials on every request."""
-
-    def __init__(self, source: Credentials | Callable[[], Credentials]) -> None:
-        self.source = source
-        self.last: Credentials | None = source if isinstance(source, Credentials) else None
-
-    def current(self) -> Credentials:
-        source = self.source
-        if isinstance(source, Credentials):
-            creds = source
-        else:
-            try:
-                creds = source()
-            except OssError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - whatever the callable raised
-                raise OssError(
-                    _P,
-                    "CredentialsUnavailable",
-                    f"The credentials could not be read ({type(exc).__name__}). Check the "
-                    "profile's secret.",
-                ) from None
-            if not isinstance(creds, Credentials):
-                raise TypeError("the credentials callable must return Credentials")
-        self.last = creds
-        return creds
-
-    def get_credentials(self) -> oss2.credentials.Credentials:
-        creds = self.current()
-        return oss2.credentials.Credentials(
-            creds.access_key_id, creds.access_key_secret, creds.security_token or ""
-        )
-
-
-class _AuthV4(oss2.ProviderAuthV4):  # type: ignore[misc]
-    """oss2's signature V4, keeping the signing key: oss2 derives it for every request
-    (four HMAC-SHA256, from the secret, the date, the region and the product) though it
-    changes only with them. The derivation stays oss2's; its result is kept for the few
-    combinations in use (a new secret or a new day gets its own)."""
-
-    def __init__(self, provider: Any) -> None:
-        super().__init__(provider)
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
-
-    # oss2 calls its private ``__get_signing_key``, which Python names like this.
-    def _ProviderAuthV4__get_signing_key(self, req: Any, credentials: Any,
-                                         date_time: str) -> bytes:
-        which = (credentials.get_access_key_secret(), date_time[:8],
-                 str(getattr(req, "cloudbox_id", None) or req.region or ""),
-                 str(getattr(req, "product", None)))
-        key = self._keys.get(which)
-        if key is None:
-            key = bytes(super()._ProviderAuthV4__get_signing_key(req, credentials, date_time))
-            if len(self._keys) >= 8:
-                self._keys.clear()
-            self._keys[which] = key
-        return key
 
 
 def _strip_etag(value: str | None) -> str:

@@ -29,6 +29,12 @@ Failure rules:
 * an expired STS token pauses every file using those credentials ("credentials expired")
   until :meth:`Scheduler.update_credentials` gives new ones;
 * NoSuchUpload when resuming: the file starts over, and a :class:`Notice` says so.
+
+Where: this module is the queue (adding, order, limits, pause / resume / cancel, which task
+comes next, one client per destination); :class:`Scheduler` stands on layers, each in its
+own module: :mod:`ossdesk.core.scheduler_failures` (what a failed task does to its file),
+:mod:`ossdesk.core.scheduler_pool` (the workers and timers that run the tasks) and
+:mod:`ossdesk.core.file_steps` (one file's steps).
 """
 
 
@@ -36,20 +42,16 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from ossdesk.core.cleanup import abort_upload, failure_reason
 from ossdesk.core.events import (
     Cancelled,
     Event,
     EventHub,
-    Failed,
-    Idle,
     Paused,
     PauseReason,
     Queued,
@@ -57,19 +59,15 @@ from ossdesk.core.events import (
 from ossdesk.core.file_steps import (
     CRASH_ENV,
     TINY_FILE,
-    FileSteps,
-    _error_of,
     _Job,
-    _missing,
-    _sentence,
-    _Stop,
 )
-from ossdesk.core.oss import Credentials, Endpoint, OssClient, OssError, Timeouts
+from ossdesk.core.oss import Credentials, Endpoint, OssClient, Timeouts
 from ossdesk.core.plan import DEFAULT_PART_SIZE, use_single_put
+from ossdesk.core.scheduler_failures import _EXPIRED, FailureRules
 from ossdesk.core.store import NewUpload, Request, State, Store, StoreError, UploadRow
 from ossdesk.core.threads import StartThread, ThreadHandle, start_thread
 from ossdesk.core.throttle import Throughput, TokenBucket
-from ossdesk.core.upload import RetryPolicy, Stopped, UploadError
+from ossdesk.core.upload import RetryPolicy
 
 __all__ = [
     "CRASH_ENV",
@@ -79,12 +77,8 @@ __all__ = [
     "Scheduler",
 ]
 
-_log = logging.getLogger(__name__)
-
 CredentialResolver = Callable[[str], Credentials]
 ClientFactory = Callable[[UploadRow, Callable[[], Credentials]], OssClient]
-
-_EXPIRED = "the credentials expired: give new ones and the upload goes on from where it stopped"
 
 #: The most requests in flight the automatic ``small_parallel`` allows.
 SMALL_PARALLEL_MAX = 64
@@ -114,7 +108,7 @@ class _Waiting:
     tiny: bool = False
 
 
-class Scheduler(FileSteps):
+class Scheduler(FailureRules):
     """Runs the queue of a :class:`~ossdesk.core.store.Store`.
 
     ``jobs``: files at once; ``parallel``: requests (parts) in flight across all files;
@@ -436,53 +430,7 @@ class Scheduler(FileSteps):
         if waiting:
             self.resume(waiting)
 
-    # -- running ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        with self._cond:
-            if self._closing:
-                return
-            self._started = True
-            self._spawn()
-
-    def _spawn(self) -> None:
-        while self._alive < self.small_parallel:
-            self._alive += 1
-            self._threads.append(
-                self._start_thread(self._worker, f"ossdesk-worker-{self._alive}"))
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until nothing is queued or moving; False on timeout."""
-        return self._idle.wait(timeout)
-
-    def busy(self) -> bool:
-        return not self._idle.is_set()
-
-    def close(self, *, pause: bool = True, timeout: float = 10.0) -> None:
-        """Stop: pause whatever moves (state kept, reason ``shutdown``), end the workers."""
-        if pause:
-            self.pause(reason=PauseReason.SHUTDOWN)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while (self._active or self._side_running) and time.monotonic() < deadline:
-                self._cond.wait(0.1)
-            self._closing = True
-            self._cond.notify_all()
-            threads = list(self._threads)
-            timers = list(self._timers)
-            self._timers.clear()
-        for timer in timers:
-            timer.set()
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self._cond:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            closer = getattr(client, "close", None)
-            if callable(closer):
-                with contextlib.suppress(Exception):
-                    closer()
+    # -- running (the workers and timers: scheduler_pool) -----------------------------------
 
     def __enter__(self) -> Scheduler:
         return self
@@ -490,44 +438,7 @@ class Scheduler(FileSteps):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _check_idle(self) -> None:
-        if not self._waiting and not self._active and not self._side and not self._side_running:
-            if not self._idle.is_set():
-                self._idle.set()
-                self._emit(Idle(upload=None))
-        else:
-            self._idle.clear()
-
-    def _worker(self) -> None:
-        tiny: bool | None = None  # the kind of slot this worker's last task took
-        while True:
-            with self._cond:
-                if tiny is not None:
-                    if tiny:
-                        self._running_tiny -= 1
-                    else:
-                        self._running_big -= 1
-                task = None
-                while task is None:
-                    if self._closing or self._alive > self.small_parallel:
-                        self._alive -= 1
-                        self._cond.notify_all()
-                        return
-                    task, tiny = self._pick()
-                    if task is None:
-                        self._check_idle()
-                        self._cond.wait()
-                if tiny:
-                    self._running_tiny += 1
-                else:
-                    self._running_big += 1
-                # There may be more work: wake one more worker to look (a chain, instead of
-                # waking every worker whenever anything changes).
-                self._cond.notify()
-            try:
-                task()
-            except Exception:  # noqa: BLE001 - a task's failure must not end its worker
-                _log.exception("an engine task failed")
+    # -- the next task ---------------------------------------------------------------------
 
     def _pick(self) -> tuple[Callable[[], None] | None, bool]:
         """The next task and whether it takes a tiny file's slot, or (None, False);
@@ -630,153 +541,7 @@ class Scheduler(FileSteps):
             return self._bind(job, self._complete)
         return None
 
-    def _bind(self, job: _Job, step: Callable[[_Job], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                step(job)
-            except (_Stop, Stopped):
-                pass
-            except Exception as exc:  # noqa: BLE001 - every error becomes the file's state
-                if job.stop.is_set() and job.stopping != "fail":
-                    pass  # what was raised is the stop itself, however the client wrapped it
-                else:
-                    self._handle_error(job, exc)
-            finally:
-                self._task_done(job)
-
-        return run
-
-    def _release_if_idle(self, job: _Job) -> Callable[[], None] | None:
-        """With the lock held: a stopped job with nothing in flight leaves the active set
-        (a cancelled one gets its abort queued). Returns the final progress flush to run
-        without the lock, if any."""
-        if job.inflight != 0 or (job.stopping is None and job.phase != "done"):
-            return None
-        if self._active.get(job.upload) is not job:
-            return None
-        del self._active[job.upload]
-        if job.stopping == "cancel":
-            self._side.append(lambda: self._abort_and_forget(job.upload))
-            self._idle.clear()
-            return None
-        if job.meter is not None and job.stopping != "done":
-            return job.meter.flush
-        return None
-
-    def _task_done(self, job: _Job) -> None:
-        with self._cond:
-            job.inflight -= 1
-            after = self._release_if_idle(job)
-            if after is not None:
-                after()  # the file's last progress event comes before "idle"
-            self._check_idle()
-            # This worker looks for its next task itself; one more is woken in case the
-            # task that ended made more than one available (see _worker).
-            self._cond.notify()
-
-    # -- errors ----------------------------------------------------------------------------
-
-    def _handle_error(self, job: _Job, exc: BaseException) -> None:
-        error = _error_of(exc)
-        if error.code == "InternalError":
-            _log.error("internal error while uploading %s",
-                       job.row.source if job._row is not None else f"upload {job.upload}",
-                       exc_info=exc)
-        if error.kind == "credentials_expired":
-            with self._cond:
-                self._expired.add(job.row.credentials)
-            self._pause([job.upload], PauseReason.CREDENTIALS, _EXPIRED)
-            return
-        if error.retryable and error.kind == "retryable" and self.network_retry is not None:
-            delay = self.network_retry
-            self._pause([job.upload], PauseReason.NETWORK,
-                        f"{error.message} (trying again in {delay:g} s)")
-            self._later(delay, lambda: self._retry_network(job.upload))
-            return
-        if error.kind == "source" and job._row is not None and _missing(job.row.source):
-            if self._stop_failing(job):
-                self._record_failed(job, self._source_gone(job, error))
-            return
-        self._fail(job, error)
-
-    def _later(self, delay: float, fn: Callable[[], None]) -> None:
-        """Run ``fn`` after ``delay`` seconds on a started thread, unless closed first."""
-        cancelled = threading.Event()
-
-        def run() -> None:
-            if cancelled.wait(delay):
-                return
-            with self._cond:
-                self._timers.discard(cancelled)
-                if self._closing:
-                    return
-            fn()
-
-        with self._cond:
-            if self._closing:
-                return
-            self._timers.add(cancelled)
-            name = f"ossdesk-timer-{next(self._timer_count)}"
-        self._start_thread(run, name)
-
-    def _retry_network(self, upload: int) -> None:
-        row = self.store.get(upload)
-        if row is not None and row.state is State.PAUSED and row.reason == PauseReason.NETWORK:
-            self.resume([upload])
-
-    def _fail(self, job: _Job, error: UploadError) -> None:
-        if self._stop_failing(job):
-            self._record_failed(job, error)
-
-    def _stop_failing(self, job: _Job) -> bool:
-        """Stop the job as failing; False if it was stopping already (pause, cancel...)."""
-        with self._cond:
-            if job.stopping is not None:
-                return False
-            job.stopping = "fail"
-            job.stop.set()
-            self._cond.notify_all()
-        return True
-
-    def _source_gone(self, job: _Job, error: UploadError) -> UploadError:
-        """The source was deleted or moved: abort the row's multipart upload (ours: the row
-        records its id), so its parts stop being stored and billed, and forget it. If the
-        abort fails the id is kept, and the next resume tries again. Without a multipart
-        upload, ``error`` (what happened) is the file's error."""
-        row = job.row
-        fresh = self.store.get(job.upload)
-        upload_id = job.upload_id or (fresh.upload_id if fresh is not None else None)
-        if upload_id is None:
-            if error.code == "SourceMissing":
-                return error
-            return UploadError(f"{row.source} is gone: it was moved or deleted before it could "
-                               "be uploaded", code="SourceMissing", kind="source")
-        try:
-            client = job.client or self._client(row)
-            abort_upload(client, row.key, upload_id, retry=self._cleanup_retry())
-        except (OssError, UploadError) as exc:
-            why = failure_reason(exc) if isinstance(exc, OssError) else exc.message
-            return UploadError(
-                f"{row.source} is gone; its unfinished upload could not be aborted on the "
-                f"server ({why}): `ossdesk resume` tries again, `ossdesk cancel {job.upload}` "
-                "aborts it and keeps it in the list as cancelled", code="SourceMissing",
-                kind="source")
-        with contextlib.suppress(StoreError):
-            self.store.reset(job.upload, size=row.size, mtime_ns=row.mtime_ns)
-        return UploadError(f"{row.source} is gone; its unfinished upload was aborted on the "
-                           "server", code="SourceMissing", kind="source")
-
-    def _record_failed(self, job: _Job, error: UploadError) -> None:
-        if error.retryable and error.kind == "retryable":
-            # Nothing here tries again by itself (the window pauses such files instead).
-            error = UploadError(f"{_sentence(error.message)} `ossdesk resume` tries it again.",
-                                code=error.code, retryable=True, kind=error.kind,
-                                reason=error.reason)
-        with contextlib.suppress(StoreError):
-            self.store.set_state(job.upload, State.FAILED, error=error.message,
-                                 error_code=error.code)
-        self._emit(Failed(upload=job.upload, message=error.message, code=error.code,
-                          retryable=error.retryable, error_kind=error.kind))
+    # -- clients ---------------------------------------------------------------------------
 
     def _client(self, row: UploadRow) -> OssClient:
         key = (row.credentials, row.endpoint, row.bucket, row.region or "", row.signature)

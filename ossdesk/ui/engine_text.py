@@ -563,6 +563,14 @@ MORE_TEMPLATES: tuple[str, ...] = (
         "The upload engine stopped unexpectedly (exit code %1) (%2). Uploads are paused where "
         "they were; open ossdesk again to continue them.",
     ),
+    # A file that starts over while its earlier upload cannot be aborted (core/file_steps.py,
+    # core/file_multipart.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "%1 changed since its upload began, so it starts over"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "the earlier unfinished upload %1 of %2 could not be aborted: %3; its parts stay in the "
+        "bucket, billed, until it is aborted (the bucket's unfinished uploads list it)",
+    ),
     # The operating system's words for the commonest failures (a value in the messages).
     QT_TRANSLATE_NOOP("EngineMessages", "Permission denied"),
     QT_TRANSLATE_NOOP("EngineMessages", "No such file or directory"),

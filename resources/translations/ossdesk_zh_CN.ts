@@ -2263,6 +2263,14 @@ Destination: %2
         <source>Read-only file system</source>
         <translation>只读文件系统</translation>
     </message>
+    <message>
+        <source>%1 changed since its upload began, so it starts over</source>
+        <translation>%1 在上传开始后被修改，因此从头开始上传</translation>
+    </message>
+    <message>
+        <source>the earlier unfinished upload %1 of %2 could not be aborted: %3; its parts stay in the bucket, billed, until it is aborted (the bucket&apos;s unfinished uploads list it)</source>
+        <translation>%2 之前未完成的上传 %1 无法中止：%3；其分片仍留在存储空间中并持续计费，直到被中止（存储空间的未完成上传列表中可以看到它）</translation>
+    </message>
 </context>
 <context>
     <name>EngineText</name>

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from ossdesk.cli import main
-from ossdesk.core import oss, transport, upload
+from ossdesk.core import oss_body, transport, upload
 from ossdesk.core.checksum import crc64_block
 from tests.bench import ossdesk_wan  # noqa: F401 - the WAN addresses count as local
 
@@ -24,8 +24,9 @@ if chunk:
     kwdefaults = upload.PartReader.__init__.__kwdefaults__
     assert kwdefaults is not None and "chunk" in kwdefaults
     kwdefaults["chunk"] = chunk
-    oss._BLOCKSIZE = chunk
+    oss_body._BLOCKSIZE = chunk
     transport.BLOCKSIZE = max(chunk, transport.BLOCKSIZE)
+
 views = int(os.environ.get("OSSDESK_BENCH_VIEWS", "0"))
 if views:
     _STEP = 256 * 1024
@@ -60,7 +61,7 @@ if views:
         self._read_total += got
         self._block, self._start = self._buf[:got], 0
 
-    oss._Body._next = _next  # type: ignore[method-assign]
+    oss_body._Body._next = _next  # type: ignore[method-assign]
     upload.PartReader._refill = _refill  # type: ignore[method-assign]
     transport.BLOCKSIZE = max(views, transport.BLOCKSIZE)
 

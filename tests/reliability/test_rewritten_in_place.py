@@ -23,6 +23,7 @@ from tests.reliability.helpers import (
     object_bytes,
     object_keys,
     ossdesk,
+    remote_uploads,
     snapshot_store,
     upload_killed_after_parts,
     wait_until,
@@ -224,3 +225,31 @@ def test_change_time_catches_a_rewrite_when_the_reread_is_off(sandbox: SandboxIn
     [failed] = rec.of(Failed)
     assert failed.code == "SourceChanged"
     assert "c.bin" not in object_keys(sandbox)
+
+
+def test_a_changed_file_whose_earlier_upload_cannot_be_aborted_says_its_parts_stay(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """The file changed since its upload began, so it starts over; the earlier multipart
+    upload cannot be aborted (the account may not abort, say): its parts stay in the bucket,
+    billed, and the user is told so and which upload it is, never that they were
+    discarded."""
+    path = write_random(tmp_path / "a.bin", 16 * P + 5)
+    upload_killed_after_parts(sandbox, path, tmp_path / "upload.out", P)
+    [row] = snapshot_store(config.paths().database).rows
+    earlier = row["upload_id"]
+    assert earlier
+    write_random(path, 9 * P + 3, seed=4)  # another size: it changed
+    assert sandbox.server is not None
+    sandbox.server.faults.fail(403, method="DELETE", pattern="uploadId=", count=None)
+    try:
+        resumed = ossdesk("resume", env=cli_env(sandbox))
+    finally:
+        sandbox.server.faults.clear()
+    said = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, said
+    assert "a.bin changed since its upload began, so it starts over" in said, said
+    assert "discarded" not in said, said
+    assert "could not be aborted" in said and earlier in said, said
+    assert object_bytes(sandbox, "a.bin")[0] == path.read_bytes()
+    # As said: the earlier upload and its parts are still in the bucket.
+    assert [u.upload_id for u in remote_uploads(sandbox)] == [earlier]
