@@ -64,6 +64,7 @@ _PRELOAD = 64 * 1024  # answers up to this size are read at once (oss2 leaves so
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _DIGITS = re.compile(rb"[0-9]+")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what urlencode leaves as it is
 _BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 _BAD_HEADER = re.compile(r"[\r\n\x00]")
 _BAD_NAME = re.compile(r"[\r\n\x00:]")
@@ -317,7 +318,19 @@ def proxy_shown(proxy: str | None) -> str | None:
 
 def _query(params: Mapping[str, Any]) -> str:
     """oss2's parameters as a query string (None values left out, lists repeated, quoted
-    as a form)."""
+    as a form). Names and values made only of what a form leaves as it is (letters,
+    digits, ``_.-~``: a part number, an upload id) are joined without quoting."""
+    plain: list[str] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        text = str(value) if type(value) is int else value
+        if type(name) is not str or type(text) is not str or not _PLAIN.fullmatch(
+                name) or not _PLAIN.fullmatch(text):
+            break
+        plain.append(f"{name}={text}")
+    else:
+        return "&".join(plain)
     pairs: list[tuple[str, Any]] = []
     for name, value in params.items():
         values = [value] if isinstance(value, str | bytes) or not hasattr(

@@ -1,7 +1,7 @@
 """The engine's own cost per small file and per MiB, in figures a busy machine does not move.
 
     .venv/bin/python -m tests.bench.run_small_files [--files 1000] [--size 64KiB]
-        [--repeat 3] [--profile] [--top 25] [--big 64MiB]
+        [--repeat 3] [--profile] [--top 25] [--big 64MiB] [--big-part-size 8MiB|auto]
 
 The real :class:`~ossdesk.core.scheduler.Scheduler` (CLI defaults: 3 files at once, 8 parts
 in flight, 64 requests for tiny files) over a real upload list (SQLite) uploads FILES files
@@ -18,8 +18,8 @@ sandbox and the files are made once.
   on a loaded machine) and the functions called most, with their calls per file; own
   time is each thread's CPU time (``time.thread_time``), so a thread waiting for the
   interpreter lock or the network adds nothing.
-* ``--big SIZE``: also one file of SIZE in 8 MiB parts: CPU and (with ``--profile``) calls
-  per MiB.
+* ``--big SIZE``: also one file of SIZE in 8 MiB parts (``--big-part-size``: other parts,
+  or ``auto``, the engine's own choice): CPU and (with ``--profile``) calls per MiB.
 
 Prints ``FIGURE name value`` lines for scripts, then a table.
 """
@@ -230,7 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --profile: write the small files' profile here (pstats)")
     parser.add_argument("--big", type=parse_size, default=0,
                         help="also one file of this size (8 MiB parts): per-MiB figures")
+    parser.add_argument("--big-part-size", default="8MiB", metavar="SIZE",
+                        help="the big file's part size (default 8MiB); 'auto': the engine's "
+                             "own choice for a new upload (2 MiB parts before any "
+                             "throughput was measured, as the CLI's first file)")
+    parser.add_argument("--big-dump", type=Path, default=None,
+                        help="with --profile and --big: write the big file's profile here")
     args = parser.parse_args(argv)
+    big_part = None if args.big_part_size == "auto" else parse_size(args.big_part_size)
 
     print(machine())
     scratch = Path(tempfile.mkdtemp(prefix="ossdesk-small-"))
@@ -262,16 +269,19 @@ def main(argv: list[str] | None = None) -> int:
                 stats.dump_stats(args.dump)
         if args.big:
             big = make_files(Path(f"/tmp/ossdesk-bench/big-{args.big}"), 1, args.big)
-            cpu, wall, _ = run_once(big, info, scratch / "list-big.sqlite", part_size=8 * MiB)
+            cpu, wall, _ = run_once(big, info, scratch / "list-big.sqlite", part_size=big_part)
             mib = args.big / MiB
             print(f"{FIGURE} cpu_per_gib_big {cpu * 1024 / mib:.3f}")
             print(f"big: {cpu:.2f} CPU-s, {wall:.2f} s wall for {mib:g} MiB "
                   f"({cpu * 1024 / mib:.2f} CPU-s per GiB)")
             if args.profile:
                 profiles = Profiles()
-                run_once(big, info, scratch / "list-big-profile.sqlite", part_size=8 * MiB,
+                run_once(big, info, scratch / "list-big-profile.sqlite", part_size=big_part,
                          profiles=profiles)
-                report_profile("big", profiles.stats(), mib, "MiB", args.top)
+                stats = profiles.stats()
+                report_profile("big", stats, mib, "MiB", args.top)
+                if args.big_dump is not None:
+                    stats.dump_stats(args.big_dump)
     finally:
         sandbox.stop()
         shutil.rmtree(scratch, ignore_errors=True)

@@ -10,10 +10,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import oss2.exceptions
 import oss2.http
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ossdesk.core import transport
 from ossdesk.core.oss import Credentials, Endpoint, OssClient, OssError, Timeouts, classify
@@ -385,3 +388,29 @@ def test_each_request_reaches_its_origin_with_its_path_and_query_after_a_close_t
                     b"0 GET /bucket/?prefix=x+y&max-keys=2 HTTP/1.1",
                     b"0 PUT /?cors HTTP/1.1",
                     b"1 GET /bucket/k HTTP/1.1"]
+
+
+def test_a_parts_query_is_joined_without_quoting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's parameters (an upload id, a part number) need no quoting: they are joined
+    as they are, without urllib's form quoting (a few dozen calls a part)."""
+
+    def no_quoting(*_args: object, **_kw: object) -> str:
+        raise AssertionError("quoted")
+
+    monkeypatch.setattr(transport, "urlencode", no_quoting)
+    assert transport._query({"uploadId": "0004B9895DBBB6EC98E36", "partNumber": "12"}) == \
+        "uploadId=0004B9895DBBB6EC98E36&partNumber=12"
+    assert transport._query({"uploads": "", "x": None, "n": 3}) == "uploads=&n=3"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), st.one_of(
+    st.none(), st.integers(-5, 10**12), st.text(max_size=8),
+    st.text(alphabet="abcXYZ019_.-~", max_size=8),
+    st.lists(st.one_of(st.none(), st.text(max_size=4)), max_size=3)), max_size=4))
+def test_the_query_is_what_a_form_encodes(params: dict[str, object]) -> None:
+    pairs: list[tuple[str, object]] = []
+    for name, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        pairs.extend((name, v) for v in values if v is not None)
+    assert transport._query(params) == urlencode(pairs)
