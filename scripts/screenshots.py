@@ -199,7 +199,6 @@ def folder_rows() -> tuple[FolderInfo, list[TransferRow]]:
 def folder_window(out: Path, suffix: str = "") -> MainWindow:
     """A dropped folder as one line: closed, open, its details, and the Failed filter
     finding its one failed file."""
-    from ossdesk.ui.dialogs.folder_details import FolderDetailsDialog
 
     window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
                         profile_store=Profiles([PROFILE]))
@@ -222,7 +221,7 @@ def folder_window(out: Path, suffix: str = "") -> MainWindow:
     window.model.set_expanded(node, True)
     save(window, out, "folder-expanded" + suffix)
     window.model.set_expanded(node, False)
-    details = FolderDetailsDialog(node, window)
+    details = window.row_actions.folder_details_dialog(node)
     details.show()
     save(details, out, "folder-details" + suffix)
     details.close()

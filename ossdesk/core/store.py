@@ -546,6 +546,19 @@ class Store:
                 "ORDER BY u.position", wanted)
         return [_row(r) for r in rows]
 
+    def folder_rows(self, folder: int) -> list[UploadRow]:
+        """The rows of a dropped folder, in queue order."""
+        return [_row(r) for r in self._query(
+            f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.folder = ? "  # noqa: S608
+            "ORDER BY u.position", (folder,))]
+
+    def folder_paths(self, folder: int) -> list[tuple[int, str, str]]:
+        """Each row of a dropped folder as (id, source, key), in queue order: what a search
+        by name or a sort by name reads, without the rest of the rows."""
+        return [(int(i), str(source), str(key)) for i, source, key in self._query(
+            "SELECT id, source, key FROM uploads WHERE folder = ? ORDER BY position",
+            (folder,))]
+
     def count(self, states: Iterable[State] | None = None) -> int:
         """How many rows (in ``states``), without reading them."""
         if states is None:
