@@ -2,9 +2,9 @@
 
 The window keeps of a folder's files only what its sums need (:class:`FolderNode`); their
 names, paths, keys, times and stored errors are read from the upload list (the SQLite file
-the engine writes, opened read-only: WAL lets it be read while the engine writes) when they
-are shown: the lines Qt paints of an open folder, a page at a time around the line asked
-for, a bounded number kept; a search or a sort by name reads the folder's paths once; a
+the engine writes, opened read-only for each read: WAL lets it be read while the engine
+writes) when they are shown: the lines Qt paints of an open folder, a page at a time around
+the line asked for, a bounded number kept; a search or a sort by name reads the folder's paths once; a
 dialog or a request to the engine reads the rows it needs. What the window was told by
 events since (state, bytes, speed, time left, error) is written over what is read, so a
 row shown is never older than the events the window has had.
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ossdesk import config
 from ossdesk.core.store import Store, StoreError, UploadRow
@@ -23,6 +24,7 @@ from ossdesk.ui.engine_types import TransferRow, TransferState
 from ossdesk.ui.folder_rows import FolderNode, inside_name
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def base_row(node: FolderNode, row: UploadRow) -> TransferRow:
@@ -50,29 +52,34 @@ class FolderReader:
 
     def __init__(self, database: Path | None = None) -> None:
         self._database = database
-        self._store: Store | None = None
         self._failed = False
         # id -> (row as last read and overlaid, its stored error and detail)
         self._kept: OrderedDict[int, tuple[TransferRow, str, str]] = OrderedDict()
         #: How many times the upload list was read (tests count them).
         self.reads = 0
 
-    def _open(self) -> Store | None:
-        if self._store is None:
-            try:
-                self._store = Store.open(self._database or config.paths().database,
-                                         owner=False)
-            except StoreError as exc:
-                if not self._failed:
-                    _log.warning("cannot read the upload list: %s", exc)
-                self._failed = True
-                return None
-        return self._store
+    def retry(self) -> None:
+        """Try to read the upload list again when next asked (after it could not be)."""
+        self._failed = False
+
+    def _ask(self, ask: Callable[[Store], _T]) -> _T | None:
+        """One read of the upload list (None if it cannot be read: not tried again until
+        :meth:`retry`). The list is opened for each read and closed after it: a connection
+        kept open in the window's process would lose its file locks whenever something else
+        in the process opens and closes the file, and the engine could then take itself for
+        the list's last user (and fold its write-ahead log away under the reader)."""
+        if self._failed:
+            return None
+        self.reads += 1
+        try:
+            with Store.open(self._database or config.paths().database, owner=False) as store:
+                return ask(store)
+        except StoreError as exc:
+            _log.warning("cannot read the upload list: %s", exc)
+            self._failed = True
+            return None
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
         self._kept.clear()
 
     def forget(self, ids: Sequence[object]) -> None:
@@ -81,16 +88,9 @@ class FolderReader:
                 self._kept.pop(key, None)
 
     def _read(self, node: FolderNode, ids: Sequence[int]) -> None:
-        store = self._open()
-        if store is None or not ids:
+        if not ids:
             return
-        self.reads += 1
-        try:
-            rows = store.rows_for(ids)
-        except StoreError as exc:
-            _log.warning("cannot read the upload list: %s", exc)
-            return
-        for stored in rows:
+        for stored in self._ask(lambda store: store.rows_for(ids)) or []:
             row = base_row(node, stored)
             self._kept[int(row.id)] = (row, row.error, row.error_detail)
         while len(self._kept) > self.KEPT:
@@ -117,14 +117,8 @@ class FolderReader:
 
     def all_rows(self, node: FolderNode) -> list[TransferRow]:
         """Every file of the folder in its order (one read of the folder's rows, not kept)."""
-        store = self._open()
-        stored: dict[int, UploadRow] = {}
-        if store is not None:
-            self.reads += 1
-            try:
-                stored = {r.id: r for r in store.folder_rows(node.info.id)}
-            except StoreError as exc:
-                _log.warning("cannot read the upload list: %s", exc)
+        stored = {r.id: r for r in self._ask(
+            lambda store: store.folder_rows(node.info.id)) or []}
         out = []
         for key in node.ids():
             kept = self._kept.get(key)
@@ -135,17 +129,24 @@ class FolderReader:
             out.append(self._overlay(node, key, kept))
         return out
 
+    def listed(self, node: FolderNode) -> list[TransferRow]:
+        """Every file of the folder in its order as the node keeps it, with its source path,
+        key and destination (one read of the folder's paths, not of whole rows): for the
+        callers that look for files already in the queue."""
+        paths = {key: (source, object_key) for key, source, object_key in self._ask(
+            lambda store: store.folder_paths(node.info.id)) or []}
+        rows = node.light_rows()
+        bucket = node.info.bucket
+        for row in rows:
+            found = paths.get(int(row.id))
+            if found is not None:
+                row.source_path, row.key = found
+                row.destination = f"oss://{bucket}/{row.key}"
+        return rows
+
     def names(self, node: FolderNode) -> dict[int, str]:
         """Each file's path inside the folder, by id (one read of the folder's paths)."""
-        store = self._open()
-        if store is None:
-            return {}
-        self.reads += 1
-        try:
-            paths = store.folder_paths(node.info.id)
-        except StoreError as exc:
-            _log.warning("cannot read the upload list: %s", exc)
-            return {}
+        paths = self._ask(lambda store: store.folder_paths(node.info.id)) or []
         info = node.info
         return {key: inside_name(info, source, object_key, Path(source).name)
                 for key, source, object_key in paths}
