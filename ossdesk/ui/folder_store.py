@@ -2,10 +2,10 @@
 
 The window keeps of a folder's files only what its sums need (:class:`FolderNode`); their
 names, paths, keys, times and stored errors are read from the upload list (the SQLite file
-the engine writes, opened read-only for each read: WAL lets it be read while the engine
-writes) when they are shown: the lines Qt paints of an open folder, a page at a time around
-the line asked for, a bounded number kept; a search or a sort by name reads the folder's paths once; a
-dialog or a request to the engine reads the rows it needs. What the window was told by
+the engine writes, opened for each read: WAL lets it be read while the engine writes) when
+they are shown: the lines Qt paints of an open folder, a page at a time around the line
+asked for, a bounded number kept; a search or a sort by name reads the folder's paths once;
+a dialog or a request to the engine reads the rows it needs. What the window was told by
 events since (state, bytes, speed, time left, error) is written over what is read, so a
 row shown is never older than the events the window has had.
 """
@@ -72,7 +72,7 @@ class FolderReader:
             return None
         self.reads += 1
         try:
-            with Store.open(self._database or config.paths().database, owner=False) as store:
+            with Store.open_reader(self._database or config.paths().database) as store:
                 return ask(store)
         except StoreError as exc:
             _log.warning("cannot read the upload list: %s", exc)
