@@ -262,6 +262,14 @@ def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
     assert names(window)[0] == "▾ 相册 folder" and names(window)[-1] == "a.iso"
     assert [cell(window, Column.SIZE, n) for n in range(5)] == [
         "8 MiB", "2 MiB", "2 MiB", "4 MiB", "100 MiB"]
+    # By name, its files in the order of their paths inside it (read from the upload list).
+    window.model.sort(Column.NAME, Qt.SortOrder.DescendingOrder)
+    assert names(window) == ["▾ 相册 folder", "\u2003\u2003notes.txt",
+                             "\u2003\u20032024/img 002.jpg", "\u2003\u20032024/img 001.jpg",
+                             "a.iso"]
+    # What looks for files already in the queue gets their paths and keys.
+    listed = {r.id: (r.source_path, r.key) for r in window.model.rows(full=False)}
+    assert listed[TREE.upload(2)] == (f"{TREE.source}/notes.txt", TREE.key(2))
 
 
 def test_a_restart_rebuilds_the_folder_from_its_restored_rows(window: MainWindow) -> None:
