@@ -55,6 +55,11 @@ class FolderLines(QAbstractTableModel):
         slot = None if node is None else node.slot(item)
         return None if node is None or slot is None else self.reader.row_at(node, slot)
 
+    def line_id(self, line: int) -> int | None:
+        """The id of the folder's file on a line (None: a file on its own or a folder)."""
+        item = self._lines[line]
+        return item if isinstance(item, int) else None
+
     def line_child(self, line: int) -> tuple[FolderNode, int] | None:
         """The folder and slot of a folder's file on a line (None: not such a line); no
         reading of the upload list."""

@@ -58,9 +58,9 @@ def relative_name(info: FolderInfo, row: TransferRow) -> str:
     return inside_name(info, row.source_path, row.key, row.name)
 
 
-def inside_name(info: FolderInfo, source: str, key: str, name: str) -> str:
-    """The path inside the folder of a file at ``source`` going to ``key`` (``name`` if
-    neither is under the folder's)."""
+def inside_name(info: FolderInfo, source: str, key: str, name: str | None = None) -> str:
+    """The path inside the folder of a file at ``source`` going to ``key`` (``name``, or
+    the last part of ``source``, if neither is under the folder's)."""
     root = info.source_path.rstrip("/\\")
     cut = len(root)
     if root and source.startswith(root) and len(source) > cut + 1 and source[cut] in "/\\":
@@ -69,7 +69,7 @@ def inside_name(info: FolderInfo, source: str, key: str, name: str) -> str:
     prefix = key_prefix(info)
     if prefix and key.startswith(prefix) and len(key) > len(prefix):
         return key[len(prefix) :]
-    return name
+    return name if name is not None else source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def widest_state_text(state_word: str) -> str:

@@ -148,8 +148,7 @@ class FolderReader:
         """Each file's path inside the folder, by id (one read of the folder's paths)."""
         paths = self._ask(lambda store: store.folder_paths(node.info.id)) or []
         info = node.info
-        return {key: inside_name(info, source, object_key, Path(source).name)
-                for key, source, object_key in paths}
+        return {key: inside_name(info, source, object_key) for key, source, object_key in paths}
 
     def _overlaid(self, node: FolderNode, key: int) -> TransferRow:
         return self._overlay(node, key, self._kept.get(key))

@@ -93,6 +93,8 @@ class QueueFilter(QSortFilterProxyModel):
         self._needle = ""
         # The folders' files whose names hold the search text: (needle, files, their ids).
         self._name_ids: dict[FolderNode, tuple[str, int, frozenset[int]]] = {}
+        # The folders' files a search alone shows: (needle, the queue's file_changes), ids.
+        self._search_ids: tuple[object, frozenset[int]] = ((), frozenset())
         self._opened: set[FolderNode] = set()  # folders a filter or search opened
         self.setSourceModel(source)
         # Rows whose state changes join or leave the filter at once.
@@ -121,6 +123,7 @@ class QueueFilter(QSortFilterProxyModel):
         self.beginFilterChange()
         self._needle = needle
         self._name_ids.clear()
+        self._search_ids = ((), frozenset())
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         self._open_folders()
 
@@ -137,6 +140,10 @@ class QueueFilter(QSortFilterProxyModel):
         if states is None and not needle:
             return True
         queue = self._queue
+        if states is None:
+            key = queue.line_id(source_row)
+            if key is not None:  # a folder's file, a search alone: one look in a set
+                return key in self._searched(needle)
         child = queue.line_child(source_row)
         if child is not None:
             # A file of a folder: its state as the folder keeps it, its name searched for
@@ -154,6 +161,19 @@ class QueueFilter(QSortFilterProxyModel):
         if states is not None and item.state not in states:
             return False
         return not needle or needle in item.name.casefold()
+
+    def _searched(self, needle: str) -> frozenset[int]:
+        """The ids of the folders' files a search shows: those whose name holds ``needle``,
+        and all the files of a folder whose own name holds it."""
+        queue = self._queue
+        counted = (needle, queue.file_changes)  # files came or went: found again
+        if self._search_ids[0] != counted:
+            found: set[int] = set()
+            for node in queue.folders():
+                found.update(node.ids() if needle in node.name.casefold()
+                             else self._matching(node, needle))
+            self._search_ids = (counted, frozenset(found))
+        return self._search_ids[1]
 
     def _matching(self, node: FolderNode, needle: str) -> frozenset[int]:
         """The ids of a folder's files whose name (path inside it) holds ``needle``: one

@@ -150,6 +150,8 @@ class TransferModel(FolderLines):
         self.last_flush_seconds = 0.0
         self.flush_count = 0
         self.data_changed_ranges = 0
+        #: Counts the adds and removals of files (before their lines are announced).
+        self.file_changes = 0
 
     # ---- Qt model API -------------------------------------------------------------------
 
@@ -517,6 +519,7 @@ class TransferModel(FolderLines):
 
     def add_rows(self, rows: Sequence[TransferRow]) -> None:
         """Add rows (a folder's files go into its row); rows already here are updated."""
+        self.file_changes += 1
         new_top: list[Item] = []
         into: dict[FolderNode, list[TransferRow]] = {}  # files for their folders
         new_ids: set[RowKey] = set()
@@ -659,6 +662,7 @@ class TransferModel(FolderLines):
         doomed = [row for row in map(self._get, set(keys)) if row is not None]
         if not doomed:
             return 0
+        self.file_changes += 1
         gone = {row.id for row in doomed}
         lines = {n for n in map(self._line_for, gone) if n is not None}
         per_node: dict[FolderNode, list[RowKey]] = {}

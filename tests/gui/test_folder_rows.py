@@ -252,6 +252,19 @@ def test_the_failed_filter_finds_the_one_failed_file_among_20000_done(
     assert names(window) == ["▸ shoot"]
 
 
+def test_a_search_shows_a_matching_file_that_arrives_in_an_open_folder(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    open_folder(window, TREE.id)
+    window.queue_filter.set_search("later")
+    assert names(window) == []
+    more = fs.folder(TREE.id, [("later.txt", MIB), ("other.txt", MIB)], first_upload=10)
+    feed(window, fs.queued(more)[1:])
+    assert names(window) == ["▾ 相册 folder", "\u2003\u2003later.txt"]
+    window.queue_filter.set_search("")
+    assert len(names(window)) == 6
+
+
 def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
         window: MainWindow) -> None:
     feed(window, fs.queued(TREE))
