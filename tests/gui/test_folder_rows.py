@@ -13,6 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from ossdesk.ui import folder_rows
 from ossdesk.ui.bridge import EventBridge
 from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
 from ossdesk.ui.folder_rows import FolderNode
@@ -263,6 +264,20 @@ def test_a_search_shows_a_matching_file_that_arrives_in_an_open_folder(
     assert names(window) == ["▾ 相册 folder", "\u2003\u2003later.txt"]
     window.queue_filter.set_search("")
     assert len(names(window)) == 6
+
+
+def test_a_folders_files_listed_at_once_are_what_it_keeps_of_each(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.started(TREE, 0), fs.progress(TREE, 0, MIB, MIB, 2.0 * MIB, 1.5),
+                  fs.failed(TREE, 1)])
+    node = window.model.folder(TREE.id)
+    assert node is not None
+    assert folder_rows._FAST_ROWS  # a field added to TransferRow: set it in light_rows too
+    assert node.light_rows() == [node.light(slot) for slot in node.order]
+    assert [(r.state, r.confirmed_bytes, r.speed, r.error) for r in node.light_rows()] == [
+        (TransferState.UPLOADING, MIB, 2.0 * MIB, ""),
+        (TransferState.FAILED, 0, 0.0, "AccessDenied: no permission"),
+        (TransferState.QUEUED, 0, 0.0, "")]
 
 
 def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
