@@ -1,7 +1,9 @@
 """The upload queue as one table model: row snapshots, coalesced updates, Python sorting.
 
-The model never talks to the engine. It holds a list of :class:`TransferRow` snapshots
-that the bridge keeps current. Progress updates are merged into a pending dict and
+The model never talks to the engine. It holds :class:`TransferRow` snapshots of the files
+on their own and, for each dropped folder, what its sums need of its files (the rest is read
+from the upload list as it is shown: :mod:`ossdesk.ui.folder_lines`); the bridge keeps them
+current. Progress updates are merged into a pending dict and
 applied by a short timer as ranged ``dataChanged`` signals (one per run of adjacent
 rows), so 8 busy uploads cost a handful of repaints per second, whatever the queue size.
 Byte counts are Python ints end to end (sizes over 2 GiB sort correctly).
@@ -119,14 +121,12 @@ def _cached_size(num_bytes: int) -> str:
 _LIVE_FIELDS = frozenset({"confirmed_bytes", "sent_bytes", "speed", "eta"})
 
 
-
-
 class TransferModel(FolderLines):
     """The queue. Mutate it only from the GUI thread (the bridge does).
 
     Two levels: the top holds the files added on their own and the dropped folders, in
     queue order (a folder where its first file came); a folder's files are in it. The
-    table's lines are the top items, each open folder followed by its files (a closed
+    table's lines are the top items, each open folder followed by its files' ids (a closed
     folder's files are no lines: Qt never asks for them). The totals count files, wherever
     they are.
     """
