@@ -196,10 +196,41 @@ def folder_rows() -> tuple[FolderInfo, list[TransferRow]]:
     return info, rows
 
 
+def record_folder(info: FolderInfo, rows: list[TransferRow]) -> None:
+    """Write the folder and its files in the scratch upload list with the ids the rows
+    have (once), as the engine does before it announces them: the window reads a folder's
+    files from it as it shows them."""
+    import contextlib
+    import sqlite3
+
+    from ossdesk import config
+    from ossdesk.core.store import NewUpload, Store
+
+    path = config.paths().database
+    with Store.open(path) as store:
+        if store.folders([info.id]):
+            return
+        made = store.folder_for(None, Path(info.source_path), credentials=info.profile,
+                                endpoint=PROFILE.endpoint, bucket=info.bucket,
+                                prefix=info.destination.removeprefix(f"oss://{info.bucket}/"))
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE folders SET id = ? WHERE id = ?", (info.id, made.id))
+    with Store.open(path) as store:
+        added = store.add(
+            NewUpload(source=Path(r.source_path), size=r.size, mtime_ns=0, key=r.key,
+                      endpoint=PROFILE.endpoint, bucket=r.bucket, credentials=r.profile,
+                      folder=info.id)
+            for r in rows)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        for old in added:
+            conn.execute("UPDATE uploads SET id = ? WHERE id = ?", (-old, old))
+        for row, old in zip(rows, added, strict=True):
+            conn.execute("UPDATE uploads SET id = ? WHERE id = ?", (row.id, -old))
+
+
 def folder_window(out: Path, suffix: str = "") -> MainWindow:
     """A dropped folder as one line: closed, open, its details, and the Failed filter
     finding its one failed file."""
-    from ossdesk.ui.dialogs.folder_details import FolderDetailsDialog
 
     window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
                         profile_store=Profiles([PROFILE]))
@@ -209,6 +240,7 @@ def folder_window(out: Path, suffix: str = "") -> MainWindow:
     singles = sample_rows()
     window.model.add_rows([singles[0], singles[4]])
     info, rows = folder_rows()
+    record_folder(info, rows)
     window.bridge.post_batch([FoldersAdded((info,)), RowsRestored(tuple(rows))])
     window.bridge.drain()
     window.model.flush()
@@ -222,7 +254,7 @@ def folder_window(out: Path, suffix: str = "") -> MainWindow:
     window.model.set_expanded(node, True)
     save(window, out, "folder-expanded" + suffix)
     window.model.set_expanded(node, False)
-    details = FolderDetailsDialog(node, window)
+    details = window.row_actions.folder_details_dialog(node)
     details.show()
     save(details, out, "folder-details" + suffix)
     details.close()

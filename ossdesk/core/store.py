@@ -155,6 +155,20 @@ class Store:
             raise
         return cls(conn, path, lock, notice)
 
+    @classmethod
+    def open_reader(cls, path: Path | None = None) -> Store:
+        """Open the store at ``path`` for a quick read, without the checks :meth:`open` makes
+        of the whole file (its owner made them when it opened it): for the window, which
+        reads a page of rows at a time while the engine writes."""
+        path = Path(path) if path is not None else config.paths().database
+        if not path.exists():
+            raise StoreError("there is no upload list yet")
+        try:
+            conn = store_schema.connect_reader(path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the upload list {path}: {exc}") from exc
+        return cls(conn, path, None, None)
+
     @staticmethod
     def owner_running(path: Path | None = None) -> bool:
         """Whether a process holds the one-process lock of the store at ``path`` right now
@@ -545,6 +559,18 @@ class Store:
                 f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.state IN ({marks}) "  # noqa: S608
                 "ORDER BY u.position", wanted)
         return [_row(r) for r in rows]
+
+    def folder_rows(self, folder: int) -> list[UploadRow]:
+        """The rows of a dropped folder (in no set order)."""
+        return [_row(r) for r in self._query(
+            f"SELECT {_ROW_COLUMNS} FROM uploads u WHERE u.folder = ?",  # noqa: S608
+            (folder,))]
+
+    def folder_paths(self, folder: int) -> list[tuple[int, str, str]]:
+        """Each row of a dropped folder as (id, source, key), in no set order: what a
+        search by name or a sort by name reads, without the rest of the rows."""
+        return [(int(i), str(source), str(key)) for i, source, key in self._query(
+            "SELECT id, source, key FROM uploads WHERE folder = ?", (folder,))]
 
     def count(self, states: Iterable[State] | None = None) -> int:
         """How many rows (in ``states``), without reading them."""

@@ -274,6 +274,23 @@ def _connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
     return conn
 
 
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A connection to read an existing store of this version (no check of the whole file:
+    its owner makes them); raises :class:`StoreError` if it is older or newer."""
+    conn = _connect(path, create=False)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except BaseException:
+        conn.close()
+        raise
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise StoreError("there is no upload list of this version of ossdesk yet"
+                         if version < SCHEMA_VERSION else
+                         "the upload list was written by a newer version of ossdesk")
+    return conn
+
+
 #: Why an empty file where the store should be is damage, and what it may have left behind.
 _EMPTY = "it is empty (0 bytes): it was cut off and what it listed is lost"
 

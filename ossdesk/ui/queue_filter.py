@@ -9,7 +9,9 @@ of the rows. Sorting is left to the model (64-bit sizes, the queue order kept ap
 The filters look into dropped folders: a folder is shown while one of its files is (its
 state counts say so at once; a search walks its files' names once per search text and
 remembers the answer), opened, with only its files that pass under it; back to All, the
-folders a filter opened close again.
+folders a filter opened close again. A folder's files are judged by what the folder keeps of
+them (their states) and, while a search is typed, their names read once per search from the
+upload list (:meth:`FolderReader.names`), never row by row.
 """
 
 from __future__ import annotations
@@ -89,8 +91,10 @@ class QueueFilter(QSortFilterProxyModel):
         self._show = Show.ALL
         self._states: frozenset[TransferState] | None = None
         self._needle = ""
-        # Whether a folder has a file whose name holds the search text: (needle, files).
-        self._name_hits: dict[FolderNode, tuple[str, int, bool]] = {}
+        # The folders' files whose names hold the search text: (needle, files, their ids).
+        self._name_ids: dict[FolderNode, tuple[str, int, frozenset[int]]] = {}
+        # The folders' files a search alone shows: (needle, the queue's file_changes), ids.
+        self._search_ids: tuple[object, frozenset[int]] = ((), frozenset())
         self._opened: set[FolderNode] = set()  # folders a filter or search opened
         self.setSourceModel(source)
         # Rows whose state changes join or leave the filter at once.
@@ -118,7 +122,8 @@ class QueueFilter(QSortFilterProxyModel):
             return
         self.beginFilterChange()
         self._needle = needle
-        self._name_hits.clear()
+        self._name_ids.clear()
+        self._search_ids = ((), frozenset())
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         self._open_folders()
 
@@ -135,16 +140,50 @@ class QueueFilter(QSortFilterProxyModel):
         if states is None and not needle:
             return True
         queue = self._queue
+        if states is None:
+            key = queue.line_id(source_row)
+            if key is not None:  # a folder's file, a search alone: one look in a set
+                return key in self._searched(needle)
+        child = queue.line_child(source_row)
+        if child is not None:
+            # A file of a folder: its state as the folder keeps it, its name searched for
+            # in the folder's names (or the folder's own name matches).
+            node, slot = child
+            if states is not None and node.state_of(slot) not in states:
+                return False
+            return (not needle or needle in node.name.casefold()
+                    or node.id_of(slot) in self._matching(node, needle))
         item = queue.line_item(source_row)
         if isinstance(item, FolderNode):
             return self._folder_shown(item, states, needle)
+        if item is None:
+            return False
         if states is not None and item.state not in states:
             return False
-        if not needle or needle in item.name.casefold():
-            return True
-        # A file in a folder whose own name matches the search.
-        folder = queue.folder(item.folder) if item.folder is not None else None
-        return folder is not None and needle in folder.name.casefold()
+        return not needle or needle in item.name.casefold()
+
+    def _searched(self, needle: str) -> frozenset[int]:
+        """The ids of the folders' files a search shows: those whose name holds ``needle``,
+        and all the files of a folder whose own name holds it."""
+        queue = self._queue
+        counted = (needle, queue.file_changes)  # files came or went: found again
+        if self._search_ids[0] != counted:
+            found: set[int] = set()
+            for node in queue.folders():
+                found.update(node.ids() if needle in node.name.casefold()
+                             else self._matching(node, needle))
+            self._search_ids = (counted, frozenset(found))
+        return self._search_ids[1]
+
+    def _matching(self, node: FolderNode, needle: str) -> frozenset[int]:
+        """The ids of a folder's files whose name (path inside it) holds ``needle``: one
+        read of its names from the upload list per search text."""
+        hit = self._name_ids.get(node)
+        if hit is None or hit[0] != needle or hit[1] != len(node):
+            names = self._queue.reader.names(node)
+            found = frozenset(k for k, name in names.items() if needle in name.casefold())
+            hit = self._name_ids[node] = (needle, len(node), found)
+        return hit[2]
 
     def _open_folders(self) -> None:
         """Open the folders a filter or search shows (what it found in them is in sight at
@@ -170,15 +209,12 @@ class QueueFilter(QSortFilterProxyModel):
             return False
         if not needle or needle in node.name.casefold():
             return True
+        matching = self._matching(node, needle)
         if states is not None:
-            # The files that pass both: a walk, only while both are on.
-            return any(r.state in states and needle in r.name.casefold()
-                       for r in node.children)
-        hit = self._name_hits.get(node)
-        if hit is None or hit[0] != needle or hit[1] != len(node.children):
-            found = any(needle in r.name.casefold() for r in node.children)
-            hit = self._name_hits[node] = (needle, len(node.children), found)
-        return hit[2]
+            # The files that pass both: a walk of those whose name matches.
+            return any(slot is not None and node.state_of(slot) in states
+                       for slot in map(node.slot, matching))
+        return bool(matching)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         # The model sorts (in Python, 64-bit sizes as ints); this proxy keeps its order.

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox, QStyle
 
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.dialogs.details import DetailsDialog
-from ossdesk.ui.dialogs.folder_details import FolderDetailsDialog
+from ossdesk.ui.dialogs.folder_details import FAILED_SHOWN, FolderDetailsDialog
 from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.qthreads import BackgroundCall
@@ -157,14 +157,15 @@ class RowActions(QObject):
 
     def selected_rows(self) -> list[TransferRow]:
         """The selected files: a selected folder stands for all its files (each once, even
-        with some of them selected too)."""
+        with some of them selected too) as the folder keeps them (ids, states and bytes:
+        :meth:`FolderNode.light`)."""
         items = self.selected_items()
         if len(items) == 1 and not isinstance(items[0], FolderNode):
             return [items[0]]
         seen: set[RowKey] = set()
         rows: list[TransferRow] = []
         for item in items:
-            for row in item.children if isinstance(item, FolderNode) else (item,):
+            for row in item.light_rows() if isinstance(item, FolderNode) else (item,):
                 if row.id not in seen:
                     seen.add(row.id)
                     rows.append(row)
@@ -411,7 +412,7 @@ class RowActions(QObject):
         chosen = set(ids)
         # Some (not all) files of a folder move within their folder, not to the queue's top.
         partial = any(
-            node is not None and any(r.id not in chosen for r in node.children)
+            node is not None and any(k not in chosen for k in node.ids())
             for node in {model.folder_of(i) for i in ids})
         before = [r.id for r in model.rows(full=False)] if partial else []
         if top:
@@ -564,7 +565,8 @@ class RowActions(QObject):
 
     def folder_details_dialog(self, node: FolderNode) -> FolderDetailsDialog:
         """A folder's counts, sizes, destination and first failures (a seam tests use)."""
-        return FolderDetailsDialog(node, self.window)
+        return FolderDetailsDialog(node, self.window, failed=self.window.model.failed_rows(
+            node, FAILED_SHOWN))
 
     @Slot()
     def show_error_details(self) -> None:

@@ -1,7 +1,9 @@
 """The upload queue as one table model: row snapshots, coalesced updates, Python sorting.
 
-The model never talks to the engine. It holds a list of :class:`TransferRow` snapshots
-that the bridge keeps current. Progress updates are merged into a pending dict and
+The model never talks to the engine. It holds :class:`TransferRow` snapshots of the files
+on their own and, for each dropped folder, what its sums need of its files (the rest is read
+from the upload list as it is shown: :mod:`ossdesk.ui.folder_lines`); the bridge keeps them
+current. Progress updates are merged into a pending dict and
 applied by a short timer as ranged ``dataChanged`` signals (one per run of adjacent
 rows), so 8 busy uploads cost a handful of repaints per second, whatever the queue size.
 Byte counts are Python ints end to end (sizes over 2 GiB sort correctly).
@@ -12,11 +14,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QByteArray,
     QCoreApplication,
     QMimeData,
@@ -37,7 +38,10 @@ from ossdesk.ui.engine_types import FolderInfo as FolderInfo  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowKey as RowKey  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferRow as TransferRow  # noqa: PLC0414
 from ossdesk.ui.engine_types import TransferState as TransferState  # noqa: PLC0414
-from ossdesk.ui.folder_rows import FolderNode, relative_name
+from ossdesk.ui.folder_lines import FolderLines
+from ossdesk.ui.folder_lines import Item as Item  # noqa: PLC0414
+from ossdesk.ui.folder_lines import Line as Line  # noqa: PLC0414
+from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.formatting import format_duration, format_size, format_speed
 
 # The columns, the words of a row and the totals; re-exported here.
@@ -117,15 +121,12 @@ def _cached_size(num_bytes: int) -> str:
 _LIVE_FIELDS = frozenset({"confirmed_bytes", "sent_bytes", "speed", "eta"})
 
 
-Item = TransferRow | FolderNode
-
-
-class TransferModel(QAbstractTableModel):
+class TransferModel(FolderLines):
     """The queue. Mutate it only from the GUI thread (the bridge does).
 
     Two levels: the top holds the files added on their own and the dropped folders, in
     queue order (a folder where its first file came); a folder's files are in it. The
-    table's lines are the top items, each open folder followed by its files (a closed
+    table's lines are the top items, each open folder followed by its files' ids (a closed
     folder's files are no lines: Qt never asks for them). The totals count files, wherever
     they are.
     """
@@ -137,17 +138,7 @@ class TransferModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._top: list[Item] = []
-        # Position of each top item: files by id, folders by their node.
-        # The files in folders by id (a file on its own is found by its top position).
-        self._in_folder: dict[RowKey, TransferRow] = {}
         self._file_count = 0
-        self._folder_infos: dict[int, FolderInfo] = {}
-        self._nodes: dict[int, FolderNode] = {}  # by folder id, while the folder has files
-        # The table's lines: top items, an open folder's files after it.
-        self._lines: list[Item] = []
-        self._line_of: dict[object, int] = {}  # files by id, folders by their node
-        self._expanded: set[FolderNode] = set()
         self._pending: dict[RowKey, dict[str, Any]] = {}
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -159,6 +150,8 @@ class TransferModel(QAbstractTableModel):
         self.last_flush_seconds = 0.0
         self.flush_count = 0
         self.data_changed_ranges = 0
+        #: Counts the adds and removals of files (before their lines are announced).
+        self.file_changes = 0
 
     # ---- Qt model API -------------------------------------------------------------------
 
@@ -206,9 +199,7 @@ class TransferModel(QAbstractTableModel):
             return Qt.ItemFlag.ItemIsDropEnabled
         n = index.row()
         item = self._lines[n] if 0 <= n < len(self._lines) else None
-        if isinstance(item, TransferRow) and item.folder is not None:
-            return _CHILD_FLAGS
-        return _ROW_FLAGS
+        return _CHILD_FLAGS if isinstance(item, int) else _ROW_FLAGS
 
     # ---- reordering by drag and drop (within the queue) --------------------------------
 
@@ -402,10 +393,8 @@ class TransferModel(QAbstractTableModel):
         self.flush()
         key = _SORT_KEYS[Column(column)]
         reverse = order == Qt.SortOrder.DescendingOrder
-        children = {
-            node: sorted(node.children, key=key, reverse=reverse)
-            for node in self._top if isinstance(node, FolderNode)
-        }
+        children = {node: self._sorted_files(node, Column(column), reverse)
+                    for node in self._top if isinstance(node, FolderNode)}
         self._relayout(sorted(self._top, key=key, reverse=reverse), children)
 
     # ---- reading ------------------------------------------------------------------------
@@ -415,67 +404,29 @@ class TransferModel(QAbstractTableModel):
         if not index.isValid():
             return None
         n = index.row()
-        return self._lines[n] if 0 <= n < len(self._lines) else None
-
-    def line_item(self, line: int) -> Item:
-        return self._lines[line]
+        return self.line_item(n) if 0 <= n < len(self._lines) else None
 
     def index_for(self, key: RowKey, column: int = 0) -> QModelIndex:
         """The model index of a file's line (invalid while its folder is closed)."""
-        n = self._line_of.get(key)
+        n = self._line_for(key)
         return QModelIndex() if n is None else self.index(n, column)
-
-    def folder_index(self, folder: int, column: int = 0) -> QModelIndex:
-        """The model index of a dropped folder's line (invalid while it has no files)."""
-        node = self._nodes.get(folder)
-        n = None if node is None else self._line_of.get(node)
-        return QModelIndex() if n is None else self.index(n, column)
-
-    def is_expanded(self, node: FolderNode) -> bool:
-        return node in self._expanded
-
-    def set_expanded(self, node: FolderNode, expanded: bool) -> None:
-        """Open a folder (its files become lines after it) or close it."""
-        n = self._line_of.get(node)
-        if n is None or (node in self._expanded) == expanded:
-            return
-        count = len(node.children)
-        if expanded:
-            self._expanded.add(node)
-            if count:
-                self.beginInsertRows(QModelIndex(), n + 1, n + count)
-                self._lines[n + 1 : n + 1] = node.children
-                self._reindex_lines(n + 1)
-                self.endInsertRows()
-        else:
-            self._expanded.discard(node)
-            if count:
-                self.beginRemoveRows(QModelIndex(), n + 1, n + count)
-                del self._lines[n + 1 : n + 1 + count]
-                self._reindex_lines(n + 1)
-                self.endRemoveRows()
-        self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.NAME))
 
     def top_count(self) -> int:
         """How many top items (files on their own and folders) the queue has."""
         return len(self._top)
 
-    def folder(self, folder: int) -> FolderNode | None:
-        """A dropped folder's row while it has files here."""
-        return self._nodes.get(folder)
-
-    def folders(self) -> list[FolderNode]:
-        return [item for item in self._top if isinstance(item, FolderNode)]
-
     def row(self, key: RowKey) -> TransferRow | None:
         """The current snapshot of a row (with pending updates applied; a file in a folder
         with what it takes from its folder written out)."""
         self.flush()
+        node = self._node_of(key)
+        if node is not None and isinstance(key, int):
+            return self.reader.rows(node, [key])[0]  # read from the upload list
         row = self._get(key)
         return None if row is None else self.full_row(row)
 
     def contains(self, key: RowKey) -> bool:
-        return self._get(key) is not None
+        return key in self._line_of or self._node_of(key) is not None
 
     def current_state(self, key: RowKey) -> TransferState | None:
         """The row's state including a pending (not yet flushed) change; no flush."""
@@ -497,19 +448,26 @@ class TransferModel(QAbstractTableModel):
 
     def row_at(self, row_no: int) -> TransferRow:
         """The file on line ``row_no`` (a folder's line is not a file: see :meth:`item`)."""
-        item = self._lines[row_no]
-        if isinstance(item, FolderNode):
+        item = self.line_item(row_no)
+        if not isinstance(item, TransferRow):
             raise TypeError(f"line {row_no} is a folder")
         return item
 
     def rows(self, *, full: bool = True) -> list[TransferRow]:
         """Every file in queue order (a folder's files where the folder is), each with what
-        it takes from its folder written out (key, destination, bucket, account); with
-        ``full=False`` as kept (cheaper: for ids and states only)."""
+        it takes from its folder written out (key, destination, bucket, account), a
+        folder's files read from the upload list; with ``full=False`` cheaper: a folder's
+        files have only their ids, states, bytes, source paths and keys."""
         self.flush()
-        if not full:
-            return list(self._files_of(self._top))
-        return [self.full_row(r) for r in self._files_of(self._top)]
+        rows: list[TransferRow] = []
+        for item in self._top:
+            if not isinstance(item, FolderNode):
+                rows.append(self.full_row(item) if full else item)
+            elif full:
+                rows.extend(self.reader.all_rows(item))  # one read of the upload list
+            else:
+                rows.extend(self.reader.listed(item))  # one read of its paths
+        return rows
 
     def index_of(self, key: RowKey) -> int | None:
         """The line of a file added on its own (None for a file in a folder)."""
@@ -524,7 +482,7 @@ class TransferModel(QAbstractTableModel):
 
     def ids(self) -> list[RowKey]:
         """Every file's id in queue order."""
-        return [r.id for r in self._files_of(self._top)]
+        return self.file_ids(self._top)
 
     def file_ids(self, items: Iterable[Item | None]) -> list[RowKey]:
         """The ids of these files and of the files in these folders, each once, in order."""
@@ -533,11 +491,11 @@ class TransferModel(QAbstractTableModel):
         for item in items:
             if item is None:
                 continue
-            rows = item.children if isinstance(item, FolderNode) else (item,)
-            for row in rows:
-                if row.id not in seen:
-                    seen.add(row.id)
-                    ids.append(row.id)
+            keys = item.ids() if isinstance(item, FolderNode) else (item.id,)
+            for key in keys:
+                if key not in seen:
+                    seen.add(key)
+                    ids.append(key)
         return ids
 
     def totals(self) -> Totals:
@@ -546,113 +504,33 @@ class TransferModel(QAbstractTableModel):
     def has_pending(self) -> bool:
         return bool(self._pending)
 
-    @staticmethod
-    def _files_of(items: Iterable[Item]) -> Iterable[TransferRow]:
-        for item in items:
-            if isinstance(item, FolderNode):
-                yield from item.children
-            else:
-                yield item
-
-    def folder_of(self, key: RowKey) -> FolderNode | None:
-        """The dropped folder a file is in (None: on its own, or not here)."""
-        return self._node_of(key)
-
-    def _node_of(self, key: RowKey) -> FolderNode | None:
-        """The folder a file is in (None: on its own, or not here)."""
-        row = self._in_folder.get(key)
-        return None if row is None or row.folder is None else self._nodes.get(row.folder)
-
     def _get(self, key: RowKey) -> TransferRow | None:
-        """A file's row, wherever it is."""
-        row = self._in_folder.get(key)
-        if row is not None:
-            return row
+        """A file's row as the model keeps it (a folder's file: what its folder keeps of
+        it, :meth:`FolderNode.light`)."""
         n = self._line_of.get(key)  # a file on its own always has a line
-        if n is None:
-            return None
-        item = self._lines[n]
-        return item if isinstance(item, TransferRow) else None
-
-    def key_of(self, row: TransferRow) -> str:
-        """A file's key (a file in a folder keeps only the part after its folder's)."""
-        if row.key or row.folder is None:
-            return row.key
-        node = self._nodes.get(row.folder)
-        return row.key if node is None else node.key_prefix + row.name
-
-    def destination_of(self, row: TransferRow) -> str:
-        """Where a file goes (a file in a folder does not keep it: it is its folder's
-        bucket and its key)."""
-        return row.destination or f"oss://{row.bucket}/{self.key_of(row)}"
-
-    def full_row(self, row: TransferRow) -> TransferRow:
-        """A copy of a file's row with all it takes from its folder written out (for a
-        dialog, a message or a request to the engine)."""
-        if row.destination and row.key:
-            return row
-        # Its bucket and account are kept (shared with its folder): only these are derived.
-        return replace(row, key=self.key_of(row), destination=self.destination_of(row))
-
-    @staticmethod
-    def _key(item: Item) -> object:
-        return item if isinstance(item, FolderNode) else item.id
-
-    def _top_of_line(self, line: int) -> int:
-        """The top position of the item on a line (a folder's file: its folder's)."""
-        item = self._lines[line]
-        node = self._node_of(item.id) if isinstance(item, TransferRow) else item
-        return self._top_positions()[node if node is not None else item.id]
-
-    def _top_positions(self) -> dict[object, int]:
-        """Where each top item is (files by id, folders by node): worked out when a move
-        needs it, not kept (a queue of files on their own has a line index already)."""
-        return {self._key(item): i for i, item in enumerate(self._top)}
-
-    def _build_lines(self) -> list[Item]:
-        lines: list[Item] = []
-        for item in self._top:
-            lines.append(item)
-            if isinstance(item, FolderNode) and item in self._expanded:
-                lines.extend(item.children)
-        return lines
-
-    def _reindex_lines(self, start: int = 0) -> None:
-        line_of, key = self._line_of, self._key
-        for n in range(start, len(self._lines)):
-            line_of[key(self._lines[n])] = n
-
-    def _top_items(self, keys: Iterable[RowKey]) -> set[object]:
-        """The top keys of these files: their own, or their folder's."""
-        wanted: set[object] = set()
-        for key in keys:
-            node = self._node_of(key)
-            if node is not None:
-                wanted.add(node)
-            elif key in self._line_of:
-                wanted.add(key)
-        return wanted
+        if n is not None:
+            item = self._lines[n]
+            return item if isinstance(item, TransferRow) else None
+        node = self._node_of(key)
+        slot = None if node is None else node.slot(key)
+        return None if node is None or slot is None else node.light(slot)
 
     # ---- changing -----------------------------------------------------------------------
 
-    def add_folders(self, folders: Iterable[FolderInfo]) -> None:
-        """Dropped folders that rows to come refer to (:attr:`TransferRow.folder`)."""
-        for info in folders:
-            self._folder_infos[info.id] = info
-
     def add_rows(self, rows: Sequence[TransferRow]) -> None:
         """Add rows (a folder's files go into its row); rows already here are updated."""
+        self.file_changes += 1
         new_top: list[Item] = []
-        into: dict[FolderNode, list[TransferRow]] = {}  # files for folders already shown
+        into: dict[FolderNode, list[TransferRow]] = {}  # files for their folders
         new_ids: set[RowKey] = set()
         for row in rows:
-            if row.id in new_ids or self._get(row.id) is not None:
+            if row.id in new_ids or self.contains(row.id):
                 kept = _FOLDER_FIELDS if self._node_of(row.id) is not None else _KEPT_FIELDS
                 self.update(row.id, **{f: getattr(row, f) for f in _ROW_FIELDS if f not in kept})
                 continue
             new_ids.add(row.id)
             info = self._folder_infos.get(row.folder) if row.folder is not None else None
-            if info is None:
+            if info is None or not isinstance(row.id, int):
                 row.folder = None  # a folder the window was not told of: a file on its own
                 new_top.append(row)
                 continue
@@ -660,31 +538,20 @@ class TransferModel(QAbstractTableModel):
             if node is None:
                 node = self._nodes[info.id] = FolderNode(info)
                 new_top.append(node)
-            # What a file can take from its folder is not kept twice.
-            row.name = relative_name(info, row)
-            row.bucket = info.bucket
-            row.profile = info.profile
-            # What can be worked out again is not kept (see key_of, destination_of).
-            if row.destination == f"oss://{info.bucket}/{row.key}":
-                row.destination = ""
-                if row.key == node.key_prefix + row.name:
-                    row.key = ""
+            # The folder keeps what its sums need; the rest is read from the upload list.
             into.setdefault(node, []).append(row)
         for node, files in into.items():
-            first = len(node.children)
-            for offset, row in enumerate(files):
-                node.children.append(row)
-                node.pos[row.id] = first + offset
-                self._in_folder[row.id] = row
-                self._file_count += 1
-                self._running.count(row, +1)
+            first = len(node)
+            for row in files:
+                self._running.count(node.light(node.add(row)), +1)
+            self._file_count += len(files)
             n = self._line_of.get(node)
             if n is None:
                 continue  # a new folder: its line comes below
             if node in self._expanded:
                 at = n + 1 + first
                 self.beginInsertRows(QModelIndex(), at, at + len(files) - 1)
-                self._lines[at:at] = files
+                self._lines[at:at] = [int(row.id) for row in files]
                 self._reindex_lines(at)
                 self.endInsertRows()
             self.dataChanged.emit(self.index(n, Column.NAME), self.index(n, Column.ACCOUNT))
@@ -709,7 +576,7 @@ class TransferModel(QAbstractTableModel):
         bad = (set(changes) - _ROW_FIELDS) | (_KEPT_FIELDS & set(changes))
         if bad:
             raise ValueError(f"not changeable row fields: {sorted(bad)}")
-        if self._get(key) is None:
+        if not self.contains(key):
             return
         if "state" in changes:
             changes["state"] = TransferState(changes["state"])
@@ -752,13 +619,18 @@ class TransferModel(QAbstractTableModel):
             if all(getattr(row, name) == value for name, value in changes.items()):
                 continue
             self._running.count(row, -1)
-            for name, value in changes.items():
-                setattr(row, name, value)
-            self._running.count(row, +1)
             node = self._node_of(key)
-            if node is not None:
+            if node is None:
+                for name, value in changes.items():
+                    setattr(row, name, value)
+                self._running.count(row, +1)
+            else:
+                slot = node.slot(key)
+                assert slot is not None
+                node.set(slot, changes)  # what the folder keeps of it (the sums')
+                self._running.count(node.light(slot), +1)
                 folders.add(node)
-            n = self._line_of.get(key)
+            n = self._line_for(key)
             if n is not None:  # a closed folder's files have no line
                 (live_rows if set(changes) <= _LIVE_FIELDS else full_rows).append(n)
         self._emit_ranges(live_rows, Column.SIZE, Column.ETA)
@@ -790,16 +662,22 @@ class TransferModel(QAbstractTableModel):
         doomed = [row for row in map(self._get, set(keys)) if row is not None]
         if not doomed:
             return 0
+        self.file_changes += 1
         gone = {row.id for row in doomed}
-        lines = {self._line_of[key] for key in gone if key in self._line_of}
-        touched = {node for node in map(self._node_of, gone) if node is not None}
+        lines = {n for n in map(self._line_for, gone) if n is not None}
+        per_node: dict[FolderNode, list[RowKey]] = {}
+        for key in gone:
+            node = self._node_of(key)
+            if node is not None:
+                per_node.setdefault(node, []).append(key)
+        touched = set(per_node)
         for row in doomed:
             self._forget(row)
+        self.reader.forget(list(gone))
         emptied: set[FolderNode] = set()
-        for node in touched:
-            node.children = [r for r in node.children if r.id not in gone]
-            node.pos = {r.id: i for i, r in enumerate(node.children)}
-            if not node.children:
+        for node, node_keys in per_node.items():
+            node.drop(node_keys)
+            if not len(node):
                 emptied.add(node)
                 lines.add(self._line_of[node])
                 self._nodes.pop(node.info.id, None)
@@ -833,8 +711,6 @@ class TransferModel(QAbstractTableModel):
                 end = start = n
 
     def _forget(self, row: TransferRow) -> None:
-        if row.folder is not None and self._in_folder.pop(row.id, None) is None:
-            return
         self._file_count -= 1
         self._pending.pop(row.id, None)
         self._running.count(row, -1)
@@ -842,7 +718,12 @@ class TransferModel(QAbstractTableModel):
     def clear_finished(self) -> list[RowKey]:
         """Remove done, cancelled and skipped rows; failed ones stay until dealt with."""
         self.flush()
-        keys = [r.id for r in self._files_of(self._top) if r.state.finished]
+        keys: list[RowKey] = []
+        for item in self._top:
+            if isinstance(item, FolderNode):
+                keys += [item.id_of(s) for s in item.order if item.state_of(s).finished]
+            elif item.state.finished:
+                keys.append(item.id)
         self.remove(keys)
         return keys
 
@@ -856,7 +737,7 @@ class TransferModel(QAbstractTableModel):
         """Files on their own and whole folders move in the queue; some files of a
         folder move to the top (or bottom) of their folder."""
         self.flush()
-        wanted = {k for k in keys if self._get(k) is not None}
+        wanted = {k for k in keys if self.contains(k)}
         if not wanted:
             return
         per_folder: dict[FolderNode, int] = {}
@@ -864,26 +745,26 @@ class TransferModel(QAbstractTableModel):
             node = self._node_of(key)
             if node is not None:
                 per_folder[node] = per_folder.get(node, 0) + 1
-        whole = {node for node, n in per_folder.items() if n == len(node.children)}
+        whole = {node for node, n in per_folder.items() if n == len(node)}
 
         def goes(item: Item) -> bool:
             return item in whole if isinstance(item, FolderNode) else item.id in wanted
 
         moving = [r for r in self._top if goes(r)]
         staying = [r for r in self._top if not goes(r)]
-        children: dict[FolderNode, list[TransferRow]] = {}
+        children: dict[FolderNode, list[int]] = {}
         for node in per_folder:
             if node in whole:
                 continue
-            chosen = [r for r in node.children if r.id in wanted]
-            rest = [r for r in node.children if r.id not in wanted]
+            chosen = [s for s in node.order if node.id_of(s) in wanted]
+            rest = [s for s in node.order if node.id_of(s) not in wanted]
             children[node] = chosen + rest if top else rest + chosen
         self._relayout(moving + staying if top else staying + moving, children)
 
     def _relayout(
         self,
         new_top: list[Item],
-        new_children: dict[FolderNode, list[TransferRow]] | None = None,
+        new_children: dict[FolderNode, list[int]] | None = None,
     ) -> None:
         """Replace the order of the top items (and of some folders' files), remapping
         persistent indexes (selection survives)."""
@@ -891,16 +772,15 @@ class TransferModel(QAbstractTableModel):
         old_lines = self._lines
         persistent = self.persistentIndexList()
         self._top = new_top
-        for node, rows in (new_children or {}).items():
-            node.children = rows
-            node.pos = {row.id: i for i, row in enumerate(rows)}
+        for node, slots in (new_children or {}).items():
+            node.set_order(slots)
         self._lines = self._build_lines()
         self._line_of = {}
         self._reindex_lines()
         new_persistent = []
         for idx in persistent:
             n = idx.row()
-            line = self._line_of.get(self._key(old_lines[n])) if 0 <= n < len(old_lines) else None
+            line = self._line_for(self._key(old_lines[n])) if 0 <= n < len(old_lines) else None
             new_persistent.append(
                 QModelIndex() if line is None else self.index(line, idx.column()))
         self.changePersistentIndexList(persistent, new_persistent)

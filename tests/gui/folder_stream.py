@@ -4,15 +4,24 @@ One place builds what the engine says of a folder (``FoldersAdded`` before its f
 ``Queued``, each file's ``Queued`` with ``folder=``, then each file's progress and end, or
 ``RowsRestored`` rows with ``folder=`` after a restart), so the tests that feed these streams
 into the window can switch to the real engine in one place.
+
+As the engine does before it announces them, a stream records the folder and its files in
+the real upload list of the test's ``OSSDESK_HOME`` (:func:`record`), with the ids the
+events name: the window reads from it what it does not keep of a folder's files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from ossdesk import config
 from ossdesk.core import events as ev
+from ossdesk.core.store import NewUpload, Store, StoreBusy
 from ossdesk.ui.engine_types import FolderInfo, FoldersAdded, RowsRestored, TransferRow
 
 MIB = 1024 * 1024
@@ -73,8 +82,44 @@ def folder(
                          first_upload)
 
 
+ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
+
+
+def record(dropped: DroppedFolder) -> None:
+    """Write the folder and its files in the upload list (those not there yet), with the
+    ids the events name, as the engine writes them before it announces them."""
+    path = config.paths().database
+    try:
+        store = Store.open(path)
+    except StoreBusy:  # a window's engine holds it: write beside it, as it allows readers
+        store = Store.open(path, owner=False)
+    with store:
+        there = {row.id for row in store.rows_for(dropped.uploads)}
+        made = None if store.folders([dropped.id]) else store.folder_for(
+            None, Path(dropped.source), credentials=dropped.profile, endpoint=ENDPOINT,
+            bucket=dropped.bucket, prefix=f"{dropped.prefix}{dropped.name}/")
+    if made is not None:
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE folders SET id = ? WHERE id = ?", (dropped.id, made.id))
+    wanted = [n for n in range(len(dropped.files)) if dropped.upload(n) not in there]
+    with Store.open(path, owner=False) as store:
+        added = store.add(
+            NewUpload(source=Path(f"{dropped.source}/{dropped.files[n][0]}"),
+                      size=dropped.files[n][1], mtime_ns=0, key=dropped.key(n),
+                      endpoint=ENDPOINT, bucket=dropped.bucket, credentials=dropped.profile,
+                      folder=dropped.id)
+            for n in wanted)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        # Their ids as the events name them (by way of free ones: no two rows share one).
+        for old in added:
+            conn.execute("UPDATE uploads SET id = ? WHERE id = ?", (-old, old))
+        for n, old in zip(wanted, added, strict=True):
+            conn.execute("UPDATE uploads SET id = ? WHERE id = ?", (dropped.upload(n), -old))
+
+
 def queued(dropped: DroppedFolder) -> list[object]:
     """What the engine says when the folder is added: the folder, then each file."""
+    record(dropped)
     events: list[object] = [FoldersAdded((dropped.info,))]
     events += [
         ev.Queued(upload=dropped.upload(n), source=f"{dropped.source}/{rel}",
@@ -88,6 +133,7 @@ def queued(dropped: DroppedFolder) -> list[object]:
 def restored(dropped: DroppedFolder, states: dict[int, TransferRow] | None = None) -> list[object]:
     """What the engine says at start of a folder it still has: the folder, then its rows
     (``states`` replaces some rows by file number)."""
+    record(dropped)
     rows = []
     for n, (rel, size) in enumerate(dropped.files):
         row = TransferRow(

@@ -4,6 +4,8 @@ and the cost of 100,000 files in it."""
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -11,6 +13,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from ossdesk.ui import folder_rows
+from ossdesk.ui.bridge import EventBridge
 from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
 from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.main_window import MainWindow
@@ -249,6 +253,33 @@ def test_the_failed_filter_finds_the_one_failed_file_among_20000_done(
     assert names(window) == ["▸ shoot"]
 
 
+def test_a_search_shows_a_matching_file_that_arrives_in_an_open_folder(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    open_folder(window, TREE.id)
+    window.queue_filter.set_search("later")
+    assert names(window) == []
+    more = fs.folder(TREE.id, [("later.txt", MIB), ("other.txt", MIB)], first_upload=10)
+    feed(window, fs.queued(more)[1:])
+    assert names(window) == ["▾ 相册 folder", "\u2003\u2003later.txt"]
+    window.queue_filter.set_search("")
+    assert len(names(window)) == 6
+
+
+def test_a_folders_files_listed_at_once_are_what_it_keeps_of_each(window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.started(TREE, 0), fs.progress(TREE, 0, MIB, MIB, 2.0 * MIB, 1.5),
+                  fs.failed(TREE, 1)])
+    node = window.model.folder(TREE.id)
+    assert node is not None
+    assert folder_rows._FAST_ROWS  # a field added to TransferRow: set it in light_rows too
+    assert node.light_rows() == [node.light(slot) for slot in node.order]
+    assert [(r.state, r.confirmed_bytes, r.speed, r.error) for r in node.light_rows()] == [
+        (TransferState.UPLOADING, MIB, 2.0 * MIB, ""),
+        (TransferState.FAILED, 0, 0.0, "AccessDenied: no permission"),
+        (TransferState.QUEUED, 0, 0.0, "")]
+
+
 def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
         window: MainWindow) -> None:
     feed(window, fs.queued(TREE))
@@ -259,6 +290,14 @@ def test_sorting_orders_the_top_rows_and_the_files_inside_each_folder(
     assert names(window)[0] == "▾ 相册 folder" and names(window)[-1] == "a.iso"
     assert [cell(window, Column.SIZE, n) for n in range(5)] == [
         "8 MiB", "2 MiB", "2 MiB", "4 MiB", "100 MiB"]
+    # By name, its files in the order of their paths inside it (read from the upload list).
+    window.model.sort(Column.NAME, Qt.SortOrder.DescendingOrder)
+    assert names(window) == ["▾ 相册 folder", "\u2003\u2003notes.txt",
+                             "\u2003\u20032024/img 002.jpg", "\u2003\u20032024/img 001.jpg",
+                             "a.iso"]
+    # What looks for files already in the queue gets their paths and keys.
+    listed = {r.id: (r.source_path, r.key) for r in window.model.rows(full=False)}
+    assert listed[TREE.upload(2)] == (f"{TREE.source}/notes.txt", TREE.key(2))
 
 
 def test_a_restart_rebuilds_the_folder_from_its_restored_rows(window: MainWindow) -> None:
@@ -285,6 +324,7 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
     model = TransferModel()
     proxy = QueueFilter(model)
     big = fs.folder(3, 100_000)
+    fs.record(big)
     model.add_folders([big.info])
     inserted: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda parent, first, last: inserted.append((first, last)))
@@ -300,20 +340,31 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
     assert inserted == [(0, 0)]
     assert model.rowCount() == 1 and proxy.rowCount() == 1
     assert model.totals().files == 100_000
-    # What a file can take from its folder is not kept per file; it is there when asked.
+    # The folder keeps of its files only what its sums need: nothing was read yet.
+    assert model.reader.reads == 0
     kept = model.item(model.index_for(big.upload(5)))
     assert kept is None  # a closed folder's files are no lines
     node = model.folder(big.id)
     assert node is not None
     model.set_expanded(node, True)
     assert model.rowCount() == 100_001 and proxy.rowCount() == 100_001
+    # A file shown is read from the upload list with the page around it, once.
     kept = model.item(model.index_for(big.upload(5)))
     assert isinstance(kept, TransferRow)
-    assert (kept.destination, kept.key) == ("", "")
+    assert (kept.name, kept.key, kept.destination) == (
+        "img 00005.jpg", big.key(5), f"oss://photos/{big.key(5)}")
     assert kept.bucket is big.info.bucket and kept.profile is big.info.profile
+    assert model.reader.reads == 1
+    assert model.item(model.index_for(big.upload(60))) is not None
+    assert model.reader.reads == 1
+    last = model.item(model.index(100_000, 0))
+    assert isinstance(last, TransferRow) and last.name == "img 99999.jpg"
+    assert model.reader.reads == 2
     whole = model.row(big.upload(5))
     assert whole is not None and (whole.key, whole.destination) == (
         big.key(5), f"oss://photos/{big.key(5)}")
+    model.set_expanded(node, False)
+    reads = model.reader.reads
 
     # A progress tick of 8 moving files: 8 shares taken away and added again, no walk of
     # the folder's files, one range of changed files and one folder row repainted.
@@ -337,11 +388,44 @@ def test_100000_files_in_a_folder_keep_the_tick_budget(qapp: Any) -> None:
     finally:
         FolderNode.count = original  # type: ignore[method-assign]
     assert calls["count"] == 16
-    assert model.data_changed_ranges - ranges == 2
+    assert model.data_changed_ranges - ranges == 1  # the closed folder's line
+    assert model.reader.reads == reads  # a closed folder's tick reads nothing
     assert node.speed == 8.0 * MIB
     assert node.state_text("Uploading") == "Uploading · 0 of 100,000 files done"
     assert node.state_text("Uploading", short=True) == "Uploading · 0/100,000"
     proxy.deleteLater()
+    model.deleteLater()
+
+
+def test_a_folders_files_take_little_memory_in_the_window(qapp: Any) -> None:
+    """20,000 files of a folder as the engine announces them: the window keeps well under
+    100 bytes a file (names, paths and keys stay in the upload list), and shows them all."""
+    big = fs.folder(5, 20_000)
+    fs.record(big)
+    model = TransferModel()
+    bridge = EventBridge(model)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        events = fs.queued(big)  # made here, freed once applied (as the pipe's are)
+        for start in range(0, len(events), 2000):
+            bridge.post_batch(events[start:start + 2000])
+            bridge.drain()
+        del events
+        model.flush()
+        gc.collect()
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert model.totals().files == 20_000
+    assert (used - base) / 20_000 < 100
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    last = model.item(model.index(20_000, Column.NAME))
+    assert isinstance(last, TransferRow) and last.name == "img 19999.jpg"
+    bridge.deleteLater()
     model.deleteLater()
 
 

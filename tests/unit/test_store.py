@@ -566,6 +566,42 @@ def test_a_dropped_folder_is_recorded_once_and_forgotten_with_its_last_file(
         assert [r.id for r in store.rows()] == [ids[2]]
 
 
+def test_the_window_reads_a_folders_rows_and_paths_while_the_owner_holds_the_list(
+        tmp_path: Path) -> None:
+    """``open_reader`` (the window's quick read, no check of the whole file) reads what the
+    owner wrote, while the owner keeps the list open; ``folder_rows`` and ``folder_paths``
+    give the rows of one folder only."""
+    with pytest.raises(StoreError, match="no upload list yet"):
+        Store.open_reader()
+    with Store.open() as owner:
+        folder = owner.folder_for(None, tmp_path / "photos", credentials="p",
+                                  endpoint="http://127.0.0.1:1", bucket="b", prefix="k/photos/")
+        a, b, c = owner.add([_item(tmp_path, "photos/a", folder=folder.id),
+                             _item(tmp_path, "photos/b", folder=folder.id),
+                             _item(tmp_path, "c")])
+        with Store.open_reader() as reader:
+            assert sorted(r.id for r in reader.folder_rows(folder.id)) == [a, b]
+            assert sorted(reader.folder_paths(folder.id)) == [
+                (a, str(tmp_path / "photos/a"), owner.rows_for([a])[0].key),
+                (b, str(tmp_path / "photos/b"), owner.rows_for([b])[0].key)]
+            owner.remove([a])  # written while the reader is open: it reads it at once
+            assert [r.id for r in reader.folder_rows(folder.id)] == [b]
+            assert [r.id for r in reader.rows_for([a, b, c])] == [b, c]
+
+
+def test_the_window_does_not_read_a_list_of_another_version(tmp_path: Path) -> None:
+    db = config.paths().database
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for version in range(12):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute("PRAGMA user_version = 12")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="no upload list of this version"):
+        Store.open_reader()
+
+
 def test_migration_from_version_12_adds_folders(tmp_path: Path) -> None:
     db = config.paths().database
     db.parent.mkdir(parents=True)

@@ -3,6 +3,8 @@ goes, and why the first failed files failed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -16,7 +18,7 @@ from ossdesk.core.names import printable
 from ossdesk.ui.dialogs.details import add_values, fit_width
 from ossdesk.ui.folder_rows import FolderNode, count_text
 from ossdesk.ui.formatting import format_size
-from ossdesk.ui.transfer_model import TransferState, progress_parts, state_label
+from ossdesk.ui.transfer_model import TransferRow, TransferState, progress_parts, state_label
 
 #: How many failed files the dialog names (the Failed filter finds all of them).
 FAILED_SHOWN = 5
@@ -25,7 +27,10 @@ FAILED_SHOWN = 5
 class FolderDetailsDialog(QDialog):
     """Read-only facts of one dropped folder; every value can be selected and copied."""
 
-    def __init__(self, node: FolderNode, parent: QWidget | None = None) -> None:
+    def __init__(self, node: FolderNode, parent: QWidget | None = None, *,
+                 failed: Sequence[TransferRow] = ()) -> None:
+        """``failed``: its first failed files (read from the upload list by the model's
+        :meth:`~ossdesk.ui.transfer_model.TransferModel.failed_rows`)."""
         super().__init__(parent)
         self.setObjectName("folderDetailsDialog")
         self.setWindowTitle(self.tr("Details of %1").replace("%1", printable(node.name)))
@@ -35,14 +40,15 @@ class FolderDetailsDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         layout.addLayout(form)
-        self.values.update(add_values(self, form, self._fields(node)))
+        self.values.update(add_values(self, form, self._fields(node, failed)))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.button(QDialogButtonBox.StandardButton.Close).setText(self.tr("Close"))
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         fit_width(self)
 
-    def _fields(self, node: FolderNode) -> list[tuple[str, str, str]]:
+    def _fields(self, node: FolderNode,
+                failed: Sequence[TransferRow]) -> list[tuple[str, str, str]]:
         states = node.states
         counts = [
             (state, states[state]) for state in TransferState if states[state]
@@ -64,7 +70,6 @@ class FolderDetailsDialog(QDialog):
             ("destination", self.tr("Destination:"), printable(node.destination)),
             ("account", self.tr("Account:"), printable(node.profile)),
         ]
-        failed = node.failed_rows(FAILED_SHOWN)
         if failed:
             lines = [f"{printable(r.name)}: {printable(r.error)}" for r in failed]
             more = states[TransferState.FAILED] - len(failed)
