@@ -206,6 +206,12 @@ class FolderNode:
         return self.states[TransferState.DONE] + self.states[TransferState.SKIPPED]
 
     @property
+    def waiting(self) -> int:
+        """Files waiting or being sent."""
+        return self.states[TransferState.QUEUED] + sum(
+            n for s, n in self.states.items() if s.active)
+
+    @property
     def moving(self) -> int:
         return sum(self.states[s] for s in _MOVING)
 

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status_bar()
         # Its counts read states, buckets and paths only: the rows as kept, not copied whole.
-        self.watched = WatchedFoldersUi(self, engine, lambda: self.model.rows(full=False))
+        self.watched = WatchedFoldersUi(self, engine, self.model.waiting_under)
         self._connect()
         self.retranslate()
         self.row_actions.update_actions()

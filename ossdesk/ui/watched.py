@@ -17,7 +17,7 @@ import enum
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,7 +53,7 @@ from ossdesk.ui import engine_types as rq
 from ossdesk.ui.bridge import EngineAdapter
 from ossdesk.ui.dialogs.object_options import with_upload_options
 from ossdesk.ui.engine_text import engine_text
-from ossdesk.ui.engine_types import Destination, SourceFile, TransferRow, TransferState
+from ossdesk.ui.engine_types import Destination, SourceFile
 
 __all__ = ["WatchManager", "WatchState", "WatchedFolderModel", "WatchedFoldersPanel",
            "WatchedFoldersUi"]
@@ -94,13 +94,15 @@ class WatchManager(QObject):
     changed = Signal()  # the list or a state changed (the model refreshes)
     queued = Signal(int)  # files queued (tests wait on it)
 
-    def __init__(self, engine: EngineAdapter | None, rows: Callable[[], Sequence[TransferRow]], *,
+    def __init__(self, engine: EngineAdapter | None, waiting: Callable[[str, str], int], *,
                  open_store: Callable[[], Store] | None = None,
                  settle: float = DEFAULT_SETTLE, rescan: float = DEFAULT_RESCAN,
                  poll: float = 0.25, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
-        self._rows = rows
+        #: (bucket, folder path with its separator) -> its files in the queue waiting or
+        #: being sent (the queue model's :meth:`TransferModel.waiting_under`).
+        self._waiting = waiting
         self._open_store = open_store or (lambda: Store.open(owner=False))
         self.settle = settle
         self.rescan = rescan
@@ -310,13 +312,11 @@ class WatchManager(QObject):
         """Each folder's "uploading N": its files in the queue waiting or being sent."""
         if not self.entries:
             return
-        rows = [r for r in self._rows() if r.state.active or r.state is TransferState.QUEUED]
         changed = False
         for entry in self.entries:
             folder = str(entry.spec.folder)
             prefix = folder.rstrip("/\\") + ("\\" if "\\" in folder else "/")
-            count = sum(1 for r in rows if r.bucket == entry.spec.bucket
-                        and r.source_path.startswith(prefix))
+            count = self._waiting(entry.spec.bucket, prefix)
             if count != entry.uploading:
                 entry.uploading = count
                 changed = True
@@ -497,11 +497,11 @@ class WatchedFoldersUi(QObject):
     (a dock under the queue, shown while any folder is watched) and the manager."""
 
     def __init__(self, window: QMainWindow, engine: EngineAdapter | None,
-                 rows: Callable[[], Sequence[TransferRow]], **manager_options: Any) -> None:
+                 waiting: Callable[[str, str], int], **manager_options: Any) -> None:
         super().__init__(window)
         # Weak: the window owns this object, and a cycle would keep a closed window alive.
         self._window = weakref.ref(window)
-        self.manager = WatchManager(engine, rows, parent=self, **manager_options)
+        self.manager = WatchManager(engine, waiting, parent=self, **manager_options)
         self.panel = WatchedFoldersPanel(self.manager)
         self.dock = QDockWidget(window)
         self.dock.setObjectName("watchedFoldersDock")

@@ -488,3 +488,22 @@ def test_moving_some_files_of_a_folder_tells_the_engine_the_order_shown(
     window.row_actions.select_folder(second.id)
     window.row_actions.move_selected_to_top()
     assert engine(window).calls[-1] == ("move_top", shown[2:])
+
+
+def test_what_waits_under_a_watched_folder_is_counted_without_reading_the_folders_files(
+        window: MainWindow) -> None:
+    """The watched folders' "uploading N" is counted every second: a dropped folder under
+    the watched one counts from its sums; only a watched folder inside a dropped one needs
+    the paths of that folder's files."""
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.started(TREE, 0), fs.done(TREE, 0), fs.started(TREE, 1)])
+    model = window.model
+    reads = model.reader.reads
+    assert model.waiting_under("photos", "/home/ann/") == 2  # one uploading, one waiting
+    assert model.waiting_under("photos", "/home/ann/相册 folder/") == 2
+    assert model.waiting_under("other", "/home/ann/") == 0
+    assert model.waiting_under("photos", "/home/bob/") == 0
+    assert model.reader.reads == reads
+    # Inside the dropped folder: its files' paths are read.
+    assert model.waiting_under("photos", "/home/ann/相册 folder/2024/") == 1
+    assert model.waiting_under("photos", "/home/ann/相册 folder/2025/") == 0

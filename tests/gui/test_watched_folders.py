@@ -180,7 +180,7 @@ def test_a_watched_folders_files_get_the_buckets_upload_options(qtbot, tmp_path)
                            options=ObjectOptions(acl="private"))
     save_upload_options(SANDBOX_PROFILE, DEFAULT_BUCKET, chosen)
     engine = _Recorder()
-    manager = WatchManager(engine, lambda: [])  # type: ignore[arg-type]
+    manager = WatchManager(engine, lambda bucket, prefix: 0)  # type: ignore[arg-type]
     folder = tmp_path / "renders"
     folder.mkdir()
     (folder / "a.exr").write_bytes(b"frame")
