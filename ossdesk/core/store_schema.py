@@ -31,7 +31,6 @@ __all__ = [
 #: ``PRAGMA application_id`` of an ossdesk store ("OSSd").
 APPLICATION_ID = 0x4F535364
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS = 10_000
 
 # Each entry moves the schema from version i to i + 1. Never edit a released entry: append.
@@ -296,17 +295,19 @@ _EMPTY = "it is empty (0 bytes): it was cut off and what it listed is lost"
 
 
 def _check_header(path: Path) -> None:
+    """An empty file where the store should be is damage. (Whether it is an SQLite file at
+    all is SQLite's to say: :func:`_inspect`. The file is never opened here: closing a
+    file a process opened drops every POSIX lock that process holds on it, those of its
+    own SQLite connections too, and another process would then take itself for the
+    list's last user and take the write-ahead log away.)"""
     try:
-        with path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
+        size = path.stat().st_size
     except FileNotFoundError:
         return
-    if not head:
+    if size == 0:
         # A new store is created under another name and renamed into place when complete
         # (:func:`_create`), so an empty file here is not a store being born: it was cut.
         raise _Unusable(_EMPTY)
-    if head != _SQLITE_MAGIC:
-        raise _Unusable("it is not an ossdesk database (damaged or written by another program)")
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -353,6 +354,7 @@ def _create(path: Path) -> None:
 #: SQLite's primary result codes that mean the file itself is damaged (SQLITE_CORRUPT,
 #: SQLITE_FORMAT, SQLITE_NOTADB).
 _DAMAGED = frozenset({11, 24, 26})
+_NOTADB = 26
 
 
 def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
@@ -366,8 +368,12 @@ def _inspect(conn: sqlite3.Connection) -> tuple[int, int, bool]:
         # Only what SQLite calls damage is damage: a full disk, an I/O error, a lock or a
         # missing permission say nothing about the file, which must never be set aside
         # for them (the list would look empty while everything in it is intact).
-        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) not in _DAMAGED:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code not in _DAMAGED:
             raise
+        if code == _NOTADB:
+            raise _Unusable("it is not an ossdesk database (damaged or written by another "
+                            "program)") from exc
         raise _Unusable("it is damaged") from exc
     if check != "ok":
         raise _Unusable("it is damaged")

@@ -738,3 +738,29 @@ def test_a_folder_still_being_listed_outlives_its_cleared_files(tmp_path: Path) 
         assert store.folders([folder.id]) == []
         [third] = store.add([_item(tmp_path, "photos/c", folder=folder.id)])
         assert [r.folder for r in store.rows_for([third])] == [None]
+
+
+def test_a_reader_in_the_owners_process_keeps_the_owners_locks(tmp_path: Path) -> None:
+    """Opening the list to read it in the process that writes it (the window with its
+    engine) must not drop the writer's file locks: another process would then take itself
+    for the list's last user on closing and take the write-ahead log away from under the
+    writer. (A plain open and close of the file drops a process's POSIX locks on it.)"""
+    import subprocess
+    import sys
+
+    path = config.paths().database
+    with Store.open() as owner:
+        owner.add([_item(tmp_path, "a")])
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists()
+        with Store.open(owner=False) as reader:
+            assert [r.key for r in reader.rows()] == ["k/a"]
+        # Another process reads and closes: the owner is still there, the log stays.
+        subprocess.run([sys.executable, "-c", (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            "c.execute('SELECT count(*) FROM uploads').fetchone(); c.close()"), str(path)],
+            check=True)
+        assert wal.exists()
+        owner.add([_item(tmp_path, "b")])
+    with Store.open() as again:
+        assert [r.key for r in again.rows()] == ["k/a", "k/b"]
