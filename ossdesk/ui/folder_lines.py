@@ -11,12 +11,12 @@ its :class:`FolderReader`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex
 
-from ossdesk.ui.engine_types import FolderInfo, RowKey, TransferRow
+from ossdesk.ui.engine_types import FolderInfo, RowKey, TransferRow, TransferState
 from ossdesk.ui.folder_rows import FolderNode
 from ossdesk.ui.folder_store import FolderReader
 from ossdesk.ui.queue_columns import Column
@@ -121,6 +121,46 @@ class FolderLines(QAbstractTableModel):
 
     def folders(self) -> list[FolderNode]:
         return [item for item in self._top if isinstance(item, FolderNode)]
+
+    def ids_where(self, wanted: Callable[[TransferState], bool]) -> list[RowKey]:
+        """Every file's id whose state ``wanted`` accepts, in queue order (a folder's files
+        from the states it keeps: nothing read from the upload list)."""
+        self.flush()
+        ids: list[RowKey] = []
+        for item in self._top:
+            if isinstance(item, FolderNode):
+                ids.extend(item.ids_where(wanted))
+            elif wanted(item.state):
+                ids.append(item.id)
+        return ids
+
+    def waiting_under(self, bucket: str, prefix: str) -> int:
+        """How many files for ``bucket`` whose source path begins with ``prefix`` (a
+        folder's path with its separator) wait or are being sent. A dropped folder under
+        ``prefix`` counts from its sums; only a ``prefix`` inside a dropped folder reads
+        the paths of that folder's files."""
+        self.flush()
+        count = 0
+        for item in self._top:
+            if item.bucket != bucket:
+                continue
+            if not isinstance(item, FolderNode):
+                state = item.state
+                if (state.active or state is TransferState.QUEUED) and \
+                        item.source_path.startswith(prefix):
+                    count += 1
+                continue
+            waiting = item.waiting
+            if not waiting:
+                continue
+            inside = item.source_path.rstrip("/\\") + prefix[-1:]  # with the separator
+            if inside.startswith(prefix):
+                count += waiting
+            elif prefix.startswith(inside):
+                count += sum(1 for r in self.reader.listed(item)
+                             if (r.state.active or r.state is TransferState.QUEUED)
+                             and r.source_path.startswith(prefix))
+        return count
 
     def failed_rows(self, node: FolderNode, limit: int) -> list[TransferRow]:
         """A folder's first ``limit`` failed files (in its order), read from the upload

@@ -23,7 +23,7 @@ import math
 import os
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -402,6 +402,15 @@ class FolderNode:
         """Its files' ids in the order shown."""
         ids = self._ids
         return [ids[s] for s in self.order]
+
+    def ids_where(self, wanted: Callable[[TransferState], bool]) -> list[int]:
+        """The ids of its files in a state ``wanted`` accepts, in the order shown (from the
+        states it keeps: nothing read)."""
+        codes = {code for code, state in enumerate(_STATES) if wanted(state)}
+        if not codes:
+            return []
+        ids, state = self._ids, self._state
+        return [ids[s] for s in self.order if state[s] in codes]
 
     def state_of(self, slot: int) -> TransferState:
         return _STATES[self._state[slot]]

@@ -445,13 +445,13 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def pause_all(self) -> None:
-        ids = [r.id for r in self.model.rows(full=False) if r.state.can_pause]
+        ids = self.model.ids_where(lambda state: state.can_pause)
         if ids and self.engine is not None:
             self.engine.send(rq.Pause(ids))
 
     @Slot()
     def resume_all(self) -> None:
-        ids = [r.id for r in self.model.rows(full=False) if r.state.can_resume]
+        ids = self.model.ids_where(lambda state: state.can_resume)
         if ids and self.engine is not None:
             self.engine.send(rq.Resume(ids))
 

@@ -469,34 +469,6 @@ class TransferModel(FolderLines):
                 rows.extend(self.reader.listed(item))  # one read of its paths
         return rows
 
-    def waiting_under(self, bucket: str, prefix: str) -> int:
-        """How many files for ``bucket`` whose source path begins with ``prefix`` (a
-        folder's path with its separator) wait or are being sent. A dropped folder under
-        ``prefix`` counts from its sums; only a ``prefix`` inside a dropped folder reads
-        the paths of that folder's files."""
-        self.flush()
-        count = 0
-        for item in self._top:
-            if item.bucket != bucket:
-                continue
-            if not isinstance(item, FolderNode):
-                state = item.state
-                if (state.active or state is TransferState.QUEUED) and \
-                        item.source_path.startswith(prefix):
-                    count += 1
-                continue
-            waiting = item.waiting
-            if not waiting:
-                continue
-            inside = item.source_path.rstrip("/\\") + prefix[-1:]  # with the separator
-            if inside.startswith(prefix):
-                count += waiting
-            elif prefix.startswith(inside):
-                count += sum(1 for r in self.reader.listed(item)
-                             if (r.state.active or r.state is TransferState.QUEUED)
-                             and r.source_path.startswith(prefix))
-        return count
-
     def index_of(self, key: RowKey) -> int | None:
         """The line of a file added on its own (None for a file in a folder)."""
         return self._line_of.get(key) if self._node_of(key) is None else None

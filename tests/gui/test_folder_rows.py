@@ -507,3 +507,19 @@ def test_what_waits_under_a_watched_folder_is_counted_without_reading_the_folder
     # Inside the dropped folder: its files' paths are read.
     assert model.waiting_under("photos", "/home/ann/相册 folder/2024/") == 1
     assert model.waiting_under("photos", "/home/ann/相册 folder/2025/") == 0
+
+
+def test_pause_all_and_resume_all_take_a_folders_files_from_its_states(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    feed(window, [fs.started(TREE, 0), fs.done(TREE, 0), fs.started(TREE, 1)])
+    fake = engine(window)
+    reads = window.model.reader.reads
+    window.pause_all()
+    assert fake.calls[-1] == ("pause", [TREE.upload(1), TREE.upload(2)])
+    feed(window, [fs.paused(TREE, 1), fs.paused(TREE, 2)])
+    # (The fake engine answers Resume only for files it queued itself: record the call.)
+    fake.resume = lambda ids: fake.calls.append(("resume", list(ids)))  # type: ignore[method-assign]
+    window.resume_all()
+    assert fake.calls[-1] == ("resume", [TREE.upload(1), TREE.upload(2)])
+    assert window.model.reader.reads == reads  # nothing read from the upload list
