@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.app import SessionProfile
 from ossdesk.ui.dialogs.accounts import AccountsDialog
 from ossdesk.ui.dialogs.settings import SettingsDialog
@@ -146,6 +147,12 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
     # A file left out of a drop because the queue has it already.
     in_queue = Problem("/d/a.bin", ProblemKind.DUPLICATE, IN_QUEUE)
     bad += untranslated(iter([("problem in queue", window.problem_text(in_queue))]))
+    # Files of a drop that the queue had already (what the engine did with them).
+    again = window.drops.in_queue_lines(rq.DropQueued(1, continued=1, continued_name="a.bin",
+                                                      unchanged=2))
+    bad += untranslated((f"in queue already {n}", text) for n, text in enumerate(again))
+    assert again == ["a.bin 已在队列中：在原来的位置继续上传",  # noqa: RUF001
+                     "2 个文件已在队列中，正在等待或上传：保持不变"]  # noqa: RUF001
     menu = window.row_actions.context_menu()
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
     failed = window.model.row_at(states.index(TransferState.FAILED))
