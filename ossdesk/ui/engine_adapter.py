@@ -376,7 +376,8 @@ class SchedulerAdapter:
         for request in store.unfinished_requests():
             roots = ", ".join(printable(str(r)) for r in request.roots)
             skipped: list[WalkProblem] = []
-            added = 0
+            notes: list[WalkProblem] = []
+            added = continued = 0
 
             def on_collision(found: FoundFile, first: Path,
                              into: list[WalkProblem] = skipped) -> None:
@@ -408,15 +409,15 @@ class SchedulerAdapter:
                         else:
                             kept.append(item)
                     # A file in the queue already (an unfinished row of it from before the
-                    # drop, e.g. paused) is not added a second time, as a drop leaves it out.
-                    fresh = []
-                    for item, row in zip(kept, store.unfinished_for(kept, request=request),
-                                         strict=True):
-                        if row is None:
-                            fresh.append(item)
-                        else:
-                            skipped.append(WalkProblem(item.source, f"{item.source} is in the "
-                                                       "queue already; not added again"))
+                    # drop, e.g. paused) continues in that row, as in a drop and as
+                    # `ossdesk upload` run again: it is queued again below with the rest
+                    # (or paused with them when uploads do not resume by themselves).
+                    fresh, again = EarlierUploads(store, notes.append, request=request).sort(kept)
+                    stopped = [r.id for r in store.rows_for(again)
+                               if r.state in (State.PAUSED, State.FAILED)]
+                    if stopped:
+                        store.set_states(stopped, State.QUEUED)
+                    continued += len(again)
                     added += len(store.add(fresh, request=request))
                 assert request.id is not None
                 store.finish_request(request.id)
@@ -425,12 +426,20 @@ class SchedulerAdapter:
                     f"The files of {roots} could not all be added ({exc}); {added} were. "
                     "They are added when ossdesk starts next time.")))
                 continue
+            skipped += [n for n in notes if n.skipped]
             message = (f"Finished adding {roots}, which was still being listed when ossdesk "
                        f"stopped: {added} more file(s) added")
             if skipped:
                 message += f"; {len(skipped)} item(s) skipped: " + "; ".join(
                     printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
+            if continued:
+                self._listener(ev.Notice(upload=None, message=(
+                    f"{continued} file(s) of {roots} were in the queue already: they continue "
+                    "there.")))
+            for note in notes:
+                if not note.skipped:
+                    self._listener(ev.Notice(upload=None, message=printable(note.message)))
 
     @handles(rq.WaitIdle)
     def _wait_idle(self, r: rq.WaitIdle) -> None:

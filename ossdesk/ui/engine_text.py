@@ -514,7 +514,9 @@ MORE_TEMPLATES: tuple[str, ...] = (
         "file(s) added; %3 item(s) skipped: %4.",
     ),
     QT_TRANSLATE_NOOP("EngineMessages", "%1 and %2 both go to %3; %4 is not added"),
-    QT_TRANSLATE_NOOP("EngineMessages", "%1 is in the queue already; not added again"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "%1 file(s) of %2 were in the queue already: they continue there."
+    ),
     QT_TRANSLATE_NOOP(
         "EngineMessages",
         "The files of %1 could not all be added (%2); %3 were. They are added when ossdesk "

@@ -2176,8 +2176,8 @@ Destination: %2
         <translation>%1 和 %2 都会上传到 %3；%4 未添加</translation>
     </message>
     <message>
-        <source>%1 is in the queue already; not added again</source>
-        <translation>%1 已在队列中；未再次添加</translation>
+        <source>%1 file(s) of %2 were in the queue already: they continue there.</source>
+        <translation>%2 中有 %1 个文件已在队列中：在原来的位置继续上传。</translation>
     </message>
     <message>
         <source>The files of %1 could not all be added (%2); %3 were. They are added when ossdesk starts next time.</source>
