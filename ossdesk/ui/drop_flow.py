@@ -24,7 +24,7 @@ from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.refusals import refusal_text
-from ossdesk.ui.walker import IN_QUEUE, Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
+from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
 
 if TYPE_CHECKING:
     from ossdesk.ui.main_window import MainWindow
@@ -448,9 +448,7 @@ class DropFlow(QObject):
             ProblemKind.BAD_NAME: self.tr("the name is not valid UTF-8; rename it to upload it"),
         }
         reason = reasons.get(problem.kind, self.tr("not added"))
-        if problem.kind is ProblemKind.DUPLICATE and problem.detail == IN_QUEUE:
-            reason = self.tr("already added (in the queue already)")
-        elif problem.detail:
+        if problem.detail:
             reason += f" ({problem.detail})"
         return printable(f"{problem.path}: {reason}")
 

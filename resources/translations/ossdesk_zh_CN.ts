@@ -330,10 +330,6 @@
         <translation>已添加过</translation>
     </message>
     <message>
-        <source>already added (in the queue already)</source>
-        <translation>已添加过（已在队列中）</translation>
-    </message>
-    <message>
         <source>no longer exists</source>
         <translation>已不存在</translation>
     </message>

@@ -29,7 +29,7 @@ from ossdesk.ui.i18n import Translations, choose_language, translations_dir
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import Column, TransferRow, TransferState
-from ossdesk.ui.walker import IN_QUEUE, Problem, ProblemKind, SourceFile
+from ossdesk.ui.walker import Problem, ProblemKind, SourceFile
 
 # Words that stay as they are in a Chinese UI: product and OSS terms, units, examples.
 _KEEP = re.compile(
@@ -144,9 +144,6 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
         bad += untranslated(iter([(f"header {column.name}", header)]))
     bad += untranslated(iter([("totals", window.totals_label.text())]))
     bad += untranslated(iter([("problem", window.problem_text(window.problems[0]))]))
-    # A file left out of a drop because the queue has it already.
-    in_queue = Problem("/d/a.bin", ProblemKind.DUPLICATE, IN_QUEUE)
-    bad += untranslated(iter([("problem in queue", window.problem_text(in_queue))]))
     # Files of a drop that the queue had already (what the engine did with them).
     again = window.drops.in_queue_lines(rq.DropQueued(1, continued=1, continued_name="a.bin",
                                                       unchanged=2))
