@@ -360,17 +360,17 @@ class DropFlow(QObject):
         """What the engine did with the files of a drop that the queue had already."""
         parts: list[str] = []
         if queued.continued == 1 and queued.continued_name:
-            parts.append(self.tr("%1 was in the queue already: it continues there")
+            parts.append(self.tr("%1 was in the queue: it continues there")
                          .replace("%1", printable(queued.continued_name)))
         elif queued.continued:
-            parts.append(self.tr("%n file(s) were in the queue already: they continue there",
+            parts.append(self.tr("%n file(s) were in the queue: they continue there",
                                  "", queued.continued))
         if queued.unchanged == 1 and queued.unchanged_name:
-            parts.append(self.tr("%1 was in the queue already and is on its way: it is left "
-                                 "as it is").replace("%1", printable(queued.unchanged_name)))
+            parts.append(self.tr("%1 is in the queue: left as it is")
+                         .replace("%1", printable(queued.unchanged_name)))
         elif queued.unchanged:
-            parts.append(self.tr("%n file(s) were in the queue already and on their way: "
-                                 "they are left as they are", "", queued.unchanged))
+            parts.append(self.tr("%n file(s) are in the queue: left as they are", "",
+                                 queued.unchanged))
         return parts
 
     def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:

@@ -294,23 +294,23 @@
         </translation>
     </message>
     <message>
-        <source>%1 was in the queue already: it continues there</source>
+        <source>%1 was in the queue: it continues there</source>
         <translation>%1 已在队列中：在原来的位置继续上传</translation>
     </message>
     <message numerus="yes">
-        <source>%n file(s) were in the queue already: they continue there</source>
+        <source>%n file(s) were in the queue: they continue there</source>
         <translation>
             <numerusform>%n 个文件已在队列中：在原来的位置继续上传</numerusform>
         </translation>
     </message>
     <message>
-        <source>%1 was in the queue already and is on its way: it is left as it is</source>
-        <translation>%1 已在队列中，正在等待或上传：保持不变</translation>
+        <source>%1 is in the queue: left as it is</source>
+        <translation>%1 已在队列中：保持不变</translation>
     </message>
     <message numerus="yes">
-        <source>%n file(s) were in the queue already and on their way: they are left as they are</source>
+        <source>%n file(s) are in the queue: left as they are</source>
         <translation>
-            <numerusform>%n 个文件已在队列中，正在等待或上传：保持不变</numerusform>
+            <numerusform>%n 个文件已在队列中：保持不变</numerusform>
         </translation>
     </message>
     <message>

@@ -141,7 +141,7 @@ def test_dropping_a_folder_again_while_its_files_wait_continues_them_in_their_ro
         done = len(window.model.rows()) - len(paused)
         assert paused
         window.add_paths([str(folder)])
-        qtbot.waitUntil(lambda: "in the queue already" in window.statusBar().currentMessage(),
+        qtbot.waitUntil(lambda: "in the queue: " in window.statusBar().currentMessage(),
                         timeout=20_000)
         engine.ask(rq.WaitIdle())
         window.bridge.drain()

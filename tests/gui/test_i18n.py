@@ -149,7 +149,7 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
                                                       unchanged=2))
     bad += untranslated((f"in queue already {n}", text) for n, text in enumerate(again))
     assert again == ["a.bin 已在队列中：在原来的位置继续上传",  # noqa: RUF001
-                     "2 个文件已在队列中，正在等待或上传：保持不变"]  # noqa: RUF001
+                     "2 个文件已在队列中：保持不变"]  # noqa: RUF001
     menu = window.row_actions.context_menu()
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
     failed = window.model.row_at(states.index(TransferState.FAILED))
