@@ -62,6 +62,9 @@ class EarlierUploads:
     #: scheduler stops them first), never aborted under its feet.
     ours: Collection[int] = ()
     cancel: Callable[[list[int]], None] | None = None
+    #: The caller's scheduler holds every unfinished row of the list (the window's engine):
+    #: an earlier row to replace is cancelled through ``cancel`` too, never behind its back.
+    holds_all: bool = False
     #: When this run began resuming ``ours``: rows of them done since are still its own.
     since: float | None = None
     #: Earlier rows continued so far, and those cancelled for a new row.
@@ -109,7 +112,7 @@ class EarlierUploads:
                 f"was to be written with {_listed(differs)}")
         if (item.size, item.mtime_ns) != (row.size, row.mtime_ns):
             what += " (and the file changed since it began)"
-        if row.id in self.ours and self.cancel is not None:
+        if (row.id in self.ours or self.holds_all) and self.cancel is not None:
             self.cancel([row.id])
             self._say(item, f"{what}; it is cancelled (its multipart upload is aborted on the "
                       "server) and the file is uploaded from the start with this run's options")

@@ -559,7 +559,8 @@ class SchedulerAdapter:
         ``ossdesk upload`` run again): a paused or failed one goes on (its parts kept, its
         place kept), one waiting or being sent is left as it is. Engine thread only."""
         notes: list[WalkProblem] = []
-        fresh, again = EarlierUploads(store, notes.append, request=request).sort(items)
+        fresh, again = EarlierUploads(store, notes.append, request=request,
+                                      cancel=scheduler.cancel, holds_all=True).sort(items)
         rows = store.rows_for(again)
         stopped = [r for r in rows if r.state in (State.PAUSED, State.FAILED)]
         if stopped:

@@ -9,16 +9,23 @@ uploading row is left as it is), and the window says so in its language.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
+import oss2
 import pytest
 from pytestqt.qtbot import QtBot
 
 from ossdesk.core.checksum import crc64
-from ossdesk.sandbox.server import SandboxServer
+from ossdesk.sandbox.server import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_BUCKET,
+    SandboxServer,
+)
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.drop_flow import EXISTING_SKIP
 from ossdesk.ui.main_window import MainWindow
@@ -253,3 +260,47 @@ def test_a_folder_dropped_again_retries_only_its_failed_file(
     finally:
         close_window(qtbot, window, engine)
 
+
+
+def test_a_paused_file_dropped_again_with_other_options_replaces_its_row(
+        qtbot: QtBot, logged_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The destination's options changed since the file was queued (another storage class):
+    as ``ossdesk upload`` run again does, the earlier upload is cancelled through the engine
+    (aborted on the server, its row kept as cancelled) and the file goes again as a new row
+    with the new options; the window says so."""
+    data = os.urandom(4 * MIB)
+    path = tmp_path / "x.bin"
+    path.write_bytes(data)
+    settings = Settings(part_size_mib=1, parts_in_flight=1, bandwidth_limit_kib=1024)
+    window, engine = open_window(qtbot, logged_sandbox, settings)
+    said = _messages(window)
+    try:
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
+        [first] = window.model.ids()
+        qtbot.waitUntil(lambda: row_of(window, first).confirmed_bytes >= MIB, timeout=30_000)
+        _pause(qtbot, window, first)
+        bar = window.destination_bar
+        plain = bar.destination()
+        assert plain is not None
+        bar.destination = lambda: dataclasses.replace(  # type: ignore[method-assign]
+            plain, storage_class="IA")
+        said.clear()
+
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 2, timeout=20_000)
+        second = next(i for i in window.model.ids() if i != first)
+        qtbot.waitUntil(lambda: row_of(window, second).state is TransferState.DONE,
+                        timeout=60_000)
+        qtbot.waitUntil(lambda: row_of(window, first).state is TransferState.CANCELLED,
+                        timeout=20_000)
+        _settle(window, engine)
+        assert _verified(logged_sandbox, "drop/x.bin", data)
+        bucket = oss2.Bucket(oss2.Auth(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+                             logged_sandbox.endpoint, DEFAULT_BUCKET)
+        assert bucket.head_object("drop/x.bin").headers["x-oss-storage-class"] == "IA"
+        assert client(logged_sandbox).list_multipart_uploads("drop/") == []  # aborted
+        assert any(m.startswith("Added 1 file") and "another storage class" in m
+                   and "it is cancelled" in m for m in said), said
+    finally:
+        close_window(qtbot, window, engine)
