@@ -54,7 +54,14 @@ from ossdesk.ui.dialogs.accounts import AccountsDialog
 from ossdesk.ui.dialogs.object_options import ObjectOptionsDialog, UploadOptions
 from ossdesk.ui.dialogs.settings import SettingsDialog
 from ossdesk.ui.dialogs.unfinished_uploads import UnfinishedUploadsDialog
-from ossdesk.ui.engine_types import Destination, FolderInfo, FoldersAdded, RowsRestored
+from ossdesk.ui.drop_flow import _Drop
+from ossdesk.ui.engine_types import (
+    Destination,
+    DropQueued,
+    FolderInfo,
+    FoldersAdded,
+    RowsRestored,
+)
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.i18n import Translations
 from ossdesk.ui.main_window import MainWindow
@@ -286,6 +293,37 @@ def status_bar_window(out: Path, suffix: str = "") -> MainWindow:
             "%E5%B7%A5%E4%BD%9C%E8%AE%B0%E5%BD%95/%E5%8F%91%E5%B8%83%E4%BC%9A"
             "%E5%BD%95%E5%83%8F-%E7%AC%AC%E4%BA%8C%E5%A4%A9-%E5%AE%8C%E6%95%B4%E7%89%88.mp4"))
     save(window, out, "status-bar" + suffix)
+    return window
+
+
+def drop_again_window(out: Path, suffix: str = "") -> MainWindow:
+    """The launch folder dropped again: its paused file continues in its row (waiting
+    again, its 4.5 GiB kept), two new files are added; the status bar says what the engine
+    did."""
+    window = MainWindow(None, settings=Settings(last_profile="work", last_folder="2024/launch"),
+                        profile_store=Profiles([PROFILE]))
+    window.resize(1280, 560)
+    window.show()
+    settle(lambda: window.destination_bar.profiles_loaded)
+    rows = sample_rows()
+    rows[2].state = TransferState.QUEUED  # interviews.zip, paused before the drop
+    new = [("storyboard.pdf", 18 * MIB), ("credits.txt", 4 * 1024)]
+    for n, (name, size) in enumerate(new, start=20):
+        rows.append(TransferRow(
+            id=n, name=name, source_path=f"/home/li/Videos/launch/{name}", size=size,
+            destination=f"oss://team-media/2024/launch/{name}", bucket="team-media",
+            key=f"2024/launch/{name}"))
+    window.model.add_rows(rows)
+    window.model.flush()
+    window.row_actions.select_ids([3])
+    destination = window.destination_bar.destination()
+    assert destination is not None
+    window.setProperty("keepMessage", True)
+    window.drops._telling[1] = _Drop(destination)
+    window.drops.on_drop_queued(DropQueued(
+        1, added=len(new), added_bytes=sum(size for _, size in new), continued=1,
+        continued_name="interviews.zip"))
+    save(window, out, "drop-again" + suffix)
     return window
 
 
@@ -773,6 +811,7 @@ def main() -> int:
     folder_window(out, "-dark").hide()
     app.setPalette(app.style().standardPalette())
     status_bar_window(out).hide()
+    drop_again_window(out).hide()
     folder_window(out).hide()
     tray_scene(out).hide()
     watched_window(out).hide()
@@ -791,6 +830,7 @@ def main() -> int:
     save(first_zh, out, "first-run-zh_CN")
     queue_window(out, "-zh_CN")
     status_bar_window(out, "-zh_CN")
+    drop_again_window(out, "-zh_CN").hide()
     folder_window(out, "-zh_CN").hide()
     tray_scene(out, "-zh_CN").hide()
     watched_window(out, "-zh_CN").hide()

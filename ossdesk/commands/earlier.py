@@ -5,7 +5,8 @@ file whose earlier row, for the same source, endpoint, bucket and key, is still 
 running (in a process that died), paused or failed: that row is continued as part of this
 run, its confirmed parts kept, instead of a second row starting from zero. When this run
 asks for the object to be written differently (another account, storage class, metadata,
-headers, tags, encryption or ``--existing`` policy), the earlier upload is cancelled first
+headers, tags, encryption, or an ``--existing`` policy while its multipart upload has not
+begun yet: after that the policy is not applied), the earlier upload is cancelled first
 (its multipart upload aborted on the server, the row kept as cancelled) and the file is
 uploaded from the start; if that abort fails the file is not uploaded, so the bucket never
 ends up holding the older options.
@@ -13,6 +14,7 @@ ends up holding the older options.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -60,6 +62,9 @@ class EarlierUploads:
     #: scheduler stops them first), never aborted under its feet.
     ours: Collection[int] = ()
     cancel: Callable[[list[int]], None] | None = None
+    #: The caller's scheduler holds every unfinished row of the list (the window's engine):
+    #: an earlier row to replace is cancelled through ``cancel`` too, never behind its back.
+    holds_all: bool = False
     #: When this run began resuming ``ours``: rows of them done since are still its own.
     since: float | None = None
     #: Earlier rows continued so far, and those cancelled for a new row.
@@ -78,7 +83,10 @@ class EarlierUploads:
             if row is None:
                 fresh.append(item)
                 continue
-            differs = item.written_differently(row)
+            # The policy for an object already there is applied before a multipart upload
+            # begins; once it has begun, another policy changes nothing.
+            asked = dataclasses.replace(item, existing=row.existing) if row.upload_id else item
+            differs = asked.written_differently(row)
             if differs and row.state is State.DONE:  # finished by this run meanwhile
                 self.on_problem(WalkProblem(
                     item.source, f"{item.key}: uploaded by this run (row {row.id}) with "
@@ -104,7 +112,7 @@ class EarlierUploads:
                 f"was to be written with {_listed(differs)}")
         if (item.size, item.mtime_ns) != (row.size, row.mtime_ns):
             what += " (and the file changed since it began)"
-        if row.id in self.ours and self.cancel is not None:
+        if (row.id in self.ours or self.holds_all) and self.cancel is not None:
             self.cancel([row.id])
             self._say(item, f"{what}; it is cancelled (its multipart upload is aborted on the "
                       "server) and the file is uploaded from the start with this run's options")

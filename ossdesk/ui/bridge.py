@@ -31,7 +31,7 @@ from ossdesk.ui.engine_text import engine_text, kind_text, restored_row
 
 # The engine's messages are defined Qt-free (the engine process sends them); re-exported.
 from ossdesk.ui.engine_types import Destination as Destination  # noqa: PLC0414
-from ossdesk.ui.engine_types import EngineQuery, EngineRequest
+from ossdesk.ui.engine_types import DropQueued, EngineQuery, EngineRequest
 from ossdesk.ui.engine_types import EngineUnavailable as EngineUnavailable  # noqa: PLC0414
 from ossdesk.ui.engine_types import FoldersAdded as FoldersAdded  # noqa: PLC0414
 from ossdesk.ui.engine_types import RowsRemoved as RowsRemoved  # noqa: PLC0414
@@ -90,6 +90,7 @@ class EventBridge(QObject):
     uploadFailed = Signal(object)  # TransferRow
     queueIdle = Signal()
     engineFailed = Signal(str)
+    dropQueued = Signal(object)  # DropQueued: what the engine did with a drop's files
     drained = Signal(int)  # events applied in one tick
     #: Engine events (a list: one read of the engine's pipe, or the single events gathered
     #: since the GUI thread last took them), emitted from any thread, queued to the GUI.
@@ -226,6 +227,10 @@ class EventBridge(QObject):
                     continue
                 if isinstance(event, EngineUnavailable):
                     self.engineFailed.emit(engine_text(event.message))
+                    continue
+                if isinstance(event, DropQueued):
+                    add_pending_rows()  # its rows are shown before it is told
+                    self.dropQueued.emit(event)
                     continue
                 if isinstance(event, RowsRemoved):
                     add_pending_rows()

@@ -24,7 +24,7 @@ from ossdesk.ui.engine_text import engine_text
 from ossdesk.ui.formatting import format_size
 from ossdesk.ui.qthreads import BackgroundCall
 from ossdesk.ui.refusals import refusal_text
-from ossdesk.ui.walker import IN_QUEUE, Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
+from ossdesk.ui.walker import Problem, ProblemKind, SourceFile, WalkJob, WalkSummary
 
 if TYPE_CHECKING:
     from ossdesk.ui.main_window import MainWindow
@@ -60,10 +60,8 @@ class _Drop:
     #: The walk was stopped before its end (the window closing): the engine finishes the
     #: drop when it starts next time, so it is not told that the drop is complete.
     cut_short: bool = False
-    # What the drop put in the queue, and the items it left out: told once it is complete
-    # (never while a question about it is still open).
-    added: int = 0
-    added_bytes: int = 0
+    # The items the drop left out: told once it is complete (never while a question about
+    # it is still open), with what the engine put in the queue.
     skipped: int = 0
     #: A warning to repeat with what was added (e.g. the bucket could not be checked).
     warning: str = ""
@@ -80,6 +78,8 @@ class DropFlow(QObject):
         self._drops: dict[int, _Drop] = {}  # by drop number
         self._drop_of_job: dict[int, int] = {}  # id(WalkJob) -> drop number, while it walks
         self._drop_numbers = itertools.count(1)
+        # Complete drops whose outcome the engine has not told yet (by drop number).
+        self._telling: dict[int, _Drop] = {}
         self.problems: list[Problem] = []
 
     @property
@@ -103,8 +103,10 @@ class DropFlow(QObject):
             r for r in model.rows(full=False)
             if not r.state.finished and r.bucket == destination.bucket
         ]
-        in_queue = frozenset(r.source_path for r in unfinished)
-        job = WalkJob(paths, prefix=destination.prefix, skip_paths=in_queue, parent=self)
+        # A file the queue has already is not left out here: the engine decides from the
+        # upload list (the same file to the same object continues its row; to another
+        # object it is another upload) and says what it did (DropQueued).
+        job = WalkJob(paths, prefix=destination.prefix, parent=self)
         number = next(self._drop_numbers)
         claims = {model.key_of(r): r.source_path for r in unfinished}
         self._drops[number] = _Drop(destination, job=job, claims=claims)
@@ -233,8 +235,6 @@ class DropFlow(QObject):
     def _enqueue(self, number: int, drop: _Drop, batch: list[SourceFile], existing: str) -> None:
         if self.window.engine is not None:
             self.window.engine.send(rq.Enqueue(batch, drop.destination, existing, number))
-            drop.added += len(batch)
-            drop.added_bytes += sum(f.size for f in batch)
 
     def _check_or_queue(self, number: int, drop: _Drop, keyed: list[SourceFile]) -> None:
         if self.window.engine is None or not keyed or drop.policy == EXISTING_CANCEL:
@@ -311,28 +311,67 @@ class DropFlow(QObject):
                 and not drop.asking and not drop.held:
             del self._drops[drop_key]
             if self.window.engine is not None and not drop.cut_short:
+                # What the drop put in the queue is told when the engine says what it did.
+                self._telling[drop_key] = drop
                 self.window.engine.send(rq.EndDrop(drop_key))
-            self._tell_added(drop)
+            elif not drop.cut_short:
+                self._tell_added(drop, rq.DropQueued(drop_key))
 
-    def _tell_added(self, drop: _Drop) -> None:
-        """What a complete drop put in the queue (after every question about it)."""
+    @Slot(object)
+    def on_drop_queued(self, queued: object) -> None:
+        """The engine has handled every file of a drop: say what it did."""
+        if isinstance(queued, rq.DropQueued):
+            drop = self._telling.pop(queued.drop, None)
+            if drop is not None:
+                self._tell_added(drop, queued)
+
+    def _tell_added(self, drop: _Drop, queued: rq.DropQueued) -> None:
+        """What a complete drop put in the queue (after every question about it), as the
+        engine did it: new rows, and files that were in the queue already."""
+        skipped = drop.skipped + queued.not_added
         if drop.policy == EXISTING_CANCEL:
             message = self.tr("The drop was cancelled.")
-            if drop.added:
+            if queued.added:
                 message += " " + self.tr("%n file(s) of it had been added before.", "",
-                                         drop.added)
+                                         queued.added)
+            parts = [message, *self.in_queue_lines(queued)]
+            message = "; ".join(parts)
         else:
-            message = self.tr("Added %n file(s)", "", drop.added)
-            if drop.added:
-                message += " (" + format_size(drop.added_bytes) + ")"
-            if drop.skipped:
-                message += "; " + self.tr("%n item(s) skipped", "", drop.skipped)
+            parts = self.in_queue_lines(queued)
+            if queued.added or not parts:
+                added = self.tr("Added %n file(s)", "", queued.added)
+                if queued.added:
+                    added += " (" + format_size(queued.added_bytes) + ")"
+                parts.insert(0, added)
+            if skipped:
+                parts.append(self.tr("%n item(s) skipped", "", skipped))
+            message = "; ".join(parts)
+        if queued.notes:  # an earlier upload with other options cancelled for a new one
+            drop.warning = " ".join(
+                filter(None, [drop.warning, engine_text(queued.notes[0])]))
         if drop.warning:  # said when it happened; kept in what the drop ends with
             message = self.tr("%1. %2", "what was added, then a warning").replace(
                 "%1", message).replace("%2", drop.warning)
             self.window.statusBar().showMessage(message, 15_000)
             return
         self.window.statusBar().showMessage(message, 8000)
+
+    def in_queue_lines(self, queued: rq.DropQueued) -> list[str]:
+        """What the engine did with the files of a drop that the queue had already."""
+        parts: list[str] = []
+        if queued.continued == 1 and queued.continued_name:
+            parts.append(self.tr("%1 was in the queue: it continues there")
+                         .replace("%1", printable(queued.continued_name)))
+        elif queued.continued:
+            parts.append(self.tr("%n file(s) were in the queue: they continue there",
+                                 "", queued.continued))
+        if queued.unchanged == 1 and queued.unchanged_name:
+            parts.append(self.tr("%1 is in the queue: left as it is")
+                         .replace("%1", printable(queued.unchanged_name)))
+        elif queued.unchanged:
+            parts.append(self.tr("%n file(s) are in the queue: left as they are", "",
+                                 queued.unchanged))
+        return parts
 
     def existing_box(self, count: int, keys: Sequence[str]) -> QMessageBox:
         """The question asked once per drop when some of its files already exist."""
@@ -409,9 +448,7 @@ class DropFlow(QObject):
             ProblemKind.BAD_NAME: self.tr("the name is not valid UTF-8; rename it to upload it"),
         }
         reason = reasons.get(problem.kind, self.tr("not added"))
-        if problem.kind is ProblemKind.DUPLICATE and problem.detail == IN_QUEUE:
-            reason = self.tr("already added (in the queue already)")
-        elif problem.detail:
+        if problem.detail:
             reason += f" ({problem.detail})"
         return printable(f"{problem.path}: {reason}")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
+from ossdesk.commands.earlier import EarlierUploads
 from ossdesk.core import events as ev
 from ossdesk.core.names import printable
 from ossdesk.core.object_options import ObjectOptions
@@ -45,6 +46,7 @@ from ossdesk.core.walk import FoundFile, WalkProblem, join_key, normalize_prefix
 from ossdesk.credentials import default_credentials
 from ossdesk.ui import engine_types as rq
 from ossdesk.ui.engine_types import (
+    DropQueued,
     EngineUnavailable,
     FolderInfo,
     FoldersAdded,
@@ -74,6 +76,28 @@ class _Where:
     metadata: dict[str, str] = field(default_factory=dict)
     options: ObjectOptions = field(default_factory=ObjectOptions)
     folder: int | None = None
+
+
+@dataclass
+class _DropTally:
+    """What the engine has done with the files of one drop so far (see :class:`DropQueued`)."""
+
+    added: int = 0
+    added_bytes: int = 0
+    continued: int = 0
+    continued_name: str = ""  # the first file's name
+    unchanged: int = 0
+    unchanged_name: str = ""
+    notes: list[str] = field(default_factory=list)
+    not_added: int = 0
+
+    def told(self, drop: int) -> DropQueued:
+        return DropQueued(
+            drop, added=self.added, added_bytes=self.added_bytes,
+            continued=self.continued, unchanged=self.unchanged,
+            continued_name=self.continued_name if self.continued == 1 else "",
+            unchanged_name=self.unchanged_name if self.unchanged == 1 else "",
+            notes=tuple(self.notes[:20]), not_added=self.not_added)
 
 
 def folder_info(folder: Folder) -> FolderInfo:
@@ -218,6 +242,7 @@ class SchedulerAdapter:
         # until its first file is queued), and the folders the window has been told of.
         self._drop_folders: dict[int, dict[str, int | None]] = {}
         self._announced: set[int] = set()
+        self._tallies: dict[int, _DropTally] = {}  # by drop number, until its EndDrop
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -351,7 +376,8 @@ class SchedulerAdapter:
         for request in store.unfinished_requests():
             roots = ", ".join(printable(str(r)) for r in request.roots)
             skipped: list[WalkProblem] = []
-            added = 0
+            notes: list[WalkProblem] = []
+            added = continued = 0
 
             def on_collision(found: FoundFile, first: Path,
                              into: list[WalkProblem] = skipped) -> None:
@@ -383,15 +409,15 @@ class SchedulerAdapter:
                         else:
                             kept.append(item)
                     # A file in the queue already (an unfinished row of it from before the
-                    # drop, e.g. paused) is not added a second time, as a drop leaves it out.
-                    fresh = []
-                    for item, row in zip(kept, store.unfinished_for(kept, request=request),
-                                         strict=True):
-                        if row is None:
-                            fresh.append(item)
-                        else:
-                            skipped.append(WalkProblem(item.source, f"{item.source} is in the "
-                                                       "queue already; not added again"))
+                    # drop, e.g. paused) continues in that row, as in a drop and as
+                    # `ossdesk upload` run again: it is queued again below with the rest
+                    # (or paused with them when uploads do not resume by themselves).
+                    fresh, again = EarlierUploads(store, notes.append, request=request).sort(kept)
+                    stopped = [r.id for r in store.rows_for(again)
+                               if r.state in (State.PAUSED, State.FAILED)]
+                    if stopped:
+                        store.set_states(stopped, State.QUEUED)
+                    continued += len(again)
                     added += len(store.add(fresh, request=request))
                 assert request.id is not None
                 store.finish_request(request.id)
@@ -400,12 +426,20 @@ class SchedulerAdapter:
                     f"The files of {roots} could not all be added ({exc}); {added} were. "
                     "They are added when ossdesk starts next time.")))
                 continue
+            skipped += [n for n in notes if n.skipped]
             message = (f"Finished adding {roots}, which was still being listed when ossdesk "
                        f"stopped: {added} more file(s) added")
             if skipped:
                 message += f"; {len(skipped)} item(s) skipped: " + "; ".join(
                     printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
+            if continued:
+                self._listener(ev.Notice(upload=None, message=(
+                    f"{continued} file(s) of {roots} were in the queue already: they continue "
+                    "there.")))
+            for note in notes:
+                if not note.skipped:
+                    self._listener(ev.Notice(upload=None, message=printable(note.message)))
 
     @handles(rq.WaitIdle)
     def _wait_idle(self, r: rq.WaitIdle) -> None:
@@ -440,8 +474,11 @@ class SchedulerAdapter:
         def run() -> None:
             request = self._requests.pop(r.drop, None)
             self._drop_folders.pop(r.drop, None)
+            tally = self._tallies.pop(r.drop, _DropTally())
             if request is not None and request.id is not None and self._store is not None:
                 self._store.finish_request(request.id)
+            if self._listener is not None:
+                self._listener(tally.told(r.drop))
 
         self._submit(run)
 
@@ -500,12 +537,50 @@ class SchedulerAdapter:
                                    {i.folder for i in items if i.folder is not None})
                 start += chunk
                 chunk = len(batch)  # then the rest at once: each add has a fixed cost
-                ids = self.scheduler.add(items, request=request)
+                tally = self._tallies.setdefault(drop, _DropTally()) if drop is not None \
+                    else None
                 store = self._store
                 if store is not None:
-                    self._remember([r for r in (store.get(i) for i in ids) if r is not None])
+                    items = self._without_earlier(store, self.scheduler, items, request, tally)
+                ids = self.scheduler.add(items, request=request) if items else []
+                if store is not None:
+                    added = [r for r in (store.get(i) for i in ids) if r is not None]
+                    self._remember(added)
+                    if tally is not None:
+                        tally.added += len(added)
+                        tally.added_bytes += sum(r.size for r in added)
 
         self._submit(add)
+
+    def _without_earlier(self, store: Store, scheduler: Scheduler, items: list[NewUpload],
+                         request: Request | None, tally: _DropTally | None) -> list[NewUpload]:
+        """``items`` less the files the upload list has an unfinished row of, to the same
+        object with the same account and options (:class:`EarlierUploads`, the rule of
+        ``ossdesk upload`` run again): a paused or failed one goes on (its parts kept, its
+        place kept), one waiting or being sent is left as it is. Engine thread only."""
+        notes: list[WalkProblem] = []
+        fresh, again = EarlierUploads(store, notes.append, request=request,
+                                      cancel=scheduler.cancel, holds_all=True).sort(items)
+        rows = store.rows_for(again)
+        stopped = [r for r in rows if r.state in (State.PAUSED, State.FAILED)]
+        if stopped:
+            scheduler.resume([r.id for r in stopped])
+        if tally is None:  # not a drop: each said on its own
+            for note in notes:
+                if self._listener is not None:
+                    self._listener(ev.Notice(upload=None, message=note.message))
+            return fresh
+        going = {r.id for r in stopped}
+        for row in rows:
+            if row.id in going:
+                tally.continued += 1
+                tally.continued_name = tally.continued_name or Path(row.source).name
+            else:
+                tally.unchanged += 1
+                tally.unchanged_name = tally.unchanged_name or Path(row.source).name
+        tally.notes.extend(note.message for note in notes[:20 - len(tally.notes)])
+        tally.not_added += sum(1 for note in notes if note.skipped)
+        return fresh
 
     def _folder_of_file(self, drop: int | None, request: Request | None,
                         path: str) -> int | None:

@@ -514,7 +514,35 @@ MORE_TEMPLATES: tuple[str, ...] = (
         "file(s) added; %3 item(s) skipped: %4.",
     ),
     QT_TRANSLATE_NOOP("EngineMessages", "%1 and %2 both go to %3; %4 is not added"),
-    QT_TRANSLATE_NOOP("EngineMessages", "%1 is in the queue already; not added again"),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages", "%1 file(s) of %2 were in the queue already: they continue there."
+    ),
+    # A file dropped again whose earlier upload was to be written otherwise
+    # (commands/earlier.py, as the window's engine uses it).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1: the unfinished upload of %2 in the list (row %3) was to be written with %4",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1: the unfinished upload of %2 in the list (row %3) was to be written with %4 (and "
+        "the file changed since it began)",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "it is cancelled (its multipart upload is aborted on the server) and the file is "
+        "uploaded from the start with this run's options",
+    ),
+    QT_TRANSLATE_NOOP("EngineMessages", "another account"),
+    QT_TRANSLATE_NOOP("EngineMessages", "other metadata"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another storage class"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another Content-Type"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another ACL"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another Cache-Control"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another Content-Disposition"),
+    QT_TRANSLATE_NOOP("EngineMessages", "other tags"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another server-side encryption"),
+    QT_TRANSLATE_NOOP("EngineMessages", "another policy for an object already there"),
     QT_TRANSLATE_NOOP(
         "EngineMessages",
         "The files of %1 could not all be added (%2); %3 were. They are added when ossdesk "

@@ -198,6 +198,31 @@ class RowsRemoved:
 
 
 @dataclass(frozen=True, slots=True)
+class DropQueued:
+    """What the engine did with the files of a drop, sent once its :class:`EndDrop` is
+    handled. The upload list decides, as ``ossdesk upload`` run again does: a file whose
+    unfinished row goes to the same object (same endpoint, bucket and key) with the same
+    account and options continues in that row instead of getting a second one."""
+
+    drop: int
+    #: New rows, and their bytes.
+    added: int = 0
+    added_bytes: int = 0
+    #: Paused or failed rows of files of the drop, set going again (parts kept).
+    continued: int = 0
+    #: Rows of files of the drop already waiting or being sent: left as they are.
+    unchanged: int = 0
+    #: The file's name when one file of the drop continued, and when one was left as is.
+    continued_name: str = ""
+    unchanged_name: str = ""
+    #: What else the engine has to say about files of the drop (an earlier upload written
+    #: with other options cancelled for the new one, or one that could not be), in English.
+    notes: tuple[str, ...] = ()
+    #: Files of the drop that were not queued because of such a note.
+    not_added: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class EngineUnavailable:
     """The engine could not start (its upload list is locked or unreadable) or stopped
     unexpectedly: say why."""

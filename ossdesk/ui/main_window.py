@@ -275,6 +275,7 @@ class MainWindow(QMainWindow):
         self.bridge.noticeReceived.connect(self._on_notice)
         self.bridge.queueIdle.connect(self._on_queue_idle)
         self.bridge.engineFailed.connect(self._on_engine_failed)
+        self.bridge.dropQueued.connect(self.drops.on_drop_queued)
 
     # ---- texts --------------------------------------------------------------------------
 

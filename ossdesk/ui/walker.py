@@ -59,22 +59,11 @@ class _Batch:
     problems: list[Problem]
 
 
-#: The detail of a file left out of a drop because the queue has it already (the window
-#: words it in its language).
-IN_QUEUE = "in the queue already"
-
-
-def _handed_over(batch: WalkBatch, skip_paths: frozenset[str]) -> _Batch:
-    """A walked batch as the window takes it; files already in the queue are left out."""
-    files: list[SourceFile] = []
-    problems = [Problem.of(p) for p in batch.problems]
-    for found in batch.files:
-        path = str(found.path)
-        if path in skip_paths:
-            problems.append(Problem(path, ProblemKind.DUPLICATE, IN_QUEUE))
-        else:
-            files.append(SourceFile(path, found.key, found.size, found.mtime_ns))
-    return _Batch(files, problems)
+def _handed_over(batch: WalkBatch) -> _Batch:
+    """A walked batch as the window takes it. Files the queue has already are not left out
+    here: the engine decides from the upload list what to do with them."""
+    files = [SourceFile(str(f.path), f.key, f.size, f.mtime_ns) for f in batch.files]
+    return _Batch(files, [Problem.of(p) for p in batch.problems])
 
 
 class WalkJob(QObject):
@@ -91,13 +80,11 @@ class WalkJob(QObject):
         roots: Iterable[str],
         *,
         prefix: str = "",
-        skip_paths: frozenset[str] = frozenset(),
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._roots = [Path(os.path.abspath(r)) for r in roots]
         self._prefix = prefix
-        self._skip = skip_paths
         self._queue: queue.SimpleQueue[_Batch | WalkSummary] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,7 +111,7 @@ class WalkJob(QObject):
         started = time.monotonic()
         try:
             for walked in walk_batches(self._roots, self._prefix, cancel=self._cancel.is_set):
-                batch = _handed_over(walked, self._skip)
+                batch = _handed_over(walked)
                 summary.files += len(batch.files)
                 summary.bytes += sum(f.size for f in batch.files)
                 summary.problems += len(batch.problems)

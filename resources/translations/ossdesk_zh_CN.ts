@@ -294,6 +294,26 @@
         </translation>
     </message>
     <message>
+        <source>%1 was in the queue: it continues there</source>
+        <translation>%1 已在队列中：在原来的位置继续上传</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) were in the queue: they continue there</source>
+        <translation>
+            <numerusform>%n 个文件已在队列中：在原来的位置继续上传</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>%1 is in the queue: left as it is</source>
+        <translation>%1 已在队列中：保持不变</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n file(s) are in the queue: left as they are</source>
+        <translation>
+            <numerusform>%n 个文件已在队列中：保持不变</numerusform>
+        </translation>
+    </message>
+    <message>
         <source>Show what was not added and why</source>
         <translation>查看哪些项目未添加及原因</translation>
     </message>
@@ -308,10 +328,6 @@
     <message>
         <source>already added</source>
         <translation>已添加过</translation>
-    </message>
-    <message>
-        <source>already added (in the queue already)</source>
-        <translation>已添加过（已在队列中）</translation>
     </message>
     <message>
         <source>no longer exists</source>
@@ -2156,8 +2172,60 @@ Destination: %2
         <translation>%1 和 %2 都会上传到 %3；%4 未添加</translation>
     </message>
     <message>
-        <source>%1 is in the queue already; not added again</source>
-        <translation>%1 已在队列中；未再次添加</translation>
+        <source>%1 file(s) of %2 were in the queue already: they continue there.</source>
+        <translation>%2 中有 %1 个文件已在队列中：在原来的位置继续上传。</translation>
+    </message>
+    <message>
+        <source>%1: the unfinished upload of %2 in the list (row %3) was to be written with %4</source>
+        <translation>%1：列表中 %2 未完成的上传（第 %3 行）原本要以%4写入</translation>
+    </message>
+    <message>
+        <source>%1: the unfinished upload of %2 in the list (row %3) was to be written with %4 (and the file changed since it began)</source>
+        <translation>%1：列表中 %2 未完成的上传（第 %3 行）原本要以%4写入（且文件在上传开始后已更改）</translation>
+    </message>
+    <message>
+        <source>it is cancelled (its multipart upload is aborted on the server) and the file is uploaded from the start with this run&apos;s options</source>
+        <translation>该上传已取消（其分片上传已在服务器上中止），文件将按本次的选项从头上传</translation>
+    </message>
+    <message>
+        <source>another account</source>
+        <translation>另一个账号</translation>
+    </message>
+    <message>
+        <source>other metadata</source>
+        <translation>其他元数据</translation>
+    </message>
+    <message>
+        <source>another storage class</source>
+        <translation>另一种存储类型</translation>
+    </message>
+    <message>
+        <source>another Content-Type</source>
+        <translation>另一个 Content-Type</translation>
+    </message>
+    <message>
+        <source>another ACL</source>
+        <translation>另一种 ACL</translation>
+    </message>
+    <message>
+        <source>another Cache-Control</source>
+        <translation>另一个 Cache-Control</translation>
+    </message>
+    <message>
+        <source>another Content-Disposition</source>
+        <translation>另一个 Content-Disposition</translation>
+    </message>
+    <message>
+        <source>other tags</source>
+        <translation>其他标签</translation>
+    </message>
+    <message>
+        <source>another server-side encryption</source>
+        <translation>另一种服务器端加密</translation>
+    </message>
+    <message>
+        <source>another policy for an object already there</source>
+        <translation>对已存在对象的另一种处理方式</translation>
     </message>
     <message>
         <source>The files of %1 could not all be added (%2); %3 were. They are added when ossdesk starts next time.</source>

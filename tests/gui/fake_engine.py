@@ -31,6 +31,7 @@ class FakeEngine:
         self.policies: list[str] = []
         self.drops: list[tuple[str, int]] = []  # ("begin" | "end", drop number)
         self.enqueued_drops: list[int | None] = []
+        self.queued_by_drop: dict[int, list[SourceFile]] = {}
 
     def _post(self, events: list[Any]) -> None:
         assert self.listener is not None
@@ -85,12 +86,17 @@ class FakeEngine:
 
     def end_drop(self, drop: int) -> None:
         self.drops.append(("end", drop))
+        files = self.queued_by_drop.pop(drop, [])
+        self._post([rq.DropQueued(drop, added=len(files),
+                                  added_bytes=sum(f.size for f in files))])
 
     def enqueue(self, files: Sequence[SourceFile], destination: Destination, *,
                 existing: str = "overwrite", drop: int | None = None) -> None:
         self.calls.append(("enqueue", [f.key for f in files]))
         self.policies.append(existing)
         self.enqueued_drops.append(drop)
+        if drop is not None:
+            self.queued_by_drop.setdefault(drop, []).extend(files)
         events = []
         for f in files:
             upload = next(self._ids)

@@ -81,6 +81,8 @@ def test_added_is_said_after_the_question_is_answered(
         window.add_paths([str(folder)])
         qtbot.waitUntil(lambda: bool(answerer.status_while_asked), timeout=15_000)
         qtbot.waitUntil(lambda: not window.drops._drops and not window.walk_jobs, timeout=15_000)
+        # Said once the engine has queued the drop's files.
+        qtbot.waitUntil(lambda: bool(answerer.said("Added")), timeout=15_000)
         assert not any("Added" in text for text in answerer.status_while_asked)
         assert answerer.said("Added") == [(True, "Added 2 files (4.89 KiB)")]
     finally:
@@ -98,6 +100,7 @@ def test_a_cancelled_drop_is_not_said_to_be_added(
         window.add_paths([str(folder)])
         qtbot.waitUntil(lambda: bool(answerer.status_while_asked), timeout=15_000)
         qtbot.waitUntil(lambda: not window.drops._drops and not window.walk_jobs, timeout=15_000)
+        qtbot.waitUntil(lambda: bool(answerer.said("cancelled")), timeout=15_000)
         assert answerer.said("Added") == []
         assert answerer.said("cancelled") == [(True, "The drop was cancelled.")]
         assert window.model.rowCount() == 0

@@ -260,3 +260,14 @@ def test_a_failed_check_for_existing_objects_reads_in_chinese(qtbot, chinese, tm
             assert not english_words(_PATHS.sub(" ", warning)), warning
     finally:
         close_window(qtbot, window, engine)
+
+
+def test_an_earlier_upload_replaced_by_a_drop_reads_in_chinese(qapp, chinese):
+    """A file dropped again with other options: the engine cancels its earlier upload."""
+    message = ("drop/x.bin: the unfinished upload of /home/u/x.bin in the list (row 3) was to "
+               "be written with another storage class; it is cancelled (its multipart upload "
+               "is aborted on the server) and the file is uploaded from the start with this "
+               "run's options")
+    shown = engine_text(message)
+    assert not english_words(_PATHS.sub(" ", shown)), shown
+    assert "另一种存储类型" in shown and "/home/u/x.bin" in shown, shown

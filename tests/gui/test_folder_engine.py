@@ -120,7 +120,7 @@ def test_pausing_a_folder_line_pauses_all_its_files_and_resume_finishes_them(
         close_window(qtbot, window, engine)
 
 
-def test_dropping_a_folder_again_while_its_files_wait_adds_none_of_them_twice(
+def test_dropping_a_folder_again_while_its_files_wait_continues_them_in_their_rows(
         qtbot: QtBot, engine_kind: str, local_sandbox: SandboxServer,  # noqa: F811
         tmp_path: Path) -> None:
     folder, _ = _make_folder(tmp_path, 4, 300_000)
@@ -141,13 +141,15 @@ def test_dropping_a_folder_again_while_its_files_wait_adds_none_of_them_twice(
         done = len(window.model.rows()) - len(paused)
         assert paused
         window.add_paths([str(folder)])
-        qtbot.waitUntil(lambda: "skipped" in window.statusBar().currentMessage(),
+        qtbot.waitUntil(lambda: "in the queue: " in window.statusBar().currentMessage(),
                         timeout=20_000)
         engine.ask(rq.WaitIdle())
         window.bridge.drain()
-        # The waiting files are not queued again (a done one comes back as already there).
+        # The paused files are not queued again: they continue in their rows (a done one
+        # comes back as already there).
         assert len(window.model.rows(full=False)) == 4 + done
-        assert [r.id for r in window.model.rows()
-                if r.state is TransferState.PAUSED] == paused
+        assert not any(r.state is TransferState.PAUSED for r in window.model.rows())
+        continued = [r.id for r in window.model.rows(full=False) if r.id in paused]
+        assert continued == paused
     finally:
         close_window(qtbot, window, engine)

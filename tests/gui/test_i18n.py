@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ossdesk.ui import engine_types as rq
 from ossdesk.ui.app import SessionProfile
 from ossdesk.ui.dialogs.accounts import AccountsDialog
 from ossdesk.ui.dialogs.settings import SettingsDialog
@@ -28,7 +29,7 @@ from ossdesk.ui.i18n import Translations, choose_language, translations_dir
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import Column, TransferRow, TransferState
-from ossdesk.ui.walker import IN_QUEUE, Problem, ProblemKind, SourceFile
+from ossdesk.ui.walker import Problem, ProblemKind, SourceFile
 
 # Words that stay as they are in a Chinese UI: product and OSS terms, units, examples.
 _KEEP = re.compile(
@@ -143,9 +144,12 @@ def test_main_window_in_chinese_has_no_english_left(qtbot, chinese):
         bad += untranslated(iter([(f"header {column.name}", header)]))
     bad += untranslated(iter([("totals", window.totals_label.text())]))
     bad += untranslated(iter([("problem", window.problem_text(window.problems[0]))]))
-    # A file left out of a drop because the queue has it already.
-    in_queue = Problem("/d/a.bin", ProblemKind.DUPLICATE, IN_QUEUE)
-    bad += untranslated(iter([("problem in queue", window.problem_text(in_queue))]))
+    # Files of a drop that the queue had already (what the engine did with them).
+    again = window.drops.in_queue_lines(rq.DropQueued(1, continued=1, continued_name="a.bin",
+                                                      unchanged=2))
+    bad += untranslated((f"in queue already {n}", text) for n, text in enumerate(again))
+    assert again == ["a.bin 已在队列中：在原来的位置继续上传",  # noqa: RUF001
+                     "2 个文件已在队列中：保持不变"]  # noqa: RUF001
     menu = window.row_actions.context_menu()
     bad += untranslated((f"menu/{a.objectName()}", a.text()) for a in menu.actions())
     failed = window.model.row_at(states.index(TransferState.FAILED))

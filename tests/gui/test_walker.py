@@ -119,17 +119,15 @@ def test_unreadable_folder_is_reported(qtbot, tmp_path):
     assert [p.kind for p in problems] == [ProblemKind.UNREADABLE]
 
 
-def test_keys_are_nfc_and_queue_duplicates_are_skipped(qtbot, tmp_path):
+def test_keys_are_nfc_and_files_in_the_queue_are_walked_too(qtbot, tmp_path):
+    """The walk leaves out no file the queue has: the engine decides what to do with it."""
     decomposed = unicodedata.normalize("NFD", "café.txt")
     (tmp_path / decomposed).write_text("x")
     (tmp_path / "b.txt").write_text("y")
-    already = frozenset({str(tmp_path / "b.txt")})
-    files, problems, _summary = _run(qtbot, [tmp_path / decomposed, tmp_path / "b.txt"],
-                                     skip_paths=already)
-    assert [f.key for f in files] == ["café.txt"]
+    files, problems, _summary = _run(qtbot, [tmp_path / decomposed, tmp_path / "b.txt"])
+    assert [f.key for f in files] == ["café.txt", "b.txt"]
     assert unicodedata.is_normalized("NFC", files[0].key)
-    assert [(p.kind, p.path) for p in problems] == [
-        (ProblemKind.DUPLICATE, str(tmp_path / "b.txt"))]
+    assert problems == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"),

@@ -186,3 +186,52 @@ def test_files_of_a_folder_dropped_by_a_relative_path_still_belong_to_it(
     [info] = [f for e in recorder.events if isinstance(e, FoldersAdded) for f in e.folders]
     assert (info.name, info.destination) == ("photos", f"oss://{DEFAULT_BUCKET}/in/photos/")
     assert info.source_path == os.path.join(str(tmp_path), "photos")
+
+
+def test_a_walk_finished_at_start_continues_a_paused_row_of_its_files(
+        tmp_path: Path, server: SandboxServer) -> None:
+    """A folder dropped again while one of its files is paused, and the window closed while
+    it was listed: at the next start the walk is finished, and the paused file continues in
+    its row (queued again with the rest) instead of being left paused or queued twice."""
+    photos, _, _ = _tree(tmp_path)
+    destination = _destination(server)
+    server.faults.delay(2.0, method="PUT", count=None)  # nothing is done before the pause
+    recorder = Recorder()
+    adapter = SchedulerAdapter(Settings(auto_resume=False), credentials=_credentials)
+    adapter.start(recorder)
+    found = _found([photos], "in")
+    adapter.send(rq.BeginDrop(1, [str(photos)], destination))
+    adapter.send(rq.Enqueue(found, destination, drop=1))
+    adapter.send(rq.EndDrop(1))
+    adapter.ask(rq.WaitIdle())
+    ids = sorted(e.upload for e in recorder.events
+                 if isinstance(e, ev.Queued) and e.upload is not None)
+    adapter.send(rq.Pause(ids))
+    adapter.ask(rq.WaitIdle())
+    recorder.wait(rq.DropQueued, 1)
+    # The same folder again, cut short before any of its files was handed to the engine.
+    adapter.send(rq.BeginDrop(2, [str(photos)], destination))
+    adapter.ask(rq.WaitIdle())
+    adapter.shutdown(pause=True)
+    assert adapter.wait_closed(30)
+    with Store.open(config.paths().database, owner=False) as store:
+        assert {r.state.value for r in store.rows()} == {"paused"}
+    server.faults.clear()
+
+    again = Recorder()
+    restarted = SchedulerAdapter(Settings(auto_resume=True), credentials=_credentials)
+    restarted.start(again)
+    again.wait(RowsRestored, 1)
+    deadline = time.monotonic() + 30
+    while True:
+        with Store.open(config.paths().database, owner=False) as store:
+            rows = store.rows()
+        if all(r.state.value == "done" for r in rows) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    restarted.shutdown(pause=True)
+    assert restarted.wait_closed(30)
+    assert sorted(r.id for r in rows) == ids  # no second row for any file
+    assert {r.state.value for r in rows} == {"done"}
+    notes = [e.message for e in again.events if isinstance(e, ev.Notice)]
+    assert any("were in the queue already: they continue there" in n for n in notes), notes

@@ -166,6 +166,27 @@ def test_other_options_cancel_the_earlier_upload_before_the_file_goes_again(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
+def test_another_existing_policy_continues_an_upload_whose_parts_are_on_the_server(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """The policy for an object already there is applied before a multipart upload begins:
+    once OSS has parts of it, ``--existing skip`` changes nothing, so the row goes on."""
+    path = write_random(tmp_path / "big.bin", 12 * PART)
+    env = cli_env(sandbox)
+    row = _stopped_after_parts(sandbox, path, env, tmp_path / "first.out", "paused")
+    kept = snapshot_store(config.paths().database).confirmed
+
+    again = ossdesk("upload", str(path), *dest(sandbox), "--prefix", "sig2", "--existing",
+                    "skip", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming sig2/big.bin" in again.stdout, again.stdout
+    assert "cancelled" not in again.stderr, again.stderr
+    assert [(r["id"], r["state"]) for r in _status(env)] == [(row["id"], "done")]
+    sent = [(p.upload_id, p.number) for p in part_puts(sandbox.log_path) if p.status == 200]
+    assert all(sent.count(part) == 1 for part in kept), sent
+    assert_uploaded(sandbox, "sig2/big.bin", path)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
 def test_an_earlier_upload_that_cannot_be_aborted_keeps_the_file_from_going_again(
         sandbox: SandboxInfo, tmp_path: Path) -> None:
     assert sandbox.server is not None
