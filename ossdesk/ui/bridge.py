@@ -265,7 +265,14 @@ class EventBridge(QObject):
     def _apply_progress(self, event: ev.Progress) -> None:
         assert event.upload is not None
         state = self._model.current_state(event.upload)
-        if state is None or state.finished or state is TransferState.FAILED:
+        if state is None or state.finished:
+            return
+        if state is TransferState.FAILED:
+            # The file's last progress (its meter's flush as it stops) can follow its
+            # failure: what OSS confirmed and what was sent are shown, nothing moving.
+            confirmed = event.confirmed_bytes
+            self._model.update(event.upload, confirmed_bytes=confirmed,
+                               sent_bytes=confirmed + event.sent_bytes)
             return
         noted = self._retrying.get(event.upload)
         if noted is not None and event.confirmed_bytes > noted:

@@ -214,3 +214,28 @@ def test_a_retry_shows_in_the_row_until_the_next_try_gets_through(qtbot, bridge)
     qtbot.waitUntil(lambda: model.row(3).confirmed_bytes == 60, timeout=3000)
     assert model.row(3).error == ""
     assert model.data(state) == "Uploading"
+
+
+def test_a_failed_files_last_progress_after_its_failure_shows_what_oss_confirmed(qtbot, bridge):
+    """The engine's last progress of a file (its meter's flush when the file stops) may
+    come after its Failed: the parts OSS confirmed meanwhile are shown, nothing moving."""
+    model = bridge._model
+    engine_thread([
+        ev.Queued(upload=3, source="/d/c.bin", key="c.bin", size=100, bucket="b"),
+        ev.Started(upload=3, key="c.bin", size=100, confirmed_bytes=0, resumed=False,
+                   multipart=True),
+        ev.Progress(upload=3, confirmed_bytes=20, sent_bytes=40, total=100, speed=9.0, eta=8.0),
+    ], bridge)
+    qtbot.waitUntil(lambda: model.row(3) is not None and model.row(3).confirmed_bytes == 20,
+                    timeout=3000)
+    engine_thread([
+        ev.Failed(upload=3, message="AccessDenied", code="AccessDenied", retryable=False,
+                  error_kind="permanent"),
+        ev.Progress(upload=3, confirmed_bytes=50, sent_bytes=10, total=100, speed=9.0, eta=5.0),
+    ], bridge)
+    qtbot.waitUntil(lambda: model.row(3).state is TransferState.FAILED, timeout=3000)
+    bridge.drain()
+    model.flush()
+    row = model.row(3)
+    assert (row.confirmed_bytes, row.sent_bytes, row.speed, row.eta) == (50, 60, 0.0, None)
+    assert row.state is TransferState.FAILED and row.error == "AccessDenied"
