@@ -22,10 +22,11 @@ comes from a newer ossdesk is *set aside* (renamed, never deleted) and a fresh s
 created; :attr:`Store.notice` then carries a message for the user.
 
 One process at a time: an owner (the process that uploads) holds an exclusive lock on a
-small companion file (``<database>.lock``, an operating-system file lock taken with
+small companion file (``<database>.owner``, an operating-system file lock taken with
 ``filelock``: it works the same on Windows, macOS and Linux, is released by the OS when the
-process dies, and of two owners starting in the same instant exactly one gets it). A second
-owner gets :class:`StoreBusy` with a clear message. Readers
+process dies, and of two owners starting in the same instant exactly one gets it; an
+ossdesk of an earlier version, which held an SQLite lock on ``<database>.lock``, keeps the
+list too while it runs). A second owner gets :class:`StoreBusy` with a clear message. Readers
 (``ossdesk status``) open without the lock; WAL lets them read while the owner writes.
 
 Threads: one connection guarded by a lock; every write is one short ``BEGIN IMMEDIATE``

@@ -447,24 +447,56 @@ def _file_lock(lock_path: Path) -> filelock.BaseFileLock:
                              fallback_to_soft=False)
 
 
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".owner")
+
+
+def _earlier_owner(path: Path) -> bool:
+    """Whether an ossdesk of an earlier version owns the list: those held an exclusive
+    SQLite lock on ``<list>.lock`` (which a moment's shared read of it is refused by). A
+    new owner only looks at that file, never writes it."""
+    earlier = path.with_name(path.name + ".lock")
+    if not earlier.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"{earlier.as_uri()}?mode=ro", uri=True, timeout=0,
+                               isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        return "locked" in str(exc) or "busy" in str(exc)
+    except sqlite3.DatabaseError:
+        return False  # not a lock an earlier version holds
+    finally:
+        conn.close()
+    return False
+
+
+_BUSY = ("another ossdesk is already uploading with this upload list; wait for it to finish "
+         "(or pause it), then try again")
+
+
 def take_lock(path: Path) -> OwnerLock:
     """Take the one-process lock of the store at ``path`` (held until the returned
-    :class:`OwnerLock` is closed); :class:`StoreBusy` when another process holds it.
-    Two processes that start in the same instant: exactly one of them gets it."""
-    lock_path = path.with_name(path.name + ".lock")
+    :class:`OwnerLock` is closed); :class:`StoreBusy` when another process holds it (or an
+    ossdesk of an earlier version, which locked another file, still runs). Two processes
+    that start in the same instant: exactly one of them gets it."""
+    lock_path = _lock_path(path)
     lock = _file_lock(lock_path)
     try:
         lock.acquire(timeout=_LOCK_WAIT_S, poll_interval=0.02)
     except filelock.Timeout as exc:
-        raise StoreBusy(
-            "another ossdesk is already uploading with this upload list; wait for it to "
-            "finish (or pause it), then try again"
-        ) from exc
+        raise StoreBusy(_BUSY) from exc
     except OSError as exc:
         if (why := _unwritable(path.parent)) is not None:
             raise _folder_error(path, why) from exc
         raise StoreError(f"cannot lock the upload list {lock_path}: "
                          f"{exc.strerror or exc}") from exc
+    if _earlier_owner(path):
+        lock.release(force=True)
+        raise StoreBusy(_BUSY)
     return OwnerLock(lock)
 
 
@@ -475,18 +507,18 @@ def owner_running(path: Path | None = None) -> bool:
     ``running`` rows when this is False belong to a process that died: they were
     interrupted."""
     path = Path(path) if path is not None else config.paths().database
-    lock_path = path.with_name(path.name + ".lock")
-    if not lock_path.exists():
-        return False
-    probe = _file_lock(lock_path)
-    try:
-        probe.acquire(timeout=0)
-    except filelock.Timeout:
-        return True
-    except OSError:
-        return False  # a lock file this user cannot open: nothing can be told from it
-    probe.release(force=True)
-    return False
+    lock_path = _lock_path(path)
+    if lock_path.exists():
+        probe = _file_lock(lock_path)
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        except OSError:
+            pass  # a lock file this user cannot open: nothing can be told from it
+        else:
+            probe.release(force=True)
+    return _earlier_owner(path)
 
 
 def open_checked(path: Path, *, allow_repair: bool) -> tuple[sqlite3.Connection, str | None]:

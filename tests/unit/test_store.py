@@ -420,7 +420,7 @@ def test_a_crash_while_the_first_store_is_made_leaves_nothing_called_damaged(
         assert store.notice is None
         assert store.schema_version() == SCHEMA_VERSION
     assert path.stat().st_size > 0
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".lock"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".owner"]
 
 
 def test_move_endpoint_moves_only_the_rows_of_those_credentials(tmp_path: Path) -> None:
@@ -764,3 +764,43 @@ def test_a_reader_in_the_owners_process_keeps_the_owners_locks(tmp_path: Path) -
         owner.add([_item(tmp_path, "b")])
     with Store.open() as again:
         assert [r.key for r in again.rows()] == ["k/a", "k/b"]
+
+
+_EARLIER_OWNER = """
+import os, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=0.2, isolation_level=None)
+conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("CREATE TABLE IF NOT EXISTS owner (pid INTEGER)")
+conn.execute("INSERT INTO owner VALUES (?)", (os.getpid(),))
+conn.execute("COMMIT")
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_an_owner_of_an_earlier_version_still_keeps_the_list(tmp_path: Path) -> None:
+    """Versions before the OS file lock held an SQLite lock on ``<list>.lock``: while one of
+    them runs (the window left open during an upgrade), a new owner is refused and
+    ``owner_running`` says so, and its lock file is left as it is."""
+    import subprocess
+    import sys
+
+    path = config.paths().database
+    Store.open(path).close()
+    earlier = subprocess.Popen([sys.executable, "-c", _EARLIER_OWNER, f"{path}.lock"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert earlier.stdin is not None and earlier.stdout is not None
+    try:
+        assert earlier.stdout.readline().strip() == "held"
+        with pytest.raises(StoreBusy, match="another ossdesk"):
+            Store.open(path)
+        assert Store.owner_running(path)
+        assert path.with_name(path.name + ".lock").stat().st_size > 0  # not emptied
+    finally:
+        earlier.stdin.close()
+        earlier.stdout.close()
+        earlier.wait(30)
+    assert not Store.owner_running(path)
+    with Store.open(path):
+        assert Store.owner_running(path)
