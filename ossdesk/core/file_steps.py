@@ -187,8 +187,10 @@ class FileSteps(MultipartSteps, SinglePut):
             # nothing is known yet, small ones first, and the rest grows once it is.
             adaptive, known = self._adaptive_part_size(size, plan.part_size)
             plan = replace(plan_parts(size, adaptive), grows=not known)
-        if plan.grows:
+        if plan.grows:  # timed anew in this run (after a start over too)
             job.grow_ceiling = plan_parts(size, self.part_size).part_size
+            job.timed_parts = job.timed_bytes = 0
+            job.timed_seconds = 0.0
         job.plan = plan
         if unrecorded and upload_id is not None:
             confirmed.update(self._adopt_parts(job, plan, unrecorded))

@@ -88,18 +88,20 @@ def test_a_new_upload_grows_its_parts_once_the_link_is_known(
 
 def test_a_slow_link_not_known_at_the_start_keeps_its_small_parts(
         make_engine: EngineFactory, sandbox: SandboxInfo, tmp_path: Path) -> None:
-    # The link turns out slow (2 MiB/s shared by 8 parts: 8 s for a 2 MiB part): parts of
-    # 4 s would be smaller than the first ones, so the plan stays as it began.
+    # Each part takes 8.5 s (what 2 MiB/s shared by 8 parts of 2 MiB gives; here the
+    # server holds each answer, so no part can race ahead): parts of 4 s would be smaller
+    # than the first ones, so the plan stays as it began.
     path = big_sparse(tmp_path / "video.mov", 300 * 1000**2)
+    assert sandbox.server is not None
+    sandbox.server.faults.delay(8.5, method="PUT", pattern=r"partNumber=\d+", count=None)
     scheduler, rec = make_engine()
     [upload] = scheduler.add([new_upload(sandbox, path)])
     scheduler.start()
-    rec.wait_for(lambda e: isinstance(e, Started))
-    scheduler.set_limits(rate=LINK)
     # The first round (8 parts) confirmed: the plan was looked at again, and kept.
     rec.wait_for(lambda e: isinstance(e, Progress)
                  and e.confirmed_bytes >= scheduler.parallel * START_PART_SIZE, timeout=90)
     row = scheduler.store.get(upload)
+    sandbox.server.faults.clear()
     scheduler.close()
     assert row is not None
     assert (row.part_size, row.head_size, row.head_parts) == (
@@ -169,3 +171,41 @@ def test_a_fast_link_keeps_large_parts(
     assert scheduler.wait(60)
     row = scheduler.store.get(upload)
     assert row is not None and row.part_size == DEFAULT_PART_SIZE
+
+
+def test_a_plan_paused_before_it_grew_grows_after_the_resume(
+        make_engine: EngineFactory, sandbox: SandboxInfo, tmp_path: Path) -> None:
+    size = 64 * MiB + 3
+    path = write_random(tmp_path / "big.bin", size)
+    assert sandbox.server is not None
+    # The first two answers are held, so the pause comes before the first round is in.
+    sandbox.server.faults.delay(1.0, method="PUT", pattern=r"partNumber=\d+", count=2)
+    scheduler, rec = make_engine(parallel=2)
+    [upload] = scheduler.add([new_upload(sandbox, path)])
+    scheduler.start()
+    rec.wait_for(lambda e: isinstance(e, Started))
+    scheduler.pause([upload])
+    assert scheduler.wait(30)
+    row = scheduler.store.get(upload)
+    assert row is not None and row.upload_id is not None
+    assert (row.part_size, row.head_size, row.head_parts) == (
+        START_PART_SIZE, START_PART_SIZE, None)
+    kept = set(scheduler.store.parts(upload))
+
+    scheduler.resume([upload])
+    assert scheduler.wait(120)
+    assert rec.of(Done), [e.kind for e in rec.events]
+    row = scheduler.store.get(upload)
+    assert row is not None and row.head_parts is not None and row.part_size is not None
+    head, tail = row.head_parts, row.part_size
+    assert START_PART_SIZE < tail <= DEFAULT_PART_SIZE
+    sizes = sent_parts(sandbox)
+    count = head + -(-(size - head * START_PART_SIZE) // tail)
+    assert sorted(sizes) == list(range(1, count + 1))
+    assert all(sizes[n] == START_PART_SIZE for n in range(1, head + 1))
+    assert all(sizes[n] == tail for n in range(head + 1, count))
+    puts = [r for r in read_access_log(sandbox.log_path) if r["method"] == "PUT"
+            and r["status"] == 200 and "partNumber=" in r["query"]]
+    for number in kept:  # confirmed before the pause: not sent again
+        assert sum(f"partNumber={number}&" in r["query"] + "&" for r in puts) == 1
+    assert_uploaded(sandbox, "big.bin", path)
