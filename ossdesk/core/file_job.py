@@ -29,6 +29,7 @@ from ossdesk.core.oss import (
 )
 from ossdesk.core.plan import (
     PartPlan,
+    recorded_plan,
 )
 from ossdesk.core.store import (
     Store,
@@ -155,6 +156,15 @@ def _error_of(exc: BaseException) -> UploadError:
     return UploadError(f"unexpected error: {type(exc).__name__}: {exc}", code="InternalError")
 
 
+def _recorded_plan(row: UploadRow, size: int) -> PartPlan | None:
+    """The plan of the row's multipart upload, as recorded (None: no part size recorded).
+    Raises ValueError or FileTooLarge when the record does not fit a file of ``size``."""
+    if not row.part_size:
+        return None
+    return recorded_plan(size, row.part_size, head_size=row.head_size,
+                         head_parts=row.head_parts)
+
+
 def _sentence(text: str) -> str:
     """``text`` ending with a full stop, so that another sentence may follow."""
     text = text.rstrip()
@@ -184,6 +194,13 @@ class _Job:
     rechecks: int = 0
     restarts: int = 0
     md5: bool = False  # a part was verified by MD5: the server gives no CRC-64
+    #: The plan may still grow (``plan.grows``) up to this part size; the bytes and the
+    #: seconds of the parts confirmed so far in this run, to learn the link's speed.
+    grow_ceiling: int = 0
+    timed_parts: int = 0
+    timed_bytes: int = 0
+    timed_seconds: float = 0.0
+    growing: bool = False  # the rest is being cut anew: no part is handed out meanwhile
 
     @property
     def row(self) -> UploadRow:

@@ -10,6 +10,7 @@ import hashlib
 import shlex
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import BinaryIO, NoReturn, cast
 
 from ossdesk.core.checksum import ChecksumStopped, combine_parts, crc64_file
@@ -24,6 +25,7 @@ from ossdesk.core.file_job import (
     _local_time,
     _log,
     _no_crc,
+    _recorded_plan,
     _same_etag,
     _Stop,
 )
@@ -37,7 +39,8 @@ from ossdesk.core.oss import (
 from ossdesk.core.plan import (
     PartPlan,
     adaptive_part_size,
-    plan_parts,
+    format_size,
+    grown_part_size,
 )
 from ossdesk.core.store import (
     StoreError,
@@ -46,6 +49,10 @@ from ossdesk.core.upload import (
     UploadError,
 )
 
+#: A plan begun before the link's speed was known grows after this many parts are confirmed
+#: (or ``parallel``, when fewer go at once): the first round of parts.
+GROW_AFTER = 8
+
 
 class MultipartSteps(Sending):
     """The steps of a file sent in parts, after :meth:`FileSteps._prepare` began it."""
@@ -53,18 +60,67 @@ class MultipartSteps(Sending):
     def _prepare(self, job: _Job) -> None:
         raise NotImplementedError  # FileSteps._prepare: a start over prepares again
 
-    def _adaptive_part_size(self, size: int, ceiling: int) -> int:
+    def _adaptive_part_size(self, size: int, ceiling: int) -> tuple[int, bool]:
         """The part size of a new upload of ``size`` bytes: about
         :data:`~ossdesk.core.plan.PART_SECONDS` per part at the measured throughput (or at
         the bandwidth limit, when that is lower or nothing was measured yet), shared by the
-        ``parallel`` parts in flight; at most ``ceiling``."""
+        ``parallel`` parts in flight; at most ``ceiling``. And whether the speed was known
+        (else the size is :data:`~ossdesk.core.plan.START_PART_SIZE`, and the rest of the
+        file grows once it is: :meth:`_grow_plan`)."""
         measured = self.throughput.rate()
         limit = self.bucket.rate
         if limit and (measured is None or measured > limit):
             measured = float(limit)
         with self._cond:
             parallel = self._parallel
-        return adaptive_part_size(size, measured, parallel, ceiling=ceiling)
+        return adaptive_part_size(size, measured, parallel, ceiling=ceiling), bool(measured)
+
+    def _grow_plan(self, job: _Job, length: int, seconds: float) -> None:
+        """A part of a plan that may still grow was confirmed after ``seconds``. Once the
+        first round of parts (as many as go at once, at most :data:`GROW_AFTER`) is
+        confirmed, their time tells the link's speed: the rest of the file, after every
+        part handed out so far, is cut into parts of about
+        :data:`~ossdesk.core.plan.PART_SECONDS` at that speed (at most the configured
+        size), recorded before any of them is sent, so a pause, a crash or a resume finds
+        the same plan. Smaller parts than the first ones are not taken: the plan stays."""
+        with self._cond:
+            plan = job.plan
+            if plan is None or not plan.grows or job.growing or job.stopping is not None \
+                    or job.upload_id is None:
+                return
+            job.timed_parts += 1
+            job.timed_bytes += length
+            job.timed_seconds += max(0.0, seconds)
+            if job.timed_parts < min(self._parallel, GROW_AFTER):
+                return
+            waiting = set(job.pending)
+            head = next((n for n in range(plan.part_count, 0, -1) if n not in waiting), 0)
+            size = grown_part_size(job.timed_bytes, job.timed_seconds,
+                                   ceiling=job.grow_ceiling or plan.part_size)
+            if head >= plan.part_count - 1 or size <= plan.part_size:
+                job.plan = replace(plan, grows=False)  # it stays as it is
+                return
+            grown = plan.grow(head, size)
+            job.growing = True  # no part of this file is handed out until it is recorded
+            upload_id = job.upload_id
+        recorded = False
+        try:
+            recorded = self.store.grow_plan(job.upload, upload_id, head, grown.part_size)
+        finally:
+            with self._cond:
+                job.growing = False
+                if recorded:
+                    job.plan = grown
+                    job.pending = deque([n for n in job.pending if n <= head]
+                                        + list(range(head + 1, grown.part_count + 1)))
+                else:
+                    job.plan = replace(plan, grows=False)
+                self._cond.notify_all()
+        if recorded:
+            _log.info("%s: parts 1-%d of %s, the rest in %d parts of %s (%.2f s per part "
+                      "measured)", job.row.key, head, format_size(grown.head_size),
+                      grown.part_count - head, format_size(grown.part_size),
+                      job.timed_seconds / job.timed_parts)
 
     def _adopt_parts(self, job: _Job, plan: PartPlan,
                      remote: Sequence[RemotePart]) -> dict[int, tuple[int, str, int]]:
@@ -130,9 +186,12 @@ class MultipartSteps(Sending):
         """After NoSuchUpload: was the upload completed just before the store heard of it?"""
         row = job.row
         parts = self.store.parts(job.upload)
-        if not row.part_size or not parts:
+        try:
+            plan = _recorded_plan(row, size)
+        except ValueError:
             return False
-        plan = plan_parts(size, row.part_size)
+        if plan is None or not parts:
+            return False
         if sorted(parts) != list(range(1, plan.part_count + 1)):
             return False
         expected = combine_parts((p.crc64, p.size) for p in (parts[n] for n in sorted(parts)))
@@ -151,6 +210,7 @@ class MultipartSteps(Sending):
         offset, length = job.plan.part(number)
         client, key, upload_id, meter = job.client, job.row.key, job.upload_id, job.meter
         what = f"part {number} of {key}"
+        started = self._clock()
         attempt = 0
         while True:
             if job.stop.is_set():
@@ -192,6 +252,7 @@ class MultipartSteps(Sending):
             raise
         with self._cond:
             job.confirmed[number] = (length, result.etag, reader.crc)
+        self._grow_plan(job, length, self._clock() - started)
         meter.confirm(reader.sent, length)
 
     def _complete(self, job: _Job) -> None:

@@ -15,6 +15,7 @@ from ossdesk.core.events import (
 from ossdesk.core.file_job import (
     JobSteps,
     _Job,
+    _recorded_plan,
     _Stop,
     _unreadable_error,
 )
@@ -22,9 +23,7 @@ from ossdesk.core.oss import (
     OssClient,
 )
 from ossdesk.core.plan import (
-    FileTooLarge,
     format_size,
-    plan_parts,
 )
 from ossdesk.core.store import (
     Fingerprint,
@@ -46,11 +45,11 @@ class SourceChecks(JobSteps):
         now is recorded, said, and the upload goes on with its parts (the whole file is
         still read again before Complete). Any difference: False, and the file starts over."""
         row = job.row
-        if not row.part_size:
-            return False
         try:
-            plan = plan_parts(now.size, row.part_size)
-        except FileTooLarge:
+            plan = _recorded_plan(row, now.size)
+        except ValueError:  # FileTooLarge too
+            return False
+        if plan is None:
             return False
         stored = self.store.parts(job.upload)
         for number, part in sorted(stored.items()):

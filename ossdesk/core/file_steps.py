@@ -25,6 +25,7 @@ import contextlib
 import stat
 import time
 from collections import deque
+from dataclasses import replace
 
 from ossdesk.core.cleanup import CLEANUP_RETRY, abort_upload, failure_reason
 from ossdesk.core.events import (
@@ -41,6 +42,7 @@ from ossdesk.core.file_job import TINY_FILE as TINY_FILE  # noqa: PLC0414
 from ossdesk.core.file_job import (
     _crash_point,
     _headers,
+    _recorded_plan,
     _same_etag,
     _special_kind,
 )
@@ -166,18 +168,29 @@ class FileSteps(MultipartSteps, SinglePut):
         elif recorded:
             self.store.source_seen(job.upload, size, now.mtime_ns, now)
 
-        part_size = (row.part_size if upload_id is not None and row.part_size
-                     else row.part_size or self.part_size)
+        part_size = row.part_size or self.part_size
         try:
             plan = plan_parts(size, part_size)
+            if upload_id is not None and row.part_size:
+                # A resumed upload keeps the plan it recorded (grown or not).
+                plan = _recorded_plan(row, size) or plan
         except FileTooLarge as exc:
             raise UploadError(str(exc), code="FileTooLarge") from exc
+        except ValueError as exc:
+            raise UploadError(f"internal error: the recorded parts of {row.key} do not fit "
+                              f"the file: {exc}", code="InternalError") from exc
         if upload_id is None and plan.notice:
             self._emit(Notice(upload=job.upload, message=plan.notice))
         if upload_id is None and part_size is None and not use_single_put(size, plan.part_size):
             # A new multipart upload without a part size of its own: parts sized so that
-            # OSS confirms one every few seconds at the throughput measured so far.
-            plan = plan_parts(size, self._adaptive_part_size(size, plan.part_size))
+            # OSS confirms one every few seconds at the throughput measured so far; when
+            # nothing is known yet, small ones first, and the rest grows once it is.
+            adaptive, known = self._adaptive_part_size(size, plan.part_size)
+            plan = replace(plan_parts(size, adaptive), grows=not known)
+        if plan.grows:  # timed anew in this run (after a start over too)
+            job.grow_ceiling = plan_parts(size, self.part_size).part_size
+            job.timed_parts = job.timed_bytes = 0
+            job.timed_seconds = 0.0
         job.plan = plan
         if unrecorded and upload_id is not None:
             confirmed.update(self._adopt_parts(job, plan, unrecorded))
@@ -205,7 +218,8 @@ class FileSteps(MultipartSteps, SinglePut):
             upload_id = self._call(job, lambda: client.initiate_multipart(row.key, headers))
             _crash_point("initiated")
             # Saved before any part is sent: a crash from here on leaves nothing unknown.
-            self.store.begin_multipart(job.upload, upload_id, plan.part_size)
+            self.store.begin_multipart(job.upload, upload_id, plan.part_size,
+                                       grows=plan.grows)
             _crash_point("id-saved")
         else:
             self.store.mark_running(job.upload)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
@@ -36,9 +36,11 @@ __all__ = [
     "format_duration",
     "format_rate",
     "format_size",
+    "grown_part_size",
     "parse_rate",
     "parse_size",
     "plan_parts",
+    "recorded_plan",
     "use_single_put",
 ]
 
@@ -65,19 +67,30 @@ class FileTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class PartPlan:
-    """How one file is cut into parts: every part has ``part_size`` bytes but the last."""
+    """How one file is cut into parts: every part has ``part_size`` bytes but the last.
+
+    A plan that grew (:meth:`grow`) opens with ``head_parts`` parts of ``head_size`` bytes
+    (the parts sent before the link's speed was known), and cuts the rest of the file into
+    ``part_size`` parts. ``grows``: the rest may still be cut anew once the speed is known
+    (a new upload whose rate was not known yet).
+    """
 
     file_size: int
     part_size: int
     part_count: int
     notice: str | None = None
     """Set when the requested part size could not be used as is: says why, for the user."""
+    head_parts: int = 0
+    head_size: int = 0
+    grows: bool = False
 
     def part(self, number: int) -> tuple[int, int]:
         """The ``(offset, length)`` of part ``number`` (1-based)."""
         if not 1 <= number <= self.part_count:
             raise IndexError(f"part {number} is outside 1..{self.part_count}")
-        offset = (number - 1) * self.part_size
+        if number <= self.head_parts:
+            return (number - 1) * self.head_size, self.head_size
+        offset = self.head_parts * self.head_size + (number - self.head_parts - 1) * self.part_size
         return offset, min(self.part_size, self.file_size - offset)
 
     def parts(self) -> Iterator[tuple[int, int, int]]:
@@ -85,6 +98,27 @@ class PartPlan:
         for number in range(1, self.part_count + 1):
             offset, length = self.part(number)
             yield number, offset, length
+
+    def grow(self, head_parts: int, part_size: int) -> PartPlan:
+        """This plan with its first ``head_parts`` parts kept and the rest of the file cut
+        into ``part_size`` parts: raised (to a whole MiB) if the plan would otherwise need
+        more than 10,000 parts, at most 5 GiB. Only a plan of equal parts grows, and only
+        while some of the file is left after the head."""
+        if self.head_parts:
+            raise ValueError("this plan has grown already")
+        if not 0 <= head_parts < self.part_count:
+            raise ValueError(f"{head_parts} parts of {self.part_count} cannot open the plan")
+        start = head_parts * self.part_size
+        rest = self.file_size - start
+        if rest <= 0:
+            raise ValueError("nothing of the file is left after the head")
+        size = max(MIN_PART_SIZE, min(part_size, MAX_PART_SIZE))
+        room = MAX_PARTS - head_parts
+        if _ceil_div(rest, size) > room:
+            size = min(MAX_PART_SIZE, _ceil_div(_ceil_div(rest, room), MiB) * MiB)
+        return PartPlan(file_size=self.file_size, part_size=size,
+                        part_count=head_parts + _ceil_div(rest, size),
+                        head_parts=head_parts, head_size=self.part_size)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -162,6 +196,35 @@ def adaptive_part_size(file_size: int, rate: float | None, parallel: int, *,
     if _ceil_div(file_size, size) > MAX_PARTS:
         size = min(MAX_PART_SIZE, _ceil_div(_ceil_div(file_size, MAX_PARTS), MiB) * MiB)
     return size
+
+
+def grown_part_size(sent: int, seconds: float, *, ceiling: int = DEFAULT_PART_SIZE,
+                    part_seconds: float = PART_SECONDS) -> int:
+    """The part size for the rest of an upload whose parts took ``seconds`` for every
+    ``sent`` bytes (the time of its first parts, with the others in flight beside them):
+    about ``part_seconds`` per part, rounded to 64 KiB, between the OSS minimum and
+    ``ceiling`` (the configured part size). No time measured (0) is the ceiling."""
+    ceiling = max(MIN_PART_SIZE, min(ceiling, MAX_PART_SIZE))
+    if sent <= 0:
+        raise ValueError("nothing was sent to measure")
+    if seconds <= 0 or not math.isfinite(seconds):
+        return ceiling
+    size = round(sent / seconds * part_seconds / (64 * KiB)) * 64 * KiB
+    return max(MIN_PART_SIZE, min(size, ceiling))
+
+
+def recorded_plan(file_size: int, part_size: int, *, head_size: int | None = None,
+                  head_parts: int | None = None) -> PartPlan:
+    """The plan of an upload as its row records it: ``part_size`` parts; with ``head_size``
+    (a new upload begun before the link's speed was known) ``head_size`` parts that may
+    still grow (``head_parts`` None), or ``head_parts`` of them and then ``part_size`` ones.
+    """
+    if head_size is None:
+        return plan_parts(file_size, part_size)
+    plan = plan_parts(file_size, head_size)
+    if head_parts is None:
+        return replace(plan, grows=True)
+    return plan.grow(head_parts, part_size)
 
 
 def use_single_put(file_size: int, part_size: int) -> bool:

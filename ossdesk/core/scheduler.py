@@ -529,7 +529,7 @@ class Scheduler(FailureRules):
         self._record_paused(stuck, PauseReason.CREDENTIALS, _EXPIRED)
 
     def _next_of(self, job: _Job) -> Callable[[], None] | None:
-        if job.stopping is not None or job.phase != "parts":
+        if job.stopping is not None or job.phase != "parts" or job.growing:
             return None
         if job.pending:
             number = job.pending.popleft()

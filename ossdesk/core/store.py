@@ -633,27 +633,47 @@ class Store:
         with self._write() as conn:
             conn.execute("UPDATE uploads SET initiating_at = ? WHERE id = ?", (when, upload))
 
-    def begin_multipart(self, upload: int, upload_id: str, part_size: int) -> None:
-        """Record a new multipart upload id (before any part is sent); forgets old parts."""
+    def begin_multipart(self, upload: int, upload_id: str, part_size: int, *,
+                        grows: bool = False) -> None:
+        """Record a new multipart upload id (before any part is sent); forgets old parts.
+        ``grows``: its ``part_size`` parts were chosen before the link's speed was known,
+        and the rest of the file may be cut anew (:meth:`grow_plan`)."""
         with self._write() as conn:
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
             conn.execute(
-                "UPDATE uploads SET upload_id = ?, part_size = ?, updated_at = ?, "
+                "UPDATE uploads SET upload_id = ?, part_size = ?, head_size = ?, "
+                "head_parts = NULL, updated_at = ?, "
                 "initiating_at = NULL, started_at = COALESCE(started_at, updated_at), "
                 "state = CASE WHEN state = 'queued' THEN 'running' ELSE state END WHERE id = ?",
-                (upload_id, part_size, time.time(), upload),
+                (upload_id, part_size, part_size if grows else None, time.time(), upload),
             )
+
+    def grow_plan(self, upload: int, upload_id: str, head_parts: int, part_size: int) -> bool:
+        """Record that the multipart upload ``upload_id`` keeps its first ``head_parts``
+        parts and cuts the rest of the file into ``part_size`` parts (before any part of
+        that size is sent). False, and nothing written, when the row no longer has that
+        upload, or its plan cannot grow (fixed, or grown already)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE uploads SET head_parts = ?, part_size = ?, updated_at = ? "
+                "WHERE id = ? AND upload_id = ? AND head_size IS NOT NULL "
+                "AND head_parts IS NULL",
+                (head_parts, part_size, time.time(), upload, upload_id))
+            return cursor.rowcount == 1
 
     def reset(self, upload: int, *, size: int, mtime_ns: int,
               source: Fingerprint | None = None) -> None:
         """Start a file over: no upload id, no parts, the source as it is now (``source``
-        adds its change time and identity, else they become unknown)."""
+        adds its change time and identity, else they become unknown). A plan that could
+        grow had no part size of its own: the new upload chooses again."""
         source = source or Fingerprint(size, mtime_ns)
         with self._write() as conn:
             conn.execute("DELETE FROM parts WHERE upload = ?", (upload,))
             conn.execute(
                 "UPDATE uploads SET upload_id = NULL, size = ?, mtime_ns = ?, ctime_ns = ?, "
                 "file_dev = ?, file_ino = ?, crc64 = NULL, etag = NULL, reread = NULL, "
+                "part_size = CASE WHEN head_size IS NULL THEN part_size END, "
+                "head_size = NULL, head_parts = NULL, "
                 "finished_at = NULL, updated_at = ? WHERE id = ?",
                 (source.size, source.mtime_ns, source.ctime_ns, _to_i64(source.dev),
                  _to_i64(source.ino), time.time(), upload),

@@ -275,6 +275,12 @@ class UploadRow:
     options: ObjectOptions = field(default_factory=ObjectOptions)
     #: The dropped folder the file was found in (None: queued on its own).
     folder: int | None = None
+    #: A multipart upload begun before the link's speed was known: its first parts'
+    #: size, and how many parts of it open the plan (None: every part so far, and the rest
+    #: may still grow); ``part_size`` is the size of the parts after them. None: every part
+    #: is ``part_size``.
+    head_size: int | None = None
+    head_parts: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -311,7 +317,7 @@ _ROW_COLUMNS = (
     "COALESCE((SELECT SUM(p.size) FROM parts p WHERE p.upload = u.id), 0), "
     "(SELECT COUNT(*) FROM parts p WHERE p.upload = u.id), u.initiating_at, u.existing, "
     "u.ctime_ns, u.file_dev, u.file_ino, u.reread, u.checked_by, u.started_at, "
-    "u.done_upload_id, u.done_parts, u.options, u.folder"
+    "u.done_upload_id, u.done_parts, u.options, u.folder, u.head_size, u.head_parts"
 )
 
 
@@ -357,6 +363,8 @@ def _row(values: Sequence[Any]) -> UploadRow:
         done_parts=values[36],
         options=ObjectOptions.from_json(values[37]),
         folder=values[38],
+        head_size=values[39],
+        head_parts=values[40],
     )
 
 

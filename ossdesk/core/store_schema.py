@@ -245,6 +245,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE uploads ADD COLUMN folder INTEGER REFERENCES folders(id) ON DELETE SET NULL;
     CREATE INDEX uploads_folder ON uploads(folder);
     """,
+    # 14: a new upload begun before the link's speed was known is cut into parts of
+    # head_size; once the speed is known the rest of the file is cut anew into part_size
+    # parts, after the first head_parts (NULL: not yet, every part is head_size and the
+    # rest may still grow). head_size NULL: every part is part_size (an explicit part
+    # size, a speed known at the start, or a row of an older version).
+    """
+    ALTER TABLE uploads ADD COLUMN head_size INTEGER CHECK (head_size IS NULL OR head_size > 0);
+    ALTER TABLE uploads ADD COLUMN head_parts INTEGER
+        CHECK (head_parts IS NULL OR head_parts BETWEEN 0 AND 10000);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         def baseline() -> Run:
             home = Path(tmp) / f"home-{next(counter)}"
             cmd = ossdesk_upload_cmd([path], sink.endpoint, extra=args.ossdesk_args.split())
-            cmd[:1] = [PYTHON, "-m", "ossdesk"]
+            # -P: the child runs in this repository (cwd), which ``-m`` would otherwise put
+            # first on sys.path, ahead of the baseline's tree.
+            cmd[:1] = [PYTHON, "-P", "-m", "ossdesk"]
             env_b = client_env(home)
             env_b["PYTHONPATH"] = f"{args.baseline}{os.pathsep}{env_b['PYTHONPATH']}"
             return measure("ossdesk baseline", cmd, args.size, env=env_b, sink=sink)

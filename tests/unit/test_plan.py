@@ -352,3 +352,112 @@ def test_adaptive_sizes_are_legal(file_size: int, rate: float, parallel: int,
     assert math.ceil(file_size / size) <= MAX_PARTS
     plan = plan_parts(file_size, size)
     assert plan.part_size == size and plan.notice is None
+
+
+# --- parts that grow once the link is known ----------------------------------------------
+
+from ossdesk.core.plan import grown_part_size, recorded_plan  # noqa: E402
+
+
+def test_a_grown_plan_keeps_its_head_and_cuts_the_rest_anew() -> None:
+    start = plan_parts(GiB + 5, START_PART_SIZE)
+    grown = start.grow(12, DEFAULT_PART_SIZE)
+    assert (grown.head_parts, grown.head_size, grown.part_size) == (12, 2 * MiB, 8 * MiB)
+    # 24 MiB in the head, 1000 MiB + 5 bytes left: 125 parts of 8 MiB and 5 bytes.
+    assert grown.part_count == 12 + 126
+    parts = list(grown.parts())
+    assert parts[0] == (1, 0, 2 * MiB)
+    assert parts[11] == (12, 22 * MiB, 2 * MiB)
+    assert parts[12] == (13, 24 * MiB, 8 * MiB)
+    assert parts[-1] == (138, GiB, 5)
+    # The parts cover the file once, in order, and every part but the last is legal.
+    offset = 0
+    for _number, start_at, length in parts:
+        assert start_at == offset
+        offset += length
+    assert offset == GiB + 5
+    assert all(length >= MIN_PART_SIZE for _, _, length in parts[:-1])
+    assert not grown.grows
+
+
+def test_a_grown_plan_ending_on_a_whole_part() -> None:
+    grown = plan_parts(40 * MiB, 2 * MiB).grow(4, 8 * MiB)
+    assert grown.part_count == 4 + 4
+    assert grown.part(8) == (32 * MiB, 8 * MiB)
+    with pytest.raises(IndexError):
+        grown.part(9)
+
+
+def test_growth_refuses_what_would_break_the_plan() -> None:
+    plan = plan_parts(20 * MiB, 2 * MiB)
+    with pytest.raises(ValueError):
+        plan.grow(10, 8 * MiB)  # nothing left after the head
+    with pytest.raises(ValueError):
+        plan.grow(-1, 8 * MiB)
+    with pytest.raises(ValueError):
+        plan.grow(2, 8 * MiB).grow(3, 8 * MiB)  # grows once
+    assert plan.grow(2, 10).part_size == MIN_PART_SIZE
+
+
+def test_the_tail_grows_to_stay_within_10000_parts() -> None:
+    size = 30 * GiB
+    plan = plan_parts(size, 4 * MiB)
+    assert plan.part_count == 7680
+    grown = plan.grow(7000, 5 * MiB)
+    # 2,720 MiB of 4 MiB parts would fit in 680 parts; 5 MiB ones in 544.
+    assert grown.part_count == 7000 + 544
+    # A tail that would not fit in the parts left is raised (to a whole MiB).
+    tight = plan.grow(7679, 4 * MiB + 1)
+    assert tight.part_count <= MAX_PARTS
+    assert tight.part(tight.part_count)[0] + tight.part(tight.part_count)[1] == size
+    huge = plan_parts(40 * TiB, None)
+    near = huge.grow(huge.part_count - 1, MIN_PART_SIZE)
+    assert near.part_count <= MAX_PARTS and near.part_size <= MAX_PART_SIZE
+    assert sum(near.part(near.part_count)) == 40 * TiB
+
+
+@given(file_size=st.integers(1, MAX_OBJECT_SIZE), head=st.integers(0, MAX_PARTS),
+       start=st.integers(MIN_PART_SIZE, 64 * MiB), tail=st.integers(1, 2 * MAX_PART_SIZE))
+@settings(max_examples=300)
+def test_grown_plans_are_legal(file_size: int, head: int, start: int, tail: int) -> None:
+    plan = plan_parts(file_size, start)
+    head = min(head, plan.part_count - 1)
+    grown = plan.grow(head, tail)
+    assert grown.part_count <= MAX_PARTS
+    assert MIN_PART_SIZE <= grown.part_size <= MAX_PART_SIZE
+    for number in (1, head, head + 1, grown.part_count):
+        if 1 <= number <= grown.part_count:
+            offset, length = grown.part(number)
+            assert length > 0 and offset + length <= file_size
+            if number <= head:
+                assert (offset, length) == plan.part(number)
+    last = grown.part(grown.part_count)
+    assert sum(last) == file_size
+
+
+def test_the_rest_is_sized_from_the_time_the_first_parts_took() -> None:
+    # 8 parts of 2 MiB in 0.05 s each on a fast link: the configured size.
+    assert grown_part_size(8 * 2 * MiB, 8 * 0.05) == DEFAULT_PART_SIZE
+    assert grown_part_size(2 * MiB, 0.05, ceiling=64 * MiB) == 64 * MiB
+    # 2 MiB parts that took 2 s each: 4 MiB ones take about 4 s.
+    assert grown_part_size(4 * 2 * MiB, 4 * 2.0) == 4 * MiB
+    # A slow link (8 s per 2 MiB part, 2 MiB/s shared by 8): 1 MiB, so no growth.
+    assert grown_part_size(8 * 2 * MiB, 8 * 8.0) == MiB
+    assert grown_part_size(2 * MiB, 600.0) == MIN_PART_SIZE
+    assert grown_part_size(2 * MiB, 0.0) == DEFAULT_PART_SIZE  # nothing measurable
+    with pytest.raises(ValueError):
+        grown_part_size(0, 1.0)
+
+
+def test_the_recorded_plan_of_a_row() -> None:
+    # An older row, or an explicit part size: fixed.
+    assert recorded_plan(20 * MiB + 1, 8 * MiB) == plan_parts(20 * MiB + 1, 8 * MiB)
+    # Begun before the speed was known: equal parts that may still grow.
+    waiting = recorded_plan(GiB, 2 * MiB, head_size=2 * MiB)
+    assert waiting.grows and waiting.part_count == 512 and waiting.part(512) == (
+        GiB - 2 * MiB, 2 * MiB)
+    # Grown: the same plan as the one that was recorded.
+    grown = plan_parts(GiB, 2 * MiB).grow(16, 8 * MiB)
+    again = recorded_plan(GiB, grown.part_size, head_size=grown.head_size,
+                          head_parts=grown.head_parts)
+    assert again == grown

@@ -129,7 +129,7 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     conn.close()
     with Store.open() as store:
         assert store.notice is None
-        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert store.schema_version() == SCHEMA_VERSION == 14
         assert [(r.key, r.state, r.initiating_at, r.existing) for r in store.rows()] == [
             ("k", State.PAUSED, None, OVERWRITE)]
         # A row from an older version: change time and identity not known, no re-read yet.
@@ -393,7 +393,7 @@ def test_migration_from_version_5_adds_requests(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert store.schema_version() == SCHEMA_VERSION == 14
         assert [r.key for r in store.rows()] == ["k"]
         assert store.unfinished_requests() == []
 
@@ -499,7 +499,7 @@ def test_migration_from_version_11_keeps_rows_parts_and_requests(tmp_path: Path)
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert store.schema_version() == SCHEMA_VERSION == 14
         [row] = store.rows()
         assert (row.key, row.state, row.upload_id, row.confirmed_bytes) == (
             "k", State.PAUSED, "ID-1", 10)
@@ -616,7 +616,7 @@ def test_migration_from_version_12_adds_folders(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Store.open() as store:
-        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert store.schema_version() == SCHEMA_VERSION == 14
         assert [(r.key, r.folder) for r in store.rows()] == [("k", None)]
         folder = store.folder_for(None, Path("/d"), credentials="environment", endpoint="e",
                                   bucket="b", prefix="d/")
@@ -804,3 +804,60 @@ def test_an_owner_of_an_earlier_version_still_keeps_the_list(tmp_path: Path) -> 
     assert not Store.owner_running(path)
     with Store.open(path):
         assert Store.owner_running(path)
+
+
+def test_a_plan_that_grows_is_recorded_and_read_back(tmp_path: Path) -> None:
+    from ossdesk.core.plan import MiB, recorded_plan
+
+    with Store.open() as store:
+        (upload,) = store.add([_item(tmp_path, size=1024 * MiB)])
+        store.begin_multipart(upload, "ID-1", 2 * MiB, grows=True)
+        row = store.get(upload)
+        assert row is not None
+        assert (row.part_size, row.head_size, row.head_parts) == (2 * MiB, 2 * MiB, None)
+        assert recorded_plan(row.size, 2 * MiB, head_size=row.head_size,
+                             head_parts=row.head_parts).grows
+        # Another upload id (started over meanwhile) is not grown.
+        assert not store.grow_plan(upload, "ID-0", 16, 8 * MiB)
+        assert store.grow_plan(upload, "ID-1", 16, 8 * MiB)
+        assert not store.grow_plan(upload, "ID-1", 20, 8 * MiB)  # grows once
+        row = store.get(upload)
+        assert row is not None
+        assert (row.part_size, row.head_size, row.head_parts) == (8 * MiB, 2 * MiB, 16)
+        plan = recorded_plan(row.size, 8 * MiB, head_size=row.head_size,
+                             head_parts=row.head_parts)
+        assert plan.part(16) == (30 * MiB, 2 * MiB) and plan.part(17) == (32 * MiB, 8 * MiB)
+        assert plan.part_count == 16 + 124
+        # Started over: the plan is chosen again (it had no part size of its own).
+        store.reset(upload, size=row.size, mtime_ns=row.mtime_ns)
+        row = store.get(upload)
+        assert row is not None
+        assert (row.part_size, row.head_size, row.head_parts) == (None, None, None)
+        # A fixed plan (an explicit part size) does not grow, and keeps its size over a reset.
+        store.begin_multipart(upload, "ID-2", 16 * MiB)
+        assert not store.grow_plan(upload, "ID-2", 3, 32 * MiB)
+        store.reset(upload, size=row.size, mtime_ns=row.mtime_ns)
+        row = store.get(upload)
+        assert row is not None and (row.part_size, row.head_size) == (16 * MiB, None)
+
+
+def test_migration_from_version_13_keeps_the_fixed_plans(tmp_path: Path) -> None:
+    db = config.paths().database
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    for version in range(13):
+        conn.executescript(MIGRATIONS[version])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 13")
+    conn.execute("INSERT INTO uploads (source, size, mtime_ns, credentials, endpoint, bucket, "
+                 "key, upload_id, part_size, state, position, created_at, updated_at) "
+                 "VALUES ('/x', 3145728, 1, 'environment', 'e', 'b', 'k', 'ID', 2097152, "
+                 "'paused', 1, 0, 0)")
+    conn.commit()
+    conn.close()
+    with Store.open() as store:
+        assert store.schema_version() == SCHEMA_VERSION == 14
+        [row] = store.rows()
+        assert (row.upload_id, row.part_size, row.head_size, row.head_parts) == (
+            "ID", 2097152, None, None)
+        assert not store.grow_plan(row.id, "ID", 1, 4194304)
