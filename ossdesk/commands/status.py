@@ -26,6 +26,8 @@ def _as_dict(row: UploadRow, interrupted: bool) -> dict[str, object]:
         "endpoint": row.endpoint, "bucket": row.bucket, "key": row.key, "size": row.size,
         "confirmed_bytes": row.size if row.state.value == "done" else row.confirmed_bytes,
         "confirmed_parts": row.confirmed_parts, "part_size": row.part_size,
+        # A plan that grew once the link was known: its first parts' size and how many.
+        "head_size": row.head_size, "head_parts": row.head_parts,
         "multipart": row.upload_id is not None, "error": row.error, "error_code": row.error_code,
         "crc64": row.crc64, "check": row.checked_by, "credentials": row.credentials,
         "created_at": row.created_at,

@@ -743,6 +743,7 @@ class SchedulerAdapter:
             parts=found.done_parts if done else found.confirmed_parts,
             part_size=found.part_size, queued_at=found.created_at,
             started_at=found.started_at, finished_at=found.finished_at,
+            head_size=found.head_size, head_parts=found.head_parts,
         )
 
     @handles(rq.PresignedUrl)

@@ -152,10 +152,13 @@ class UploadDetails:
     etag: str | None
     upload_id: str | None  # the current one, or the one it was completed with
     parts: int | None  # confirmed so far, or what it was completed with
-    part_size: int | None
+    part_size: int | None  # the size of its parts (after the first ones, if it grew)
     queued_at: float
     started_at: float | None
     finished_at: float | None
+    #: A plan that grew once the link was known: its first parts' size and how many.
+    head_size: int | None = None
+    head_parts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1553,6 +1553,10 @@ Destination: %2
         <translation>分片大小：</translation>
     </message>
     <message>
+        <source>%1 (the first %2 parts), then %3</source>
+        <translation>%1（前 %2 个分片），之后 %3</translation>
+    </message>
+    <message>
         <source>Queued:</source>
         <translation>加入队列：</translation>
     </message>

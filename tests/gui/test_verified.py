@@ -146,3 +146,22 @@ def test_details_do_not_depend_on_the_url_query(qtbot: QtBot) -> None:
     qtbot.addWidget(dialog)
     assert dialog.values["crc64"] == "42"
     assert dialog.url == known.url
+
+
+def test_details_of_a_plan_that_grew_say_both_part_sizes(qtbot: QtBot) -> None:
+    from ossdesk.ui.dialogs.details import DetailsDialog
+    from ossdesk.ui.transfer_model import TransferRow
+
+    row = TransferRow(id=7, name="a.bin", source_path="/data/a.bin", size=3,
+                      destination="oss://b/k/a.bin", bucket="b", key="k/a.bin",
+                      state=TransferState.DONE)
+    mib = 1024 * 1024
+    known = rq.UploadDetails(
+        source="/data/a.bin", size=1024 * mib, account="work", endpoint="http://127.0.0.1:1",
+        bucket="b", key="k/a.bin", url="http://127.0.0.1:1/b/k/a.bin", state="done",
+        skipped=False, check="crc64", crc64=42, etag=None, upload_id="U", parts=140,
+        part_size=8 * mib, queued_at=1.0, started_at=2.0, finished_at=3.0,
+        head_size=2 * mib, head_parts=16)
+    dialog = DetailsDialog.for_row(_NoUrlEngine(known), row, None)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    assert dialog.values["part_size"] == "2 MiB (the first 16 parts), then 8 MiB"

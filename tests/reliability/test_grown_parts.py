@@ -16,6 +16,7 @@ from tests.reliability.helpers import (
     assert_uploaded,
     cli_env,
     dest,
+    json_lines,
     ossdesk,
     part_puts,
     remote_uploads,
@@ -66,6 +67,9 @@ def test_killed_among_the_larger_parts_resume_keeps_the_plan(sandbox: SandboxInf
     assert any(number > head for number in confirmed)
     count = head + math.ceil((size - head * START_PART_SIZE) / tail)
     assert len(confirmed) < count  # killed before the end
+    status = json_lines(ossdesk("status", "--json", env=cli_env(sandbox)).stdout)
+    assert [(r["head_size"], r["head_parts"], r["part_size"]) for r in status] == [
+        (START_PART_SIZE, head, tail)]
 
     sandbox.server.faults.clear()
     resumed = ossdesk("resume", env=cli_env(sandbox))

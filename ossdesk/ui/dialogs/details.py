@@ -96,6 +96,17 @@ class DetailsDialog(QDialog):
     def copy_url(self) -> None:
         QGuiApplication.clipboard().setText(self.url)
 
+    def _part_size(self, details: UploadDetails) -> str:
+        if details.part_size is None:
+            return "—"
+        if details.head_size and details.head_parts and details.head_size != details.part_size:
+            # A plan that grew once the link's speed was known.
+            return (self.tr("%1 (the first %2 parts), then %3")
+                    .replace("%1", format_size(details.head_size))
+                    .replace("%2", str(details.head_parts))
+                    .replace("%3", format_size(details.part_size)))
+        return format_size(details.part_size)
+
     def _when(self, seconds: float | None) -> str:
         if seconds is None:
             return "—"
@@ -142,8 +153,7 @@ class DetailsDialog(QDialog):
             ("etag", tr("ETag:"), details.etag or "—"),
             ("upload_id", tr("Upload id:"), upload_id),
             ("parts", tr("Parts:"), "—" if not details.parts else str(details.parts)),
-            ("part_size", tr("Part size:"),
-             "—" if details.part_size is None else format_size(details.part_size)),
+            ("part_size", tr("Part size:"), self._part_size(details)),
             ("queued", tr("Queued:"), self._when(details.queued_at)),
             ("started", tr("Started:"), self._when(details.started_at)),
             ("finished", tr("Finished:"), self._when(details.finished_at)),
