@@ -599,6 +599,13 @@ MORE_TEMPLATES: tuple[str, ...] = (
         "the earlier unfinished upload %1 of %2 could not be aborted: %3; its parts stay in the "
         "bucket, billed, until it is aborted (the bucket's unfinished uploads list it)",
     ),
+    # The upload list read by the window (core/store_schema.py) and a plan that does not fit
+    # its file (core/file_steps.py).
+    QT_TRANSLATE_NOOP("EngineMessages", "there is no upload list of this version of ossdesk yet"),
+    QT_TRANSLATE_NOOP("EngineMessages",
+                      "the upload list was written by a newer version of ossdesk"),
+    QT_TRANSLATE_NOOP("EngineMessages",
+                      "internal error: the recorded parts of %1 do not fit the file: %2"),
     # The operating system's words for the commonest failures (a value in the messages).
     QT_TRANSLATE_NOOP("EngineMessages", "Permission denied"),
     QT_TRANSLATE_NOOP("EngineMessages", "No such file or directory"),

@@ -2343,6 +2343,18 @@ Destination: %2
         <source>the earlier unfinished upload %1 of %2 could not be aborted: %3; its parts stay in the bucket, billed, until it is aborted (the bucket&apos;s unfinished uploads list it)</source>
         <translation>%2 之前未完成的上传 %1 无法中止：%3；其分片仍留在存储空间中并持续计费，直到被中止（存储空间的未完成上传列表中可以看到它）</translation>
     </message>
+    <message>
+        <source>there is no upload list of this version of ossdesk yet</source>
+        <translation>还没有此版本 ossdesk 的上传列表</translation>
+    </message>
+    <message>
+        <source>the upload list was written by a newer version of ossdesk</source>
+        <translation>上传列表由更新版本的 ossdesk 写入</translation>
+    </message>
+    <message>
+        <source>internal error: the recorded parts of %1 do not fit the file: %2</source>
+        <translation>内部错误：%1 已记录的分片与文件不符：%2</translation>
+    </message>
 </context>
 <context>
     <name>EngineText</name>
