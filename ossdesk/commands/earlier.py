@@ -67,9 +67,16 @@ class EarlierUploads:
     holds_all: bool = False
     #: When this run began resuming ``ours``: rows of them done since are still its own.
     since: float | None = None
+    #: The caller queues a file whose earlier row it cancels through ``cancel`` only once
+    #: that row is cancelled (:attr:`waiting`), never at once: an abort that fails leaves
+    #: the row able to finish later with the older options, after the new one.
+    defer: bool = False
     #: Earlier rows continued so far, and those cancelled for a new row.
     continued: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    #: With ``defer``: each file left out of :meth:`sort` until its earlier row (the id,
+    #: being cancelled) is gone, with what was said of it so far.
+    waiting: list[tuple[NewUpload, int, str]] = field(default_factory=list)
 
     def sort(self, batch: list[NewUpload]) -> tuple[list[NewUpload], list[int]]:
         """``(files to queue as new rows, earlier rows to continue)``; the rows to continue
@@ -114,6 +121,13 @@ class EarlierUploads:
             what += " (and the file changed since it began)"
         if (row.id in self.ours or self.holds_all) and self.cancel is not None:
             self.cancel([row.id])
+            if self.defer:
+                self._say(item, f"{what}; it is being cancelled (its multipart upload is being "
+                          "aborted on the server), then the file is uploaded from the start "
+                          "with this run's options")
+                self.waiting.append((item, row.id, what))
+                self.cancelled.append(row.id)
+                return False
             self._say(item, f"{what}; it is cancelled (its multipart upload is aborted on the "
                       "server) and the file is uploaded from the start with this run's options")
             self.cancelled.append(row.id)

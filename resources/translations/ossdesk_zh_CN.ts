@@ -2188,6 +2188,22 @@ Destination: %2
         <translation>该上传已取消（其分片上传已在服务器上中止），文件将按本次的选项从头上传</translation>
     </message>
     <message>
+        <source>it is being cancelled (its multipart upload is being aborted on the server), then the file is uploaded from the start with this run&apos;s options</source>
+        <translation>该上传正在取消（正在服务器上中止其分片上传），之后文件将按本次的选项从头上传</translation>
+    </message>
+    <message>
+        <source>%1; it was cancelled (its multipart upload was aborted on the server) and the file is uploaded from the start with this run&apos;s options</source>
+        <translation>%1；该上传已取消（其分片上传已在服务器上中止），文件按本次的选项从头上传</translation>
+    </message>
+    <message>
+        <source>%1; it was finished before it could be cancelled, and the file is uploaded again with this run&apos;s options</source>
+        <translation>%1；该上传在取消之前已完成，文件将按本次的选项再次上传</translation>
+    </message>
+    <message>
+        <source>%1; it could not be aborted on the server (%2); %3 is not uploaded, so that the object is not written with the older options later: cancel that row, then add the file again</source>
+        <translation>%1；无法在服务器上中止该上传（%2）；%3 未上传，以免对象日后以旧的选项写入：请先取消那一行，再重新添加该文件</translation>
+    </message>
+    <message>
         <source>another account</source>
         <translation>另一个账号</translation>
     </message>

@@ -301,6 +301,64 @@ def test_a_paused_file_dropped_again_with_other_options_replaces_its_row(
         assert bucket.head_object("drop/x.bin").headers["x-oss-storage-class"] == "IA"
         assert client(logged_sandbox).list_multipart_uploads("drop/") == []  # aborted
         assert any(m.startswith("Added 1 file") and "another storage class" in m
-                   and "it is cancelled" in m for m in said), said
+                   and "it was cancelled" in m for m in said), said
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_other_options_while_the_earlier_abort_fails_queue_nothing(
+        qtbot: QtBot, logged_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The earlier upload (other options) cannot be aborted (the server refuses the
+    DELETE): the file is not queued, the window says why, and nothing ends in the bucket
+    with the older options. Once that row is cancelled, the file dropped again goes with
+    the new options."""
+    data = os.urandom(4 * MIB)
+    path = tmp_path / "x.bin"
+    path.write_bytes(data)
+    settings = Settings(part_size_mib=1, parts_in_flight=1, bandwidth_limit_kib=1024)
+    window, engine = open_window(qtbot, logged_sandbox, settings)
+    said = _messages(window)
+    try:
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
+        [first] = window.model.ids()
+        qtbot.waitUntil(lambda: row_of(window, first).confirmed_bytes >= MIB, timeout=30_000)
+        _pause(qtbot, window, first)
+        bar = window.destination_bar
+        plain = bar.destination()
+        assert plain is not None
+        bar.destination = lambda: dataclasses.replace(  # type: ignore[method-assign]
+            plain, storage_class="IA")
+        # The abort is refused (a RAM policy without oss:AbortMultipartUpload).
+        logged_sandbox.faults.fail(403, method="DELETE", pattern="uploadId", count=None,
+                                   code="AccessDenied")
+        said.clear()
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: any("is not uploaded" in m for m in said), timeout=30_000)
+        _settle(window, engine)
+        assert window.model.ids() == [first]  # no second row
+        assert row_of(window, first).state is TransferState.FAILED
+        assert not any("it is cancelled" in m or "it was cancelled" in m for m in said), said
+        assert any("could not be aborted on the server" in m and "x.bin" in m
+                   for m in said), said
+        assert client(logged_sandbox).head_object("drop/x.bin") is None
+
+        # As the window says: cancel that row (the abort now succeeds), drop the file again.
+        logged_sandbox.faults.clear()
+        window.row_actions.select_ids([first])
+        engine.send(rq.Cancel([first]))
+        qtbot.waitUntil(lambda: row_of(window, first).state is TransferState.CANCELLED,
+                        timeout=20_000)
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 2, timeout=20_000)
+        second = next(i for i in window.model.ids() if i != first)
+        qtbot.waitUntil(lambda: row_of(window, second).state is TransferState.DONE,
+                        timeout=60_000)
+        _settle(window, engine)
+        assert _verified(logged_sandbox, "drop/x.bin", data)
+        bucket = oss2.Bucket(oss2.Auth(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+                             logged_sandbox.endpoint, DEFAULT_BUCKET)
+        assert bucket.head_object("drop/x.bin").headers["x-oss-storage-class"] == "IA"
+        assert row_of(window, first).state is TransferState.CANCELLED
     finally:
         close_window(qtbot, window, engine)
