@@ -15,17 +15,24 @@ ends up holding the older options.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ossdesk.core.cleanup import abort_upload, client_for_row, failure_reason
+from ossdesk.core.events import Cancelled, Done, Event, Failed
 from ossdesk.core.oss import OssError
+from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import NewUpload, Request, State, Store, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
 from ossdesk.credentials import default_credentials
 
-__all__ = ["EarlierUploads", "cancel_row"]
+__all__ = ["Cancels", "EarlierUploads", "abort_reason", "cancel_row"]
+
+#: How the engine words a failed abort (core/file_steps.py), around its reason.
+_ABORT_FAILED = ("not cancelled: its unfinished upload could not be aborted on the server (",
+                 "); cancel it again to abort it")
 
 
 def _listed(items: Collection[str]) -> str:
@@ -45,6 +52,50 @@ def cancel_row(store: Store, row: UploadRow) -> str | None:
             return failure_reason(exc) if isinstance(exc, OssError) else exc.message
     store.cancelled(row.id)
     return None
+
+
+def abort_reason(message: str) -> str:
+    """The reason in the message of a row whose abort failed (the message if not one)."""
+    head, tail = _ABORT_FAILED
+    if message.startswith(head) and message.endswith(tail):
+        return message[len(head):-len(tail)]
+    return message
+
+
+class Cancels:
+    """Cancels begun through a scheduler, and how each ended: :class:`Cancelled`,
+    :class:`Done` (it finished before the cancel reached it) or :class:`Failed` with the
+    code ``AbortFailed`` (its multipart upload is still on the server)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        self._cond = threading.Condition()
+        self._watched: set[int] = set()
+        self._ended: dict[int, Event] = {}
+        scheduler.add_listener(self._on_event)
+
+    def cancel(self, uploads: list[int]) -> None:
+        with self._cond:
+            self._watched.update(uploads)
+        self._scheduler.cancel(uploads)
+
+    def _on_event(self, event: Event) -> None:
+        if event.upload is None or not isinstance(event, (Cancelled, Done, Failed)):
+            return
+        if isinstance(event, Failed) and event.code != "AbortFailed":
+            return
+        with self._cond:
+            if event.upload in self._watched:
+                self._watched.discard(event.upload)
+                self._ended[event.upload] = event
+                self._cond.notify_all()
+
+    def wait(self, upload: int) -> Event:
+        """How the cancel of ``upload`` ended (waits for it; Ctrl-C stops the wait)."""
+        with self._cond:
+            while upload not in self._ended:
+                self._cond.wait(0.2)
+            return self._ended.pop(upload)
 
 
 @dataclass

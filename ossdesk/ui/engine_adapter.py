@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
-from ossdesk.commands.earlier import EarlierUploads
+from ossdesk.commands.earlier import EarlierUploads, abort_reason
 from ossdesk.core import events as ev
 from ossdesk.core.names import printable
 from ossdesk.core.object_options import ObjectOptions
@@ -117,12 +117,6 @@ class _Waiting:
     said: str  # the note said then ("it is being cancelled")
     request: Request | None
     drop: int | None
-
-
-#: How the engine words a failed abort (core/file_steps.py): the reason is put in one
-#: sentence with the file's own words.
-_ABORT_FAILED = ("not cancelled: its unfinished upload could not be aborted on the server (",
-                 "); cancel it again to abort it")
 
 
 def folder_info(folder: Folder) -> FolderInfo:
@@ -675,9 +669,7 @@ class SchedulerAdapter:
         item, what = waiting.item, waiting.what
         name = printable(str(item.source))
         if isinstance(outcome, ev.Failed):
-            why = outcome.message
-            if why.startswith(_ABORT_FAILED[0]) and why.endswith(_ABORT_FAILED[1]):
-                why = why[len(_ABORT_FAILED[0]):-len(_ABORT_FAILED[1])]
+            why = abort_reason(outcome.message)
             message = (f"{what}; it could not be aborted on the server ({why}); {name} is "
                        "not uploaded, so that the object is not written with the older "
                        "options later: cancel that row, then add the file again")
