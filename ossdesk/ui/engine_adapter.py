@@ -396,7 +396,9 @@ class SchedulerAdapter:
     def _finish_walks(self, store: Store) -> None:
         """Drops whose walk was cut short (the window closed, a crash) are walked again:
         the files not queued yet are queued now (paused with the rest when uploads do not
-        resume by themselves), those queued already are not again."""
+        resume by themselves), those queued already are not again: a paused or failed one
+        goes on in its row, or, when uploads do not resume by themselves, stays as it is
+        (a failed one with its error)."""
         assert self._listener is not None
         for request in store.unfinished_requests():
             roots = ", ".join(printable(str(r)) for r in request.roots)
@@ -436,11 +438,11 @@ class SchedulerAdapter:
                     # A file in the queue already (an unfinished row of it from before the
                     # drop, e.g. paused) continues in that row, as in a drop and as
                     # `ossdesk upload` run again: it is queued again below with the rest
-                    # (or paused with them when uploads do not resume by themselves).
+                    # (or left as it is when uploads do not resume by themselves).
                     fresh, again = EarlierUploads(store, notes.append, request=request).sort(kept)
                     stopped = [r.id for r in store.rows_for(again)
                                if r.state in (State.PAUSED, State.FAILED)]
-                    if stopped:
+                    if stopped and self.settings.auto_resume:
                         store.set_states(stopped, State.QUEUED)
                     continued += len(again)
                     added += len(store.add(fresh, request=request))
@@ -458,10 +460,15 @@ class SchedulerAdapter:
                 message += f"; {len(skipped)} item(s) skipped: " + "; ".join(
                     printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
-            if continued:
+            if continued and self.settings.auto_resume:
                 self._listener(ev.Notice(upload=None, message=(
                     f"{continued} file(s) of {roots} were in the queue already: they continue "
                     "there.")))
+            elif continued:
+                self._listener(ev.Notice(upload=None, message=(
+                    f"{continued} file(s) of {roots} were in the queue already: they stay "
+                    "there (uploads do not resume by themselves: Resume or Retry continues "
+                    "them).")))
             for note in notes:
                 if not note.skipped:
                     self._listener(ev.Notice(upload=None, message=printable(note.message)))

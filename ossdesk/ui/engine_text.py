@@ -517,6 +517,11 @@ MORE_TEMPLATES: tuple[str, ...] = (
     QT_TRANSLATE_NOOP(
         "EngineMessages", "%1 file(s) of %2 were in the queue already: they continue there."
     ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 file(s) of %2 were in the queue already: they stay there (uploads do not resume "
+        "by themselves: Resume or Retry continues them).",
+    ),
     # A file dropped again whose earlier upload was to be written otherwise
     # (commands/earlier.py, as the window's engine uses it).
     QT_TRANSLATE_NOOP(

@@ -2176,6 +2176,10 @@ Destination: %2
         <translation>%2 中有 %1 个文件已在队列中：在原来的位置继续上传。</translation>
     </message>
     <message>
+        <source>%1 file(s) of %2 were in the queue already: they stay there (uploads do not resume by themselves: Resume or Retry continues them).</source>
+        <translation>%2 中有 %1 个文件已在队列中：它们留在原处（上传不会自动继续：用“继续”或“重试”让它们继续）。</translation>
+    </message>
+    <message>
         <source>%1: the unfinished upload of %2 in the list (row %3) was to be written with %4</source>
         <translation>%1：列表中 %2 未完成的上传（第 %3 行）原本要以%4写入</translation>
     </message>
