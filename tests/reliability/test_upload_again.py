@@ -280,6 +280,11 @@ def test_resume_cancels_a_row_a_later_upload_of_the_same_file_made_needless(
     assert_uploaded(sandbox, "sig2/big.bin", path)
 
 
+# The resumed row is still being sent when the walk reaches its file (else it is done first,
+# and the file simply goes again after it).
+_RESUME_SLOW = ["--limit-rate", "512KiB"]
+
+
 def _walk_cut_short_with_ia(sandbox: SandboxInfo, tmp_path: Path,
                             env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
     """A folder's walk (storage class IA) killed before it reached ``zz.bin``, whose earlier
@@ -313,7 +318,7 @@ def test_resume_finishing_a_walk_with_other_options_cancels_the_earlier_row_firs
     (another storage class) cancels it; the file goes as a new row once it is aborted."""
     env = cli_env(sandbox)
     path, row = _walk_cut_short_with_ia(sandbox, tmp_path, env)
-    resumed = ossdesk("resume", env=env)
+    resumed = ossdesk("resume", *_RESUME_SLOW, env=env)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert ("was to be written with another storage class; it was cancelled (its multipart "
             "upload was aborted on the server) and the file is uploaded from the start"
@@ -338,7 +343,7 @@ def test_resume_finishing_a_walk_with_other_options_queues_nothing_while_the_abo
     sandbox.server.faults.fail(403, method="DELETE", pattern="uploadId", count=None,
                                code="AccessDenied")
 
-    resumed = ossdesk("resume", env=env)
+    resumed = ossdesk("resume", *_RESUME_SLOW, env=env)
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr
     assert (f"sig2/zz.bin: the unfinished upload of {path} in the list (row {row['id']}) was "
             "to be written with another storage class; it could not be aborted on the server"
