@@ -67,8 +67,9 @@ class Cancels:
     :class:`Done` (it finished before the cancel reached it) or :class:`Failed` with the
     code ``AbortFailed`` (its multipart upload is still on the server)."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler, store: Store) -> None:
         self._scheduler = scheduler
+        self._store = store
         self._cond = threading.Condition()
         self._watched: set[int] = set()
         self._ended: dict[int, Event] = {}
@@ -90,10 +91,15 @@ class Cancels:
                 self._ended[event.upload] = event
                 self._cond.notify_all()
 
-    def wait(self, upload: int) -> Event:
-        """How the cancel of ``upload`` ended (waits for it; Ctrl-C stops the wait)."""
+    def wait(self, upload: int) -> Event | None:
+        """How the cancel of ``upload`` ended (waits for it; Ctrl-C stops the wait); None
+        when the row was done before the cancel began (no event tells of that)."""
         with self._cond:
             while upload not in self._ended:
+                row = self._store.get(upload)
+                if row is not None and row.state is State.DONE and upload not in self._ended:
+                    self._watched.discard(upload)
+                    return None
                 self._cond.wait(0.2)
             return self._ended.pop(upload)
 

@@ -71,7 +71,8 @@ def _superseded(store: Store, rows: list[UploadRow]) -> tuple[list[UploadRow], b
 
 
 def _after_cancel(scheduler: Scheduler, request: Request, item: NewUpload, *, upload: int,
-                  what: str, outcome: Event, on_problem: Callable[[WalkProblem], None]) -> None:
+                  what: str, outcome: Event | None,
+                  on_problem: Callable[[WalkProblem], None]) -> None:
     """The file of a walk whose earlier row (``upload``, resumed by this run, to be written
     otherwise) was being cancelled for it: queued now that the row is gone, or not at all
     when its multipart upload could not be aborted."""
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 # is cancelled first).
                 # (and its file is queued only once that row is gone: if the abort fails, a
                 # later resume of that row would write the older options after the new one).
-                cancels = Cancels(scheduler)
+                cancels = Cancels(scheduler, store)
                 earlier = EarlierUploads(store, on_problem, request=request, ours=set(ids),
                                          cancel=cancels.cancel, since=began, defer=True)
                 listing = Listing(scheduler, request, on_problem, on_collision=on_collision,

@@ -644,12 +644,16 @@ class SchedulerAdapter:
             tally = self._tallies.get(drop) if drop is not None else None
             if tally is not None:
                 tally.waiting += 1
+            # Done before the cancel began: no event will tell (the Done one came first).
+            row = self._store.get(upload) if self._store is not None else None
+            done = row is not None and row.state is State.DONE
             with self._lock:
                 outcome = self._outcomes.pop(upload, None)
-                if outcome is None:
+                if outcome is None and not done:
                     self._waiting[upload] = waiting
-            if outcome is not None:
-                self._cancel_ended(waiting, outcome)
+                    continue
+                self._watched.discard(upload)
+            self._cancel_ended(waiting, outcome)
         earlier.waiting.clear()
 
     def _on_event(self, event: ev.Event) -> None:
@@ -669,10 +673,11 @@ class SchedulerAdapter:
                 return
         self._submit(lambda: self._cancel_ended(waiting, event))
 
-    def _cancel_ended(self, waiting: _Waiting, outcome: ev.Event) -> None:
+    def _cancel_ended(self, waiting: _Waiting, outcome: ev.Event | None) -> None:
         """Queue the file whose earlier row is now cancelled (or finished before the
-        cancel: the new upload then writes the object after it), or, when that row's
-        upload could not be aborted, leave the file out and say why. Engine thread only."""
+        cancel: the new upload then writes the object after it; ``outcome`` None when it
+        was done before the cancel began), or, when that row's upload could not be
+        aborted, leave the file out and say why. Engine thread only."""
         item, what = waiting.item, waiting.what
         name = printable(str(item.source))
         if isinstance(outcome, ev.Failed):
