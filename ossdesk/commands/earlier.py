@@ -15,17 +15,24 @@ ends up holding the older options.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ossdesk.core.cleanup import abort_upload, client_for_row, failure_reason
+from ossdesk.core.events import Cancelled, Done, Event, Failed
 from ossdesk.core.oss import OssError
+from ossdesk.core.scheduler import Scheduler
 from ossdesk.core.store import NewUpload, Request, State, Store, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
 from ossdesk.credentials import default_credentials
 
-__all__ = ["EarlierUploads", "cancel_row"]
+__all__ = ["Cancels", "EarlierUploads", "abort_reason", "cancel_row"]
+
+#: How the engine words a failed abort (core/file_steps.py), around its reason.
+_ABORT_FAILED = ("not cancelled: its unfinished upload could not be aborted on the server (",
+                 "); cancel it again to abort it")
 
 
 def _listed(items: Collection[str]) -> str:
@@ -45,6 +52,56 @@ def cancel_row(store: Store, row: UploadRow) -> str | None:
             return failure_reason(exc) if isinstance(exc, OssError) else exc.message
     store.cancelled(row.id)
     return None
+
+
+def abort_reason(message: str) -> str:
+    """The reason in the message of a row whose abort failed (the message if not one)."""
+    head, tail = _ABORT_FAILED
+    if message.startswith(head) and message.endswith(tail):
+        return message[len(head):-len(tail)]
+    return message
+
+
+class Cancels:
+    """Cancels begun through a scheduler, and how each ended: :class:`Cancelled`,
+    :class:`Done` (it finished before the cancel reached it) or :class:`Failed` with the
+    code ``AbortFailed`` (its multipart upload is still on the server)."""
+
+    def __init__(self, scheduler: Scheduler, store: Store) -> None:
+        self._scheduler = scheduler
+        self._store = store
+        self._cond = threading.Condition()
+        self._watched: set[int] = set()
+        self._ended: dict[int, Event] = {}
+        scheduler.add_listener(self._on_event)
+
+    def cancel(self, uploads: list[int]) -> None:
+        with self._cond:
+            self._watched.update(uploads)
+        self._scheduler.cancel(uploads)
+
+    def _on_event(self, event: Event) -> None:
+        if event.upload is None or not isinstance(event, (Cancelled, Done, Failed)):
+            return
+        if isinstance(event, Failed) and event.code != "AbortFailed":
+            return
+        with self._cond:
+            if event.upload in self._watched:
+                self._watched.discard(event.upload)
+                self._ended[event.upload] = event
+                self._cond.notify_all()
+
+    def wait(self, upload: int) -> Event | None:
+        """How the cancel of ``upload`` ended (waits for it; Ctrl-C stops the wait); None
+        when the row was done before the cancel began (no event tells of that)."""
+        with self._cond:
+            while upload not in self._ended:
+                row = self._store.get(upload)
+                if row is not None and row.state is State.DONE and upload not in self._ended:
+                    self._watched.discard(upload)
+                    return None
+                self._cond.wait(0.2)
+            return self._ended.pop(upload)
 
 
 @dataclass
@@ -67,9 +124,16 @@ class EarlierUploads:
     holds_all: bool = False
     #: When this run began resuming ``ours``: rows of them done since are still its own.
     since: float | None = None
+    #: The caller queues a file whose earlier row it cancels through ``cancel`` only once
+    #: that row is cancelled (:attr:`waiting`), never at once: an abort that fails leaves
+    #: the row able to finish later with the older options, after the new one.
+    defer: bool = False
     #: Earlier rows continued so far, and those cancelled for a new row.
     continued: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    #: With ``defer``: each file left out of :meth:`sort` until its earlier row (the id,
+    #: being cancelled) is gone, with what was said of it so far.
+    waiting: list[tuple[NewUpload, int, str]] = field(default_factory=list)
 
     def sort(self, batch: list[NewUpload]) -> tuple[list[NewUpload], list[int]]:
         """``(files to queue as new rows, earlier rows to continue)``; the rows to continue
@@ -114,6 +178,13 @@ class EarlierUploads:
             what += " (and the file changed since it began)"
         if (row.id in self.ours or self.holds_all) and self.cancel is not None:
             self.cancel([row.id])
+            if self.defer:
+                self._say(item, f"{what}; it is being cancelled (its multipart upload is being "
+                          "aborted on the server), then the file is uploaded from the start "
+                          "with this run's options")
+                self.waiting.append((item, row.id, what))
+                self.cancelled.append(row.id)
+                return False
             self._say(item, f"{what}; it is cancelled (its multipart upload is aborted on the "
                       "server) and the file is uploaded from the start with this run's options")
             self.cancelled.append(row.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 from ossdesk.commands import (
     EXIT_BUSY,
@@ -18,11 +19,12 @@ from ossdesk.commands import (
     open_store,
     run_until_idle,
 )
-from ossdesk.commands.earlier import EarlierUploads, cancel_row
+from ossdesk.commands.earlier import Cancels, EarlierUploads, abort_reason, cancel_row
 from ossdesk.commands.upload import collision_checks
+from ossdesk.core.events import Cancelled, Event, Failed
 from ossdesk.core.names import printable
 from ossdesk.core.scheduler import Scheduler
-from ossdesk.core.store import State, Store, StoreError, UploadRow
+from ossdesk.core.store import NewUpload, Request, State, Store, StoreError, UploadRow
 from ossdesk.core.upload import UploadError
 from ossdesk.core.walk import WalkProblem
 from ossdesk.credentials import default_credentials
@@ -66,6 +68,27 @@ def _superseded(store: Store, rows: list[UploadRow]) -> tuple[list[UploadRow], b
             error(f"{what}, but its unfinished upload could not be aborted on the server "
                   f"({why}); it is not sent again: `ossdesk cancel {row.id}` aborts it")
     return kept, failed
+
+
+def _after_cancel(scheduler: Scheduler, request: Request, item: NewUpload, *, upload: int,
+                  what: str, outcome: Event | None,
+                  on_problem: Callable[[WalkProblem], None]) -> None:
+    """The file of a walk whose earlier row (``upload``, resumed by this run, to be written
+    otherwise) was being cancelled for it: queued now that the row is gone, or not at all
+    when its multipart upload could not be aborted."""
+    if isinstance(outcome, Failed):
+        on_problem(WalkProblem(
+            item.source, f"{what}; it could not be aborted on the server "
+            f"({abort_reason(outcome.message)}); {item.source} is not uploaded, so that the "
+            f"object is not written with the older options later: run `ossdesk cancel "
+            f"{upload}`, then upload the file again"))
+        return
+    how = ("it was cancelled (its multipart upload was aborted on the server) and the file is "
+           "uploaded from the start" if isinstance(outcome, Cancelled)
+           else "it was finished before it could be cancelled, and the file is uploaded again")
+    scheduler.add([item], request=request)
+    on_problem(WalkProblem(item.source, f"{what}; {how} with this run's options",
+                           skipped=False))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +166,17 @@ def run(args: argparse.Namespace) -> int:
                 # A file whose unfinished row from before the walk began is resumed above
                 # is not queued a second time (or, asked to be written differently, that row
                 # is cancelled first).
+                # (and its file is queued only once that row is gone: if the abort fails, a
+                # later resume of that row would write the older options after the new one).
+                cancels = Cancels(scheduler, store)
                 earlier = EarlierUploads(store, on_problem, request=request, ours=set(ids),
-                                         cancel=scheduler.cancel, since=began)
+                                         cancel=cancels.cancel, since=began, defer=True)
                 listing = Listing(scheduler, request, on_problem, on_collision=on_collision,
                                   keep=keep, earlier=earlier.sort)
                 listing.run()
+                for item, upload, what in earlier.waiting:
+                    _after_cancel(scheduler, request, item, upload=upload, what=what,
+                                  outcome=cancels.wait(upload), on_problem=on_problem)
                 # Rows cancelled for a new one are not this run's files any more.
                 gone = set(earlier.cancelled)
                 ids = [i for i in ids if i not in gone]

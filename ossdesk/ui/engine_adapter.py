@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
-from ossdesk.commands.earlier import EarlierUploads
+from ossdesk.commands.earlier import EarlierUploads, abort_reason
 from ossdesk.core import events as ev
 from ossdesk.core.names import printable
 from ossdesk.core.object_options import ObjectOptions
@@ -90,6 +90,11 @@ class _DropTally:
     unchanged_name: str = ""
     notes: list[str] = field(default_factory=list)
     not_added: int = 0
+    # Files waiting for their earlier upload to be cancelled (see _Waiting): the drop is
+    # told, and its request finished, once none is left.
+    waiting: int = 0
+    ended: bool = False
+    request: Request | None = None
 
     def told(self, drop: int) -> DropQueued:
         return DropQueued(
@@ -98,6 +103,20 @@ class _DropTally:
             continued_name=self.continued_name if self.continued == 1 else "",
             unchanged_name=self.unchanged_name if self.unchanged == 1 else "",
             notes=tuple(self.notes[:20]), not_added=self.not_added)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A file dropped again with other options whose earlier row is being cancelled: it is
+    queued once that row is cancelled, and not at all if the abort fails (see
+    :class:`EarlierUploads`)."""
+
+    item: NewUpload
+    earlier: int  # the row being cancelled
+    what: str  # how the earlier upload differs, as said when the cancel began
+    said: str  # the note said then ("it is being cancelled")
+    request: Request | None
+    drop: int | None
 
 
 def folder_info(folder: Folder) -> FolderInfo:
@@ -243,6 +262,11 @@ class SchedulerAdapter:
         self._drop_folders: dict[int, dict[str, int | None]] = {}
         self._announced: set[int] = set()
         self._tallies: dict[int, _DropTally] = {}  # by drop number, until its EndDrop
+        # Earlier rows being cancelled for a file dropped again (row id -> the file), and
+        # the outcomes of those cancels that came before their file was noted here.
+        self._waiting: dict[int, _Waiting] = {}
+        self._watched: set[int] = set()
+        self._outcomes: dict[int, ev.Event] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -326,6 +350,7 @@ class SchedulerAdapter:
         self.scheduler = scheduler
         assert self._listener is not None
         scheduler.add_listener(self._listener)
+        scheduler.add_listener(self._on_event)
         self._finish_walks(store)
         rows = store.unfinished()
         self._remember(rows)
@@ -371,7 +396,9 @@ class SchedulerAdapter:
     def _finish_walks(self, store: Store) -> None:
         """Drops whose walk was cut short (the window closed, a crash) are walked again:
         the files not queued yet are queued now (paused with the rest when uploads do not
-        resume by themselves), those queued already are not again."""
+        resume by themselves), those queued already are not again: a paused or failed one
+        goes on in its row, or, when uploads do not resume by themselves, stays as it is
+        (a failed one with its error)."""
         assert self._listener is not None
         for request in store.unfinished_requests():
             roots = ", ".join(printable(str(r)) for r in request.roots)
@@ -411,11 +438,11 @@ class SchedulerAdapter:
                     # A file in the queue already (an unfinished row of it from before the
                     # drop, e.g. paused) continues in that row, as in a drop and as
                     # `ossdesk upload` run again: it is queued again below with the rest
-                    # (or paused with them when uploads do not resume by themselves).
+                    # (or left as it is when uploads do not resume by themselves).
                     fresh, again = EarlierUploads(store, notes.append, request=request).sort(kept)
                     stopped = [r.id for r in store.rows_for(again)
                                if r.state in (State.PAUSED, State.FAILED)]
-                    if stopped:
+                    if stopped and self.settings.auto_resume:
                         store.set_states(stopped, State.QUEUED)
                     continued += len(again)
                     added += len(store.add(fresh, request=request))
@@ -433,10 +460,15 @@ class SchedulerAdapter:
                 message += f"; {len(skipped)} item(s) skipped: " + "; ".join(
                     printable(p.message) for p in skipped[:5])
             self._listener(ev.Notice(upload=None, message=message + "."))
-            if continued:
+            if continued and self.settings.auto_resume:
                 self._listener(ev.Notice(upload=None, message=(
                     f"{continued} file(s) of {roots} were in the queue already: they continue "
                     "there.")))
+            elif continued:
+                self._listener(ev.Notice(upload=None, message=(
+                    f"{continued} file(s) of {roots} were in the queue already: they stay "
+                    "there (uploads do not resume by themselves: Resume or Retry continues "
+                    "them).")))
             for note in notes:
                 if not note.skipped:
                     self._listener(ev.Notice(upload=None, message=printable(note.message)))
@@ -475,12 +507,20 @@ class SchedulerAdapter:
             request = self._requests.pop(r.drop, None)
             self._drop_folders.pop(r.drop, None)
             tally = self._tallies.pop(r.drop, _DropTally())
-            if request is not None and request.id is not None and self._store is not None:
-                self._store.finish_request(request.id)
-            if self._listener is not None:
-                self._listener(tally.told(r.drop))
+            if tally.waiting:  # told once the earlier uploads of those files are cancelled
+                tally.ended, tally.request = True, request
+                self._tallies[r.drop] = tally
+                return
+            self._tell_drop(r.drop, tally, request)
 
         self._submit(run)
+
+    def _tell_drop(self, drop: int, tally: _DropTally, request: Request | None) -> None:
+        """Finish the drop's request and say what the engine did with its files."""
+        if request is not None and request.id is not None and self._store is not None:
+            self._store.finish_request(request.id)
+        if self._listener is not None:
+            self._listener(tally.told(drop))
 
     @handles(rq.FindExisting)
     def _find_existing(self, r: rq.FindExisting) -> list[str]:
@@ -541,7 +581,7 @@ class SchedulerAdapter:
                     else None
                 store = self._store
                 if store is not None:
-                    items = self._without_earlier(store, self.scheduler, items, request, tally)
+                    items = self._without_earlier(store, self.scheduler, items, request, drop)
                 ids = self.scheduler.add(items, request=request) if items else []
                 if store is not None:
                     added = [r for r in (store.get(i) for i in ids) if r is not None]
@@ -553,22 +593,32 @@ class SchedulerAdapter:
         self._submit(add)
 
     def _without_earlier(self, store: Store, scheduler: Scheduler, items: list[NewUpload],
-                         request: Request | None, tally: _DropTally | None) -> list[NewUpload]:
+                         request: Request | None, drop: int | None) -> list[NewUpload]:
         """``items`` less the files the upload list has an unfinished row of, to the same
         object with the same account and options (:class:`EarlierUploads`, the rule of
         ``ossdesk upload`` run again): a paused or failed one goes on (its parts kept, its
         place kept), one waiting or being sent is left as it is. Engine thread only."""
         notes: list[WalkProblem] = []
-        fresh, again = EarlierUploads(store, notes.append, request=request,
-                                      cancel=scheduler.cancel, holds_all=True).sort(items)
+
+        def cancel(uploads: list[int]) -> None:
+            # Watched before the cancel begins: its outcome may come at once.
+            with self._lock:
+                self._watched.update(uploads)
+            scheduler.cancel(uploads)
+
+        earlier = EarlierUploads(store, notes.append, request=request, cancel=cancel,
+                                 holds_all=True, defer=True)
+        fresh, again = earlier.sort(items)
         rows = store.rows_for(again)
         stopped = [r for r in rows if r.state in (State.PAUSED, State.FAILED)]
         if stopped:
             scheduler.resume([r.id for r in stopped])
+        tally = self._tallies.get(drop) if drop is not None else None
         if tally is None:  # not a drop: each said on its own
             for note in notes:
                 if self._listener is not None:
                     self._listener(ev.Notice(upload=None, message=note.message))
+            self._wait_for_cancels(earlier, notes, request, drop)
             return fresh
         going = {r.id for r in stopped}
         for row in rows:
@@ -580,7 +630,91 @@ class SchedulerAdapter:
                 tally.unchanged_name = tally.unchanged_name or Path(row.source).name
         tally.notes.extend(note.message for note in notes[:20 - len(tally.notes)])
         tally.not_added += sum(1 for note in notes if note.skipped)
+        self._wait_for_cancels(earlier, notes, request, drop)
         return fresh
+
+    def _wait_for_cancels(self, earlier: EarlierUploads, notes: list[WalkProblem],
+                          request: Request | None, drop: int | None) -> None:
+        """Note the files of ``earlier.waiting``: each is queued (or not) once the cancel of
+        its earlier row has ended. Engine thread only."""
+        for item, upload, what in earlier.waiting:
+            said = next((n.message for n in notes
+                         if n.path == item.source and n.message.startswith(what)), "")
+            waiting = _Waiting(item, upload, what, said, request, drop)
+            tally = self._tallies.get(drop) if drop is not None else None
+            if tally is not None:
+                tally.waiting += 1
+            # Done before the cancel began: no event will tell (the Done one came first).
+            row = self._store.get(upload) if self._store is not None else None
+            done = row is not None and row.state is State.DONE
+            with self._lock:
+                outcome = self._outcomes.pop(upload, None)
+                if outcome is None and not done:
+                    self._waiting[upload] = waiting
+                    continue
+                self._watched.discard(upload)
+            self._cancel_ended(waiting, outcome)
+        earlier.waiting.clear()
+
+    def _on_event(self, event: ev.Event) -> None:
+        """The scheduler's events (its threads): the end of the cancel of an earlier row
+        a dropped file waits for."""
+        if not isinstance(event, (ev.Cancelled, ev.Done, ev.Failed)) or event.upload is None:
+            return
+        if isinstance(event, ev.Failed) and event.code != "AbortFailed":
+            return
+        with self._lock:
+            if event.upload not in self._watched:
+                return
+            self._watched.discard(event.upload)
+            waiting = self._waiting.pop(event.upload, None)
+            if waiting is None:
+                self._outcomes[event.upload] = event
+                return
+        self._submit(lambda: self._cancel_ended(waiting, event))
+
+    def _cancel_ended(self, waiting: _Waiting, outcome: ev.Event | None) -> None:
+        """Queue the file whose earlier row is now cancelled (or finished before the
+        cancel: the new upload then writes the object after it; ``outcome`` None when it
+        was done before the cancel began), or, when that row's upload could not be
+        aborted, leave the file out and say why. Engine thread only."""
+        item, what = waiting.item, waiting.what
+        name = printable(str(item.source))
+        if isinstance(outcome, ev.Failed):
+            why = abort_reason(outcome.message)
+            message = (f"{what}; it could not be aborted on the server ({why}); {name} is "
+                       "not uploaded, so that the object is not written with the older "
+                       "options later: cancel that row, then add the file again")
+            added: list[UploadRow] = []
+        else:
+            if isinstance(outcome, ev.Cancelled):
+                message = (f"{what}; it was cancelled (its multipart upload was aborted on "
+                           "the server) and the file is uploaded from the start with this "
+                           "run's options")
+            else:
+                message = (f"{what}; it was finished before it could be cancelled, and the "
+                           "file is uploaded again with this run's options")
+            ids = (self.scheduler.add([item], request=waiting.request)
+                   if self.scheduler is not None else [])
+            added = [r for r in (self._store.get(i) for i in ids) if r is not None] \
+                if self._store is not None else []
+            self._remember(added)
+        tally = self._tallies.get(waiting.drop) if waiting.drop is not None else None
+        if tally is None:
+            if self._listener is not None:
+                self._listener(ev.Notice(upload=None, message=message))
+            return
+        tally.notes = [message if n == waiting.said else n for n in tally.notes]
+        if message not in tally.notes and len(tally.notes) < 20:
+            tally.notes.append(message)
+        tally.added += len(added)
+        tally.added_bytes += sum(r.size for r in added)
+        tally.not_added += 0 if added else 1
+        tally.waiting -= 1
+        if tally.ended and not tally.waiting:
+            assert waiting.drop is not None
+            del self._tallies[waiting.drop]
+            self._tell_drop(waiting.drop, tally, tally.request)
 
     def _folder_of_file(self, drop: int | None, request: Request | None,
                         path: str) -> int | None:

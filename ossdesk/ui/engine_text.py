@@ -517,6 +517,11 @@ MORE_TEMPLATES: tuple[str, ...] = (
     QT_TRANSLATE_NOOP(
         "EngineMessages", "%1 file(s) of %2 were in the queue already: they continue there."
     ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1 file(s) of %2 were in the queue already: they stay there (uploads do not resume "
+        "by themselves: Resume or Retry continues them).",
+    ),
     # A file dropped again whose earlier upload was to be written otherwise
     # (commands/earlier.py, as the window's engine uses it).
     QT_TRANSLATE_NOOP(
@@ -532,6 +537,28 @@ MORE_TEMPLATES: tuple[str, ...] = (
         "EngineMessages",
         "it is cancelled (its multipart upload is aborted on the server) and the file is "
         "uploaded from the start with this run's options",
+    ),
+    # The window's engine queues the file once the earlier row is cancelled (engine_adapter).
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "it is being cancelled (its multipart upload is being aborted on the server), then "
+        "the file is uploaded from the start with this run's options",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1; it was cancelled (its multipart upload was aborted on the server) and the file "
+        "is uploaded from the start with this run's options",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1; it was finished before it could be cancelled, and the file is uploaded again "
+        "with this run's options",
+    ),
+    QT_TRANSLATE_NOOP(
+        "EngineMessages",
+        "%1; it could not be aborted on the server (%2); %3 is not uploaded, so that the "
+        "object is not written with the older options later: cancel that row, then add the "
+        "file again",
     ),
     QT_TRANSLATE_NOOP("EngineMessages", "another account"),
     QT_TRANSLATE_NOOP("EngineMessages", "other metadata"),

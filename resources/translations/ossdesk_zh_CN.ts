@@ -2180,6 +2180,10 @@ Destination: %2
         <translation>%2 中有 %1 个文件已在队列中：在原来的位置继续上传。</translation>
     </message>
     <message>
+        <source>%1 file(s) of %2 were in the queue already: they stay there (uploads do not resume by themselves: Resume or Retry continues them).</source>
+        <translation>%2 中有 %1 个文件已在队列中：它们留在原处（上传不会自动继续：用“继续”或“重试”让它们继续）。</translation>
+    </message>
+    <message>
         <source>%1: the unfinished upload of %2 in the list (row %3) was to be written with %4</source>
         <translation>%1：列表中 %2 未完成的上传（第 %3 行）原本要以%4写入</translation>
     </message>
@@ -2190,6 +2194,22 @@ Destination: %2
     <message>
         <source>it is cancelled (its multipart upload is aborted on the server) and the file is uploaded from the start with this run&apos;s options</source>
         <translation>该上传已取消（其分片上传已在服务器上中止），文件将按本次的选项从头上传</translation>
+    </message>
+    <message>
+        <source>it is being cancelled (its multipart upload is being aborted on the server), then the file is uploaded from the start with this run&apos;s options</source>
+        <translation>该上传正在取消（正在服务器上中止其分片上传），之后文件将按本次的选项从头上传</translation>
+    </message>
+    <message>
+        <source>%1; it was cancelled (its multipart upload was aborted on the server) and the file is uploaded from the start with this run&apos;s options</source>
+        <translation>%1；该上传已取消（其分片上传已在服务器上中止），文件按本次的选项从头上传</translation>
+    </message>
+    <message>
+        <source>%1; it was finished before it could be cancelled, and the file is uploaded again with this run&apos;s options</source>
+        <translation>%1；该上传在取消之前已完成，文件将按本次的选项再次上传</translation>
+    </message>
+    <message>
+        <source>%1; it could not be aborted on the server (%2); %3 is not uploaded, so that the object is not written with the older options later: cancel that row, then add the file again</source>
+        <translation>%1；无法在服务器上中止该上传（%2）；%3 未上传，以免对象日后以旧的选项写入：请先取消那一行，再重新添加该文件</translation>
     </message>
     <message>
         <source>another account</source>

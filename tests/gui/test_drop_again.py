@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -19,7 +20,9 @@ import oss2
 import pytest
 from pytestqt.qtbot import QtBot
 
+from ossdesk import config
 from ossdesk.core.checksum import crc64
+from ossdesk.core.store import NewUpload, State, Store
 from ossdesk.sandbox.server import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -32,8 +35,11 @@ from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.settings import Settings
 from ossdesk.ui.transfer_model import RowKey, TransferState
 from tests.gui.test_engine_window import Engine, client, close_window, open_window, row_of
+from tests.gui.test_unfinished_drop import _unfinished_requests, paced_walk
 from tests.reliability.helpers import part_puts
 from tests.support.sandbox import read_access_log
+
+__all__ = ["paced_walk"]
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -301,6 +307,116 @@ def test_a_paused_file_dropped_again_with_other_options_replaces_its_row(
         assert bucket.head_object("drop/x.bin").headers["x-oss-storage-class"] == "IA"
         assert client(logged_sandbox).list_multipart_uploads("drop/") == []  # aborted
         assert any(m.startswith("Added 1 file") and "another storage class" in m
-                   and "it is cancelled" in m for m in said), said
+                   and "it was cancelled" in m for m in said), said
     finally:
         close_window(qtbot, window, engine)
+
+
+def test_other_options_while_the_earlier_abort_fails_queue_nothing(
+        qtbot: QtBot, logged_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The earlier upload (other options) cannot be aborted (the server refuses the
+    DELETE): the file is not queued, the window says why, and nothing ends in the bucket
+    with the older options. Once that row is cancelled, the file dropped again goes with
+    the new options."""
+    data = os.urandom(4 * MIB)
+    path = tmp_path / "x.bin"
+    path.write_bytes(data)
+    settings = Settings(part_size_mib=1, parts_in_flight=1, bandwidth_limit_kib=1024)
+    window, engine = open_window(qtbot, logged_sandbox, settings)
+    said = _messages(window)
+    try:
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
+        [first] = window.model.ids()
+        qtbot.waitUntil(lambda: row_of(window, first).confirmed_bytes >= MIB, timeout=30_000)
+        _pause(qtbot, window, first)
+        bar = window.destination_bar
+        plain = bar.destination()
+        assert plain is not None
+        bar.destination = lambda: dataclasses.replace(  # type: ignore[method-assign]
+            plain, storage_class="IA")
+        # The abort is refused (a RAM policy without oss:AbortMultipartUpload).
+        logged_sandbox.faults.fail(403, method="DELETE", pattern="uploadId", count=None,
+                                   code="AccessDenied")
+        said.clear()
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: any("is not uploaded" in m for m in said), timeout=30_000)
+        _settle(window, engine)
+        assert window.model.ids() == [first]  # no second row
+        assert row_of(window, first).state is TransferState.FAILED
+        assert not any("it is cancelled" in m or "it was cancelled" in m for m in said), said
+        assert any("could not be aborted on the server" in m and "x.bin" in m
+                   for m in said), said
+        assert client(logged_sandbox).head_object("drop/x.bin") is None
+
+        # As the window says: cancel that row (the abort now succeeds), drop the file again.
+        logged_sandbox.faults.clear()
+        window.row_actions.select_ids([first])
+        engine.send(rq.Cancel([first]))
+        qtbot.waitUntil(lambda: row_of(window, first).state is TransferState.CANCELLED,
+                        timeout=20_000)
+        window.add_paths([str(path)])
+        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 2, timeout=20_000)
+        second = next(i for i in window.model.ids() if i != first)
+        qtbot.waitUntil(lambda: row_of(window, second).state is TransferState.DONE,
+                        timeout=60_000)
+        _settle(window, engine)
+        assert _verified(logged_sandbox, "drop/x.bin", data)
+        bucket = oss2.Bucket(oss2.Auth(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET),
+                             logged_sandbox.endpoint, DEFAULT_BUCKET)
+        assert bucket.head_object("drop/x.bin").headers["x-oss-storage-class"] == "IA"
+        assert row_of(window, first).state is TransferState.CANCELLED
+    finally:
+        close_window(qtbot, window, engine)
+
+
+def test_a_failed_file_met_by_a_walk_finished_at_start_stays_failed_when_uploads_wait(
+        qtbot: QtBot, logged_sandbox: SandboxServer, tmp_path: Path,
+        paced_walk: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drop's walk cut short before it reached a file whose earlier upload failed; the
+    window starts again with "resume by themselves" off: the walk is finished, the failed
+    row stays failed with its error (nothing goes on by itself), and the window says the
+    file stays in the queue rather than that it continues."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"{i:04}.txt").write_text(str(i))
+    last = folder / "0299.txt"
+    with Store.open() as store:
+        (earlier,) = store.add([NewUpload(source=last, size=last.stat().st_size,
+                                          mtime_ns=last.stat().st_mtime_ns,
+                                          key=f"drop/many/{last.name}",
+                                          endpoint=logged_sandbox.endpoint,
+                                          bucket=DEFAULT_BUCKET)])
+        store.set_state(earlier, State.FAILED, error="the connection failed",
+                        error_code="ConnectionError")
+    window, engine = open_window(qtbot, logged_sandbox, Settings(auto_resume=True))
+    window.add_paths([str(folder)])
+    qtbot.waitUntil(lambda: len(window.model.rows(full=False)) >= 101, timeout=20_000)
+    close_window(qtbot, window, engine)  # the walk is still waiting after its first batch
+    conn = sqlite3.connect(config.paths().database)
+    try:
+        with conn:  # the row as the window's own rows have it (its account and endpoint)
+            conn.execute("UPDATE uploads SET (credentials, endpoint, region) = (SELECT "
+                         "credentials, endpoint, region FROM uploads WHERE id != ? LIMIT 1) "
+                         "WHERE id = ?", (earlier, earlier))
+    finally:
+        conn.close()
+
+    said: list[str] = []
+    monkeypatch.setattr(MainWindow, "_on_notice",
+                        lambda self, upload, message: said.append(message))
+    paced_walk[0] = False
+    window2, engine2 = open_window(qtbot, logged_sandbox, Settings(auto_resume=False))
+    try:
+        qtbot.waitUntil(lambda: _unfinished_requests() == 0 and any(
+            "were in the queue already" in m for m in said), timeout=60_000)
+        _settle(window2, engine2)
+        row = row_of(window2, earlier)
+        assert row.state is TransferState.FAILED
+        assert row.error == "the connection failed"
+        [told] = [m for m in said if "were in the queue already" in m]
+        assert "continue there" not in told
+        assert "they stay there" in told, told
+    finally:
+        close_window(qtbot, window2, engine2)

@@ -278,3 +278,87 @@ def test_resume_cancels_a_row_a_later_upload_of_the_same_file_made_needless(
     assert [(r["id"], r["state"]) for r in _status(env)] == [(first["id"], "cancelled"),
                                                              (second, "done")]
     assert_uploaded(sandbox, "sig2/big.bin", path)
+
+
+# The resumed row is still being sent when the walk reaches its file (else it is done first,
+# and the file simply goes again after it).
+_RESUME_SLOW = ["--limit-rate", "512KiB"]
+
+
+def _walk_cut_short_with_ia(sandbox: SandboxInfo, tmp_path: Path,
+                            env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
+    """A folder's walk (storage class IA) killed before it reached ``zz.bin``, whose earlier
+    upload (Standard) is paused: the file and that row."""
+    folder = tmp_path / "sig2"
+    for i in range(LISTING_BATCH):
+        write_random(folder / f"a{i:04}.txt", 10)
+    path = write_random(folder / "zz.bin", 12 * PART)
+    row = _stopped_after_parts(sandbox, path, env, tmp_path / "first.out", "paused")
+    hold = tmp_path / "hold"
+    hold.write_bytes(b"")
+    db = config.paths().database
+    with (tmp_path / "walk.out").open("w") as fh:
+        child = spawn(["upload", str(folder), *dest(sandbox), "--storage-class", "IA"],
+                      cli_env(sandbox, **{HOLD_LISTING_ENV: str(hold)}), fh)
+        try:
+            wait_until(lambda: len(snapshot_store(db).rows) > LISTING_BATCH, 60, "one batch")
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(30)
+    return path, row
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
+def test_resume_finishing_a_walk_with_other_options_cancels_the_earlier_row_first(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """``ossdesk resume`` continues the paused row, and when the walk reaches its file
+    (another storage class) cancels it; the file goes as a new row once it is aborted."""
+    env = cli_env(sandbox)
+    path, row = _walk_cut_short_with_ia(sandbox, tmp_path, env)
+    resumed = ossdesk("resume", *_RESUME_SLOW, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert ("was to be written with another storage class; it was cancelled (its multipart "
+            "upload was aborted on the server) and the file is uploaded from the start"
+            ) in resumed.stderr, resumed.stderr
+    rows = [(r["id"], r["state"]) for r in _status(env) if r["key"] == "sig2/zz.bin"]
+    assert rows[0] == (row["id"], "cancelled") and [s for _, s in rows[1:]] == ["done"], rows
+    head = sandbox.bucket_client().head_object("sig2/zz.bin")
+    assert head.headers["x-oss-storage-class"] == "IA"
+    assert_uploaded(sandbox, "sig2/zz.bin", path)
+    assert remote_uploads(sandbox) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a console event on Windows")
+def test_resume_finishing_a_walk_with_other_options_queues_nothing_while_the_abort_fails(
+        sandbox: SandboxInfo, tmp_path: Path) -> None:
+    """As above, but the abort is refused: the file is not queued (a later ``ossdesk
+    resume`` would finish the earlier upload with the older storage class after the new
+    one), and the run says so."""
+    assert sandbox.server is not None
+    env = cli_env(sandbox)
+    path, row = _walk_cut_short_with_ia(sandbox, tmp_path, env)
+    sandbox.server.faults.fail(403, method="DELETE", pattern="uploadId", count=None,
+                               code="AccessDenied")
+
+    resumed = ossdesk("resume", *_RESUME_SLOW, env=env)
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert (f"sig2/zz.bin: the unfinished upload of {path} in the list (row {row['id']}) was "
+            "to be written with another storage class; it could not be aborted on the server"
+            ) in resumed.stderr, resumed.stderr
+    assert f"`ossdesk cancel {row['id']}`" in resumed.stderr
+    assert "it is cancelled" not in resumed.stderr + resumed.stdout
+    rows = [r for r in _status(env) if r["key"] == "sig2/zz.bin"]
+    assert [r["id"] for r in rows] == [row["id"]]  # no second row
+    assert not sandbox.bucket_client().object_exists("sig2/zz.bin")
+
+    # The next resume (the server accepts aborts again) continues the one row there is: no
+    # row says the object was written with the new options while it holds the older ones.
+    sandbox.server.faults.clear()
+    ossdesk("resume", env=env)
+    rows = [r for r in _status(env) if r["key"] == "sig2/zz.bin"]
+    assert [(r["id"], r["state"]) for r in rows] == [(row["id"], "done")]
+    head = sandbox.bucket_client().head_object("sig2/zz.bin")
+    assert head.headers["x-oss-storage-class"] == "Standard"
