@@ -238,7 +238,8 @@ def test_a_folder_dropped_again_retries_only_its_failed_file(
             "a.jpg": TransferState.DONE, "b.jpg": TransferState.DONE,
             "c.bin": TransferState.FAILED}, timeout=30_000)
         failed = next(r.id for r in window.model.rows() if r.name == "c.bin")
-        kept = set(_sent_parts(logged_sandbox.log_path or Path()))
+        first = _sent_parts(logged_sandbox.log_path or Path())
+        kept = set(first)
         assert len(kept) == 2
         logged_sandbox.faults.clear()
 
@@ -252,7 +253,9 @@ def test_a_folder_dropped_again_retries_only_its_failed_file(
         # c.bin went on in its row (its parts kept); it has no second row.
         assert [r.id for r in rows if r.name == "c.bin"] == [failed]
         sent = _sent_parts(logged_sandbox.log_path or Path())
-        assert all(sent.count(part) == 1 for part in kept), sent
+        # None of them was sent again (a busy machine may have had one sent twice in the
+        # first drop already: a try whose answer came too late).
+        assert all(sent.count(part) == first.count(part) for part in kept), (first, sent)
         # The two files already done were not sent again (found identical in the bucket).
         assert all(r.state in (TransferState.DONE, TransferState.SKIPPED) for r in rows)
         log = read_access_log(logged_sandbox.log_path or Path())
@@ -261,7 +264,8 @@ def test_a_folder_dropped_again_retries_only_its_failed_file(
                     and r["method"] == "PUT"] == ["PUT"], name
         for name, data in contents.items():
             assert _verified(logged_sandbox, f"drop/album/{name}", data)
-        assert len(part_puts(logged_sandbox.log_path or Path())) == len(sent) + 1  # one refused
+        refused = [p for p in part_puts(logged_sandbox.log_path or Path()) if p.status != 200]
+        assert len(refused) >= 1  # part 3, in the first drop
         assert any("c.bin was in the queue: it continues there" in m for m in said), said
     finally:
         close_window(qtbot, window, engine)
