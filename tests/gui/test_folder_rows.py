@@ -13,6 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from ossdesk.core import events as ev
 from ossdesk.ui import folder_rows
 from ossdesk.ui.bridge import EventBridge
 from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
@@ -523,3 +524,39 @@ def test_pause_all_and_resume_all_take_a_folders_files_from_its_states(
     window.resume_all()
     assert fake.calls[-1] == ("resume", [TREE.upload(1), TREE.upload(2)])
     assert window.model.reader.reads == reads  # nothing read from the upload list
+
+
+# ---- the cost of failures, damaged reads, restarts and watched folders inside ---------------
+
+
+def test_failures_of_a_folders_files_are_read_together_not_one_read_each(
+        window: MainWindow) -> None:
+    """3,000 files of a closed folder fail at once (a network outage): the window reads the
+    failed files of each applied batch together, and still tells each by name."""
+    big = fs.folder(9, 3_000)
+    feed(window, fs.queued(big))
+    told: list[TransferRow] = []
+    window.bridge.uploadFailed.connect(told.append)
+    reads = window.model.reader.reads
+    feed(window, [fs.failed(big, n, f"RequestError: down {n}") for n in range(3_000)])
+    node = window.model.folder(big.id)
+    assert node is not None and node.states[TransferState.FAILED] == 3_000
+    assert window.model.reader.reads - reads <= 3_000 // EventBridge.DRAIN_CHUNK
+    assert [r.name for r in told] == [f"img {n:05d}.jpg" for n in range(3_000)]
+    assert [r.error for r in told] == [f"RequestError: down {n}" for n in range(3_000)]
+    assert window.statusBar().currentMessage() == "img 02999.jpg failed: RequestError: down 2999"
+
+
+def test_a_failure_is_told_with_its_error_when_the_file_is_queued_again_in_the_same_batch(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    told: list[TransferRow] = []
+    window.bridge.uploadFailed.connect(told.append)
+    queued_again = ev.Queued(upload=TREE.upload(1), source=f"{TREE.source}/2024/img 002.jpg",
+                             key=TREE.key(1), size=2 * MIB, bucket=TREE.bucket,
+                             account=TREE.profile, folder=TREE.id)
+    feed(window, [fs.failed(TREE, 1), queued_again])
+    assert [(r.name, r.state, r.error) for r in told] == [
+        ("2024/img 002.jpg", TransferState.FAILED, "AccessDenied: no permission")]
+    node = window.model.folder(TREE.id)
+    assert node is not None and node.states[TransferState.QUEUED] == 3
