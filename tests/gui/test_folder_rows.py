@@ -4,8 +4,11 @@ and the cost of 100,000 files in it."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import sqlite3
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +16,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from ossdesk import config
 from ossdesk.core import events as ev
 from ossdesk.ui import folder_rows
 from ossdesk.ui.bridge import EventBridge
 from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
 from ossdesk.ui.folder_rows import FolderNode
+from ossdesk.ui.folder_store import FolderReader
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.queue_filter import QueueFilter, Show
 from ossdesk.ui.transfer_model import Column, Role, TransferModel
@@ -560,3 +565,72 @@ def test_a_failure_is_told_with_its_error_when_the_file_is_queued_again_in_the_s
         ("2024/img 002.jpg", TransferState.FAILED, "AccessDenied: no permission")]
     node = window.model.folder(TREE.id)
     assert node is not None and node.states[TransferState.QUEUED] == 3
+
+
+def _folder_rows_model(big: fs.DroppedFolder, reader: FolderReader | None = None,
+                       ) -> TransferModel:
+    model = TransferModel()
+    if reader is not None:
+        model.reader = reader
+    fs.record(big)
+    model.add_folders([big.info])
+    model.add_rows([TransferRow(id=big.upload(n), name="", source_path="", size=MIB,
+                                destination="", bucket=big.bucket, key="",
+                                profile=big.profile, folder=big.id)
+                    for n in range(len(big.files))])
+    return model
+
+
+def shown(model: TransferModel, line: int) -> str:
+    """The Name cell of a line (without the indent of a folder's file)."""
+    return str(model.index(line, Column.NAME).data()).strip()
+
+
+def test_a_damaged_page_of_the_upload_list_shows_the_row_without_its_name(qapp: Any) -> None:
+    """An SQLite error while the query runs (here a damaged page) is not let into Qt's
+    data(): the file's line shows what the window keeps of it."""
+    big = fs.folder(4, 3_000)
+    model = _folder_rows_model(big)
+    path = config.paths().database
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # fold the WAL in, damage pages
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    with open(path, "r+b") as fh:
+        for p in range(2, pages):
+            fh.seek(p * page)
+            fh.write(b"\xff" * 64)
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    row = model.item(model.index(1, 0))  # Qt's data() path: must not raise
+    assert isinstance(row, TransferRow)
+    assert row.id == big.upload(0) and row.name == "" and row.size == MIB
+    assert shown(model, 1) == ""
+
+
+def test_a_failed_read_is_tried_again_after_a_while_not_only_when_a_folder_is_reopened(
+        qapp: Any, tmp_path: Path) -> None:
+    big = fs.folder(4, 300)
+    now = [1000.0]
+    broken = tmp_path / "uploads.db"
+    broken.write_bytes(b"not a database, " * 512)
+    model = _folder_rows_model(big, FolderReader(broken, clock=lambda: now[0]))
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    assert shown(model, 1) == ""  # cannot be read: no name
+    reads = model.reader.reads
+    assert shown(model, 2) == ""
+    assert model.reader.reads == reads  # not tried at every line asked for
+    with contextlib.closing(sqlite3.connect(config.paths().database)) as source, \
+            contextlib.closing(sqlite3.connect(broken.with_name("good.db"))) as good:
+        source.backup(good)
+    broken.unlink()
+    broken.with_name("good.db").rename(broken)  # the list can be read again
+    now[0] += FolderReader.RETRY_S - 0.5
+    assert shown(model, 2) == ""
+    assert model.reader.reads == reads
+    now[0] += 1.0
+    assert shown(model, 2) == "img 00001.jpg"  # the folder still open
+    assert shown(model, 1) == "img 00000.jpg"
