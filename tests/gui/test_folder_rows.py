@@ -634,3 +634,38 @@ def test_a_failed_read_is_tried_again_after_a_while_not_only_when_a_folder_is_re
     now[0] += 1.0
     assert shown(model, 2) == "img 00001.jpg"  # the folder still open
     assert shown(model, 1) == "img 00000.jpg"
+
+
+def test_a_restart_with_a_half_done_folder_sorts_its_ids_a_few_times_not_per_batch(
+        qapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a restart the engine sends a folder's unfinished files, then its finished ones,
+    applied 200 at a time: the finished ones' ids fall between those added."""
+    sorts = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sorts[0] += 1
+        return sorted(*args, **kwargs)
+
+    monkeypatch.setattr(folder_rows, "sorted", counted, raising=False)
+    files = 20_000
+    big = fs.folder(6, 1)
+
+    def rows(numbers: range, state: TransferState) -> list[TransferRow]:
+        return [TransferRow(id=big.upload(n), name="", source_path="", size=MIB,
+                            destination="", bucket=big.bucket, key="", profile=big.profile,
+                            folder=big.id, state=state) for n in numbers]
+
+    order = rows(range(1, files, 2), TransferState.QUEUED) + rows(range(0, files, 2),
+                                                                  TransferState.DONE)
+    model = TransferModel()
+    model.add_folders([big.info])
+    for start in range(0, len(order), EventBridge.DRAIN_CHUNK):
+        model.add_rows(order[start:start + EventBridge.DRAIN_CHUNK])
+    assert model.totals().files == files
+    assert sorts[0] <= 5  # not one per batch of 200 (50 batches of finished files)
+    node = model.folder(big.id)
+    assert node is not None
+    assert all(node.id_of(node.slot(big.upload(n)) or 0) == big.upload(n)
+               for n in range(files))
+    assert node.slot(big.upload(files)) is None
+    assert node.states[TransferState.DONE] == files // 2
