@@ -124,6 +124,7 @@ class FolderNode:
         "speed_sum",
         "states",
         "total_size",
+        "version",
     )
 
     def __init__(self, info: FolderInfo) -> None:
@@ -145,6 +146,8 @@ class FolderNode:
         # sends a folder's unfinished files, then its finished ones): looked in after the
         # sorted ids, folded into them when they grow to a share of them.
         self._late: dict[int, int] = {}
+        #: Changes whenever files are added or dropped (what is kept of them is stale).
+        self.version = 0
         # The place in ``order`` of each slot (made when asked for, after a change of order).
         self._rank: array[int] | None = None
         #: Speed and time left of its files that have them (the few moving ones).
@@ -357,6 +360,7 @@ class FolderNode:
         sums is for the caller to count (:meth:`light`)."""
         key = int(row.id)
         slot = len(self._ids)
+        self.version += 1
         by_id = self._by_id
         if by_id is not None:
             if not self._late and (not by_id[0] or by_id[0][-1] < key):
@@ -426,6 +430,13 @@ class FolderNode:
             return []
         ids, state = self._ids, self._state
         return [ids[s] for s in self.order if state[s] in codes]
+
+    def count_where(self, slots: Iterable[int], wanted: Callable[[TransferState], bool]) -> int:
+        """How many of these files (slots) are in a state ``wanted`` accepts (from the
+        states it keeps: nothing read)."""
+        codes = {code for code, state in enumerate(_STATES) if wanted(state)}
+        state = self._state
+        return sum(1 for s in slots if state[s] in codes) if codes else 0
 
     def state_of(self, slot: int) -> TransferState:
         return _STATES[self._state[slot]]
@@ -517,6 +528,7 @@ class FolderNode:
                 del kept[key]
         self._by_id = None
         self._late = {}
+        self.version += 1
         self.set_order(order)
 
     def set_order(self, slots: Iterable[int]) -> None:

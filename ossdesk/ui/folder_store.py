@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -54,6 +55,8 @@ class FolderReader:
     #: Seconds after a failed read before the list is read again (rows asked for before
     #: are shown from what the window keeps: state and bytes, no name).
     RETRY_S = 5.0
+    #: Folders' files under a path kept (a watched folder inside a dropped one).
+    UNDER_KEPT = 64
 
     def __init__(self, database: Path | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -61,6 +64,8 @@ class FolderReader:
         self._clock = clock
         # When the last read failed (None: it did not); the next is tried RETRY_S after.
         self._failed_at: float | None = None
+        # (folder, path) -> (the folder's version, slots of its files under the path)
+        self._under: dict[tuple[int, str], tuple[int, array[int]]] = {}
         # id -> (row as last read and overlaid, its stored error and detail)
         self._kept: OrderedDict[int, tuple[TransferRow, str, str]] = OrderedDict()
         #: How many times the upload list was read (tests count them).
@@ -159,6 +164,25 @@ class FolderReader:
                 row.source_path, row.key = found
                 row.destination = f"oss://{bucket}/{row.key}"
         return rows
+
+    def count_under(self, node: FolderNode, prefix: str,
+                    wanted: Callable[[TransferState], bool]) -> int:
+        """How many of the folder's files whose source path begins with ``prefix`` are in
+        a state ``wanted`` accepts. Which files are under ``prefix`` is read once (the
+        folder's paths) and kept until the folder's files change; their states are the
+        node's (nothing read)."""
+        key = (node.info.id, prefix)
+        kept = self._under.get(key)
+        if kept is None or kept[0] != node.version:
+            paths = self._ask(lambda store: store.folder_paths(node.info.id))
+            if paths is None:  # not read: the files of the folder under it are not known
+                return 0
+            found = (node.slot(i) for i, source, _ in paths if source.startswith(prefix))
+            kept = (node.version, array("i", sorted(s for s in found if s is not None)))
+            if len(self._under) >= self.UNDER_KEPT:
+                self._under.clear()
+            self._under[key] = kept
+        return node.count_where(kept[1], wanted)
 
     def names(self, node: FolderNode) -> dict[int, str]:
         """Each file's path inside the folder, by id (one read of the folder's paths)."""

@@ -669,3 +669,33 @@ def test_a_restart_with_a_half_done_folder_sorts_its_ids_a_few_times_not_per_bat
                for n in range(files))
     assert node.slot(big.upload(files)) is None
     assert node.states[TransferState.DONE] == files // 2
+
+
+def test_a_watched_folder_inside_a_dropped_one_reads_its_paths_once_not_every_second(
+        qapp: Any) -> None:
+    big = fs.folder(5, [(f"sub/img {n:06d}.jpg", MIB) for n in range(20_000)]
+                    + [(f"other/{n}.jpg", MIB) for n in range(100)])
+    model = _folder_rows_model(big)
+    inside = big.source + "/sub/"
+    reads = model.reader.reads
+    for _ in range(3):  # three ticks of the watched folders' counts
+        assert model.waiting_under(big.bucket, inside) == 20_000
+    assert model.reader.reads - reads == 1
+    # A file done: counted from the states the folder keeps, nothing read.
+    model.update(big.upload(0), state=TransferState.DONE)
+    model.update(big.upload(20_000), state=TransferState.DONE)  # not under sub/
+    assert model.waiting_under(big.bucket, inside) == 19_999
+    assert model.reader.reads - reads == 1
+    # Files added to the folder: its paths are read again.
+    more = fs.folder(5, [(f"sub/img {n:06d}.jpg", MIB) for n in range(20_000, 20_010)],
+                     first_upload=big.upload(len(big.files)))
+    fs.record(more)
+    model.add_rows([TransferRow(id=more.upload(n), name="", source_path="", size=MIB,
+                                destination="", bucket=more.bucket, key="",
+                                profile=more.profile, folder=more.id) for n in range(10)])
+    assert model.waiting_under(big.bucket, inside) == 20_009
+    assert model.reader.reads - reads == 2
+    # Files removed: read again.
+    model.remove([big.upload(n) for n in range(1, 11)])
+    assert model.waiting_under(big.bucket, inside) == 19_999
+    assert model.reader.reads - reads == 3
