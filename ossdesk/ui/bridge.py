@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
@@ -120,6 +121,8 @@ class EventBridge(QObject):
         self.received.connect(self._receive)
         # Rows showing "Retrying ...": their confirmed bytes then (cleared when they grow).
         self._retrying: dict[RowKey, int] = {}
+        # Files failed in the batch being applied: (id, error, its detail).
+        self._failures: list[tuple[RowKey, str, str]] = []
 
     def __call__(self, event: Any) -> None:
         """The listener of single events (the in-process engine's threads): safe from any
@@ -261,6 +264,26 @@ class EventBridge(QObject):
         add_pending_rows()
         for item in progress.values():
             self._apply_progress(item)
+        self._tell_failures()
+
+    def _tell_failures(self) -> None:
+        """Emit :attr:`uploadFailed` for the files failed in the batch just applied (each
+        with the error it failed with, even if a later event of the batch queued it
+        again)."""
+        failures, self._failures = self._failures, []
+        if not failures:
+            return
+        try:
+            found = {row.id: row for row in self._model.rows_of([f[0] for f in failures])}
+        except Exception:  # noqa: BLE001 - the window goes on without these messages
+            _log.exception("could not read the failed files")
+            return
+        for key, message, detail in failures:
+            row = found.get(key)
+            if row is not None:
+                row = replace(row, state=TransferState.FAILED, speed=0.0, eta=None,
+                              error=message, error_detail=detail)
+                self.uploadFailed.emit(row)
 
     def _apply_progress(self, event: ev.Progress) -> None:
         assert event.upload is not None
@@ -349,12 +372,13 @@ class EventBridge(QObject):
                 event.upload, state=TransferState.FAILED, speed=0.0, eta=None,
                 error=message, error_detail=detail,
             )
-            row = model.row(event.upload)
-            if row is not None:
-                self.uploadFailed.emit(row)
+            # Told once the batch is applied: the failed files of a folder are read from
+            # the upload list together, not one read per file.
+            self._failures.append((event.upload, message, detail))
         elif isinstance(event, ev.Cancelled) and event.upload is not None:
             model.update(event.upload, state=TransferState.CANCELLED, speed=0.0, eta=None)
         elif isinstance(event, ev.Notice):
             self.noticeReceived.emit(event.upload, engine_text(event.message))
         elif isinstance(event, ev.Idle):
+            self._tell_failures()  # what failed is told before the queue stopped
             self.queueIdle.emit()

@@ -27,6 +27,11 @@ Item = TransferRow | FolderNode
 Line = TransferRow | FolderNode | int
 
 
+def _waits(state: TransferState) -> bool:
+    """Waiting or being sent (what a watched folder's count counts)."""
+    return state.active or state is TransferState.QUEUED
+
+
 class FolderLines(QAbstractTableModel):
     """The lines of the queue's table and the folders among them."""
 
@@ -138,7 +143,7 @@ class FolderLines(QAbstractTableModel):
         """How many files for ``bucket`` whose source path begins with ``prefix`` (a
         folder's path with its separator) wait or are being sent. A dropped folder under
         ``prefix`` counts from its sums; only a ``prefix`` inside a dropped folder reads
-        the paths of that folder's files."""
+        the paths of that folder's files (once, until its files change)."""
         self.flush()
         count = 0
         for item in self._top:
@@ -157,9 +162,7 @@ class FolderLines(QAbstractTableModel):
             if inside.startswith(prefix):
                 count += waiting
             elif prefix.startswith(inside):
-                count += sum(1 for r in self.reader.listed(item)
-                             if (r.state.active or r.state is TransferState.QUEUED)
-                             and r.source_path.startswith(prefix))
+                count += self.reader.count_under(item, prefix, _waits)
         return count
 
     def failed_rows(self, node: FolderNode, limit: int) -> list[TransferRow]:

@@ -94,11 +94,17 @@ def widest_state_text(state_word: str) -> str:
 class FolderNode:
     """A dropped folder's row: its files in queue order and their running sums."""
 
+    #: Ids added out of order kept aside (a dict) before all are sorted again: at least
+    #: this many, or a quarter of the sorted ones (so a restart sorts a few times, not once
+    #: per batch of rows).
+    LATE = 4096
+
     __slots__ = (
         "_by_id",
         "_check",
         "_confirmed",
         "_ids",
+        "_late",
         "_rank",
         "_sent",
         "_size",
@@ -118,6 +124,7 @@ class FolderNode:
         "speed_sum",
         "states",
         "total_size",
+        "version",
     )
 
     def __init__(self, info: FolderInfo) -> None:
@@ -135,6 +142,12 @@ class FolderNode:
         self.order = array("i")
         # The slots by id (sorted ids, their slots): a file is found by bisection.
         self._by_id: tuple[array[int], array[int]] | None = None
+        # Slots of the ids added out of order since the sorted ones were made (a restart
+        # sends a folder's unfinished files, then its finished ones): looked in after the
+        # sorted ids, folded into them when they grow to a share of them.
+        self._late: dict[int, int] = {}
+        #: Changes whenever files are added or dropped (what is kept of them is stale).
+        self.version = 0
         # The place in ``order`` of each slot (made when asked for, after a change of order).
         self._rank: array[int] | None = None
         #: Speed and time left of its files that have them (the few moving ones).
@@ -347,13 +360,16 @@ class FolderNode:
         sums is for the caller to count (:meth:`light`)."""
         key = int(row.id)
         slot = len(self._ids)
+        self.version += 1
         by_id = self._by_id
         if by_id is not None:
-            if not by_id[0] or by_id[0][-1] < key:
+            if not self._late and (not by_id[0] or by_id[0][-1] < key):
                 by_id[0].append(key)
                 by_id[1].append(slot)
             else:
-                self._by_id = None  # sorted again when next looked in
+                self._late[key] = slot
+                if len(self._late) > max(self.LATE, len(by_id[0]) // 4):
+                    self._by_id = None  # sorted again (once) when next looked in
         self._ids.append(key)
         self._state.append(_STATE_CODE[row.state])
         self._size.append(row.size)
@@ -378,9 +394,12 @@ class FolderNode:
             ids = self._ids
             slots = sorted(range(len(ids)), key=ids.__getitem__)
             by_id = self._by_id = (array("q", (ids[s] for s in slots)), array("i", slots))
+            self._late = {}
         keys = by_id[0]
         n = bisect_left(keys, key)
-        return by_id[1][n] if n < len(keys) and keys[n] == key else None
+        if n < len(keys) and keys[n] == key:
+            return by_id[1][n]
+        return self._late.get(key)
 
     def id_of(self, slot: int) -> int:
         return self._ids[slot]
@@ -411,6 +430,13 @@ class FolderNode:
             return []
         ids, state = self._ids, self._state
         return [ids[s] for s in self.order if state[s] in codes]
+
+    def count_where(self, slots: Iterable[int], wanted: Callable[[TransferState], bool]) -> int:
+        """How many of these files (slots) are in a state ``wanted`` accepts (from the
+        states it keeps: nothing read)."""
+        codes = {code for code, state in enumerate(_STATES) if wanted(state)}
+        state = self._state
+        return sum(1 for s in slots if state[s] in codes) if codes else 0
 
     def state_of(self, slot: int) -> TransferState:
         return _STATES[self._state[slot]]
@@ -501,6 +527,8 @@ class FolderNode:
             for key in gone_ids.intersection(kept):
                 del kept[key]
         self._by_id = None
+        self._late = {}
+        self.version += 1
         self.set_order(order)
 
     def set_order(self, slots: Iterable[int]) -> None:

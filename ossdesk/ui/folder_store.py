@@ -13,6 +13,9 @@ row shown is never older than the events the window has had.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,10 +52,20 @@ class FolderReader:
     PAGE = 128
     #: Rows kept (the pages last shown).
     KEPT = 2048
+    #: Seconds after a failed read before the list is read again (rows asked for before
+    #: are shown from what the window keeps: state and bytes, no name).
+    RETRY_S = 5.0
+    #: Folders' files under a path kept (a watched folder inside a dropped one).
+    UNDER_KEPT = 64
 
-    def __init__(self, database: Path | None = None) -> None:
+    def __init__(self, database: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._database = database
-        self._failed = False
+        self._clock = clock
+        # When the last read failed (None: it did not); the next is tried RETRY_S after.
+        self._failed_at: float | None = None
+        # (folder, path) -> (the folder's version, slots of its files under the path)
+        self._under: dict[tuple[int, str], tuple[int, array[int]]] = {}
         # id -> (row as last read and overlaid, its stored error and detail)
         self._kept: OrderedDict[int, tuple[TransferRow, str, str]] = OrderedDict()
         #: How many times the upload list was read (tests count them).
@@ -60,24 +73,32 @@ class FolderReader:
 
     def retry(self) -> None:
         """Try to read the upload list again when next asked (after it could not be)."""
-        self._failed = False
+        self._failed_at = None
 
     def _ask(self, ask: Callable[[Store], _T]) -> _T | None:
-        """One read of the upload list (None if it cannot be read: not tried again until
-        :meth:`retry`). The list is opened for each read and closed after it: a connection
-        kept open in the window's process would lose its file locks whenever something else
-        in the process opens and closes the file, and the engine could then take itself for
-        the list's last user (and fold its write-ahead log away under the reader)."""
-        if self._failed:
+        """One read of the upload list (None if it cannot be read: tried again when next
+        asked after :attr:`RETRY_S`, or after :meth:`retry`). The list is opened for each
+        read and closed after it: a connection kept open in the window's process would lose
+        its file locks whenever something else in the process opens and closes the file,
+        and the engine could then take itself for the list's last user (and fold its
+        write-ahead log away under the reader)."""
+        failed_at = self._failed_at
+        if failed_at is not None and self._clock() - failed_at < self.RETRY_S:
             return None
         self.reads += 1
         try:
             with Store.open_reader(self._database or config.paths().database) as store:
-                return ask(store)
-        except StoreError as exc:
-            _log.warning("cannot read the upload list: %s", exc)
-            self._failed = True
+                answer = ask(store)
+        except (StoreError, sqlite3.Error) as exc:
+            # Said once while it lasts, not at every try.
+            (_log.debug if failed_at is not None else _log.warning)(
+                "cannot read the upload list: %s", exc)
+            self._failed_at = self._clock()
             return None
+        if failed_at is not None:
+            _log.info("the upload list can be read again")
+        self._failed_at = None
+        return answer
 
     def close(self) -> None:
         self._kept.clear()
@@ -143,6 +164,25 @@ class FolderReader:
                 row.source_path, row.key = found
                 row.destination = f"oss://{bucket}/{row.key}"
         return rows
+
+    def count_under(self, node: FolderNode, prefix: str,
+                    wanted: Callable[[TransferState], bool]) -> int:
+        """How many of the folder's files whose source path begins with ``prefix`` are in
+        a state ``wanted`` accepts. Which files are under ``prefix`` is read once (the
+        folder's paths) and kept until the folder's files change; their states are the
+        node's (nothing read)."""
+        key = (node.info.id, prefix)
+        kept = self._under.get(key)
+        if kept is None or kept[0] != node.version:
+            paths = self._ask(lambda store: store.folder_paths(node.info.id))
+            if paths is None:  # not read: the files of the folder under it are not known
+                return 0
+            found = (node.slot(i) for i, source, _ in paths if source.startswith(prefix))
+            kept = (node.version, array("i", sorted(s for s in found if s is not None)))
+            if len(self._under) >= self.UNDER_KEPT:
+                self._under.clear()
+            self._under[key] = kept
+        return node.count_where(kept[1], wanted)
 
     def names(self, node: FolderNode) -> dict[int, str]:
         """Each file's path inside the folder, by id (one read of the folder's paths)."""

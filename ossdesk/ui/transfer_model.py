@@ -418,12 +418,30 @@ class TransferModel(FolderLines):
     def row(self, key: RowKey) -> TransferRow | None:
         """The current snapshot of a row (with pending updates applied; a file in a folder
         with what it takes from its folder written out)."""
+        found = self.rows_of([key])
+        return found[0] if found else None
+
+    def rows_of(self, keys: Sequence[RowKey]) -> list[TransferRow]:
+        """The current snapshots of these rows (those still here) in the order given: one
+        flush, and the files of each folder read from the upload list together."""
         self.flush()
-        node = self._node_of(key)
-        if node is not None and isinstance(key, int):
-            return self.reader.rows(node, [key])[0]  # read from the upload list
-        row = self._get(key)
-        return None if row is None else self.full_row(row)
+        wanted: dict[FolderNode, list[int]] = {}
+        for key in keys:
+            node = self._node_of(key)
+            if node is not None and isinstance(key, int):
+                wanted.setdefault(node, []).append(key)
+        read: dict[RowKey, TransferRow] = {}
+        for node, ids in wanted.items():
+            read.update(zip(ids, self.reader.rows(node, ids), strict=True))
+        out = []
+        for key in keys:
+            row = read.get(key)
+            if row is None:
+                plain = self._get(key)
+                row = None if plain is None else self.full_row(plain)
+            if row is not None:
+                out.append(row)
+        return out
 
     def contains(self, key: RowKey) -> bool:
         return key in self._line_of or self._node_of(key) is not None

@@ -4,8 +4,11 @@ and the cost of 100,000 files in it."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import sqlite3
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +16,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from ossdesk import config
+from ossdesk.core import events as ev
 from ossdesk.ui import folder_rows
 from ossdesk.ui.bridge import EventBridge
 from ossdesk.ui.engine_types import RowsRemoved, TransferRow, TransferState
 from ossdesk.ui.folder_rows import FolderNode
+from ossdesk.ui.folder_store import FolderReader
 from ossdesk.ui.main_window import MainWindow
 from ossdesk.ui.queue_filter import QueueFilter, Show
 from ossdesk.ui.transfer_model import Column, Role, TransferModel
@@ -523,3 +529,173 @@ def test_pause_all_and_resume_all_take_a_folders_files_from_its_states(
     window.resume_all()
     assert fake.calls[-1] == ("resume", [TREE.upload(1), TREE.upload(2)])
     assert window.model.reader.reads == reads  # nothing read from the upload list
+
+
+# ---- the cost of failures, damaged reads, restarts and watched folders inside ---------------
+
+
+def test_failures_of_a_folders_files_are_read_together_not_one_read_each(
+        window: MainWindow) -> None:
+    """3,000 files of a closed folder fail at once (a network outage): the window reads the
+    failed files of each applied batch together, and still tells each by name."""
+    big = fs.folder(9, 3_000)
+    feed(window, fs.queued(big))
+    told: list[TransferRow] = []
+    window.bridge.uploadFailed.connect(told.append)
+    reads = window.model.reader.reads
+    feed(window, [fs.failed(big, n, f"RequestError: down {n}") for n in range(3_000)])
+    node = window.model.folder(big.id)
+    assert node is not None and node.states[TransferState.FAILED] == 3_000
+    assert window.model.reader.reads - reads <= 3_000 // EventBridge.DRAIN_CHUNK
+    assert [r.name for r in told] == [f"img {n:05d}.jpg" for n in range(3_000)]
+    assert [r.error for r in told] == [f"RequestError: down {n}" for n in range(3_000)]
+    assert window.statusBar().currentMessage() == "img 02999.jpg failed: RequestError: down 2999"
+
+
+def test_a_failure_is_told_with_its_error_when_the_file_is_queued_again_in_the_same_batch(
+        window: MainWindow) -> None:
+    feed(window, fs.queued(TREE))
+    told: list[TransferRow] = []
+    window.bridge.uploadFailed.connect(told.append)
+    queued_again = ev.Queued(upload=TREE.upload(1), source=f"{TREE.source}/2024/img 002.jpg",
+                             key=TREE.key(1), size=2 * MIB, bucket=TREE.bucket,
+                             account=TREE.profile, folder=TREE.id)
+    feed(window, [fs.failed(TREE, 1), queued_again])
+    assert [(r.name, r.state, r.error) for r in told] == [
+        ("2024/img 002.jpg", TransferState.FAILED, "AccessDenied: no permission")]
+    node = window.model.folder(TREE.id)
+    assert node is not None and node.states[TransferState.QUEUED] == 3
+
+
+def _folder_rows_model(big: fs.DroppedFolder, reader: FolderReader | None = None,
+                       ) -> TransferModel:
+    model = TransferModel()
+    if reader is not None:
+        model.reader = reader
+    fs.record(big)
+    model.add_folders([big.info])
+    model.add_rows([TransferRow(id=big.upload(n), name="", source_path="", size=MIB,
+                                destination="", bucket=big.bucket, key="",
+                                profile=big.profile, folder=big.id)
+                    for n in range(len(big.files))])
+    return model
+
+
+def shown(model: TransferModel, line: int) -> str:
+    """The Name cell of a line (without the indent of a folder's file)."""
+    return str(model.index(line, Column.NAME).data()).strip()
+
+
+def test_a_damaged_page_of_the_upload_list_shows_the_row_without_its_name(qapp: Any) -> None:
+    """An SQLite error while the query runs (here a damaged page) is not let into Qt's
+    data(): the file's line shows what the window keeps of it."""
+    big = fs.folder(4, 3_000)
+    model = _folder_rows_model(big)
+    path = config.paths().database
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # fold the WAL in, damage pages
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    with open(path, "r+b") as fh:
+        for p in range(2, pages):
+            fh.seek(p * page)
+            fh.write(b"\xff" * 64)
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    row = model.item(model.index(1, 0))  # Qt's data() path: must not raise
+    assert isinstance(row, TransferRow)
+    assert row.id == big.upload(0) and row.name == "" and row.size == MIB
+    assert shown(model, 1) == ""
+
+
+def test_a_failed_read_is_tried_again_after_a_while_not_only_when_a_folder_is_reopened(
+        qapp: Any, tmp_path: Path) -> None:
+    big = fs.folder(4, 300)
+    now = [1000.0]
+    broken = tmp_path / "uploads.db"
+    broken.write_bytes(b"not a database, " * 512)
+    model = _folder_rows_model(big, FolderReader(broken, clock=lambda: now[0]))
+    node = model.folder(big.id)
+    assert node is not None
+    model.set_expanded(node, True)
+    assert shown(model, 1) == ""  # cannot be read: no name
+    reads = model.reader.reads
+    assert shown(model, 2) == ""
+    assert model.reader.reads == reads  # not tried at every line asked for
+    with contextlib.closing(sqlite3.connect(config.paths().database)) as source, \
+            contextlib.closing(sqlite3.connect(broken.with_name("good.db"))) as good:
+        source.backup(good)
+    broken.unlink()
+    broken.with_name("good.db").rename(broken)  # the list can be read again
+    now[0] += FolderReader.RETRY_S - 0.5
+    assert shown(model, 2) == ""
+    assert model.reader.reads == reads
+    now[0] += 1.0
+    assert shown(model, 2) == "img 00001.jpg"  # the folder still open
+    assert shown(model, 1) == "img 00000.jpg"
+
+
+def test_a_restart_with_a_half_done_folder_sorts_its_ids_a_few_times_not_per_batch(
+        qapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a restart the engine sends a folder's unfinished files, then its finished ones,
+    applied 200 at a time: the finished ones' ids fall between those added."""
+    sorts = [0]
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sorts[0] += 1
+        return sorted(*args, **kwargs)
+
+    monkeypatch.setattr(folder_rows, "sorted", counted, raising=False)
+    files = 20_000
+    big = fs.folder(6, 1)
+
+    def rows(numbers: range, state: TransferState) -> list[TransferRow]:
+        return [TransferRow(id=big.upload(n), name="", source_path="", size=MIB,
+                            destination="", bucket=big.bucket, key="", profile=big.profile,
+                            folder=big.id, state=state) for n in numbers]
+
+    order = rows(range(1, files, 2), TransferState.QUEUED) + rows(range(0, files, 2),
+                                                                  TransferState.DONE)
+    model = TransferModel()
+    model.add_folders([big.info])
+    for start in range(0, len(order), EventBridge.DRAIN_CHUNK):
+        model.add_rows(order[start:start + EventBridge.DRAIN_CHUNK])
+    assert model.totals().files == files
+    assert sorts[0] <= 5  # not one per batch of 200 (50 batches of finished files)
+    node = model.folder(big.id)
+    assert node is not None
+    assert all(node.id_of(node.slot(big.upload(n)) or 0) == big.upload(n)
+               for n in range(files))
+    assert node.slot(big.upload(files)) is None
+    assert node.states[TransferState.DONE] == files // 2
+
+
+def test_a_watched_folder_inside_a_dropped_one_reads_its_paths_once_not_every_second(
+        qapp: Any) -> None:
+    big = fs.folder(5, [(f"sub/img {n:06d}.jpg", MIB) for n in range(20_000)]
+                    + [(f"other/{n}.jpg", MIB) for n in range(100)])
+    model = _folder_rows_model(big)
+    inside = big.source + "/sub/"
+    reads = model.reader.reads
+    for _ in range(3):  # three ticks of the watched folders' counts
+        assert model.waiting_under(big.bucket, inside) == 20_000
+    assert model.reader.reads - reads == 1
+    # A file done: counted from the states the folder keeps, nothing read.
+    model.update(big.upload(0), state=TransferState.DONE)
+    model.update(big.upload(20_000), state=TransferState.DONE)  # not under sub/
+    assert model.waiting_under(big.bucket, inside) == 19_999
+    assert model.reader.reads - reads == 1
+    # Files added to the folder: its paths are read again.
+    more = fs.folder(5, [(f"sub/img {n:06d}.jpg", MIB) for n in range(20_000, 20_010)],
+                     first_upload=big.upload(len(big.files)))
+    fs.record(more)
+    model.add_rows([TransferRow(id=more.upload(n), name="", source_path="", size=MIB,
+                                destination="", bucket=more.bucket, key="",
+                                profile=more.profile, folder=more.id) for n in range(10)])
+    assert model.waiting_under(big.bucket, inside) == 20_009
+    assert model.reader.reads - reads == 2
+    # Files removed: read again.
+    model.remove([big.upload(n) for n in range(1, 11)])
+    assert model.waiting_under(big.bucket, inside) == 19_999
+    assert model.reader.reads - reads == 3
