@@ -165,6 +165,31 @@ class FolderLines(QAbstractTableModel):
                 count += self.reader.count_under(item, prefix, _waits)
         return count
 
+    def index_of(self, key: RowKey) -> int | None:
+        """The line of a file added on its own (None for a file in a folder)."""
+        return self._line_of.get(key) if self._node_of(key) is None else None
+
+    def top_rows_of(self, keys: Iterable[RowKey]) -> set[int]:
+        """The top positions of files on their own and of the folders files are in."""
+        positions = self._top_positions()
+        found = (positions.get(n if (n := self._node_of(key)) is not None else key)
+                 for key in keys)
+        return {n for n in found if n is not None}
+
+    def file_ids(self, items: Iterable[Item | None]) -> list[RowKey]:
+        """The ids of these files and of the files in these folders, each once, in order."""
+        seen: set[RowKey] = set()
+        ids: list[RowKey] = []
+        for item in items:
+            if item is None:
+                continue
+            keys = item.ids() if isinstance(item, FolderNode) else (item.id,)
+            for key in keys:
+                if key not in seen:
+                    seen.add(key)
+                    ids.append(key)
+        return ids
+
     def failed_rows(self, node: FolderNode, limit: int) -> list[TransferRow]:
         """A folder's first ``limit`` failed files (in its order), read from the upload
         list, with what the window was told since."""
