@@ -150,9 +150,7 @@ class FolderLines(QAbstractTableModel):
             if item.bucket != bucket:
                 continue
             if not isinstance(item, FolderNode):
-                state = item.state
-                if (state.active or state is TransferState.QUEUED) and \
-                        item.source_path.startswith(prefix):
+                if _waits(item.state) and item.source_path.startswith(prefix):
                     count += 1
                 continue
             waiting = item.waiting

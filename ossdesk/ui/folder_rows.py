@@ -221,8 +221,7 @@ class FolderNode:
     @property
     def waiting(self) -> int:
         """Files waiting or being sent."""
-        return self.states[TransferState.QUEUED] + sum(
-            n for s, n in self.states.items() if s.active)
+        return self.states[TransferState.QUEUED] + self.moving
 
     @property
     def moving(self) -> int:
