@@ -79,6 +79,22 @@ def _pause(qtbot: QtBot, window: MainWindow, upload: RowKey) -> None:
                     timeout=20_000)
 
 
+def _paused_then_other_options(qtbot: QtBot, window: MainWindow, path: Path) -> RowKey:
+    """Drop ``path``, pause its row once a part is confirmed, then give the destination
+    another storage class (IA); the paused row's id."""
+    window.add_paths([str(path)])
+    qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
+    [first] = window.model.ids()
+    qtbot.waitUntil(lambda: row_of(window, first).confirmed_bytes >= MIB, timeout=30_000)
+    _pause(qtbot, window, first)
+    bar = window.destination_bar
+    plain = bar.destination()
+    assert plain is not None
+    bar.destination = lambda: dataclasses.replace(  # type: ignore[method-assign]
+        plain, storage_class="IA")
+    return first
+
+
 def _settle(window: MainWindow, engine: Engine) -> None:
     engine.ask(rq.WaitIdle())
     window.bridge.drain()
@@ -285,16 +301,7 @@ def test_a_paused_file_dropped_again_with_other_options_replaces_its_row(
     window, engine = open_window(qtbot, logged_sandbox, settings)
     said = _messages(window)
     try:
-        window.add_paths([str(path)])
-        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
-        [first] = window.model.ids()
-        qtbot.waitUntil(lambda: row_of(window, first).confirmed_bytes >= MIB, timeout=30_000)
-        _pause(qtbot, window, first)
-        bar = window.destination_bar
-        plain = bar.destination()
-        assert plain is not None
-        bar.destination = lambda: dataclasses.replace(  # type: ignore[method-assign]
-            plain, storage_class="IA")
+        first = _paused_then_other_options(qtbot, window, path)
         said.clear()
 
         window.add_paths([str(path)])
@@ -329,16 +336,7 @@ def test_other_options_while_the_earlier_abort_fails_queue_nothing(
     window, engine = open_window(qtbot, logged_sandbox, settings)
     said = _messages(window)
     try:
-        window.add_paths([str(path)])
-        qtbot.waitUntil(lambda: len(window.model.rows(full=False)) == 1, timeout=10_000)
-        [first] = window.model.ids()
-        qtbot.waitUntil(lambda: row_of(window, first).confirmed_bytes >= MIB, timeout=30_000)
-        _pause(qtbot, window, first)
-        bar = window.destination_bar
-        plain = bar.destination()
-        assert plain is not None
-        bar.destination = lambda: dataclasses.replace(  # type: ignore[method-assign]
-            plain, storage_class="IA")
+        first = _paused_then_other_options(qtbot, window, path)
         # The abort is refused (a RAM policy without oss:AbortMultipartUpload).
         logged_sandbox.faults.fail(403, method="DELETE", pattern="uploadId", count=None,
                                    code="AccessDenied")
